@@ -1,0 +1,30 @@
+# Two commands for a fresh machine with only python3:
+#   make demo   trains the sparse autoencoder on the embedded natural images (or: make gradcheck)
+#   make test   lint + the test suite
+# Each creates .venv (and installs saejax into it) when it is missing or pyproject.toml changed.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo gradcheck test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: gradcheck
+
+gradcheck: $(BIN)/.installed
+	$(BIN)/saejax gradcheck
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

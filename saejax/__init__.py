@@ -1,0 +1,60 @@
+"""saejax: the CS294A/UFLDL sparse autoencoder in JAX.
+
+The public API, re-exported from the modules that define it:
+
+- ``init_params``, ``forward``, ``encode``, ``decode``  (``saejax.model``)
+- ``Hyper``, ``loss``, ``loss_terms``, ``reconstruction``, ``weight_decay``, ``sparsity``
+  (``saejax.losses``)
+- ``analytic_grad``, ``value_and_analytic_grad``, ``reconstruction_grad``,
+  ``weight_decay_grad``, ``sparsity_grad``  (``saejax.grads``)
+- ``numerical_grad``, ``relative_difference``  (``saejax.gradcheck``)
+"""
+
+from saejax.gradcheck import numerical_grad, relative_difference
+from saejax.grads import (
+    analytic_grad,
+    penalty_derivative,
+    reconstruction_grad,
+    sparsity_grad,
+    value_and_analytic_grad,
+    weight_decay_grad,
+)
+from saejax.losses import (
+    RHO_HAT_EPS,
+    Hyper,
+    kl_divergence,
+    l1_penalty,
+    loss,
+    loss_terms,
+    reconstruction,
+    sparsity,
+    squared_penalty,
+    weight_decay,
+)
+from saejax.model import decode, encode, forward, init_params, mean_activation
+
+__all__ = [
+    "RHO_HAT_EPS",
+    "Hyper",
+    "analytic_grad",
+    "decode",
+    "encode",
+    "forward",
+    "init_params",
+    "kl_divergence",
+    "l1_penalty",
+    "loss",
+    "loss_terms",
+    "mean_activation",
+    "numerical_grad",
+    "penalty_derivative",
+    "reconstruction",
+    "reconstruction_grad",
+    "relative_difference",
+    "sparsity",
+    "sparsity_grad",
+    "squared_penalty",
+    "value_and_analytic_grad",
+    "weight_decay",
+    "weight_decay_grad",
+]

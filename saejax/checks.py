@@ -1,0 +1,115 @@
+"""Validation of inputs at the public entry points, with errors that say what to do.
+
+Shapes are static and always checked. Values (NaN in x, rho outside (0, 1), ...) are checked
+only when concrete: a tracer inside a user's ``jit`` or ``vmap`` has no value to look at, so
+such values are validated where they enter (for example by a sweep's grid).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from saejax.model import PARAM_KEYS
+
+
+def _concrete(value) -> np.ndarray | None:
+    """The value as a NumPy array, or None when it is a tracer."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    return np.asarray(value)
+
+
+def check_params(params) -> tuple[int, int]:
+    """Checks the params dict's keys and shapes; returns ``(n_visible, n_hidden)``."""
+    if not isinstance(params, dict):
+        raise ValueError(
+            f"params must be a dict with keys {list(PARAM_KEYS)}, got {type(params).__name__}. "
+            "Create one with saejax.init_params."
+        )
+    missing = [k for k in PARAM_KEYS if k not in params]
+    extra = [k for k in params if k not in PARAM_KEYS]
+    if missing or extra:
+        raise ValueError(
+            f"params must have exactly the keys {list(PARAM_KEYS)}; missing {missing}, "
+            f"unexpected {extra}. Create params with saejax.init_params."
+        )
+    w1 = jnp.shape(params["W1"])
+    if len(w1) != 2:
+        raise ValueError(f"params['W1'] must be 2-D (n_hidden, n_visible), got shape {w1}.")
+    h, n = w1
+    expected = {"W1": (h, n), "b1": (h,), "W2": (n, h), "b2": (n,)}
+    for key, shape in expected.items():
+        if tuple(jnp.shape(params[key])) != shape:
+            raise ValueError(
+                f"params['{key}'] has shape {tuple(jnp.shape(params[key]))}, but W1's shape "
+                f"{w1} implies {shape} (n_hidden={h}, n_visible={n})."
+            )
+    return n, h
+
+
+def check_x(x, n_visible: int, name: str = "x"):
+    """Checks that x is (M, n_visible) with M >= 1 and, when concrete, finite."""
+    shape = jnp.shape(x)
+    if len(shape) != 2:
+        raise ValueError(
+            f"{name} must be 2-D (m examples, n_visible={n_visible} features), one example per "
+            f"row; got shape {shape}. Reshape a single example with x[None, :]."
+        )
+    if shape[1] != n_visible:
+        raise ValueError(
+            f"{name} has {shape[1]} features per row but params expect n_visible={n_visible}; "
+            f"got shape {shape}. Pass one example per row (transpose column-major data)."
+        )
+    if shape[0] < 1:
+        raise ValueError(f"{name} has no examples (shape {shape}).")
+    value = _concrete(x)
+    if value is not None and not np.all(np.isfinite(value)):
+        bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
+        raise ValueError(
+            f"{name} contains {bad} NaN or Inf values; clean or drop those examples first."
+        )
+
+
+def check_nonnegative(name: str, value) -> None:
+    """Raises unless every (concrete) element of value is finite and >= 0."""
+    v = _concrete(value)
+    if v is not None and not (np.all(np.isfinite(v)) and np.all(v >= 0)):
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}.")
+
+
+def check_hyper(hyper) -> None:
+    """Checks rho in (0, 1) and beta, lam >= 0, elementwise, where the values are concrete."""
+    for field in ("rho", "beta", "lam"):
+        if not hasattr(hyper, field):
+            raise ValueError(
+                f"hyper must be saejax.Hyper(rho, beta, lam); got {type(hyper).__name__}."
+            )
+    rho = _concrete(hyper.rho)
+    if rho is not None and not np.all((rho > 0) & (rho < 1)):
+        raise ValueError(
+            f"rho must lie strictly inside (0, 1), got {hyper.rho!r}. It is the target mean "
+            "activation of a hidden unit, e.g. 0.01 or 0.05."
+        )
+    check_nonnegative("beta", hyper.beta)
+    check_nonnegative("lam", hyper.lam)
+
+
+def check_penalty(penalty: str) -> None:
+    """Raises for an unknown penalty name."""
+    from saejax.losses import PENALTIES
+
+    if penalty not in PENALTIES:
+        raise ValueError(f"unknown penalty {penalty!r}; choose one of {sorted(PENALTIES)}.")
+
+
+def check_inputs(params, x, hyper=None, penalty: str | None = None):
+    """Validates the arguments of a loss or gradient; returns x cast to the params' dtype."""
+    n, _ = check_params(params)
+    check_x(x, n)
+    if hyper is not None:
+        check_hyper(hyper)
+    if penalty is not None:
+        check_penalty(penalty)
+    return jnp.asarray(x, dtype=jnp.result_type(params["W1"]))

@@ -1,0 +1,32 @@
+"""Host-side data: image and digit loaders, patch sampling and normalization, whitening."""
+
+from saejax.data.errors import DataError, check_finite
+from saejax.data.images import (
+    embedded_color_images,
+    embedded_images,
+    load_images,
+    load_images_mat,
+    load_sparsenet,
+)
+from saejax.data.mnist import load_digits, load_mnist
+from saejax.data.patches import normalize_patches, sample_patches, ufldl_patches
+from saejax.data.whiten import ZCA, whiten_image, whiten_images, whitening_filter
+
+__all__ = [
+    "ZCA",
+    "DataError",
+    "check_finite",
+    "embedded_color_images",
+    "embedded_images",
+    "load_digits",
+    "load_images",
+    "load_images_mat",
+    "load_mnist",
+    "load_sparsenet",
+    "normalize_patches",
+    "sample_patches",
+    "ufldl_patches",
+    "whiten_image",
+    "whiten_images",
+    "whitening_filter",
+]

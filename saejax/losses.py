@@ -1,0 +1,174 @@
+"""The sparse autoencoder objective J and its terms, as pure JAX functions.
+
+Symbols (CS294A notes, "Sparse autoencoder", sections 2-3), with m examples x_k:
+
+    J(W, b) = (1/2m) sum_k ||a3(x_k) - x_k||^2            reconstruction(params, x)
+            + (lam/2) (||W1||_F^2 + ||W2||_F^2)            weight_decay(params, lam)
+            + beta * sum_j P(rho_hat_j)                    sparsity(params, x, hyper, penalty)
+
+    rho_hat_j = (1/m) sum_k a2_j(x_k)                      model.mean_activation
+    P = "kl":      rho log(rho/rho_hat) + (1-rho) log((1-rho)/(1-rho_hat))   kl_divergence
+    P = "squared": (rho_hat - rho)^2                                         squared_penalty
+    P = "l1":      rho_hat  (the mean L1 norm of the code; a2 > 0)           l1_penalty
+
+Biases get no weight decay. The hand-written derivatives live in ``grads.py``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from saejax import checks
+from saejax.model import forward, mean_activation
+
+# rho_hat is clipped to [RHO_HAT_EPS, 1 - RHO_HAT_EPS] inside the KL penalty. A float32 sigmoid
+# saturates to exactly 0 or 1, and log(0) would turn J and its gradient into -inf/NaN. Inside the
+# interval the clip is the identity, so J and its gradient are exact there; outside it the penalty
+# is constant and its gradient is zero (the exact derivative of the clipped function).
+# 1e-6 is representable on both sides in float32 (1 - 1e-6 != 1).
+RHO_HAT_EPS = 1e-6
+
+
+@struct.dataclass
+class Hyper:
+    """Hyperparameters of J, as a pytree.
+
+    Each field is a Python float or an array; all three are traced leaves, so ``jit`` compiles
+    once for every value and ``vmap`` can map over a grid of them.
+
+    Attributes:
+      rho: sparsity target, in (0, 1) (e.g. 0.01 or 0.05).
+      beta: weight of the sparsity penalty, >= 0.
+      lam: weight decay lambda on W1 and W2, >= 0.
+    """
+
+    rho: float | jax.Array
+    beta: float | jax.Array
+    lam: float | jax.Array
+
+
+def kl_divergence(rho, rho_hat_H):
+    """KL(rho || rho_hat_j) between Bernoulli(rho) and Bernoulli(rho_hat_j), per unit, shape (H,).
+
+    rho_hat is clipped to [RHO_HAT_EPS, 1 - RHO_HAT_EPS] (see the module constant).
+    """
+    rho_hat_H = jnp.clip(rho_hat_H, RHO_HAT_EPS, 1.0 - RHO_HAT_EPS)
+    return rho * jnp.log(rho / rho_hat_H) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat_H))
+
+
+def squared_penalty(rho, rho_hat_H):
+    """(rho_hat_j - rho)^2 per unit, shape (H,)."""
+    return (rho_hat_H - rho) ** 2
+
+
+def l1_penalty(rho, rho_hat_H):
+    """rho_hat_j per unit, shape (H,): the mean L1 norm of the code (rho is unused)."""
+    del rho
+    return rho_hat_H
+
+
+PENALTIES = {"kl": kl_divergence, "squared": squared_penalty, "l1": l1_penalty}
+
+
+def reconstruction_from(x_MxN, a3_MxN):
+    """(1/2m) sum_k ||a3(x_k) - x_k||^2 from given activations."""
+    m = x_MxN.shape[0]
+    return 0.5 * jnp.sum((a3_MxN - x_MxN) ** 2) / m
+
+
+def weight_decay_from(params, lam):
+    """(lam/2) (||W1||_F^2 + ||W2||_F^2)."""
+    return 0.5 * lam * (jnp.sum(params["W1"] ** 2) + jnp.sum(params["W2"] ** 2))
+
+
+def sparsity_from(rho_hat_H, hyper: Hyper, penalty: str):
+    """beta * sum_j P(rho_hat_j) from given mean activations."""
+    return hyper.beta * jnp.sum(PENALTIES[penalty](hyper.rho, rho_hat_H))
+
+
+def terms_from(params, x_MxN, a2_MxH, a3_MxN, hyper: Hyper, penalty: str) -> dict:
+    """Every term of J, and J itself, from one forward pass's activations."""
+    rho_hat_H = mean_activation(a2_MxH)
+    terms = {
+        "reconstruction": reconstruction_from(x_MxN, a3_MxN),
+        "weight_decay": weight_decay_from(params, hyper.lam),
+        "sparsity": sparsity_from(rho_hat_H, hyper, penalty),
+    }
+    terms["loss"] = terms["reconstruction"] + terms["weight_decay"] + terms["sparsity"]
+    return terms
+
+
+def compute_terms(params, x_MxN, hyper: Hyper, penalty: str = "kl") -> dict:
+    """J, its terms and rho_hat (H,) from one forward pass; traceable, inputs not validated.
+
+    This is what ``loss_terms`` runs after validation, and what a training step differentiates.
+    """
+    a2_MxH, a3_MxN = forward(params, x_MxN)
+    terms = terms_from(params, x_MxN, a2_MxH, a3_MxN, hyper, penalty)
+    terms["rho_hat"] = mean_activation(a2_MxH)
+    return terms
+
+
+_jit_terms = jax.jit(compute_terms, static_argnames="penalty")
+
+
+def loss_terms(params: dict, x, hyper: Hyper, penalty: str = "kl") -> dict:
+    """J and its parts in one jitted forward pass.
+
+    Args:
+      params: ``{"W1": (H, N), "b1": (H,), "W2": (N, H), "b2": (N,)}``.
+      x: data, shape (M, N), one example per row.
+      hyper: ``Hyper(rho, beta, lam)``.
+      penalty: ``"kl"`` (default), ``"squared"`` or ``"l1"``.
+
+    Returns:
+      A dict of scalars ``loss``, ``reconstruction``, ``weight_decay``, ``sparsity`` and the
+      vector ``rho_hat`` (H,).
+    """
+    x = checks.check_inputs(params, x, hyper, penalty)
+    return _jit_terms(params, x, hyper, penalty)
+
+
+def loss(params: dict, x, hyper: Hyper, penalty: str = "kl") -> jax.Array:
+    """The sparse autoencoder objective J (a scalar), jit-compiled.
+
+    J = (1/2m) sum_k ||a3(x_k) - x_k||^2 + (lam/2)(||W1||^2 + ||W2||^2) + beta sum_j P(rho_hat_j)
+
+    Args:
+      params: ``{"W1": (H, N), "b1": (H,), "W2": (N, H), "b2": (N,)}``, as from ``init_params``.
+      x: data, shape (M, N), one example per row; cast to the dtype of ``params["W1"]``.
+      hyper: ``Hyper(rho, beta, lam)``; rho in (0, 1), beta >= 0, lam >= 0.
+      penalty: ``"kl"`` (default, KL(rho || rho_hat)), ``"squared"`` ((rho_hat - rho)^2) or
+        ``"l1"`` (rho_hat).
+
+    Returns:
+      The scalar J. Differentiate it with ``jax.grad(saejax.loss)``; compare with
+      ``saejax.analytic_grad``.
+
+    Raises:
+      ValueError: for rho outside (0, 1), a negative beta or lam, non-finite x, x of the wrong
+        shape, malformed params or an unknown penalty. Values that arrive as tracers (inside a
+        user's jit or vmap) are not checked here; shapes always are.
+    """
+    return loss_terms(params, x, hyper, penalty)["loss"]
+
+
+def reconstruction(params: dict, x) -> jax.Array:
+    """The reconstruction term (1/2m) sum_k ||a3(x_k) - x_k||^2, a scalar. x: (M, N)."""
+    x = checks.check_inputs(params, x)
+    return reconstruction_from(x, forward(params, x)[1])
+
+
+def weight_decay(params: dict, lam) -> jax.Array:
+    """The weight-decay term (lam/2)(||W1||_F^2 + ||W2||_F^2), a scalar; biases are not decayed."""
+    checks.check_params(params)
+    checks.check_nonnegative("lam", lam)
+    return weight_decay_from(params, lam)
+
+
+def sparsity(params: dict, x, hyper: Hyper, penalty: str = "kl") -> jax.Array:
+    """The sparsity term beta * sum_j P(rho_hat_j), a scalar. x: (M, N)."""
+    x = checks.check_inputs(params, x, hyper, penalty)
+    return sparsity_from(mean_activation(forward(params, x)[0]), hyper, penalty)

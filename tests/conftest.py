@@ -1,0 +1,23 @@
+"""Test configuration: float64 and no silent rank promotion, for every test."""
+
+import os
+from pathlib import Path
+
+import jax
+import pytest
+
+# Gradients are compared in float64; float32 cannot reach the 1e-9 agreement of the UFLDL check.
+jax.config.update("jax_enable_x64", True)
+# Silent broadcasting is the classic bug of hand-written backprop: make it an error.
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SAEJAX_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The shared data directory; skips the test when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA} (set SAEJAX_DATA to its path)")
+    return SHARED_DATA

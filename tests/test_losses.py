@@ -1,0 +1,161 @@
+"""J and its terms against a NumPy computation written here, and against hand-worked values."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import saejax
+
+
+def np_terms(params, x, rho, beta, lam, penalty="kl"):
+    """The CS294A objective, written directly in NumPy (float64)."""
+    W1, b1, W2, b2 = (np.asarray(params[k], np.float64) for k in ("W1", "b1", "W2", "b2"))
+    x = np.asarray(x, np.float64)
+    m = x.shape[0]
+    a2 = 1.0 / (1.0 + np.exp(-(x @ W1.T + b1)))
+    a3 = 1.0 / (1.0 + np.exp(-(a2 @ W2.T + b2)))
+    rho_hat = a2.mean(axis=0)
+    if penalty == "kl":
+        p = rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat))
+    elif penalty == "squared":
+        p = (rho_hat - rho) ** 2
+    else:
+        p = rho_hat
+    recon = np.sum((a3 - x) ** 2) / (2 * m)
+    decay = lam / 2 * (np.sum(W1**2) + np.sum(W2**2))
+    sparse = beta * np.sum(p)
+    return {"reconstruction": recon, "weight_decay": decay, "sparsity": sparse,
+            "loss": recon + decay + sparse, "rho_hat": rho_hat}
+
+
+def make_problem(n=7, h=4, m=9, seed=0, dtype=jnp.float64):
+    k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
+    params = saejax.init_params(k1, n, h, dtype)
+    # Non-zero biases exercise the bias paths.
+    params["b1"] = 0.3 * jax.random.normal(k2, (h,), dtype)
+    params["b2"] = -0.2 * jnp.ones((n,), dtype)
+    x = jax.random.uniform(k3, (m, n), dtype, 0.0, 1.0)
+    return params, x
+
+
+@pytest.mark.parametrize("penalty", ["kl", "squared", "l1"])
+def test_loss_matches_numpy(penalty):
+    params, x = make_problem()
+    hyper = saejax.Hyper(rho=0.05, beta=3.0, lam=1e-3)
+    got = saejax.loss_terms(params, x, hyper, penalty)
+    want = np_terms(params, x, 0.05, 3.0, 1e-3, penalty)
+    for key in ("loss", "reconstruction", "weight_decay", "sparsity"):
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-13, err_msg=key)
+    np.testing.assert_allclose(got["rho_hat"], want["rho_hat"], rtol=1e-13)
+    np.testing.assert_allclose(saejax.loss(params, x, hyper, penalty), want["loss"], rtol=1e-13)
+    np.testing.assert_allclose(saejax.reconstruction(params, x), want["reconstruction"], rtol=1e-13)
+    np.testing.assert_allclose(saejax.weight_decay(params, 1e-3), want["weight_decay"], rtol=1e-13)
+    np.testing.assert_allclose(
+        saejax.sparsity(params, x, hyper, penalty), want["sparsity"], rtol=1e-13
+    )
+
+
+def test_hand_worked_zero_network():
+    # With all weights and biases zero, a2 = a3 = 1/2 for every input, so
+    # J = (1/2m) sum (1/2 - x)^2 + beta * h * KL(rho || 1/2), and the decay term is zero.
+    n, h = 2, 3
+    params = {"W1": jnp.zeros((h, n)), "b1": jnp.zeros(h), "W2": jnp.zeros((n, h)),
+              "b2": jnp.zeros(n)}
+    x = jnp.array([[0.0, 1.0], [0.5, 0.25]])
+    rho, beta = 0.1, 2.0
+    recon = ((0.5**2 + 0.5**2) + (0.0**2 + 0.25**2)) / (2 * 2)  # = 0.140625
+    kl = rho * np.log(rho / 0.5) + (1 - rho) * np.log((1 - rho) / 0.5)
+    want = recon + beta * h * kl
+    got = saejax.loss(params, x, saejax.Hyper(rho, beta, 0.7))
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+    assert recon == 0.140625
+    # The squared penalty at rho_hat = 1/2: h (1/2 - rho)^2 = 3 * 0.16.
+    got_sq = saejax.sparsity(params, x, saejax.Hyper(rho, 1.0, 0.0), "squared")
+    np.testing.assert_allclose(got_sq, 0.48, rtol=1e-14)
+
+
+def test_weight_decay_skips_biases():
+    params, _ = make_problem()
+    moved = dict(params, b1=params["b1"] + 5.0, b2=params["b2"] - 5.0)
+    assert saejax.weight_decay(params, 0.1) == saejax.weight_decay(moved, 0.1)
+
+
+def test_init_params_ufldl():
+    n, h = 64, 25
+    params = saejax.init_params(jax.random.key(3), n, h, jnp.float32)
+    r = np.sqrt(6) / np.sqrt(n + h + 1)
+    assert params["W1"].shape == (h, n) and params["W2"].shape == (n, h)
+    assert params["b1"].shape == (h,) and params["b2"].shape == (n,)
+    assert all(v.dtype == jnp.float32 for v in params.values())
+    for key in ("W1", "W2"):
+        w = np.asarray(params[key])
+        assert np.abs(w).max() <= r
+        # Uniform on [-r, r]: the extremes come close to r and the variance is r^2 / 3.
+        assert np.abs(w).max() > 0.95 * r
+        np.testing.assert_allclose(w.var(), r**2 / 3, rtol=0.15)
+    assert not np.any(params["b1"]) and not np.any(params["b2"])
+
+
+@pytest.mark.parametrize("penalty", ["kl", "squared", "l1"])
+def test_jit_and_nojit_agree(penalty):
+    params, x = make_problem()
+    hyper = saejax.Hyper(0.05, 3.0, 1e-3)
+    jitted = jax.jit(saejax.loss, static_argnames="penalty")(params, x, hyper, penalty)
+    with jax.disable_jit():
+        eager = saejax.loss(params, x, hyper, penalty)
+        eager_grad = saejax.analytic_grad(params, x, hyper, penalty)
+    np.testing.assert_allclose(jitted, eager, rtol=1e-14)
+    jit_grad = jax.jit(saejax.analytic_grad, static_argnames="penalty")(params, x, hyper, penalty)
+    for k in params:
+        np.testing.assert_allclose(jit_grad[k], eager_grad[k], rtol=1e-12, atol=1e-15)
+
+
+def test_hyper_values_do_not_recompile():
+    # Hyperparameters are traced leaves: a new value of rho reuses the compiled loss.
+    params, x = make_problem()
+    traces = []
+
+    @jax.jit
+    def f(params, x, hyper):
+        traces.append(None)
+        return saejax.loss(params, x, hyper)
+
+    for rho in (0.01, 0.02, 0.3):
+        f(params, x, saejax.Hyper(rho, 3.0, 1e-4))
+    assert len(traces) == 1
+
+
+def test_hyper_is_a_pytree_for_vmap():
+    params, x = make_problem()
+    rhos = jnp.array([0.01, 0.1, 0.5])
+    hyper = saejax.Hyper(rhos, jnp.full(3, 2.0), jnp.full(3, 1e-3))
+    batched = jax.vmap(saejax.loss, in_axes=(None, None, 0))(params, x, hyper)
+    for i, rho in enumerate(rhos):
+        np.testing.assert_allclose(batched[i], np_terms(params, x, float(rho), 2.0, 1e-3)["loss"],
+                                   rtol=1e-13)
+
+
+def test_float32_saturated_units_stay_finite():
+    # Huge weights drive some hidden units to exactly 0 or 1 in float32: log(0) must not appear.
+    n, h, m = 4, 3, 5
+    params = saejax.init_params(jax.random.key(0), n, h, jnp.float32)
+    params["b1"] = jnp.array([200.0, -200.0, 0.0], jnp.float32)
+    x = jax.random.uniform(jax.random.key(1), (m, n), jnp.float32)
+    hyper = saejax.Hyper(0.05, 3.0, 1e-4)
+    rho_hat = saejax.loss_terms(params, x, hyper)["rho_hat"]
+    assert rho_hat[0] == 1.0 and rho_hat[1] == 0.0  # truly saturated in float32
+    value = saejax.loss(params, x, hyper)
+    g = saejax.analytic_grad(params, x, hyper)
+    auto = jax.grad(saejax.loss)(params, x, hyper)
+    assert np.isfinite(value)
+    for k in params:
+        assert np.all(np.isfinite(g[k])) and np.all(np.isfinite(auto[k])), k
+        np.testing.assert_allclose(g[k], auto[k], rtol=1e-4, atol=1e-6)
+    # The clipped penalty equals KL(rho || eps) and KL(rho || 1 - eps) for the saturated units.
+    eps, rho = saejax.RHO_HAT_EPS, 0.05
+    kl = lambda r: rho * np.log(rho / r) + (1 - rho) * np.log((1 - rho) / (1 - r))  # noqa: E731
+    # The clip bounds as float32 holds them (1 - 1e-6 rounds to 1 - 1.013e-6).
+    lo, hi = float(np.float32(eps)), float(np.float32(1 - eps))
+    want = kl(hi) + kl(lo) + kl(float(rho_hat[2]))
+    np.testing.assert_allclose(saejax.sparsity(params, x, hyper) / 3.0, want, rtol=1e-4)
