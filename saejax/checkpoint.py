@@ -1,0 +1,90 @@
+"""Orbax checkpoints of a training state, with errors that never restart a run silently."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import jax
+import orbax.checkpoint as ocp
+
+logger = logging.getLogger(__name__)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: corrupt, incompatible, or missing when required."""
+
+
+class Checkpointer:
+    """A CheckpointManager in ``directory`` that keeps at most ``max_to_keep`` checkpoints.
+
+    Saves are synchronous: a checkpoint on disk is complete (orbax commits it atomically), so a
+    run killed at any moment leaves its last finished checkpoint intact.
+    """
+
+    def __init__(self, directory: str | Path, max_to_keep: int = 3):
+        self.directory = Path(directory).absolute()
+        self._manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=max_to_keep,
+                enable_async_checkpointing=False,
+                create=True,
+                cleanup_tmp_directories=True,  # leftovers of a save that was killed
+            ),
+        )
+
+    def latest_step(self) -> int | None:
+        """The step of the newest complete checkpoint, or None."""
+        return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        return list(self._manager.all_steps())
+
+    def save(self, step: int, state) -> None:
+        """Saves ``state`` (any pytree of arrays) as checkpoint ``step``."""
+        if step in self._manager.all_steps():
+            return
+        self._manager.save(step, args=ocp.args.StandardSave(state))
+        self._manager.wait_until_finished()
+        logger.info("saved checkpoint %d in %s", step, self.directory)
+
+    def restore(self, like, step: int | None = None):
+        """Restores checkpoint ``step`` (default: the latest) into the structure of ``like``.
+
+        Raises:
+          CheckpointError: when there is no checkpoint, or it cannot be read into ``like``'s
+            structure, shapes and dtypes (a corrupt file, or one from another configuration).
+        """
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise CheckpointError(
+                f"no checkpoint found in {self.directory}. Run without --resume to start afresh."
+            )
+        target = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        try:
+            restored = self._manager.restore(step, args=ocp.args.StandardRestore(target))
+        except Exception as err:
+            raise CheckpointError(
+                f"checkpoint {step} in {self.directory} cannot be restored "
+                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
+                "It is corrupt or was written by a different configuration (network size, "
+                "optimizer, dtype). Delete it to fall back to an earlier one, or start a new "
+                "run in another --workdir."
+            ) from err
+        _check_like(restored, like, self.directory, step)
+        return restored
+
+    def close(self) -> None:
+        self._manager.close()
+
+
+def _check_like(restored, like, directory, step) -> None:
+    """Shapes and dtypes of a restored tree must match the expected ones exactly."""
+    got = jax.tree.map(lambda a: (a.shape, str(a.dtype)), restored)
+    want = jax.tree.map(lambda a: (a.shape, str(a.dtype)), like)
+    if jax.tree.structure(restored) != jax.tree.structure(like) or got != want:
+        raise CheckpointError(
+            f"checkpoint {step} in {directory} does not match this run's configuration "
+            f"(shapes/dtypes differ). Start a new run in another --workdir."
+        )

@@ -1,0 +1,414 @@
+"""Training: the pure step, lax.scan chunks, optax optimizers (L-BFGS included), the run loop.
+
+Data flow::
+
+    init_state(config, n_visible) -> TrainState(step, params, opt_state, key)
+    train_step(state, batch, hyper) -> (state, metrics)        pure; one optimizer iteration
+    train_chunk(state, data, hyper, num_steps) -> (state, metrics per step)   lax.scan of steps
+    run(config, data, workdir) -> RunResult   chunks, progress, metrics.jsonl, checkpoints, figures
+
+A sweep vmaps ``train_chunk`` over ``state`` and ``hyper``; there is no second implementation.
+The learning rate lives in the optimizer state (``optax.inject_hyperparams``), so it is a traced
+leaf as well.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from saejax import checks, grads, losses
+from saejax.checkpoint import Checkpointer, CheckpointError
+from saejax.config import TrainConfig
+from saejax.losses import Hyper
+from saejax.metrics import activation_stats
+from saejax.model import init_params
+
+logger = logging.getLogger(__name__)
+
+METRIC_KEYS = ("loss", "reconstruction", "weight_decay", "sparsity", "rho_hat_mean", "grad_norm")
+
+
+class DivergenceError(RuntimeError):
+    """The loss became NaN or Inf; the last good state stays in the checkpoints."""
+
+
+@struct.dataclass
+class TrainState:
+    """Everything that changes during training, as a pytree (checkpointed whole)."""
+
+    step: jax.Array  # int32 scalar: optimizer iterations done
+    params: dict  # {"W1", "b1", "W2", "b2"}
+    opt_state: Any  # the optax state; holds the learning rate for minibatch optimizers
+    key: jax.Array  # uint32 key data; minibatch t is drawn with fold_in(key, t)
+
+
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    """The optax optimizer of a config; minibatch learning rates are injected hyperparameters."""
+    if config.optimizer == "lbfgs":
+        # minFunc-like: zoom line search (strong Wolfe), initial step 1 on each iteration.
+        return optax.lbfgs(
+            memory_size=config.lbfgs_memory,
+            linesearch=optax.scale_by_zoom_linesearch(
+                max_linesearch_steps=30, initial_guess_strategy="one"
+            ),
+        )
+
+    def factory(learning_rate):
+        if config.schedule == "cosine":
+            learning_rate = optax.cosine_decay_schedule(learning_rate, config.steps)
+        elif config.schedule == "warmup_cosine":
+            warmup = max(1, config.steps // 20)
+            learning_rate = optax.warmup_cosine_decay_schedule(
+                0.0, learning_rate, warmup, config.steps
+            )
+        if config.optimizer == "adam":
+            return optax.adam(learning_rate)
+        if config.optimizer == "momentum":
+            return optax.sgd(learning_rate, momentum=config.momentum)
+        return optax.sgd(learning_rate)
+
+    return optax.inject_hyperparams(factory)(learning_rate=config.lr)
+
+
+def init_state(config: TrainConfig, n_visible: int) -> TrainState:
+    """UFLDL-initialized params, a fresh optimizer state and the minibatch key, from the seed."""
+    k_params, k_batches = jax.random.split(jax.random.key(config.seed))
+    params = init_params(k_params, n_visible, config.n_hidden, jnp.dtype(config.dtype))
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        opt_state=make_optimizer(config).init(params),
+        key=jax.random.key_data(k_batches),
+    )
+
+
+def objective(x, hyper: Hyper, penalty: str, grad: str):
+    """``f(params) -> (J, terms)`` whose ``jax.grad`` is the chosen gradient.
+
+    With ``grad="analytic"`` the value is J computed by the hand-written pass and the derivative
+    is the hand-written gradient g: f(p) = J(p0) + <g(p0), p - p0> with p0 = stop_gradient(p).
+    The second term is exactly zero, and its derivative is g. optax's line search differentiates
+    its value function with ``jax.value_and_grad``; this lets the analytic gradient drive it.
+    """
+    if grad == "autodiff":
+
+        def f(params):
+            terms = losses.compute_terms(params, x, hyper, penalty)
+            return terms["loss"], terms
+
+        return f
+
+    def f(params):
+        p0 = jax.lax.stop_gradient(params)
+        terms, g = grads.terms_and_grad(p0, x, hyper, penalty)
+        linear = sum(jnp.vdot(g[k], params[k] - p0[k]) for k in params)
+        return terms["loss"] + linear, terms
+
+    return f
+
+
+def _step_metrics(terms, g) -> dict:
+    return {
+        "loss": terms["loss"],
+        "reconstruction": terms["reconstruction"],
+        "weight_decay": terms["weight_decay"],
+        "sparsity": terms["sparsity"],
+        "rho_hat_mean": jnp.mean(terms["rho_hat"]),
+        "grad_norm": optax.global_norm(g),
+    }
+
+
+def make_train_step(config: TrainConfig):
+    """Returns the pure ``train_step(state, batch, hyper) -> (state, metrics)`` of a config.
+
+    The metrics describe the params before the update (the loss at which the gradient was taken).
+    """
+    tx = make_optimizer(config)
+    penalty, grad = config.penalty, config.grad
+
+    def train_step(state: TrainState, batch, hyper: Hyper):
+        f = objective(batch, hyper, penalty, grad)
+        if config.optimizer == "lbfgs":
+
+            def value_fn(p):
+                return f(p)[0]
+
+            # The line search already evaluated J and g at the accepted point: reuse them.
+            value, g = optax.value_and_grad_from_state(value_fn)(
+                state.params, state=state.opt_state
+            )
+            updates, opt_state = tx.update(
+                g, state.opt_state, state.params, value=value, grad=g, value_fn=value_fn
+            )
+            terms = losses.compute_terms(state.params, batch, hyper, penalty)
+        else:
+            (_, terms), g = jax.value_and_grad(f, has_aux=True)(state.params)
+            updates, opt_state = tx.update(g, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+        return new_state, _step_metrics(terms, g)
+
+    return train_step
+
+
+def make_train_chunk(config: TrainConfig):
+    """Returns ``train_chunk(state, data, hyper, num_steps) -> (state, metrics)``.
+
+    ``num_steps`` iterations of ``train_step`` in one ``lax.scan``; each minibatch is drawn
+    from ``data`` (M, N) with ``fold_in(key, step)`` (uniform, with replacement), so a run
+    resumed at any step sees the same batches. Metrics come back stacked, one row per step.
+    """
+    train_step = make_train_step(config)
+    batch_size = config.batch_size
+
+    def train_chunk(state: TrainState, data, hyper: Hyper, num_steps: int):
+        def body(state, _):
+            if batch_size is None:
+                batch = data
+            else:
+                key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+                idx = jax.random.randint(key, (batch_size,), 0, data.shape[0])
+                batch = jnp.take(data, idx, axis=0)
+            return train_step(state, batch, hyper)
+
+        return jax.lax.scan(body, state, None, length=num_steps)
+
+    return train_chunk
+
+
+def set_learning_rate(state: TrainState, lr: float) -> TrainState:
+    """The state with its injected learning rate replaced (no-op for L-BFGS)."""
+    hp = getattr(state.opt_state, "hyperparams", None)
+    if hp is None or "learning_rate" not in hp:
+        return state
+    new_hp = dict(hp, learning_rate=jnp.asarray(lr, hp["learning_rate"].dtype))
+    return state.replace(opt_state=state.opt_state._replace(hyperparams=new_hp))
+
+
+@dataclass
+class RunResult:
+    """What ``run`` returns: the final state, the logged history and the summary."""
+
+    state: TrainState
+    history: list
+    summary: dict
+    workdir: Path | None
+
+
+def _chunk_lengths(start: int, steps: int, chunk: int):
+    """Chunk lengths from ``start`` to ``steps``, ending on multiples of ``chunk``."""
+    step = start
+    while step < steps:
+        n = min(chunk - step % chunk, steps - step)
+        yield n
+        step += n
+
+
+def _structural(config: TrainConfig) -> dict:
+    """The settings that fix the shape of the state: a checkpoint needs them to match."""
+    return {k: getattr(config, k) for k in ("n_hidden", "optimizer", "lbfgs_memory", "dtype")}
+
+
+def run(
+    config: TrainConfig,
+    data,
+    workdir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    data_info: dict | None = None,
+) -> RunResult:
+    """Trains the sparse autoencoder on ``data`` (M, N) and writes the run directory.
+
+    Args:
+      config: the run's settings (``TrainConfig``).
+      data: training examples, shape (M, N), one per row, finite.
+      workdir: run directory for config.json, metrics.jsonl, summary.json, checkpoints/ and the
+        figures; None trains in memory only.
+      resume: continue from the latest checkpoint in ``workdir/checkpoints``.
+      progress: show a tqdm bar with the loss and mean rho_hat.
+      data_info: a description of the data, stored in config.json.
+
+    Returns:
+      ``RunResult(state, history, summary, workdir)``.
+
+    Raises:
+      ValueError: bad settings or data. CheckpointError: a checkpoint that cannot be used, or
+      checkpoints present without ``resume``. DivergenceError: a NaN or Inf loss.
+    """
+    config.validate()
+    if config.dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("dtype float64 needs jax_enable_x64: call "
+                         "jax.config.update('jax_enable_x64', True) first.")
+    dtype = jnp.dtype(config.dtype)
+    data = np.asarray(data)
+    checks.check_x(data, data.shape[-1] if data.ndim == 2 else -1, name="training data")
+    m, n_visible = data.shape
+    if config.batch_size is not None and config.batch_size > m:
+        raise ValueError(f"batch_size {config.batch_size} exceeds the {m} training examples.")
+    hyper = Hyper(rho=config.rho, beta=config.beta, lam=config.lam)
+    x = jnp.asarray(data, dtype)
+
+    state = init_state(config, n_visible)
+    history: list = []
+    ckpt = None
+    if workdir is not None:
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        ckpt = Checkpointer(workdir / "checkpoints", config.keep_checkpoints)
+        state, history = _start(config, workdir, ckpt, state, resume, n_visible, data_info)
+
+    train_chunk = jax.jit(make_train_chunk(config), static_argnames="num_steps")
+    compiled, compile_seconds = {}, 0.0
+    start_step = int(state.step)
+    bar = _progress_bar(config.steps, start_step, progress)
+    t_start = time.perf_counter()
+    try:
+        for n in _chunk_lengths(start_step, config.steps, config.chunk_size):
+            if n not in compiled:
+                t0 = time.perf_counter()
+                compiled[n] = train_chunk.lower(state, x, hyper, num_steps=n).compile()
+                compile_seconds += time.perf_counter() - t0
+            new_state, metrics = compiled[n](state, x, hyper)
+            metrics = jax.device_get(metrics)
+            first = int(state.step)
+            _check_finite(metrics, new_state, first, state, ckpt, config)
+            state = new_state
+            rows = _log_rows(metrics, first, config)
+            history.extend(rows)
+            if workdir is not None:
+                with open(workdir / "metrics.jsonl", "a") as f:
+                    f.writelines(json.dumps(r) + "\n" for r in rows)
+                step = int(state.step)
+                if step % config.checkpoint_every == 0 or step == config.steps:
+                    ckpt.save(step, state)
+            bar.update(n)
+            bar.set_postfix(loss=f"{metrics['loss'][-1]:.4g}",
+                            rho_hat=f"{metrics['rho_hat_mean'][-1]:.3g}")
+    finally:
+        bar.close()
+        if ckpt is not None:
+            ckpt.close()
+    wall = time.perf_counter() - t_start
+    summary = _summary(state, x, hyper, config, wall, compile_seconds, start_step)
+    if workdir is not None:
+        (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        _figures(state, summary, history, config, workdir)
+    return RunResult(state=state, history=history, summary=summary, workdir=workdir)
+
+
+def _start(config, workdir, ckpt, state, resume, n_visible, data_info):
+    """Writes config.json, or on resume checks it and restores the latest checkpoint."""
+    config_path = workdir / "config.json"
+    record = {"config": asdict(config), "n_visible": n_visible, "data": data_info or {}}
+    if not resume:
+        if ckpt.latest_step() is not None:
+            raise CheckpointError(
+                f"{workdir} already holds checkpoints (latest step {ckpt.latest_step()}). "
+                "Pass --resume to continue that run, or choose another --workdir."
+            )
+        config_path.write_text(json.dumps(record, indent=2) + "\n")
+        (workdir / "metrics.jsonl").write_text("")
+        return state, []
+    if not config_path.is_file():
+        raise CheckpointError(f"cannot resume: {config_path} is missing. Start a new run instead.")
+    saved = json.loads(config_path.read_text())
+    saved_config = TrainConfig(**saved["config"])
+    if _structural(saved_config) != _structural(config) or saved["n_visible"] != n_visible:
+        raise CheckpointError(
+            f"cannot resume {workdir}: it was trained with {_structural(saved_config)} on "
+            f"{saved['n_visible']} inputs, this run asks for {_structural(config)} on "
+            f"{n_visible}. Use another --workdir."
+        )
+    state = set_learning_rate(ckpt.restore(state), config.lr)
+    step = int(state.step)
+    logger.info("resumed from checkpoint %d in %s", step, ckpt.directory)
+    history = []
+    metrics_path = workdir / "metrics.jsonl"
+    if metrics_path.is_file():
+        # Lines written after the checkpoint were from steps that will be run again.
+        history = [r for r in map(json.loads, metrics_path.read_text().splitlines())
+                   if r["step"] < step]
+        metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history))
+    record["resumed_from"] = step
+    config_path.write_text(json.dumps(record, indent=2) + "\n")
+    return state, history
+
+
+def _check_finite(metrics, new_state, first, state, ckpt, config):
+    finite = np.isfinite(metrics["loss"])
+    params_ok = all(bool(jnp.all(jnp.isfinite(v))) for v in new_state.params.values())
+    if finite.all() and params_ok:
+        return
+    bad = first + (int(np.argmin(finite)) if not finite.all() else len(finite))
+    where = "no checkpoint was written"
+    if ckpt is not None:
+        ckpt.save(first, state)  # the last good state, if it is not saved already
+        where = f"the last good state (step {first}) is saved in {ckpt.directory}"
+    raise DivergenceError(
+        f"training diverged: the loss became NaN or Inf at step {bad}. Training stopped and "
+        f"{where}. Lower the learning rate (now {config.lr}) or lam/beta and run again"
+        + (" with --resume." if ckpt is not None else ".")
+    )
+
+
+def _log_rows(metrics, first, config) -> list:
+    n = len(metrics["loss"])
+    rows = []
+    for i in range(n):
+        step = first + i
+        if step % config.log_every == 0 or step == config.steps - 1:
+            rows.append({"step": step, **{k: float(metrics[k][i]) for k in METRIC_KEYS}})
+    return rows
+
+
+def _summary(state, x, hyper, config, wall, compile_seconds, start_step) -> dict:
+    terms = losses.loss_terms(state.params, x, hyper, config.penalty)
+    stats = activation_stats(state.params, x, config.rho)
+    return {
+        "final_loss": float(terms["loss"]),
+        "reconstruction": float(terms["reconstruction"]),
+        "weight_decay": float(terms["weight_decay"]),
+        "sparsity": float(terms["sparsity"]),
+        "rho_hat_mean": float(stats["rho_hat_mean"]),
+        "rho_hat_min": float(stats["rho_hat_min"]),
+        "rho_hat_max": float(stats["rho_hat_max"]),
+        "dead_fraction": float(stats["dead_fraction"]),
+        "explained_variance": float(stats["explained_variance"]),
+        "rho_hat": np.asarray(stats["rho_hat"]).tolist(),
+        "steps": int(state.step),
+        "steps_this_run": int(state.step) - start_step,
+        "wall_seconds": wall,
+        "compile_seconds": compile_seconds,
+    }
+
+
+def _figures(state, summary, history, config, workdir) -> None:
+    from saejax import viz
+
+    n_visible = state.params["W1"].shape[1]
+    side = math.isqrt(n_visible)
+    if side * side == n_visible:
+        viz.save_filters(state.params["W1"], workdir / "filters.png",
+                         title=f"W1 rows, rho={config.rho}, beta={config.beta}")
+    if history:
+        viz.save_curves(history, workdir / "curves.png", title=f"{config.optimizer}, {config.grad}")
+    viz.save_rho_hat_histogram(np.asarray(summary["rho_hat"]), config.rho, workdir / "rho_hat.png")
+
+
+def _progress_bar(total, initial, enabled):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step",
+                dynamic_ncols=True, leave=True)

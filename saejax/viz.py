@@ -1,0 +1,471 @@
+"""PNG figures for filters, training curves, rho_hat histograms and (rho, beta) sweeps."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
+
+logger = logging.getLogger(__name__)
+
+DPI = 100
+# The terms of J that a metrics row may carry, in the order they are drawn.
+CURVE_KEYS = ("loss", "reconstruction", "weight_decay", "sparsity")
+# A hidden unit counts as dead when its mean activation is below this fraction of the target rho.
+DEAD_FRACTION = 0.1
+# Cell annotations stop being readable beyond this many rows or columns.
+MAX_ANNOTATED_SIDE = 10
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    # A bare Figure with its own Agg canvas never touches pyplot's global backend or figure list,
+    # so it is freed when the last reference goes and works under any backend the caller uses.
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=DPI)
+    fig.clear()
+    logger.debug("wrote %s", path)
+    return path
+
+
+def _patch_shape(n: int, channels: int, patch_shape) -> tuple[int, int]:
+    """The (rows, cols) of one patch whose flattened length is ``n`` over ``channels``."""
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}.")
+    if patch_shape is not None:
+        shape = tuple(int(s) for s in patch_shape)
+        if len(shape) != 2 or min(shape) < 1:
+            raise ValueError(
+                f"patch_shape must be two positive ints (rows, cols), got {patch_shape}."
+            )
+        if shape[0] * shape[1] * channels != n:
+            raise ValueError(
+                f"patch_shape {shape} with {channels} channel(s) needs rows of length "
+                f"{shape[0] * shape[1] * channels}, but W has rows of length {n}."
+            )
+        return shape
+    if n % channels:
+        raise ValueError(
+            f"W has rows of length {n}, which is not a multiple of channels={channels}; "
+            "a colour filter is a (p, p, 3) patch flattened row-major."
+        )
+    side = math.isqrt(n // channels)
+    if side * side * channels != n:
+        raise ValueError(
+            f"W has rows of length {n}, which is not {channels} x a perfect square; "
+            "pass patch_shape=(rows, cols) for non-square patches."
+        )
+    return side, side
+
+
+def tile_filters(
+    W, channels: int = 1, patch_shape=None, pad: int = 1, normalize: bool = True
+) -> np.ndarray:
+    """Lays out the rows of W as image patches in one image, like UFLDL's display_network.m.
+
+    Filters fill a grid of ``cols = ceil(sqrt(H))`` columns and ``ceil(H / cols)`` rows in
+    reading order, with ``pad`` pixels of background between neighbours and around the border.
+
+    Grayscale (display_network.m): the mean of all of W is subtracted, then each filter is
+    divided by its own largest absolute value (``normalize=False``: by the largest over all of
+    W), so 0 is mid-grey, values lie in [-1, 1], and the background is -1 (black).
+
+    Colour: each filter is min-max scaled, jointly over its three channels, to [0, 1]; the
+    background is 0 (black). A constant filter comes out as 0 (grayscale) or 0.5 (colour).
+
+    Args:
+      W: (H, N) weights, one filter per row, e.g. ``params["W1"]``; N = rows * cols * channels,
+        a colour filter being a (rows, cols, 3) patch flattened row-major.
+      channels: 1 for grayscale, 3 for RGB.
+      patch_shape: (rows, cols) of one patch; defaults to square, (sqrt(N / channels),) * 2.
+      pad: background pixels between filters and around the border.
+      normalize: scale each filter by its own maximum (grayscale only; colour always is).
+
+    Returns:
+      float64 image of shape (R, C) for grayscale or (R, C, 3) for colour, with
+      R = pad + rows * (patch_rows + pad) and C = pad + cols * (patch_cols + pad).
+    """
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim != 2 or W.shape[0] < 1 or W.shape[1] < 1:
+        raise ValueError(
+            f"W must be a non-empty (H, N) array with one filter per row, got shape {W.shape}; "
+            "wrap a single filter as W[None, :]."
+        )
+    if not np.all(np.isfinite(W)):
+        raise ValueError("W contains NaN or inf; the run that produced it has diverged.")
+    if int(pad) < 0:
+        raise ValueError(f"pad must be >= 0, got {pad}.")
+    pad = int(pad)
+    n_filters, n = W.shape
+    prows, pcols = _patch_shape(n, channels, patch_shape)
+
+    if channels == 1:
+        W = W - W.mean()
+        if normalize:
+            scale = np.max(np.abs(W), axis=1, keepdims=True)
+        else:
+            scale = np.full((n_filters, 1), np.max(np.abs(W)))
+        # An all-zero filter stays 0 (grey) instead of becoming 0/0.
+        W = np.divide(W, scale, out=np.zeros_like(W), where=scale > 0)
+        patches = W.reshape(n_filters, prows, pcols)
+        background = -1.0
+    else:
+        lo = W.min(axis=1, keepdims=True)
+        span = W.max(axis=1, keepdims=True) - lo
+        W = np.divide(W - lo, span, out=np.full_like(W, 0.5), where=span > 0)
+        patches = W.reshape(n_filters, prows, pcols, 3)
+        background = 0.0
+
+    cols = math.ceil(math.sqrt(n_filters))
+    rows = math.ceil(n_filters / cols)
+    shape = (pad + rows * (prows + pad), pad + cols * (pcols + pad))
+    image = np.full(shape + patches.shape[3:], background)
+    for k, patch in enumerate(patches):
+        r0 = pad + (k // cols) * (prows + pad)
+        c0 = pad + (k % cols) * (pcols + pad)
+        image[r0 : r0 + prows, c0 : c0 + pcols] = patch
+    return image
+
+
+def _show_tiles(ax, image: np.ndarray) -> None:
+    if image.ndim == 2:
+        ax.imshow(image, cmap="gray", vmin=-1.0, vmax=1.0, interpolation="nearest")
+    else:
+        ax.imshow(image, interpolation="nearest")
+    ax.set_axis_off()
+
+
+def save_filters(W, path: str | Path, channels: int = 1, patch_shape=None, title=None) -> Path:
+    """Writes ``tile_filters(W)`` as a PNG: gray colormap on [-1, 1], no interpolation, no axes.
+
+    Args:
+      W: (H, N) weights, one filter per row (see ``tile_filters``).
+      path: where to write the PNG; parent directories are created.
+      channels: 1 for grayscale, 3 for RGB.
+      patch_shape: (rows, cols) of one patch; defaults to square.
+      title: optional figure title.
+
+    Returns:
+      ``path`` as a Path.
+    """
+    image = tile_filters(W, channels=channels, patch_shape=patch_shape)
+    # The longer side gets 5 inches, so small tilings are magnified and large ones stay readable.
+    scale = 5.0 / max(image.shape[:2])
+    width = max(1.5, image.shape[1] * scale)
+    height = max(1.5, image.shape[0] * scale + (0.35 if title else 0.0))
+    fig = _new_figure(width, height)
+    ax = fig.add_subplot()
+    _show_tiles(ax, image)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def _as_float(value) -> float | None:
+    """A finite real scalar (Python, NumPy or JAX) as float; anything else as None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return None
+    if array.ndim != 0 or array.dtype.kind not in "iuf":
+        return None
+    number = float(array)
+    return number if math.isfinite(number) else None
+
+
+def _curve_series(history: Sequence[Mapping]) -> dict[str, tuple[list[float], list[float]]]:
+    """The (steps, values) of each of CURVE_KEYS present in ``history``, usable points only."""
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    skipped = 0
+    for row in history:
+        step = _as_float(row.get("step"))
+        if step is None:
+            skipped += 1
+            continue
+        for key in CURVE_KEYS:
+            value = _as_float(row.get(key))
+            if value is not None:
+                steps, values = series.setdefault(key, ([], []))
+                steps.append(step)
+                values.append(value)
+    if skipped:
+        logger.warning("save_curves: left out %d row(s) without a numeric 'step'", skipped)
+    return series
+
+
+def save_curves(history: Sequence[Mapping], path: str | Path, title=None) -> Path:
+    """Plots the terms of J against step, one line per term present in the rows.
+
+    Rows without a numeric "step" and non-finite values (a diverged step) are left out; keys
+    other than "loss", "reconstruction", "weight_decay" and "sparsity" are ignored. The y-axis is
+    logarithmic when every plotted value is positive.
+
+    Args:
+      history: rows of a metrics.jsonl, each a mapping with "step" and any of the terms.
+      path: where to write the PNG; parent directories are created.
+      title: optional axes title.
+
+    Returns:
+      ``path`` as a Path.
+    """
+    if isinstance(history, Mapping) or not isinstance(history, Sequence):
+        raise ValueError(
+            "history must be a list of dicts (rows of metrics.jsonl), "
+            f"got {type(history).__name__}."
+        )
+    for i, row in enumerate(history):
+        if not isinstance(row, Mapping):
+            raise ValueError(f"history[{i}] must be a dict, got {type(row).__name__}.")
+
+    series = _curve_series(history)
+    fig = _new_figure(6.0, 4.0)
+    ax = fig.add_subplot()
+    for key in CURVE_KEYS:
+        if key in series:
+            steps, values = series[key]
+            # Markers keep a short run (a single row is a single point) visible.
+            ax.plot(steps, values, label=key, marker="o" if len(steps) <= 30 else None, ms=3)
+    if series:
+        if all(v > 0 for _, values in series.values() for v in values):
+            ax.set_yscale("log")
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no curves to plot", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("step")
+    ax.set_ylabel("value")
+    ax.grid(True, which="major", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def save_rho_hat_histogram(rho_hat, rho: float, path: str | Path, title=None) -> Path:
+    """Histogram of the hidden units' mean activations against the target rho.
+
+    The x-axis is logarithmic, since rho_hat spans decades once units die; units with
+    rho_hat = 0 are counted in the first bin. The dead threshold is DEAD_FRACTION * rho.
+
+    Args:
+      rho_hat: (H,) mean activation of each hidden unit over the data.
+      rho: the target sparsity, in (0, 1).
+      path: where to write the PNG; parent directories are created.
+      title: optional axes title.
+
+    Returns:
+      ``path`` as a Path.
+    """
+    rho_hat = np.asarray(rho_hat, dtype=np.float64)
+    rho = float(rho)
+    if rho_hat.ndim != 1 or rho_hat.size == 0:
+        raise ValueError(f"rho_hat must be a non-empty (H,) array, got shape {rho_hat.shape}.")
+    if not np.all(np.isfinite(rho_hat)) or np.any(rho_hat < 0):
+        raise ValueError("rho_hat must be finite and >= 0 (mean sigmoid activations).")
+    if not 0.0 < rho < 1.0:
+        raise ValueError(f"rho must be in (0, 1), got {rho}.")
+
+    dead = DEAD_FRACTION * rho
+    positive = rho_hat[rho_hat > 0]
+    lo = min(positive.min() if positive.size else dead, dead) / 1.5
+    hi = max(rho_hat.max(), rho) * 1.5
+    n_bins = int(np.clip(math.ceil(math.sqrt(rho_hat.size)) * 2, 10, 50))
+    edges = np.geomspace(lo, hi, n_bins + 1)
+
+    fig = _new_figure(6.0, 4.0)
+    ax = fig.add_subplot()
+    ax.hist(np.maximum(rho_hat, lo), bins=edges, color="tab:blue", alpha=0.8)
+    ax.set_xscale("log")
+    ax.axvline(rho, color="tab:red", linestyle="-", label=f"target rho = {rho:g}")
+    n_dead = int(np.sum(rho_hat < dead))
+    ax.axvline(
+        dead,
+        color="black",
+        linestyle="--",
+        label=f"dead threshold = {dead:g} ({n_dead}/{rho_hat.size} units)",
+    )
+    ax.set_xlabel("rho_hat (mean activation per hidden unit)")
+    ax.set_ylabel("hidden units")
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def _axis_values(values, name: str) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {values.shape}.")
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} must be finite, got {values}.")
+    if np.unique(values).size != values.size:
+        raise ValueError(f"{name} has repeated values: {values}.")
+    return values
+
+
+def _cell_edges(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Edges of cells centred (in log space) on sorted ``values``; True when log-scaled.
+
+    Cells meet at the geometric midpoints; the outer edges mirror the nearest inner one, and a
+    single value gets half a decade on either side. A grid containing 0 or a negative value
+    (beta = 0 is a natural baseline) cannot be log-scaled, so its cells are equal-width slots
+    at positions 0, 1, ... instead.
+    """
+    if np.all(values > 0):
+        logs = np.log10(values)
+        if logs.size == 1:
+            return 10.0 ** np.array([logs[0] - 0.5, logs[0] + 0.5]), True
+        mids = (logs[:-1] + logs[1:]) / 2
+        edges = np.concatenate([[2 * logs[0] - mids[0]], mids, [2 * logs[-1] - mids[-1]]])
+        return 10.0**edges, True
+    return np.arange(values.size + 1) - 0.5, False
+
+
+def save_heatmaps(
+    rho_values, beta_values, panels: Mapping[str, object], path: str | Path, title=None
+) -> Path:
+    """One heatmap per metric over a (rho, beta) sweep, rho down the rows and beta across.
+
+    Both axes are logarithmic (cells centred on the grid values) unless an axis holds a value
+    <= 0, which then gets equal-width cells. NaN cells (diverged runs) are left blank. On a panel
+    named "rho_hat_mean", each cell of a grid up to 10 x 10 is annotated with rho_hat / rho.
+
+    Args:
+      rho_values: (R,) target sparsities of the sweep.
+      beta_values: (B,) sparsity weights of the sweep.
+      panels: metric name -> (R, B) array, entry [i, j] for rho_values[i], beta_values[j].
+      path: where to write the PNG; parent directories are created.
+      title: optional figure title.
+
+    Returns:
+      ``path`` as a Path.
+    """
+    rho = _axis_values(rho_values, "rho_values")
+    beta = _axis_values(beta_values, "beta_values")
+    if not panels:
+        raise ValueError("panels is empty; pass at least one name -> (len(rho), len(beta)) array.")
+    arrays = {}
+    for name, data in panels.items():
+        data = np.asarray(data, dtype=np.float64)
+        if data.shape != (rho.size, beta.size):
+            raise ValueError(
+                f"panel {name!r} has shape {data.shape}, expected (len(rho_values), "
+                f"len(beta_values)) = {(rho.size, beta.size)}."
+            )
+        arrays[name] = data
+
+    # Sorted axes make the cell edges monotonic; the panels are permuted to match.
+    rho_order, beta_order = np.argsort(rho), np.argsort(beta)
+    rho, beta = rho[rho_order], beta[beta_order]
+    x_edges, x_log = _cell_edges(beta)
+    y_edges, y_log = _cell_edges(rho)
+    x_centres = beta if x_log else np.arange(beta.size)
+    y_centres = rho if y_log else np.arange(rho.size)
+
+    fig = _new_figure(4.3 * len(arrays), 3.8 + (0.3 if title else 0.0))
+    for k, (name, data) in enumerate(arrays.items()):
+        data = data[np.ix_(rho_order, beta_order)]
+        ax = fig.add_subplot(1, len(arrays), k + 1)
+        masked = np.ma.masked_invalid(data)
+        mesh = ax.pcolormesh(x_edges, y_edges, masked, cmap="viridis", shading="flat")
+        if masked.count() == 0:
+            mesh.set_clim(0.0, 1.0)
+        fig.colorbar(mesh, ax=ax)
+        if x_log:
+            ax.set_xscale("log")
+        if y_log:
+            ax.set_yscale("log")
+        ax.set_xlim(x_edges[0], x_edges[-1])
+        # Rows read top to bottom in rho order, like save_filter_grid's grid.
+        ax.set_ylim(y_edges[-1], y_edges[0])
+        _value_ticks(ax.xaxis, beta, x_log)
+        _value_ticks(ax.yaxis, rho, y_log)
+        ax.set_xlabel("beta")
+        ax.set_ylabel("rho")
+        ax.set_title(name)
+        if name == "rho_hat_mean" and max(data.shape) <= MAX_ANNOTATED_SIDE:
+            _annotate_ratio(ax, mesh, data, rho, x_centres, y_centres)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _value_ticks(axis, values: np.ndarray, logscale: bool) -> None:
+    # Ticks at the grid values themselves: the swept settings are what the reader looks up.
+    axis.set_ticks(values if logscale else np.arange(values.size))
+    axis.set_ticklabels([f"{v:g}" for v in values])
+    axis.set_minor_locator(NullLocator())
+
+
+def _annotate_ratio(ax, mesh, data, rho, x_centres, y_centres) -> None:
+    """Writes rho_hat / rho in each finite cell, in black or white to contrast with the cell."""
+    for i, y in enumerate(y_centres):
+        for j, x in enumerate(x_centres):
+            value = data[i, j]
+            if not math.isfinite(value):
+                continue
+            r, g, b, _ = mesh.cmap(mesh.norm(value))
+            colour = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+            ax.text(x, y, f"{value / rho[i]:.2g}", ha="center", va="center", fontsize=8,
+                    color=colour)
+
+
+def save_filter_grid(
+    filters,
+    rho_values,
+    beta_values,
+    path: str | Path,
+    channels: int = 1,
+    patch_shape=None,
+    title=None,
+) -> Path:
+    """The learned filters of every run of a (rho, beta) sweep, one tiling per grid cell.
+
+    Rows are rho and columns beta, both in increasing order, as in ``save_heatmaps``; each
+    cell is ``tile_filters`` of that run's W1 (normalized on its own) labelled with its rho
+    and beta.
+
+    Args:
+      filters: (R, B, H, N) weights, entry [i, j] the W1 of rho_values[i], beta_values[j].
+      rho_values: (R,) target sparsities of the sweep.
+      beta_values: (B,) sparsity weights of the sweep.
+      path: where to write the PNG; parent directories are created.
+      channels: 1 for grayscale, 3 for RGB.
+      patch_shape: (rows, cols) of one patch; defaults to square.
+      title: optional figure title.
+
+    Returns:
+      ``path`` as a Path.
+    """
+    rho = _axis_values(rho_values, "rho_values")
+    beta = _axis_values(beta_values, "beta_values")
+    filters = np.asarray(filters)
+    if filters.ndim != 4 or filters.shape[:2] != (rho.size, beta.size):
+        raise ValueError(
+            f"filters must have shape (len(rho_values), len(beta_values), H, N) = "
+            f"({rho.size}, {beta.size}, H, N), got {filters.shape}."
+        )
+    n_rows, n_cols = rho.size, beta.size
+    # Cells shrink as the grid grows so that the figure stays within about 12 inches.
+    cell = min(1.8, 12.0 / max(n_rows, n_cols))
+    fig = _new_figure(cell * n_cols, cell * n_rows + (0.3 if title else 0.0))
+    for r, i in enumerate(np.argsort(rho)):
+        for c, j in enumerate(np.argsort(beta)):
+            ax = fig.add_subplot(n_rows, n_cols, r * n_cols + c + 1)
+            _show_tiles(ax, tile_filters(filters[i, j], channels=channels, patch_shape=patch_shape))
+            ax.set_title(f"rho={rho[i]:g} beta={beta[j]:g}", fontsize=6)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
