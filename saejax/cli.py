@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
+import time
+from pathlib import Path
 
 PENALTY_NAMES = ("kl", "squared", "l1")
 TERM_NAMES = ("loss", "reconstruction", "weight_decay", "sparsity")
@@ -82,22 +86,136 @@ def _gradcheck(args) -> int:
     return 0 if passed else 1
 
 
+def _enable_compilation_cache() -> None:
+    """JAX's persistent compilation cache, so a second run skips compilation."""
+    import jax
+
+    cache = os.environ.get("SAEJAX_CACHE_DIR", Path.home() / ".cache" / "saejax" / "xla")
+    jax.config.update("jax_compilation_cache_dir", str(cache))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def _add_train_options(p) -> None:
+    """The settings shared by `saejax train` (and later `saejax sweep`): every preset field."""
+    from saejax.config import DTYPES, GRADS, OPTIMIZERS, PRESETS, SCHEDULES
+
+    p.add_argument("--preset", choices=sorted(PRESETS), default="ufldl-patches",
+                   help="starting settings (default ufldl-patches: the UFLDL exercise)")
+    p.add_argument("--data", help="IMAGES.mat file, sparsenet directory or MNIST directory "
+                   "(default: the embedded images for patches; required for mnist)")
+    p.add_argument("--num-examples", type=int, help="patches to sample / MNIST images to use")
+    p.add_argument("--patch-size", type=int, help="patch side in pixels")
+    p.add_argument("--n-hidden", type=int, help="hidden units")
+    p.add_argument("--penalty", choices=PENALTY_NAMES, help="sparsity penalty")
+    p.add_argument("--rho", type=float, help="sparsity target")
+    p.add_argument("--beta", type=float, help="sparsity weight")
+    p.add_argument("--lam", type=float, help="weight decay")
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--steps", type=int, help="optimizer iterations")
+    p.add_argument("--batch-size", type=int, help="minibatch size (adam/sgd/momentum)")
+    p.add_argument("--lr", type=float, help="learning rate (adam/sgd/momentum)")
+    p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
+    p.add_argument("--momentum", type=float, help="momentum coefficient")
+    p.add_argument("--grad", choices=GRADS, help="gradient that drives training")
+    p.add_argument("--dtype", choices=DTYPES)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--chunk-size", type=int, help="steps per compiled call")
+    p.add_argument("--log-every", type=int, help="steps between metrics.jsonl lines")
+    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    p.add_argument("--keep-checkpoints", type=int, help="checkpoints kept")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _config_from_args(args):
+    """The preset's TrainConfig with every given flag applied."""
+    from saejax.config import PRESETS, TrainConfig
+
+    fields = TrainConfig.__dataclass_fields__
+    overrides = {
+        k: v for k, v in vars(args).items() if k in fields and v is not None and k != "dataset"
+    }
+    if args.optimizer and args.optimizer != "lbfgs" and args.batch_size is None:
+        overrides.setdefault("batch_size", 256)
+    if args.optimizer == "lbfgs":
+        overrides["batch_size"] = None
+    config = PRESETS[args.preset].replace(**overrides)
+    config.validate()
+    return config
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the sparse autoencoder (default: the UFLDL exercise on embedded images)",
+        description="Train the sparse autoencoder and write a run directory: config.json, "
+        "metrics.jsonl, summary.json, checkpoints/, filters.png, curves.png, rho_hat.png.",
+    )
+    _add_train_options(p)
+    p.add_argument("--workdir", help="run directory (default runs/<preset>-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    p.set_defaults(func=_train)
+
+
+def _train(args) -> int:
+    import jax
+
+    if args.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    _enable_compilation_cache()
+    from saejax import train
+    from saejax.data import training_data
+
+    config = _config_from_args(args)
+    if args.resume and not args.workdir:
+        raise ValueError("--resume needs --workdir, the run directory to continue.")
+    workdir = Path(args.workdir or f"runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    x, info = training_data(
+        config.dataset, config.data, config.num_examples, config.patch_size, config.seed
+    )
+    print(
+        f"training {x.shape[1]}-{config.n_hidden}-{x.shape[1]} on {x.shape[0]} examples "
+        f"({info['source']}), {config.optimizer} for {config.steps} steps, {config.dtype}, "
+        f"{config.grad} gradient -> {workdir}"
+    )
+    result = train.run(config, x, workdir, resume=args.resume, progress=not args.no_progress,
+                       data_info=info)
+    s = result.summary
+    print(
+        f"J = {s['final_loss']:.6g} (reconstruction {s['reconstruction']:.4g}, weight decay "
+        f"{s['weight_decay']:.4g}, sparsity {s['sparsity']:.4g}); mean rho_hat "
+        f"{s['rho_hat_mean']:.4g} (target {config.rho}), dead {100 * s['dead_fraction']:.0f}%; "
+        f"{s['steps_this_run']} steps in {s['wall_seconds']:.2f} s "
+        f"(compile {s['compile_seconds']:.2f} s)"
+    )
+    filters = workdir / "filters.png"
+    print(f"filters: {filters}" if filters.exists() else f"run directory: {workdir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="saejax", description="The CS294A/UFLDL sparse autoencoder in JAX."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
     _add_gradcheck(sub)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from saejax.checkpoint import CheckpointError
+    from saejax.train import DivergenceError
+
     try:
         return args.func(args)
-    except ValueError as e:  # bad input: one clear line, no traceback
+    except (ValueError, CheckpointError) as e:  # bad input: one clear line, no traceback
         print(f"saejax {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except DivergenceError as e:
+        print(f"saejax {args.command}: {e}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ def _step_metrics(terms, g) -> dict:
         "weight_decay": terms["weight_decay"],
         "sparsity": terms["sparsity"],
         "rho_hat_mean": jnp.mean(terms["rho_hat"]),
-        "grad_norm": optax.global_norm(g),
+        "grad_norm": optax.tree.norm(g),
     }
 
 

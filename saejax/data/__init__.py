@@ -1,5 +1,6 @@
 """Host-side data: image and digit loaders, patch sampling and normalization, whitening."""
 
+from saejax.data.datasets import detect_format, training_data
 from saejax.data.errors import DataError, check_finite
 from saejax.data.images import (
     embedded_color_images,
@@ -16,6 +17,7 @@ __all__ = [
     "ZCA",
     "DataError",
     "check_finite",
+    "detect_format",
     "embedded_color_images",
     "embedded_images",
     "load_digits",
@@ -25,6 +27,7 @@ __all__ = [
     "load_sparsenet",
     "normalize_patches",
     "sample_patches",
+    "training_data",
     "ufldl_patches",
     "whiten_image",
     "whiten_images",

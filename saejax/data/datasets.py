@@ -1,0 +1,69 @@
+"""The training data of a run, from a config's dataset name and optional path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from saejax.data.errors import DataError
+from saejax.data.images import embedded_images, load_images
+from saejax.data.mnist import load_digits, load_mnist
+from saejax.data.patches import ufldl_patches
+
+
+def detect_format(path: str | Path) -> str:
+    """``"mat"``, ``"sparsenet"`` or ``"mnist"`` for a data path; DataError otherwise."""
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".mat":
+        return "mat"
+    if path.is_dir() and (path / "image0").is_file():
+        return "sparsenet"
+    if path.is_dir() and any(path.glob("train-images-idx3-ubyte*")):
+        return "mnist"
+    what = "does not exist" if not path.exists() else "is not a recognized data source"
+    raise DataError(
+        f"{path}: {what}. --data takes an IMAGES.mat file, a directory of Olshausen's sparsenet "
+        "files (image0, image1, ...) or an MNIST directory (train-images-idx3-ubyte[.gz], ...)."
+    )
+
+
+def training_data(
+    dataset: str, path=None, num_examples: int = 10_000, patch_size: int = 8, seed: int = 0
+) -> tuple[np.ndarray, dict]:
+    """Loads a run's examples, shape (M, N), and a description for config.json.
+
+    Args:
+      dataset: ``"patches"`` (UFLDL-normalized natural patches), ``"mnist"`` or ``"digits"``.
+      path: for patches, an IMAGES.mat or sparsenet directory (None: the embedded photographs);
+        for mnist, the MNIST directory (required); unused for digits.
+      num_examples: patches to sample, or MNIST training images to take (the first ones).
+      patch_size: patch side in pixels.
+      seed: seeds the patch sample.
+    """
+    if dataset == "patches":
+        if path is None:
+            images, source = embedded_images(), "embedded scikit-image photographs, whitened"
+        else:
+            fmt = detect_format(path)
+            if fmt == "mnist":
+                raise DataError(f"{path} is an MNIST directory; use the mnist preset for it.")
+            images, source = load_images(path), str(path)
+        x = ufldl_patches(images, num_examples, patch_size, seed)
+    elif dataset == "mnist":
+        if path is None:
+            raise DataError(
+                "the mnist preset needs --data DIR, the directory holding "
+                "train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]."
+            )
+        if detect_format(path) != "mnist":
+            raise DataError(f"{path} holds no MNIST training images (train-images-idx3-ubyte).")
+        x, _ = load_mnist(path, "train", limit=num_examples)
+        source = str(path)
+    elif dataset == "digits":
+        x, _ = load_digits()
+        source = "scikit-learn load_digits (8x8, scaled to [0, 1])"
+    else:
+        raise DataError(f"unknown dataset {dataset!r}; choose patches, mnist or digits.")
+    info = {"dataset": dataset, "source": source, "shape": list(x.shape)}
+    return x, info

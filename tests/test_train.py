@@ -1,0 +1,248 @@
+"""Training: optimizer steps by hand, gradient modes, resume after SIGKILL, divergence, regression."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from test_grads import np_backprop_loop
+
+import saejax
+from saejax import train
+from saejax.checkpoint import Checkpointer, CheckpointError
+from saejax.config import TrainConfig
+from saejax.data import load_digits
+
+
+def tiny_data(m=40, n=16, seed=0):
+    return np.random.default_rng(seed).uniform(0.05, 0.95, (m, n))
+
+
+def small_config(**kw):
+    base = dict(n_hidden=5, rho=0.1, beta=3.0, lam=1e-3, dtype="float64", chunk_size=5,
+                checkpoint_every=5, log_every=1)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_sgd_step_is_params_minus_lr_grad():
+    x = tiny_data()
+    cfg = small_config(optimizer="sgd", lr=0.5, batch_size=None, steps=1)
+    state = train.init_state(cfg, x.shape[1])
+    hyper = saejax.Hyper(cfg.rho, cfg.beta, cfg.lam)
+    new, metrics = train.make_train_step(cfg)(state, jnp.asarray(x), hyper)
+    g = np_backprop_loop(state.params, x, cfg.rho, cfg.beta, cfg.lam, "kl")
+    for k in state.params:
+        np.testing.assert_allclose(new.params[k], np.asarray(state.params[k]) - 0.5 * g[k],
+                                   rtol=1e-12, atol=1e-14)
+    assert int(new.step) == 1
+    want_norm = np.sqrt(sum(np.sum(v**2) for v in g.values()))
+    np.testing.assert_allclose(metrics["grad_norm"], want_norm, rtol=1e-12)
+
+
+def test_first_adam_step_by_hand():
+    # After one step Adam's bias-corrected moments are g and g^2: update = -lr g / (|g| + eps).
+    x = tiny_data()
+    cfg = small_config(optimizer="adam", lr=0.01, batch_size=None, steps=1)
+    state = train.init_state(cfg, x.shape[1])
+    new, _ = train.make_train_step(cfg)(state, jnp.asarray(x), saejax.Hyper(0.1, 3.0, 1e-3))
+    g = np_backprop_loop(state.params, x, 0.1, 3.0, 1e-3, "kl")
+    for k in g:
+        want = np.asarray(state.params[k]) - 0.01 * g[k] / (np.abs(g[k]) + 1e-8)
+        np.testing.assert_allclose(new.params[k], want, rtol=1e-10, atol=1e-14)
+
+
+def test_momentum_two_steps_by_hand():
+    x = tiny_data()
+    cfg = small_config(optimizer="momentum", lr=0.1, momentum=0.9, batch_size=None, steps=2)
+    state = train.init_state(cfg, x.shape[1])
+    step = train.make_train_step(cfg)
+    hyper = saejax.Hyper(0.1, 3.0, 1e-3)
+    s1, _ = step(state, jnp.asarray(x), hyper)
+    s2, _ = step(s1, jnp.asarray(x), hyper)
+    g0 = np_backprop_loop(state.params, x, 0.1, 3.0, 1e-3, "kl")
+    g1 = np_backprop_loop(s1.params, x, 0.1, 3.0, 1e-3, "kl")
+    for k in g0:
+        want = np.asarray(state.params[k]) - 0.1 * g0[k] - 0.1 * (0.9 * g0[k] + g1[k])
+        np.testing.assert_allclose(s2.params[k], want, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_analytic_and_autodiff_training_agree(optimizer):
+    x = tiny_data()
+    kw = dict(optimizer=optimizer, steps=20)
+    if optimizer == "adam":
+        kw.update(batch_size=16, lr=0.05, schedule="cosine")
+    a = train.run(small_config(grad="analytic", **kw), x, progress=False)
+    b = train.run(small_config(grad="autodiff", **kw), x, progress=False)
+    for k in a.state.params:
+        np.testing.assert_allclose(a.state.params[k], b.state.params[k], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose([r["loss"] for r in a.history], [r["loss"] for r in b.history],
+                               rtol=1e-9)
+    assert a.history[-1]["loss"] < a.history[0]["loss"]
+
+
+def test_lbfgs_reduces_loss_and_logs_metrics(tmp_path):
+    x = tiny_data()
+    res = train.run(small_config(steps=12), x, tmp_path, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(12))
+    losses_ = [r["loss"] for r in rows]
+    assert all(b <= a + 1e-12 for a, b in zip(losses_, losses_[1:]))  # line search: monotone
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for key in ("final_loss", "reconstruction", "weight_decay", "sparsity", "rho_hat_mean",
+                "dead_fraction", "steps", "wall_seconds"):
+        assert key in summary
+    assert summary["steps"] == 12
+    want = saejax.loss(res.state.params, x, saejax.Hyper(0.1, 3.0, 1e-3))
+    np.testing.assert_allclose(summary["final_loss"], want, rtol=1e-12)
+    assert summary["final_loss"] < losses_[0]
+    for name in ("filters.png", "curves.png", "rho_hat.png", "config.json"):
+        assert (tmp_path / name).is_file(), name
+    assert Checkpointer(tmp_path / "checkpoints").all_steps() == [5, 10, 12]
+
+
+def test_minibatches_are_drawn_from_the_step():
+    x = tiny_data()
+    cfg = small_config(optimizer="sgd", lr=0.1, batch_size=8, steps=10)
+    a = train.run(cfg, x, progress=False)
+    b = train.run(cfg.replace(chunk_size=3), x, progress=False)  # other chunking, same batches
+    for k in a.state.params:
+        np.testing.assert_array_equal(a.state.params[k], b.state.params[k])
+    c = train.run(cfg.replace(seed=1), x, progress=False)
+    assert not np.allclose(a.state.params["W1"], c.state.params["W1"])
+
+
+def test_frozen_regression_three_adam_steps():
+    # Frozen numbers of three Adam steps on a fixed problem (float64). If this fails and you did
+    # not mean to change the initialization, the batches, the loss or the optimizer, it is a bug.
+    x = tiny_data()
+    cfg = small_config(optimizer="adam", lr=0.01, batch_size=8, steps=3, seed=7)
+    res = train.run(cfg, x, progress=False)
+    got = [r["loss"] for r in res.history]
+    np.testing.assert_allclose(got, FROZEN_LOSSES, rtol=1e-10)
+    np.testing.assert_allclose(float(jnp.sum(res.state.params["W1"])), FROZEN_W1_SUM, rtol=1e-10)
+
+
+FROZEN_LOSSES = [8.35630666642492, 7.477917693575252, 6.780743586563321]
+FROZEN_W1_SUM = 0.05214524405009824
+
+
+def test_flax_module_matches_loss():
+    from saejax.flax_module import SparseAutoencoder
+
+    x = jnp.asarray(tiny_data(m=7, n=6))
+    module = SparseAutoencoder(n_visible=6, n_hidden=4, dtype=jnp.float64)
+    variables = module.init(jax.random.key(0), x)
+    params = variables["params"]
+    assert set(params) == {"W1", "b1", "W2", "b2"}
+    r = np.sqrt(6) / np.sqrt(6 + 4 + 1)
+    assert np.abs(params["W1"]).max() <= r and not np.any(params["b1"])
+    hyper = saejax.Hyper(0.05, 3.0, 1e-3)
+    got = module.apply(variables, x, hyper, method=SparseAutoencoder.loss)
+    np.testing.assert_allclose(got, saejax.loss(dict(params), x, hyper), rtol=1e-14)
+    from test_losses import np_terms
+
+    np.testing.assert_allclose(got, np_terms(params, x, 0.05, 3.0, 1e-3)["loss"], rtol=1e-13)
+    out = module.apply(variables, x)
+    assert out["a2"].shape == (7, 4) and out["a3"].shape == (7, 6)
+
+
+def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
+    x = tiny_data()
+    cfg = small_config(optimizer="sgd", lr=1e30, batch_size=None, steps=50, dtype="float32")
+    with pytest.raises(train.DivergenceError, match="NaN or Inf at step") as info:
+        train.run(cfg, x, tmp_path, progress=False)
+    assert "Lower the learning rate" in str(info.value)
+    ckpt = Checkpointer(tmp_path / "checkpoints")
+    step = ckpt.latest_step()
+    assert step is not None and f"step {step})" in str(info.value)
+    restored = ckpt.restore(train.init_state(cfg, x.shape[1]))
+    assert all(np.all(np.isfinite(v)) for v in restored.params.values())
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["loss"]) for r in rows)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    x = tiny_data()
+    cfg = small_config(steps=5)
+    train.run(cfg, x, tmp_path, progress=False)
+    for f in (tmp_path / "checkpoints" / "5").rglob("*"):
+        if f.is_file() and f.name not in ("_CHECKPOINT_METADATA", "commit_success.txt"):
+            f.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot be restored"):
+        train.run(cfg.replace(steps=10), x, tmp_path, resume=True, progress=False)
+
+
+def test_incompatible_resume_and_existing_checkpoints(tmp_path):
+    x = tiny_data()
+    train.run(small_config(steps=5), x, tmp_path, progress=False)
+    with pytest.raises(CheckpointError, match="already holds checkpoints"):
+        train.run(small_config(steps=5), x, tmp_path, progress=False)
+    with pytest.raises(CheckpointError, match="cannot resume"):
+        train.run(small_config(steps=10, n_hidden=6), x, tmp_path, resume=True, progress=False)
+    with pytest.raises(CheckpointError, match="no checkpoint found|is missing"):
+        train.run(small_config(steps=5), x, tmp_path / "empty", resume=True, progress=False)
+
+
+def test_bad_settings_and_data():
+    x = tiny_data()
+    with pytest.raises(ValueError, match="rho must lie strictly inside"):
+        train.run(small_config(rho=1.5), x, progress=False)
+    with pytest.raises(ValueError, match="full-batch"):
+        train.run(small_config(optimizer="lbfgs", batch_size=8), x, progress=False)
+    with pytest.raises(ValueError, match="exceeds the 40 training examples"):
+        train.run(small_config(optimizer="adam", batch_size=100), x, progress=False)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        train.run(small_config(), np.where(x > 0.9, np.nan, x), progress=False)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        train.run(small_config(optimizer="rmsprop"), x, progress=False)
+
+
+def _cli(workdir, *extra):
+    return [sys.executable, "-m", "saejax.cli", "train", "--preset", "digits",
+            "--optimizer", "adam", "--lr", "0.01", "--batch-size", "64", "--steps", "600",
+            "--chunk-size", "10", "--checkpoint-every", "10", "--keep-checkpoints", "2",
+            "--log-every", "100", "--workdir", str(workdir), "--no-progress", *extra]
+
+
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
+    env = dict(os.environ, SAEJAX_CACHE_DIR=str(tmp_path / "cache"))
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(killed), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    ckpts = killed / "checkpoints"
+    while time.time() < deadline:
+        steps = [p for p in ckpts.glob("*") if p.name.isdigit()] if ckpts.exists() else []
+        if len(steps) >= 2 and proc.poll() is None:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    at_kill = Checkpointer(ckpts).latest_step()
+    assert 0 < at_kill < 600
+    resumed = subprocess.run(_cli(killed, "--resume"), env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    clean = tmp_path / "clean"
+    full = subprocess.run(_cli(clean), env=env, capture_output=True, text=True)
+    assert full.returncode == 0, full.stderr
+
+    cfg = TrainConfig(dataset="digits", rho=0.1, optimizer="adam", lr=0.01, batch_size=64)
+    like = train.init_state(cfg, load_digits()[0].shape[1])
+    a = Checkpointer(killed / "checkpoints").restore(like)
+    b = Checkpointer(clean / "checkpoints").restore(like)
+    assert int(a.step) == int(b.step) == 600
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])  # bitwise on CPU
+    config = json.loads(Path(killed / "config.json").read_text())
+    assert config["resumed_from"] == at_kill
+    steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").open()]
+    assert steps == sorted(set(steps)), "metrics.jsonl repeats or loses steps after resume"
