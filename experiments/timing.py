@@ -24,6 +24,24 @@ def median_seconds(fn, repeats: int = 7, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def interleaved_medians(fns: dict, repeats: int = 7, warmup: int = 1) -> dict:
+    """Median wall time of each ``fns[name]()``, the functions taking turns in every round.
+
+    Taking turns spreads the noise of a shared machine evenly over the contenders, so their
+    ratio is fairer than that of back-to-back blocks of runs.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def compile_seconds(jitted, *args, **kwargs):
     """Time to lower and compile ``jitted`` for these arguments; returns (seconds, compiled)."""
     t0 = time.perf_counter()
@@ -31,11 +49,18 @@ def compile_seconds(jitted, *args, **kwargs):
     return time.perf_counter() - t0, compiled
 
 
-def matmul_gflops(m: int, n: int, h: int, dtype=jnp.float32, repeats: int = 7) -> float:
-    """Achieved GFLOP/s of a jitted (m, n) @ (n, h) matmul in this process: the reference peak."""
+def matmul_gflops(m: int, k: int, n: int, dtype=jnp.float32, repeats: int = 7) -> float:
+    """Achieved GFLOP/s of a jitted (m, k) @ (k, n) matmul in this process."""
     ka, kb = jax.random.split(jax.random.key(0))
-    a = jax.random.uniform(ka, (m, n), dtype)
-    b = jax.random.uniform(kb, (n, h), dtype)
+    a = jax.random.uniform(ka, (m, k), dtype)
+    b = jax.random.uniform(kb, (k, n), dtype)
     f = jax.jit(jnp.matmul)
     t = median_seconds(lambda: f(a, b).block_until_ready(), repeats, warmup=2)
-    return 2.0 * m * n * h / t / 1e9
+    return 2.0 * m * k * n / t / 1e9
+
+
+def matmul_peak_gflops(m: int, n: int, h: int, dtype=jnp.float32) -> float:
+    """The best matmul throughput measured here: over a 2048^3 square matmul and the three
+    shapes of an autoencoder step with m examples, n visible and h hidden units."""
+    shapes = [(2048, 2048, 2048), (m, n, h), (m, h, n), (h, m, n)]
+    return max(matmul_gflops(*s, dtype=dtype) for s in shapes)

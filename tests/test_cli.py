@@ -48,3 +48,50 @@ def test_bad_input_exits_2_with_message():
     assert proc.returncode == 2
     assert "rho must lie strictly inside (0, 1)" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_train_cli_writes_the_run_directory(tmp_path, capsys):
+    workdir = tmp_path / "run"
+    code = cli.main(["train", "--preset", "digits", "--steps", "15", "--chunk-size", "5",
+                     "--workdir", str(workdir), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"filters: {workdir / 'filters.png'}" in out
+    for name in ("config.json", "metrics.jsonl", "summary.json", "filters.png", "curves.png",
+                 "rho_hat.png"):
+        assert (workdir / name).is_file(), name
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["config"]["dataset"] == "digits" and config["config"]["steps"] == 15
+    assert config["data"]["shape"] == [1797, 64]
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["steps"] == 15 and 0 <= summary["dead_fraction"] <= 1
+
+
+def test_train_cli_overrides_and_minibatch_default(tmp_path, capsys):
+    workdir = tmp_path / "run"
+    code = cli.main(["train", "--preset", "digits", "--optimizer", "adam", "--steps", "4",
+                     "--rho", "0.05", "--lr", "0.01", "--workdir", str(workdir), "--no-progress"])
+    assert code == 0
+    config = json.loads((workdir / "config.json").read_text())["config"]
+    assert config["optimizer"] == "adam" and config["batch_size"] == 256
+    assert config["rho"] == 0.05 and config["lr"] == 0.01
+
+
+def test_train_cli_bad_inputs(tmp_path, capsys):
+    assert cli.main(["train", "--rho", "2", "--workdir", str(tmp_path / "a")]) == 2
+    assert "rho must lie strictly inside" in capsys.readouterr().err
+    assert cli.main(["train", "--preset", "mnist", "--workdir", str(tmp_path / "b")]) == 2
+    assert "needs --data DIR" in capsys.readouterr().err
+    assert cli.main(["train", "--data", str(tmp_path / "nowhere"),
+                     "--workdir", str(tmp_path / "c")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(["train", "--resume", "--workdir", str(tmp_path / "d")]) == 2
+    assert "cannot resume" in capsys.readouterr().err
+
+
+def test_train_cli_divergence_exit_code(tmp_path, capsys):
+    code = cli.main(["train", "--preset", "digits", "--optimizer", "sgd", "--lr", "1e30",
+                     "--steps", "20", "--chunk-size", "5", "--workdir", str(tmp_path / "run"),
+                     "--no-progress"])
+    assert code == 3
+    assert "diverged" in capsys.readouterr().err

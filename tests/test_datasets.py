@@ -1,0 +1,67 @@
+"""Choosing and loading a run's training data from a dataset name and a path."""
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import scipy.io
+
+from saejax.data import DataError, detect_format, training_data
+
+
+def test_detect_format(tmp_path):
+    mat = tmp_path / "IMAGES.mat"
+    scipy.io.savemat(mat, {"IMAGES": np.zeros((16, 16, 2))})
+    assert detect_format(mat) == "mat"
+    sparse = tmp_path / "sparsenet"
+    sparse.mkdir()
+    (sparse / "image0").write_bytes(b"")
+    assert detect_format(sparse) == "sparsenet"
+    mnist = tmp_path / "mnist"
+    mnist.mkdir()
+    (mnist / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    assert detect_format(mnist) == "mnist"
+    with pytest.raises(DataError, match="does not exist"):
+        detect_format(tmp_path / "missing")
+    with pytest.raises(DataError, match="not a recognized data source"):
+        detect_format(tmp_path)
+
+
+def test_patches_from_a_mat_file(tmp_path):
+    rng = np.random.default_rng(0)
+    mat = tmp_path / "IMAGES.mat"
+    scipy.io.savemat(mat, {"IMAGES": rng.normal(size=(32, 32, 3))})
+    x, info = training_data("patches", mat, num_examples=50, patch_size=8, seed=1)
+    assert x.shape == (50, 64) and x.min() >= 0.1 - 1e-12 and x.max() <= 0.9 + 1e-12
+    assert info == {"dataset": "patches", "source": str(mat), "shape": [50, 64]}
+    with pytest.raises(DataError, match="smaller than|patch"):
+        training_data("patches", mat, num_examples=5, patch_size=40)
+
+
+def test_mnist_dataset(tmp_path):
+    images = np.arange(3 * 28 * 28, dtype=np.uint8).reshape(3, 28, 28)
+    with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">iiii", 2051, 3, 28, 28) + images.tobytes())
+    with gzip.open(tmp_path / "train-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">ii", 2049, 3) + bytes([1, 2, 3]))
+    x, info = training_data("mnist", tmp_path, num_examples=2)
+    assert x.shape == (2, 784)
+    np.testing.assert_allclose(x, images[:2].reshape(2, -1) / 255.0, rtol=1e-6)
+    with pytest.raises(DataError, match="needs --data"):
+        training_data("mnist", None)
+    with pytest.raises(DataError, match="use the mnist preset"):
+        training_data("patches", tmp_path)
+
+
+def test_digits_and_embedded():
+    x, info = training_data("digits")
+    assert x.shape == (1797, 64) and 0 <= x.min() and x.max() <= 1
+    x, info = training_data("patches", None, num_examples=100, patch_size=8, seed=0)
+    assert x.shape == (100, 64) and "embedded" in info["source"]
+
+
+def test_shared_mnist_first_10000(shared_data):
+    x, info = training_data("mnist", shared_data / "mnist", num_examples=10_000)
+    assert x.shape == (10_000, 784) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0
