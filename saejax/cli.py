@@ -95,9 +95,16 @@ def _enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
-def _add_train_options(p) -> None:
-    """The settings shared by `saejax train` (and later `saejax sweep`): every preset field."""
+def _add_train_options(p, swept=()) -> None:
+    """The settings of `saejax train`, shared by `saejax sweep`; ``swept`` flags take lists."""
     from saejax.config import DTYPES, GRADS, OPTIMIZERS, PRESETS, SCHEDULES
+
+    def number(flag, kind, help_):
+        name = flag[2:].replace("-", "_")
+        if name in swept:
+            p.add_argument(flag, type=kind, nargs="+", help=help_ + " (space-separated values)")
+        else:
+            p.add_argument(flag, type=kind, help=help_)
 
     p.add_argument("--preset", choices=sorted(PRESETS), default="ufldl-patches",
                    help="starting settings (default ufldl-patches: the UFLDL exercise)")
@@ -107,32 +114,33 @@ def _add_train_options(p) -> None:
     p.add_argument("--patch-size", type=int, help="patch side in pixels")
     p.add_argument("--n-hidden", type=int, help="hidden units")
     p.add_argument("--penalty", choices=PENALTY_NAMES, help="sparsity penalty")
-    p.add_argument("--rho", type=float, help="sparsity target")
-    p.add_argument("--beta", type=float, help="sparsity weight")
-    p.add_argument("--lam", type=float, help="weight decay")
+    number("--rho", float, "sparsity target")
+    number("--beta", float, "sparsity weight")
+    number("--lam", float, "weight decay")
     p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--steps", type=int, help="optimizer iterations")
     p.add_argument("--batch-size", type=int, help="minibatch size (adam/sgd/momentum)")
-    p.add_argument("--lr", type=float, help="learning rate (adam/sgd/momentum)")
+    number("--lr", float, "learning rate (adam/sgd/momentum)")
     p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
     p.add_argument("--momentum", type=float, help="momentum coefficient")
     p.add_argument("--grad", choices=GRADS, help="gradient that drives training")
     p.add_argument("--dtype", choices=DTYPES)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--chunk-size", type=int, help="steps per compiled call")
+    number("--seed", int, "seed of the data sample, initialization and minibatches")
+    p.add_argument("--steps-per-call", type=int, help="steps per compiled call")
     p.add_argument("--log-every", type=int, help="steps between metrics.jsonl lines")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
     p.add_argument("--keep-checkpoints", type=int, help="checkpoints kept")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _config_from_args(args):
-    """The preset's TrainConfig with every given flag applied."""
+def _config_from_args(args, swept=()):
+    """The preset's TrainConfig with every given flag applied (except the swept ones)."""
     from saejax.config import PRESETS, TrainConfig
 
     fields = TrainConfig.__dataclass_fields__
     overrides = {
-        k: v for k, v in vars(args).items() if k in fields and v is not None and k != "dataset"
+        k: v for k, v in vars(args).items()
+        if k in fields and v is not None and k != "dataset" and k not in swept
     }
     if args.optimizer and args.optimizer != "lbfgs" and args.batch_size is None:
         overrides.setdefault("batch_size", 256)
@@ -192,12 +200,65 @@ def _train(args) -> int:
     return 0
 
 
+SWEPT = ("rho", "beta", "lam", "lr", "seed")
+
+
+def _add_sweep(sub) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="train one autoencoder per (rho, beta, ...) grid point, as one compiled program",
+        description="Sweep rho and beta (and optionally lam, lr, seed): the training function "
+        "vmapped over the grid, in chunks of --chunk-size members, sharded over all local "
+        "devices. Writes results.csv, results.json, heatmaps.png, filters_grid.png and "
+        "members/ (orbax) to --workdir.",
+    )
+    _add_train_options(p, swept=SWEPT)
+    p.add_argument("--points", action="store_true",
+                   help="zip the lists into points instead of taking their cartesian product")
+    p.add_argument("--chunk-size", type=int, default=64, help="members trained at once")
+    p.add_argument("--devices", type=int, help="local devices to shard over (default: all)")
+    p.add_argument("--workdir", help="output directory (default runs/sweep-<preset>-<time>)")
+    p.set_defaults(func=_sweep)
+
+
+def _sweep(args) -> int:
+    import jax
+
+    if args.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    _enable_compilation_cache()
+    from saejax import sweep
+    from saejax.data import training_data
+
+    if args.rho is None or args.beta is None:
+        raise ValueError("a sweep needs --rho and --beta values, e.g. --rho 0.01 0.1 --beta 1 3")
+    config = _config_from_args(args, swept=SWEPT)
+    workdir = Path(args.workdir or f"runs/sweep-{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    grid = sweep.make_grid(config, args.rho, args.beta, args.lam, args.lr, args.seed,
+                           "points" if args.points else "product")
+    x, info = training_data(
+        config.dataset, config.data, config.num_examples, config.patch_size, config.seed
+    )
+    print(f"sweeping {len(grid)} members of {x.shape[1]}-{config.n_hidden}-{x.shape[1]} on "
+          f"{x.shape[0]} examples ({info['source']}), {config.optimizer} for {config.steps} "
+          f"steps -> {workdir}")
+    result = sweep.sweep(config, x, args.rho, args.beta, args.lam, args.lr, args.seed,
+                         "points" if args.points else "product", args.chunk_size, args.devices,
+                         workdir, progress=not args.no_progress, data_info=info)
+    s = result.summary
+    print(f"{s['members']} members on {s['devices']} device(s), {s['diverged']} diverged, "
+          f"{s['wall_seconds']:.1f} s")
+    print(f"results: {workdir / 'results.csv'}\nheatmaps: {workdir / 'heatmaps.png'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="saejax", description="The CS294A/UFLDL sparse autoencoder in JAX."
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
+    _add_sweep(sub)
     _add_gradcheck(sub)
     return parser
 

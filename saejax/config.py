@@ -39,7 +39,7 @@ class TrainConfig:
     dtype: str = "float32"  # "float32" or "float64" (float64 needs jax_enable_x64)
     seed: int = 0  # seeds the data sample, the initialization and the minibatches
     # --- loop, logging, checkpoints ---
-    chunk_size: int = 100  # optimizer steps per compiled call (lax.scan)
+    steps_per_call: int = 100  # optimizer steps per compiled call (lax.scan)
     log_every: int = 1  # write a metrics.jsonl line every this many steps (and the last)
     checkpoint_every: int = 100  # save a checkpoint every this many steps (and at the end)
     keep_checkpoints: int = 3  # at most this many checkpoints are kept
@@ -61,7 +61,7 @@ class TrainConfig:
         for name in ("beta", "lam"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
-        for name in ("steps", "n_hidden", "chunk_size", "log_every", "checkpoint_every",
+        for name in ("steps", "n_hidden", "steps_per_call", "log_every", "checkpoint_every",
                      "keep_checkpoints", "num_examples", "patch_size", "lbfgs_memory"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")

@@ -83,24 +83,34 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     return optax.inject_hyperparams(factory)(learning_rate=config.lr)
 
 
-def init_state(config: TrainConfig, n_visible: int) -> TrainState:
-    """UFLDL-initialized params, a fresh optimizer state and the minibatch key, from the seed.
+def init_state(config: TrainConfig, n_visible: int, seed=None, lr=None) -> TrainState:
+    """UFLDL-initialized params, a fresh optimizer state and the minibatch key.
+
+    Args:
+      config: the run's settings.
+      n_visible: input width N.
+      seed: seeds the params and the minibatches (default ``config.seed``); may be traced, so a
+        sweep vmaps this function over seeds.
+      lr: learning rate stored in the optimizer state (default ``config.lr``); may be traced.
 
     One compiled program (rather than a dozen small eager ones) keeps a fresh run's start fast.
     """
-    return _init_state(config, n_visible)
+    seed = config.seed if seed is None else seed
+    lr = config.lr if lr is None else lr
+    return _init_state(config, n_visible, jnp.asarray(seed, jnp.int32), jnp.asarray(lr))
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def _init_state(config: TrainConfig, n_visible: int) -> TrainState:
-    k_params, k_batches = jax.random.split(jax.random.key(config.seed))
+def _init_state(config: TrainConfig, n_visible: int, seed, lr) -> TrainState:
+    k_params, k_batches = jax.random.split(jax.random.key(seed))
     params = init_params(k_params, n_visible, config.n_hidden, jnp.dtype(config.dtype))
-    return TrainState(
+    state = TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
         opt_state=make_optimizer(config).init(params),
         key=jax.random.key_data(k_batches),
     )
+    return set_learning_rate(state, lr)
 
 
 def objective(x, hyper: Hyper, penalty: str, grad: str):
@@ -281,10 +291,10 @@ def run(
     train_chunk = jax.jit(make_train_chunk(config), static_argnames="num_steps")
     compiled, compile_seconds = {}, 0.0
     start_step = int(state.step)
-    bar = _progress_bar(config.steps, start_step, progress)
+    bar = progress_bar(config.steps, start_step, progress)
     t_start = time.perf_counter()
     try:
-        for n in _chunk_lengths(start_step, config.steps, config.chunk_size):
+        for n in _chunk_lengths(start_step, config.steps, config.steps_per_call):
             if n not in compiled:
                 t0 = time.perf_counter()
                 compiled[n] = train_chunk.lower(state, x, hyper, num_steps=n).compile()
@@ -383,12 +393,13 @@ def _log_rows(metrics, first, config) -> list:
 
 
 @partial(jax.jit, static_argnames="penalty")
-def _final_stats(params, x, hyper, penalty):
+def final_stats(params, x, hyper, penalty):
+    """J's terms and the activation statistics of trained params on the data (jitted)."""
     return losses.compute_terms(params, x, hyper, penalty), activation_stats(params, x, hyper.rho)
 
 
 def _summary(state, x, hyper, config, wall, compile_seconds, start_step) -> dict:
-    terms, stats = jax.device_get(_final_stats(state.params, x, hyper, config.penalty))
+    terms, stats = jax.device_get(final_stats(state.params, x, hyper, config.penalty))
     return {
         "final_loss": float(terms["loss"]),
         "reconstruction": float(terms["reconstruction"]),
@@ -420,7 +431,7 @@ def _figures(state, summary, history, config, workdir) -> None:
     viz.save_rho_hat_histogram(np.asarray(summary["rho_hat"]), config.rho, workdir / "rho_hat.png")
 
 
-def _progress_bar(total, initial, enabled):
+def progress_bar(total, initial, enabled):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, disable=not enabled, unit="step",

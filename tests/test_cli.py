@@ -52,7 +52,7 @@ def test_bad_input_exits_2_with_message():
 
 def test_train_cli_writes_the_run_directory(tmp_path, capsys):
     workdir = tmp_path / "run"
-    code = cli.main(["train", "--preset", "digits", "--steps", "15", "--chunk-size", "5",
+    code = cli.main(["train", "--preset", "digits", "--steps", "15", "--steps-per-call", "5",
                      "--workdir", str(workdir), "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0
@@ -91,7 +91,7 @@ def test_train_cli_bad_inputs(tmp_path, capsys):
 
 def test_train_cli_divergence_exit_code(tmp_path, capsys):
     code = cli.main(["train", "--preset", "digits", "--optimizer", "sgd", "--lr", "1e30",
-                     "--steps", "20", "--chunk-size", "5", "--workdir", str(tmp_path / "run"),
+                     "--steps", "20", "--steps-per-call", "5", "--workdir", str(tmp_path / "run"),
                      "--no-progress"])
     assert code == 3
     assert "diverged" in capsys.readouterr().err

@@ -26,7 +26,7 @@ def tiny_data(m=40, n=16, seed=0):
 
 
 def small_config(**kw):
-    base = dict(n_hidden=5, rho=0.1, beta=3.0, lam=1e-3, dtype="float64", chunk_size=5,
+    base = dict(n_hidden=5, rho=0.1, beta=3.0, lam=1e-3, dtype="float64", steps_per_call=5,
                 checkpoint_every=5, log_every=1)
     return TrainConfig(**{**base, **kw})
 
@@ -112,7 +112,7 @@ def test_minibatches_are_drawn_from_the_step():
     x = tiny_data()
     cfg = small_config(optimizer="sgd", lr=0.1, batch_size=8, steps=10)
     a = train.run(cfg, x, progress=False)
-    b = train.run(cfg.replace(chunk_size=3), x, progress=False)  # other chunking, same batches
+    b = train.run(cfg.replace(steps_per_call=3), x, progress=False)  # other chunking, same batches
     for k in a.state.params:
         np.testing.assert_array_equal(a.state.params[k], b.state.params[k])
     c = train.run(cfg.replace(seed=1), x, progress=False)
@@ -208,7 +208,7 @@ def test_bad_settings_and_data():
 def _cli(workdir, *extra):
     return [sys.executable, "-m", "saejax.cli", "train", "--preset", "digits",
             "--optimizer", "adam", "--lr", "0.01", "--batch-size", "64", "--steps", "600",
-            "--chunk-size", "10", "--checkpoint-every", "10", "--keep-checkpoints", "2",
+            "--steps-per-call", "10", "--checkpoint-every", "10", "--keep-checkpoints", "2",
             "--log-every", "100", "--workdir", str(workdir), "--no-progress", *extra]
 
 

@@ -1,0 +1,332 @@
+"""Hyperparameter sweeps as one compiled program: vmap of the training chunk over a grid.
+
+Data flow::
+
+    make_grid(rho, beta, lam, lr, seed) -> Grid          validated before anything compiles
+    for each block of at most chunk_size members (padded to a fixed size, so one compilation):
+        jax.vmap(init_state)(seeds, lrs)                  member states, sharded on "members"
+        jax.vmap(train_chunk, in_axes=(0, None, 0))       the same function `saejax train` runs;
+                                                          the data is shared (in_axes=None)
+    -> results.csv / results.json, heatmaps.png, filters_grid.png, members/ (orbax)
+
+The member axis is sharded over every local device with a ``Mesh`` and ``NamedSharding``; the
+data is replicated once per device, never per member. Members never communicate, so the
+compiled program holds no collectives. Across hosts, call ``jax.distributed.initialize()`` first:
+``jax.devices()`` then spans every host and the same code runs unchanged (see the README).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from saejax import checks
+from saejax.config import TrainConfig
+from saejax.losses import Hyper
+from saejax.train import final_stats, init_state, make_train_chunk, progress_bar
+
+logger = logging.getLogger(__name__)
+
+AXES = ("rho", "beta", "lam", "lr", "seed")
+RESULT_KEYS = ("final_loss", "reconstruction", "weight_decay", "sparsity", "rho_hat_mean",
+               "rho_hat_max", "dead_fraction", "explained_variance", "diverged")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The sweep's members: one tuple of values per axis, all of the same length G."""
+
+    rho: tuple
+    beta: tuple
+    lam: tuple
+    lr: tuple
+    seed: tuple
+
+    def __len__(self) -> int:
+        return len(self.rho)
+
+    def member(self, i: int) -> dict:
+        return {a: getattr(self, a)[i] for a in AXES}
+
+
+def make_grid(config: TrainConfig, rho, beta, lam=None, lr=None, seed=None,
+              mode: str = "product") -> Grid:
+    """Builds and validates the grid; unset axes take the config's single value.
+
+    Args:
+      config: the base settings every member shares.
+      rho, beta: values of the sparsity target and weight (required).
+      lam, lr, seed: optional values of the weight decay, learning rate and seed.
+      mode: ``"product"`` (cartesian product of the axes) or ``"points"`` (the given lists are
+        zipped; they must all have the same length).
+
+    Raises:
+      ValueError: an empty axis, rho outside (0, 1), a negative beta or lam, a non-positive lr,
+        lists of different lengths in points mode, or an unknown mode.
+    """
+    given = {"rho": rho, "beta": beta, "lam": lam, "lr": lr, "seed": seed}
+    values = {}
+    for axis, v in given.items():
+        if v is None:
+            if axis in ("rho", "beta"):
+                raise ValueError(f"a sweep needs values of {axis}; pass at least one.")
+            continue
+        v = tuple(np.atleast_1d(np.asarray(v)).tolist())
+        if not v:
+            raise ValueError(f"the {axis} grid is empty; pass at least one value.")
+        values[axis] = v
+    rhos = np.asarray(values["rho"], float)
+    if not np.all((rhos > 0) & (rhos < 1)):
+        raise ValueError(f"every rho must lie strictly inside (0, 1); got {values['rho']}.")
+    for axis in ("beta", "lam"):
+        if axis in values and not np.all(np.asarray(values[axis], float) >= 0):
+            raise ValueError(f"every {axis} must be >= 0; got {values[axis]}.")
+    if "lr" in values and not np.all(np.asarray(values["lr"], float) > 0):
+        raise ValueError(f"every lr must be > 0; got {values['lr']}.")
+    if "seed" in values:
+        values["seed"] = tuple(int(s) for s in values["seed"])
+    if mode == "product":
+        axes = [a for a in AXES if a in values]
+        rows = list(itertools.product(*(values[a] for a in axes)))
+        columns = {a: tuple(r[i] for r in rows) for i, a in enumerate(axes)}
+    elif mode == "points":
+        lengths = {a: len(v) for a, v in values.items()}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(
+                f"in points mode every list must have the same length; got lengths {lengths}. "
+                "Use product mode for a cartesian grid."
+            )
+        columns = dict(values)
+    else:
+        raise ValueError(f"mode must be 'product' or 'points', got {mode!r}.")
+    g = len(next(iter(columns.values())))
+    defaults = {"lam": config.lam, "lr": config.lr, "seed": config.seed}
+    for axis, default in defaults.items():
+        columns.setdefault(axis, (default,) * g)
+    return Grid(**{a: tuple(columns[a]) for a in AXES})
+
+
+@dataclass
+class SweepResult:
+    """Per-member results (list of dicts, grid order), final params stacked on axis 0."""
+
+    grid: Grid
+    rows: list
+    params: dict
+    workdir: Path | None
+    summary: dict
+
+
+def _sweep_chunk(train_chunk, states, data, hyper, num_steps):
+    return jax.vmap(partial(train_chunk, num_steps=num_steps), in_axes=(0, None, 0))(
+        states, data, hyper
+    )
+
+
+def sweep(
+    config: TrainConfig,
+    data,
+    rho,
+    beta,
+    lam=None,
+    lr=None,
+    seed=None,
+    mode: str = "product",
+    chunk_size: int = 64,
+    num_devices: int | None = None,
+    workdir: str | Path | None = None,
+    progress: bool = True,
+    data_info: dict | None = None,
+) -> SweepResult:
+    """Trains one autoencoder per grid member, all members in one compiled, sharded program.
+
+    Args:
+      config: settings shared by every member (optimizer, steps, network, dtype, ...).
+      data: training examples (M, N), shared by every member.
+      rho, beta, lam, lr, seed, mode: the grid (see ``make_grid``).
+      chunk_size: at most this many members are trained at once (memory); rounded up to a
+        multiple of the device count.
+      num_devices: how many local devices to shard the members over (default: all).
+      workdir: where to write results.csv/json, heatmaps.png, filters_grid.png, config.json and
+        members/ (orbax); None keeps everything in memory.
+      progress: show a tqdm bar over member chunks and steps.
+      data_info: description of the data for config.json.
+
+    Returns:
+      ``SweepResult``; ``rows[i]`` holds member i's settings and results, ``diverged`` among them.
+    """
+    config.validate()
+    grid = make_grid(config, rho, beta, lam, lr, seed, mode)
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}.")
+    devices = jax.local_devices()
+    if num_devices is not None:
+        if not 1 <= num_devices <= len(devices):
+            raise ValueError(
+                f"asked for {num_devices} devices but {len(devices)} are available "
+                f"({devices[0].platform}). Pass at most {len(devices)}, or on CPU set "
+                f"XLA_FLAGS=--xla_force_host_platform_device_count={num_devices}."
+            )
+        devices = devices[:num_devices]
+    if config.dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("dtype float64 needs jax_enable_x64 enabled first.")
+    data = np.asarray(data)
+    checks.check_x(data, data.shape[-1] if data.ndim == 2 else -1, name="training data")
+    if config.batch_size is not None and config.batch_size > data.shape[0]:
+        raise ValueError(f"batch_size {config.batch_size} exceeds the {data.shape[0]} examples.")
+
+    n_dev = len(devices)
+    block = min(int(chunk_size), len(grid))
+    block = n_dev * math.ceil(block / n_dev)  # every device gets the same number of members
+    mesh = Mesh(np.array(devices), ("members",))
+    by_member = NamedSharding(mesh, P("members"))
+    replicated = NamedSharding(mesh, P())
+    dtype = jnp.dtype(config.dtype)
+    x = jax.device_put(jnp.asarray(data, dtype), replicated)
+    n_visible = data.shape[1]
+
+    train_chunk = make_train_chunk(config)
+    run_chunk = jax.jit(partial(_sweep_chunk, train_chunk), static_argnames="num_steps")
+    init = jax.jit(jax.vmap(partial(init_state, config, n_visible)), out_shardings=by_member)
+    final = jax.jit(jax.vmap(partial(final_stats, penalty=config.penalty), in_axes=(0, None, 0)))
+
+    n_blocks = math.ceil(len(grid) / block)
+    bar = progress_bar(n_blocks * config.steps, 0, progress)
+    rows, params_out, t0 = [], [], time.perf_counter()
+    try:
+        for b in range(n_blocks):
+            idx = np.arange(b * block, (b + 1) * block)
+            real = idx < len(grid)
+            idx = np.where(real, idx, len(grid) - 1)  # pad with copies of the last member
+            member = {a: np.asarray(getattr(grid, a))[idx] for a in AXES}
+            hyper = jax.device_put(
+                Hyper(rho=jnp.asarray(member["rho"], dtype), beta=jnp.asarray(member["beta"], dtype),
+                      lam=jnp.asarray(member["lam"], dtype)),
+                by_member,
+            )
+            states = init(jnp.asarray(member["seed"], jnp.int32), jnp.asarray(member["lr"]))
+            diverged = np.zeros(block, bool)
+            steps_done = 0
+            while steps_done < config.steps:
+                n = min(config.steps_per_call - steps_done % config.steps_per_call,
+                        config.steps - steps_done)
+                states, metrics = run_chunk(states, x, hyper, num_steps=n)
+                loss = np.asarray(jax.device_get(metrics["loss"]))  # (block, n)
+                diverged |= ~np.isfinite(loss).all(axis=1)
+                steps_done += n
+                bar.update(n)
+                bar.set_postfix(block=f"{b + 1}/{n_blocks}", diverged=int(diverged[real].sum()))
+            terms, stats = jax.device_get(final(states.params, x, hyper))
+            params = jax.device_get(states.params)
+            finite = np.all([np.isfinite(v).reshape(block, -1).all(1) for v in params.values()], 0)
+            diverged |= ~finite
+            for j in np.flatnonzero(real):
+                row = {**grid.member(int(idx[j])), **_member_results(terms, stats, j, diverged[j])}
+                rows.append(row)
+            params_out.append({k: v[real] for k, v in params.items()})
+    finally:
+        bar.close()
+    wall = time.perf_counter() - t0
+    stacked = {k: np.concatenate([p[k] for p in params_out]) for k in params_out[0]}
+    summary = {"members": len(grid), "chunk_size": block, "devices": n_dev,
+               "diverged": int(sum(r["diverged"] for r in rows)), "wall_seconds": wall}
+    if workdir is not None:
+        workdir = Path(workdir)
+        _write(workdir, config, grid, rows, stacked, summary, mode, data_info)
+    return SweepResult(grid=grid, rows=rows, params=stacked, workdir=workdir, summary=summary)
+
+
+def _member_results(terms, stats, j, diverged) -> dict:
+    out = {
+        "final_loss": float(terms["loss"][j]),
+        "reconstruction": float(terms["reconstruction"][j]),
+        "weight_decay": float(terms["weight_decay"][j]),
+        "sparsity": float(terms["sparsity"][j]),
+        "rho_hat_mean": float(stats["rho_hat_mean"][j]),
+        "rho_hat_max": float(stats["rho_hat_max"][j]),
+        "dead_fraction": float(stats["dead_fraction"][j]),
+        "explained_variance": float(stats["explained_variance"][j]),
+        "diverged": bool(diverged),
+    }
+    if diverged:  # a diverged member's numbers mean nothing: report NaN, never a stale value
+        out.update({k: float("nan") for k in RESULT_KEYS if k != "diverged"})
+    return out
+
+
+def _write(workdir, config, grid, rows, params, summary, mode, data_info) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.json").write_text(json.dumps(
+        {"config": asdict(config), "grid": asdict(grid), "mode": mode, "data": data_info or {},
+         "summary": summary}, indent=2) + "\n")
+    fields = list(AXES) + list(RESULT_KEYS)
+    with open(workdir / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows({k: r[k] for k in fields} for r in rows)
+    (workdir / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    checkpointer = ocp.StandardCheckpointer()
+    target = workdir.absolute() / "members"
+    checkpointer.save(target, {"params": params}, force=True)
+    checkpointer.wait_until_finished()
+    _figures(workdir, config, grid, rows, params)
+
+
+def load_member(workdir: str | Path, index: int) -> dict:
+    """Member ``index``'s trained params from a sweep's ``members/`` checkpoint."""
+    target = Path(workdir).absolute() / "members"
+    if not target.exists():
+        raise FileNotFoundError(f"{target} not found: is {workdir} a sweep's run directory?")
+    restored = ocp.StandardCheckpointer().restore(target)
+    params = restored["params"]
+    g = len(next(iter(params.values())))
+    if not 0 <= index < g:
+        raise IndexError(f"member {index} is outside the sweep's {g} members.")
+    return {k: np.asarray(v[index]) for k, v in params.items()}
+
+
+def _pivot(rows, key, rhos, betas):
+    """(len(rhos), len(betas)) means of ``key`` over members at each (rho, beta) (NaN-aware)."""
+    out = np.full((len(rhos), len(betas)), np.nan)
+    for i, r in enumerate(rhos):
+        for j, b in enumerate(betas):
+            vals = [row[key] for row in rows if row["rho"] == r and row["beta"] == b]
+            vals = [v for v in vals if np.isfinite(v)]
+            if vals:
+                out[i, j] = float(np.mean(vals))
+    return out
+
+
+def _figures(workdir, config, grid, rows, params) -> None:
+    from saejax import viz
+
+    rhos, betas = sorted(set(grid.rho)), sorted(set(grid.beta))
+    panels = {k: _pivot(rows, k, rhos, betas)
+              for k in ("reconstruction", "rho_hat_mean", "dead_fraction")}
+    viz.save_heatmaps(rhos, betas, panels, workdir / "heatmaps.png",
+                      title=f"{config.optimizer}, {config.steps} steps")
+    n = params["W1"].shape[-1]
+    if math.isqrt(n) ** 2 != n:
+        return
+    # The first member at each (rho, beta) cell.
+    first = {}
+    for i, r in enumerate(rows):
+        first.setdefault((r["rho"], r["beta"]), i)
+    h = params["W1"].shape[1]
+    filters = np.zeros((len(rhos), len(betas), h, n))
+    for (r, b), i in first.items():
+        filters[rhos.index(r), betas.index(b)] = params["W1"][i]
+    viz.save_filter_grid(filters, rhos, betas, workdir / "filters_grid.png")

@@ -1,0 +1,200 @@
+"""Sweeps: a member equals a standalone run, sharding, chunking, compile-once, divergence, files."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from saejax import sweep, train
+from saejax.config import TrainConfig
+
+
+def data(m=48, n=16, seed=0):
+    return np.random.default_rng(seed).uniform(0.05, 0.95, (m, n))
+
+
+def cfg(**kw):
+    base = dict(n_hidden=4, rho=0.1, beta=3.0, lam=1e-3, dtype="float64", optimizer="adam",
+                lr=0.02, batch_size=8, steps=12, steps_per_call=6)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "lbfgs"])
+def test_member_equals_standalone_run(optimizer):
+    kw = {"optimizer": optimizer}
+    if optimizer == "lbfgs":
+        kw.update(batch_size=None, steps=10, steps_per_call=5)
+    c = cfg(**kw)
+    x = data()
+    res = sweep.sweep(c, x, rho=[0.05, 0.2], beta=[0.5, 3.0], lr=[0.02, 0.05], seed=[0, 1],
+                      chunk_size=16, progress=False)
+    assert len(res.rows) == 16
+    for i in (0, 7, 13):
+        row = res.rows[i]
+        alone = train.run(c.replace(rho=row["rho"], beta=row["beta"], lr=row["lr"],
+                                    seed=row["seed"]), x, progress=False)
+        for k, v in alone.state.params.items():
+            np.testing.assert_allclose(res.params[k][i], v, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(row["final_loss"], alone.summary["final_loss"], rtol=1e-10)
+        np.testing.assert_allclose(row["dead_fraction"], alone.summary["dead_fraction"])
+
+
+def test_chunked_equals_unchunked():
+    x = data()
+    a = sweep.sweep(cfg(), x, rho=[0.05, 0.1, 0.2], beta=[1.0, 3.0], chunk_size=6,
+                    progress=False)
+    b = sweep.sweep(cfg(), x, rho=[0.05, 0.1, 0.2], beta=[1.0, 3.0], chunk_size=4,
+                    progress=False)  # 4 + 2 members, the second block padded
+    for k in a.params:
+        np.testing.assert_allclose(a.params[k], b.params[k], rtol=1e-12, atol=1e-14)
+    assert [r["final_loss"] for r in a.rows] == pytest.approx([r["final_loss"] for r in b.rows],
+                                                               rel=1e-12)
+
+
+def test_compiles_once_whatever_the_grid_size(monkeypatch):
+    traces = []
+    real = train.make_train_chunk
+
+    def counting(config):
+        chunk = real(config)
+
+        def traced(*args, **kw):
+            traces.append(kw.get("num_steps"))
+            return chunk(*args, **kw)
+
+        return traced
+
+    monkeypatch.setattr(sweep, "make_train_chunk", counting)
+    x = data()
+    for rhos in ([0.1], [0.05, 0.1, 0.2, 0.3], [0.01 * (i + 1) for i in range(12)]):
+        traces.clear()
+        sweep.sweep(cfg(), x, rho=rhos, beta=[3.0], chunk_size=4, progress=False)
+        assert traces == [6], traces  # one trace of the 6-step chunk, for 1, 4 or 12 members
+
+
+def test_diverged_member_is_isolated():
+    x = data()
+    c = cfg(optimizer="sgd", dtype="float32")
+    res = sweep.sweep(c, x, rho=[0.1], beta=[3.0], lr=[0.1, 1e30, 0.2], chunk_size=3,
+                      progress=False)
+    assert [r["diverged"] for r in res.rows] == [False, True, False]
+    assert np.isnan(res.rows[1]["final_loss"])
+    for i in (0, 2):
+        alone = train.run(c.replace(lr=res.rows[i]["lr"]), x, progress=False)
+        np.testing.assert_allclose(res.rows[i]["final_loss"], alone.summary["final_loss"],
+                                   rtol=1e-6)
+
+
+def test_run_directory(tmp_path):
+    x = data()
+    res = sweep.sweep(cfg(), x, rho=[0.05, 0.2], beta=[0.3, 1.0, 3.0], chunk_size=4,
+                      workdir=tmp_path, progress=False)
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(float(r["rho"]), float(r["beta"])) for r in rows] == [
+        (r, b) for r in (0.05, 0.2) for b in (0.3, 1.0, 3.0)
+    ]
+    for key in ("rho", "beta", "lam", "lr", "seed", "final_loss", "reconstruction",
+                "weight_decay", "sparsity", "rho_hat_mean", "rho_hat_max", "dead_fraction",
+                "diverged"):
+        assert key in rows[0]
+    assert json.loads((tmp_path / "results.json").read_text())[4]["beta"] == 1.0
+    for name in ("heatmaps.png", "filters_grid.png", "config.json"):
+        assert (tmp_path / name).is_file(), name
+    member = sweep.load_member(tmp_path, 4)
+    for k, v in member.items():
+        np.testing.assert_array_equal(v, res.params[k][4])
+
+
+def test_points_mode_and_bad_grids():
+    c = cfg()
+    g = sweep.make_grid(c, rho=[0.1, 0.2], beta=[1.0, 2.0], lam=[0.0, 1e-3], mode="points")
+    assert len(g) == 2 and g.lam == (0.0, 1e-3) and g.lr == (c.lr, c.lr)
+    assert len(sweep.make_grid(c, rho=[0.1, 0.2], beta=[1, 2, 3], seed=[0, 1])) == 12
+    bad = [
+        (dict(rho=[], beta=[1.0]), "empty"),
+        (dict(rho=[0.1, 1.0], beta=[1.0]), "strictly inside"),
+        (dict(rho=[0.1], beta=[-1.0]), "beta must be >= 0"),
+        (dict(rho=[0.1], beta=[1.0], lam=[-1e-3]), "lam must be >= 0"),
+        (dict(rho=[0.1, 0.2], beta=[1.0], mode="points"), "same length"),
+    ]
+    for kw, message in bad:
+        with pytest.raises(ValueError, match=message):
+            sweep.make_grid(c, **kw)
+    x = data()
+    with pytest.raises(ValueError, match="chunk_size must be at least 1"):
+        sweep.sweep(c, x, rho=[0.1], beta=[1.0], chunk_size=0, progress=False)
+    with pytest.raises(ValueError, match="asked for 64 devices"):
+        sweep.sweep(c, x, rho=[0.1], beta=[1.0], num_devices=64, progress=False)
+
+
+SHARDED = textwrap.dedent("""
+    import jax, numpy as np
+    jax.config.update("jax_enable_x64", True)
+    assert jax.device_count() == 4, jax.devices()
+    from saejax import sweep, train
+    from saejax.config import TrainConfig
+    x = np.random.default_rng(0).uniform(0.05, 0.95, (48, 16))
+    c = TrainConfig(n_hidden=4, rho=0.1, dtype="float64", optimizer="adam", lr=0.02,
+                    batch_size=8, steps=12, steps_per_call=6)
+    grid = dict(rho=[0.05, 0.1, 0.2], beta=[1.0, 3.0])
+    a = sweep.sweep(c, x, chunk_size=8, num_devices=4, progress=False, **grid)
+    b = sweep.sweep(c, x, chunk_size=8, num_devices=1, progress=False, **grid)
+    assert a.summary["devices"] == 4 and a.summary["chunk_size"] == 8
+    for k in a.params:
+        np.testing.assert_allclose(a.params[k], b.params[k], rtol=1e-12, atol=1e-14)
+    # The compiled program: members sharded, data replicated, no collectives, no per-member copy.
+    from functools import partial
+    import jax.numpy as jnp
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    mesh = Mesh(np.array(jax.devices()), ("members",))
+    states = jax.vmap(partial(train.init_state, c, 16))(jnp.arange(8, dtype=jnp.int32),
+                                                        jnp.full(8, 0.02))
+    states = jax.device_put(states, NamedSharding(mesh, P("members")))
+    hyper = jax.device_put(train.Hyper(jnp.full(8, 0.1), jnp.full(8, 3.0), jnp.full(8, 1e-3)),
+                           NamedSharding(mesh, P("members")))
+    xd = jax.device_put(jnp.asarray(x), NamedSharding(mesh, P()))
+    run = jax.jit(partial(sweep._sweep_chunk, train.make_train_chunk(c)),
+                  static_argnames="num_steps")
+    compiled = run.lower(states, xd, hyper, num_steps=6).compile()
+    hlo = compiled.as_text()
+    for op in ("all-gather", "all-reduce", "all-to-all", "collective-permute"):
+        assert op not in hlo, op
+    assert "f64[8,48,16]" not in hlo and "f64[2,48,16]" not in hlo, "data copied per member"
+    out_states, _ = compiled(states, xd, hyper)
+    assert out_states.params["W1"].sharding.spec == P("members")
+    assert len(out_states.params["W1"].sharding.device_set) == 4
+    print("OK")
+""")
+
+
+def test_sharded_equals_unsharded_on_four_cpu_devices():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", SHARDED], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_sweep_cli(tmp_path, capsys):
+    from saejax import cli
+
+    code = cli.main(["sweep", "--preset", "digits", "--rho", "0.05", "0.1", "--beta", "1", "3",
+                     "--steps", "4", "--steps-per-call", "2", "--workdir", str(tmp_path),
+                     "--no-progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "heatmaps" in out
+    with open(tmp_path / "results.csv") as f:
+        assert len(list(csv.DictReader(f))) == 4
+    assert cli.main(["sweep", "--rho", "0.1", "2", "--beta", "1",
+                     "--workdir", str(tmp_path / "b")]) == 2
+    assert "strictly inside" in capsys.readouterr().err
+    assert cli.main(["sweep", "--rho", "0.1", "0.2", "--beta", "1", "--points",
+                     "--workdir", str(tmp_path / "c")]) == 2
+    assert "same length" in capsys.readouterr().err
