@@ -18,6 +18,7 @@ compiled program holds no collectives. Across hosts, call ``jax.distributed.init
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import json
 import logging
@@ -37,7 +38,13 @@ from jax.sharding import PartitionSpec as P
 from saejax import checks
 from saejax.config import TrainConfig
 from saejax.losses import Hyper
-from saejax.train import final_stats, init_state, make_train_chunk, progress_bar
+from saejax.train import (
+    final_stats,
+    init_state,
+    make_train_chunk,
+    program_config,
+    progress_bar,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +144,16 @@ def _sweep_chunk(train_chunk, states, data, hyper, num_steps):
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _programs(config: TrainConfig, n_visible: int, by_member: NamedSharding):
+    """The jitted member-chunk, init and final-statistics programs, cached across sweeps."""
+    run_chunk = jax.jit(partial(_sweep_chunk, make_train_chunk(config)),
+                        static_argnames="num_steps")
+    init = jax.jit(jax.vmap(partial(init_state, config, n_visible)), out_shardings=by_member)
+    final = jax.jit(jax.vmap(partial(final_stats, penalty=config.penalty), in_axes=(0, None, 0)))
+    return run_chunk, init, final
+
+
 def sweep(
     config: TrainConfig,
     data,
@@ -199,10 +216,7 @@ def sweep(
     x = jax.device_put(jnp.asarray(data, dtype), replicated)
     n_visible = data.shape[1]
 
-    train_chunk = make_train_chunk(config)
-    run_chunk = jax.jit(partial(_sweep_chunk, train_chunk), static_argnames="num_steps")
-    init = jax.jit(jax.vmap(partial(init_state, config, n_visible)), out_shardings=by_member)
-    final = jax.jit(jax.vmap(partial(final_stats, penalty=config.penalty), in_axes=(0, None, 0)))
+    run_chunk, init, final = _programs(program_config(config), n_visible, by_member)
 
     n_blocks = math.ceil(len(grid) / block)
     bar = progress_bar(n_blocks * config.steps, 0, progress)

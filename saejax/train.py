@@ -14,6 +14,7 @@ leaf as well.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -97,7 +98,8 @@ def init_state(config: TrainConfig, n_visible: int, seed=None, lr=None) -> Train
     """
     seed = config.seed if seed is None else seed
     lr = config.lr if lr is None else lr
-    return _init_state(config, n_visible, jnp.asarray(seed, jnp.int32), jnp.asarray(lr))
+    return _init_state(program_config(config), n_visible, jnp.asarray(seed, jnp.int32),
+                       jnp.asarray(lr))
 
 
 @partial(jax.jit, static_argnums=(0, 1))
@@ -149,10 +151,15 @@ def _step_metrics(terms, g) -> dict:
     }
 
 
-def make_train_step(config: TrainConfig):
+def make_train_step(config: TrainConfig, primed: bool = False):
     """Returns the pure ``train_step(state, batch, hyper) -> (state, metrics)`` of a config.
 
     The metrics describe the params before the update (the loss at which the gradient was taken).
+    For L-BFGS, the state carries J and its gradient at the current params (the line search
+    computed them at the accepted point). ``primed=True`` reads them from the state without
+    checking; the plain step checks with a ``lax.cond`` and computes them when missing. Under
+    ``vmap`` that cond becomes a select that always pays for the gradient, so ``train_chunk``
+    primes the state once and then runs primed steps.
     """
     tx = make_optimizer(config)
     penalty, grad = config.penalty, config.grad
@@ -164,22 +171,36 @@ def make_train_step(config: TrainConfig):
             def value_fn(p):
                 return f(p)[0]
 
-            # The line search already evaluated J and g at the accepted point: reuse them.
-            value, g = optax.value_and_grad_from_state(value_fn)(
-                state.params, state=state.opt_state
-            )
+            if primed:
+                value = optax.tree.get(state.opt_state, "value")
+                g = optax.tree.get(state.opt_state, "grad")
+            else:
+                value, g = optax.value_and_grad_from_state(value_fn)(
+                    state.params, state=state.opt_state
+                )
             updates, opt_state = tx.update(
                 g, state.opt_state, state.params, value=value, grad=g, value_fn=value_fn
             )
             terms = losses.compute_terms(state.params, batch, hyper, penalty)
+            extra = {"linesearch_steps": optax.tree.get(opt_state, "num_linesearch_steps")}
         else:
             (_, terms), g = jax.value_and_grad(f, has_aux=True)(state.params)
             updates, opt_state = tx.update(g, state.opt_state, state.params)
+            extra = {}
         params = optax.apply_updates(state.params, updates)
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
-        return new_state, _step_metrics(terms, g)
+        return new_state, {**_step_metrics(terms, g), **extra}
 
     return train_step
+
+
+def prime_lbfgs(state: TrainState, data, hyper: Hyper, config: TrainConfig) -> TrainState:
+    """The L-BFGS state with J and its gradient at the current params stored (if missing)."""
+    def value_fn(p):
+        return objective(data, hyper, config.penalty, config.grad)(p)[0]
+
+    value, g = optax.value_and_grad_from_state(value_fn)(state.params, state=state.opt_state)
+    return state.replace(opt_state=optax.tree.set(state.opt_state, value=value, grad=g))
 
 
 def make_train_chunk(config: TrainConfig):
@@ -189,10 +210,13 @@ def make_train_chunk(config: TrainConfig):
     from ``data`` (M, N) with ``fold_in(key, step)`` (uniform, with replacement), so a run
     resumed at any step sees the same batches. Metrics come back stacked, one row per step.
     """
-    train_step = make_train_step(config)
+    lbfgs = config.optimizer == "lbfgs"
+    train_step = make_train_step(config, primed=lbfgs)
     batch_size = config.batch_size
 
     def train_chunk(state: TrainState, data, hyper: Hyper, num_steps: int):
+        if lbfgs:
+            state = prime_lbfgs(state, data, hyper, config)
         def body(state, _):
             if batch_size is None:
                 batch = data
@@ -205,6 +229,24 @@ def make_train_chunk(config: TrainConfig):
         return jax.lax.scan(body, state, None, length=num_steps)
 
     return train_chunk
+
+
+def program_config(config: TrainConfig) -> TrainConfig:
+    """The config with every setting that is not part of the compiled program blanked.
+
+    rho, beta and lam are traced leaves of ``Hyper``, the learning rate lives in the optimizer
+    state, and the data settings only shape the input; two configs that differ only there share
+    one compiled training program.
+    """
+    return config.replace(rho=0.5, beta=0.0, lam=0.0, lr=1.0, seed=0, data=None,
+                          num_examples=1, patch_size=1, log_every=1, checkpoint_every=1,
+                          keep_checkpoints=1)
+
+
+@functools.lru_cache(maxsize=32)
+def jitted_train_chunk(config: TrainConfig):
+    """``jax.jit(make_train_chunk(config))``, cached per program (see ``program_config``)."""
+    return jax.jit(make_train_chunk(config), static_argnames="num_steps")
 
 
 def set_learning_rate(state: TrainState, lr: float) -> TrainState:
@@ -288,7 +330,7 @@ def run(
         ckpt = Checkpointer(workdir / "checkpoints", config.keep_checkpoints)
         state, history = _start(config, workdir, ckpt, state, resume, n_visible, data_info)
 
-    train_chunk = jax.jit(make_train_chunk(config), static_argnames="num_steps")
+    train_chunk = jitted_train_chunk(program_config(config))
     compiled, compile_seconds = {}, 0.0
     start_step = int(state.step)
     bar = progress_bar(config.steps, start_step, progress)
@@ -388,7 +430,7 @@ def _log_rows(metrics, first, config) -> list:
     for i in range(n):
         step = first + i
         if step % config.log_every == 0 or step == config.steps - 1:
-            rows.append({"step": step, **{k: float(metrics[k][i]) for k in METRIC_KEYS}})
+            rows.append({"step": step, **{k: float(v[i]) for k, v in metrics.items()}})
     return rows
 
 
