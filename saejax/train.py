@@ -54,6 +54,7 @@ class TrainState:
     params: dict  # {"W1", "b1", "W2", "b2"}
     opt_state: Any  # the optax state; holds the learning rate for minibatch optimizers
     key: jax.Array  # uint32 key data; minibatch t is drawn with fold_in(key, t)
+    done: jax.Array  # bool scalar: L-BFGS has stopped (its line search found no decrease)
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -63,7 +64,7 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
         return optax.lbfgs(
             memory_size=config.lbfgs_memory,
             linesearch=optax.scale_by_zoom_linesearch(
-                max_linesearch_steps=30, initial_guess_strategy="one"
+                max_linesearch_steps=10, initial_guess_strategy="one"
             ),
         )
 
@@ -111,6 +112,7 @@ def _init_state(config: TrainConfig, n_visible: int, seed, lr) -> TrainState:
         params=params,
         opt_state=make_optimizer(config).init(params),
         key=jax.random.key_data(k_batches),
+        done=jnp.zeros((), bool),
     )
     return set_learning_rate(state, lr)
 
@@ -178,17 +180,34 @@ def make_train_step(config: TrainConfig, primed: bool = False):
                 value, g = optax.value_and_grad_from_state(value_fn)(
                     state.params, state=state.opt_state
                 )
+            # A stopped run is fed a zero gradient: the search direction is zero, so the line
+            # search accepts its first trial at once. Under vmap a stopped member then costs one
+            # evaluation per iteration instead of holding every member to 30 line-search steps.
+            g_in = jax.tree.map(lambda a: jnp.where(state.done, jnp.zeros_like(a), a), g)
             updates, opt_state = tx.update(
-                g, state.opt_state, state.params, value=value, grad=g, value_fn=value_fn
+                g_in, state.opt_state, state.params, value=value, grad=g_in, value_fn=value_fn
             )
+            # As minFunc, stop when the line search finds no sufficient decrease or J stops
+            # decreasing at all (float32 has run out of digits), and keep the last good point:
+            # a stopped run keeps its params and optimizer state from then on.
+            failed = optax.tree.get(opt_state, "decrease_error") > 0
+            stalled = optax.tree.get(opt_state, "value") >= value
+            done = state.done | failed | stalled
+            extra = {"linesearch_steps": optax.tree.get(opt_state, "num_linesearch_steps"),
+                     "done": done}
+            params = jax.tree.map(lambda old, new: jnp.where(done, old, new), state.params,
+                                  optax.apply_updates(state.params, updates))
+            opt_state = jax.tree.map(lambda old, new: jnp.where(done, old, new),
+                                     state.opt_state, opt_state)
             terms = losses.compute_terms(state.params, batch, hyper, penalty)
-            extra = {"linesearch_steps": optax.tree.get(opt_state, "num_linesearch_steps")}
         else:
             (_, terms), g = jax.value_and_grad(f, has_aux=True)(state.params)
             updates, opt_state = tx.update(g, state.opt_state, state.params)
+            params = optax.apply_updates(state.params, updates)
+            done = state.done
             extra = {}
-        params = optax.apply_updates(state.params, updates)
-        new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+        new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                                  done=done)
         return new_state, {**_step_metrics(terms, g), **extra}
 
     return train_step

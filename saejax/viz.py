@@ -469,3 +469,39 @@ def save_filter_grid(
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def save_penalties(rho: float, path: str | Path, title=None) -> Path:
+    """The sparsity penalties P(rho_hat) and their derivatives dP/drho_hat against rho_hat.
+
+    Left: KL(rho || rho_hat) and (rho_hat - rho)^2; right: -rho/rho_hat + (1-rho)/(1-rho_hat) and
+    2 (rho_hat - rho). Both are computed by saejax itself (``losses`` and ``grads``), so the
+    picture shows exactly what the loss and the hand-written gradient use.
+
+    Args:
+      rho: the sparsity target in (0, 1).
+      path: PNG file to write.
+    """
+    import jax.numpy as jnp
+
+    from saejax.grads import penalty_derivative
+    from saejax.losses import kl_divergence, squared_penalty
+
+    r = jnp.linspace(0.002, 0.6, 400)
+    fig = _new_figure(9.0, 3.4)
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    left.plot(r, kl_divergence(rho, r), label=r"KL($\rho\,\|\,\hat\rho$)")
+    left.plot(r, squared_penalty(rho, r), label=r"$(\hat\rho-\rho)^2$")
+    right.plot(r, penalty_derivative("kl", rho, r), label=r"$-\rho/\hat\rho+(1-\rho)/(1-\hat\rho)$")
+    right.plot(r, penalty_derivative("squared", rho, r), label=r"$2(\hat\rho-\rho)$")
+    for ax, name in ((left, "penalty"), (right, "derivative")):
+        ax.axvline(rho, color="k", linestyle="--", linewidth=0.8, label=rf"$\rho$ = {rho:g}")
+        ax.axhline(0.0, color="0.6", linewidth=0.5)
+        ax.set_xlabel(r"$\hat\rho$")
+        ax.set_title(name)
+        ax.legend(fontsize=7)
+    left.set_ylim(-0.05, 1.0)
+    right.set_ylim(-20.0, 5.0)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)

@@ -275,3 +275,8 @@ def test_figures_leave_pyplot_alone(tmp_path):
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_save_penalties_writes_png(tmp_path):
+    path = viz.save_penalties(0.05, tmp_path / "pen.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
