@@ -9,10 +9,12 @@ Data flow::
                                                           the data is shared (in_axes=None)
     -> results.csv / results.json, heatmaps.png, filters_grid.png, members/ (orbax)
 
-The member axis is sharded over every local device with a ``Mesh`` and ``NamedSharding``; the
+The member axis is sharded over every device with a ``Mesh`` and ``NamedSharding``; the
 data is replicated once per device, never per member. Members never communicate, so the
 compiled program holds no collectives. Across hosts, call ``jax.distributed.initialize()`` first:
-``jax.devices()`` then spans every host and the same code runs unchanged (see the README).
+the mesh is built from ``jax.devices()``, inputs are global arrays made with
+``jax.make_array_from_callback``, and results are gathered with ``process_allgather``. That path
+is written for several hosts but tested here only on one host with several devices.
 """
 
 from __future__ import annotations
@@ -177,7 +179,8 @@ def sweep(
       rho, beta, lam, lr, seed, mode: the grid (see ``make_grid``).
       chunk_size: at most this many members are trained at once (memory); rounded up to a
         multiple of the device count.
-      num_devices: how many local devices to shard the members over (default: all).
+      num_devices: how many devices to shard the members over (default: all of
+        ``jax.devices()``, which spans every host after ``jax.distributed.initialize()``).
       workdir: where to write results.csv/json, heatmaps.png, filters_grid.png, config.json and
         members/ (orbax); None keeps everything in memory.
       progress: show a tqdm bar over member chunks and steps.
@@ -190,7 +193,7 @@ def sweep(
     grid = make_grid(config, rho, beta, lam, lr, seed, mode)
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}.")
-    devices = jax.local_devices()
+    devices = jax.devices()  # every host's devices after jax.distributed.initialize()
     if num_devices is not None:
         if not 1 <= num_devices <= len(devices):
             raise ValueError(
@@ -213,7 +216,7 @@ def sweep(
     by_member = NamedSharding(mesh, P("members"))
     replicated = NamedSharding(mesh, P())
     dtype = jnp.dtype(config.dtype)
-    x = jax.device_put(jnp.asarray(data, dtype), replicated)
+    x = _put(np.asarray(data, dtype), replicated)
     n_visible = data.shape[1]
 
     run_chunk, init, final = _programs(program_config(config), n_visible, by_member)
@@ -227,25 +230,22 @@ def sweep(
             real = idx < len(grid)
             idx = np.where(real, idx, len(grid) - 1)  # pad with copies of the last member
             member = {a: np.asarray(getattr(grid, a))[idx] for a in AXES}
-            hyper = jax.device_put(
-                Hyper(rho=jnp.asarray(member["rho"], dtype), beta=jnp.asarray(member["beta"], dtype),
-                      lam=jnp.asarray(member["lam"], dtype)),
-                by_member,
-            )
-            states = init(jnp.asarray(member["seed"], jnp.int32), jnp.asarray(member["lr"]))
+            hyper = Hyper(**{a: _put(np.asarray(member[a], dtype), by_member)
+                             for a in ("rho", "beta", "lam")})
+            states = init(member["seed"].astype(np.int32), member["lr"])
             diverged = np.zeros(block, bool)
             steps_done = 0
             while steps_done < config.steps:
                 n = min(config.steps_per_call - steps_done % config.steps_per_call,
                         config.steps - steps_done)
                 states, metrics = run_chunk(states, x, hyper, num_steps=n)
-                loss = np.asarray(jax.device_get(metrics["loss"]))  # (block, n)
+                loss = _fetch(metrics["loss"])  # (block, n)
                 diverged |= ~np.isfinite(loss).all(axis=1)
                 steps_done += n
                 bar.update(n)
                 bar.set_postfix(block=f"{b + 1}/{n_blocks}", diverged=int(diverged[real].sum()))
-            terms, stats = jax.device_get(final(states.params, x, hyper))
-            params = jax.device_get(states.params)
+            terms, stats = _fetch(final(states.params, x, hyper))
+            params = _fetch(states.params)
             finite = np.all([np.isfinite(v).reshape(block, -1).all(1) for v in params.values()], 0)
             diverged |= ~finite
             for j in np.flatnonzero(real):
@@ -262,6 +262,20 @@ def sweep(
         workdir = Path(workdir)
         _write(workdir, config, grid, rows, stacked, summary, mode, data_info)
     return SweepResult(grid=grid, rows=rows, params=stacked, workdir=workdir, summary=summary)
+
+
+def _put(array: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """A global array from a host array that every process holds whole (data, grid values)."""
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+def _fetch(tree):
+    """Host copies of (possibly multi-host) sharded arrays, gathered whole."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def _member_results(terms, stats, j, diverged) -> dict:

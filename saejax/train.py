@@ -39,7 +39,8 @@ from saejax.model import init_params
 
 logger = logging.getLogger(__name__)
 
-METRIC_KEYS = ("loss", "reconstruction", "weight_decay", "sparsity", "rho_hat_mean", "grad_norm")
+# L-BFGS stops after this many consecutive iterations without any decrease of J.
+LBFGS_PATIENCE = 5
 
 
 class DivergenceError(RuntimeError):
@@ -54,7 +55,8 @@ class TrainState:
     params: dict  # {"W1", "b1", "W2", "b2"}
     opt_state: Any  # the optax state; holds the learning rate for minibatch optimizers
     key: jax.Array  # uint32 key data; minibatch t is drawn with fold_in(key, t)
-    done: jax.Array  # bool scalar: L-BFGS has stopped (its line search found no decrease)
+    done: jax.Array  # bool scalar: L-BFGS has stopped (no decrease; see make_train_step)
+    stalled: jax.Array  # int32 scalar: consecutive L-BFGS iterations in which J did not decrease
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -113,6 +115,7 @@ def _init_state(config: TrainConfig, n_visible: int, seed, lr) -> TrainState:
         opt_state=make_optimizer(config).init(params),
         key=jax.random.key_data(k_batches),
         done=jnp.zeros((), bool),
+        stalled=jnp.zeros((), jnp.int32),
     )
     return set_learning_rate(state, lr)
 
@@ -187,12 +190,14 @@ def make_train_step(config: TrainConfig, primed: bool = False):
             updates, opt_state = tx.update(
                 g_in, state.opt_state, state.params, value=value, grad=g_in, value_fn=value_fn
             )
-            # As minFunc, stop when the line search finds no sufficient decrease or J stops
-            # decreasing at all (float32 has run out of digits), and keep the last good point:
-            # a stopped run keeps its params and optimizer state from then on.
+            # As minFunc, stop when the line search fails (no sufficient decrease) or when J has
+            # not decreased for LBFGS_PATIENCE iterations in a row (float32 has run out of
+            # digits; a single flat iteration on a plateau is not enough). A stopped run keeps
+            # its last good params and optimizer state from then on.
             failed = optax.tree.get(opt_state, "decrease_error") > 0
-            stalled = optax.tree.get(opt_state, "value") >= value
-            done = state.done | failed | stalled
+            flat = optax.tree.get(opt_state, "value") >= value
+            stalled = jnp.where(flat, state.stalled + 1, 0)
+            done = state.done | failed | (stalled >= LBFGS_PATIENCE)
             extra = {"linesearch_steps": optax.tree.get(opt_state, "num_linesearch_steps"),
                      "done": done}
             params = jax.tree.map(lambda old, new: jnp.where(done, old, new), state.params,
@@ -204,10 +209,10 @@ def make_train_step(config: TrainConfig, primed: bool = False):
             (_, terms), g = jax.value_and_grad(f, has_aux=True)(state.params)
             updates, opt_state = tx.update(g, state.opt_state, state.params)
             params = optax.apply_updates(state.params, updates)
-            done = state.done
+            done, stalled = state.done, state.stalled
             extra = {}
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                                  done=done)
+                                  done=done, stalled=stalled)
         return new_state, {**_step_metrics(terms, g), **extra}
 
     return train_step
