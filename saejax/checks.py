@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from saejax.model import PARAM_KEYS
+from saejax.model import DECODERS, param_keys
 
 
 def _concrete(value) -> np.ndarray | None:
@@ -21,26 +21,29 @@ def _concrete(value) -> np.ndarray | None:
     return np.asarray(value)
 
 
-def check_params(params) -> tuple[int, int]:
+def check_params(params, tied: bool = False) -> tuple[int, int]:
     """Checks the params dict's keys and shapes; returns ``(n_visible, n_hidden)``."""
+    keys = param_keys(tied)
     if not isinstance(params, dict):
         raise ValueError(
-            f"params must be a dict with keys {list(PARAM_KEYS)}, got {type(params).__name__}. "
+            f"params must be a dict with keys {list(keys)}, got {type(params).__name__}. "
             "Create one with saejax.init_params."
         )
-    missing = [k for k in PARAM_KEYS if k not in params]
-    extra = [k for k in params if k not in PARAM_KEYS]
+    missing = [k for k in keys if k not in params]
+    extra = [k for k in params if k not in keys]
     if missing or extra:
+        hint = " (tied weights hold no W2)" if tied else ""
         raise ValueError(
-            f"params must have exactly the keys {list(PARAM_KEYS)}; missing {missing}, "
-            f"unexpected {extra}. Create params with saejax.init_params."
+            f"params must have exactly the keys {list(keys)}{hint}; missing {missing}, "
+            f"unexpected {extra}. Create params with saejax.init_params(..., tied={tied})."
         )
     w1 = jnp.shape(params["W1"])
     if len(w1) != 2:
         raise ValueError(f"params['W1'] must be 2-D (n_hidden, n_visible), got shape {w1}.")
     h, n = w1
     expected = {"W1": (h, n), "b1": (h,), "W2": (n, h), "b2": (n,)}
-    for key, shape in expected.items():
+    for key in keys:
+        shape = expected[key]
         if tuple(jnp.shape(params[key])) != shape:
             raise ValueError(
                 f"params['{key}'] has shape {tuple(jnp.shape(params[key]))}, but W1's shape "
@@ -104,9 +107,17 @@ def check_penalty(penalty: str) -> None:
         raise ValueError(f"unknown penalty {penalty!r}; choose one of {sorted(PENALTIES)}.")
 
 
-def check_inputs(params, x, hyper=None, penalty: str | None = None):
+def check_decoder(decoder: str) -> None:
+    """Raises for an unknown decoder name."""
+    if decoder not in DECODERS:
+        raise ValueError(f"unknown decoder {decoder!r}; choose one of {list(DECODERS)}.")
+
+
+def check_inputs(params, x, hyper=None, penalty: str | None = None,
+                 decoder: str = "sigmoid", tied: bool = False):
     """Validates the arguments of a loss or gradient; returns x cast to the params' dtype."""
-    n, _ = check_params(params)
+    check_decoder(decoder)
+    n, _ = check_params(params, tied)
     check_x(x, n)
     if hyper is not None:
         check_hyper(hyper)

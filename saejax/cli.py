@@ -35,6 +35,14 @@ def _add_gradcheck(sub) -> None:
         "--term", nargs="+", choices=[*TERM_NAMES, "all"], default=["loss"],
         help="which function to differentiate: the whole loss (default), one term, or all",
     )
+    p.add_argument(
+        "--decoder", nargs="+", choices=["sigmoid", "linear", "all"], default=["sigmoid"],
+        help="output layer: sigmoid (default), linear, or all",
+    )
+    p.add_argument(
+        "--tied", choices=["no", "yes", "all"], default="no",
+        help="tied weights W2 = W1^T: no (default), yes, or all (both)",
+    )
     p.add_argument("--rho", type=float, default=0.01, help="sparsity target rho (default 0.01)")
     p.add_argument("--beta", type=float, default=3.0, help="sparsity weight beta (default 3)")
     p.add_argument("--lam", type=float, default=1e-4, help="weight decay lambda (default 1e-4)")
@@ -57,15 +65,20 @@ def _gradcheck(args) -> int:
 
     penalties = PENALTY_NAMES if "all" in args.penalty else tuple(args.penalty)
     terms = TERM_NAMES if "all" in args.term else tuple(args.term)
-    params, x = gradcheck.problem(
-        args.n_visible, args.n_hidden, args.m, jnp.dtype(args.dtype), args.seed
-    )
+    decoders = ("sigmoid", "linear") if "all" in args.decoder else tuple(args.decoder)
+    tieds = {"no": (False,), "yes": (True,), "all": (False, True)}[args.tied]
     hyper = Hyper(args.rho, args.beta, args.lam)
-    results = [
-        gradcheck.check(params, x, hyper, penalty, term, args.eps)
-        for penalty in penalties
-        for term in terms
-    ]
+    results = []
+    for tied in tieds:
+        params, x = gradcheck.problem(
+            args.n_visible, args.n_hidden, args.m, jnp.dtype(args.dtype), args.seed, tied
+        )
+        results += [
+            gradcheck.check(params, x, hyper, penalty, term, args.eps, decoder=decoder, tied=tied)
+            for decoder in decoders
+            for penalty in penalties
+            for term in terms
+        ]
     sanity = gradcheck.ufldl_sanity_check()
     sanity["passed"] = args.dtype != "float64" or sanity["difference"] < 1e-9
     passed = sanity["passed"] and all(r["passed"] for r in results)
@@ -114,6 +127,9 @@ def _add_train_options(p, swept=()) -> None:
     p.add_argument("--patch-size", type=int, help="patch side in pixels")
     p.add_argument("--n-hidden", type=int, help="hidden units")
     p.add_argument("--penalty", choices=PENALTY_NAMES, help="sparsity penalty")
+    p.add_argument("--decoder", choices=["sigmoid", "linear"], help="output layer")
+    p.add_argument("--tied", action="store_const", const=True, default=None,
+                   help="tie the weights, W2 = W1^T")
     number("--rho", float, "sparsity target")
     number("--beta", float, "sparsity weight")
     number("--lam", float, "weight decay")
@@ -135,7 +151,7 @@ def _add_train_options(p, swept=()) -> None:
 
 def _config_from_args(args, swept=()):
     """The preset's TrainConfig with every given flag applied (except the swept ones)."""
-    from saejax.config import PRESETS, TrainConfig
+    from saejax.config import PRESETS, TrainConfig, check_preset
 
     fields = TrainConfig.__dataclass_fields__
     overrides = {
@@ -148,6 +164,7 @@ def _config_from_args(args, swept=()):
         overrides["batch_size"] = None
     config = PRESETS[args.preset].replace(**overrides)
     config.validate()
+    check_preset(args.preset, config)
     return config
 
 
@@ -216,7 +233,9 @@ def _add_sweep(sub) -> None:
     p.add_argument("--points", action="store_true",
                    help="zip the lists into points instead of taking their cartesian product")
     p.add_argument("--chunk-size", type=int, default=64, help="members trained at once")
-    p.add_argument("--devices", type=int, help="local devices to shard over (default: all)")
+    p.add_argument("--devices", type=int, help="devices to shard over (default: all)")
+    p.add_argument("--probe", action="store_true",
+                   help="add each member's linear-probe accuracy (labelled data: mnist, digits)")
     p.add_argument("--workdir", help="output directory (default runs/sweep-<preset>-<time>)")
     p.set_defaults(func=_sweep)
 
@@ -228,7 +247,7 @@ def _sweep(args) -> int:
         jax.config.update("jax_enable_x64", True)
     _enable_compilation_cache()
     from saejax import sweep
-    from saejax.data import training_data
+    from saejax.data import training_data, training_labels
 
     if args.rho is None or args.beta is None:
         raise ValueError("a sweep needs --rho and --beta values, e.g. --rho 0.01 0.1 --beta 1 3")
@@ -239,12 +258,19 @@ def _sweep(args) -> int:
     x, info = training_data(
         config.dataset, config.data, config.num_examples, config.patch_size, config.seed
     )
+    labels = None
+    if args.probe:
+        labels = training_labels(config.dataset, config.data, config.num_examples)
+        if labels is None:
+            raise ValueError(f"--probe needs labelled data (mnist or digits), not "
+                             f"{config.dataset}.")
     print(f"sweeping {len(grid)} members of {x.shape[1]}-{config.n_hidden}-{x.shape[1]} on "
           f"{x.shape[0]} examples ({info['source']}), {config.optimizer} for {config.steps} "
           f"steps -> {workdir}")
     result = sweep.sweep(config, x, args.rho, args.beta, args.lam, args.lr, args.seed,
                          "points" if args.points else "product", args.chunk_size, args.devices,
-                         workdir, progress=not args.no_progress, data_info=info)
+                         workdir, progress=not args.no_progress, data_info=info,
+                         labels=labels)
     s = result.summary
     print(f"{s['members']} members on {s['devices']} device(s), {s['diverged']} diverged, "
           f"{s['wall_seconds']:.1f} s")

@@ -9,7 +9,7 @@ OPTIMIZERS = ("lbfgs", "adam", "sgd", "momentum")
 SCHEDULES = ("constant", "cosine", "warmup_cosine")
 GRADS = ("analytic", "autodiff")
 DTYPES = ("float32", "float64")
-DATASETS = ("patches", "mnist", "digits")
+DATASETS = ("patches", "mnist", "digits", "color-patches")
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class TrainConfig:
     """Everything that defines a training run; library functions take it, never flags."""
 
     # --- data ---
-    dataset: str = "patches"  # "patches" (natural image patches), "mnist" or "digits"
+    dataset: str = "patches"  # "patches", "mnist", "digits" or "color-patches" (ZCA-whitened)
     data: str | None = None  # path: IMAGES.mat, sparsenet dir or MNIST dir; None = embedded
     num_examples: int = 10_000  # patches to sample, or MNIST images to take (the first ones)
     patch_size: int = 8  # side of a square patch, pixels (patches only)
@@ -27,6 +27,8 @@ class TrainConfig:
     rho: float = 0.01  # target mean activation, in (0, 1)
     beta: float = 3.0  # weight of the sparsity penalty, >= 0
     lam: float = 1e-4  # weight decay on W1 and W2, >= 0
+    decoder: str = "sigmoid"  # output layer: "sigmoid" (a3 = s(z3)) or "linear" (a3 = z3)
+    tied: bool = False  # tied weights, W2 = W1^T
     # --- optimization ---
     optimizer: str = "lbfgs"  # "lbfgs" (full batch, zoom line search), "adam", "sgd", "momentum"
     steps: int = 400  # optimizer iterations
@@ -52,6 +54,7 @@ class TrainConfig:
         choices = {
             "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "grad": GRADS, "dtype": DTYPES,
             "dataset": DATASETS, "penalty": ("kl", "squared", "l1"),
+            "decoder": ("sigmoid", "linear"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -81,4 +84,23 @@ PRESETS = {
     "mnist": TrainConfig(dataset="mnist", n_hidden=196, rho=0.1, beta=3.0, lam=3e-3),
     # scikit-learn's 8x8 digits (embedded, 1,797 images), 64-25-64.
     "digits": TrainConfig(dataset="digits", rho=0.1, beta=3.0, lam=1e-4),
+    # UFLDL's linear decoder exercise on 8x8x3 colour patches of the embedded photographs,
+    # ZCA-whitened (epsilon 0.1): 192-400-192 with a linear decoder.
+    "color-patches": TrainConfig(dataset="color-patches", num_examples=20_000, n_hidden=400,
+                                 rho=0.035, beta=5.0, lam=3e-3, decoder="linear"),
 }
+
+# Decoders a preset's data allows: ZCA-whitened inputs are not in [0, 1], so a sigmoid output
+# cannot reconstruct them.
+PRESET_DECODERS = {"color-patches": ("linear",)}
+
+
+def check_preset(preset: str, config: TrainConfig) -> None:
+    """Raises ValueError when the settings do not suit the preset's data."""
+    allowed = PRESET_DECODERS.get(preset, ("sigmoid", "linear"))
+    if config.decoder not in allowed:
+        raise ValueError(
+            f"the {preset} preset supports decoder {' or '.join(allowed)}, not "
+            f"{config.decoder!r}: its ZCA-whitened inputs are not in [0, 1], so a sigmoid "
+            f"output cannot reconstruct them. Pass --decoder {allowed[0]}."
+        )

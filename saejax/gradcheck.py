@@ -11,7 +11,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from saejax import grads, losses
-from saejax.model import PARAM_KEYS, init_params
+from saejax.model import init_params
 
 PAIRS = ("analytic~autodiff", "analytic~numerical", "autodiff~numerical")
 
@@ -26,18 +26,25 @@ TOLERANCES = {
 # ~1e-9 of truncation error on the b2 block and 2e-5 about 1e-10 (measured). float32 needs 1e-2.
 NUMERICAL_EPS = {"float64": 2e-5, "float32": 1e-2}
 
-# Each term of J as (value, analytic gradient), both called as f(params, x, hyper, penalty).
+# Each term of J as (value, analytic gradient), both called as f(params, x, hyper, penalty, arch)
+# with arch = {"decoder": ..., "tied": ...}.
 TERMS = {
-    "loss": (losses.loss, grads.analytic_grad),
+    "loss": (
+        lambda p, x, h, pen, arch: losses.loss(p, x, h, pen, **arch),
+        lambda p, x, h, pen, arch: grads.analytic_grad(p, x, h, pen, **arch),
+    ),
     "reconstruction": (
-        lambda p, x, h, pen: losses.reconstruction(p, x),
-        lambda p, x, h, pen: grads.reconstruction_grad(p, x),
+        lambda p, x, h, pen, arch: losses.reconstruction(p, x, **arch),
+        lambda p, x, h, pen, arch: grads.reconstruction_grad(p, x, **arch),
     ),
     "weight_decay": (
-        lambda p, x, h, pen: losses.weight_decay(p, h.lam),
-        lambda p, x, h, pen: grads.weight_decay_grad(p, h.lam),
+        lambda p, x, h, pen, arch: losses.weight_decay(p, h.lam, tied=arch["tied"]),
+        lambda p, x, h, pen, arch: grads.weight_decay_grad(p, h.lam, tied=arch["tied"]),
     ),
-    "sparsity": (losses.sparsity, grads.sparsity_grad),
+    "sparsity": (
+        lambda p, x, h, pen, arch: losses.sparsity(p, x, h, pen, tied=arch["tied"]),
+        lambda p, x, h, pen, arch: grads.sparsity_grad(p, x, h, pen, tied=arch["tied"]),
+    ),
 }
 
 
@@ -87,11 +94,13 @@ def block_differences(a: dict, b: dict) -> dict:
     return out
 
 
-def gradients(params, x, hyper, penalty: str = "kl", term: str = "loss", eps=None) -> dict:
+def gradients(params, x, hyper, penalty: str = "kl", term: str = "loss", eps=None, *,
+              decoder: str = "sigmoid", tied: bool = False) -> dict:
     """The analytic, autodiff and numerical gradients of one term of J.
 
     Returns ``{"analytic": g, "autodiff": g, "numerical": g}``, each a dict like params.
     """
+    arch = {"decoder": decoder, "tied": tied}
     if term not in TERMS:
         raise ValueError(f"unknown term {term!r}; choose one of {sorted(TERMS)}.")
     value, analytic = TERMS[term]
@@ -99,22 +108,24 @@ def gradients(params, x, hyper, penalty: str = "kl", term: str = "loss", eps=Non
     eps = NUMERICAL_EPS.get(dtype, 1e-4) if eps is None else eps
 
     def f(p):
-        return value(p, x, hyper, penalty)
+        return value(p, x, hyper, penalty, arch)
 
     return {
-        "analytic": analytic(params, x, hyper, penalty),
+        "analytic": analytic(params, x, hyper, penalty, arch),
         "autodiff": jax.grad(f)(params),
         "numerical": numerical_grad(f, params, eps),
     }
 
 
-def check(params, x, hyper, penalty: str = "kl", term: str = "loss", eps=None) -> dict:
+def check(params, x, hyper, penalty: str = "kl", term: str = "loss", eps=None, *,
+          decoder: str = "sigmoid", tied: bool = False) -> dict:
     """The three-way check of one term: differences per pair and block, against tolerances.
 
-    Returns a JSON-ready dict with ``term``, ``penalty``, ``dtype``, ``differences``
-    (pair -> block -> relative difference), ``tolerances`` (pair -> limit) and ``passed``.
+    Returns a JSON-ready dict with ``term``, ``penalty``, ``decoder``, ``tied``, ``dtype``,
+    ``differences`` (pair -> block -> relative difference), ``tolerances`` (pair -> limit) and
+    ``passed``.
     """
-    g = gradients(params, x, hyper, penalty, term, eps)
+    g = gradients(params, x, hyper, penalty, term, eps, decoder=decoder, tied=tied)
     dtype = jnp.result_type(params["W1"]).name
     tolerances = TOLERANCES.get(dtype, TOLERANCES["float32"])
     differences = {}
@@ -127,11 +138,13 @@ def check(params, x, hyper, penalty: str = "kl", term: str = "loss", eps=None) -
     # error far above the whole vector's, while autodiff checks that block to rounding.
     passed = all(differences[p]["all"] <= tolerances[p] for p in PAIRS) and all(
         differences["analytic~autodiff"][k] <= tolerances["analytic~autodiff"]
-        for k in PARAM_KEYS
+        for k in params
     )
     return {
         "term": term,
         "penalty": penalty,
+        "decoder": decoder,
+        "tied": tied,
         "dtype": dtype,
         "differences": differences,
         "tolerances": tolerances,
@@ -139,10 +152,10 @@ def check(params, x, hyper, penalty: str = "kl", term: str = "loss", eps=None) -
     }
 
 
-def problem(n_visible=8, n_hidden=5, m=10, dtype=jnp.float64, seed=0):
+def problem(n_visible=8, n_hidden=5, m=10, dtype=jnp.float64, seed=0, tied=False):
     """A small random problem for the check: ``(params, x)``, x uniform in [0.05, 0.95]."""
     k_params, k_x = jax.random.split(jax.random.key(seed))
-    params = init_params(k_params, n_visible, n_hidden, dtype)
+    params = init_params(k_params, n_visible, n_hidden, dtype, tied=tied)
     x = jax.random.uniform(k_x, (m, n_visible), dtype, 0.05, 0.95)
     return params, x
 
@@ -170,10 +183,11 @@ def ufldl_sanity_check(x=(2.0, 88.0), eps: float = 1e-4) -> dict:
 
 def format_table(result: dict) -> str:
     """A fixed-width text table of one ``check`` result: blocks down, pairs across."""
-    title = f"{result['term']} | penalty={result['penalty']} | {result['dtype']}"
+    arch = f"{result['decoder']} decoder" + (", tied" if result["tied"] else "")
+    title = f"{result['term']} | penalty={result['penalty']} | {arch} | {result['dtype']}"
     head = f"{'block':<6}" + "".join(f"{p:>22}" for p in PAIRS)
     lines = [title, head, "-" * len(head)]
-    for block in (*PARAM_KEYS, "all"):
+    for block in result["differences"]["analytic~autodiff"]:
         row = "".join(f"{result['differences'][p][block]:>22.3e}" for p in PAIRS)
         lines.append(f"{block:<6}{row}")
     tol = "".join(f"{result['tolerances'][p]:>22.0e}" for p in PAIRS)

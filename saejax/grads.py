@@ -14,6 +14,9 @@ With s'(z) = a (1 - a) for the sigmoid and the 1/m of J folded into the deltas
     dJ/dW1 = delta2^T x + lam W1      dJ/db1 = sum_k delta2
     dJ/dW2 = delta3^T a2 + lam W2     dJ/db2 = sum_k delta3
 
+Variants: a linear decoder (a3 = z3) drops the factor a3 (1 - a3) from delta3; tied weights
+(W2 = W1^T) give dJ/dW1 = delta2^T x + (delta3^T a2)^T + 2 lam W1.
+
 The sparsity term alone (``sparsity_grad``) is the notes' derivation:
 d/dW1_ij [beta sum_l KL(rho||rho_hat_l)] = beta (-rho/rho_hat_i + (1-rho)/(1-rho_hat_i))
 * (1/m) sum_k s'(z2_i(x_k)) x_k,j, because drho_hat_l/dW1_ij = 0 for l != i.
@@ -28,7 +31,7 @@ import jax.numpy as jnp
 
 from saejax import checks
 from saejax.losses import RHO_HAT_EPS, Hyper, terms_from
-from saejax.model import forward, mean_activation
+from saejax.model import decoder_weights, forward, mean_activation
 
 
 def penalty_derivative(penalty: str, rho, rho_hat_H):
@@ -49,18 +52,22 @@ def penalty_derivative(penalty: str, rho, rho_hat_H):
     raise AssertionError("unreachable")
 
 
-def _backprop(params, x_MxN, hyper, penalty, *, recon: bool, sparse: bool):
+def _backprop(params, x_MxN, hyper, penalty, *, recon: bool, sparse: bool,
+              decoder: str = "sigmoid", tied: bool = False):
     """Gradients of the data terms selected by ``recon`` and ``sparse`` (no weight decay).
 
     Returns ``(a2_MxH, a3_MxN, grads)`` so callers can reuse the forward pass.
     """
     m = x_MxN.shape[0]
-    a2_MxH, a3_MxN = forward(params, x_MxN)
+    a2_MxH, a3_MxN = forward(params, x_MxN, decoder, tied)
+    W2_NxH = decoder_weights(params, tied)
     dtype = a2_MxH.dtype
     delta2_MxH = jnp.zeros_like(a2_MxH)
     if recon:
-        delta3_MxN = (a3_MxN - x_MxN) * a3_MxN * (1.0 - a3_MxN) / m
-        delta2_MxH = delta3_MxN @ params["W2"]
+        delta3_MxN = (a3_MxN - x_MxN) / m
+        if decoder == "sigmoid":  # a linear decoder has f'(z3) = 1
+            delta3_MxN = delta3_MxN * a3_MxN * (1.0 - a3_MxN)
+        delta2_MxH = delta3_MxN @ W2_NxH
     else:
         delta3_MxN = jnp.zeros_like(a3_MxN)
     if sparse:
@@ -74,37 +81,41 @@ def _backprop(params, x_MxN, hyper, penalty, *, recon: bool, sparse: bool):
         "W2": delta3_MxN.T @ a2_MxH,
         "b2": jnp.sum(delta3_MxN, axis=0),
     }
+    if tied:  # W1 is used twice, as the encoder and (transposed) as the decoder
+        grads["W1"] = grads["W1"] + grads.pop("W2").T
     return a2_MxH, a3_MxN, grads
 
 
-def _decay_grad(params, lam):
-    """d/dtheta of (lam/2)(||W1||^2 + ||W2||^2): lam W for weights, zero for biases."""
-    return {
-        "W1": lam * params["W1"],
-        "b1": jnp.zeros_like(params["b1"]),
-        "W2": lam * params["W2"],
-        "b2": jnp.zeros_like(params["b2"]),
-    }
+def _decay_grad(params, lam, tied: bool = False):
+    """d/dtheta of (lam/2)(||W1||^2 + ||W2||^2): lam W for weights (2 lam W1 when tied), 0 for biases."""
+    grads = {k: jnp.zeros_like(v) if k.startswith("b") else lam * v for k, v in params.items()}
+    if tied:
+        grads["W1"] = 2.0 * grads["W1"]
+    return grads
 
 
-def terms_and_grad(params, x_MxN, hyper: Hyper, penalty: str = "kl"):
+def terms_and_grad(params, x_MxN, hyper: Hyper, penalty: str = "kl", decoder: str = "sigmoid",
+                   tied: bool = False):
     """J's terms (as ``losses.terms_from``, plus ``rho_hat``) and the analytic dJ/dparams.
 
     One forward and one backward pass; traceable, inputs not validated. This is what a
     training step with ``grad="analytic"`` calls.
     """
-    a2_MxH, a3_MxN, g_data = _backprop(params, x_MxN, hyper, penalty, recon=True, sparse=True)
-    g_decay = _decay_grad(params, hyper.lam)
+    a2_MxH, a3_MxN, g_data = _backprop(params, x_MxN, hyper, penalty, recon=True, sparse=True,
+                                       decoder=decoder, tied=tied)
+    g_decay = _decay_grad(params, hyper.lam, tied)
     grads = {k: g_data[k] + g_decay[k] for k in g_data}
-    terms = terms_from(params, x_MxN, a2_MxH, a3_MxN, hyper, penalty)
+    terms = terms_from(params, x_MxN, a2_MxH, a3_MxN, hyper, penalty, tied)
     terms["rho_hat"] = mean_activation(a2_MxH)
     return terms, grads
 
 
-_jit_terms_and_grad = jax.jit(terms_and_grad, static_argnames="penalty")
+_STATIC = ("penalty", "decoder", "tied")
+_jit_terms_and_grad = jax.jit(terms_and_grad, static_argnames=_STATIC)
 
 
-def value_and_analytic_grad(params: dict, x, hyper: Hyper, penalty: str = "kl"):
+def value_and_analytic_grad(params: dict, x, hyper: Hyper, penalty: str = "kl", *,
+                            decoder: str = "sigmoid", tied: bool = False):
     """J and its hand-written gradient from one jitted forward/backward pass.
 
     Args and validation as ``analytic_grad``.
@@ -112,19 +123,22 @@ def value_and_analytic_grad(params: dict, x, hyper: Hyper, penalty: str = "kl"):
     Returns:
       ``(J, grads)``: the scalar J and a dict shaped like params.
     """
-    x = checks.check_inputs(params, x, hyper, penalty)
-    terms, grads = _jit_terms_and_grad(params, x, hyper, penalty)
+    x = checks.check_inputs(params, x, hyper, penalty, decoder, tied)
+    terms, grads = _jit_terms_and_grad(params, x, hyper, penalty, decoder, tied)
     return terms["loss"], grads
 
 
-def analytic_grad(params: dict, x, hyper: Hyper, penalty: str = "kl") -> dict:
+def analytic_grad(params: dict, x, hyper: Hyper, penalty: str = "kl", *,
+                  decoder: str = "sigmoid", tied: bool = False) -> dict:
     """dJ/dparams by hand-written backpropagation (see the module docstring for the equations).
 
     Args:
-      params: ``{"W1": (H, N), "b1": (H,), "W2": (N, H), "b2": (N,)}``.
+      params: ``{"W1": (H, N), "b1": (H,), "W2": (N, H), "b2": (N,)}`` (no "W2" when tied).
       x: data, shape (M, N), one example per row; cast to the dtype of ``params["W1"]``.
       hyper: ``Hyper(rho, beta, lam)``; rho in (0, 1), beta >= 0, lam >= 0.
       penalty: ``"kl"`` (default), ``"squared"`` or ``"l1"``.
+      decoder: ``"sigmoid"`` (default) or ``"linear"`` (delta3 = (a3 - x) / m, no s'(z3)).
+      tied: W2 = W1^T; dJ/dW1 then adds the decoder's (delta3^T a2)^T and the decay is 2 lam W1.
 
     Returns:
       A dict shaped like params, equal to ``jax.grad(saejax.loss)(params, x, hyper, penalty)``
@@ -133,37 +147,39 @@ def analytic_grad(params: dict, x, hyper: Hyper, penalty: str = "kl") -> dict:
     Raises:
       ValueError: for the bad inputs listed in ``saejax.loss``.
     """
-    return value_and_analytic_grad(params, x, hyper, penalty)[1]
+    return value_and_analytic_grad(params, x, hyper, penalty, decoder=decoder, tied=tied)[1]
 
 
-@jax.jit
-def _reconstruction_grad(params, x_MxN):
-    return _backprop(params, x_MxN, None, None, recon=True, sparse=False)[2]
+@partial(jax.jit, static_argnames=("decoder", "tied"))
+def _reconstruction_grad(params, x_MxN, decoder, tied):
+    return _backprop(params, x_MxN, None, None, recon=True, sparse=False, decoder=decoder,
+                     tied=tied)[2]
 
 
-def reconstruction_grad(params: dict, x) -> dict:
+def reconstruction_grad(params: dict, x, *, decoder: str = "sigmoid", tied: bool = False):
     """d/dparams of (1/2m) sum_k ||a3(x_k) - x_k||^2. x: (M, N); returns a dict like params."""
-    x = checks.check_inputs(params, x)
-    return _reconstruction_grad(params, x)
+    x = checks.check_inputs(params, x, decoder=decoder, tied=tied)
+    return _reconstruction_grad(params, x, decoder, tied)
 
 
-def weight_decay_grad(params: dict, lam) -> dict:
-    """d/dparams of (lam/2)(||W1||^2 + ||W2||^2): lam W1, 0, lam W2, 0."""
-    checks.check_params(params)
+def weight_decay_grad(params: dict, lam, *, tied: bool = False) -> dict:
+    """d/dparams of (lam/2)(||W1||^2 + ||W2||^2): lam W1, 0, lam W2, 0 (2 lam W1 when tied)."""
+    checks.check_params(params, tied)
     checks.check_nonnegative("lam", lam)
-    return _decay_grad(params, lam)
+    return _decay_grad(params, lam, tied)
 
 
-@partial(jax.jit, static_argnames="penalty")
-def _sparsity_grad(params, x_MxN, hyper, penalty):
-    return _backprop(params, x_MxN, hyper, penalty, recon=False, sparse=True)[2]
+@partial(jax.jit, static_argnames=("penalty", "tied"))
+def _sparsity_grad(params, x_MxN, hyper, penalty, tied):
+    return _backprop(params, x_MxN, hyper, penalty, recon=False, sparse=True, tied=tied)[2]
 
 
-def sparsity_grad(params: dict, x, hyper: Hyper, penalty: str = "kl") -> dict:
+def sparsity_grad(params: dict, x, hyper: Hyper, penalty: str = "kl", *,
+                  tied: bool = False) -> dict:
     """d/dparams of beta sum_j P(rho_hat_j); nonzero only for W1 and b1.
 
     For ``kl``: dW1_ij = beta (-rho/rho_hat_i + (1-rho)/(1-rho_hat_i)) (1/m) sum_k
     s'(z2_i(x_k)) x_k,j. x: (M, N); returns a dict like params.
     """
-    x = checks.check_inputs(params, x, hyper, penalty)
-    return _sparsity_grad(params, x, hyper, penalty)
+    x = checks.check_inputs(params, x, hyper, penalty, tied=tied)
+    return _sparsity_grad(params, x, hyper, penalty, tied)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from saejax import checks
-from saejax.model import forward, mean_activation
+from saejax.model import decoder_weights, encode, forward, mean_activation
 
 # rho_hat is clipped to [RHO_HAT_EPS, 1 - RHO_HAT_EPS] inside the KL penalty. A float32 sigmoid
 # saturates to exactly 0 or 1, and log(0) would turn J and its gradient into -inf/NaN. Inside the
@@ -78,9 +78,9 @@ def reconstruction_from(x_MxN, a3_MxN):
     return 0.5 * jnp.sum((a3_MxN - x_MxN) ** 2) / m
 
 
-def weight_decay_from(params, lam):
-    """(lam/2) (||W1||_F^2 + ||W2||_F^2)."""
-    return 0.5 * lam * (jnp.sum(params["W1"] ** 2) + jnp.sum(params["W2"] ** 2))
+def weight_decay_from(params, lam, tied: bool = False):
+    """(lam/2) (||W1||_F^2 + ||W2||_F^2); with tied weights W2 = W1^T, so lam ||W1||_F^2."""
+    return 0.5 * lam * (jnp.sum(params["W1"] ** 2) + jnp.sum(decoder_weights(params, tied) ** 2))
 
 
 def sparsity_from(rho_hat_H, hyper: Hyper, penalty: str):
@@ -88,50 +88,56 @@ def sparsity_from(rho_hat_H, hyper: Hyper, penalty: str):
     return hyper.beta * jnp.sum(PENALTIES[penalty](hyper.rho, rho_hat_H))
 
 
-def terms_from(params, x_MxN, a2_MxH, a3_MxN, hyper: Hyper, penalty: str) -> dict:
+def terms_from(params, x_MxN, a2_MxH, a3_MxN, hyper: Hyper, penalty: str,
+               tied: bool = False) -> dict:
     """Every term of J, and J itself, from one forward pass's activations."""
     rho_hat_H = mean_activation(a2_MxH)
     terms = {
         "reconstruction": reconstruction_from(x_MxN, a3_MxN),
-        "weight_decay": weight_decay_from(params, hyper.lam),
+        "weight_decay": weight_decay_from(params, hyper.lam, tied),
         "sparsity": sparsity_from(rho_hat_H, hyper, penalty),
     }
     terms["loss"] = terms["reconstruction"] + terms["weight_decay"] + terms["sparsity"]
     return terms
 
 
-def compute_terms(params, x_MxN, hyper: Hyper, penalty: str = "kl") -> dict:
+def compute_terms(params, x_MxN, hyper: Hyper, penalty: str = "kl", decoder: str = "sigmoid",
+                  tied: bool = False) -> dict:
     """J, its terms and rho_hat (H,) from one forward pass; traceable, inputs not validated.
 
     This is what ``loss_terms`` runs after validation, and what a training step differentiates.
     """
-    a2_MxH, a3_MxN = forward(params, x_MxN)
-    terms = terms_from(params, x_MxN, a2_MxH, a3_MxN, hyper, penalty)
+    a2_MxH, a3_MxN = forward(params, x_MxN, decoder, tied)
+    terms = terms_from(params, x_MxN, a2_MxH, a3_MxN, hyper, penalty, tied)
     terms["rho_hat"] = mean_activation(a2_MxH)
     return terms
 
 
-_jit_terms = jax.jit(compute_terms, static_argnames="penalty")
+_jit_terms = jax.jit(compute_terms, static_argnames=("penalty", "decoder", "tied"))
 
 
-def loss_terms(params: dict, x, hyper: Hyper, penalty: str = "kl") -> dict:
+def loss_terms(params: dict, x, hyper: Hyper, penalty: str = "kl", *, decoder: str = "sigmoid",
+               tied: bool = False) -> dict:
     """J and its parts in one jitted forward pass.
 
     Args:
-      params: ``{"W1": (H, N), "b1": (H,), "W2": (N, H), "b2": (N,)}``.
+      params: ``{"W1": (H, N), "b1": (H,), "W2": (N, H), "b2": (N,)}`` (no "W2" when tied).
       x: data, shape (M, N), one example per row.
       hyper: ``Hyper(rho, beta, lam)``.
       penalty: ``"kl"`` (default), ``"squared"`` or ``"l1"``.
+      decoder: ``"sigmoid"`` (a3 = s(z3), default) or ``"linear"`` (a3 = z3).
+      tied: W2 = W1^T (params hold no "W2").
 
     Returns:
       A dict of scalars ``loss``, ``reconstruction``, ``weight_decay``, ``sparsity`` and the
       vector ``rho_hat`` (H,).
     """
-    x = checks.check_inputs(params, x, hyper, penalty)
-    return _jit_terms(params, x, hyper, penalty)
+    x = checks.check_inputs(params, x, hyper, penalty, decoder, tied)
+    return _jit_terms(params, x, hyper, penalty, decoder, tied)
 
 
-def loss(params: dict, x, hyper: Hyper, penalty: str = "kl") -> jax.Array:
+def loss(params: dict, x, hyper: Hyper, penalty: str = "kl", *, decoder: str = "sigmoid",
+         tied: bool = False) -> jax.Array:
     """The sparse autoencoder objective J (a scalar), jit-compiled.
 
     J = (1/2m) sum_k ||a3(x_k) - x_k||^2 + (lam/2)(||W1||^2 + ||W2||^2) + beta sum_j P(rho_hat_j)
@@ -142,6 +148,9 @@ def loss(params: dict, x, hyper: Hyper, penalty: str = "kl") -> jax.Array:
       hyper: ``Hyper(rho, beta, lam)``; rho in (0, 1), beta >= 0, lam >= 0.
       penalty: ``"kl"`` (default, KL(rho || rho_hat)), ``"squared"`` ((rho_hat - rho)^2) or
         ``"l1"`` (rho_hat).
+      decoder: ``"sigmoid"`` (default, a3 = s(W2 a2 + b2)) or ``"linear"`` (a3 = W2 a2 + b2,
+        for real-valued inputs).
+      tied: ``True`` for tied weights W2 = W1^T; params then hold no "W2".
 
     Returns:
       The scalar J. Differentiate it with ``jax.grad(saejax.loss)``; compare with
@@ -149,26 +158,26 @@ def loss(params: dict, x, hyper: Hyper, penalty: str = "kl") -> jax.Array:
 
     Raises:
       ValueError: for rho outside (0, 1), a negative beta or lam, non-finite x, x of the wrong
-        shape, malformed params or an unknown penalty. Values that arrive as tracers (inside a
-        user's jit or vmap) are not checked here; shapes always are.
+        shape, malformed params, an unknown penalty or decoder. Values that arrive as tracers
+        (inside a user's jit or vmap) are not checked here; shapes always are.
     """
-    return loss_terms(params, x, hyper, penalty)["loss"]
+    return loss_terms(params, x, hyper, penalty, decoder=decoder, tied=tied)["loss"]
 
 
-def reconstruction(params: dict, x) -> jax.Array:
+def reconstruction(params: dict, x, *, decoder: str = "sigmoid", tied: bool = False):
     """The reconstruction term (1/2m) sum_k ||a3(x_k) - x_k||^2, a scalar. x: (M, N)."""
-    x = checks.check_inputs(params, x)
-    return reconstruction_from(x, forward(params, x)[1])
+    x = checks.check_inputs(params, x, decoder=decoder, tied=tied)
+    return reconstruction_from(x, forward(params, x, decoder, tied)[1])
 
 
-def weight_decay(params: dict, lam) -> jax.Array:
+def weight_decay(params: dict, lam, *, tied: bool = False) -> jax.Array:
     """The weight-decay term (lam/2)(||W1||_F^2 + ||W2||_F^2), a scalar; biases are not decayed."""
-    checks.check_params(params)
+    checks.check_params(params, tied)
     checks.check_nonnegative("lam", lam)
-    return weight_decay_from(params, lam)
+    return weight_decay_from(params, lam, tied)
 
 
-def sparsity(params: dict, x, hyper: Hyper, penalty: str = "kl") -> jax.Array:
+def sparsity(params: dict, x, hyper: Hyper, penalty: str = "kl", *, tied: bool = False):
     """The sparsity term beta * sum_j P(rho_hat_j), a scalar. x: (M, N)."""
-    x = checks.check_inputs(params, x, hyper, penalty)
-    return sparsity_from(mean_activation(forward(params, x)[0]), hyper, penalty)
+    x = checks.check_inputs(params, x, hyper, penalty, tied=tied)
+    return sparsity_from(mean_activation(encode(params, x)[1]), hyper, penalty)

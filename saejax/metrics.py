@@ -22,9 +22,9 @@ def explained_variance(x_MxN, a3_MxN):
     return 1.0 - residual / total
 
 
-def activation_stats(params, x_MxN, rho) -> dict:
+def activation_stats(params, x_MxN, rho, decoder: str = "sigmoid", tied: bool = False) -> dict:
     """rho_hat (H,), its mean, min and max, the dead fraction and the explained variance."""
-    a2_MxH, a3_MxN = forward(params, x_MxN)
+    a2_MxH, a3_MxN = forward(params, x_MxN, decoder, tied)
     rho_hat_H = mean_activation(a2_MxH)
     return {
         "rho_hat": rho_hat_H,

@@ -40,6 +40,8 @@ from jax.sharding import PartitionSpec as P
 from saejax import checks
 from saejax.config import TrainConfig
 from saejax.losses import Hyper
+from saejax.model import encode
+from saejax.softmax import accuracy, check_labels, train_softmax
 from saejax.train import (
     final_stats,
     init_state,
@@ -152,7 +154,8 @@ def _programs(config: TrainConfig, n_visible: int, by_member: NamedSharding):
     run_chunk = jax.jit(partial(_sweep_chunk, make_train_chunk(config)),
                         static_argnames="num_steps")
     init = jax.jit(jax.vmap(partial(init_state, config, n_visible)), out_shardings=by_member)
-    final = jax.jit(jax.vmap(partial(final_stats, penalty=config.penalty), in_axes=(0, None, 0)))
+    final = jax.jit(jax.vmap(partial(final_stats, penalty=config.penalty, decoder=config.decoder,
+                                     tied=config.tied), in_axes=(0, None, 0)))
     return run_chunk, init, final
 
 
@@ -170,6 +173,8 @@ def sweep(
     workdir: str | Path | None = None,
     progress: bool = True,
     data_info: dict | None = None,
+    labels=None,
+    probe_steps: int = 200,
 ) -> SweepResult:
     """Trains one autoencoder per grid member, all members in one compiled, sharded program.
 
@@ -185,6 +190,11 @@ def sweep(
         members/ (orbax); None keeps everything in memory.
       progress: show a tqdm bar over member chunks and steps.
       data_info: description of the data for config.json.
+      labels: optional class labels (M,) of ``data``. When given, every member gets a linear
+        probe: softmax regression (weight decay 1e-4, ``probe_steps`` L-BFGS iterations) on its
+        hidden features a2, trained on the first half of the data and scored on the second
+        half; the ``probe_accuracy`` column reports it.
+      probe_steps: L-BFGS iterations of each probe.
 
     Returns:
       ``SweepResult``; ``rows[i]`` holds member i's settings and results, ``diverged`` among them.
@@ -208,6 +218,8 @@ def sweep(
     checks.check_x(data, data.shape[-1] if data.ndim == 2 else -1, name="training data")
     if config.batch_size is not None and config.batch_size > data.shape[0]:
         raise ValueError(f"batch_size {config.batch_size} exceeds the {data.shape[0]} examples.")
+    if labels is not None:
+        check_labels(data, labels)
 
     n_dev = len(devices)
     block = min(int(chunk_size), len(grid))
@@ -254,14 +266,29 @@ def sweep(
             params_out.append({k: v[real] for k, v in params.items()})
     finally:
         bar.close()
-    wall = time.perf_counter() - t0
     stacked = {k: np.concatenate([p[k] for p in params_out]) for k in params_out[0]}
+    if labels is not None:
+        _probe(rows, stacked, data, np.asarray(labels), probe_steps)
+    wall = time.perf_counter() - t0
     summary = {"members": len(grid), "chunk_size": block, "devices": n_dev,
                "diverged": int(sum(r["diverged"] for r in rows)), "wall_seconds": wall}
     if workdir is not None:
         workdir = Path(workdir)
         _write(workdir, config, grid, rows, stacked, summary, mode, data_info)
     return SweepResult(grid=grid, rows=rows, params=stacked, workdir=workdir, summary=summary)
+
+
+def _probe(rows, params, data, labels, steps) -> None:
+    """Adds each member's linear-probe accuracy (softmax on a2, half train / half test)."""
+    half = len(data) // 2
+    for i, row in enumerate(rows):
+        if row["diverged"]:
+            row["probe_accuracy"] = float("nan")
+            continue
+        member = {k: jnp.asarray(v[i]) for k, v in params.items()}
+        features = np.asarray(encode(member, jnp.asarray(data, member["W1"].dtype))[1])
+        theta, _ = train_softmax(features[:half], labels[:half], lam=1e-4, steps=steps)
+        row["probe_accuracy"] = accuracy(theta, features[half:], labels[half:])
 
 
 def _put(array: np.ndarray, sharding: NamedSharding) -> jax.Array:
@@ -300,7 +327,8 @@ def _write(workdir, config, grid, rows, params, summary, mode, data_info) -> Non
     (workdir / "config.json").write_text(json.dumps(
         {"config": asdict(config), "grid": asdict(grid), "mode": mode, "data": data_info or {},
          "summary": summary}, indent=2) + "\n")
-    fields = list(AXES) + list(RESULT_KEYS)
+    fields = list(AXES) + list(RESULT_KEYS) + (["probe_accuracy"] if "probe_accuracy" in rows[0]
+                                                else [])
     with open(workdir / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
@@ -342,8 +370,10 @@ def _figures(workdir, config, grid, rows, params) -> None:
     from saejax import viz
 
     rhos, betas = sorted(set(grid.rho)), sorted(set(grid.beta))
-    panels = {k: _pivot(rows, k, rhos, betas)
-              for k in ("reconstruction", "rho_hat_mean", "dead_fraction")}
+    keys = ["reconstruction", "rho_hat_mean", "dead_fraction"]
+    if "probe_accuracy" in rows[0]:
+        keys.append("probe_accuracy")
+    panels = {k: _pivot(rows, k, rhos, betas) for k in keys}
     viz.save_heatmaps(rhos, betas, panels, workdir / "heatmaps.png",
                       title=f"{config.optimizer}, {config.steps} steps")
     n = params["W1"].shape[-1]

@@ -108,7 +108,8 @@ def init_state(config: TrainConfig, n_visible: int, seed=None, lr=None) -> Train
 @partial(jax.jit, static_argnums=(0, 1))
 def _init_state(config: TrainConfig, n_visible: int, seed, lr) -> TrainState:
     k_params, k_batches = jax.random.split(jax.random.key(seed))
-    params = init_params(k_params, n_visible, config.n_hidden, jnp.dtype(config.dtype))
+    params = init_params(k_params, n_visible, config.n_hidden, jnp.dtype(config.dtype),
+                         tied=config.tied)
     state = TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
@@ -120,7 +121,8 @@ def _init_state(config: TrainConfig, n_visible: int, seed, lr) -> TrainState:
     return set_learning_rate(state, lr)
 
 
-def objective(x, hyper: Hyper, penalty: str, grad: str):
+def objective(x, hyper: Hyper, penalty: str, grad: str, decoder: str = "sigmoid",
+              tied: bool = False):
     """``f(params) -> (J, terms)`` whose ``jax.grad`` is the chosen gradient.
 
     With ``grad="analytic"`` the value is J computed by the hand-written pass and the derivative
@@ -131,14 +133,14 @@ def objective(x, hyper: Hyper, penalty: str, grad: str):
     if grad == "autodiff":
 
         def f(params):
-            terms = losses.compute_terms(params, x, hyper, penalty)
+            terms = losses.compute_terms(params, x, hyper, penalty, decoder, tied)
             return terms["loss"], terms
 
         return f
 
     def f(params):
         p0 = jax.lax.stop_gradient(params)
-        terms, g = grads.terms_and_grad(p0, x, hyper, penalty)
+        terms, g = grads.terms_and_grad(p0, x, hyper, penalty, decoder, tied)
         linear = sum(jnp.vdot(g[k], params[k] - p0[k]) for k in params)
         return terms["loss"] + linear, terms
 
@@ -167,10 +169,10 @@ def make_train_step(config: TrainConfig, primed: bool = False):
     primes the state once and then runs primed steps.
     """
     tx = make_optimizer(config)
-    penalty, grad = config.penalty, config.grad
+    penalty, grad, decoder, tied = config.penalty, config.grad, config.decoder, config.tied
 
     def train_step(state: TrainState, batch, hyper: Hyper):
-        f = objective(batch, hyper, penalty, grad)
+        f = objective(batch, hyper, penalty, grad, decoder, tied)
         if config.optimizer == "lbfgs":
 
             def value_fn(p):
@@ -204,7 +206,7 @@ def make_train_step(config: TrainConfig, primed: bool = False):
                                   optax.apply_updates(state.params, updates))
             opt_state = jax.tree.map(lambda old, new: jnp.where(done, old, new),
                                      state.opt_state, opt_state)
-            terms = losses.compute_terms(state.params, batch, hyper, penalty)
+            terms = losses.compute_terms(state.params, batch, hyper, penalty, decoder, tied)
         else:
             (_, terms), g = jax.value_and_grad(f, has_aux=True)(state.params)
             updates, opt_state = tx.update(g, state.opt_state, state.params)
@@ -221,7 +223,8 @@ def make_train_step(config: TrainConfig, primed: bool = False):
 def prime_lbfgs(state: TrainState, data, hyper: Hyper, config: TrainConfig) -> TrainState:
     """The L-BFGS state with J and its gradient at the current params stored (if missing)."""
     def value_fn(p):
-        return objective(data, hyper, config.penalty, config.grad)(p)[0]
+        return objective(data, hyper, config.penalty, config.grad, config.decoder,
+                         config.tied)(p)[0]
 
     value, g = optax.value_and_grad_from_state(value_fn)(state.params, state=state.opt_state)
     return state.replace(opt_state=optax.tree.set(state.opt_state, value=value, grad=g))
@@ -303,7 +306,8 @@ def _chunk_lengths(start: int, steps: int, chunk: int):
 
 def _structural(config: TrainConfig) -> dict:
     """The settings that fix the shape of the state: a checkpoint needs them to match."""
-    return {k: getattr(config, k) for k in ("n_hidden", "optimizer", "lbfgs_memory", "dtype")}
+    keys = ("n_hidden", "optimizer", "lbfgs_memory", "dtype", "decoder", "tied")
+    return {k: getattr(config, k) for k in keys}
 
 
 def run(
@@ -458,14 +462,16 @@ def _log_rows(metrics, first, config) -> list:
     return rows
 
 
-@partial(jax.jit, static_argnames="penalty")
-def final_stats(params, x, hyper, penalty):
+@partial(jax.jit, static_argnames=("penalty", "decoder", "tied"))
+def final_stats(params, x, hyper, penalty, decoder="sigmoid", tied=False):
     """J's terms and the activation statistics of trained params on the data (jitted)."""
-    return losses.compute_terms(params, x, hyper, penalty), activation_stats(params, x, hyper.rho)
+    return (losses.compute_terms(params, x, hyper, penalty, decoder, tied),
+            activation_stats(params, x, hyper.rho, decoder, tied))
 
 
 def _summary(state, x, hyper, config, wall, compile_seconds, start_step) -> dict:
-    terms, stats = jax.device_get(final_stats(state.params, x, hyper, config.penalty))
+    terms, stats = jax.device_get(
+        final_stats(state.params, x, hyper, config.penalty, config.decoder, config.tied))
     return {
         "final_loss": float(terms["loss"]),
         "reconstruction": float(terms["reconstruction"]),
@@ -489,7 +495,10 @@ def _figures(state, summary, history, config, workdir) -> None:
 
     n_visible = state.params["W1"].shape[1]
     side = math.isqrt(n_visible)
-    if side * side == n_visible:
+    if config.dataset == "color-patches":  # rows of W1 in the ZCA-whitened colour domain
+        viz.save_filters(state.params["W1"], workdir / "filters.png", channels=3,
+                         title=f"W1 rows (ZCA domain), rho={config.rho}, beta={config.beta}")
+    elif side * side == n_visible:
         viz.save_filters(state.params["W1"], workdir / "filters.png",
                          title=f"W1 rows, rho={config.rho}, beta={config.beta}")
     if history:

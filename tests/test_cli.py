@@ -35,7 +35,7 @@ def test_gradcheck_fails_when_tolerance_is_exceeded(capsys):
 def test_gradcheck_table_output(capsys):
     assert cli.main(["gradcheck", "--penalty", "squared"]) == 0
     out = capsys.readouterr().out
-    assert "loss | penalty=squared | float64" in out
+    assert "loss | penalty=squared | sigmoid decoder | float64" in out
     assert "analytic~autodiff" in out and "autodiff~numerical" in out
     assert "all checks passed" in out
 

@@ -1,6 +1,6 @@
 """Host-side data: image and digit loaders, patch sampling and normalization, whitening."""
 
-from saejax.data.datasets import detect_format, training_data
+from saejax.data.datasets import color_patches, detect_format, training_data, training_labels
 from saejax.data.errors import DataError, check_finite
 from saejax.data.images import (
     embedded_color_images,
@@ -17,6 +17,7 @@ __all__ = [
     "ZCA",
     "DataError",
     "check_finite",
+    "color_patches",
     "detect_format",
     "embedded_color_images",
     "embedded_images",
@@ -28,6 +29,7 @@ __all__ = [
     "normalize_patches",
     "sample_patches",
     "training_data",
+    "training_labels",
     "ufldl_patches",
     "whiten_image",
     "whiten_images",

@@ -7,9 +7,23 @@ from pathlib import Path
 import numpy as np
 
 from saejax.data.errors import DataError
-from saejax.data.images import embedded_images, load_images
+from saejax.data.images import embedded_color_images, embedded_images, load_images
 from saejax.data.mnist import load_digits, load_mnist
-from saejax.data.patches import ufldl_patches
+from saejax.data.patches import sample_patches, ufldl_patches
+from saejax.data.whiten import ZCA
+
+
+def color_patches(num_patches: int = 20_000, patch_size: int = 8, seed: int = 0,
+                  epsilon: float = 0.1) -> tuple[np.ndarray, ZCA, np.ndarray]:
+    """ZCA-whitened colour patches of the embedded photographs (UFLDL's linear decoder data).
+
+    Returns:
+      ``(x_white, zca, raw)``: whitened patches (M, p*p*3), the fitted ``ZCA`` and the raw
+      patches in [0, 1], each row flattened row-major over (p, p, 3).
+    """
+    raw = sample_patches(embedded_color_images(), num_patches, patch_size, seed)
+    zca = ZCA.fit(raw, epsilon)
+    return zca.apply(raw), zca, raw
 
 
 def detect_format(path: str | Path) -> str:
@@ -34,7 +48,8 @@ def training_data(
     """Loads a run's examples, shape (M, N), and a description for config.json.
 
     Args:
-      dataset: ``"patches"`` (UFLDL-normalized natural patches), ``"mnist"`` or ``"digits"``.
+      dataset: ``"patches"`` (UFLDL-normalized natural patches), ``"mnist"``, ``"digits"`` or
+        ``"color-patches"`` (ZCA-whitened colour patches, see ``color_patches``).
       path: for patches, an IMAGES.mat or sparsenet directory (None: the embedded photographs);
         for mnist, the MNIST directory (required); unused for digits.
       num_examples: patches to sample, or MNIST training images to take (the first ones).
@@ -63,7 +78,24 @@ def training_data(
     elif dataset == "digits":
         x, _ = load_digits()
         source = "scikit-learn load_digits (8x8, scaled to [0, 1])"
+    elif dataset == "color-patches":
+        x, _, _ = color_patches(num_examples, patch_size, seed)
+        source = "embedded scikit-image colour photographs, 8x8x3 patches, ZCA epsilon 0.1"
     else:
-        raise DataError(f"unknown dataset {dataset!r}; choose patches, mnist or digits.")
+        raise DataError(
+            f"unknown dataset {dataset!r}; choose patches, mnist, digits or color-patches."
+        )
     info = {"dataset": dataset, "source": source, "shape": list(x.shape)}
     return x, info
+
+
+def training_labels(dataset: str, path=None, num_examples: int = 10_000) -> np.ndarray | None:
+    """The class labels of a labelled dataset's training examples (mnist, digits), else None.
+
+    They line up with the rows that ``training_data`` returns for the same arguments.
+    """
+    if dataset == "mnist":
+        return load_mnist(path, "train", limit=num_examples)[1]
+    if dataset == "digits":
+        return load_digits()[1]
+    return None

@@ -1,0 +1,105 @@
+"""Softmax regression on features (UFLDL's softmaxCost / softmaxTrain), trained with L-BFGS.
+
+For features x_k (D,) and labels y_k in {0, ..., K-1}:
+
+    p(y = c | x) = exp(W_c x + b_c) / sum_c' exp(W_c' x + b_c')
+    J(W, b) = -(1/m) sum_k log p(y_k | x_k) + (lam/2) ||W||_F^2      (the bias is not decayed)
+
+Training is full-batch ``optax.lbfgs`` with the zoom line search, as the autoencoder's.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+def softmax_loss(theta: dict, features_MxD, labels_M, lam):
+    """J of softmax regression; theta = {"W": (K, D), "b": (K,)}, labels are class indices."""
+    logits_MxK = features_MxD @ theta["W"].T + theta["b"][None, :]
+    log_p_MxK = jax.nn.log_softmax(logits_MxK, axis=1)
+    nll = -jnp.mean(jnp.take_along_axis(log_p_MxK, labels_M[:, None], axis=1))
+    return nll + 0.5 * lam * jnp.sum(theta["W"] ** 2)
+
+
+def check_labels(features, labels) -> tuple[np.ndarray, np.ndarray, int]:
+    """Validates features (M, D) and integer labels (M,); returns them and the class count."""
+    features, labels = np.asarray(features), np.asarray(labels)
+    if features.ndim != 2:
+        raise ValueError(f"features must be 2-D (examples, features), got shape {features.shape}.")
+    if labels.ndim != 1 or len(labels) != len(features):
+        raise ValueError(
+            f"there are {len(features)} examples but {labels.shape} labels; pass one integer "
+            "label per example (row)."
+        )
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        raise ValueError("labels must be non-negative integers (class indices).")
+    if not np.all(np.isfinite(features)):
+        raise ValueError("features contain NaN or Inf; clean them first.")
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise ValueError(
+            f"the labels hold a single class ({classes.tolist()}): a classifier needs at least "
+            "two classes to train."
+        )
+    return features, labels, int(labels.max()) + 1
+
+
+@partial(jax.jit, static_argnames=("num_classes", "steps"))
+def _fit(features, labels, lam, num_classes: int, steps: int):
+    d = features.shape[1]
+    theta = {"W": jnp.zeros((num_classes, d), features.dtype),
+             "b": jnp.zeros((num_classes,), features.dtype)}
+    tx = optax.lbfgs(linesearch=optax.scale_by_zoom_linesearch(
+        max_linesearch_steps=10, initial_guess_strategy="one"))
+
+    def value_fn(t):
+        return softmax_loss(t, features, labels, lam)
+
+    value_and_grad = optax.value_and_grad_from_state(value_fn)
+
+    def step(carry, _):
+        theta, state = carry
+        value, grad = value_and_grad(theta, state=state)
+        updates, state = tx.update(grad, state, theta, value=value, grad=grad,
+                                   value_fn=value_fn)
+        return (optax.apply_updates(theta, updates), state), value
+
+    (theta, _), values = jax.lax.scan(step, (theta, tx.init(theta)), None, length=steps)
+    return theta, values
+
+
+def train_softmax(features, labels, lam: float = 1e-4, steps: int = 400) -> tuple[dict, dict]:
+    """Fits softmax regression by full-batch L-BFGS.
+
+    Args:
+      features: (M, D) inputs, finite.
+      labels: (M,) integer class indices; at least two classes.
+      lam: weight decay on W (UFLDL uses 1e-4).
+      steps: L-BFGS iterations.
+
+    Returns:
+      ``(theta, info)``: theta = {"W": (K, D), "b": (K,)} and info with the final loss.
+
+    Raises:
+      ValueError: labels that do not match the features in count, a single class, NaN features.
+    """
+    features, labels, k = check_labels(features, labels)
+    theta, values = _fit(jnp.asarray(features), jnp.asarray(labels, jnp.int32),
+                         jnp.asarray(lam, features.dtype), k, int(steps))
+    return theta, {"loss": float(values[-1]), "num_classes": k, "steps": int(steps)}
+
+
+def predict(theta: dict, features) -> np.ndarray:
+    """The most probable class of each row of ``features`` (M, D)."""
+    logits = jnp.asarray(features) @ theta["W"].T + theta["b"][None, :]
+    return np.asarray(jnp.argmax(logits, axis=1))
+
+
+def accuracy(theta: dict, features, labels) -> float:
+    """Fraction of examples whose predicted class equals the label."""
+    return float(np.mean(predict(theta, features) == np.asarray(labels)))
