@@ -101,7 +101,7 @@ def markdown(rows, machine):
     head = (
         "| size | dtype | analytic~autodiff | analytic~numerical | analytic ms | autodiff ms "
         "| NumPy ms | analytic/autodiff | NumPy/analytic | GFLOP/s | % of matmul peak | compile ms "
-        "(analytic / autodiff) |\n|" + "---|" * 13 + "\n"
+        "(analytic / autodiff) |\n|" + "---|" * 12 + "\n"
     )
     lines = [
         f"{r['size']} | {r['dtype']} | {r['analytic~autodiff']:.1e} | "

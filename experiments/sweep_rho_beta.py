@@ -1,8 +1,15 @@
 """An 8 x 8 sweep of rho and beta on natural image patches, as one compiled program.
 
 Command:   .venv/bin/python experiments/sweep_rho_beta.py [--data ../shared/data/IMAGES_sparsenet.mat]
-Run time:  RUNTIME_PLACEHOLDER
-Reading:   READING_PLACEHOLDER
+Run time:  about 5 minutes on 2 CPU cores (measured 320 s for the 64 members, one program).
+Reading (measured on the embedded images; docs/sweep_heatmaps.png):
+           - Sparsity holds for beta >= about 1: mean rho_hat ends within 10-20% of rho. At
+             beta = 0.1 the units run 1.1-3x more active than the target, most so for small rho.
+           - Reconstruction error rises as rho falls (0.08 at rho = 0.2, 0.16-0.28 at
+             rho = 0.014-0.024) and as beta rises. It collapses to about 0.465, a constant
+             output, at rho = 0.005 with beta >= 5 and at rho = 0.0085 with beta = 10.
+           - No unit dies anywhere on the grid (dead fraction 0): below rho the KL penalty's
+             slope, -rho/rho_hat + (1-rho)/(1-rho_hat), grows without bound and revives units.
 
 Settings: the UFLDL exercise (10,000 8x8 patches, 64-25-64, lambda = 1e-4, L-BFGS for 400
 iterations) with rho log-spaced from 0.005 to 0.2 and beta log-spaced from 0.1 to 10. Writes

@@ -405,7 +405,9 @@ def save_heatmaps(
 def _value_ticks(axis, values: np.ndarray, logscale: bool) -> None:
     # Ticks at the grid values themselves: the swept settings are what the reader looks up.
     axis.set_ticks(values if logscale else np.arange(values.size))
-    axis.set_ticklabels([f"{v:g}" for v in values])
+    # Three significant digits keep the labels of a log-spaced grid from running together.
+    axis.set_ticklabels([f"{v:.3g}" for v in values], fontsize=7,
+                        rotation=45 if axis.axis_name == "x" else 0)
     axis.set_minor_locator(NullLocator())
 
 
