@@ -1,8 +1,12 @@
 """UFLDL's linear decoder exercise on 8x8x3 colour patches of the embedded photographs.
 
 Command:   .venv/bin/python experiments/linear_decoder_color.py
-Run time:  RUNTIME_PLACEHOLDER
-Expected:  RESULT_PLACEHOLDER
+Run time:  about 45 s on 2 CPU cores (measured 41.9 s of training for 20,000 patches).
+Expected:  J = 1.904 (reconstruction 1.047), mean rho_hat 0.0353 (measured). In
+           features_color.png (docs/features_color.png) about a third of the 400 features are
+           oriented edges, grey or coloured; most of the rest are colour-opponent blobs of one
+           hue (green, magenta, violet). Only four colour photographs feed the patches, which
+           favours colour features over UFLDL's mostly-edge STL-10 result.
 
 Settings (UFLDL's linearDecoderExercise.m): 192-400-192 with a linear decoder, rho = 0.035,
 beta = 5, lambda = 3e-3, ZCA whitening with epsilon = 0.1, L-BFGS for 400 iterations. STL-10 is

@@ -11,7 +11,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from saejax import grads, losses
-from saejax.model import init_params
+from saejax.model import PARAM_KEYS, init_params
 
 PAIRS = ("analytic~autodiff", "analytic~numerical", "autodiff~numerical")
 
@@ -187,7 +187,8 @@ def format_table(result: dict) -> str:
     title = f"{result['term']} | penalty={result['penalty']} | {arch} | {result['dtype']}"
     head = f"{'block':<6}" + "".join(f"{p:>22}" for p in PAIRS)
     lines = [title, head, "-" * len(head)]
-    for block in result["differences"]["analytic~autodiff"]:
+    blocks = result["differences"]["analytic~autodiff"]
+    for block in [k for k in PARAM_KEYS if k in blocks] + ["all"]:
         row = "".join(f"{result['differences'][p][block]:>22.3e}" for p in PAIRS)
         lines.append(f"{block:<6}{row}")
     tol = "".join(f"{result['tolerances'][p]:>22.0e}" for p in PAIRS)

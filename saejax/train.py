@@ -507,7 +507,7 @@ def _figures(state, summary, history, config, workdir) -> None:
 
 
 def progress_bar(total, initial, enabled):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text bar: also fine in notebooks, with no widget needed
 
     return tqdm(total=total, initial=initial, disable=not enabled, unit="step",
                 dynamic_ncols=True, leave=True)
