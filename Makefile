@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo gradcheck test lint bench clean
+.PHONY: demo gradcheck test lint clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,8 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-demo: gradcheck
+demo: $(BIN)/.installed
+	$(BIN)/saejax train
 
 gradcheck: $(BIN)/.installed
 	$(BIN)/saejax gradcheck

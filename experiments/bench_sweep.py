@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from timing import matmul_gflops
 
-from saejax import sweep, train
+from saejax import sweeps, train
 from saejax.config import TrainConfig
 from saejax.data import training_data
 from saejax.losses import Hyper
@@ -62,9 +62,9 @@ def per_member(x, steps, members, loop_members):
                          steps_per_call=min(steps, 500))
     rho, beta = grid(members)
     # Warm both programs first so the timed runs exclude compilation.
-    sweep.sweep(config.replace(steps=config.steps_per_call), x, rho, beta,
+    sweeps.sweep(config.replace(steps=config.steps_per_call), x, rho, beta,
                 chunk_size=members, progress=False)
-    sweep_s, res = timed(lambda: sweep.sweep(config, x, rho, beta, chunk_size=members,
+    sweep_s, res = timed(lambda: sweeps.sweep(config, x, rho, beta, chunk_size=members,
                                              progress=False))
     run = train.run(config, x, progress=False)
     alone_s = run.summary["wall_seconds"] - run.summary["compile_seconds"]
@@ -90,8 +90,8 @@ def throughput_784(members, steps, m):
     config = TrainConfig(optimizer="adam", lr=1e-3, batch_size=None, steps=steps,
                          steps_per_call=steps, n_hidden=196, rho=0.1)
     rho, beta = grid(members)
-    sweep.sweep(config, x, rho, beta, chunk_size=members, progress=False)  # compile
-    s, _ = timed(lambda: sweep.sweep(config, x, rho, beta, chunk_size=members, progress=False))
+    sweeps.sweep(config, x, rho, beta, chunk_size=members, progress=False)  # compile
+    s, _ = timed(lambda: sweeps.sweep(config, x, rho, beta, chunk_size=members, progress=False))
     return {"members": members, "steps": steps, "m": m, "seconds": s,
             "gflops": 10.0 * m * 784 * 196 * steps * members / s / 1e9}
 
@@ -102,7 +102,7 @@ def compile_time(x, g):
     init = jax.vmap(partial(train.init_state, config, x.shape[1]))
     states = init(jnp.arange(g, dtype=jnp.int32), jnp.full(g, 1e-2))
     hyper = Hyper(jnp.full(g, 0.01), jnp.full(g, 3.0), jnp.full(g, 1e-4))
-    run = jax.jit(partial(sweep._sweep_chunk, train.make_train_chunk(config)),
+    run = jax.jit(partial(sweeps._sweep_chunk, train.make_train_chunk(config)),
                   static_argnames="num_steps")
     lowered = run.lower(states, jnp.asarray(x, jnp.float32), hyper, num_steps=100)
     s, _ = timed(lowered.compile)
@@ -112,8 +112,8 @@ def compile_time(x, g):
 def lbfgs_under_vmap(x, members, steps):
     config = TrainConfig(steps=steps, steps_per_call=steps)
     rho, beta = grid(members)
-    sweep.sweep(config, x, rho, beta, chunk_size=members, progress=False)  # compile
-    s, _ = timed(lambda: sweep.sweep(config, x, rho, beta, chunk_size=members, progress=False))
+    sweeps.sweep(config, x, rho, beta, chunk_size=members, progress=False)  # compile
+    s, _ = timed(lambda: sweeps.sweep(config, x, rho, beta, chunk_size=members, progress=False))
     run = train.run(config, x, progress=False)
     alone = run.summary["wall_seconds"] - run.summary["compile_seconds"]
     return {"members": members, "steps": steps, "sweep_s": s, "standalone_s": alone,

@@ -22,7 +22,7 @@ import argparse
 
 import numpy as np
 
-from saejax import sweep
+from saejax import sweeps
 from saejax.config import PRESETS
 from saejax.data import training_data
 
@@ -39,7 +39,7 @@ def main():
                             config.seed)
     rho = np.geomspace(0.005, 0.2, 8)
     beta = np.geomspace(0.1, 10, 8)
-    result = sweep.sweep(config, x, rho, beta, chunk_size=args.chunk_size,
+    result = sweeps.sweep(config, x, rho, beta, chunk_size=args.chunk_size,
                          workdir=args.workdir, data_info=info)
     print(f"{result.summary['members']} members in {result.summary['wall_seconds']:.1f} s")
     header = "rho \\ beta " + " ".join(f"{b:>8.3g}" for b in beta)

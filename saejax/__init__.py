@@ -8,6 +8,9 @@ The public API, re-exported from the modules that define it:
 - ``analytic_grad``, ``value_and_analytic_grad``, ``reconstruction_grad``,
   ``weight_decay_grad``, ``sparsity_grad``  (``saejax.grads``)
 - ``numerical_grad``, ``relative_difference``  (``saejax.gradcheck``)
+- ``sweep``, the vmapped, sharded hyperparameter sweep  (``saejax.sweeps``)
+
+Training lives in ``saejax.train`` (``run``, ``make_train_step``), data in ``saejax.data``.
 """
 
 from saejax.gradcheck import numerical_grad, relative_difference
@@ -32,6 +35,7 @@ from saejax.losses import (
     weight_decay,
 )
 from saejax.model import decode, encode, forward, init_params, mean_activation
+from saejax.sweeps import sweep
 
 __all__ = [
     "RHO_HAT_EPS",
@@ -54,6 +58,7 @@ __all__ = [
     "sparsity",
     "sparsity_grad",
     "squared_penalty",
+    "sweep",
     "value_and_analytic_grad",
     "weight_decay",
     "weight_decay_grad",

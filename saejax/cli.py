@@ -246,14 +246,14 @@ def _sweep(args) -> int:
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     _enable_compilation_cache()
-    from saejax import sweep
+    from saejax import sweeps
     from saejax.data import training_data, training_labels
 
     if args.rho is None or args.beta is None:
         raise ValueError("a sweep needs --rho and --beta values, e.g. --rho 0.01 0.1 --beta 1 3")
     config = _config_from_args(args, swept=SWEPT)
     workdir = Path(args.workdir or f"runs/sweep-{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
-    grid = sweep.make_grid(config, args.rho, args.beta, args.lam, args.lr, args.seed,
+    grid = sweeps.make_grid(config, args.rho, args.beta, args.lam, args.lr, args.seed,
                            "points" if args.points else "product")
     x, info = training_data(
         config.dataset, config.data, config.num_examples, config.patch_size, config.seed
@@ -267,7 +267,7 @@ def _sweep(args) -> int:
     print(f"sweeping {len(grid)} members of {x.shape[1]}-{config.n_hidden}-{x.shape[1]} on "
           f"{x.shape[0]} examples ({info['source']}), {config.optimizer} for {config.steps} "
           f"steps -> {workdir}")
-    result = sweep.sweep(config, x, args.rho, args.beta, args.lam, args.lr, args.seed,
+    result = sweeps.sweep(config, x, args.rho, args.beta, args.lam, args.lr, args.seed,
                          "points" if args.points else "product", args.chunk_size, args.devices,
                          workdir, progress=not args.no_progress, data_info=info,
                          labels=labels)

@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from saejax import sweep, train
+from saejax import sweeps, train
 from saejax.config import TrainConfig
 
 
@@ -31,7 +31,7 @@ def test_member_equals_standalone_run(optimizer):
         kw.update(batch_size=None, steps=10, steps_per_call=5)
     c = cfg(**kw)
     x = data()
-    res = sweep.sweep(c, x, rho=[0.05, 0.2], beta=[0.5, 3.0], lr=[0.02, 0.05], seed=[0, 1],
+    res = sweeps.sweep(c, x, rho=[0.05, 0.2], beta=[0.5, 3.0], lr=[0.02, 0.05], seed=[0, 1],
                       chunk_size=16, progress=False)
     assert len(res.rows) == 16
     for i in (0, 7, 13):
@@ -46,9 +46,9 @@ def test_member_equals_standalone_run(optimizer):
 
 def test_chunked_equals_unchunked():
     x = data()
-    a = sweep.sweep(cfg(), x, rho=[0.05, 0.1, 0.2], beta=[1.0, 3.0], chunk_size=6,
+    a = sweeps.sweep(cfg(), x, rho=[0.05, 0.1, 0.2], beta=[1.0, 3.0], chunk_size=6,
                     progress=False)
-    b = sweep.sweep(cfg(), x, rho=[0.05, 0.1, 0.2], beta=[1.0, 3.0], chunk_size=4,
+    b = sweeps.sweep(cfg(), x, rho=[0.05, 0.1, 0.2], beta=[1.0, 3.0], chunk_size=4,
                     progress=False)  # 4 + 2 members, the second block padded
     for k in a.params:
         np.testing.assert_allclose(a.params[k], b.params[k], rtol=1e-12, atol=1e-14)
@@ -69,11 +69,11 @@ def test_compiles_once_whatever_the_grid_size(monkeypatch):
 
         return traced
 
-    monkeypatch.setattr(sweep, "make_train_chunk", counting)
-    sweep._programs.cache_clear()
+    monkeypatch.setattr(sweeps, "make_train_chunk", counting)
+    sweeps._programs.cache_clear()
     x = data()
     for g in (4, 8, 12):  # 1, 2 and 3 blocks of 4 members
-        sweep.sweep(cfg(), x, rho=[0.01 * (i + 1) for i in range(g)], beta=[3.0], chunk_size=4,
+        sweeps.sweep(cfg(), x, rho=[0.01 * (i + 1) for i in range(g)], beta=[3.0], chunk_size=4,
                     progress=False)
     assert traces == [6], traces  # one trace of the 6-step chunk, whatever the grid size
 
@@ -81,7 +81,7 @@ def test_compiles_once_whatever_the_grid_size(monkeypatch):
 def test_diverged_member_is_isolated():
     x = data()
     c = cfg(optimizer="sgd", dtype="float32")
-    res = sweep.sweep(c, x, rho=[0.1], beta=[3.0], lr=[0.1, 1e30, 0.2], chunk_size=3,
+    res = sweeps.sweep(c, x, rho=[0.1], beta=[3.0], lr=[0.1, 1e30, 0.2], chunk_size=3,
                       progress=False)
     assert [r["diverged"] for r in res.rows] == [False, True, False]
     assert np.isnan(res.rows[1]["final_loss"])
@@ -93,7 +93,7 @@ def test_diverged_member_is_isolated():
 
 def test_run_directory(tmp_path):
     x = data()
-    res = sweep.sweep(cfg(), x, rho=[0.05, 0.2], beta=[0.3, 1.0, 3.0], chunk_size=4,
+    res = sweeps.sweep(cfg(), x, rho=[0.05, 0.2], beta=[0.3, 1.0, 3.0], chunk_size=4,
                       workdir=tmp_path, progress=False)
     with open(tmp_path / "results.csv") as f:
         rows = list(csv.DictReader(f))
@@ -107,16 +107,16 @@ def test_run_directory(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())[4]["beta"] == 1.0
     for name in ("heatmaps.png", "filters_grid.png", "config.json"):
         assert (tmp_path / name).is_file(), name
-    member = sweep.load_member(tmp_path, 4)
+    member = sweeps.load_member(tmp_path, 4)
     for k, v in member.items():
         np.testing.assert_array_equal(v, res.params[k][4])
 
 
 def test_points_mode_and_bad_grids():
     c = cfg()
-    g = sweep.make_grid(c, rho=[0.1, 0.2], beta=[1.0, 2.0], lam=[0.0, 1e-3], mode="points")
+    g = sweeps.make_grid(c, rho=[0.1, 0.2], beta=[1.0, 2.0], lam=[0.0, 1e-3], mode="points")
     assert len(g) == 2 and g.lam == (0.0, 1e-3) and g.lr == (c.lr, c.lr)
-    assert len(sweep.make_grid(c, rho=[0.1, 0.2], beta=[1, 2, 3], seed=[0, 1])) == 12
+    assert len(sweeps.make_grid(c, rho=[0.1, 0.2], beta=[1, 2, 3], seed=[0, 1])) == 12
     bad = [
         (dict(rho=[], beta=[1.0]), "empty"),
         (dict(rho=[0.1, 1.0], beta=[1.0]), "strictly inside"),
@@ -126,26 +126,26 @@ def test_points_mode_and_bad_grids():
     ]
     for kw, message in bad:
         with pytest.raises(ValueError, match=message):
-            sweep.make_grid(c, **kw)
+            sweeps.make_grid(c, **kw)
     x = data()
     with pytest.raises(ValueError, match="chunk_size must be at least 1"):
-        sweep.sweep(c, x, rho=[0.1], beta=[1.0], chunk_size=0, progress=False)
+        sweeps.sweep(c, x, rho=[0.1], beta=[1.0], chunk_size=0, progress=False)
     with pytest.raises(ValueError, match="asked for 64 devices"):
-        sweep.sweep(c, x, rho=[0.1], beta=[1.0], num_devices=64, progress=False)
+        sweeps.sweep(c, x, rho=[0.1], beta=[1.0], num_devices=64, progress=False)
 
 
 SHARDED = textwrap.dedent("""
     import jax, numpy as np
     jax.config.update("jax_enable_x64", True)
     assert jax.device_count() == 4, jax.devices()
-    from saejax import sweep, train
+    from saejax import sweeps, train
     from saejax.config import TrainConfig
     x = np.random.default_rng(0).uniform(0.05, 0.95, (48, 16))
     c = TrainConfig(n_hidden=4, rho=0.1, dtype="float64", optimizer="adam", lr=0.02,
                     batch_size=8, steps=12, steps_per_call=6)
     grid = dict(rho=[0.05, 0.1, 0.2], beta=[1.0, 3.0])
-    a = sweep.sweep(c, x, chunk_size=8, num_devices=4, progress=False, **grid)
-    b = sweep.sweep(c, x, chunk_size=8, num_devices=1, progress=False, **grid)
+    a = sweeps.sweep(c, x, chunk_size=8, num_devices=4, progress=False, **grid)
+    b = sweeps.sweep(c, x, chunk_size=8, num_devices=1, progress=False, **grid)
     assert a.summary["devices"] == 4 and a.summary["chunk_size"] == 8
     for k in a.params:
         np.testing.assert_allclose(a.params[k], b.params[k], rtol=1e-12, atol=1e-14)
@@ -160,7 +160,7 @@ SHARDED = textwrap.dedent("""
     hyper = jax.device_put(train.Hyper(jnp.full(8, 0.1), jnp.full(8, 3.0), jnp.full(8, 1e-3)),
                            NamedSharding(mesh, P("members")))
     xd = jax.device_put(jnp.asarray(x), NamedSharding(mesh, P()))
-    run = jax.jit(partial(sweep._sweep_chunk, train.make_train_chunk(c)),
+    run = jax.jit(partial(sweeps._sweep_chunk, train.make_train_chunk(c)),
                   static_argnames="num_steps")
     compiled = run.lower(states, xd, hyper, num_steps=6).compile()
     hlo = compiled.as_text()

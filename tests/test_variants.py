@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import saejax
-from saejax import cli, gradcheck, softmax, sweep, train
+from saejax import cli, gradcheck, softmax, sweeps, train
 from saejax.config import TrainConfig
 from saejax.data import color_patches, load_digits
 
@@ -161,10 +161,10 @@ def test_color_patches_zca_round_trip():
 def test_sweep_linear_probe(tmp_path):
     images, labels = load_digits()
     cfg = TrainConfig(dataset="digits", n_hidden=16, rho=0.1, steps=20, steps_per_call=10)
-    res = sweep.sweep(cfg, images, rho=[0.05, 0.2], beta=[1.0], labels=labels, probe_steps=50,
+    res = sweeps.sweep(cfg, images, rho=[0.05, 0.2], beta=[1.0], labels=labels, probe_steps=50,
                       workdir=tmp_path, progress=False)
     for row in res.rows:
         assert 0.5 < row["probe_accuracy"] <= 1.0  # ten classes: chance is 0.1
     assert "probe_accuracy" in (tmp_path / "results.csv").read_text().splitlines()[0]
     with pytest.raises(ValueError, match="1797 examples but"):
-        sweep.sweep(cfg, images, rho=[0.1], beta=[1.0], labels=labels[:5], progress=False)
+        sweeps.sweep(cfg, images, rho=[0.1], beta=[1.0], labels=labels[:5], progress=False)
