@@ -225,7 +225,7 @@ def _add_sweep(sub) -> None:
         "sweep",
         help="train one autoencoder per (rho, beta, ...) grid point, as one compiled program",
         description="Sweep rho and beta (and optionally lam, lr, seed): the training function "
-        "vmapped over the grid, in chunks of --chunk-size members, sharded over all local "
+        "vmapped over the grid, in chunks of --chunk-size members, sharded over all "
         "devices. Writes results.csv, results.json, heatmaps.png, filters_grid.png and "
         "members/ (orbax) to --workdir.",
     )
