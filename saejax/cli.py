@@ -149,8 +149,8 @@ def _add_train_options(p, swept=()) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _config_from_args(args, swept=()):
-    """The preset's TrainConfig with every given flag applied (except the swept ones)."""
+def _config_from_args(args, swept=(), base=None):
+    """The preset's TrainConfig (or ``base``) with every given flag applied (but swept ones)."""
     from saejax.config import PRESETS, TrainConfig, check_preset
 
     fields = TrainConfig.__dataclass_fields__
@@ -162,7 +162,7 @@ def _config_from_args(args, swept=()):
         overrides.setdefault("batch_size", 256)
     if args.optimizer == "lbfgs":
         overrides["batch_size"] = None
-    config = PRESETS[args.preset].replace(**overrides)
+    config = (base or PRESETS[args.preset]).replace(**overrides)
     config.validate()
     check_preset(args.preset, config)
     return config
@@ -184,15 +184,18 @@ def _add_train(sub) -> None:
 def _train(args) -> int:
     import jax
 
-    if args.dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
-    _enable_compilation_cache()
     from saejax import train
     from saejax.data import training_data
 
-    config = _config_from_args(args)
     if args.resume and not args.workdir:
         raise ValueError("--resume needs --workdir, the run directory to continue.")
+    # A resumed run starts from its own saved settings; flags given again must agree with them
+    # (the learning rate and the step count may change).
+    base = train.saved_config(args.workdir) if args.resume else None
+    config = _config_from_args(args, base=base)
+    if config.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    _enable_compilation_cache()
     workdir = Path(args.workdir or f"runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
     x, info = training_data(
         config.dataset, config.data, config.num_examples, config.patch_size, config.seed

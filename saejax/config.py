@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 OPTIMIZERS = ("lbfgs", "adam", "sgd", "momentum")
@@ -62,18 +63,22 @@ class TrainConfig:
         if not 0.0 < self.rho < 1.0:
             raise ValueError(f"rho must lie strictly inside (0, 1), got {self.rho}.")
         for name in ("beta", "lam"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be finite and >= 0, got {value}.")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum}.")
         for name in ("steps", "n_hidden", "steps_per_call", "log_every", "checkpoint_every",
-                     "keep_checkpoints", "num_examples", "patch_size", "lbfgs_memory"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}.")
+                     "keep_checkpoints", "num_examples", "patch_size", "lbfgs_memory", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (name != "seed"):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size must be positive (or None for full batch), got {self.batch_size}.")
         if self.optimizer == "lbfgs" and self.batch_size is not None:
             raise ValueError("L-BFGS is a full-batch method: leave batch_size unset (None).")
-        if self.optimizer != "lbfgs" and not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}.")
+        if self.optimizer != "lbfgs" and not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be finite and > 0, got {self.lr}.")
 
 
 # The presets of `saejax train`; any field can be overridden on the command line.

@@ -88,7 +88,9 @@ def _backprop(params, x_MxN, hyper, penalty, *, recon: bool, sparse: bool,
 
 def _decay_grad(params, lam, tied: bool = False):
     """d/dtheta of (lam/2)(||W1||^2 + ||W2||^2): lam W for weights (2 lam W1 when tied), 0 for biases."""
-    grads = {k: jnp.zeros_like(v) if k.startswith("b") else lam * v for k, v in params.items()}
+    # The gradient keeps the params' dtype whatever the precision of lam.
+    grads = {k: jnp.zeros_like(v) if k.startswith("b") else (lam * v).astype(v.dtype)
+             for k, v in params.items()}
     if tied:
         grads["W1"] = 2.0 * grads["W1"]
     return grads

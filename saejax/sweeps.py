@@ -110,6 +110,9 @@ def make_grid(config: TrainConfig, rho, beta, lam=None, lr=None, seed=None,
     if "lr" in values and not np.all(np.asarray(values["lr"], float) > 0):
         raise ValueError(f"every lr must be > 0; got {values['lr']}.")
     if "seed" in values:
+        seeds = np.asarray(values["seed"], float)
+        if not np.all((seeds == np.round(seeds)) & (seeds >= 0) & (seeds < 2**31)):
+            raise ValueError(f"every seed must be a whole number in [0, 2**31); got {values['seed']}.")
         values["seed"] = tuple(int(s) for s in values["seed"])
     if mode == "product":
         axes = [a for a in AXES if a in values]

@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -304,12 +305,6 @@ def _chunk_lengths(start: int, steps: int, chunk: int):
         step += n
 
 
-def _structural(config: TrainConfig) -> dict:
-    """The settings that fix the shape of the state: a checkpoint needs them to match."""
-    keys = ("n_hidden", "optimizer", "lbfgs_memory", "dtype", "decoder", "tied")
-    return {k: getattr(config, k) for k in keys}
-
-
 def run(
     config: TrainConfig,
     data,
@@ -397,6 +392,39 @@ def run(
     return RunResult(state=state, history=history, summary=summary, workdir=workdir)
 
 
+# Settings a resumed run may change; every other one must match the run it continues.
+RESUMABLE_CHANGES = ("lr", "steps", "log_every", "checkpoint_every", "keep_checkpoints")
+
+
+def saved_config(workdir: str | Path) -> TrainConfig:
+    """The TrainConfig recorded in a run directory's config.json (to resume it)."""
+    path = Path(workdir) / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"cannot resume: {path} is missing. Start a new run instead.")
+    try:
+        return TrainConfig(**json.loads(path.read_text())["config"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"cannot resume: {path} is unreadable ({err}).") from err
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Replaces a file's contents in one step, so a kill never leaves it half written."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _read_metrics(path: Path) -> list:
+    """The rows of metrics.jsonl; a last line cut short by a kill is dropped."""
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            logger.warning("%s: dropped a line cut short by an interrupted write", path)
+    return rows
+
+
 def _start(config, workdir, ckpt, state, resume, n_visible, data_info):
     """Writes config.json, or on resume checks it and restores the latest checkpoint."""
     config_path = workdir / "config.json"
@@ -407,18 +435,21 @@ def _start(config, workdir, ckpt, state, resume, n_visible, data_info):
                 f"{workdir} already holds checkpoints (latest step {ckpt.latest_step()}). "
                 "Pass --resume to continue that run, or choose another --workdir."
             )
-        config_path.write_text(json.dumps(record, indent=2) + "\n")
-        (workdir / "metrics.jsonl").write_text("")
+        _write_atomic(config_path, json.dumps(record, indent=2) + "\n")
+        _write_atomic(workdir / "metrics.jsonl", "")
         return state, []
-    if not config_path.is_file():
-        raise CheckpointError(f"cannot resume: {config_path} is missing. Start a new run instead.")
-    saved = json.loads(config_path.read_text())
-    saved_config = TrainConfig(**saved["config"])
-    if _structural(saved_config) != _structural(config) or saved["n_visible"] != n_visible:
+    saved = asdict(saved_config(workdir))
+    n_saved = json.loads(config_path.read_text()).get("n_visible")
+    changed = {k: (saved[k], v) for k, v in asdict(config).items()
+               if k not in RESUMABLE_CHANGES and saved.get(k) != v}
+    if changed or n_saved != n_visible:
+        if n_saved != n_visible:
+            changed["n_visible"] = (n_saved, n_visible)
+        listing = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
         raise CheckpointError(
-            f"cannot resume {workdir}: it was trained with {_structural(saved_config)} on "
-            f"{saved['n_visible']} inputs, this run asks for {_structural(config)} on "
-            f"{n_visible}. Use another --workdir."
+            f"cannot resume {workdir}: this run's settings differ from the saved run's "
+            f"({listing}). Only {', '.join(RESUMABLE_CHANGES)} may change on resume; use "
+            "another --workdir for a different run."
         )
     state = set_learning_rate(ckpt.restore(state), config.lr)
     step = int(state.step)
@@ -427,11 +458,10 @@ def _start(config, workdir, ckpt, state, resume, n_visible, data_info):
     metrics_path = workdir / "metrics.jsonl"
     if metrics_path.is_file():
         # Lines written after the checkpoint were from steps that will be run again.
-        history = [r for r in map(json.loads, metrics_path.read_text().splitlines())
-                   if r["step"] < step]
-        metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history))
+        history = [r for r in _read_metrics(metrics_path) if r["step"] < step]
+        _write_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in history))
     record["resumed_from"] = step
-    config_path.write_text(json.dumps(record, indent=2) + "\n")
+    _write_atomic(config_path, json.dumps(record, indent=2) + "\n")
     return state, history
 
 

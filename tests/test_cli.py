@@ -95,3 +95,17 @@ def test_train_cli_divergence_exit_code(tmp_path, capsys):
                      "--no-progress"])
     assert code == 3
     assert "diverged" in capsys.readouterr().err
+
+
+def test_train_cli_resume_uses_the_saved_settings(tmp_path, capsys):
+    workdir = str(tmp_path / "run")
+    common = ["--steps-per-call", "5", "--checkpoint-every", "5", "--no-progress"]
+    assert cli.main(["train", "--preset", "digits", "--rho", "0.05", "--steps", "10",
+                     "--workdir", workdir, *common]) == 0
+    assert cli.main(["train", "--resume", "--steps", "15", "--workdir", workdir, *common]) == 0
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["config"]["rho"] == 0.05 and saved["config"]["dataset"] == "digits"
+    assert saved["resumed_from"] == 10
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] == 15
+    assert cli.main(["train", "--resume", "--rho", "0.2", "--workdir", workdir, *common]) == 2
+    assert "rho: 0.05 -> 0.2" in capsys.readouterr().err

@@ -123,6 +123,8 @@ def test_points_mode_and_bad_grids():
         (dict(rho=[0.1], beta=[-1.0]), "beta must be >= 0"),
         (dict(rho=[0.1], beta=[1.0], lam=[-1e-3]), "lam must be >= 0"),
         (dict(rho=[0.1, 0.2], beta=[1.0], mode="points"), "same length"),
+        (dict(rho=[0.1], beta=[1.0], seed=[1.5]), "whole number"),
+        (dict(rho=[0.1], beta=[1.0], seed=[2**32 + 5]), "whole number"),
     ]
     for kw, message in bad:
         with pytest.raises(ValueError, match=message):

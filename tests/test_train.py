@@ -203,6 +203,13 @@ def test_bad_settings_and_data():
         train.run(small_config(), np.where(x > 0.9, np.nan, x), progress=False)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         train.run(small_config(optimizer="rmsprop"), x, progress=False)
+    with pytest.raises(ValueError, match="momentum must lie in"):
+        train.run(small_config(optimizer="momentum", batch_size=8, momentum=1.5), x,
+                  progress=False)
+    with pytest.raises(ValueError, match="beta must be finite"):
+        train.run(small_config(beta=float("inf")), x, progress=False)
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        train.run(small_config(steps=2.5), x, progress=False)
 
 
 def _cli(workdir, *extra):
@@ -246,3 +253,16 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     assert config["resumed_from"] == at_kill
     steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").open()]
     assert steps == sorted(set(steps)), "metrics.jsonl repeats or loses steps after resume"
+
+
+def test_resume_requires_the_same_settings_and_survives_a_torn_metrics_line(tmp_path):
+    x = tiny_data()
+    train.run(small_config(steps=5), x, tmp_path, progress=False)
+    with pytest.raises(CheckpointError, match=r"rho: 0.1 -> 0.2"):
+        train.run(small_config(steps=10, rho=0.2), x, tmp_path, resume=True, progress=False)
+    # A kill in the middle of a write leaves a partial last line: resume drops it.
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 7, "loss": 0.3')
+    res = train.run(small_config(steps=10, lr=0.5), x, tmp_path, resume=True, progress=False)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").open()]
+    assert steps == list(range(10)) and int(res.state.step) == 10
