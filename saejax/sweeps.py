@@ -250,6 +250,7 @@ def sweep(
     run_chunk, init, final = _programs(program_config(config), n_visible, by_member)
 
     n_blocks = math.ceil(len(grid) / block)
+    shared = len(set(grid.seed)) == 1  # one seed: every member draws the same batches
     bar = progress_bar(n_blocks * config.steps, 0, progress)
     rows, params_out, t0 = [], [], time.perf_counter()
     try:
@@ -261,7 +262,6 @@ def sweep(
             hyper = Hyper(**{a: _put(np.asarray(member[a], dtype), by_member)
                              for a in ("rho", "beta", "lam")})
             states = init(member["seed"].astype(np.int32), member["lr"])
-            shared = len(set(grid.seed)) == 1  # one seed: every member draws the same batches
             if shared:
                 states = states.replace(step=states.step[0], key=states.key[0])
             diverged = np.zeros(block, bool)
