@@ -102,7 +102,7 @@ def compile_time(x, g):
     init = jax.vmap(partial(train.init_state, config, x.shape[1]))
     states = init(jnp.arange(g, dtype=jnp.int32), jnp.full(g, 1e-2))
     hyper = Hyper(jnp.full(g, 0.01), jnp.full(g, 3.0), jnp.full(g, 1e-4))
-    run = jax.jit(partial(sweeps._sweep_chunk, train.make_train_chunk(config)),
+    run = jax.jit(sweeps.make_sweep_chunk(config),
                   static_argnames="num_steps")
     lowered = run.lower(states, jnp.asarray(x, jnp.float32), hyper, num_steps=100)
     s, _ = timed(lowered.compile)

@@ -52,7 +52,7 @@ def scipy_reference(x, config) -> dict:
 def saejax_run(x, config) -> dict:
     # Forget the programs compiled in this process, so each run compiles as a fresh process
     # would: from scratch, or from JAX's persistent compilation cache when it holds them.
-    train.jitted_train_chunk.cache_clear()
+    train.clear_program_cache()
     jax.clear_caches()
     t0 = time.perf_counter()
     result = train.run(config, x, progress=False)

@@ -5,6 +5,9 @@ The public API, re-exported from the modules that define it:
 - ``init_params``, ``forward``, ``encode``, ``decode``  (``saejax.model``)
 - ``Hyper``, ``loss``, ``loss_terms``, ``reconstruction``, ``weight_decay``, ``sparsity``
   (``saejax.losses``)
+- ``kl_divergence``, ``squared_penalty``, ``l1_penalty``, ``penalty_value``,
+  ``penalty_derivative``, ``RHO_HAT_EPS``: each penalty beside its derivative
+  (``saejax.penalties``)
 - ``analytic_grad``, ``value_and_analytic_grad``, ``reconstruction_grad``,
   ``weight_decay_grad``, ``sparsity_grad``  (``saejax.grads``)
 - ``numerical_grad``, ``relative_difference``  (``saejax.gradcheck``)
@@ -16,25 +19,28 @@ Training lives in ``saejax.train`` (``run``, ``make_train_step``), data in ``sae
 from saejax.gradcheck import numerical_grad, relative_difference
 from saejax.grads import (
     analytic_grad,
-    penalty_derivative,
     reconstruction_grad,
     sparsity_grad,
     value_and_analytic_grad,
     weight_decay_grad,
 )
 from saejax.losses import (
-    RHO_HAT_EPS,
     Hyper,
-    kl_divergence,
-    l1_penalty,
     loss,
     loss_terms,
     reconstruction,
     sparsity,
-    squared_penalty,
     weight_decay,
 )
 from saejax.model import decode, encode, forward, init_params, mean_activation
+from saejax.penalties import (
+    RHO_HAT_EPS,
+    kl_divergence,
+    l1_penalty,
+    penalty_derivative,
+    penalty_value,
+    squared_penalty,
+)
 from saejax.sweeps import sweep
 
 __all__ = [
@@ -52,6 +58,7 @@ __all__ = [
     "mean_activation",
     "numerical_grad",
     "penalty_derivative",
+    "penalty_value",
     "reconstruction",
     "reconstruction_grad",
     "relative_difference",

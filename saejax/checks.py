@@ -11,7 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from saejax.model import DECODERS, param_keys
+from saejax.model import param_keys
+from saejax.names import DECODERS, PENALTIES
 
 
 def _concrete(value) -> np.ndarray | None:
@@ -101,10 +102,8 @@ def check_hyper(hyper) -> None:
 
 def check_penalty(penalty: str) -> None:
     """Raises for an unknown penalty name."""
-    from saejax.losses import PENALTIES
-
     if penalty not in PENALTIES:
-        raise ValueError(f"unknown penalty {penalty!r}; choose one of {sorted(PENALTIES)}.")
+        raise ValueError(f"unknown penalty {penalty!r}; choose one of {list(PENALTIES)}.")
 
 
 def check_decoder(decoder: str) -> None:

@@ -10,8 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-PENALTY_NAMES = ("kl", "squared", "l1")
-TERM_NAMES = ("loss", "reconstruction", "weight_decay", "sparsity")
+from saejax.names import DECODERS, PENALTIES, TERMS
 
 
 def _add_gradcheck(sub) -> None:
@@ -24,31 +23,38 @@ def _add_gradcheck(sub) -> None:
             "difference ||a-b||/||a+b||. Exits 1 if any difference exceeds its tolerance."
         ),
     )
-    p.add_argument("--n-visible", type=int, default=8, help="input width N (default 8)")
-    p.add_argument("--n-hidden", type=int, default=5, help="hidden units H (default 5)")
-    p.add_argument("--m", type=int, default=10, help="number of examples (default 10)")
+    p.add_argument("--n-visible", type=_checked(int, "positive_int", "n_visible"), default=8,
+                   metavar="N", help="input width N (default 8)")
+    p.add_argument("--n-hidden", type=_checked(int, "positive_int", "n_hidden"), default=5,
+                   metavar="N", help="hidden units H (default 5)")
+    p.add_argument("--m", type=_checked(int, "positive_int", "m"), default=10, metavar="N",
+                   help="number of examples (default 10)")
     p.add_argument(
-        "--penalty", nargs="+", choices=[*PENALTY_NAMES, "all"], default=["all"],
+        "--penalty", nargs="+", choices=[*PENALTIES, "all"], default=["all"],
         help="sparsity penalties to check (default: all three)",
     )
     p.add_argument(
-        "--term", nargs="+", choices=[*TERM_NAMES, "all"], default=["loss"],
+        "--term", nargs="+", choices=[*TERMS, "all"], default=["loss"],
         help="which function to differentiate: the whole loss (default), one term, or all",
     )
     p.add_argument(
-        "--decoder", nargs="+", choices=["sigmoid", "linear", "all"], default=["sigmoid"],
+        "--decoder", nargs="+", choices=[*DECODERS, "all"], default=["sigmoid"],
         help="output layer: sigmoid (default), linear, or all",
     )
     p.add_argument(
         "--tied", choices=["no", "yes", "all"], default="no",
         help="tied weights W2 = W1^T: no (default), yes, or all (both)",
     )
-    p.add_argument("--rho", type=float, default=0.01, help="sparsity target rho (default 0.01)")
-    p.add_argument("--beta", type=float, default=3.0, help="sparsity weight beta (default 3)")
-    p.add_argument("--lam", type=float, default=1e-4, help="weight decay lambda (default 1e-4)")
+    p.add_argument("--rho", type=_checked(float, "open_unit", "rho"), default=0.01, metavar="X",
+                   help="sparsity target rho (default 0.01)")
+    p.add_argument("--beta", type=_checked(float, "nonnegative", "beta"), default=3.0,
+                   metavar="X", help="sparsity weight beta (default 3)")
+    p.add_argument("--lam", type=_checked(float, "nonnegative", "lam"), default=1e-4,
+                   metavar="X", help="weight decay lambda (default 1e-4)")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-    p.add_argument("--eps", type=float, default=None, help="finite-difference step (default: per dtype)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eps", type=_checked(float, "positive", "eps"), default=None, metavar="X",
+                   help="finite-difference step, > 0 (default: 2e-5 in float64, 1e-2 in float32)")
+    p.add_argument("--seed", type=_checked(int, "seed", "seed"), default=0, metavar="N")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=_gradcheck)
 
@@ -63,9 +69,9 @@ def _gradcheck(args) -> int:
     from saejax import gradcheck
     from saejax.losses import Hyper
 
-    penalties = PENALTY_NAMES if "all" in args.penalty else tuple(args.penalty)
-    terms = TERM_NAMES if "all" in args.term else tuple(args.term)
-    decoders = ("sigmoid", "linear") if "all" in args.decoder else tuple(args.decoder)
+    penalties = PENALTIES if "all" in args.penalty else tuple(args.penalty)
+    terms = TERMS if "all" in args.term else tuple(args.term)
+    decoders = DECODERS if "all" in args.decoder else tuple(args.decoder)
     tieds = {"no": (False,), "yes": (True,), "all": (False, True)}[args.tied]
     hyper = Hyper(args.rho, args.beta, args.lam)
     results = []
@@ -108,48 +114,58 @@ def _enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
+def _checked(kind, rule: str | None, name: str):
+    """An argparse type: ``kind``, then the config's rule for ``name`` (a clear exit-2 error)."""
+    from saejax.config import check_value
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a {kind.__name__}, got {text!r}") \
+                from None
+        if rule is not None:
+            try:
+                check_value(name, value, rule)
+            except ValueError as err:
+                raise argparse.ArgumentTypeError(str(err)) from None
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def _add_train_options(p, swept=()) -> None:
-    """The settings of `saejax train`, shared by `saejax sweep`; ``swept`` flags take lists."""
-    from saejax.config import DTYPES, GRADS, OPTIMIZERS, PRESETS, SCHEDULES
+    """One flag per TrainConfig field but ``dataset``, its comment as the help; ``swept`` ones
+    take lists. Shared by `saejax train` and `saejax sweep`."""
+    import dataclasses
 
-    def number(flag, kind, help_):
-        name = flag[2:].replace("-", "_")
-        if name in swept:
-            p.add_argument(flag, type=kind, nargs="+", help=help_ + " (space-separated values)")
-        else:
-            p.add_argument(flag, type=kind, help=help_)
+    from saejax.config import PRESETS, TrainConfig
 
+    assert PRESETS["ufldl-patches"] == TrainConfig()  # the defaults shown in --help
     p.add_argument("--preset", choices=sorted(PRESETS), default="ufldl-patches",
                    help="starting settings (default ufldl-patches: the UFLDL exercise)")
-    p.add_argument("--data", help="IMAGES.mat file, sparsenet directory or MNIST directory "
-                   "(default: the embedded images for patches; required for mnist)")
-    p.add_argument("--num-examples", type=int, help="patches to sample / MNIST images to use")
-    p.add_argument("--patch-size", type=int, help="patch side in pixels")
-    p.add_argument("--n-hidden", type=int, help="hidden units")
-    p.add_argument("--penalty", choices=PENALTY_NAMES, help="sparsity penalty")
-    p.add_argument("--decoder", choices=["sigmoid", "linear"], help="output layer")
-    p.add_argument("--tied", action="store_const", const=True, default=None,
-                   help="tie the weights, W2 = W1^T")
-    number("--rho", float, "sparsity target")
-    number("--beta", float, "sparsity weight")
-    number("--lam", float, "weight decay")
-    p.add_argument("--optimizer", choices=OPTIMIZERS)
-    p.add_argument("--steps", type=int, help="optimizer iterations")
-    p.add_argument("--batch-size", type=int, help="minibatch size (adam/sgd/momentum)")
-    number("--lr", float, "learning rate (adam/sgd/momentum)")
-    p.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
-    p.add_argument("--momentum", type=float, help="momentum coefficient")
-    p.add_argument("--grad", choices=GRADS, help="gradient that drives training")
-    p.add_argument("--dtype", choices=DTYPES)
-    number("--seed", int, "seed of the data sample, initialization and minibatches")
-    p.add_argument("--steps-per-call", type=int, help="steps per compiled call")
-    p.add_argument("--log-every", type=int, help="steps between metrics.jsonl lines")
-    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
-    p.add_argument("--keep-checkpoints", type=int, help="checkpoints kept")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "dataset":  # the preset picks the data set
+            continue
+        flag, meta, default = "--" + f.name.replace("_", "-"), f.metadata, f.default
+        help_ = meta["help"] if default is None else f"{meta['help']} (default: {default})"
+        if f.name == "tied":
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
+            continue
+        kind = {"batch_size": int, "data": str}.get(f.name, type(default))
+        rule = None if f.name in swept else meta["rule"]  # a sweep checks its grid itself
+        kw = {"type": _checked(kind, rule, f.name), "choices": meta["choices"], "help": help_,
+              "metavar": {int: "N", float: "X", str: "PATH"}[kind] if not meta["choices"] else None}
+        if f.name in swept:
+            kw.update(nargs="+", help=help_ + "; space-separated values to sweep")
+        p.add_argument(flag, **kw)
+    p.epilog = ("Defaults shown are the ufldl-patches preset's; the other presets change some "
+                "(see the README's preset table).")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _config_from_args(args, swept=(), base=None):
+def config_from_args(args, swept=(), base=None):
     """The preset's TrainConfig (or ``base``) with every given flag applied (but swept ones)."""
     from saejax.config import PRESETS, TrainConfig, check_preset
 
@@ -158,12 +174,7 @@ def _config_from_args(args, swept=(), base=None):
         k: v for k, v in vars(args).items()
         if k in fields and v is not None and k != "dataset" and k not in swept
     }
-    if args.optimizer and args.optimizer != "lbfgs" and args.batch_size is None:
-        overrides.setdefault("batch_size", 256)
-    if args.optimizer == "lbfgs":
-        overrides["batch_size"] = None
     config = (base or PRESETS[args.preset]).replace(**overrides)
-    config.validate()
     check_preset(args.preset, config)
     return config
 
@@ -192,7 +203,7 @@ def _train(args) -> int:
     # A resumed run starts from its own saved settings; flags given again must agree with them
     # (the learning rate and the step count may change).
     base = train.saved_config(args.workdir) if args.resume else None
-    config = _config_from_args(args, base=base)
+    config = config_from_args(args, base=base)
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     _enable_compilation_cache()
@@ -254,7 +265,7 @@ def _sweep(args) -> int:
 
     if args.rho is None or args.beta is None:
         raise ValueError("a sweep needs --rho and --beta values, e.g. --rho 0.01 0.1 --beta 1 3")
-    config = _config_from_args(args, swept=SWEPT)
+    config = config_from_args(args, swept=SWEPT)
     workdir = Path(args.workdir or f"runs/sweep-{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
     grid = sweeps.make_grid(config, args.rho, args.beta, args.lam, args.lr, args.seed,
                            "points" if args.points else "product")
@@ -293,7 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help (0), or a bad flag: argparse printed why (2)
+        return exit_.code
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from saejax.checkpoint import CheckpointError
     from saejax.train import DivergenceError

@@ -1,4 +1,19 @@
-"""Typed training configuration and the named presets of ``saejax train``."""
+"""Typed training configuration, checked when it is built, and the presets of ``saejax train``.
+
+Each field of ``TrainConfig`` is declared with ``setting``, which records three things beside the
+default: the help text (``saejax train`` and ``saejax sweep`` make every field but ``dataset`` a
+flag, with this text as its help), the rule its value must obey, and which side of the compiled
+program it is on:
+
+- ``program=True``: the setting shapes the compiled training program (network size, optimizer,
+  dtype, ...). ``TrainConfig.program()`` keeps exactly these, and compiled programs are cached
+  on it.
+- ``program=False``: the setting only feeds the program values (rho, beta, lam and the learning
+  rate are traced leaves; the seed picks the initialization) or shapes the data and the logging.
+
+A field declared without ``setting`` makes this module refuse to import, so a new field cannot be
+added without deciding its side.
+"""
 
 from __future__ import annotations
 
@@ -6,79 +21,157 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-OPTIMIZERS = ("lbfgs", "adam", "sgd", "momentum")
-SCHEDULES = ("constant", "cosine", "warmup_cosine")
-GRADS = ("analytic", "autodiff")
-DTYPES = ("float32", "float64")
-DATASETS = ("patches", "mnist", "digits", "color-patches")
+from saejax.names import DATASETS, DECODERS, DTYPES, GRADS, OPTIMIZERS, PENALTIES, SCHEDULES
+
+# Minibatch size of adam / sgd / momentum when batch_size is left at "auto".
+DEFAULT_BATCH_SIZE = 256
+AUTO = "auto"
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# Rules a numeric setting obeys: (test, how the error message states the rule).
+RULES = {
+    "open_unit": (lambda v: _is_number(v) and 0.0 < v < 1.0, "must lie strictly inside (0, 1)"),
+    "fraction": (lambda v: _is_number(v) and 0.0 <= v < 1.0, "must lie in [0, 1)"),
+    "nonnegative": (lambda v: _is_number(v) and math.isfinite(v) and v >= 0,
+                    "must be finite and >= 0"),
+    "positive": (lambda v: _is_number(v) and math.isfinite(v) and v > 0, "must be finite and > 0"),
+    "positive_int": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+                     "must be a positive integer"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**31,
+             "must be a whole number in [0, 2**31)"),
+}
+
+
+def check_value(name: str, value, rule: str) -> None:
+    """Raises ValueError naming ``name`` unless ``value`` obeys ``RULES[rule]``."""
+    test, statement = RULES[rule]
+    if not test(value):
+        raise ValueError(f"{name} {statement}, got {value!r}.")
+
+
+def setting(default, help: str, *, program: bool, rule: str | None = None,
+            choices: tuple | None = None):
+    """A ``TrainConfig`` field: default, help text, value rule or choices, and program side."""
+    return dataclasses.field(default=default, metadata={
+        "help": help, "program": program, "rule": rule, "choices": choices})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run; library functions take it, never flags."""
+    """Everything that defines a training run; library functions take it, never flags.
+
+    The config checks itself when built: ``TrainConfig(rho=2.0)`` raises ``ValueError`` naming
+    rho. ``batch_size="auto"`` (the default) becomes 256 for adam / sgd / momentum and None
+    (full batch) for L-BFGS; ``replace(optimizer=...)`` chooses it again unless a batch size is
+    given too. ``None`` asks for full-batch steps with any optimizer.
+    """
 
     # --- data ---
-    dataset: str = "patches"  # "patches", "mnist", "digits" or "color-patches" (ZCA-whitened)
-    data: str | None = None  # path: IMAGES.mat, sparsenet dir or MNIST dir; None = embedded
-    num_examples: int = 10_000  # patches to sample, or MNIST images to take (the first ones)
-    patch_size: int = 8  # side of a square patch, pixels (patches only)
+    dataset: str = setting("patches", "training data (the preset picks it)", program=False,
+                           choices=DATASETS)
+    data: str | None = setting(
+        None, "IMAGES.mat file, sparsenet directory or MNIST directory (unset: the embedded "
+        "images; mnist needs it)", program=False)
+    num_examples: int = setting(10_000, "patches to sample, or MNIST images to take (the first)",
+                                program=False, rule="positive_int")
+    patch_size: int = setting(8, "side of a square patch in pixels (patches only)",
+                              program=False, rule="positive_int")
     # --- model and loss ---
-    n_hidden: int = 25  # hidden units H
-    penalty: str = "kl"  # sparsity penalty: "kl", "squared" or "l1"
-    rho: float = 0.01  # target mean activation, in (0, 1)
-    beta: float = 3.0  # weight of the sparsity penalty, >= 0
-    lam: float = 1e-4  # weight decay on W1 and W2, >= 0
-    decoder: str = "sigmoid"  # output layer: "sigmoid" (a3 = s(z3)) or "linear" (a3 = z3)
-    tied: bool = False  # tied weights, W2 = W1^T
+    n_hidden: int = setting(25, "hidden units H", program=True, rule="positive_int")
+    penalty: str = setting("kl", "sparsity penalty", program=True, choices=PENALTIES)
+    rho: float = setting(0.01, "target mean activation rho, in (0, 1)", program=False,
+                         rule="open_unit")
+    beta: float = setting(3.0, "weight beta of the sparsity penalty, >= 0", program=False,
+                          rule="nonnegative")
+    lam: float = setting(1e-4, "weight decay lambda on W1 and W2, >= 0", program=False,
+                         rule="nonnegative")
+    decoder: str = setting("sigmoid", "output layer: sigmoid (a3 = s(z3)) or linear (a3 = z3)",
+                           program=True, choices=DECODERS)
+    tied: bool = setting(False, "tie the weights, W2 = W1^T", program=True)
     # --- optimization ---
-    optimizer: str = "lbfgs"  # "lbfgs" (full batch, zoom line search), "adam", "sgd", "momentum"
-    steps: int = 400  # optimizer iterations
-    batch_size: int | None = None  # examples per minibatch step; None = full batch
-    lr: float = 1e-2  # learning rate (peak, for a schedule); unused by L-BFGS
-    schedule: str = "constant"  # learning-rate schedule: "constant", "cosine", "warmup_cosine"
-    momentum: float = 0.9  # momentum coefficient of the "momentum" optimizer
-    lbfgs_memory: int = 100  # L-BFGS history length (minFunc's default corrections: 100)
-    grad: str = "analytic"  # which gradient drives training: "analytic" or "autodiff"
-    dtype: str = "float32"  # "float32" or "float64" (float64 needs jax_enable_x64)
-    seed: int = 0  # seeds the data sample, the initialization and the minibatches
+    optimizer: str = setting("lbfgs", "lbfgs (full batch, zoom line search), adam, sgd or "
+                             "momentum", program=True, choices=OPTIMIZERS)
+    steps: int = setting(400, "optimizer iterations", program=True, rule="positive_int")
+    batch_size: int | str | None = setting(
+        AUTO, f"examples per minibatch step (auto: {DEFAULT_BATCH_SIZE} for adam/sgd/momentum, "
+        "full batch for lbfgs)", program=True)
+    lr: float = setting(1e-2, "learning rate, the peak of a schedule (adam/sgd/momentum)",
+                        program=False, rule="positive")
+    schedule: str = setting("constant", "learning-rate schedule", program=True,
+                            choices=SCHEDULES)
+    momentum: float = setting(0.9, "momentum coefficient of the momentum optimizer, in [0, 1)",
+                              program=True, rule="fraction")
+    lbfgs_memory: int = setting(100, "L-BFGS history length (minFunc's default: 100)",
+                                program=True, rule="positive_int")
+    grad: str = setting("analytic", "gradient that drives training", program=True,
+                        choices=GRADS)
+    dtype: str = setting("float32", "float32, or float64 (needs jax_enable_x64)", program=True,
+                         choices=DTYPES)
+    seed: int = setting(0, "seed of the data sample, the initialization and the minibatches",
+                        program=False, rule="seed")
     # --- loop, logging, checkpoints ---
-    steps_per_call: int = 100  # optimizer steps per compiled call (lax.scan)
-    log_every: int = 1  # write a metrics.jsonl line every this many steps (and the last)
-    checkpoint_every: int = 100  # save a checkpoint every this many steps (and at the end)
-    keep_checkpoints: int = 3  # at most this many checkpoints are kept
+    steps_per_call: int = setting(100, "optimizer steps per compiled call (lax.scan)",
+                                  program=False, rule="positive_int")
+    log_every: int = setting(1, "steps between metrics.jsonl lines (the last is always written)",
+                             program=False, rule="positive_int")
+    checkpoint_every: int = setting(100, "steps between checkpoints (and one at the end)",
+                                    program=False, rule="positive_int")
+    keep_checkpoints: int = setting(3, "checkpoints kept", program=False, rule="positive_int")
+
+    def __post_init__(self) -> None:
+        if self.batch_size == AUTO:
+            size = None if self.optimizer == "lbfgs" else DEFAULT_BATCH_SIZE
+            object.__setattr__(self, "batch_size", size)
+        self.validate()
 
     def replace(self, **changes) -> TrainConfig:
+        """A copy with ``changes``; a new optimizer picks its own batch size unless one is given."""
+        if "optimizer" in changes and "batch_size" not in changes:
+            changes["batch_size"] = AUTO
         return dataclasses.replace(self, **changes)
 
     def validate(self) -> None:
-        """Raises ValueError naming the first setting that cannot work."""
-        choices = {
-            "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "grad": GRADS, "dtype": DTYPES,
-            "dataset": DATASETS, "penalty": ("kl", "squared", "l1"),
-            "decoder": ("sigmoid", "linear"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}.")
-        if not 0.0 < self.rho < 1.0:
-            raise ValueError(f"rho must lie strictly inside (0, 1), got {self.rho}.")
-        for name in ("beta", "lam"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be finite and >= 0, got {value}.")
-        if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum}.")
-        for name in ("steps", "n_hidden", "steps_per_call", "log_every", "checkpoint_every",
-                     "keep_checkpoints", "num_examples", "patch_size", "lbfgs_memory", "seed"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < (name != "seed"):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(f"batch_size must be positive (or None for full batch), got {self.batch_size}.")
+        """Raises ValueError naming the first setting that cannot work (run when built)."""
+        for f in dataclasses.fields(self):
+            value, meta = getattr(self, f.name), f.metadata
+            if meta["choices"] is not None and value not in meta["choices"]:
+                raise ValueError(f"{f.name} must be one of {list(meta['choices'])}, got {value!r}.")
+            if meta["rule"] is not None:
+                check_value(f.name, value, meta["rule"])
+        if not isinstance(self.tied, bool):
+            raise ValueError(f"tied must be True or False, got {self.tied!r}.")
+        if self.data is not None and not isinstance(self.data, str):
+            raise ValueError(f"data must be a path string or None, got {self.data!r}.")
+        if self.batch_size is not None:
+            check_value("batch_size", self.batch_size, "positive_int")
         if self.optimizer == "lbfgs" and self.batch_size is not None:
-            raise ValueError("L-BFGS is a full-batch method: leave batch_size unset (None).")
-        if self.optimizer != "lbfgs" and not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be finite and > 0, got {self.lr}.")
+            raise ValueError(f"batch_size must be None for L-BFGS, a full-batch method; got "
+                             f"{self.batch_size}.")
+
+    def program(self) -> TrainConfig:
+        """This config with every setting outside the compiled program reset to its default.
+
+        Two configs with equal ``program()`` run the same compiled training program: rho, beta,
+        lam and the learning rate are traced leaves, the seed only picks the initial state, and
+        the data and logging settings never enter it. Compiled programs are cached on this key.
+        """
+        return dataclasses.replace(self, **{f.name: f.default for f in dataclasses.fields(self)
+                                            if not f.metadata["program"]})
+
+
+def program_fields() -> tuple:
+    """Names of the settings that shape the compiled program (see the module docstring)."""
+    return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["program"])
+
+
+_undecided = [f.name for f in dataclasses.fields(TrainConfig) if "program" not in f.metadata]
+if _undecided:
+    raise TypeError(f"TrainConfig fields {_undecided} must be declared with setting(..., "
+                    "program=True or False): say whether they shape the compiled program.")
 
 
 # The presets of `saejax train`; any field can be overridden on the command line.
@@ -102,7 +195,7 @@ PRESET_DECODERS = {"color-patches": ("linear",)}
 
 def check_preset(preset: str, config: TrainConfig) -> None:
     """Raises ValueError when the settings do not suit the preset's data."""
-    allowed = PRESET_DECODERS.get(preset, ("sigmoid", "linear"))
+    allowed = PRESET_DECODERS.get(preset, DECODERS)
     if config.decoder not in allowed:
         raise ValueError(
             f"the {preset} preset supports decoder {' or '.join(allowed)}, not "

@@ -6,8 +6,8 @@ With s'(z) = a (1 - a) for the sigmoid and the 1/m of J folded into the deltas
 (shapes: M examples, N visible, H hidden):
 
     delta3_MxN = (a3 - x) * a3 (1 - a3) / m                          output error
-    dP/drho_hat:  kl       -rho/rho_hat + (1-rho)/(1-rho_hat)        penalty_derivative
-                  squared  2 (rho_hat - rho)
+    dP/drho_hat:  kl       -rho/rho_hat + (1-rho)/(1-rho_hat)        penalties.REGISTRY
+                  squared  2 (rho_hat - rho)                         (penalty_derivative)
                   l1       1
     delta2_MxH = (delta3 W2 + beta dP/drho_hat / m) * a2 (1 - a2)    hidden error
 
@@ -30,26 +30,9 @@ import jax
 import jax.numpy as jnp
 
 from saejax import checks
-from saejax.losses import RHO_HAT_EPS, Hyper, terms_from
+from saejax.losses import Hyper, terms_from
 from saejax.model import decoder_weights, forward, mean_activation
-
-
-def penalty_derivative(penalty: str, rho, rho_hat_H):
-    """dP/drho_hat_j for each unit, shape (H,).
-
-    For ``kl`` this is -rho/rho_hat + (1-rho)/(1-rho_hat), evaluated inside the clip interval
-    [RHO_HAT_EPS, 1 - RHO_HAT_EPS] and zero outside it, matching ``losses.kl_divergence``.
-    """
-    if penalty == "kl":
-        inside_H = (rho_hat_H > RHO_HAT_EPS) & (rho_hat_H < 1.0 - RHO_HAT_EPS)
-        r_H = jnp.clip(rho_hat_H, RHO_HAT_EPS, 1.0 - RHO_HAT_EPS)
-        return jnp.where(inside_H, -rho / r_H + (1.0 - rho) / (1.0 - r_H), 0.0)
-    if penalty == "squared":
-        return 2.0 * (rho_hat_H - rho)
-    if penalty == "l1":
-        return jnp.ones_like(rho_hat_H)
-    checks.check_penalty(penalty)
-    raise AssertionError("unreachable")
+from saejax.penalties import penalty_derivative
 
 
 def _backprop(params, x_MxN, hyper, penalty, *, recon: bool, sparse: bool,

@@ -7,11 +7,10 @@ Symbols (CS294A notes, "Sparse autoencoder", sections 2-3), with m examples x_k:
             + beta * sum_j P(rho_hat_j)                    sparsity(params, x, hyper, penalty)
 
     rho_hat_j = (1/m) sum_k a2_j(x_k)                      model.mean_activation
-    P = "kl":      rho log(rho/rho_hat) + (1-rho) log((1-rho)/(1-rho_hat))   kl_divergence
-    P = "squared": (rho_hat - rho)^2                                         squared_penalty
-    P = "l1":      rho_hat  (the mean L1 norm of the code; a2 > 0)           l1_penalty
+    P: "kl" (KL(rho || rho_hat)), "squared" or "l1"         penalties.REGISTRY
 
-Biases get no weight decay. The hand-written derivatives live in ``grads.py``.
+Biases get no weight decay. Each penalty's P and dP/drho_hat live side by side in
+``penalties.py``; the hand-written backpropagation lives in ``grads.py``.
 """
 
 from __future__ import annotations
@@ -22,13 +21,7 @@ from flax import struct
 
 from saejax import checks
 from saejax.model import decoder_weights, encode, forward, mean_activation
-
-# rho_hat is clipped to [RHO_HAT_EPS, 1 - RHO_HAT_EPS] inside the KL penalty. A float32 sigmoid
-# saturates to exactly 0 or 1, and log(0) would turn J and its gradient into -inf/NaN. Inside the
-# interval the clip is the identity, so J and its gradient are exact there; outside it the penalty
-# is constant and its gradient is zero (the exact derivative of the clipped function).
-# 1e-6 is representable on both sides in float32 (1 - 1e-6 != 1).
-RHO_HAT_EPS = 1e-6
+from saejax.penalties import penalty_value
 
 
 @struct.dataclass
@@ -49,29 +42,6 @@ class Hyper:
     lam: float | jax.Array
 
 
-def kl_divergence(rho, rho_hat_H):
-    """KL(rho || rho_hat_j) between Bernoulli(rho) and Bernoulli(rho_hat_j), per unit, shape (H,).
-
-    rho_hat is clipped to [RHO_HAT_EPS, 1 - RHO_HAT_EPS] (see the module constant).
-    """
-    rho_hat_H = jnp.clip(rho_hat_H, RHO_HAT_EPS, 1.0 - RHO_HAT_EPS)
-    return rho * jnp.log(rho / rho_hat_H) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat_H))
-
-
-def squared_penalty(rho, rho_hat_H):
-    """(rho_hat_j - rho)^2 per unit, shape (H,)."""
-    return (rho_hat_H - rho) ** 2
-
-
-def l1_penalty(rho, rho_hat_H):
-    """rho_hat_j per unit, shape (H,): the mean L1 norm of the code (rho is unused)."""
-    del rho
-    return rho_hat_H
-
-
-PENALTIES = {"kl": kl_divergence, "squared": squared_penalty, "l1": l1_penalty}
-
-
 def reconstruction_from(x_MxN, a3_MxN):
     """(1/2m) sum_k ||a3(x_k) - x_k||^2 from given activations."""
     m = x_MxN.shape[0]
@@ -85,7 +55,7 @@ def weight_decay_from(params, lam, tied: bool = False):
 
 def sparsity_from(rho_hat_H, hyper: Hyper, penalty: str):
     """beta * sum_j P(rho_hat_j) from given mean activations."""
-    return hyper.beta * jnp.sum(PENALTIES[penalty](hyper.rho, rho_hat_H))
+    return hyper.beta * jnp.sum(penalty_value(penalty, hyper.rho, rho_hat_H))
 
 
 def terms_from(params, x_MxN, a2_MxH, a3_MxN, hyper: Hyper, penalty: str,

@@ -23,7 +23,6 @@ import jax.numpy as jnp
 
 PARAM_KEYS = ("W1", "b1", "W2", "b2")
 TIED_PARAM_KEYS = ("W1", "b1", "b2")
-DECODERS = ("sigmoid", "linear")
 
 
 def param_keys(tied: bool = False) -> tuple:

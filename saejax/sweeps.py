@@ -20,7 +20,6 @@ is written for several hosts but tested here only on one host with several devic
 from __future__ import annotations
 
 import csv
-import functools
 import itertools
 import json
 import logging
@@ -47,7 +46,7 @@ from saejax.train import (
     final_stats,
     init_state,
     make_train_chunk,
-    program_config,
+    program_cache,
     progress_bar,
 )
 
@@ -152,26 +151,33 @@ def _state_axes(shared_batches: bool) -> TrainState:
     return TrainState(step=shared, params=0, opt_state=0, key=shared, done=0, stalled=0)
 
 
-def _sweep_chunk(train_chunk, states, data, hyper, num_steps, shared_batches=False):
-    """``train_chunk`` vmapped over members; the data is shared (in_axes=None).
+def make_sweep_chunk(config: TrainConfig):
+    """``sweep_chunk(states, data, hyper, num_steps, shared_batches=False)``: ``train_chunk`` vmapped.
 
-    When every member has the same seed, they draw the same minibatch indices; the step and key
-    then stay unbatched, so the batch ``data[idx]`` is gathered once for all members and its
-    matmuls with the members' weights become one wide matmul instead of many small ones.
+    ``make_train_chunk(config)`` mapped over the members' states and ``Hyper`` (leading axis);
+    the data is shared (in_axes=None), never copied per member. When every member has the same
+    seed, they draw the same minibatch indices; ``shared_batches=True`` then keeps the step and
+    key unbatched, so the batch ``data[idx]`` is gathered once for all members and its matmuls
+    with the members' weights become one wide matmul instead of many small ones.
     """
-    axes = _state_axes(shared_batches)
-    return jax.vmap(partial(train_chunk, num_steps=num_steps), in_axes=(axes, None, 0),
-                    out_axes=(axes, 0))(states, data, hyper)
+    train_chunk = make_train_chunk(config)
+
+    def sweep_chunk(states, data, hyper, num_steps, shared_batches=False):
+        axes = _state_axes(shared_batches)
+        return jax.vmap(partial(train_chunk, num_steps=num_steps), in_axes=(axes, None, 0),
+                        out_axes=(axes, 0))(states, data, hyper)
+
+    return sweep_chunk
 
 
-@functools.lru_cache(maxsize=16)
-def _programs(config: TrainConfig, n_visible: int, by_member: NamedSharding):
+@program_cache
+def _programs(program: TrainConfig, n_visible: int, by_member: NamedSharding):
     """The jitted member-chunk, init and final-statistics programs, cached across sweeps."""
-    run_chunk = jax.jit(partial(_sweep_chunk, make_train_chunk(config)),
-                        static_argnames=("num_steps", "shared_batches"))
-    init = jax.jit(jax.vmap(partial(init_state, config, n_visible)), out_shardings=by_member)
-    final = jax.jit(jax.vmap(partial(final_stats, penalty=config.penalty, decoder=config.decoder,
-                                     tied=config.tied), in_axes=(0, None, 0)))
+    run_chunk = jax.jit(make_sweep_chunk(program), static_argnames=("num_steps", "shared_batches"))
+    init = jax.jit(jax.vmap(partial(init_state, program, n_visible)), out_shardings=by_member)
+    final = jax.jit(jax.vmap(partial(final_stats, penalty=program.penalty,
+                                     decoder=program.decoder, tied=program.tied),
+                             in_axes=(0, None, 0)))
     return run_chunk, init, final
 
 
@@ -215,7 +221,6 @@ def sweep(
     Returns:
       ``SweepResult``; ``rows[i]`` holds member i's settings and results, ``diverged`` among them.
     """
-    config.validate()
     grid = make_grid(config, rho, beta, lam, lr, seed, mode)
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}.")
@@ -244,10 +249,10 @@ def sweep(
     by_member = NamedSharding(mesh, P("members"))
     replicated = NamedSharding(mesh, P())
     dtype = jnp.dtype(config.dtype)
-    x = _put(np.asarray(data, dtype), replicated)
+    data_host, data = data, _put(np.asarray(data, dtype), replicated)  # data: on the devices
     n_visible = data.shape[1]
 
-    run_chunk, init, final = _programs(program_config(config), n_visible, by_member)
+    run_chunk, init, final = _programs(config.program(), n_visible, by_member)
 
     n_blocks = math.ceil(len(grid) / block)
     shared = len(set(grid.seed)) == 1  # one seed: every member draws the same batches
@@ -269,14 +274,14 @@ def sweep(
             while steps_done < config.steps:
                 n = min(config.steps_per_call - steps_done % config.steps_per_call,
                         config.steps - steps_done)
-                states, metrics = run_chunk(states, x, hyper, num_steps=n,
+                states, metrics = run_chunk(states, data, hyper, num_steps=n,
                                             shared_batches=shared)
                 loss = _fetch(metrics["loss"])  # (block, n)
                 diverged |= ~np.isfinite(loss).all(axis=1)
                 steps_done += n
                 bar.update(n)
                 bar.set_postfix(block=f"{b + 1}/{n_blocks}", diverged=int(diverged[real].sum()))
-            terms, stats = _fetch(final(states.params, x, hyper))
+            terms, stats = _fetch(final(states.params, data, hyper))
             params = _fetch(states.params)
             finite = np.all([np.isfinite(v).reshape(block, -1).all(1) for v in params.values()], 0)
             diverged |= ~finite
@@ -288,7 +293,7 @@ def sweep(
         bar.close()
     stacked = {k: np.concatenate([p[k] for p in params_out]) for k in params_out[0]}
     if labels is not None:
-        _probe(rows, stacked, data, np.asarray(labels), probe_steps)
+        _probe(rows, stacked, data_host, np.asarray(labels), probe_steps)
     wall = time.perf_counter() - t0
     summary = {"members": len(grid), "chunk_size": block, "devices": n_dev,
                "diverged": int(sum(r["diverged"] for r in rows)), "wall_seconds": wall}

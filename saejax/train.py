@@ -8,6 +8,10 @@ Data flow::
     run(config, data, workdir) -> RunResult   chunks, progress, metrics.jsonl, checkpoints, figures
 
 A sweep vmaps ``train_chunk`` over ``state`` and ``hyper``; there is no second implementation.
+
+Names by role, the same across saejax: ``data`` is the whole training set (M, N); ``batch`` is
+the rows one step trains on (all of ``data`` for a full-batch method); ``x`` is the examples J is
+evaluated on, as in the loss and gradient functions.
 The learning rate lives in the optimizer state (``optax.inject_hyperparams``), so it is a traced
 leaf as well.
 """
@@ -102,7 +106,7 @@ def init_state(config: TrainConfig, n_visible: int, seed=None, lr=None) -> Train
     """
     seed = config.seed if seed is None else seed
     lr = config.lr if lr is None else lr
-    return _init_state(program_config(config), n_visible, jnp.asarray(seed, jnp.int32),
+    return _init_state(config.program(), n_visible, jnp.asarray(seed, jnp.int32),
                        jnp.asarray(lr))
 
 
@@ -122,7 +126,7 @@ def _init_state(config: TrainConfig, n_visible: int, seed, lr) -> TrainState:
     return set_learning_rate(state, lr)
 
 
-def objective(x, hyper: Hyper, penalty: str, grad: str, decoder: str = "sigmoid",
+def objective(batch, hyper: Hyper, penalty: str, grad: str, decoder: str = "sigmoid",
               tied: bool = False):
     """``f(params) -> (J, terms)`` whose ``jax.grad`` is the chosen gradient.
 
@@ -134,14 +138,14 @@ def objective(x, hyper: Hyper, penalty: str, grad: str, decoder: str = "sigmoid"
     if grad == "autodiff":
 
         def f(params):
-            terms = losses.compute_terms(params, x, hyper, penalty, decoder, tied)
+            terms = losses.compute_terms(params, batch, hyper, penalty, decoder, tied)
             return terms["loss"], terms
 
         return f
 
     def f(params):
         p0 = jax.lax.stop_gradient(params)
-        terms, g = grads.terms_and_grad(p0, x, hyper, penalty, decoder, tied)
+        terms, g = grads.terms_and_grad(p0, batch, hyper, penalty, decoder, tied)
         linear = sum(jnp.vdot(g[k], params[k] - p0[k]) for k in params)
         return terms["loss"] + linear, terms
 
@@ -259,22 +263,37 @@ def make_train_chunk(config: TrainConfig):
     return train_chunk
 
 
-def program_config(config: TrainConfig) -> TrainConfig:
-    """The config with every setting that is not part of the compiled program blanked.
+_PROGRAM_CACHES: list = []
 
-    rho, beta and lam are traced leaves of ``Hyper``, the learning rate lives in the optimizer
-    state, and the data settings only shape the input; two configs that differ only there share
-    one compiled training program.
+
+def program_cache(build):
+    """Caches ``build(program, ...)``, a factory of compiled programs; see ``clear_program_cache``.
+
+    Callers pass ``config.program()``, so configs that differ only in traced values, data or
+    logging share one compiled program.
     """
-    return config.replace(rho=0.5, beta=0.0, lam=0.0, lr=1.0, seed=0, data=None,
-                          num_examples=1, patch_size=1, log_every=1, checkpoint_every=1,
-                          keep_checkpoints=1)
+    cached = functools.lru_cache(maxsize=32)(build)
+    _PROGRAM_CACHES.append(cached)
+    return cached
 
 
-@functools.lru_cache(maxsize=32)
+def clear_program_cache() -> None:
+    """Forgets every cached program (training and sweeps), so the next run traces afresh.
+
+    For benchmarks that time compilation and tests that count traces; training never needs it.
+    """
+    for cached in _PROGRAM_CACHES:
+        cached.cache_clear()
+
+
+@program_cache
+def _jitted_chunk(program: TrainConfig):
+    return jax.jit(make_train_chunk(program), static_argnames="num_steps")
+
+
 def jitted_train_chunk(config: TrainConfig):
-    """``jax.jit(make_train_chunk(config))``, cached per program (see ``program_config``)."""
-    return jax.jit(make_train_chunk(config), static_argnames="num_steps")
+    """``jax.jit(make_train_chunk(config))``, one per compiled program (``config.program()``)."""
+    return _jitted_chunk(config.program())
 
 
 def set_learning_rate(state: TrainState, lr: float) -> TrainState:
@@ -331,7 +350,6 @@ def run(
       ValueError: bad settings or data. CheckpointError: a checkpoint that cannot be used, or
       checkpoints present without ``resume``. DivergenceError: a NaN or Inf loss.
     """
-    config.validate()
     if config.dtype == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("dtype float64 needs jax_enable_x64: call "
                          "jax.config.update('jax_enable_x64', True) first.")
@@ -342,7 +360,7 @@ def run(
     if config.batch_size is not None and config.batch_size > m:
         raise ValueError(f"batch_size {config.batch_size} exceeds the {m} training examples.")
     hyper = Hyper(rho=config.rho, beta=config.beta, lam=config.lam)
-    x = jnp.asarray(data, dtype)
+    data = jnp.asarray(data, dtype)  # on the device from here on
 
     state = init_state(config, n_visible)
     history: list = []
@@ -353,7 +371,7 @@ def run(
         ckpt = Checkpointer(workdir / "checkpoints", config.keep_checkpoints)
         state, history = _start(config, workdir, ckpt, state, resume, n_visible, data_info)
 
-    train_chunk = jitted_train_chunk(program_config(config))
+    train_chunk = jitted_train_chunk(config)
     compiled, compile_seconds = {}, 0.0
     start_step = int(state.step)
     bar = progress_bar(config.steps, start_step, progress)
@@ -362,9 +380,9 @@ def run(
         for n in _chunk_lengths(start_step, config.steps, config.steps_per_call):
             if n not in compiled:
                 t0 = time.perf_counter()
-                compiled[n] = train_chunk.lower(state, x, hyper, num_steps=n).compile()
+                compiled[n] = train_chunk.lower(state, data, hyper, num_steps=n).compile()
                 compile_seconds += time.perf_counter() - t0
-            new_state, metrics = compiled[n](state, x, hyper)
+            new_state, metrics = compiled[n](state, data, hyper)
             metrics = jax.device_get(metrics)
             first = int(state.step)
             _check_finite(metrics, new_state, first, state, ckpt, config)
@@ -385,7 +403,7 @@ def run(
         if ckpt is not None:
             ckpt.close()
     wall = time.perf_counter() - t_start
-    summary = _summary(state, x, hyper, config, wall, compile_seconds, start_step)
+    summary = _summary(state, data, hyper, config, wall, compile_seconds, start_step)
     if workdir is not None:
         (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         _figures(state, summary, history, config, workdir)

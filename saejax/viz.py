@@ -486,8 +486,7 @@ def save_penalties(rho: float, path: str | Path, title=None) -> Path:
     """
     import jax.numpy as jnp
 
-    from saejax.grads import penalty_derivative
-    from saejax.losses import kl_divergence, squared_penalty
+    from saejax.penalties import kl_divergence, penalty_derivative, squared_penalty
 
     r = jnp.linspace(0.002, 0.6, 400)
     fig = _new_figure(9.0, 3.4)

@@ -70,7 +70,7 @@ def test_compiles_once_whatever_the_grid_size(monkeypatch):
         return traced
 
     monkeypatch.setattr(sweeps, "make_train_chunk", counting)
-    sweeps._programs.cache_clear()
+    train.clear_program_cache()
     x = data()
     for g in (4, 8, 12):  # 1, 2 and 3 blocks of 4 members
         sweeps.sweep(cfg(), x, rho=[0.01 * (i + 1) for i in range(g)], beta=[3.0], chunk_size=4,
@@ -162,7 +162,7 @@ SHARDED = textwrap.dedent("""
     hyper = jax.device_put(train.Hyper(jnp.full(8, 0.1), jnp.full(8, 3.0), jnp.full(8, 1e-3)),
                            NamedSharding(mesh, P("members")))
     xd = jax.device_put(jnp.asarray(x), NamedSharding(mesh, P()))
-    run = jax.jit(partial(sweeps._sweep_chunk, train.make_train_chunk(c)),
+    run = jax.jit(sweeps.make_sweep_chunk(c),
                   static_argnames="num_steps")
     compiled = run.lower(states, xd, hyper, num_steps=6).compile()
     hlo = compiled.as_text()
