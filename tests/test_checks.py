@@ -72,7 +72,7 @@ def test_bad_params(fn):
 @pytest.mark.parametrize("fn", ENTRY_POINTS, ids=lambda f: f.__name__)
 def test_unknown_penalty(fn):
     params, x = make_problem()
-    with pytest.raises(ValueError, match=r"unknown penalty 'kld'; choose one of \['kl', 'l1'"):
+    with pytest.raises(ValueError, match=r"unknown penalty 'kld'; choose one of \['kl', 'squared', 'l1'\]"):
         fn(params, x, GOOD, "kld")
 
 
