@@ -48,13 +48,16 @@ from saejax.train import (
     make_train_chunk,
     program_cache,
     progress_bar,
+    run_counts,
+    stopped,
 )
 
 logger = logging.getLogger(__name__)
 
 AXES = ("rho", "beta", "lam", "lr", "seed")
 RESULT_KEYS = ("final_loss", "reconstruction", "weight_decay", "sparsity", "rho_hat_mean",
-               "rho_hat_max", "dead_fraction", "explained_variance", "diverged")
+               "rho_hat_max", "dead_fraction", "explained_variance", "diverged", "iterations",
+               "evaluations", "stop_reason")
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ class SweepResult:
 def _state_axes(shared_batches: bool) -> TrainState:
     """vmap axes of a TrainState: the step and minibatch key are shared when seeds are equal."""
     shared = None if shared_batches else 0
-    return TrainState(step=shared, params=0, opt_state=0, key=shared, done=0, stalled=0)
+    return TrainState(step=shared, params=0, opt_state=0, key=shared)
 
 
 def make_sweep_chunk(config: TrainConfig):
@@ -173,7 +176,9 @@ def make_sweep_chunk(config: TrainConfig):
 @program_cache
 def _programs(program: TrainConfig, n_visible: int, by_member: NamedSharding):
     """The jitted member-chunk, init and final-statistics programs, cached across sweeps."""
-    run_chunk = jax.jit(make_sweep_chunk(program), static_argnames=("num_steps", "shared_batches"))
+    donate = (0,) if program.optimizer == "lbfgs" else ()  # the members' L-BFGS memories
+    run_chunk = jax.jit(make_sweep_chunk(program), static_argnames=("num_steps", "shared_batches"),
+                        donate_argnums=donate)
     init = jax.jit(jax.vmap(partial(init_state, program, n_visible)), out_shardings=by_member)
     final = jax.jit(jax.vmap(partial(final_stats, penalty=program.penalty,
                                      decoder=program.decoder, tied=program.tied),
@@ -255,7 +260,8 @@ def sweep(
     run_chunk, init, final = _programs(config.program(), n_visible, by_member)
 
     n_blocks = math.ceil(len(grid) / block)
-    shared = len(set(grid.seed)) == 1  # one seed: every member draws the same batches
+    # One seed and minibatches: every member draws the same batches at the same step.
+    shared = len(set(grid.seed)) == 1 and config.batch_size is not None
     bar = progress_bar(n_blocks * config.steps, 0, progress)
     rows, params_out, t0 = [], [], time.perf_counter()
     try:
@@ -276,17 +282,22 @@ def sweep(
                         config.steps - steps_done)
                 states, metrics = run_chunk(states, data, hyper, num_steps=n,
                                             shared_batches=shared)
-                loss = _fetch(metrics["loss"])  # (block, n)
-                diverged |= ~np.isfinite(loss).all(axis=1)
+                loss, valid = _fetch((metrics["loss"], metrics["valid"]))  # (block, n)
+                diverged |= ~np.where(valid, np.isfinite(loss), True).all(axis=1)
                 steps_done += n
                 bar.update(n)
                 bar.set_postfix(block=f"{b + 1}/{n_blocks}", diverged=int(diverged[real].sum()))
+                if bool(np.all(_fetch(stopped(states)))):  # L-BFGS: every member has stopped
+                    bar.update(config.steps - steps_done)
+                    break
             terms, stats = _fetch(final(states.params, data, hyper))
+            counts = run_counts(states, config) if not shared else None
             params = _fetch(states.params)
             finite = np.all([np.isfinite(v).reshape(block, -1).all(1) for v in params.values()], 0)
             diverged |= ~finite
             for j in np.flatnonzero(real):
                 row = {**grid.member(int(idx[j])), **_member_results(terms, stats, j, diverged[j])}
+                row.update(_member_counts(counts, j, config))
                 rows.append(row)
             params_out.append({k: v[real] for k, v in params.items()})
     finally:
@@ -330,6 +341,13 @@ def _fetch(tree):
     return multihost_utils.process_allgather(tree, tiled=True)
 
 
+def _member_counts(counts, j, config) -> dict:
+    """Member j's iterations, evaluations and stop reason (shared minibatch steps: the budget)."""
+    if counts is None:
+        return {"iterations": config.steps, "evaluations": config.steps, "stop_reason": "budget"}
+    return {k: v[j] for k, v in counts.items()}
+
+
 def _member_results(terms, stats, j, diverged) -> dict:
     out = {
         "final_loss": float(terms["loss"][j]),
@@ -343,7 +361,7 @@ def _member_results(terms, stats, j, diverged) -> dict:
         "diverged": bool(diverged),
     }
     if diverged:  # a diverged member's numbers mean nothing: report NaN, never a stale value
-        out.update({k: float("nan") for k in RESULT_KEYS if k != "diverged"})
+        out.update({k: float("nan") for k in out if k != "diverged"})
     return out
 
 
@@ -379,26 +397,13 @@ def load_member(workdir: str | Path, index: int) -> dict:
     return {k: np.asarray(v[index]) for k, v in params.items()}
 
 
-def _pivot(rows, key, rhos, betas):
-    """(len(rhos), len(betas)) means of ``key`` over members at each (rho, beta) (NaN-aware)."""
-    out = np.full((len(rhos), len(betas)), np.nan)
-    for i, r in enumerate(rhos):
-        for j, b in enumerate(betas):
-            vals = [row[key] for row in rows if row["rho"] == r and row["beta"] == b]
-            vals = [v for v in vals if np.isfinite(v)]
-            if vals:
-                out[i, j] = float(np.mean(vals))
-    return out
-
-
 def _figures(workdir, config, grid, rows, params) -> None:
     from saejax import viz
 
-    rhos, betas = sorted(set(grid.rho)), sorted(set(grid.beta))
     keys = ["reconstruction", "rho_hat_mean", "dead_fraction"]
     if "probe_accuracy" in rows[0]:
         keys.append("probe_accuracy")
-    panels = {k: _pivot(rows, k, rhos, betas) for k in keys}
+    rhos, betas, panels = viz.heatmap_arrays(rows, keys)
     viz.save_heatmaps(rhos, betas, panels, workdir / "heatmaps.png",
                       title=f"{config.optimizer}, {config.steps} steps")
     n = params["W1"].shape[-1]
@@ -411,5 +416,5 @@ def _figures(workdir, config, grid, rows, params) -> None:
     h = params["W1"].shape[1]
     filters = np.zeros((len(rhos), len(betas), h, n))
     for (r, b), i in first.items():
-        filters[rhos.index(r), betas.index(b)] = params["W1"][i]
+        filters[np.searchsorted(rhos, r), np.searchsorted(betas, b)] = params["W1"][i]
     viz.save_filter_grid(filters, rhos, betas, workdir / "filters_grid.png")

@@ -35,7 +35,7 @@ import numpy as np
 import optax
 from flax import struct
 
-from saejax import checks, grads, losses
+from saejax import checks, grads, losses, optim
 from saejax.checkpoint import Checkpointer, CheckpointError
 from saejax.config import TrainConfig
 from saejax.losses import Hyper
@@ -43,10 +43,6 @@ from saejax.metrics import activation_stats
 from saejax.model import init_params
 
 logger = logging.getLogger(__name__)
-
-# L-BFGS stops after this many consecutive iterations without any decrease of J.
-LBFGS_PATIENCE = 5
-
 
 class DivergenceError(RuntimeError):
     """The loss became NaN or Inf; the last good state stays in the checkpoints."""
@@ -58,38 +54,8 @@ class TrainState:
 
     step: jax.Array  # int32 scalar: optimizer iterations done
     params: dict  # {"W1", "b1", "W2", "b2"}
-    opt_state: Any  # the optax state; holds the learning rate for minibatch optimizers
+    opt_state: Any  # optax state (holds the learning rate), or optim.LbfgsState for L-BFGS
     key: jax.Array  # uint32 key data; minibatch t is drawn with fold_in(key, t)
-    done: jax.Array  # bool scalar: L-BFGS has stopped (no decrease; see make_train_step)
-    stalled: jax.Array  # int32 scalar: consecutive L-BFGS iterations in which J did not decrease
-
-
-def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """The optax optimizer of a config; minibatch learning rates are injected hyperparameters."""
-    if config.optimizer == "lbfgs":
-        # minFunc-like: zoom line search (strong Wolfe), initial step 1 on each iteration.
-        return optax.lbfgs(
-            memory_size=config.lbfgs_memory,
-            linesearch=optax.scale_by_zoom_linesearch(
-                max_linesearch_steps=10, initial_guess_strategy="one"
-            ),
-        )
-
-    def factory(learning_rate):
-        if config.schedule == "cosine":
-            learning_rate = optax.cosine_decay_schedule(learning_rate, config.steps)
-        elif config.schedule == "warmup_cosine":
-            warmup = max(1, config.steps // 20)
-            learning_rate = optax.warmup_cosine_decay_schedule(
-                0.0, learning_rate, warmup, config.steps
-            )
-        if config.optimizer == "adam":
-            return optax.adam(learning_rate)
-        if config.optimizer == "momentum":
-            return optax.sgd(learning_rate, momentum=config.momentum)
-        return optax.sgd(learning_rate)
-
-    return optax.inject_hyperparams(factory)(learning_rate=config.lr)
 
 
 def init_state(config: TrainConfig, n_visible: int, seed=None, lr=None) -> TrainState:
@@ -115,140 +81,135 @@ def _init_state(config: TrainConfig, n_visible: int, seed, lr) -> TrainState:
     k_params, k_batches = jax.random.split(jax.random.key(seed))
     params = init_params(k_params, n_visible, config.n_hidden, jnp.dtype(config.dtype),
                          tied=config.tied)
-    state = TrainState(
-        step=jnp.zeros((), jnp.int32),
-        params=params,
-        opt_state=make_optimizer(config).init(params),
-        key=jax.random.key_data(k_batches),
-        done=jnp.zeros((), bool),
-        stalled=jnp.zeros((), jnp.int32),
-    )
+    if config.optimizer == "lbfgs":
+        opt_state = optim.init_lbfgs(params, config.lbfgs_memory)
+    else:
+        opt_state = optim.make_optimizer(config).init(params)
+    state = TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
+                       key=jax.random.key_data(k_batches))
     return set_learning_rate(state, lr)
 
 
-def objective(batch, hyper: Hyper, penalty: str, grad: str, decoder: str = "sigmoid",
-              tied: bool = False):
-    """``f(params) -> (J, terms)`` whose ``jax.grad`` is the chosen gradient.
+def make_evaluate(config: TrainConfig):
+    """``evaluate(params, batch, hyper) -> (terms, grads)``: J, its terms and dJ/dparams.
 
-    With ``grad="analytic"`` the value is J computed by the hand-written pass and the derivative
-    is the hand-written gradient g: f(p) = J(p0) + <g(p0), p - p0> with p0 = stop_gradient(p).
-    The second term is exactly zero, and its derivative is g. optax's line search differentiates
-    its value function with ``jax.value_and_grad``; this lets the analytic gradient drive it.
+    One evaluation: the hand-written forward and backward pass (``grad="analytic"``), or
+    ``jax.value_and_grad`` of the loss (``grad="autodiff"``). ``terms`` holds loss,
+    reconstruction, weight_decay, sparsity and the vector rho_hat.
     """
-    if grad == "autodiff":
+    penalty, decoder, tied = config.penalty, config.decoder, config.tied
+    if config.grad == "analytic":
+        return partial(grads.terms_and_grad, penalty=penalty, decoder=decoder, tied=tied)
 
-        def f(params):
-            terms = losses.compute_terms(params, batch, hyper, penalty, decoder, tied)
+    def evaluate(params, batch, hyper):
+        def f(p):
+            terms = losses.compute_terms(p, batch, hyper, penalty, decoder, tied)
             return terms["loss"], terms
 
-        return f
+        (_, terms), g = jax.value_and_grad(f, has_aux=True)(params)
+        return terms, g
 
-    def f(params):
-        p0 = jax.lax.stop_gradient(params)
-        terms, g = grads.terms_and_grad(p0, batch, hyper, penalty, decoder, tied)
-        linear = sum(jnp.vdot(g[k], params[k] - p0[k]) for k in params)
-        return terms["loss"] + linear, terms
-
-    return f
+    return evaluate
 
 
-def _step_metrics(terms, g) -> dict:
-    return {
-        "loss": terms["loss"],
-        "reconstruction": terms["reconstruction"],
-        "weight_decay": terms["weight_decay"],
-        "sparsity": terms["sparsity"],
-        "rho_hat_mean": jnp.mean(terms["rho_hat"]),
-        "grad_norm": optax.tree.norm(g),
-    }
+def make_train_step(config: TrainConfig):
+    """Returns the pure ``train_step(state, batch, hyper) -> (state, metrics)``: one iteration.
 
-
-def make_train_step(config: TrainConfig, primed: bool = False):
-    """Returns the pure ``train_step(state, batch, hyper) -> (state, metrics)`` of a config.
-
-    The metrics describe the params before the update (the loss at which the gradient was taken).
-    For L-BFGS, the state carries J and its gradient at the current params (the line search
-    computed them at the accepted point). ``primed=True`` reads them from the state without
-    checking; the plain step checks with a ``lax.cond`` and computes them when missing. Under
-    ``vmap`` that cond becomes a select that always pays for the gradient, so ``train_chunk``
-    primes the state once and then runs primed steps.
+    The metrics describe the params before the update (the loss at which the gradient was
+    taken). For L-BFGS one iteration is a ``lax.while_loop`` of ticks (``optim``) until its line
+    search ends; ``make_train_chunk`` instead loops over ticks directly, so that members of a
+    sweep never wait for each other's line search.
     """
-    tx = make_optimizer(config)
-    penalty, grad, decoder, tied = config.penalty, config.grad, config.decoder, config.tied
+    evaluate = make_evaluate(config)
+    if config.optimizer == "lbfgs":
+        tick = optim.make_lbfgs_tick(evaluate, config.steps)
+
+        def lbfgs_step(state: TrainState, batch, hyper: Hyper):
+            def cond(carry):
+                state, _, accepted = carry
+                return ~accepted & (state.opt_state.stop == optim.RUNNING)
+
+            def body(carry):
+                state, _, _ = carry
+                params, step, opt, row, accepted = tick(state.params, state.step,
+                                                        state.opt_state, batch, hyper)
+                return state.replace(params=params, step=step, opt_state=opt), row, accepted
+
+            row0 = _empty_row(state.params)
+            state, row, _ = jax.lax.while_loop(cond, body, (state, row0, jnp.zeros((), bool)))
+            return state, row
+
+        return lbfgs_step
+
+    tx = optim.make_optimizer(config)
 
     def train_step(state: TrainState, batch, hyper: Hyper):
-        f = objective(batch, hyper, penalty, grad, decoder, tied)
-        if config.optimizer == "lbfgs":
-
-            def value_fn(p):
-                return f(p)[0]
-
-            if primed:
-                value = optax.tree.get(state.opt_state, "value")
-                g = optax.tree.get(state.opt_state, "grad")
-            else:
-                value, g = optax.value_and_grad_from_state(value_fn)(
-                    state.params, state=state.opt_state
-                )
-            # A stopped run is fed a zero gradient: the search direction is zero, so the line
-            # search accepts its first trial at once. Under vmap a stopped member then costs one
-            # evaluation per iteration instead of holding every member to 30 line-search steps.
-            g_in = jax.tree.map(lambda a: jnp.where(state.done, jnp.zeros_like(a), a), g)
-            updates, opt_state = tx.update(
-                g_in, state.opt_state, state.params, value=value, grad=g_in, value_fn=value_fn
-            )
-            # As minFunc, stop when the line search fails (no sufficient decrease) or when J has
-            # not decreased for LBFGS_PATIENCE iterations in a row (float32 has run out of
-            # digits; a single flat iteration on a plateau is not enough). A stopped run keeps
-            # its last good params and optimizer state from then on.
-            failed = optax.tree.get(opt_state, "decrease_error") > 0
-            flat = optax.tree.get(opt_state, "value") >= value
-            stalled = jnp.where(flat, state.stalled + 1, 0)
-            done = state.done | failed | (stalled >= LBFGS_PATIENCE)
-            extra = {"linesearch_steps": optax.tree.get(opt_state, "num_linesearch_steps"),
-                     "done": done}
-            params = jax.tree.map(lambda old, new: jnp.where(done, old, new), state.params,
-                                  optax.apply_updates(state.params, updates))
-            opt_state = jax.tree.map(lambda old, new: jnp.where(done, old, new),
-                                     state.opt_state, opt_state)
-            terms = losses.compute_terms(state.params, batch, hyper, penalty, decoder, tied)
-        else:
-            (_, terms), g = jax.value_and_grad(f, has_aux=True)(state.params)
-            updates, opt_state = tx.update(g, state.opt_state, state.params)
-            params = optax.apply_updates(state.params, updates)
-            done, stalled = state.done, state.stalled
-            extra = {}
-        new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                                  done=done, stalled=stalled)
-        return new_state, {**_step_metrics(terms, g), **extra}
+        terms, g = evaluate(state.params, batch, hyper)
+        updates, opt_state = tx.update(g, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {**optim.scalar_terms(terms), "grad_norm": optax.tree.norm(g)}
+        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
     return train_step
 
 
-def prime_lbfgs(state: TrainState, data, hyper: Hyper, config: TrainConfig) -> TrainState:
-    """The L-BFGS state with J and its gradient at the current params stored (if missing)."""
-    def value_fn(p):
-        return objective(data, hyper, config.penalty, config.grad, config.decoder,
-                         config.tied)(p)[0]
+def _empty_row(params) -> dict:
+    zero = jnp.zeros((), jax.tree.leaves(params)[0].dtype)
+    return {**{k: zero for k in optim.TERM_KEYS}, "grad_norm": zero,
+            "linesearch_steps": jnp.zeros((), jnp.int32)}
 
-    value, g = optax.value_and_grad_from_state(value_fn)(state.params, state=state.opt_state)
-    return state.replace(opt_state=optax.tree.set(state.opt_state, value=value, grad=g))
+
+def stopped(state: TrainState) -> jax.Array:
+    """Whether the run has stopped before its budget (L-BFGS only; minibatch runs never do)."""
+    stop = getattr(state.opt_state, "stop", None)
+    return jnp.zeros((), bool) if stop is None else stop != optim.RUNNING
 
 
 def make_train_chunk(config: TrainConfig):
     """Returns ``train_chunk(state, data, hyper, num_steps) -> (state, metrics)``.
 
-    ``num_steps`` iterations of ``train_step`` in one ``lax.scan``; each minibatch is drawn
-    from ``data`` (M, N) with ``fold_in(key, step)`` (uniform, with replacement), so a run
-    resumed at any step sees the same batches. Metrics come back stacked, one row per step.
+    Minibatch optimizers: ``num_steps`` iterations of ``train_step`` in one ``lax.scan``; each
+    minibatch is drawn from ``data`` (M, N) with ``fold_in(key, step)`` (uniform, with
+    replacement), so a run resumed at any step sees the same batches.
+
+    L-BFGS: a ``lax.while_loop`` of ticks (one evaluation each) until ``num_steps`` more
+    iterations are done or the run stops. It ends on an iteration boundary, so a run resumed
+    there replays the same computation.
+
+    Metrics come back stacked, one row per iteration, with ``valid`` marking the rows of
+    iterations that ran (all of them, unless an L-BFGS run stopped inside the chunk).
     """
-    lbfgs = config.optimizer == "lbfgs"
-    train_step = make_train_step(config, primed=lbfgs)
+    if config.optimizer == "lbfgs":
+        tick = optim.make_lbfgs_tick(make_evaluate(config), config.steps)
+
+        def lbfgs_chunk(state: TrainState, data, hyper: Hyper, num_steps: int):
+            first = state.step
+            target = first + num_steps
+            row0 = _empty_row(state.params)
+            rows0 = {k: jnp.zeros((num_steps,), v.dtype) for k, v in row0.items()}
+            rows0["valid"] = jnp.zeros((num_steps,), bool)
+
+            def cond(carry):
+                state, _ = carry
+                return (state.opt_state.stop == optim.RUNNING) & (state.step < target)
+
+            def body(carry):
+                state, rows = carry
+                params, step, opt, row, accepted = tick(state.params, state.step,
+                                                        state.opt_state, data, hyper)
+                i = jnp.clip(state.step - first, 0, num_steps - 1)
+                row = {**row, "valid": jnp.ones((), bool)}
+                rows = {k: v.at[i].set(jnp.where(accepted, row[k], v[i])) for k, v in rows.items()}
+                return state.replace(params=params, step=step, opt_state=opt), rows
+
+            return jax.lax.while_loop(cond, body, (state, rows0))
+
+        return lbfgs_chunk
+
+    train_step = make_train_step(config)
     batch_size = config.batch_size
 
     def train_chunk(state: TrainState, data, hyper: Hyper, num_steps: int):
-        if lbfgs:
-            state = prime_lbfgs(state, data, hyper, config)
         def body(state, _):
             if batch_size is None:
                 batch = data
@@ -256,7 +217,8 @@ def make_train_chunk(config: TrainConfig):
                 key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
                 idx = jax.random.randint(key, (batch_size,), 0, data.shape[0])
                 batch = jnp.take(data, idx, axis=0)
-            return train_step(state, batch, hyper)
+            state, metrics = train_step(state, batch, hyper)
+            return state, {**metrics, "valid": jnp.ones((), bool)}
 
         return jax.lax.scan(body, state, None, length=num_steps)
 
@@ -288,7 +250,9 @@ def clear_program_cache() -> None:
 
 @program_cache
 def _jitted_chunk(program: TrainConfig):
-    return jax.jit(make_train_chunk(program), static_argnames="num_steps")
+    # The L-BFGS state (its memory of past steps) is donated: the chunk updates it in place.
+    donate = (0,) if program.optimizer == "lbfgs" else ()
+    return jax.jit(make_train_chunk(program), static_argnames="num_steps", donate_argnums=donate)
 
 
 def jitted_train_chunk(config: TrainConfig):
@@ -378,26 +342,34 @@ def run(
     t_start = time.perf_counter()
     try:
         for n in _chunk_lengths(start_step, config.steps, config.steps_per_call):
+            if bool(stopped(state)):
+                break
             if n not in compiled:
                 t0 = time.perf_counter()
                 compiled[n] = train_chunk.lower(state, data, hyper, num_steps=n).compile()
                 compile_seconds += time.perf_counter() - t0
-            new_state, metrics = compiled[n](state, data, hyper)
-            metrics = jax.device_get(metrics)
             first = int(state.step)
-            _check_finite(metrics, new_state, first, state, ckpt, config)
+            new_state, metrics = compiled[n](state, data, hyper)  # L-BFGS: state donated
+            metrics = jax.device_get(metrics)
+            valid = metrics.pop("valid")
+            metrics = {k: v[valid] for k, v in metrics.items()}
+            # L-BFGS never accepts a non-finite point: its new state is the last good one.
+            last_good = new_state if config.optimizer == "lbfgs" else state
+            _check_finite(metrics, new_state, first, last_good, ckpt, config)
             state = new_state
-            rows = _log_rows(metrics, first, config)
+            step = int(state.step)
+            rows = _log_rows(metrics, first, config, last=bool(stopped(state)))
             history.extend(rows)
             if workdir is not None:
                 with open(workdir / "metrics.jsonl", "a") as f:
                     f.writelines(json.dumps(r) + "\n" for r in rows)
-                step = int(state.step)
-                if step % config.checkpoint_every == 0 or step == config.steps:
+                if (step % config.checkpoint_every == 0 or step == config.steps
+                        or bool(stopped(state))):
                     ckpt.save(step, state)
-            bar.update(n)
-            bar.set_postfix(loss=f"{metrics['loss'][-1]:.4g}",
-                            rho_hat=f"{metrics['rho_hat_mean'][-1]:.3g}")
+            bar.update(step - first)
+            if rows:
+                bar.set_postfix(loss=f"{rows[-1]['loss']:.4g}",
+                                rho_hat=f"{rows[-1]['rho_hat_mean']:.3g}")
     finally:
         bar.close()
         if ckpt is not None:
@@ -470,6 +442,11 @@ def _start(config, workdir, ckpt, state, resume, n_visible, data_info):
             "another --workdir for a different run."
         )
     state = set_learning_rate(ckpt.restore(state), config.lr)
+    stop = getattr(state.opt_state, "stop", None)
+    if stop is not None and int(stop) == optim.BUDGET and int(state.step) < config.steps:
+        # an L-BFGS run that used up its budget continues when resumed with a larger one
+        state = state.replace(opt_state=state.opt_state.replace(stop=jnp.asarray(optim.RUNNING,
+                                                                                 stop.dtype)))
     step = int(state.step)
     logger.info("resumed from checkpoint %d in %s", step, ckpt.directory)
     history = []
@@ -483,16 +460,18 @@ def _start(config, workdir, ckpt, state, resume, n_visible, data_info):
     return state, history
 
 
-def _check_finite(metrics, new_state, first, state, ckpt, config):
+def _check_finite(metrics, new_state, first, last_good, ckpt, config):
     finite = np.isfinite(metrics["loss"])
     params_ok = all(np.isfinite(v).all() for v in jax.device_get(new_state.params).values())
-    if finite.all() and params_ok:
+    value_ok = np.isfinite(jax.device_get(getattr(new_state.opt_state, "value", 0.0)))
+    if finite.all() and params_ok and value_ok:
         return
     bad = first + (int(np.argmin(finite)) if not finite.all() else len(finite))
     where = "no checkpoint was written"
     if ckpt is not None:
-        ckpt.save(first, state)  # the last good state, if it is not saved already
-        where = f"the last good state (step {first}) is saved in {ckpt.directory}"
+        good = int(last_good.step)
+        ckpt.save(good, last_good)  # the last good state, if it is not saved already
+        where = f"the last good state (step {good}) is saved in {ckpt.directory}"
     raise DivergenceError(
         f"training diverged: the loss became NaN or Inf at step {bad}. Training stopped and "
         f"{where}. Lower the learning rate (now {config.lr}) or lam/beta and run again"
@@ -500,12 +479,13 @@ def _check_finite(metrics, new_state, first, state, ckpt, config):
     )
 
 
-def _log_rows(metrics, first, config) -> list:
+def _log_rows(metrics, first, config, last=False) -> list:
+    """Every log_every-th row, the budget's last and, when the run stopped early, its last."""
     n = len(metrics["loss"])
     rows = []
     for i in range(n):
         step = first + i
-        if step % config.log_every == 0 or step == config.steps - 1:
+        if step % config.log_every == 0 or step == config.steps - 1 or (last and i == n - 1):
             rows.append({"step": step, **{k: float(v[i]) for k, v in metrics.items()}})
     return rows
 
@@ -515,6 +495,23 @@ def final_stats(params, x, hyper, penalty, decoder="sigmoid", tied=False):
     """J's terms and the activation statistics of trained params on the data (jitted)."""
     return (losses.compute_terms(params, x, hyper, penalty, decoder, tied),
             activation_stats(params, x, hyper.rho, decoder, tied))
+
+
+def run_counts(state: TrainState, config: TrainConfig) -> dict:
+    """Iterations, evaluations of J and its gradient, and why the run stopped.
+
+    Works on a sweep's stacked states too (then each value is a list, one per member).
+    """
+    step = np.asarray(jax.device_get(state.step))
+    if config.optimizer == "lbfgs":
+        evals = np.asarray(jax.device_get(state.opt_state.evaluations))
+        stop = np.asarray(jax.device_get(state.opt_state.stop))
+    else:  # one evaluation per step; a minibatch run stops only at its budget
+        evals = step
+        stop = np.where(step >= config.steps, optim.BUDGET, optim.RUNNING)
+    reasons = np.vectorize(optim.STOP_REASONS.__getitem__, otypes=[object])(stop)
+    return {"iterations": step.tolist(), "evaluations": evals.tolist(),
+            "stop_reason": reasons.tolist()}
 
 
 def _summary(state, x, hyper, config, wall, compile_seconds, start_step) -> dict:
@@ -533,6 +530,7 @@ def _summary(state, x, hyper, config, wall, compile_seconds, start_step) -> dict
         "rho_hat": np.asarray(stats["rho_hat"]).tolist(),
         "steps": int(state.step),
         "steps_this_run": int(state.step) - start_step,
+        **run_counts(state, config),
         "wall_seconds": wall,
         "compile_seconds": compile_seconds,
     }

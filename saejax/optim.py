@@ -1,0 +1,218 @@
+"""The optimizers: optax's minibatch methods, and a full-batch L-BFGS that ticks.
+
+Minibatch (adam / sgd / momentum): ``make_optimizer(config)``, an optax transformation with the
+learning rate injected as a traced hyperparameter.
+
+L-BFGS advances by *ticks*. Each tick evaluates J and its gradient exactly once, at the point
+the member's own state asks for, and moves its state machine on:
+
+    start       evaluate at params: J, g; first direction d = -P g (optax.scale_by_lbfgs)
+    search      evaluate at params + t d; feed phi(t), phi'(t) = <g(t), d> to the line search
+                (saejax.linesearch, minFunc's strong-Wolfe bracketing and zoom)
+    accept      when the search ends: params += best_t d; update the L-BFGS memory with
+                s = best_t d, y = g(best) - g and take the next direction; one iteration done
+
+Under ``jax.vmap`` every member ticks at once, each at its own point and in its own phase, so no
+member waits for another's line search: a block costs the largest number of evaluations any one
+member needs, not the sum over iterations of the slowest search. A standalone run is the same
+code with one member.
+
+A run stops (``stop_reason``) when its iterations reach ``config.steps`` ("budget"), when a
+line search finds no point below J or the next direction does not descend ("no_decrease":
+float rounding has run out), or when a search uses all its evaluations without lowering J
+("linesearch").
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from jax.flatten_util import ravel_pytree
+
+from saejax import linesearch
+from saejax.config import TrainConfig
+
+STOP_REASONS = ("running", "budget", "no_decrease", "linesearch")
+RUNNING, BUDGET, NO_DECREASE, LINESEARCH = range(4)
+TERM_KEYS = ("loss", "reconstruction", "weight_decay", "sparsity", "rho_hat_mean")
+
+
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    """The optax optimizer of a minibatch config; the learning rate is an injected hyperparameter."""
+
+    def factory(learning_rate):
+        if config.schedule == "cosine":
+            learning_rate = optax.cosine_decay_schedule(learning_rate, config.steps)
+        elif config.schedule == "warmup_cosine":
+            warmup = max(1, config.steps // 20)
+            learning_rate = optax.warmup_cosine_decay_schedule(
+                0.0, learning_rate, warmup, config.steps
+            )
+        if config.optimizer == "adam":
+            return optax.adam(learning_rate)
+        if config.optimizer == "momentum":
+            return optax.sgd(learning_rate, momentum=config.momentum)
+        return optax.sgd(learning_rate)
+
+    return optax.inject_hyperparams(factory)(learning_rate=config.lr)
+
+
+def scalar_terms(terms: dict) -> dict:
+    """J's terms as scalars: the rho_hat vector becomes its mean."""
+    out = {k: terms[k] for k in TERM_KEYS if k != "rho_hat_mean"}
+    out["rho_hat_mean"] = jnp.mean(terms["rho_hat"])
+    return out
+
+
+@struct.dataclass
+class LbfgsState:
+    """One member's L-BFGS, on the params flattened to one vector of length P.
+
+    The memory is a ring of the last ``m`` pairs s = x_new - x, y = g_new - g, rows of ``S``
+    and ``Y``; pair i is row i % m. Vectors are flat so that each tick's two-loop recursion and
+    memory write touch one contiguous array per member.
+    """
+
+    S: jax.Array  # (m, P) past steps s
+    Y: jax.Array  # (m, P) past gradient changes y
+    rho: jax.Array  # (m,) 1 / (y.s)
+    stored: jax.Array  # int32: pairs stored so far (the newest is row (stored - 1) % m)
+    h_diag: jax.Array  # the initial inverse Hessian scale y.s / y.y of the newest pair
+    value: jax.Array  # J at params (valid once started)
+    grad: jax.Array  # (P,) dJ/dparams at params
+    terms: dict  # J's terms at params (TERM_KEYS), from the evaluation that gave J
+    direction: jax.Array  # (P,) the search direction d
+    search: linesearch.LineSearchState  # the line search along d
+    best_grad: jax.Array  # (P,) the gradient at the search's best trial so far
+    best_terms: dict  # the terms there
+    started: jax.Array  # bool: value and grad hold J and g at params
+    evaluations: jax.Array  # int32: evaluations of J and g so far
+    stop: jax.Array  # int32: index into STOP_REASONS (0 = running)
+
+
+def init_lbfgs(params, memory_size: int) -> LbfgsState:
+    """A fresh L-BFGS state; its first tick evaluates J and g at ``params``."""
+    flat, _ = ravel_pytree(params)
+    zero = jnp.zeros((), flat.dtype)
+    terms = {k: zero for k in TERM_KEYS}
+    vec = jnp.zeros_like(flat)
+    return LbfgsState(
+        S=jnp.zeros((memory_size, flat.size), flat.dtype),
+        Y=jnp.zeros((memory_size, flat.size), flat.dtype),
+        rho=jnp.zeros((memory_size,), flat.dtype), stored=jnp.zeros((), jnp.int32),
+        h_diag=jnp.ones((), flat.dtype), value=zero, grad=vec, terms=terms, direction=vec,
+        search=linesearch.init(zero, -1.0, 0.0, 0.0).replace(ended=jnp.ones((), bool)),
+        best_grad=vec, best_terms=terms, started=jnp.zeros((), bool),
+        evaluations=jnp.zeros((), jnp.int32), stop=jnp.zeros((), jnp.int32),
+    )
+
+
+def two_loop(g, S, Y, rho, stored, h_diag):
+    """H g by the L-BFGS two-loop recursion (Nocedal & Wright, Algorithm 7.4).
+
+    Pairs are visited newest first, then oldest first; rows not yet stored are skipped. H0 is
+    h_diag I (minFunc's Hdiag = y.s / y.y of the newest pair).
+    """
+    m = S.shape[0]
+    order = (stored - 1 - jnp.arange(m)) % m  # newest first
+    used = jnp.arange(m) < jnp.minimum(stored, m)
+
+    def newest_first(q, k_used):
+        k, u = k_used
+        a = jnp.where(u, rho[k] * jnp.dot(S[k], q), 0.0)
+        return q - a * Y[k], a
+
+    q, alphas = jax.lax.scan(newest_first, g, (order, used))
+
+    def oldest_first(r, k_used_a):
+        k, u, a = k_used_a
+        b = rho[k] * jnp.dot(Y[k], r)
+        return r + jnp.where(u, a - b, 0.0) * S[k], None
+
+    r, _ = jax.lax.scan(oldest_first, h_diag * q, (order, used, alphas), reverse=True)
+    return r
+
+
+def _where(cond, a, b):
+    return jax.tree.map(lambda u, v: jnp.where(cond, u, v), a, b)
+
+
+def make_lbfgs_tick(evaluate, max_iterations: int):
+    """Returns ``tick(params, step, opt, batch, hyper) -> (params, step, opt, row, accepted)``.
+
+    ``evaluate(params, batch, hyper) -> (terms, grads)`` is one evaluation of J (with its terms
+    and rho_hat) and its gradient. ``step`` counts finished iterations. When ``accepted``, ``row`` holds the finished
+    iteration's metrics: J, its terms and the gradient norm at the point the iteration started
+    from, and the evaluations its line search used.
+
+    As minFunc's lbfgs: with an empty memory the direction is -g with t0 = min(1, 1/sum|g|),
+    later ones -H g with t0 = 1; a pair with y.s <= 1e-10 is not stored. Unlike minFunc, a
+    search that finds no point below J empties the memory and restarts from -g once before the
+    run stops: in float32 a plateau's decrease can hide below J's rounding.
+    """
+    def tick(params, step, opt: LbfgsState, batch, hyper):
+        x, unravel = ravel_pytree(params)
+        t = jnp.where(opt.started, opt.search.t, 0.0)
+        terms, g = evaluate(unravel(x + t * opt.direction), batch, hyper)
+        terms, g = scalar_terms(terms), ravel_pytree(g)[0]
+        value = terms["loss"]
+
+        # search: feed this trial; keep the gradient and terms of the best trial
+        search = linesearch.step(opt.search, value, jnp.dot(g, opt.direction))
+        best_grad = jnp.where(search.improved, g, opt.best_grad)
+        best_terms = _where(search.improved, terms, opt.best_terms)
+        moved = search.best_t > 0
+        accepted = opt.started & search.ended
+        s = search.best_t * opt.direction
+        # A search that found no point below J restarts once from steepest descent with an
+        # empty memory; if that search fails too, the run stops (float32 has run out of digits).
+        restart = accepted & ~moved & (opt.stored > 0)
+        # start (the first tick), accept or restart: the point the next iteration starts from
+        begin = ~opt.started | (accepted & moved) | restart
+        new_value = jnp.where(opt.started, search.best_f, value)
+        new_grad = jnp.where(opt.started, best_grad, g)
+        new_terms = _where(opt.started, best_terms, terms)
+
+        # store the pair (s, y) when accepted and y.s > 1e-10
+        y = new_grad - opt.grad
+        ys = jnp.dot(y, s)
+        store = accepted & moved & (ys > 1e-10)
+        k = opt.stored % opt.S.shape[0]
+        S = opt.S.at[k].set(jnp.where(store, s, opt.S[k]))
+        Y = opt.Y.at[k].set(jnp.where(store, y, opt.Y[k]))
+        rho = opt.rho.at[k].set(jnp.where(store, 1.0 / jnp.where(store, ys, 1.0), opt.rho[k]))
+        stored = jnp.where(restart, 0, opt.stored + store).astype(opt.stored.dtype)
+        h_diag = jnp.where(store, ys / jnp.dot(y, y), jnp.where(restart, 1.0, opt.h_diag))
+
+        d = -jnp.where(stored > 0, two_loop(new_grad, S, Y, rho, stored, h_diag), new_grad)
+        gtd = jnp.dot(new_grad, d)
+        t0 = jnp.where(stored == 0, jnp.minimum(1.0, 1.0 / jnp.sum(jnp.abs(new_grad))), 1.0)
+        fresh = linesearch.init(new_value, gtd, t0, jnp.max(jnp.abs(d)))
+
+        row = {**opt.terms, "grad_norm": jnp.linalg.norm(opt.grad),
+               "linesearch_steps": search.evals}
+        step = jnp.where(accepted, step + 1, step)
+        stop = jnp.where(accepted & ~moved & ~restart,
+                         jnp.where(search.evals >= linesearch.MAX_EVALS, LINESEARCH, NO_DECREASE),
+                         RUNNING)
+        stop = jnp.where(begin & ~(gtd < 0), NO_DECREASE, stop)
+        stop = jnp.where((stop == RUNNING) & (step >= max_iterations), BUDGET, stop)
+        stop = stop.astype(opt.stop.dtype)
+        opt = opt.replace(
+            S=S, Y=Y, rho=rho, stored=stored, h_diag=h_diag,
+            value=jnp.where(begin, new_value, opt.value),
+            grad=jnp.where(begin, new_grad, opt.grad),
+            terms=_where(begin, new_terms, opt.terms),
+            direction=jnp.where(begin, d, opt.direction),
+            search=_where(begin, fresh, search),
+            best_grad=best_grad, best_terms=best_terms,
+            started=jnp.ones((), bool),
+            evaluations=opt.evaluations + 1,
+            stop=stop,
+        )
+        params = _where(accepted & moved, unravel(x + s), params)
+        return params, step, opt, row, accepted
+
+    return tick
