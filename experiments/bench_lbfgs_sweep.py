@@ -28,7 +28,6 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from saejax import sweeps, train
 from saejax.config import PRESETS

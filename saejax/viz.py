@@ -187,8 +187,20 @@ def _as_float(value) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _curve_series(history: Sequence[Mapping]) -> dict[str, tuple[list[float], list[float]]]:
-    """The (steps, values) of each of CURVE_KEYS present in ``history``, usable points only."""
+def curve_series(history: Sequence[Mapping]) -> dict[str, tuple[list[float], list[float]]]:
+    """The points ``save_curves`` draws: per term of J, its steps and values.
+
+    A row counts only with a numeric "step" (rows without one are logged and skipped); a value
+    counts only when it is a finite real scalar (a diverged step's NaN or Inf, a string or a bool
+    is left out). Keys other than CURVE_KEYS are ignored.
+
+    Args:
+      history: rows of a metrics.jsonl, each a mapping with "step" and any of CURVE_KEYS.
+
+    Returns:
+      dict from each key of CURVE_KEYS that has at least one usable point to its
+      ``(steps, values)``, two lists of floats in row order.
+    """
     series: dict[str, tuple[list[float], list[float]]] = {}
     skipped = 0
     for row in history:
@@ -203,16 +215,16 @@ def _curve_series(history: Sequence[Mapping]) -> dict[str, tuple[list[float], li
                 steps.append(step)
                 values.append(value)
     if skipped:
-        logger.warning("save_curves: left out %d row(s) without a numeric 'step'", skipped)
+        logger.warning("curve_series: left out %d row(s) without a numeric 'step'", skipped)
     return series
 
 
 def save_curves(history: Sequence[Mapping], path: str | Path, title=None) -> Path:
     """Plots the terms of J against step, one line per term present in the rows.
 
-    Rows without a numeric "step" and non-finite values (a diverged step) are left out; keys
-    other than "loss", "reconstruction", "weight_decay" and "sparsity" are ignored. The y-axis is
-    logarithmic when every plotted value is positive.
+    The points are ``curve_series(history)``: rows without a numeric "step" and non-finite
+    values (a diverged step) are left out, and keys other than CURVE_KEYS are ignored. The y-axis
+    is logarithmic when every plotted value is positive.
 
     Args:
       history: rows of a metrics.jsonl, each a mapping with "step" and any of the terms.
@@ -231,7 +243,7 @@ def save_curves(history: Sequence[Mapping], path: str | Path, title=None) -> Pat
         if not isinstance(row, Mapping):
             raise ValueError(f"history[{i}] must be a dict, got {type(row).__name__}.")
 
-    series = _curve_series(history)
+    series = curve_series(history)
     fig = _new_figure(6.0, 4.0)
     ax = fig.add_subplot()
     for key in CURVE_KEYS:
@@ -315,14 +327,24 @@ def _axis_values(values, name: str) -> np.ndarray:
     return values
 
 
-def _cell_edges(values: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Edges of cells centred (in log space) on sorted ``values``; True when log-scaled.
+def cell_edges(values) -> tuple[np.ndarray, bool]:
+    """The cell edges ``save_heatmaps`` draws along one axis, and whether that axis is log-scaled.
 
-    Cells meet at the geometric midpoints; the outer edges mirror the nearest inner one, and a
-    single value gets half a decade on either side. A grid containing 0 or a negative value
-    (beta = 0 is a natural baseline) cannot be log-scaled, so its cells are equal-width slots
-    at positions 0, 1, ... instead.
+    Positive values get cells centred in log space: neighbours meet at their geometric
+    midpoint, the outer edges mirror the nearest inner one, and a single value gets half a decade
+    on either side. A grid containing 0 or a negative value (beta = 0 is a natural baseline)
+    cannot be log-scaled, so its cells are equal-width slots centred at positions 0, 1, ...
+
+    Args:
+      values: (K,) increasing grid values.
+
+    Returns:
+      ``(edges, log)``: the (K + 1,) increasing edges, cell k spanning edges[k] to edges[k + 1],
+      and True when the edges are on a log axis (False: the slot positions).
     """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0 or np.any(np.diff(values) <= 0):
+        raise ValueError(f"values must be a non-empty increasing 1-D sequence, got {values}.")
     if np.all(values > 0):
         logs = np.log10(values)
         if logs.size == 1:
@@ -333,13 +355,55 @@ def _cell_edges(values: np.ndarray) -> tuple[np.ndarray, bool]:
     return np.arange(values.size + 1) - 0.5, False
 
 
+def heatmap_arrays(
+    rows: Sequence[Mapping], keys: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The (rho, beta) grids of a sweep's results, ready for ``save_heatmaps``.
+
+    Members that share a (rho, beta) cell (several seeds, learning rates or lambdas) are
+    averaged. Non-finite values (a diverged member's NaN) are left out of the mean; a cell with
+    no finite value, or with no member at all, is NaN.
+
+    Args:
+      rows: one mapping per sweep member with "rho", "beta" and every name in ``keys``, such
+        as ``SweepResult.rows`` or the rows of results.json.
+      keys: the metrics to grid, e.g. ("reconstruction", "rho_hat_mean").
+
+    Returns:
+      ``(rho_values, beta_values, panels)``: the distinct rho and beta values in increasing
+      order, (R,) and (B,), and a dict from each key to its (R, B) float64 array, entry [i, j]
+      the mean over the members with rho_values[i] and beta_values[j].
+    """
+    if not rows:
+        raise ValueError("rows is empty; a sweep has at least one member.")
+    for i, row in enumerate(rows):
+        missing = [k for k in ("rho", "beta", *keys) if k not in row]
+        if missing:
+            raise ValueError(f"rows[{i}] has no {', '.join(map(repr, missing))}.")
+    rho = np.unique(np.asarray([row["rho"] for row in rows], dtype=np.float64))
+    beta = np.unique(np.asarray([row["beta"] for row in rows], dtype=np.float64))
+    r = np.searchsorted(rho, [float(row["rho"]) for row in rows])
+    b = np.searchsorted(beta, [float(row["beta"]) for row in rows])
+    panels = {}
+    for key in keys:
+        values = np.asarray([row[key] for row in rows], dtype=np.float64)
+        finite = np.isfinite(values)
+        total = np.zeros((rho.size, beta.size))
+        count = np.zeros((rho.size, beta.size))
+        np.add.at(total, (r[finite], b[finite]), values[finite])
+        np.add.at(count, (r[finite], b[finite]), 1)
+        panels[key] = np.divide(total, count, out=np.full_like(total, np.nan), where=count > 0)
+    return rho, beta, panels
+
+
 def save_heatmaps(
     rho_values, beta_values, panels: Mapping[str, object], path: str | Path, title=None
 ) -> Path:
     """One heatmap per metric over a (rho, beta) sweep, rho down the rows and beta across.
 
-    Both axes are logarithmic (cells centred on the grid values) unless an axis holds a value
-    <= 0, which then gets equal-width cells. NaN cells (diverged runs) are left blank. On a panel
+    Both axes are logarithmic (cells centred on the grid values, see ``cell_edges``) unless an
+    axis holds a value <= 0, which then gets equal-width cells. ``heatmap_arrays`` builds the
+    arguments from a sweep's rows. NaN cells (diverged runs) are left blank. On a panel
     named "rho_hat_mean", each cell of a grid up to 10 x 10 is annotated with rho_hat / rho.
 
     Args:
@@ -369,8 +433,8 @@ def save_heatmaps(
     # Sorted axes make the cell edges monotonic; the panels are permuted to match.
     rho_order, beta_order = np.argsort(rho), np.argsort(beta)
     rho, beta = rho[rho_order], beta[beta_order]
-    x_edges, x_log = _cell_edges(beta)
-    y_edges, y_log = _cell_edges(rho)
+    x_edges, x_log = cell_edges(beta)
+    y_edges, y_log = cell_edges(rho)
     x_centres = beta if x_log else np.arange(beta.size)
     y_centres = rho if y_log else np.arange(rho.size)
 
@@ -441,15 +505,10 @@ def save_filter_grid(
 
     Args:
       filters: (R, B, H, N) weights, entry [i, j] the W1 of rho_values[i], beta_values[j].
-      rho_values: (R,) target sparsities of the sweep.
-      beta_values: (B,) sparsity weights of the sweep.
-      path: where to write the PNG; parent directories are created.
-      channels: 1 for grayscale, 3 for RGB.
-      patch_shape: (rows, cols) of one patch; defaults to square.
+      rho_values, beta_values: (R,) and (B,) grid values, as in ``save_heatmaps``.
+      path: the PNG to write (parent directories are created); returned as a Path.
+      channels, patch_shape: the patch layout, as in ``tile_filters``.
       title: optional figure title.
-
-    Returns:
-      ``path`` as a Path.
     """
     rho = _axis_values(rho_values, "rho_values")
     beta = _axis_values(beta_values, "beta_values")

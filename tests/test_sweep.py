@@ -91,22 +91,40 @@ def test_diverged_member_is_isolated():
                                    rtol=1e-6)
 
 
-def test_run_directory(tmp_path):
+def test_run_directory(tmp_path, monkeypatch):
+    from saejax import viz
+
+    drawn, save_heatmaps = {}, viz.save_heatmaps
+
+    def recording(rho_values, beta_values, panels, path, title=None):
+        drawn.update(rho=rho_values, beta=beta_values, panels=panels, path=path)
+        return save_heatmaps(rho_values, beta_values, panels, path, title)
+
+    monkeypatch.setattr(viz, "save_heatmaps", recording)
     x = data()
-    res = sweeps.sweep(cfg(), x, rho=[0.05, 0.2], beta=[0.3, 1.0, 3.0], chunk_size=4,
+    res = sweeps.sweep(cfg(), x, rho=[0.2, 0.05], beta=[3.0, 0.3, 1.0], chunk_size=4,
                       workdir=tmp_path, progress=False)
     with open(tmp_path / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(float(r["rho"]), float(r["beta"])) for r in rows] == [
-        (r, b) for r in (0.05, 0.2) for b in (0.3, 1.0, 3.0)
+        (r, b) for r in (0.2, 0.05) for b in (3.0, 0.3, 1.0)
     ]
     for key in ("rho", "beta", "lam", "lr", "seed", "final_loss", "reconstruction",
                 "weight_decay", "sparsity", "rho_hat_mean", "rho_hat_max", "dead_fraction",
                 "diverged"):
         assert key in rows[0]
-    assert json.loads((tmp_path / "results.json").read_text())[4]["beta"] == 1.0
+    assert json.loads((tmp_path / "results.json").read_text())[4]["beta"] == 0.3
     for name in ("heatmaps.png", "filters_grid.png", "config.json"):
         assert (tmp_path / name).is_file(), name
+    # The heatmaps show each member's own numbers in its (rho, beta) cell, axes sorted.
+    assert drawn["path"] == tmp_path / "heatmaps.png"
+    np.testing.assert_array_equal(drawn["rho"], [0.05, 0.2])
+    np.testing.assert_array_equal(drawn["beta"], [0.3, 1.0, 3.0])
+    assert list(drawn["panels"]) == ["reconstruction", "rho_hat_mean", "dead_fraction"]
+    for row in res.rows:
+        i, j = [0.05, 0.2].index(row["rho"]), [0.3, 1.0, 3.0].index(row["beta"])
+        for key, panel in drawn["panels"].items():
+            assert panel[i, j] == row[key], (key, row)
     member = sweeps.load_member(tmp_path, 4)
     for k, v in member.items():
         np.testing.assert_array_equal(v, res.params[k][4])

@@ -1,13 +1,19 @@
-"""Filter tilings against hand-worked arrays, and every figure written as a readable PNG."""
+"""Filter tilings and heatmap grids against hand-worked arrays, and the PNGs draw those arrays.
+
+A picture test reads the PNG back and checks the pixels that carry meaning: which tile sits at
+which grid position, which heatmap cell gets which colour.
+"""
 
 import math
 import subprocess
 import sys
 
 import jax.numpy as jnp
+import matplotlib
 import matplotlib.image
 import numpy as np
 import pytest
+from scipy import ndimage, spatial
 
 from saejax import viz
 
@@ -25,6 +31,72 @@ def read_png(path, expected_hw):
     h, w = expected_hw
     assert abs(pixels.shape[0] - h) <= 2 and abs(pixels.shape[1] - w) <= 2, pixels.shape
     return pixels
+
+
+def grey_cells(pixels, shape):
+    """The grey level at the centre of each pixel of a (rows, cols) image drawn by save_filters.
+
+    The drawn image is the box of non-white pixels (its border is background, black); each of
+    its pixels is a block of the PNG, sampled over its central half.
+    """
+    grey = pixels[..., :3].mean(axis=-1)
+    rows, cols = np.nonzero(grey < 0.9)
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    h, w = (bottom - top) / shape[0], (right - left) / shape[1]
+    out = np.empty(shape)
+    for i in range(shape[0]):
+        for j in range(shape[1]):
+            r0, c0 = top + int((i + 0.25) * h), left + int((j + 0.25) * w)
+            out[i, j] = grey[r0 : r0 + max(1, int(h / 2)), c0 : c0 + max(1, int(w / 2))].mean()
+    return out
+
+
+VIRIDIS = matplotlib.colormaps["viridis"](np.linspace(0.0, 1.0, 256))[:, :3]
+
+
+def heatmap_cells(pixels, shape):
+    """Per panel of a save_heatmaps PNG, the viridis position (0..255) of each of shape's cells.
+
+    A panel is a wide run of columns whose pixels are mostly viridis colours (the colour bars
+    are narrow runs). Its cells split it evenly, which holds for grids spaced evenly in log
+    space or with a 0 (equal slots). Each cell reads as the median colormap position of its
+    viridis pixels, so the rho_hat / rho annotations do not change it; a cell with almost no
+    viridis pixels (a NaN, left blank) reads as NaN.
+    """
+    distance, position = spatial.cKDTree(VIRIDIS).query(pixels[..., :3])
+    on_map = distance < 0.03
+    wide = on_map.mean(axis=0) > 0.3
+    runs, start = [], None
+    for j, flag in enumerate(np.append(wide, False)):
+        if flag and start is None:
+            start = j
+        elif not flag and start is not None:
+            if j - start > 50:
+                runs.append((start, j))
+            start = None
+    panels = []
+    for left, right in runs:
+        rows = np.nonzero(on_map[:, left:right].mean(axis=1) > 0.3)[0]
+        top, bottom = rows.min(), rows.max() + 1
+        h, w = (bottom - top) / shape[0], (right - left) / shape[1]
+        cells = np.full(shape, np.nan)
+        for i in range(shape[0]):
+            for j in range(shape[1]):
+                r0, r1 = top + int((i + 0.2) * h), top + int((i + 0.8) * h)
+                c0, c1 = left + int((j + 0.2) * w), left + int((j + 0.8) * w)
+                inside = on_map[r0:r1, c0:c1]
+                if inside.mean() > 0.5:
+                    cells[i, j] = np.median(position[r0:r1, c0:c1][inside])
+        panels.append(cells)
+    return panels
+
+
+def colormap_position(values):
+    """Where save_heatmaps' viridis puts each value: (v - min) / (max - min) over the finite
+    values, as a position 0..255 of the colormap."""
+    values = np.asarray(values, dtype=np.float64)
+    lo, hi = np.nanmin(values), np.nanmax(values)
+    return np.clip((values - lo) / (hi - lo) * 256, 0, 255)
 
 
 # --- tile_filters ---------------------------------------------------------------------------
@@ -50,6 +122,31 @@ def test_tile_filters_without_normalize_divides_by_global_max():
     image = viz.tile_filters(W, normalize=False)
     np.testing.assert_allclose(image[1:3, 4:6], np.array([[-1.5, -1.5], [-1.5, 2.5]]) / 3.5)
     np.testing.assert_allclose(image[1:3, 1:3], np.array([[-2.5, -0.5], [1.5, 3.5]]) / 3.5)
+
+
+def one_bright_pixel_per_filter():
+    """Four 3x3 filters; filter k is 1 at pixel BRIGHT[k] (row-major) and 0 elsewhere."""
+    W = np.zeros((4, 9))
+    W[np.arange(4), BRIGHT] = 1.0
+    # mean(W) = 1/9: a filter centres to 8/9 at its bright pixel and -1/9 elsewhere, and its
+    # maximum 8/9 scales those to 1 and -1/8.
+    expected = np.full((9, 9), B)
+    for k, p in enumerate(BRIGHT):
+        r0, c0 = 1 + 4 * (k // 2), 1 + 4 * (k % 2)  # 2 x 2 tiles in reading order, pad 1
+        expected[r0 : r0 + 3, c0 : c0 + 3] = -1 / 8
+        expected[r0 + p // 3, c0 + p % 3] = 1.0
+    return W, expected
+
+
+BRIGHT = [0, 2, 4, 8]
+
+
+def test_tile_filters_puts_each_filter_at_its_grid_position():
+    W, expected = one_bright_pixel_per_filter()
+    image = viz.tile_filters(W)
+    np.testing.assert_allclose(image, expected, rtol=0, atol=1e-15)
+    # Filter 1 (bright top right) is the second tile of the first row, not of the first column.
+    assert image[1, 7] == 1.0 and image[5, 1] == -1 / 8
 
 
 def test_tile_filters_non_square_count_no_pad_and_zero_filter():
@@ -135,6 +232,13 @@ def test_save_filters_square_and_non_square_count(tmp_path):
     read_png(path, (round(19 / 28 * 500), 500))
 
 
+def test_save_filters_draws_each_tile_at_its_grid_position(tmp_path):
+    W, expected = one_bright_pixel_per_filter()
+    pixels = read_png(viz.save_filters(W, tmp_path / "tiles.png"), (500, 500))
+    # The gray colormap on [-1, 1]: background black, a tile's -1/8 at 0.44, its bright pixel white.
+    np.testing.assert_allclose(grey_cells(pixels, (9, 9)), (expected + 1) / 2, atol=0.02)
+
+
 def test_save_filters_colour_draws_red(tmp_path):
     red = np.zeros((1, 4, 4, 3))
     red[..., 0] = 1.0
@@ -173,7 +277,7 @@ def test_curve_series_keeps_only_usable_points():
         {"step": 1, "loss": float("inf"), "reconstruction": jnp.float32(0.25)},
         {"step": 2, "loss": np.float64(1.0), "weight_decay": True},
     ]
-    series = viz._curve_series(history)
+    series = viz.curve_series(history)
     assert series == {"loss": ([0.0, 2.0], [2.0, 1.0]), "reconstruction": ([1.0], [0.25])}
 
 
@@ -206,35 +310,78 @@ def test_save_rho_hat_histogram_bad_input_raises(rho_hat, rho, match):
 
 
 def test_cell_edges_are_geometric_midpoints():
-    edges, log = viz._cell_edges(np.array([0.01, 0.1, 1.0]))
+    edges, log = viz.cell_edges(np.array([0.01, 0.1, 1.0]))
     assert log
     np.testing.assert_allclose(edges, 10.0 ** np.array([-2.5, -1.5, -0.5, 0.5]))
-    edges, log = viz._cell_edges(np.array([1e-4, 1e-2]))
+    edges, log = viz.cell_edges([1e-4, 1e-2])
     np.testing.assert_allclose(edges, [1e-5, 1e-3, 1e-1])
-    edges, log = viz._cell_edges(np.array([3.0]))
+    edges, log = viz.cell_edges([3.0])
     np.testing.assert_allclose(edges, [3.0 / math.sqrt(10), 3.0 * math.sqrt(10)])
     # beta = 0 cannot sit on a log axis: equal slots instead.
-    edges, log = viz._cell_edges(np.array([0.0, 0.5, 3.0]))
+    edges, log = viz.cell_edges([0.0, 0.5, 3.0])
     assert not log
     np.testing.assert_array_equal(edges, [-0.5, 0.5, 1.5, 2.5])
+    for bad in ([], [0.1, 0.01], [[0.1]]):
+        with pytest.raises(ValueError, match="increasing"):
+            viz.cell_edges(bad)
 
 
-def test_save_heatmaps(tmp_path):
-    rho, beta = [0.1, 0.01, 0.03], [0.0, 0.3, 3.0, 1.0]  # unsorted, with beta = 0
-    rng = np.random.default_rng(3)
-    panels = {
-        "reconstruction": rng.uniform(0.1, 1.0, (3, 4)),
-        "rho_hat_mean": np.array(rho)[:, None] * rng.uniform(0.5, 2.0, (3, 4)),
-        "dead_fraction": jnp.asarray(rng.uniform(0.0, 1.0, (3, 4))),
-    }
-    panels["reconstruction"][1, 2] = np.nan
+def test_heatmap_arrays_grids_and_averages_the_rows():
+    nan = float("nan")
+    rows = [  # an unsorted grid: rho 0.1 listed before 0.01, beta 3 before 0.3
+        {"rho": 0.1, "beta": 3.0, "seed": 0, "loss": 1.0, "dead": 0.5},
+        {"rho": 0.1, "beta": 3.0, "seed": 1, "loss": 2.0, "dead": 0.25},
+        {"rho": 0.1, "beta": 3.0, "seed": 2, "loss": nan, "dead": nan},  # diverged: left out
+        {"rho": 0.01, "beta": 3.0, "seed": 0, "loss": 4.0, "dead": 0.0},
+        {"rho": 0.1, "beta": 0.3, "seed": 0, "loss": 8.0, "dead": 1.0},
+        {"rho": 0.01, "beta": 1.0, "seed": 0, "loss": nan, "dead": 0.75},  # only member is NaN
+        # no member at (0.01, 0.3), nor at (0.1, 1.0)
+    ]
+    rho, beta, panels = viz.heatmap_arrays(rows, ["loss", "dead"])
+    np.testing.assert_array_equal(rho, [0.01, 0.1])
+    np.testing.assert_array_equal(beta, [0.3, 1.0, 3.0])
+    assert list(panels) == ["loss", "dead"]
+    np.testing.assert_array_equal(panels["loss"], [[nan, nan, 4.0], [8.0, nan, 1.5]])
+    np.testing.assert_array_equal(panels["dead"], [[nan, 0.75, 0.0], [1.0, nan, 0.375]])
+
+
+def test_heatmap_arrays_bad_rows_raise():
+    with pytest.raises(ValueError, match="empty"):
+        viz.heatmap_arrays([], ["loss"])
+    with pytest.raises(ValueError, match=r"rows\[1\] has no 'loss'"):
+        viz.heatmap_arrays([{"rho": 0.1, "beta": 1.0, "loss": 1.0}, {"rho": 0.1, "beta": 3.0}],
+                           ["loss"])
+
+
+def test_save_heatmaps_puts_each_value_in_its_cell(tmp_path):
+    # An unsorted grid with beta = 0; rho spaced evenly in log, so every cell has the same size.
+    rho, beta = [0.1, 0.001, 0.01], [0.0, 0.3, 3.0, 1.0]
+    values = np.array([[5.0, 9.0, 2.0, 11.0], [0.0, 7.0, 10.0, 3.0], [6.0, 1.0, 8.0, 4.0]])
+    values[2, 3] = np.nan  # rho = 0.01, beta = 1: a diverged cell
+    panels = {"reconstruction": values, "rho_hat_mean": jnp.asarray(-values)}
     path = viz.save_heatmaps(rho, beta, panels, tmp_path / "sweep.png", title="sweep")
-    read_png(path, (380 + 30, 3 * 430))
+    pixels = read_png(path, (380 + 30, 2 * 430))
+    # Drawn with rho increasing downwards (0.001, 0.01, 0.1 = rows 1, 2, 0 of the input) and
+    # beta increasing to the right (0, 0.3, 1, 3 = columns 0, 1, 3, 2).
+    drawn = values[[1, 2, 0]][:, [0, 1, 3, 2]]
+    assert np.isnan(drawn[1, 2])
+    reconstruction, rho_hat_mean = heatmap_cells(pixels, (3, 4))
+    np.testing.assert_allclose(reconstruction, colormap_position(drawn), atol=3)
+    # The negated panel runs the colormap the other way, annotations and all.
+    np.testing.assert_allclose(rho_hat_mean, colormap_position(-drawn), atol=3)
+    # A larger value gets the colour further along the colormap: the cells' order is the values'.
+    finite = np.isfinite(drawn)
+    np.testing.assert_array_equal(np.argsort(reconstruction[finite]), np.argsort(drawn[finite]))
 
 
 def test_save_heatmaps_single_cell_and_all_nan(tmp_path):
     panels = {"rho_hat_mean": [[0.02]], "reconstruction": [[np.nan]]}
-    read_png(viz.save_heatmaps([0.01], [3.0], panels, tmp_path / "one.png"), (380, 2 * 430))
+    pixels = read_png(viz.save_heatmaps([0.01], [3.0], panels, tmp_path / "one.png"),
+                      (380, 2 * 430))
+    # The lone finite cell is drawn in one colour of the map; the all-NaN panel's cell is blank.
+    (cells,) = heatmap_cells(pixels, (1, 1))
+    assert 0 <= cells[0, 0] <= 255
+    assert np.mean(pixels[150:250, 480:780, :3] > 0.95) > 0.9
 
 
 @pytest.mark.parametrize(
@@ -251,10 +398,36 @@ def test_save_heatmaps_bad_input_raises(rho, beta, panels, match):
         viz.save_heatmaps(rho, beta, panels, "unused.png")
 
 
-def test_save_filter_grid(tmp_path):
-    filters = np.random.default_rng(4).normal(size=(2, 3, 5, 16))
-    path = viz.save_filter_grid(filters, [0.01, 0.1], [0.0, 1.0, 3.0], tmp_path / "grid.png")
-    read_png(path, (2 * 180, 3 * 180))
+def test_save_filter_grid_puts_each_run_in_its_cell(tmp_path):
+    # One 2x2 filter per run of an unsorted grid, each bright at a pixel that names its run.
+    rho, beta = [0.1, 0.01], [3.0, 0.0, 1.0]
+    filters = np.zeros((2, 3, 1, 4))
+    bright = np.array([[0, 1, 2], [3, 0, 1]])  # entry [i, j]: pixel of run (rho[i], beta[j])
+    for i in range(2):
+        for j in range(3):
+            filters[i, j, 0, bright[i, j]] = 1.0
+    pixels = read_png(viz.save_filter_grid(filters, rho, beta, tmp_path / "grid.png"),
+                      (2 * 180, 3 * 180))
+    # Drawn with rho and beta increasing: row r is rho[1 - r], column c is beta[[1, 2, 0][c]].
+    drawn = bright[[1, 0]][:, [1, 2, 0]]
+    height, width = pixels.shape[0] / 2, pixels.shape[1] / 3
+    for r in range(2):
+        for c in range(3):
+            cell = pixels[int(r * height) : int((r + 1) * height),
+                          int(c * width) : int((c + 1) * width), :3]
+            # The tiling is the largest black component (its 1-pixel border, in a 4x4 image).
+            labels, _ = ndimage.label(cell.max(axis=-1) < 0.2)
+            sizes = np.bincount(labels.ravel())
+            sizes[0] = 0
+            box = ndimage.find_objects((labels == sizes.argmax()).astype(int))[0]
+            tiling = cell[box]
+            ys, xs = np.nonzero(tiling.min(axis=-1) > 0.9)  # the one white pixel of the filter
+            at = (int(ys.mean() / tiling.shape[0] * 4), int(xs.mean() / tiling.shape[1] * 4))
+            p = drawn[r, c]
+            assert at == (1 + p // 2, 1 + p % 2), (r, c, at, p)
+
+
+def test_save_filter_grid_colour(tmp_path):
     colour = np.random.default_rng(5).normal(size=(1, 1, 4, 27))
     path = viz.save_filter_grid(colour, [0.05], [3.0], tmp_path / "one.png", channels=3)
     read_png(path, (180, 180))
@@ -278,5 +451,4 @@ def test_figures_leave_pyplot_alone(tmp_path):
 
 
 def test_save_penalties_writes_png(tmp_path):
-    path = viz.save_penalties(0.05, tmp_path / "pen.png")
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    read_png(viz.save_penalties(0.05, tmp_path / "pen.png"), (340, 900))
