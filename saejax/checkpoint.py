@@ -6,9 +6,15 @@ import logging
 from pathlib import Path
 
 import jax
-import orbax.checkpoint as ocp
 
 logger = logging.getLogger(__name__)
+
+
+def load_orbax():
+    """orbax.checkpoint, imported on first use: only runs that save or restore pay for it."""
+    import orbax.checkpoint
+
+    return orbax.checkpoint
 
 
 class CheckpointError(RuntimeError):
@@ -23,6 +29,7 @@ class Checkpointer:
     """
 
     def __init__(self, directory: str | Path, max_to_keep: int = 3):
+        ocp = load_orbax()
         self.directory = Path(directory).absolute()
         self._manager = ocp.CheckpointManager(
             self.directory,
@@ -45,7 +52,7 @@ class Checkpointer:
         """Saves ``state`` (any pytree of arrays) as checkpoint ``step``."""
         if step in self._manager.all_steps():
             return
-        self._manager.save(step, args=ocp.args.StandardSave(state))
+        self._manager.save(step, args=load_orbax().args.StandardSave(state))
         self._manager.wait_until_finished()
         logger.info("saved checkpoint %d in %s", step, self.directory)
 
@@ -61,6 +68,7 @@ class Checkpointer:
             raise CheckpointError(
                 f"no checkpoint found in {self.directory}. Run without --resume to start afresh."
             )
+        ocp = load_orbax()
         target = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         try:
             restored = self._manager.restore(step, args=ocp.args.StandardRestore(target))

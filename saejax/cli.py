@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -105,15 +104,6 @@ def _gradcheck(args) -> int:
     return 0 if passed else 1
 
 
-def _enable_compilation_cache() -> None:
-    """JAX's persistent compilation cache, so a second run skips compilation."""
-    import jax
-
-    cache = os.environ.get("SAEJAX_CACHE_DIR", Path.home() / ".cache" / "saejax" / "xla")
-    jax.config.update("jax_compilation_cache_dir", str(cache))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-
-
 def _checked(kind, rule: str | None, name: str):
     """An argparse type: ``kind``, then the config's rule for ``name`` (a clear exit-2 error)."""
     from saejax.config import check_value
@@ -206,7 +196,6 @@ def _train(args) -> int:
     config = config_from_args(args, base=base)
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    _enable_compilation_cache()
     workdir = Path(args.workdir or f"runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
     x, info = training_data(
         config.dataset, config.data, config.num_examples, config.patch_size, config.seed
@@ -224,7 +213,8 @@ def _train(args) -> int:
         f"{s['weight_decay']:.4g}, sparsity {s['sparsity']:.4g}); mean rho_hat "
         f"{s['rho_hat_mean']:.4g} (target {config.rho}), dead {100 * s['dead_fraction']:.0f}%; "
         f"{s['steps_this_run']} steps in {s['wall_seconds']:.2f} s "
-        f"(compile {s['compile_seconds']:.2f} s)"
+        f"(compile {s['compile_seconds']:.2f} s); {s['iterations']} iterations, "
+        f"{s['evaluations']} evaluations, stopped: {s['stop_reason']}"
     )
     filters = workdir / "filters.png"
     print(f"filters: {filters}" if filters.exists() else f"run directory: {workdir}")
@@ -259,7 +249,6 @@ def _sweep(args) -> int:
 
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    _enable_compilation_cache()
     from saejax import sweeps
     from saejax.data import training_data, training_labels
 

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from saejax import checks
-from saejax.losses import Hyper, terms_from
+from saejax.losses import Hyper, sparsity_from, terms_from, weight_decay_from
 from saejax.model import decoder_weights, forward, mean_activation
 from saejax.penalties import penalty_derivative
 
@@ -92,6 +92,58 @@ def terms_and_grad(params, x_MxN, hyper: Hyper, penalty: str = "kl", decoder: st
     grads = {k: g_data[k] + g_decay[k] for k in g_data}
     terms = terms_from(params, x_MxN, a2_MxH, a3_MxN, hyper, penalty, tied)
     terms["rho_hat"] = mean_activation(a2_MxH)
+    return terms, grads
+
+
+def terms_and_grad_blocked(params, x_MxN, hyper: Hyper, penalty: str = "kl",
+                           decoder: str = "sigmoid", tied: bool = False, block: int = 1024):
+    """``terms_and_grad`` computed over blocks of ``block`` examples, in two passes.
+
+    The sparsity term needs rho_hat, a mean over every example, before any example's delta2.
+    Pass 1 computes a2 for all examples (M x H, small) and rho_hat; pass 2 walks the blocks
+    with ``lax.scan``, computing a3, delta3 and delta2 of one block at a time and accumulating
+    J's reconstruction sum and the gradients. The (M, N) temporaries a3 and delta3 then never
+    exist whole: one block's stay in cache, which is what makes a vmapped sweep's evaluation
+    cheap per member. Same equations as ``_backprop``; the sums only run in another order.
+    """
+    m, n = x_MxN.shape
+    nb = -(-m // block)
+    pad = nb * block - m
+    xb = jnp.pad(x_MxN, ((0, pad), (0, 0))).reshape(nb, block, n)
+    mask = (jnp.arange(nb * block) < m).reshape(nb, block, 1).astype(x_MxN.dtype)
+    W2_NxH = decoder_weights(params, tied)
+    a2 = jax.nn.sigmoid(xb @ params["W1"].T + params["b1"][None, None, :]) * mask  # nb, block, H
+    rho_hat_H = jnp.sum(a2, axis=(0, 1)) / m
+    sparse_H = (hyper.beta * penalty_derivative(penalty, hyper.rho, rho_hat_H) / m).astype(
+        a2.dtype)
+
+    def one_block(acc, blk):
+        x_b, a2_b, w_b = blk
+        z3 = a2_b @ W2_NxH.T + params["b2"][None, :]
+        a3 = z3 if decoder == "linear" else jax.nn.sigmoid(z3)
+        err = (a3 - x_b) * w_b
+        delta3 = err / m if decoder == "linear" else err * a3 * (1.0 - a3) / m
+        delta2 = (delta3 @ W2_NxH + sparse_H[None, :]) * a2_b * (1.0 - a2_b) * w_b
+        sq, gW1, gb1, gW2, gb2 = acc
+        return (sq + jnp.sum(err * err), gW1 + delta2.T @ x_b, gb1 + jnp.sum(delta2, axis=0),
+                gW2 + delta3.T @ a2_b, gb2 + jnp.sum(delta3, axis=0)), None
+
+    zero = jnp.zeros((), x_MxN.dtype)
+    acc0 = (zero, jnp.zeros_like(params["W1"]), jnp.zeros_like(params["b1"]),
+            jnp.zeros_like(W2_NxH), jnp.zeros_like(params["b2"]))
+    (sq, gW1, gb1, gW2, gb2), _ = jax.lax.scan(one_block, acc0, (xb, a2, mask))
+    g_data = {"W1": gW1, "b1": gb1, "W2": gW2, "b2": gb2}
+    if tied:
+        g_data["W1"] = g_data["W1"] + g_data.pop("W2").T
+    g_decay = _decay_grad(params, hyper.lam, tied)
+    grads = {k: g_data[k] + g_decay[k] for k in g_data}
+    terms = {
+        "reconstruction": 0.5 * sq / m,
+        "weight_decay": weight_decay_from(params, hyper.lam, tied),
+        "sparsity": sparsity_from(rho_hat_H, hyper, penalty),
+    }
+    terms["loss"] = terms["reconstruction"] + terms["weight_decay"] + terms["sparsity"]
+    terms["rho_hat"] = rho_hat_H
     return terms, grads
 
 

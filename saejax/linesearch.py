@@ -14,20 +14,30 @@ to ``step``, which returns the next state. Nothing waits for anything else.
     state.best_t, state.best_f               the step taken and phi there
 
 Two choices differ from minFunc's code, both to keep a member's state a few scalars:
-- The result is the lowest phi seen (``best_t``), where minFunc returns the lower end of its
-  final bracket. The two agree except after an extrapolation that raised phi in the first two
-  trials, which minFunc's bracketing test ignores (its ``LSiter > 1``, kept here as is).
+- The result is the lowest phi seen (``best_t``), or the trial that satisfied the Wolfe
+  conditions, where minFunc returns the lower end of its final bracket. The two agree except
+  after an extrapolation that raised phi in the first two trials, which minFunc's bracketing
+  test ignores (its ``LSiter > 1``, kept here as is).
 - A non-finite phi or phi' ends the bracketing phase like a too-long step (the bracket is
   [previous t, t]) and the zoom bisects it, where minFunc switches to Armijo backtracking.
   Both shrink the step toward the last finite point.
 ``improved`` says that the latest trial became ``best``; the caller keeps that trial's gradient.
+
+One option goes beyond minFunc: ``init(..., approx_tol=eps)`` also accepts Hager and Zhang's
+*approximate* Wolfe points (W. Hager, H. Zhang, "A new conjugate gradient method with
+guaranteed descent and an efficient line search", SIAM J. Optim. 16 (2005), section 4): a trial
+whose phi lies within eps |phi(0)| of phi(0) and whose slope meets the curvature condition is
+accepted even when rounding hides its decrease. In float32 near a plateau of J, the decrease a
+step earns is smaller than the rounding of J itself; the slopes still tell the truth, and this
+lets the search follow them. ``approx_tol=0`` (the default) is minFunc's search exactly.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from flax import struct
+
+from saejax.pytree import pytree_dataclass
 
 C1 = 1e-4  # sufficient decrease: phi(t) <= phi(0) + C1 t phi'(0)
 C2 = 0.9  # curvature: |phi'(t)| <= C2 |phi'(0)|
@@ -35,12 +45,13 @@ MAX_EVALS = 25  # minFunc's maxLS
 PROG_TOL = 1e-9  # minFunc's progTol: a bracket narrower than this (times max|d|) ends the search
 
 
-@struct.dataclass
+@pytree_dataclass
 class LineSearchState:
     """Scalars of one search (shapes () each; a leading axis under vmap)."""
 
     t: jax.Array  # the trial to evaluate next
     f0: jax.Array  # phi(0)
+    f_tol: jax.Array  # approx_tol |phi(0)|: phi within this of phi(0) counts as no increase
     g0: jax.Array  # phi'(0) (negative: d is a descent direction)
     scale: jax.Array  # max|d|, for the progTol test on the bracket width
     prev_t: jax.Array  # bracketing: the previous trial (starts at 0)
@@ -62,14 +73,19 @@ class LineSearchState:
     improved: jax.Array  # bool: the latest evaluated trial became best
 
 
-def init(f0, g0, t0, scale) -> LineSearchState:
-    """A search along d from phi(0) = f0 with slope g0 < 0; the first trial is t0."""
+def init(f0, g0, t0, scale, approx_tol=0.0) -> LineSearchState:
+    """A search along d from phi(0) = f0 with slope g0 < 0; the first trial is t0.
+
+    ``scale`` is max|d| (for the bracket-width test); ``approx_tol`` > 0 also accepts
+    approximate Wolfe points (see the module docstring).
+    """
     f0 = jnp.asarray(f0)
     dt = f0.dtype
     zero, false = jnp.zeros((), dt), jnp.zeros((), bool)
     f0, g0 = f0.astype(dt), jnp.asarray(g0, dt)
     return LineSearchState(
-        t=jnp.asarray(t0, dt), f0=f0, g0=g0, scale=jnp.asarray(scale, dt),
+        t=jnp.asarray(t0, dt), f0=f0, f_tol=jnp.asarray(approx_tol, dt) * jnp.abs(f0),
+        g0=g0, scale=jnp.asarray(scale, dt),
         prev_t=zero, prev_f=f0, prev_g=g0,
         a_t=zero, a_f=f0, a_g=g0, b_t=zero, b_f=f0, b_g=g0,
         zoom=false, insuf=false, evals=jnp.zeros((), jnp.int32), ended=false, wolfe=false,
@@ -118,12 +134,12 @@ def step(s: LineSearchState, f, g) -> LineSearchState:
     finite = jnp.isfinite(f) & jnp.isfinite(g)
     armijo = f <= s.f0 + C1 * t * s.g0
     curvature = jnp.abs(g) <= -C2 * s.g0
-    improved = finite & (f < s.best_f)
-    best_t, best_f = jnp.where(improved, t, s.best_t), jnp.where(improved, f, s.best_f)
+    # Hager-Zhang's approximate Wolfe point: no visible increase, and the curvature condition
+    approx = finite & (s.f_tol > 0) & (f <= s.f0 + s.f_tol) & curvature
 
     # --- bracketing: a step too long, a Wolfe point, an upward slope, or extrapolate ---
     too_long = ~finite | ~armijo | ((evals > 2) & (f >= s.prev_f))
-    b_wolfe = finite & ~too_long & curvature
+    b_wolfe = (finite & ~too_long & curvature) | approx
     upward = finite & ~too_long & ~b_wolfe & (g >= 0)
     bracketed = too_long | upward
     extrapolate = ~bracketed & ~b_wolfe
@@ -135,7 +151,7 @@ def step(s: LineSearchState, f, g) -> LineSearchState:
     lo_f = jnp.where(a_low, s.a_f, s.b_f)
     lo_t, hi_t = jnp.where(a_low, s.a_t, s.b_t), jnp.where(a_low, s.b_t, s.a_t)
     replace_hi = ~finite | ~(f < s.f0 + C1 * t * s.g0) | (f >= lo_f)
-    z_wolfe = ~replace_hi & curvature
+    z_wolfe = (~replace_hi & curvature) | approx
     hi_to_lo = ~replace_hi & ~z_wolfe & (g * (hi_t - lo_t) >= 0)
     # New ends, as (is the new point at a?, is the old low end copied to the high end?)
     new_at_a = jnp.where(replace_hi, ~a_low, a_low)
@@ -150,6 +166,9 @@ def step(s: LineSearchState, f, g) -> LineSearchState:
     b = [jnp.where(s.zoom, z, jnp.where(bracketed, v, old))
          for z, v, old in zip(z_b, (t, f, g), (s.b_t, s.b_f, s.b_g), strict=True)]
     wolfe = jnp.where(s.zoom, z_wolfe, b_wolfe)
+    # the result: the lowest phi seen, or the trial that ends the search as a Wolfe point
+    improved = (finite & (f < s.best_f)) | wolfe
+    best_t, best_f = jnp.where(improved, t, s.best_t), jnp.where(improved, f, s.best_f)
     narrow = s.zoom & ~z_wolfe & (jnp.abs(a[0] - b[0]) * s.scale < PROG_TOL)
     ended = wolfe | narrow | (evals >= MAX_EVALS)
 

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from flax import struct
 
 from saejax import checks
 from saejax.model import decoder_weights, encode, forward, mean_activation
 from saejax.penalties import penalty_value
+from saejax.pytree import pytree_dataclass
 
 
-@struct.dataclass
+@pytree_dataclass
 class Hyper:
     """Hyperparameters of J, as a pytree.
 

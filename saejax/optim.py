@@ -28,14 +28,17 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import optax
-from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from saejax import linesearch
 from saejax.config import TrainConfig
+from saejax.pytree import pytree_dataclass
 
 STOP_REASONS = ("running", "budget", "no_decrease", "linesearch")
 RUNNING, BUDGET, NO_DECREASE, LINESEARCH = range(4)
+# A trial whose J exceeds J(0) by at most this many float epsilons (relative) may still be
+# accepted on its slope; see linesearch's approximate Wolfe points.
+APPROX_WOLFE_ULPS = 10
 TERM_KEYS = ("loss", "reconstruction", "weight_decay", "sparsity", "rho_hat_mean")
 
 
@@ -66,7 +69,7 @@ def scalar_terms(terms: dict) -> dict:
     return out
 
 
-@struct.dataclass
+@pytree_dataclass
 class LbfgsState:
     """One member's L-BFGS, on the params flattened to one vector of length P.
 
@@ -189,7 +192,10 @@ def make_lbfgs_tick(evaluate, max_iterations: int):
         d = -jnp.where(stored > 0, two_loop(new_grad, S, Y, rho, stored, h_diag), new_grad)
         gtd = jnp.dot(new_grad, d)
         t0 = jnp.where(stored == 0, jnp.minimum(1.0, 1.0 / jnp.sum(jnp.abs(new_grad))), 1.0)
-        fresh = linesearch.init(new_value, gtd, t0, jnp.max(jnp.abs(d)))
+        # Points within a few roundings of J count as no increase (Hager-Zhang's approximate
+        # Wolfe conditions): in float32, a plateau's true decrease hides below J's rounding.
+        approx_tol = APPROX_WOLFE_ULPS * jnp.finfo(new_value.dtype).eps
+        fresh = linesearch.init(new_value, gtd, t0, jnp.max(jnp.abs(d)), approx_tol)
 
         row = {**opt.terms, "grad_norm": jnp.linalg.norm(opt.grad),
                "linesearch_steps": search.evals}

@@ -32,11 +32,11 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from saejax import checks
+from saejax import checks, compile_cache
+from saejax.checkpoint import load_orbax
 from saejax.config import TrainConfig
 from saejax.losses import Hyper
 from saejax.model import encode
@@ -247,6 +247,7 @@ def sweep(
     if labels is not None:
         check_labels(data, labels)
 
+    compile_cache.enable()
     n_dev = len(devices)
     block = min(int(chunk_size), len(grid))
     block = n_dev * math.ceil(block / n_dev)  # every device gets the same number of members
@@ -377,7 +378,7 @@ def _write(workdir, config, grid, rows, params, summary, mode, data_info) -> Non
         writer.writeheader()
         writer.writerows({k: r[k] for k in fields} for r in rows)
     (workdir / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
-    checkpointer = ocp.StandardCheckpointer()
+    checkpointer = load_orbax().StandardCheckpointer()
     target = workdir.absolute() / "members"
     checkpointer.save(target, {"params": params}, force=True)
     checkpointer.wait_until_finished()
@@ -389,7 +390,7 @@ def load_member(workdir: str | Path, index: int) -> dict:
     target = Path(workdir).absolute() / "members"
     if not target.exists():
         raise FileNotFoundError(f"{target} not found: is {workdir} a sweep's run directory?")
-    restored = ocp.StandardCheckpointer().restore(target)
+    restored = load_orbax().StandardCheckpointer().restore(target)
     params = restored["params"]
     g = len(next(iter(params.values())))
     if not 0 <= index < g:

@@ -33,14 +33,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax import struct
 
-from saejax import checks, grads, losses, optim
+from saejax import checks, compile_cache, grads, losses, optim
 from saejax.checkpoint import Checkpointer, CheckpointError
 from saejax.config import TrainConfig
 from saejax.losses import Hyper
 from saejax.metrics import activation_stats
 from saejax.model import init_params
+from saejax.pytree import pytree_dataclass
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class DivergenceError(RuntimeError):
     """The loss became NaN or Inf; the last good state stays in the checkpoints."""
 
 
-@struct.dataclass
+@pytree_dataclass
 class TrainState:
     """Everything that changes during training, as a pytree (checkpointed whole)."""
 
@@ -90,16 +90,26 @@ def _init_state(config: TrainConfig, n_visible: int, seed, lr) -> TrainState:
     return set_learning_rate(state, lr)
 
 
+# Examples per block of the analytic evaluation on large batches (grads.terms_and_grad_blocked).
+EVAL_BLOCK = 1024
+
+
 def make_evaluate(config: TrainConfig):
     """``evaluate(params, batch, hyper) -> (terms, grads)``: J, its terms and dJ/dparams.
 
     One evaluation: the hand-written forward and backward pass (``grad="analytic"``), or
-    ``jax.value_and_grad`` of the loss (``grad="autodiff"``). ``terms`` holds loss,
+    ``jax.value_and_grad`` of the loss (``grad="autodiff"``); the analytic pass runs over blocks
+    of ``EVAL_BLOCK`` examples when the batch holds at least two. ``terms`` holds loss,
     reconstruction, weight_decay, sparsity and the vector rho_hat.
     """
     penalty, decoder, tied = config.penalty, config.decoder, config.tied
     if config.grad == "analytic":
-        return partial(grads.terms_and_grad, penalty=penalty, decoder=decoder, tied=tied)
+        whole = partial(grads.terms_and_grad, penalty=penalty, decoder=decoder, tied=tied)
+        blocked = partial(grads.terms_and_grad_blocked, penalty=penalty, decoder=decoder,
+                          tied=tied, block=EVAL_BLOCK)
+        # Many examples: two passes over blocks keep the (M, N) temporaries in cache.
+        return lambda params, batch, hyper: (
+            blocked if batch.shape[0] >= 2 * EVAL_BLOCK else whole)(params, batch, hyper)
 
     def evaluate(params, batch, hyper):
         def f(p):
@@ -321,6 +331,7 @@ def run(
     data = np.asarray(data)
     checks.check_x(data, data.shape[-1] if data.ndim == 2 else -1, name="training data")
     m, n_visible = data.shape
+    compile_cache.enable()
     if config.batch_size is not None and config.batch_size > m:
         raise ValueError(f"batch_size {config.batch_size} exceeds the {m} training examples.")
     hyper = Hyper(rho=config.rho, beta=config.beta, lam=config.lam)

@@ -1,6 +1,7 @@
 """Test configuration: float64 and no silent rank promotion, for every test."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import jax
@@ -10,6 +11,10 @@ import pytest
 jax.config.update("jax_enable_x64", True)
 # Silent broadcasting is the classic bug of hand-written backprop: make it an error.
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# Compiled programs go to a cache of this session's own, shared with the subprocesses that tests
+# start (resume after SIGKILL, the CLI), never to the user's ~/.cache.
+os.environ.setdefault("SAEJAX_CACHE_DIR", tempfile.mkdtemp(prefix="saejax-test-xla-"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SAEJAX_DATA", REPO.parent / "shared" / "data"))

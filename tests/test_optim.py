@@ -80,7 +80,10 @@ def test_quadratic_reaches_the_solution_of_its_linear_system():
     # J is flat to rounding within ~sqrt(eps) of the minimizer: x is known to about 1e-8.
     np.testing.assert_allclose(params["x"], np.linalg.solve(A, b), rtol=1e-6, atol=1e-8)
     losses = [float(r["loss"]) for r in rows]
-    assert all(b <= a for a, b in zip(losses, losses[1:]))  # every iteration lowers J
+    # No iteration raises J by more than the approximate-Wolfe allowance of a few roundings.
+    tol = optim.APPROX_WOLFE_ULPS * np.finfo(np.float64).eps
+    assert all(b <= a + tol * abs(a) for a, b in zip(losses, losses[1:]))
+    assert losses[-1] < 1e-3 * losses[0] or losses[-1] < losses[0] - 1.0
     assert optim.STOP_REASONS[int(opt.stop)] == "no_decrease"  # converged: rounding ran out
     assert int(step) < 60
 

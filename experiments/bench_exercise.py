@@ -1,0 +1,104 @@
+"""The UFLDL exercise as whole processes: `saejax train` against PyTorch and NumPy + SciPy.
+
+Command:   .venv/bin/python experiments/bench_exercise.py --data ../shared/data/IMAGES_sparsenet.mat
+           [--repeats 5] [--no-scipy]
+Needs:     PyTorch for the PyTorch peer (pip install torch); it is skipped when absent.
+Run time:  about 2 minutes on 2 CPU cores (the SciPy peer is most of it).
+Expected:  the README's exercise table (experiments/results/bench_exercise.md).
+
+Each implementation runs as its own process, timed from start to exit as a user would time it:
+- ``saejax train --data IMAGES.mat`` (the exercise preset: 10,000 patches, 64-25-64, float32,
+  at most 400 L-BFGS iterations), writing its run directory, checkpoints and three figures;
+  once with an empty persistent compilation cache ("cold"), then with the cache it filled;
+- experiments/torch_exercise.py (torch.optim.LBFGS, strong Wolfe, history 100, float32);
+- experiments/scipy_exercise.py (NumPy cost and gradient, SciPy L-BFGS-B, float64).
+Times are medians over --repeats processes, interleaved, so load on the shared machine hits
+every implementation alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+J_LINE = re.compile(r"J = ([0-9.]+)")
+
+
+def timed_process(cmd, env=None) -> dict:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} failed:\n{proc.stderr[-3000:]}")
+    found = J_LINE.search(proc.stdout)
+    return {"seconds": wall, "J": float(found.group(1)) if found else None,
+            "out": proc.stdout.strip().splitlines()[-1]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="IMAGES.mat (UFLDL layout)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-scipy", action="store_true", help="skip the slow SciPy peer")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    data = str(Path(args.data).resolve())
+    saejax_bin = str(Path(sys.executable).with_name("saejax"))
+    have_torch = importlib.util.find_spec("torch") is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, SAEJAX_CACHE_DIR=str(Path(tmp) / "xla"))
+        runs = iter(range(10_000))
+
+        def saejax_cmd():
+            return [saejax_bin, "train", "--data", data, "--workdir",
+                    str(Path(tmp) / f"run{next(runs)}"), "--no-progress"]
+
+        cold = timed_process(saejax_cmd(), env)
+        results = {"saejax": [], "torch": [], "scipy": []}
+        for i in range(args.repeats):
+            results["saejax"].append(timed_process(saejax_cmd(), env))
+            if have_torch:
+                results["torch"].append(timed_process(
+                    [sys.executable, str(HERE / "torch_exercise.py"), "--data", data]))
+            if not args.no_scipy and i == 0:
+                results["scipy"].append(timed_process(
+                    [sys.executable, str(HERE / "scipy_exercise.py"), "--data", data]))
+    import jax
+
+    machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, jax {jax.__version__}"
+               + (f", torch {__import__('torch').__version__}" if have_torch else ""))
+    med = {k: statistics.median(r["seconds"] for r in v) for k, v in results.items() if v}
+    summary = {"machine": machine, "cold": cold, "runs": results, "median_seconds": med}
+    rows = [("saejax train, empty compilation cache", cold["seconds"], cold["J"], "1 run"),
+            (f"saejax train, warm cache (median of {args.repeats})", med["saejax"],
+             results["saejax"][0]["J"], results["saejax"][0]["out"])]
+    if results["torch"]:
+        rows.append((f"PyTorch LBFGS, float32 (median of {args.repeats})", med["torch"],
+                     results["torch"][0]["J"], results["torch"][0]["out"]))
+    if results["scipy"]:
+        rows.append(("NumPy + SciPy L-BFGS-B, float64 (1 run)", med["scipy"],
+                     results["scipy"][0]["J"], results["scipy"][0]["out"]))
+    table = (f"The UFLDL exercise, whole process, {machine}.\n\n"
+             "| implementation | wall s | final J | this / saejax warm | its own report |\n"
+             "|---|---|---|---|---|\n"
+             + "".join(f"| {name} | {s:.2f} | {j:.4f} | {s / med['saejax']:.2f}x | {out} |\n"
+                       for name, s, j, out in rows))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_exercise.json").write_text(json.dumps(summary, indent=2))
+    (args.out / "bench_exercise.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The UFLDL sparse autoencoder exercise in NumPy + SciPy: the benchmark peer a MATLAB port uses.
+
+Command:   .venv/bin/python experiments/scipy_exercise.py --data ../shared/data/IMAGES_sparsenet.mat
+Run time:  tens of seconds on 2 CPU cores.
+Expected:  one line ``J = ... iterations ... evaluations ... seconds``; experiments/bench_exercise.py
+           times the whole process.
+
+The same sampling as experiments/torch_exercise.py (sampleIMAGES.m in NumPy), the vectorized
+NumPy cost and gradient of experiments/numpy_sae.py (sparseAutoencoderCost.m), and SciPy's
+L-BFGS-B in float64 with 100 corrections and at most 400 iterations, as minFunc is configured in
+the exercise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import numpy_sae
+import scipy.io
+import scipy.optimize
+from torch_exercise import sample_patches
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="IMAGES.mat (UFLDL layout)")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(args.seed)
+    x = sample_patches(scipy.io.loadmat(args.data)["IMAGES"], 10_000, 8, rng)
+    n, h, rho, beta, lam = 64, 25, 0.01, 3.0, 1e-4
+    r = (6.0 / (n + h + 1)) ** 0.5
+    params = {"W1": rng.uniform(-r, r, (h, n)), "b1": np.zeros(h),
+              "W2": rng.uniform(-r, r, (n, h)), "b2": np.zeros(n)}
+
+    def fun(theta):
+        J, g = numpy_sae.value_and_grad(numpy_sae.unravel(theta, n, h), x, rho, beta, lam)
+        return J, numpy_sae.ravel(g)
+
+    res = scipy.optimize.minimize(fun, numpy_sae.ravel(params), jac=True, method="L-BFGS-B",
+                                  options={"maxiter": args.steps, "maxcor": 100})
+    print(f"J = {res.fun:.6f}, {res.nit} iterations, {res.nfev} evaluations, "
+          f"{time.perf_counter() - t0:.2f} seconds in the script")
+
+
+if __name__ == "__main__":
+    main()

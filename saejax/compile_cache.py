@@ -1,0 +1,37 @@
+"""JAX's persistent compilation cache for saejax's programs: a second process skips compiling.
+
+``train.run`` and ``sweeps.sweep`` (and so the command line) call ``enable()`` before they
+compile. The cache lives in ``$SAEJAX_CACHE_DIR`` (default ``~/.cache/saejax/xla``); set
+``SAEJAX_CACHE_DIR=off`` to turn it off. A cache directory you configured yourself
+(``jax.config.update("jax_compilation_cache_dir", ...)``) is left as it is.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+
+OFF = ("off", "0", "none", "")
+
+
+def directory() -> Path | None:
+    """Where saejax caches compiled programs, or None when ``SAEJAX_CACHE_DIR=off``."""
+    value = os.environ.get("SAEJAX_CACHE_DIR")
+    if value is None:
+        return Path.home() / ".cache" / "saejax" / "xla"
+    return None if value.strip().lower() in OFF else Path(value)
+
+
+def enable() -> Path | None:
+    """Turns the persistent cache on (unless off or already configured); returns its path."""
+    current = jax.config.jax_compilation_cache_dir
+    if current:
+        return Path(current)
+    path = directory()
+    if path is not None:
+        jax.config.update("jax_compilation_cache_dir", str(path))
+        # Cache every program: saejax's are small but each costs seconds to compile on a CPU.
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return path
