@@ -3,7 +3,7 @@
 This is minFunc's ``WolfeLineSearch`` (Mark Schmidt, minFunc 2012, ``LS_type = 1``,
 ``LS_interp = 2``: bracketing with cubic extrapolation, then zoom with cubic interpolation and
 its "insufficient progress" safeguard), which the UFLDL exercise calls with c1 = 1e-4,
-c2 = 0.9, at most 25 evaluations and progTol = 1e-9. It is written as a state machine so that
+c2 = 0.9, maxLS = 25 (at most 26 evaluations) and progTol = 1e-9. It is written as a state machine so that
 many searches can run side by side under ``jax.vmap``, each at its own pace: the caller
 evaluates phi(t) = f(x + t d) and phi'(t) = <grad f(x + t d), d> at ``state.t`` and feeds both
 to ``step``, which returns the next state. Nothing waits for anything else.
@@ -41,7 +41,8 @@ from saejax.pytree import pytree_dataclass
 
 C1 = 1e-4  # sufficient decrease: phi(t) <= phi(0) + C1 t phi'(0)
 C2 = 0.9  # curvature: |phi'(t)| <= C2 |phi'(0)|
-MAX_EVALS = 25  # minFunc's maxLS
+MAX_LS = 25  # minFunc's maxLS: trials after the first one
+MAX_EVALS = MAX_LS + 1  # so a search evaluates phi at most 26 times
 PROG_TOL = 1e-9  # minFunc's progTol: a bracket narrower than this (times max|d|) ends the search
 
 
@@ -99,7 +100,7 @@ def cubic_minimizer(t1, f1, g1, t2, f2, g2, lo, hi):
     minFunc's ``polyinterp`` for two points with derivatives: with a the point of smaller t,
     d1 = g_a + g_b - 3 (f_a - f_b)/(t_a - t_b), d2 = sqrt(d1^2 - g_a g_b), and
     t = t_b - (t_b - t_a) (g_b + d2 - d1)/(g_b - g_a + 2 d2). With no real minimizer (d1^2 <
-    g_a g_b) or non-finite input it returns the midpoint of [lo, hi].
+    g_a g_b) it returns the midpoint of [lo, hi]; an infinite minimizer is clipped to a bound.
     """
     swap = t2 < t1
     ta, fa, ga = (jnp.where(swap, u, v) for u, v in ((t2, t1), (f2, f1), (g2, g1)))
@@ -108,8 +109,9 @@ def cubic_minimizer(t1, f1, g1, t2, f2, g2, lo, hi):
     disc = d1 * d1 - ga * gb
     d2 = jnp.sqrt(jnp.maximum(disc, 0.0))
     t = tb - (tb - ta) * ((gb + d2 - d1) / (gb - ga + 2.0 * d2))
-    ok = (disc >= 0) & jnp.isfinite(t)
-    return jnp.where(ok, jnp.clip(jnp.where(ok, t, lo), lo, hi), 0.5 * (lo + hi))
+    # As MATLAB's min(max(t, lo), hi): an infinite t goes to a bound, a NaN t to lo.
+    clipped = jnp.where(jnp.isnan(t), lo, jnp.clip(t, lo, hi))
+    return jnp.where(disc >= 0, clipped, 0.5 * (lo + hi))
 
 
 def _zoom_trial(s: LineSearchState):
@@ -147,7 +149,8 @@ def step(s: LineSearchState, f, g) -> LineSearchState:
                             t + 0.01 * (t - s.prev_t), 10.0 * t)
 
     # --- zoom: the trial replaces the bracket's high end, or becomes its low end ---
-    a_low = s.a_f <= s.b_f  # minFunc's LOpos: the end with the lower phi (a on ties)
+    # minFunc's LOpos: the end with the lower phi (a on ties; MATLAB's min skips a NaN)
+    a_low = (s.a_f <= s.b_f) | jnp.isnan(s.b_f)
     lo_f = jnp.where(a_low, s.a_f, s.b_f)
     lo_t, hi_t = jnp.where(a_low, s.a_t, s.b_t), jnp.where(a_low, s.b_t, s.a_t)
     replace_hi = ~finite | ~(f < s.f0 + C1 * t * s.g0) | (f >= lo_f)
