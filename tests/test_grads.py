@@ -1,9 +1,10 @@
-"""The hand-written gradient against autodiff, finite differences and a NumPy per-example loop."""
+"""The hand-written gradient against autodiff, finite differences and the reference's NumPy loop."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_losses import make_problem
@@ -14,39 +15,34 @@ from saejax import gradcheck
 PENALTIES = ["kl", "squared", "l1"]
 
 
-def np_backprop_loop(params, x, rho, beta, lam, penalty):
-    """UFLDL's backpropagation one example at a time (sparseAutoencoderCost.m), in NumPy."""
-    W1, b1, W2, b2 = (np.asarray(params[k], np.float64) for k in ("W1", "b1", "W2", "b2"))
-    x = np.asarray(x, np.float64)
-    m = x.shape[0]
-    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
-    rho_hat = np.mean([sig(W1 @ xk + b1) for xk in x], axis=0)
-    if penalty == "kl":
-        dp = -rho / rho_hat + (1 - rho) / (1 - rho_hat)
-    elif penalty == "squared":
-        dp = 2 * (rho_hat - rho)
-    else:
-        dp = np.ones_like(rho_hat)
-    gW1, gb1, gW2, gb2 = (np.zeros_like(a) for a in (W1, b1, W2, b2))
-    for xk in x:
-        a2 = sig(W1 @ xk + b1)
-        a3 = sig(W2 @ a2 + b2)
-        d3 = -(xk - a3) * a3 * (1 - a3)
-        d2 = (W2.T @ d3 + beta * dp) * a2 * (1 - a2)
-        gW1 += np.outer(d2, xk)
-        gb1 += d2
-        gW2 += np.outer(d3, a2)
-        gb2 += d3
-    return {"W1": gW1 / m + lam * W1, "b1": gb1 / m, "W2": gW2 / m + lam * W2, "b2": gb2 / m}
-
-
 @pytest.mark.parametrize("penalty", PENALTIES)
 def test_analytic_matches_numpy_loop(penalty):
     params, x = make_problem()
     got = saejax.analytic_grad(params, x, saejax.Hyper(0.05, 3.0, 1e-3), penalty)
-    want = np_backprop_loop(params, x, 0.05, 3.0, 1e-3, penalty)
+    want = reference.grad(params, x, 0.05, 3.0, 1e-3, penalty)
     for k in params:
         np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-15, err_msg=k)
+
+
+def test_benchmark_numpy_peer_matches_the_loop():
+    # experiments/numpy_sae.py takes J from the reference but times a vectorized backprop of its
+    # own: it must stay the gradient of the reference's per-example loop, and keep float32.
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "numpy_sae.py"
+    spec = importlib.util.spec_from_file_location("numpy_sae", path)
+    numpy_sae = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(numpy_sae)
+    params, x = make_problem()
+    np_params = {k: np.asarray(v) for k, v in params.items()}
+    _, g = numpy_sae.value_and_grad(np_params, np.asarray(x), 0.05, 3.0, 1e-3)
+    want = reference.grad(params, x, 0.05, 3.0, 1e-3)
+    for k in want:
+        np.testing.assert_allclose(g[k], want[k], rtol=1e-12, atol=1e-15, err_msg=k)
+    J32, g32 = numpy_sae.value_and_grad({k: v.astype(np.float32) for k, v in np_params.items()},
+                                        np.asarray(x, np.float32), 0.05, 3.0, 1e-3)
+    assert J32.dtype == np.float32 and all(v.dtype == np.float32 for v in g32.values())
 
 
 @pytest.mark.parametrize("penalty", PENALTIES)
@@ -67,10 +63,9 @@ def test_sparsity_grad_is_the_notes_formula():
     #   = beta (-rho/rho_hat_i + (1-rho)/(1-rho_hat_i)) (1/m) sum_k s'(z2_i(x_k)) x_k,j
     params, x = make_problem()
     rho, beta = 0.05, 3.0
-    W1, b1, xs = (np.asarray(a) for a in (params["W1"], params["b1"], x))
-    a2 = 1 / (1 + np.exp(-(xs @ W1.T + b1)))
-    rho_hat = a2.mean(0)
-    dkl = -rho / rho_hat + (1 - rho) / (1 - rho_hat)
+    W1, xs = np.asarray(params["W1"]), np.asarray(x)
+    a2, _ = reference.forward(params, x)
+    dkl = reference.penalty_derivative("kl", rho, a2.mean(0))
     want_W1 = np.empty_like(W1)
     for i in range(W1.shape[0]):
         for j in range(W1.shape[1]):
@@ -122,7 +117,7 @@ def test_property_three_way(n, h, m, rho, beta, lam, penalty, seed):
     for k in params:
         assert gradcheck.relative_difference(g["analytic"][k], g["autodiff"][k]) < 1e-12, k
     assert gradcheck.relative_difference(g["analytic"], g["numerical"]) < 1e-9
-    want = np_backprop_loop(params, x, rho, beta, lam, penalty)
+    want = reference.grad(params, x, rho, beta, lam, penalty)
     assert gradcheck.relative_difference(g["analytic"], want) < 1e-12
 
 

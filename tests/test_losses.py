@@ -1,32 +1,12 @@
-"""J and its terms against a NumPy computation written here, and against hand-worked values."""
+"""J and its terms against the NumPy reference (tests/reference.py) and hand-worked values."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import reference
 
 import saejax
-
-
-def np_terms(params, x, rho, beta, lam, penalty="kl"):
-    """The CS294A objective, written directly in NumPy (float64)."""
-    W1, b1, W2, b2 = (np.asarray(params[k], np.float64) for k in ("W1", "b1", "W2", "b2"))
-    x = np.asarray(x, np.float64)
-    m = x.shape[0]
-    a2 = 1.0 / (1.0 + np.exp(-(x @ W1.T + b1)))
-    a3 = 1.0 / (1.0 + np.exp(-(a2 @ W2.T + b2)))
-    rho_hat = a2.mean(axis=0)
-    if penalty == "kl":
-        p = rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat))
-    elif penalty == "squared":
-        p = (rho_hat - rho) ** 2
-    else:
-        p = rho_hat
-    recon = np.sum((a3 - x) ** 2) / (2 * m)
-    decay = lam / 2 * (np.sum(W1**2) + np.sum(W2**2))
-    sparse = beta * np.sum(p)
-    return {"reconstruction": recon, "weight_decay": decay, "sparsity": sparse,
-            "loss": recon + decay + sparse, "rho_hat": rho_hat}
 
 
 def make_problem(n=7, h=4, m=9, seed=0, dtype=jnp.float64):
@@ -44,7 +24,7 @@ def test_loss_matches_numpy(penalty):
     params, x = make_problem()
     hyper = saejax.Hyper(rho=0.05, beta=3.0, lam=1e-3)
     got = saejax.loss_terms(params, x, hyper, penalty)
-    want = np_terms(params, x, 0.05, 3.0, 1e-3, penalty)
+    want = reference.terms(params, x, 0.05, 3.0, 1e-3, penalty)
     for key in ("loss", "reconstruction", "weight_decay", "sparsity"):
         np.testing.assert_allclose(got[key], want[key], rtol=1e-13, err_msg=key)
     np.testing.assert_allclose(got["rho_hat"], want["rho_hat"], rtol=1e-13)
@@ -132,8 +112,8 @@ def test_hyper_is_a_pytree_for_vmap():
     hyper = saejax.Hyper(rhos, jnp.full(3, 2.0), jnp.full(3, 1e-3))
     batched = jax.vmap(saejax.loss, in_axes=(None, None, 0))(params, x, hyper)
     for i, rho in enumerate(rhos):
-        np.testing.assert_allclose(batched[i], np_terms(params, x, float(rho), 2.0, 1e-3)["loss"],
-                                   rtol=1e-13)
+        want = reference.terms(params, x, float(rho), 2.0, 1e-3)["loss"]
+        np.testing.assert_allclose(batched[i], want, rtol=1e-13)
 
 
 def test_float32_saturated_units_stay_finite():
@@ -154,8 +134,8 @@ def test_float32_saturated_units_stay_finite():
         np.testing.assert_allclose(g[k], auto[k], rtol=1e-4, atol=1e-6)
     # The clipped penalty equals KL(rho || eps) and KL(rho || 1 - eps) for the saturated units.
     eps, rho = saejax.RHO_HAT_EPS, 0.05
-    kl = lambda r: rho * np.log(rho / r) + (1 - rho) * np.log((1 - rho) / (1 - r))  # noqa: E731
-    # The clip bounds as float32 holds them (1 - 1e-6 rounds to 1 - 1.013e-6).
+    # The clip bounds as float32 holds them (1 - 1e-6 rounds to 1 - 1.013e-6); the float64
+    # reference clips float32(1e-6) = 1e-6 - 2.5e-15 back up to 1e-6, a 2.5e-9 relative change.
     lo, hi = float(np.float32(eps)), float(np.float32(1 - eps))
-    want = kl(hi) + kl(lo) + kl(float(rho_hat[2]))
+    want = np.sum(reference.penalty_value("kl", rho, np.array([hi, lo, float(rho_hat[2])])))
     np.testing.assert_allclose(saejax.sparsity(params, x, hyper) / 3.0, want, rtol=1e-4)

@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+import reference
 from nbclient import NotebookClient
 
 from saejax import gradcheck, sweeps, train
@@ -42,20 +43,10 @@ def run_notebook(name, tmp_path, monkeypatch, **env):
 
 
 def numpy_terms(params, x, rho, beta, lam):
-    """J's terms and rho_hat of the KL-sparse autoencoder with a sigmoid decoder, in float64."""
-    W1, b1, W2, b2 = (np.asarray(params[k], np.float64) for k in ("W1", "b1", "W2", "b2"))
-    x = np.asarray(x, np.float64)
-    a2 = 1 / (1 + np.exp(-(x @ W1.T + b1)))
-    a3 = 1 / (1 + np.exp(-(a2 @ W2.T + b2)))
-    rho_hat = a2.mean(axis=0)
-    terms = {
-        "reconstruction": np.sum((a3 - x) ** 2) / (2 * len(x)),
-        "weight_decay": lam / 2 * (np.sum(W1**2) + np.sum(W2**2)),
-        "sparsity": beta * np.sum(rho * np.log(rho / rho_hat)
-                                  + (1 - rho) * np.log((1 - rho) / (1 - rho_hat))),
-    }
-    terms["loss"] = sum(terms.values())
-    return terms, rho_hat
+    """J's terms (dict of the four scalars) and rho_hat, from the shared NumPy reference."""
+    out = reference.terms(params, x, rho, beta, lam)
+    return {k: out[k] for k in ("reconstruction", "weight_decay", "sparsity", "loss")}, \
+        out["rho_hat"]
 
 
 def check_printed_run(line, workdir, x, config):
@@ -83,12 +74,12 @@ def test_sparsity_gradient_notebook(tmp_path, monkeypatch):
     printed_rho_hat = np.array(re.search(r"rho_hat = \[([^\]]*)\]", text)[1].split(), float)
     np.testing.assert_allclose(printed_rho_hat, rho_hat, rtol=0, atol=1e-8)
     # Section 2: the KL penalty per unit, both lines against the formula.
-    kl = 0.05 * np.log(0.05 / rho_hat) + 0.95 * np.log(0.95 / (1 - rho_hat))
+    kl = reference.penalty_value("kl", 0.05, rho_hat)
     for label in ("saejax.kl_divergence:", "formula             :"):
         line = re.search(re.escape(label) + r" \[([^\]]*)\]", text)[1]
         np.testing.assert_allclose(np.array(line.split(), float), kl, rtol=0, atol=1e-8)
     # Section 3: dKL/drho_hat = -rho/rho_hat + (1-rho)/(1-rho_hat), both printed lines.
-    dkl = -0.05 / rho_hat + 0.95 / (1 - rho_hat)
+    dkl = reference.penalty_derivative("kl", 0.05, rho_hat)
     for label in ("hand-written:", "jax.grad    :"):
         line = re.search(re.escape(label) + r" \[([^\]]*)\]", text)[1]
         np.testing.assert_allclose(np.array(line.split(), float), dkl, rtol=0, atol=1e-8)
@@ -96,8 +87,8 @@ def test_sparsity_gradient_notebook(tmp_path, monkeypatch):
     assert float(re.search(rf"largest entry with l != i: {NUMBER}", text)[1]) == 0.0
     # Section 5: row 0 of the sparsity term's gradient, beta dKL_0 (1/m) sum_k s'(z2_0) x_k,
     # in all three columns; and the relative differences.
-    x, W1, b1 = np.asarray(x), np.asarray(params["W1"]), np.asarray(params["b1"])
-    a2 = 1 / (1 + np.exp(-(x @ W1.T + b1)))
+    x = np.asarray(x)
+    a2, _ = reference.forward(params, x)
     row0 = 3.0 * dkl[0] * (a2[:, 0] * (1 - a2[:, 0])) @ x / len(x)
     table = re.findall(rf"^\s*(\d+)\s+{NUMBER}\s+{NUMBER}\s+{NUMBER}$", text, re.MULTILINE)
     assert [int(j) for j, *_ in table] == list(range(6))

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_grads import np_backprop_loop
+import reference
 
 import saejax
 from saejax import train
@@ -37,7 +37,7 @@ def test_sgd_step_is_params_minus_lr_grad():
     state = train.init_state(cfg, x.shape[1])
     hyper = saejax.Hyper(cfg.rho, cfg.beta, cfg.lam)
     new, metrics = train.make_train_step(cfg)(state, jnp.asarray(x), hyper)
-    g = np_backprop_loop(state.params, x, cfg.rho, cfg.beta, cfg.lam, "kl")
+    g = reference.grad(state.params, x, cfg.rho, cfg.beta, cfg.lam, "kl")
     for k in state.params:
         np.testing.assert_allclose(new.params[k], np.asarray(state.params[k]) - 0.5 * g[k],
                                    rtol=1e-12, atol=1e-14)
@@ -52,7 +52,7 @@ def test_first_adam_step_by_hand():
     cfg = small_config(optimizer="adam", lr=0.01, batch_size=None, steps=1)
     state = train.init_state(cfg, x.shape[1])
     new, _ = train.make_train_step(cfg)(state, jnp.asarray(x), saejax.Hyper(0.1, 3.0, 1e-3))
-    g = np_backprop_loop(state.params, x, 0.1, 3.0, 1e-3, "kl")
+    g = reference.grad(state.params, x, 0.1, 3.0, 1e-3, "kl")
     for k in g:
         want = np.asarray(state.params[k]) - 0.01 * g[k] / (np.abs(g[k]) + 1e-8)
         np.testing.assert_allclose(new.params[k], want, rtol=1e-10, atol=1e-14)
@@ -66,8 +66,8 @@ def test_momentum_two_steps_by_hand():
     hyper = saejax.Hyper(0.1, 3.0, 1e-3)
     s1, _ = step(state, jnp.asarray(x), hyper)
     s2, _ = step(s1, jnp.asarray(x), hyper)
-    g0 = np_backprop_loop(state.params, x, 0.1, 3.0, 1e-3, "kl")
-    g1 = np_backprop_loop(s1.params, x, 0.1, 3.0, 1e-3, "kl")
+    g0 = reference.grad(state.params, x, 0.1, 3.0, 1e-3, "kl")
+    g1 = reference.grad(s1.params, x, 0.1, 3.0, 1e-3, "kl")
     for k in g0:
         want = np.asarray(state.params[k]) - 0.1 * g0[k] - 0.1 * (0.9 * g0[k] + g1[k])
         np.testing.assert_allclose(s2.params[k], want, rtol=1e-10, atol=1e-14)
@@ -100,8 +100,13 @@ def test_lbfgs_reduces_loss_and_logs_metrics(tmp_path):
                 "dead_fraction", "steps", "wall_seconds"):
         assert key in summary
     assert summary["steps"] == 12
-    want = saejax.loss(res.state.params, x, saejax.Hyper(0.1, 3.0, 1e-3))
-    np.testing.assert_allclose(summary["final_loss"], want, rtol=1e-12)
+    # The summary's J, its terms and rho_hat, against the NumPy reference on the returned params.
+    want = reference.terms(res.state.params, x, 0.1, 3.0, 1e-3)
+    np.testing.assert_allclose(summary["final_loss"], want["loss"], rtol=1e-12)
+    for key in ("reconstruction", "weight_decay", "sparsity"):
+        np.testing.assert_allclose(summary[key], want[key], rtol=1e-12, err_msg=key)
+    np.testing.assert_allclose(summary["rho_hat"], want["rho_hat"], rtol=1e-12)
+    np.testing.assert_allclose(summary["rho_hat_mean"], want["rho_hat"].mean(), rtol=1e-12)
     assert summary["final_loss"] < losses_[0]
     for name in ("filters.png", "curves.png", "rho_hat.png", "config.json"):
         assert (tmp_path / name).is_file(), name
@@ -147,9 +152,8 @@ def test_flax_module_matches_loss():
     hyper = saejax.Hyper(0.05, 3.0, 1e-3)
     got = module.apply(variables, x, hyper, method=SparseAutoencoder.loss)
     np.testing.assert_allclose(got, saejax.loss(dict(params), x, hyper), rtol=1e-14)
-    from test_losses import np_terms
-
-    np.testing.assert_allclose(got, np_terms(params, x, 0.05, 3.0, 1e-3)["loss"], rtol=1e-13)
+    np.testing.assert_allclose(got, reference.terms(params, x, 0.05, 3.0, 1e-3)["loss"],
+                               rtol=1e-13)
     out = module.apply(variables, x)
     assert out["a2"].shape == (7, 4) and out["a3"].shape == (7, 6)
 

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import reference
 
 import saejax
 from saejax import cli, gradcheck, softmax, sweeps, train
@@ -13,26 +14,27 @@ from saejax.data import color_patches, load_digits
 VARIANTS = [("linear", False), ("sigmoid", True), ("linear", True)]
 
 
-def np_variant_loss(params, x, rho, beta, lam, decoder, tied):
-    """J for the variants, written directly in NumPy."""
-    W1, b1, b2 = (np.asarray(params[k]) for k in ("W1", "b1", "b2"))
-    W2 = W1.T if tied else np.asarray(params["W2"])
-    a2 = 1 / (1 + np.exp(-(x @ W1.T + b1)))
-    z3 = a2 @ W2.T + b2
-    a3 = z3 if decoder == "linear" else 1 / (1 + np.exp(-z3))
-    rh = a2.mean(0)
-    kl = np.sum(rho * np.log(rho / rh) + (1 - rho) * np.log((1 - rho) / (1 - rh)))
-    return (np.sum((a3 - x) ** 2) / (2 * len(x)) + lam / 2 * (np.sum(W1**2) + np.sum(W2**2))
-            + beta * kl)
-
-
 @pytest.mark.parametrize("decoder, tied", VARIANTS)
 def test_variant_loss_matches_numpy(decoder, tied):
     params, x = gradcheck.problem(7, 4, 9, seed=3, tied=tied)
     x = x * 3.0 - 1.0  # real-valued inputs outside [0, 1]
     got = saejax.loss(params, x, saejax.Hyper(0.05, 3.0, 1e-3), decoder=decoder, tied=tied)
-    want = np_variant_loss(params, np.asarray(x), 0.05, 3.0, 1e-3, decoder, tied)
+    want = reference.terms(params, x, 0.05, 3.0, 1e-3, "kl", decoder)["loss"]
     np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+@pytest.mark.parametrize("decoder, tied", VARIANTS)
+@pytest.mark.parametrize("penalty", ["kl", "squared", "l1"])
+def test_variant_grad_matches_numpy_loop(decoder, tied, penalty):
+    params, x = gradcheck.problem(7, 4, 9, seed=3, tied=tied)
+    params["b1"] = params["b1"] + 0.2
+    x = x * 3.0 - 1.0
+    hyper = saejax.Hyper(0.05, 3.0, 1e-3)
+    got = saejax.analytic_grad(params, x, hyper, penalty, decoder=decoder, tied=tied)
+    want = reference.grad(params, x, 0.05, 3.0, 1e-3, penalty, decoder)
+    assert set(got) == set(want) == set(params)
+    for k in params:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-15, err_msg=k)
 
 
 @pytest.mark.parametrize("decoder, tied", VARIANTS)

@@ -1,0 +1,80 @@
+"""rho_hat statistics, dead units and explained variance against values worked by hand."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from saejax import metrics
+
+LN3, LN9, LN99, LN999 = np.log(3.0), np.log(9.0), np.log(99.0), np.log(999.0)
+
+# A 2-3-2 network on two examples, with every sigmoid a ratio we can read off:
+# s(0) = 1/2, s(ln 9) = 9/10, s(-ln 99) = 1/(1 + 99) = 0.01, s(-ln 999) = 1/(1 + 999) = 0.001.
+X = jnp.array([[0.0, 1.0],
+               [1.0, 0.0]])
+W1 = jnp.array([[LN9, 0.0],   # unit 1: z = 0 on x1, ln 9 on x2 -> a2 = 0.5, 0.9
+                [0.0, 0.0],   # unit 2: z = -ln 999 on both     -> a2 = 0.001
+                [0.0, 0.0]])  # unit 3: z = -ln 99 on both      -> a2 = 0.01
+B1 = jnp.array([0.0, -LN999, -LN99])
+# rho_hat = the mean of a2 over the two examples.
+RHO_HAT = [(0.5 + 0.9) / 2, 0.001, 0.01]  # = [0.7, 0.001, 0.01]
+
+
+def hand_params(W2, b2):
+    return {"W1": W1, "b1": B1, "W2": jnp.asarray(W2), "b2": jnp.asarray(b2)}
+
+
+# Linear decoder: a3_1 = 1.25 a2_1 - 0.375 and a3_2 = -1.25 a2_1 + 1.375, so
+# x1 = [0, 1]: a2_1 = 0.5 -> a3 = [0.25, 0.75];  x2 = [1, 0]: a2_1 = 0.9 -> a3 = [0.75, 0.25].
+LINEAR = hand_params([[1.25, 0.0, 0.0], [-1.25, 0.0, 0.0]], [-0.375, 1.375])
+
+
+@pytest.mark.parametrize("rho, dead", [
+    (0.05, 1 / 3),  # threshold 0.1 * 0.05 = 0.005: only unit 2 (0.001) is dead; unit 3 (0.01) lives
+    (0.2, 2 / 3),   # threshold 0.02: units 2 (0.001) and 3 (0.01) are dead; unit 1 (0.7) lives
+    (0.005, 0.0),   # threshold 0.0005: every unit lives
+])
+def test_activation_stats_by_hand(rho, dead):
+    got = metrics.activation_stats(LINEAR, X, rho, decoder="linear")
+    np.testing.assert_allclose(got["rho_hat"], RHO_HAT, rtol=1e-12)
+    np.testing.assert_allclose(got["rho_hat_mean"], (0.7 + 0.001 + 0.01) / 3, rtol=1e-12)  # 0.237
+    np.testing.assert_allclose(got["rho_hat_min"], 0.001, rtol=1e-12)
+    np.testing.assert_allclose(got["rho_hat_max"], 0.7, rtol=1e-12)
+    # A mean of booleans: saejax returns it in float32, hence the looser tolerance.
+    np.testing.assert_allclose(got["dead_fraction"], dead, rtol=1e-6)
+    # Residual: (0.25^2 + 0.25^2) + (0.25^2 + 0.25^2) = 0.25. The column means of X are
+    # [0.5, 0.5], so the total is 4 * 0.5^2 = 1, and 1 - 0.25 / 1 = 0.75.
+    np.testing.assert_allclose(got["explained_variance"], 0.75, rtol=1e-12)
+
+
+def test_dead_fraction_threshold_is_a_tenth_of_rho():
+    rho_hat = jnp.array([0.0, 0.004, 0.006, 0.5])
+    # rho = 0.05: threshold 0.005, so 0.0 and 0.004 are dead, 0.006 and 0.5 are not: 2/4.
+    # (A threshold of rho itself would give 3/4, one of 0.01 rho = 0.0005 would give 1/4.)
+    assert float(metrics.dead_fraction(rho_hat, 0.05)) == 0.5
+    # rho = 0.2: threshold 0.02, three units below it (">" instead of "<" would give 1/4).
+    assert float(metrics.dead_fraction(rho_hat, 0.2)) == 0.75
+    # rho = 1e-3: threshold 1e-4, only the unit at 0.0 is dead.
+    assert float(metrics.dead_fraction(rho_hat, 1e-3)) == 0.25
+
+
+def test_explained_variance_uses_each_columns_mean():
+    # Column means of x are [1, 2]: total = (0-1)^2 + (2-1)^2 + 0 + 0 = 2.
+    # Residual = (0.5-0)^2 + 0 + 0 + (1.5-2)^2 = 0.5, so 1 - 0.5 / 2 = 0.75.
+    # (Around the grand mean 1.5 the total would be 3 and the answer 5/6.)
+    x = jnp.array([[0.0, 2.0], [2.0, 2.0]])
+    a3 = jnp.array([[0.5, 2.0], [2.0, 1.5]])
+    np.testing.assert_allclose(metrics.explained_variance(x, a3), 0.75, rtol=1e-12)
+    assert float(metrics.explained_variance(x, x)) == 1.0  # a perfect reconstruction
+    # Predicting each column's mean explains nothing.
+    assert float(metrics.explained_variance(x, jnp.array([[1.0, 2.0], [1.0, 2.0]]))) == 0.0
+
+
+def test_explained_variance_sigmoid_decoder_can_be_negative():
+    # W2 = 0 and b2 = [ln 3, -ln 3] make a3 = [s(ln 3), s(-ln 3)] = [0.75, 0.25] for both examples.
+    # Residual: x1 = [0, 1]: 0.75^2 + 0.75^2 = 1.125; x2 = [1, 0]: 0.25^2 + 0.25^2 = 0.125.
+    # The total is 1 (as above), so 1 - 1.25 = -0.25: worse than predicting the mean.
+    params = hand_params(jnp.zeros((2, 3)), [LN3, -LN3])
+    got = metrics.activation_stats(params, X, 0.05)
+    np.testing.assert_allclose(got["explained_variance"], -0.25, rtol=1e-12)
+    np.testing.assert_allclose(got["rho_hat"], RHO_HAT, rtol=1e-12)  # the encoder is unchanged
