@@ -42,8 +42,9 @@ def timed_process(cmd, env=None) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd} failed:\n{proc.stderr[-3000:]}")
     found = J_LINE.search(proc.stdout)
+    line = next((ln for ln in proc.stdout.splitlines() if J_LINE.search(ln)), "")
     return {"seconds": wall, "J": float(found.group(1)) if found else None,
-            "out": proc.stdout.strip().splitlines()[-1]}
+            "out": line.strip()[:160]}
 
 
 def main():

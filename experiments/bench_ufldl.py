@@ -2,7 +2,7 @@
 
 Command:   .venv/bin/python experiments/bench_ufldl.py [--data ../shared/data/IMAGES_sparsenet.mat]
 Run time:  about 1 minute on 2 CPU cores (most of it the SciPy reference).
-Expected:  saejax (float32, jitted, optax L-BFGS with zoom line search) finishes the 400
+Expected:  saejax (float32, jitted, minFunc-style L-BFGS with strong-Wolfe search) finishes the 400
            iterations in under 3 s wall time with compilation included, and well under 2 s when
            JAX's persistent compilation cache already holds the program; the NumPy + SciPy
            L-BFGS-B reference (float64, maxcor 100, as minFunc) takes an order of magnitude

@@ -29,20 +29,31 @@ class Checkpointer:
     """
 
     def __init__(self, directory: str | Path, max_to_keep: int = 3):
-        ocp = load_orbax()
         self.directory = Path(directory).absolute()
-        self._manager = ocp.CheckpointManager(
-            self.directory,
-            options=ocp.CheckpointManagerOptions(
-                max_to_keep=max_to_keep,
-                enable_async_checkpointing=False,
-                create=True,
-                cleanup_tmp_directories=True,  # leftovers of a save that was killed
-            ),
-        )
+        self._max_to_keep = max_to_keep
+        self._cached_manager = None
+
+    @property
+    def _manager(self):
+        # Made on first use: a new run's first save comes after its first chunk of training, so
+        # importing orbax (a second or more) overlaps training (see train.prefetch_imports).
+        if self._cached_manager is None:
+            ocp = load_orbax()
+            self._cached_manager = ocp.CheckpointManager(
+                self.directory,
+                options=ocp.CheckpointManagerOptions(
+                    max_to_keep=self._max_to_keep,
+                    enable_async_checkpointing=False,
+                    create=True,
+                    cleanup_tmp_directories=True,  # leftovers of a save that was killed
+                ),
+            )
+        return self._cached_manager
 
     def latest_step(self) -> int | None:
         """The step of the newest complete checkpoint, or None."""
+        if self._cached_manager is None and not self.directory.exists():
+            return None  # nothing saved yet: no need to start orbax to know it
         return self._manager.latest_step()
 
     def all_steps(self) -> list[int]:
@@ -84,7 +95,8 @@ class Checkpointer:
         return restored
 
     def close(self) -> None:
-        self._manager.close()
+        if self._cached_manager is not None:
+            self._cached_manager.close()
 
 
 def _check_like(restored, like, directory, step) -> None:

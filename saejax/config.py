@@ -93,7 +93,7 @@ class TrainConfig:
                            program=True, choices=DECODERS)
     tied: bool = setting(False, "tie the weights, W2 = W1^T", program=True)
     # --- optimization ---
-    optimizer: str = setting("lbfgs", "lbfgs (full batch, zoom line search), adam, sgd or "
+    optimizer: str = setting("lbfgs", "lbfgs (full batch, strong-Wolfe line search), adam, sgd or "
                              "momentum", program=True, choices=OPTIMIZERS)
     steps: int = setting(400, "optimizer iterations", program=True, rule="positive_int")
     batch_size: int | str | None = setting(

@@ -5,7 +5,7 @@ For features x_k (D,) and labels y_k in {0, ..., K-1}:
     p(y = c | x) = exp(W_c x + b_c) / sum_c' exp(W_c' x + b_c')
     J(W, b) = -(1/m) sum_k log p(y_k | x_k) + (lam/2) ||W||_F^2      (the bias is not decayed)
 
-Training is full-batch ``optax.lbfgs`` with the zoom line search, as the autoencoder's.
+Training is full-batch ``optax.lbfgs`` with its zoom line search (one model: no members to keep in step).
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ from saejax.train import (
     final_stats,
     init_state,
     make_train_chunk,
+    prefetch_imports,
     program_cache,
     progress_bar,
     run_counts,
@@ -248,6 +249,8 @@ def sweep(
         check_labels(data, labels)
 
     compile_cache.enable()
+    if workdir is not None:
+        prefetch_imports()
     n_dev = len(devices)
     block = min(int(chunk_size), len(grid))
     block = n_dev * math.ceil(block / n_dev)  # every device gets the same number of members

@@ -1,28 +1,31 @@
-"""Training: the pure step, lax.scan chunks, optax optimizers (L-BFGS included), the run loop.
+"""Training: the pure step, compiled chunks of steps, the run loop and its run directory.
 
 Data flow::
 
     init_state(config, n_visible) -> TrainState(step, params, opt_state, key)
     train_step(state, batch, hyper) -> (state, metrics)        pure; one optimizer iteration
-    train_chunk(state, data, hyper, num_steps) -> (state, metrics per step)   lax.scan of steps
+    train_chunk(state, data, hyper, num_steps) -> (state, metrics per step)
+        minibatch optimizers: lax.scan of steps; L-BFGS: lax.while_loop of ticks (optim.py)
     run(config, data, workdir) -> RunResult   chunks, progress, metrics.jsonl, checkpoints, figures
 
 A sweep vmaps ``train_chunk`` over ``state`` and ``hyper``; there is no second implementation.
+The optimizers themselves live in ``optim.py``. The learning rate lives in the optimizer state
+(``optax.inject_hyperparams``), so it is a traced leaf as well.
 
 Names by role, the same across saejax: ``data`` is the whole training set (M, N); ``batch`` is
 the rows one step trains on (all of ``data`` for a full-batch method); ``x`` is the examples J is
 evaluated on, as in the loss and gradient functions.
-The learning rate lives in the optimizer state (``optax.inject_hyperparams``), so it is a traced
-leaf as well.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import logging
 import math
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -359,6 +362,8 @@ def run(
                 t0 = time.perf_counter()
                 compiled[n] = train_chunk.lower(state, data, hyper, num_steps=n).compile()
                 compile_seconds += time.perf_counter() - t0
+                if workdir is not None and len(compiled) == 1:
+                    prefetch_imports()  # while the chunks run
             first = int(state.step)
             new_state, metrics = compiled[n](state, data, hyper)  # L-BFGS: state donated
             metrics = jax.device_get(metrics)
@@ -545,6 +550,26 @@ def _summary(state, x, hyper, config, wall, compile_seconds, start_step) -> dict
         "wall_seconds": wall,
         "compile_seconds": compile_seconds,
     }
+
+
+def prefetch_imports() -> threading.Thread:
+    """Imports matplotlib (through saejax.viz) and orbax in a background thread.
+
+    Each takes a second or more to import. The training loop leaves the interpreter idle while
+    XLA computes, so a thread started before training hides that cost from the checkpoints and
+    figures that need them.
+    """
+
+    def load():
+        try:
+            importlib.import_module("orbax.checkpoint")
+            importlib.import_module("saejax.viz")
+        except Exception:  # the main thread imports them itself when it needs them
+            logger.debug("background import failed", exc_info=True)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    return thread
 
 
 def _figures(state, summary, history, config, workdir) -> None:
