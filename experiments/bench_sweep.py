@@ -1,4 +1,6 @@
-"""Benchmarks of sweeps: per-member cost, a loop of runs, throughput, compile time, L-BFGS, memory.
+"""Benchmarks of sweeps: per-member cost, a loop of runs, throughput, compile time, memory.
+
+L-BFGS sweeps have a benchmark of their own: experiments/bench_lbfgs_sweep.py.
 
 Command:   .venv/bin/python experiments/bench_sweep.py [--quick]
 Run time:  about 6 minutes on 2 CPU cores (--quick: about 1 minute, smaller settings).
@@ -15,8 +17,7 @@ subprocess of its own (`saejax sweep` with 1,024 members).
 3. Throughput in GFLOP/s (10 m n h FLOPs per step per member) against the float32 matmul peak
    measured here: at 64-25-64 with batch 256, and at 784-196-784 full batch.
 4. Compile time of the sweep program for G = 4 and G = 256 members.
-5. L-BFGS under vmap: the line search is a while loop that runs until the slowest member is done.
-6. Peak RSS of a 1,024-member sweep at 64-25-64 on 10,000 patches (chunks of 64).
+5. Peak RSS of a 1,024-member sweep at 64-25-64 on 10,000 patches (chunks of 64).
 """
 
 from __future__ import annotations
@@ -109,17 +110,6 @@ def compile_time(x, g):
     return s
 
 
-def lbfgs_under_vmap(x, members, steps):
-    config = TrainConfig(steps=steps, steps_per_call=steps)
-    rho, beta = grid(members)
-    sweeps.sweep(config, x, rho, beta, chunk_size=members, progress=False)  # compile
-    s, _ = timed(lambda: sweeps.sweep(config, x, rho, beta, chunk_size=members, progress=False))
-    run = train.run(config, x, progress=False)
-    alone = run.summary["wall_seconds"] - run.summary["compile_seconds"]
-    return {"members": members, "steps": steps, "sweep_s": s, "standalone_s": alone,
-            "per_member_ratio": s / members / alone}
-
-
 def peak_rss(members, steps):
     side = int(np.sqrt(members))
     rho = " ".join(f"{v:.6g}" for v in np.geomspace(0.005, 0.2, side))
@@ -155,9 +145,8 @@ def main():
     r["throughput_784"] = throughput_784(4 if q else 8, 5 if q else 10, 2000 if q else 10_000)
     r["compile_s"] = {g: statistics.median(compile_time(x, g) for _ in range(3))
                       for g in (4, 256)}
-    r["lbfgs"] = lbfgs_under_vmap(x, 8 if q else 16, 50 if q else 400)
     r["memory"] = peak_rss(256 if q else 1024, 20 if q else 100)
-    pm, t7, lb, mem = r["per_member"], r["throughput_784"], r["lbfgs"], r["memory"]
+    pm, t7, mem = r["per_member"], r["throughput_784"], r["memory"]
     table = (
         f"{machine}; float32; medians where repeated.\n\n"
         "| benchmark | measured | goal |\n|---|---|---|\n"
@@ -175,8 +164,6 @@ def main():
         f"| compile time, G = 256 vs G = 4 | {r['compile_s'][256]:.2f} s vs "
         f"{r['compile_s'][4]:.2f} s: **{r['compile_s'][256] / r['compile_s'][4]:.2f}x** | "
         "<= 1.5x |\n"
-        f"| L-BFGS under vmap, {lb['members']} members, {lb['steps']} iterations, per member "
-        f"vs standalone | **{lb['per_member_ratio']:.2f}x** | report |\n"
         f"| peak RSS, {mem['members']}-member sweep at 64-25-64 on 10,000 patches, chunks of 64,"
         f" {mem['steps']} adam steps | **{mem['peak_rss_gib']:.2f} GiB** | <= 4 GiB |\n"
     )

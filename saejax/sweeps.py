@@ -249,8 +249,6 @@ def sweep(
         check_labels(data, labels)
 
     compile_cache.enable()
-    if workdir is not None:
-        prefetch_imports()
     n_dev = len(devices)
     block = min(int(chunk_size), len(grid))
     block = n_dev * math.ceil(block / n_dev)  # every device gets the same number of members
@@ -286,6 +284,8 @@ def sweep(
                         config.steps - steps_done)
                 states, metrics = run_chunk(states, data, hyper, num_steps=n,
                                             shared_batches=shared)
+                if workdir is not None and b == 0 and steps_done == 0:
+                    prefetch_imports()  # compiled by now; the imports overlap the chunks
                 loss, valid = _fetch((metrics["loss"], metrics["valid"]))  # (block, n)
                 diverged |= ~np.where(valid, np.isfinite(loss), True).all(axis=1)
                 steps_done += n
