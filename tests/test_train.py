@@ -270,3 +270,23 @@ def test_resume_requires_the_same_settings_and_survives_a_torn_metrics_line(tmp_
     res = train.run(small_config(steps=10, lr=0.5), x, tmp_path, resume=True, progress=False)
     steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").open()]
     assert steps == list(range(10)) and int(res.state.step) == 10
+
+
+def test_lbfgs_resumed_from_a_checkpoint_replays_the_same_run(tmp_path):
+    # The L-BFGS state (memory, line search, direction) is checkpointed at iteration
+    # boundaries, so a run resumed from its checkpoint at step 10 makes the very same ticks as
+    # the uninterrupted run: bitwise the same params, iterations and evaluations.
+    import shutil
+
+    x = tiny_data()
+    cfg = small_config(steps=15, keep_checkpoints=5)
+    full = train.run(cfg, x, tmp_path / "full", progress=False)
+    resumed_dir = tmp_path / "resumed"
+    shutil.copytree(tmp_path / "full", resumed_dir)
+    shutil.rmtree(resumed_dir / "checkpoints" / "15")  # as if killed after step 10's checkpoint
+    resumed = train.run(cfg, x, resumed_dir, resume=True, progress=False)
+    assert int(resumed.state.step) == 15 and resumed.summary["steps_this_run"] == 5
+    for k, v in full.state.params.items():
+        np.testing.assert_array_equal(resumed.state.params[k], v)
+    for key in ("iterations", "evaluations", "stop_reason", "final_loss"):
+        assert resumed.summary[key] == full.summary[key], key
