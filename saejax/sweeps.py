@@ -43,6 +43,7 @@ from saejax.model import encode
 from saejax.softmax import accuracy, check_labels, train_softmax
 from saejax.train import (
     TrainState,
+    count_arrays,
     final_stats,
     init_state,
     make_train_chunk,
@@ -295,7 +296,7 @@ def sweep(
                     bar.update(config.steps - steps_done)
                     break
             terms, stats = _fetch(final(states.params, data, hyper))
-            counts = run_counts(states, config) if not shared else None
+            counts = run_counts(_fetch(count_arrays(states)), config) if not shared else None
             params = _fetch(states.params)
             finite = np.all([np.isfinite(v).reshape(block, -1).all(1) for v in params.values()], 0)
             diverged |= ~finite

@@ -513,15 +513,24 @@ def final_stats(params, x, hyper, penalty, decoder="sigmoid", tied=False):
             activation_stats(params, x, hyper.rho, decoder, tied))
 
 
-def run_counts(state: TrainState, config: TrainConfig) -> dict:
+def count_arrays(state: TrainState) -> tuple:
+    """``(step, evaluations, stop)`` of a state: the arrays ``run_counts`` reads (L-BFGS's two
+    counters are None for a minibatch optimizer). A sweep gathers just these across hosts."""
+    opt = state.opt_state
+    return state.step, getattr(opt, "evaluations", None), getattr(opt, "stop", None)
+
+
+def run_counts(state, config: TrainConfig) -> dict:
     """Iterations, evaluations of J and its gradient, and why the run stopped.
 
-    Works on a sweep's stacked states too (then each value is a list, one per member).
+    ``state`` is a TrainState or its ``count_arrays``; a sweep's stacked states give lists, one
+    value per member.
     """
-    step = np.asarray(jax.device_get(state.step))
+    step, evals, stop = jax.device_get(count_arrays(state) if isinstance(state, TrainState)
+                                       else state)
+    step = np.asarray(step)
     if config.optimizer == "lbfgs":
-        evals = np.asarray(jax.device_get(state.opt_state.evaluations))
-        stop = np.asarray(jax.device_get(state.opt_state.stop))
+        evals, stop = np.asarray(evals), np.asarray(stop)
     else:  # one evaluation per step; a minibatch run stops only at its budget
         evals = step
         stop = np.where(step >= config.steps, optim.BUDGET, optim.RUNNING)
