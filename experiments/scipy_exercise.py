@@ -5,7 +5,7 @@ Run time:  tens of seconds on 2 CPU cores.
 Expected:  one line ``J = ... iterations ... evaluations ... seconds``; experiments/bench_exercise.py
            times the whole process.
 
-The same sampling as experiments/torch_exercise.py (sampleIMAGES.m in NumPy), the vectorized
+The same sampling as experiments/torch_exercise.py (exercise_peer.py: sampleIMAGES.m in NumPy), the vectorized
 NumPy cost and gradient of experiments/numpy_sae.py (sparseAutoencoderCost.m), and SciPy's
 L-BFGS-B in float64 with 100 corrections and at most 400 iterations, as minFunc is configured in
 the exercise.
@@ -13,26 +13,19 @@ the exercise.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 import numpy_sae
-import scipy.io
 import scipy.optimize
-from torch_exercise import sample_patches
+from exercise_peer import BETA, LAM, N_HIDDEN, N_VISIBLE, RHO, exercise_data, parse_args
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="IMAGES.mat (UFLDL layout)")
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parse_args(__doc__.splitlines()[0])
     t0 = time.perf_counter()
-    rng = np.random.default_rng(args.seed)
-    x = sample_patches(scipy.io.loadmat(args.data)["IMAGES"], 10_000, 8, rng)
-    n, h, rho, beta, lam = 64, 25, 0.01, 3.0, 1e-4
+    x, rng = exercise_data(args.data, args.seed)
+    n, h, rho, beta, lam = N_VISIBLE, N_HIDDEN, RHO, BETA, LAM
     r = (6.0 / (n + h + 1)) ** 0.5
     params = {"W1": rng.uniform(-r, r, (h, n)), "b1": np.zeros(h),
               "W2": rng.uniform(-r, r, (n, h)), "b2": np.zeros(n)}

@@ -15,41 +15,20 @@ in float32.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
-import scipy.io
 import torch
-
-
-def sample_patches(images: np.ndarray, m: int, side: int, rng) -> np.ndarray:
-    """sampleIMAGES.m: m random side x side patches as rows, normalized to [0.1, 0.9]."""
-    h, w, k = images.shape
-    i = rng.integers(0, h - side + 1, m)
-    j = rng.integers(0, w - side + 1, m)
-    which = rng.integers(0, k, m)
-    rows = np.arange(side)[None, :, None] + i[:, None, None]
-    cols = np.arange(side)[None, None, :] + j[:, None, None]
-    patches = images[rows, cols, which[:, None, None]].reshape(m, side * side)
-    patches = patches - patches.mean(axis=1, keepdims=True)
-    pstd = 3 * patches.std()
-    patches = np.clip(patches, -pstd, pstd) / pstd
-    return (patches + 1) * 0.4 + 0.1
+from exercise_peer import BETA, LAM, N_HIDDEN, N_VISIBLE, RHO, exercise_data, parse_args
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="IMAGES.mat (UFLDL layout)")
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parse_args(__doc__.splitlines()[0])
     t0 = time.perf_counter()
     torch.manual_seed(args.seed)
-    images = scipy.io.loadmat(args.data)["IMAGES"]
-    x = torch.from_numpy(sample_patches(images, 10_000, 8, np.random.default_rng(args.seed))
-                         .astype(np.float32))
-    n, h, rho, beta, lam = 64, 25, 0.01, 3.0, 1e-4
+    patches, _ = exercise_data(args.data, args.seed)
+    x = torch.from_numpy(patches.astype(np.float32))
+    n, h, rho, beta, lam = N_VISIBLE, N_HIDDEN, RHO, BETA, LAM
     r = (6.0 / (n + h + 1)) ** 0.5
     W1 = (torch.rand(h, n) * 2 * r - r).requires_grad_()
     W2 = (torch.rand(n, h) * 2 * r - r).requires_grad_()
