@@ -12,8 +12,11 @@ compiled beforehand for both sides:
    (medians over --repeats);
 2. each member's final J against its standalone run's (relative difference), with the
    iterations, evaluations and stop reason of both;
-3. one evaluation of J and its gradient for all members at once (vmap) against one
-   evaluation for a single member, per member.
+3. one evaluation of J and its gradient for all members at once (vmap, the members spread over
+   the devices as in the sweep) against one evaluation for a single member, per member.
+
+As ``saejax sweep`` does, the process splits a CPU host into one JAX device per core
+(``saejax.devices.split_cpu``); a standalone run uses one of them.
 """
 
 from __future__ import annotations
@@ -28,8 +31,11 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from saejax import sweeps, train
+from saejax import devices, sweeps, train
 from saejax.config import PRESETS
 from saejax.data import training_data
 from saejax.losses import Hyper
@@ -47,6 +53,9 @@ def evaluation_cost(config, x, members, repeats=20):
     states = jax.vmap(lambda s: train.init_state(config, x.shape[1], seed=s))(
         jnp.arange(members, dtype=jnp.int32))
     hyper = Hyper(jnp.full(members, 0.01), jnp.full(members, 3.0), jnp.full(members, 1e-4))
+    # members spread over the devices, as the sweep spreads them
+    by_member = NamedSharding(Mesh(np.array(jax.devices()), ("members",)), P("members"))
+    states, hyper = jax.device_put((states, hyper), by_member)
     data = jnp.asarray(x, jnp.float32)
     batched = jax.jit(jax.vmap(evaluate, in_axes=(0, None, 0)))
     single = jax.jit(evaluate)
@@ -66,6 +75,7 @@ def evaluation_cost(config, x, members, repeats=20):
 
 
 def main():
+    devices.split_cpu()  # as `saejax sweep` does: one CPU device per core
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="IMAGES.mat (default: the embedded images)")
     parser.add_argument("--rho", type=float, nargs="+", default=[0.005, 0.01, 0.03, 0.1])

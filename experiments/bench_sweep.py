@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from timing import matmul_gflops
 
-from saejax import sweeps, train
+from saejax import devices, sweeps, train
 from saejax.config import TrainConfig
 from saejax.data import training_data
 from saejax.losses import Hyper
@@ -131,6 +131,7 @@ def peak_rss(members, steps):
 
 
 def main():
+    devices.split_cpu()  # as `saejax sweep` does: one CPU device per core
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")

@@ -237,7 +237,9 @@ def _add_sweep(sub) -> None:
     p.add_argument("--points", action="store_true",
                    help="zip the lists into points instead of taking their cartesian product")
     p.add_argument("--chunk-size", type=int, default=64, help="members trained at once")
-    p.add_argument("--devices", type=int, help="devices to shard over (default: all)")
+    p.add_argument("--devices", type=int,
+                   help="devices to shard over (default: all; on a CPU host, one per core, or "
+                        "$SAEJAX_CPU_DEVICES)")
     p.add_argument("--probe", action="store_true",
                    help="add each member's linear-probe accuracy (labelled data: mnist, digits)")
     p.add_argument("--workdir", help="output directory (default runs/sweep-<preset>-<time>)")
@@ -247,6 +249,12 @@ def _add_sweep(sub) -> None:
 def _sweep(args) -> int:
     import jax
 
+    from saejax import devices
+
+    try:
+        devices.split_cpu()  # on a CPU host, one device per core: each core trains its share
+    except RuntimeError:  # cli.main called from a program that already runs JAX: keep its devices
+        pass
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     from saejax import sweeps

@@ -35,7 +35,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from saejax import checks, compile_cache
+from saejax import checks, compile_cache, optim, train
 from saejax.checkpoint import load_orbax
 from saejax.config import TrainConfig
 from saejax.losses import Hyper
@@ -157,17 +157,46 @@ def _state_axes(shared_batches: bool) -> TrainState:
 
 
 def make_sweep_chunk(config: TrainConfig):
-    """``sweep_chunk(states, data, hyper, num_steps, shared_batches=False)``: ``train_chunk`` vmapped.
+    """``sweep_chunk(states, data, hyper, num_steps, shared_batches=False, end=None, exit_at=0)``.
 
     ``make_train_chunk(config)`` mapped over the members' states and ``Hyper`` (leading axis);
     the data is shared (in_axes=None), never copied per member. When every member has the same
     seed, they draw the same minibatch indices; ``shared_batches=True`` then keeps the step and
     key unbatched, so the batch ``data[idx]`` is gathered once for all members and its matmuls
     with the members' weights become one wide matmul instead of many small ones.
+
+    L-BFGS: one ``while_loop`` in which every running member ticks (``train.make_lbfgs_member``,
+    the standalone run's own pieces) until each has stopped or reached iteration ``end``
+    (default: the first member's step + ``num_steps``), or until at most ``exit_at`` members
+    still run, so that the caller can pack the runners into a smaller block.
     """
+    if config.optimizer == "lbfgs":
+        running, advance, rows0 = train.make_lbfgs_member(config)
+
+        def lbfgs_sweep_chunk(states, data, hyper, num_steps, shared_batches=False, end=None,
+                              exit_at=0):
+            end = states.step[0] + num_steps if end is None else end
+            runs = jax.vmap(running, in_axes=(0, None))
+            step = jax.vmap(advance, in_axes=(0, 0, None, 0, None, None))
+
+            def body(carry):
+                states, rows = carry
+                moving = runs(states, end)
+                new = step(states, rows, data, hyper, end, num_steps)
+                # a member that has stopped (or reached end) is held where it is
+                return jax.tree.map(
+                    lambda a, b: jnp.where(moving.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
+                    new, carry)
+
+            rows = jax.vmap(partial(rows0, num_steps=num_steps))(states.params)
+            return jax.lax.while_loop(lambda carry: jnp.sum(runs(carry[0], end)) > exit_at,
+                                      body, (states, rows))
+
+        return lbfgs_sweep_chunk
+
     train_chunk = make_train_chunk(config)
 
-    def sweep_chunk(states, data, hyper, num_steps, shared_batches=False):
+    def sweep_chunk(states, data, hyper, num_steps, shared_batches=False, end=None, exit_at=0):
         axes = _state_axes(shared_batches)
         return jax.vmap(partial(train_chunk, num_steps=num_steps), in_axes=(axes, None, 0),
                         out_axes=(axes, 0))(states, data, hyper)
@@ -278,23 +307,11 @@ def sweep(
             states = init(member["seed"].astype(np.int32), member["lr"])
             if shared:
                 states = states.replace(step=states.step[0], key=states.key[0])
-            diverged = np.zeros(block, bool)
-            steps_done = 0
-            while steps_done < config.steps:
-                n = min(config.steps_per_call - steps_done % config.steps_per_call,
-                        config.steps - steps_done)
-                states, metrics = run_chunk(states, data, hyper, num_steps=n,
-                                            shared_batches=shared)
-                if workdir is not None and b == 0 and steps_done == 0:
-                    prefetch_imports()  # compiled by now; the imports overlap the chunks
-                loss, valid = _fetch((metrics["loss"], metrics["valid"]))  # (block, n)
-                diverged |= ~np.where(valid, np.isfinite(loss), True).all(axis=1)
-                steps_done += n
-                bar.update(n)
-                bar.set_postfix(block=f"{b + 1}/{n_blocks}", diverged=int(diverged[real].sum()))
-                if bool(np.all(_fetch(stopped(states)))):  # L-BFGS: every member has stopped
-                    bar.update(config.steps - steps_done)
-                    break
+            # once the first chunk has compiled, the imports of the writing overlap the training
+            compiled = prefetch_imports if workdir is not None and b == 0 else None
+            states, diverged = _train_block(run_chunk, states, data, hyper, config, shared,
+                                            n_dev, by_member, bar, f"{b + 1}/{n_blocks}",
+                                            compiled)
             terms, stats = _fetch(final(states.params, data, hyper))
             counts = run_counts(_fetch(count_arrays(states)), config) if not shared else None
             params = _fetch(states.params)
@@ -317,6 +334,80 @@ def sweep(
         workdir = Path(workdir)
         _write(workdir, config, grid, rows, stacked, summary, mode, data_info)
     return SweepResult(grid=grid, rows=rows, params=stacked, workdir=workdir, summary=summary)
+
+
+def _train_block(run_chunk, states, data, hyper, config, shared, n_dev, by_member, bar, label,
+                 compiled=None):
+    """Trains one block of members to the end; returns ``(states, diverged)`` in block order.
+
+    L-BFGS members stop at different iterations. Whenever a quarter of the block's slots hold
+    stopped members, the runners are packed into a smaller block (sizes fall in quarters of
+    the first, so at most three more compilations), and the stopped members wait on the host.
+    """
+    size = block = len(hyper.rho)
+    lbfgs = config.optimizer == "lbfgs"
+    quarter = n_dev * math.ceil(block / (4 * n_dev))
+    live = np.arange(block)  # live[i]: the block slot whose member sits in slot i
+    done = {}  # block slot -> host state of a stopped member
+    diverged = np.zeros(block, bool)
+    steps_done = 0
+    while steps_done < config.steps:
+        n = min(config.steps_per_call - steps_done % config.steps_per_call,
+                config.steps - steps_done)
+        end = steps_done + n
+        exit_at = size - quarter if lbfgs and size > quarter else 0
+        while True:
+            states, metrics = run_chunk(states, data, hyper, num_steps=n, shared_batches=shared,
+                                        end=end if lbfgs else None, exit_at=exit_at)
+            if compiled is not None:
+                compiled()
+                compiled = None
+            loss, valid = _fetch((metrics["loss"], metrics["valid"]))  # (size, n)
+            bad = ~np.where(valid, np.isfinite(loss), True).all(axis=1)
+            diverged[live[live >= 0]] |= bad[live >= 0]
+            if exit_at == 0:
+                break
+            step, _, stop = _fetch(count_arrays(states))
+            alive = (stop == optim.RUNNING) & (live >= 0)
+            if not np.any(alive & (step < end)):
+                break
+            if quarter * math.ceil(alive.sum() / quarter) < size:
+                states, hyper, live = _pack(states, hyper, live, alive, quarter, done, by_member)
+                size = len(live)
+            exit_at = size - quarter if size > quarter else 0
+            if exit_at >= np.sum(alive & (step < end)):
+                exit_at = 0  # the stragglers sit at end: no smaller block before the next chunk
+        steps_done = end
+        bar.update(n)
+        bar.set_postfix(block=label, diverged=int(diverged.sum()))
+        if bool(np.all(_fetch(stopped(states)) | (live < 0))):  # every member has stopped
+            bar.update(config.steps - steps_done)
+            break
+    if done:  # unpack: every member back in its block slot
+        host = _fetch(states)
+        for i in np.flatnonzero(live >= 0):
+            done[live[i]] = jax.tree.map(lambda a, i=i: a[i], host)
+        whole = jax.tree.map(lambda *a: np.stack(a), *[done[j] for j in range(block)])
+        states = jax.tree.map(lambda a: _put(np.asarray(a), by_member), whole)
+    return states, diverged
+
+
+def _pack(states, hyper, live, alive, quarter, done, by_member):
+    """The members still alive, packed into the smallest block of whole quarters."""
+    host = _fetch(states)
+    for i in np.flatnonzero(~alive & (live >= 0)):
+        done[live[i]] = jax.tree.map(lambda a, i=i: a[i], host)
+    keep = np.flatnonzero(alive)
+    size = quarter * math.ceil(len(keep) / quarter)
+    slots = np.concatenate([keep, np.full(size - len(keep), keep[0])])  # padding: copies...
+    packed = jax.tree.map(lambda a: a[slots], host)
+    stop = np.asarray(packed.opt_state.stop).copy()
+    stop[len(keep):] = optim.BUDGET  # ...that never move
+    packed = packed.replace(opt_state=packed.opt_state.replace(stop=stop))
+    put = partial(jax.tree.map, lambda a: _put(np.asarray(a), by_member))
+    hyper = put(jax.tree.map(lambda a: a[slots], _fetch(hyper)))
+    live = np.concatenate([live[keep], np.full(size - len(keep), -1)])
+    return put(packed), hyper, live
 
 
 def _probe(rows, params, data, labels, steps) -> None:

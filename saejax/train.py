@@ -178,6 +178,35 @@ def stopped(state: TrainState) -> jax.Array:
     return jnp.zeros((), bool) if stop is None else stop != optim.RUNNING
 
 
+def make_lbfgs_member(config: TrainConfig):
+    """One L-BFGS member's loop pieces: ``(running, advance, rows0)``.
+
+    ``running(state, end)``: the member has not stopped and its iterations are below ``end``.
+    ``advance(state, rows, data, hyper, end, num_steps)``: one tick (one evaluation of J and its
+    gradient); when an iteration finishes, its metrics go to row ``step - (end - num_steps)``.
+    ``rows0(params, num_steps)``: empty metric rows. A standalone run loops ``advance`` while
+    ``running``; a sweep advances all its members at once (``sweeps.make_sweep_chunk``).
+    """
+    tick = optim.make_lbfgs_tick(make_evaluate(config), config.steps)
+
+    def running(state: TrainState, end):
+        return (state.opt_state.stop == optim.RUNNING) & (state.step < end)
+
+    def advance(state: TrainState, rows, data, hyper: Hyper, end, num_steps: int):
+        params, step, opt, row, accepted = tick(state.params, state.step, state.opt_state,
+                                                data, hyper)
+        i = jnp.clip(state.step - (end - num_steps), 0, num_steps - 1)
+        row = {**row, "valid": jnp.ones((), bool)}
+        rows = {k: v.at[i].set(jnp.where(accepted, row[k], v[i])) for k, v in rows.items()}
+        return state.replace(params=params, step=step, opt_state=opt), rows
+
+    def rows0(params, num_steps: int):
+        rows = {k: jnp.zeros((num_steps,), v.dtype) for k, v in _empty_row(params).items()}
+        return {**rows, "valid": jnp.zeros((num_steps,), bool)}
+
+    return running, advance, rows0
+
+
 def make_train_chunk(config: TrainConfig):
     """Returns ``train_chunk(state, data, hyper, num_steps) -> (state, metrics)``.
 
@@ -193,29 +222,14 @@ def make_train_chunk(config: TrainConfig):
     iterations that ran (all of them, unless an L-BFGS run stopped inside the chunk).
     """
     if config.optimizer == "lbfgs":
-        tick = optim.make_lbfgs_tick(make_evaluate(config), config.steps)
+        running, advance, rows0 = make_lbfgs_member(config)
 
         def lbfgs_chunk(state: TrainState, data, hyper: Hyper, num_steps: int):
-            first = state.step
-            target = first + num_steps
-            row0 = _empty_row(state.params)
-            rows0 = {k: jnp.zeros((num_steps,), v.dtype) for k, v in row0.items()}
-            rows0["valid"] = jnp.zeros((num_steps,), bool)
-
-            def cond(carry):
-                state, _ = carry
-                return (state.opt_state.stop == optim.RUNNING) & (state.step < target)
-
-            def body(carry):
-                state, rows = carry
-                params, step, opt, row, accepted = tick(state.params, state.step,
-                                                        state.opt_state, data, hyper)
-                i = jnp.clip(state.step - first, 0, num_steps - 1)
-                row = {**row, "valid": jnp.ones((), bool)}
-                rows = {k: v.at[i].set(jnp.where(accepted, row[k], v[i])) for k, v in rows.items()}
-                return state.replace(params=params, step=step, opt_state=opt), rows
-
-            return jax.lax.while_loop(cond, body, (state, rows0))
+            end = state.step + num_steps
+            return jax.lax.while_loop(
+                lambda carry: running(carry[0], end),
+                lambda carry: advance(*carry, data, hyper, end, num_steps),
+                (state, rows0(state.params, num_steps)))
 
         return lbfgs_chunk
 

@@ -1,0 +1,58 @@
+"""The devices a sweep is sharded over; on a CPU host, one JAX device per core.
+
+A sweep spreads its members over ``jax.devices()``. On a GPU or TPU host those are the
+accelerators. On a CPU host JAX shows a single device by default, and a single device runs each
+batched operation's small pieces one after another; split the host into one device per core
+and each core trains its own share of the members. ``saejax sweep`` does this itself;
+in Python, call ``split_cpu()`` right after ``import jax``, before any computation:
+
+    import jax
+    from saejax import devices
+    devices.split_cpu()          # one CPU device per core (a no-op on GPU/TPU-only use)
+
+It sets ``jax_num_cpu_devices``, which JAX reads once, when its first computation starts its
+backends. A standalone run uses one device either way.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+
+ENV = "SAEJAX_CPU_DEVICES"
+XLA_FLAG = "xla_force_host_platform_device_count"
+
+
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def split_cpu(count: int | None = None) -> int:
+    """Makes JAX show ``count`` CPU devices (default ``$SAEJAX_CPU_DEVICES``, else one per core).
+
+    Returns the count in force. A count already chosen with ``XLA_FLAGS=--{XLA_FLAG}=N`` or
+    ``jax_num_cpu_devices`` is kept. Raises ``RuntimeError`` when JAX has already started its
+    backends (a computation ran before the call), saying where to call it instead.
+    """
+    if XLA_FLAG in os.environ.get("XLA_FLAGS", ""):
+        return int(os.environ["XLA_FLAGS"].split(f"{XLA_FLAG}=")[1].split()[0])
+    if jax.config.jax_num_cpu_devices > 0:
+        return jax.config.jax_num_cpu_devices
+    if count is None:
+        count = int(os.environ.get(ENV, 0)) or cores()
+    if count < 1:
+        raise ValueError(f"a CPU device count must be at least 1, got {count}.")
+    try:
+        jax.config.update("jax_num_cpu_devices", count)
+    except RuntimeError as err:
+        raise RuntimeError(
+            "saejax.devices.split_cpu() must run before JAX's first computation (it starts the "
+            "backends, which read the device count once): call it right after `import jax`, or "
+            f"set XLA_FLAGS=--{XLA_FLAG}={count} before starting Python."
+        ) from err
+    return count
