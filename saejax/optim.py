@@ -155,7 +155,9 @@ def make_lbfgs_tick(evaluate, max_iterations: int):
     search that finds no point below J empties the memory and restarts from -g once before the
     run stops: in float32 a plateau's decrease can hide below J's rounding.
     """
-    def tick(params, step, opt: LbfgsState, batch, hyper):
+    def tick(params, step, opt: LbfgsState, batch, hyper, active=True):
+        # active=False (a sweep member that is held): the memory S, Y is left untouched, so
+        # the caller need only hold the small fields
         x, unravel = ravel_pytree(params)
         t = jnp.where(opt.started, opt.search.t, 0.0)
         terms, g = evaluate(unravel(x + t * opt.direction), batch, hyper)
@@ -181,7 +183,7 @@ def make_lbfgs_tick(evaluate, max_iterations: int):
         # store the pair (s, y) when accepted and y.s > 1e-10
         y = new_grad - opt.grad
         ys = jnp.dot(y, s)
-        store = accepted & moved & (ys > 1e-10)
+        store = accepted & moved & (ys > 1e-10) & active
         k = opt.stored % opt.S.shape[0]
         S = opt.S.at[k].set(jnp.where(store, s, opt.S[k]))
         Y = opt.Y.at[k].set(jnp.where(store, y, opt.Y[k]))

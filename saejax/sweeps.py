@@ -177,16 +177,23 @@ def make_sweep_chunk(config: TrainConfig):
                               exit_at=0):
             end = states.step[0] + num_steps if end is None else end
             runs = jax.vmap(running, in_axes=(0, None))
-            step = jax.vmap(advance, in_axes=(0, 0, None, 0, None, None))
+            step = jax.vmap(advance, in_axes=(0, 0, None, 0, None, None, 0))
 
             def body(carry):
                 states, rows = carry
                 moving = runs(states, end)
-                new = step(states, rows, data, hyper, end, num_steps)
-                # a member that has stopped (or reached end) is held where it is
-                return jax.tree.map(
+                new_states, new_rows = step(states, rows, data, hyper, end, num_steps, moving)
+                # A member that has stopped (or reached end) is held where it is. Its tick left
+                # the memory S, Y untouched (active=False): only the small fields are selected.
+                memory = {"S": new_states.opt_state.S, "Y": new_states.opt_state.Y}
+                small = (new_states.replace(opt_state=new_states.opt_state.replace(S=None, Y=None)),
+                         new_rows)
+                old = (states.replace(opt_state=states.opt_state.replace(S=None, Y=None)), rows)
+                held_states, held_rows = jax.tree.map(
                     lambda a, b: jnp.where(moving.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
-                    new, carry)
+                    small, old)
+                return (held_states.replace(opt_state=held_states.opt_state.replace(**memory)),
+                        held_rows)
 
             rows = jax.vmap(partial(rows0, num_steps=num_steps))(states.params)
             return jax.lax.while_loop(lambda carry: jnp.sum(runs(carry[0], end)) > exit_at,

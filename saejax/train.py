@@ -182,8 +182,9 @@ def make_lbfgs_member(config: TrainConfig):
     """One L-BFGS member's loop pieces: ``(running, advance, rows0)``.
 
     ``running(state, end)``: the member has not stopped and its iterations are below ``end``.
-    ``advance(state, rows, data, hyper, end, num_steps)``: one tick (one evaluation of J and its
-    gradient); when an iteration finishes, its metrics go to row ``step - (end - num_steps)``.
+    ``advance(state, rows, data, hyper, end, num_steps, active=True)``: one tick (one evaluation
+    of J and its gradient); when an iteration finishes, its metrics go to row
+    ``step - (end - num_steps)``. With ``active`` False the L-BFGS memory is left as it was.
     ``rows0(params, num_steps)``: empty metric rows. A standalone run loops ``advance`` while
     ``running``; a sweep advances all its members at once (``sweeps.make_sweep_chunk``).
     """
@@ -192,9 +193,9 @@ def make_lbfgs_member(config: TrainConfig):
     def running(state: TrainState, end):
         return (state.opt_state.stop == optim.RUNNING) & (state.step < end)
 
-    def advance(state: TrainState, rows, data, hyper: Hyper, end, num_steps: int):
+    def advance(state: TrainState, rows, data, hyper: Hyper, end, num_steps: int, active=True):
         params, step, opt, row, accepted = tick(state.params, state.step, state.opt_state,
-                                                data, hyper)
+                                                data, hyper, active)
         i = jnp.clip(state.step - (end - num_steps), 0, num_steps - 1)
         row = {**row, "valid": jnp.ones((), bool)}
         rows = {k: v.at[i].set(jnp.where(accepted, row[k], v[i])) for k, v in rows.items()}
