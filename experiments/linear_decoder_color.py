@@ -17,11 +17,10 @@ The features are shown through the whitening, as (W1 ZCA)^T, in colour.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
-from saejax import train, viz
+from saejax import rundir, train, viz
 from saejax.config import PRESETS
 from saejax.data import color_patches
 
@@ -30,23 +29,24 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-patches", type=int, default=20_000)
     parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--workdir", default="runs/linear-decoder-color")
+    rundir.add_arguments(parser, "linear-decoder-color")
     args = parser.parse_args()
+    workdir = rundir.workdir_of(args)
     config = PRESETS["color-patches"].replace(num_examples=args.num_patches, steps=args.steps)
     x, zca, raw = color_patches(config.num_examples, config.patch_size, config.seed)
     roundtrip = np.max(np.abs(zca.invert(x) - raw))
     print(f"{len(x)} colour patches, ZCA epsilon {zca.epsilon}; round trip error {roundtrip:.1e}")
-    result = train.run(config, x, args.workdir,
+    result = train.run(config, x, workdir, resume=args.resume,
                        data_info={"source": "embedded colour photographs", "shape": list(x.shape)})
     s = result.summary
     print(f"J = {s['final_loss']:.4f} (reconstruction {s['reconstruction']:.4f}, sparsity "
           f"{s['sparsity']:.4f}); mean rho_hat {s['rho_hat_mean']:.4f}; {s['wall_seconds']:.1f} s")
     # Each feature as an image patch: W1 applied after the whitening is (W1 ZCA) in pixel space.
     features = np.asarray(result.state.params["W1"]) @ zca.W
-    path = viz.save_filters(features, Path(args.workdir) / "features_color.png", channels=3,
+    path = viz.save_filters(features, workdir / "features_color.png", channels=3,
                             title="(W1 ZCA)^T, linear decoder on colour patches")
     print(f"features: {path}")
 
 
 if __name__ == "__main__":
-    main()
+    rundir.run_script(main)

@@ -21,7 +21,7 @@ import time
 import jax.numpy as jnp
 import numpy as np
 
-from saejax import train
+from saejax import rundir, train
 from saejax.config import TrainConfig
 from saejax.data import load_mnist
 from saejax.model import encode
@@ -33,8 +33,9 @@ def main():
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
     parser.add_argument("--steps", type=int, default=400, help="autoencoder L-BFGS iterations")
     parser.add_argument("--softmax-steps", type=int, default=400)
-    parser.add_argument("--workdir", default="runs/self-taught-learning")
+    rundir.add_arguments(parser, "self-taught-learning")
     args = parser.parse_args()
+    workdir = rundir.workdir_of(args)
 
     t0 = time.perf_counter()
     images, labels = load_mnist(args.data, "train")
@@ -48,7 +49,8 @@ def main():
     config = TrainConfig(dataset="mnist", n_hidden=200, rho=0.1, beta=3.0, lam=3e-3,
                          steps=args.steps)
     t0 = time.perf_counter()
-    result = train.run(config, unlabeled, args.workdir, data_info={"source": args.data})
+    result = train.run(config, unlabeled, workdir, resume=args.resume,
+                       data_info={"source": args.data})
     t_sae = time.perf_counter() - t0
     print(f"autoencoder: J = {result.summary['final_loss']:.4f} after "
           f"{result.summary['steps']} iterations, {t_sae:.1f} s")
@@ -76,4 +78,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    rundir.run_script(main)

@@ -22,7 +22,7 @@ import argparse
 
 import numpy as np
 
-from saejax import sweeps
+from saejax import rundir, sweeps
 from saejax.config import PRESETS
 from saejax.data import training_data
 
@@ -30,17 +30,18 @@ from saejax.data import training_data
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="IMAGES.mat or sparsenet directory (default: embedded)")
-    parser.add_argument("--workdir", default="runs/sweep-rho-beta")
+    rundir.add_arguments(parser, "sweep-rho-beta", kind="sweep")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--chunk-size", type=int, default=64)
     args = parser.parse_args()
+    workdir = rundir.workdir_of(args)
     config = PRESETS["ufldl-patches"].replace(data=args.data, steps=args.steps)
     x, info = training_data("patches", args.data, config.num_examples, config.patch_size,
                             config.seed)
     rho = np.geomspace(0.005, 0.2, 8)
     beta = np.geomspace(0.1, 10, 8)
     result = sweeps.sweep(config, x, rho, beta, chunk_size=args.chunk_size,
-                         workdir=args.workdir, data_info=info)
+                         workdir=workdir, data_info=info, resume=args.resume)
     print(f"{result.summary['members']} members in {result.summary['wall_seconds']:.1f} s")
     header = "rho \\ beta " + " ".join(f"{b:>8.3g}" for b in beta)
     for key in ("reconstruction", "rho_hat_mean", "dead_fraction"):
@@ -52,4 +53,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    rundir.run_script(main)

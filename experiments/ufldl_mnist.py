@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from saejax import train
+from saejax import rundir, train
 from saejax.config import PRESETS
 from saejax.data import training_data
 
@@ -22,14 +22,14 @@ from saejax.data import training_data
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
-    parser.add_argument("--workdir", default="runs/ufldl-mnist")
-    parser.add_argument("--resume", action="store_true")
+    rundir.add_arguments(parser, "ufldl-mnist")
     parser.add_argument("--steps", type=int, default=400)
     args = parser.parse_args()
+    workdir = rundir.workdir_of(args)
     config = PRESETS["mnist"].replace(data=args.data, steps=args.steps)
     x, info = training_data("mnist", args.data, config.num_examples, seed=config.seed)
     print(f"{x.shape[0]} MNIST digits from {info['source']}")
-    result = train.run(config, x, args.workdir, resume=args.resume, data_info=info)
+    result = train.run(config, x, workdir, resume=args.resume, data_info=info)
     s = result.summary
     print(f"J = {s['final_loss']:.4f}  (reconstruction {s['reconstruction']:.4f}, "
           f"weight decay {s['weight_decay']:.4f}, sparsity {s['sparsity']:.4f})")
@@ -39,4 +39,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    rundir.run_script(main)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from saejax import train
+from saejax import rundir, train
 from saejax.config import PRESETS
 from saejax.data import training_data
 
@@ -23,14 +23,15 @@ from saejax.data import training_data
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="IMAGES.mat or sparsenet directory (default: embedded)")
-    parser.add_argument("--workdir", default="runs/ufldl-sparse-autoencoder")
-    parser.add_argument("--resume", action="store_true")
+    rundir.add_arguments(parser, "ufldl-sparse-autoencoder")
+    parser.add_argument("--steps", type=int, default=400, help="L-BFGS iterations")
     args = parser.parse_args()
-    config = PRESETS["ufldl-patches"].replace(data=args.data)
+    workdir = rundir.workdir_of(args)
+    config = PRESETS["ufldl-patches"].replace(data=args.data, steps=args.steps)
     x, info = training_data("patches", args.data, config.num_examples, config.patch_size,
                             config.seed)
     print(f"{x.shape[0]} patches of {info['source']}")
-    result = train.run(config, x, args.workdir, resume=args.resume, data_info=info)
+    result = train.run(config, x, workdir, resume=args.resume, data_info=info)
     s = result.summary
     print(f"J = {s['final_loss']:.4f}  (reconstruction {s['reconstruction']:.4f}, "
           f"weight decay {s['weight_decay']:.4f}, sparsity {s['sparsity']:.4f})")
@@ -40,4 +41,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    rundir.run_script(main)

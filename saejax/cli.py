@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 from saejax.names import DECODERS, PENALTIES, TERMS
@@ -185,7 +184,7 @@ def _add_train(sub) -> None:
 def _train(args) -> int:
     import jax
 
-    from saejax import train
+    from saejax import rundir, train
     from saejax.data import training_data
 
     if args.resume and not args.workdir:
@@ -194,9 +193,11 @@ def _train(args) -> int:
     # (the learning rate and the step count may change).
     base = train.saved_config(args.workdir) if args.resume else None
     config = config_from_args(args, base=base)
+    _refuse_lr_for_lbfgs(args, config)
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    workdir = Path(args.workdir or f"runs/{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    workdir = Path(args.workdir) if args.workdir else rundir.fresh(args.preset)
+    rundir.claim(workdir, "run", args.resume, create=False)  # before the data loads
     x, info = training_data(
         config.dataset, config.data, config.num_examples, config.patch_size, config.seed
     )
@@ -224,6 +225,12 @@ def _train(args) -> int:
 SWEPT = ("rho", "beta", "lam", "lr", "seed")
 
 
+def _refuse_lr_for_lbfgs(args, config) -> None:
+    if config.optimizer == "lbfgs" and args.lr is not None:
+        raise ValueError("--lr does not apply to L-BFGS, whose line search chooses every step: "
+                         "leave it out, or pick --optimizer adam, sgd or momentum.")
+
+
 def _add_sweep(sub) -> None:
     p = sub.add_parser(
         "sweep",
@@ -243,6 +250,9 @@ def _add_sweep(sub) -> None:
     p.add_argument("--probe", action="store_true",
                    help="add each member's linear-probe accuracy (labelled data: mnist, digits)")
     p.add_argument("--workdir", help="output directory (default runs/sweep-<preset>-<time>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the sweep in --workdir: its finished blocks are kept, the rest "
+                        "trained (the same grid, settings and --chunk-size)")
     p.set_defaults(func=_sweep)
 
 
@@ -257,13 +267,21 @@ def _sweep(args) -> int:
         pass
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    from saejax import sweeps
+    from saejax import rundir, sweeps
     from saejax.data import training_data, training_labels
 
     if args.rho is None or args.beta is None:
         raise ValueError("a sweep needs --rho and --beta values, e.g. --rho 0.01 0.1 --beta 1 3")
     config = config_from_args(args, swept=SWEPT)
-    workdir = Path(args.workdir or f"runs/sweep-{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    _refuse_lr_for_lbfgs(args, config)
+    for flag in ("log_every", "checkpoint_every", "keep_checkpoints"):
+        if getattr(args, flag) is not None:
+            raise ValueError(f"--{flag.replace('_', '-')} does not apply to a sweep: it logs no "
+                             "curves and saves each block's members when the block ends.")
+    if args.resume and not args.workdir:
+        raise ValueError("--resume needs --workdir, the sweep directory to continue.")
+    workdir = Path(args.workdir) if args.workdir else rundir.fresh(f"sweep-{args.preset}")
+    rundir.claim(workdir, "sweep", args.resume, create=False)  # before the data loads
     grid = sweeps.make_grid(config, args.rho, args.beta, args.lam, args.lr, args.seed,
                            "points" if args.points else "product")
     x, info = training_data(
@@ -281,7 +299,7 @@ def _sweep(args) -> int:
     result = sweeps.sweep(config, x, args.rho, args.beta, args.lam, args.lr, args.seed,
                          "points" if args.points else "product", args.chunk_size, args.devices,
                          workdir, progress=not args.no_progress, data_info=info,
-                         labels=labels)
+                         labels=labels, resume=args.resume)
     s = result.summary
     print(f"{s['members']} members on {s['devices']} device(s), {s['diverged']} diverged, "
           f"{s['wall_seconds']:.1f} s")

@@ -7,21 +7,28 @@ Data flow::
         jax.vmap(init_state)(seeds, lrs)                  member states, sharded on "members"
         jax.vmap(train_chunk, in_axes=(0, None, 0))       the same function `saejax train` runs;
                                                           the data is shared (in_axes=None)
-    -> results.csv / results.json, heatmaps.png, filters_grid.png, members/ (orbax)
+        (L-BFGS: all members tick in one while_loop;      train.make_lbfgs_member's pieces
+         runners are packed into smaller blocks as        _train_block, _pack
+         members stop)
+        -> the block's rows appended to results.csv / results.json, members/<block> (orbax)
+    -> heatmaps.png, filters_grid.png
 
-The member axis is sharded over every device with a ``Mesh`` and ``NamedSharding``; the
-data is replicated once per device, never per member. Members never communicate, so the
-compiled program holds no collectives. Across hosts, call ``jax.distributed.initialize()`` first:
-the mesh is built from ``jax.devices()``, inputs are global arrays made with
-``jax.make_array_from_callback``, and results are gathered with ``process_allgather``. That path
-is written for several hosts but tested here only on one host with several devices.
+The member axis is sharded over every device with a ``Mesh`` and ``NamedSharding`` (on a CPU
+host, ``saejax sweep`` makes one device per core: ``saejax.devices``); the data is replicated
+once per device, never per member. Members never communicate: a minibatch program holds no
+collectives, and an L-BFGS loop only counts its running members each tick. Across hosts, call
+``jax.distributed.initialize()`` first: the mesh is built from ``jax.devices()``, inputs are
+global arrays made with ``jax.make_array_from_callback``, and results are gathered with
+``process_allgather``; process 0 alone writes the run directory. That path is written for
+several hosts but tested here only on one host with several devices.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import itertools
-import json
 import logging
 import math
 import time
@@ -35,7 +42,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from saejax import checks, compile_cache, optim, train
+from saejax import checks, compile_cache, optim, rundir, train
 from saejax.checkpoint import load_orbax
 from saejax.config import TrainConfig
 from saejax.losses import Hyper
@@ -240,6 +247,7 @@ def sweep(
     data_info: dict | None = None,
     labels=None,
     probe_steps: int = 200,
+    resume: bool = False,
 ) -> SweepResult:
     """Trains one autoencoder per grid member, all members in one compiled, sharded program.
 
@@ -251,8 +259,10 @@ def sweep(
         multiple of the device count.
       num_devices: how many devices to shard the members over (default: all of
         ``jax.devices()``, which spans every host after ``jax.distributed.initialize()``).
-      workdir: where to write results.csv/json, heatmaps.png, filters_grid.png, config.json and
-        members/ (orbax); None keeps everything in memory.
+      workdir: where to write config.json, results.csv/json, members/ (orbax), heatmaps.png and
+        filters_grid.png; None keeps everything in memory. It must hold no run or sweep
+        (``rundir.claim``). Each finished block appends its rows to results.csv/json
+        (atomically) and saves its members' params, so partial results survive a kill.
       progress: show a tqdm bar over member chunks and steps.
       data_info: description of the data for config.json.
       labels: optional class labels (M,) of ``data``. When given, every member gets a linear
@@ -260,6 +270,8 @@ def sweep(
         hidden features a2, trained on the first half of the data and scored on the second
         half; the ``probe_accuracy`` column reports it.
       probe_steps: L-BFGS iterations of each probe.
+      resume: continue the sweep in ``workdir``: its finished blocks are read back, the rest
+        trained. The grid, the settings, the block size and the data must be the same.
 
     Returns:
       ``SweepResult``; ``rows[i]`` holds member i's settings and results, ``diverged`` among them.
@@ -285,10 +297,14 @@ def sweep(
     if labels is not None:
         check_labels(data, labels)
 
-    compile_cache.enable()
     n_dev = len(devices)
     block = min(int(chunk_size), len(grid))
     block = n_dev * math.ceil(block / n_dev)  # every device gets the same number of members
+    done_rows = []
+    if workdir is not None:
+        workdir = rundir.claim(workdir, "sweep", resume)
+        done_rows = _open_record(workdir, config, grid, mode, block, data, data_info, resume)
+    compile_cache.enable()
     mesh = Mesh(np.array(devices), ("members",))
     by_member = NamedSharding(mesh, P("members"))
     replicated = NamedSharding(mesh, P())
@@ -303,10 +319,16 @@ def sweep(
     shared = len(set(grid.seed)) == 1 and config.batch_size is not None
     bar = progress_bar(n_blocks * config.steps, 0, progress)
     rows, params_out, t0 = [], [], time.perf_counter()
+    finished = _finished_blocks(len(done_rows), len(grid), block)
     try:
         for b in range(n_blocks):
             idx = np.arange(b * block, (b + 1) * block)
             real = idx < len(grid)
+            if b < finished:  # resumed: this block's results are on disk
+                rows.extend(done_rows[b * block:(b + 1) * block])
+                params_out.append(_load_block(workdir, b))
+                bar.update(config.steps)
+                continue
             idx = np.where(real, idx, len(grid) - 1)  # pad with copies of the last member
             member = {a: np.asarray(getattr(grid, a))[idx] for a in AXES}
             hyper = Hyper(**{a: _put(np.asarray(member[a], dtype), by_member)
@@ -324,22 +346,26 @@ def sweep(
             params = _fetch(states.params)
             finite = np.all([np.isfinite(v).reshape(block, -1).all(1) for v in params.values()], 0)
             diverged |= ~finite
+            block_rows = []
             for j in np.flatnonzero(real):
                 row = {**grid.member(int(idx[j])), **_member_results(terms, stats, j, diverged[j])}
                 row.update(_member_counts(counts, j, config))
-                rows.append(row)
-            params_out.append({k: v[real] for k, v in params.items()})
+                block_rows.append(row)
+            block_params = {k: v[real] for k, v in params.items()}
+            if labels is not None:
+                _probe(block_rows, block_params, data_host, np.asarray(labels), probe_steps)
+            rows.extend(block_rows)
+            params_out.append(block_params)
+            if workdir is not None:  # results as they finish
+                _save_block(workdir, b, rows, block_params)
     finally:
         bar.close()
     stacked = {k: np.concatenate([p[k] for p in params_out]) for k in params_out[0]}
-    if labels is not None:
-        _probe(rows, stacked, data_host, np.asarray(labels), probe_steps)
     wall = time.perf_counter() - t0
     summary = {"members": len(grid), "chunk_size": block, "devices": n_dev,
                "diverged": int(sum(r["diverged"] for r in rows)), "wall_seconds": wall}
     if workdir is not None:
-        workdir = Path(workdir)
-        _write(workdir, config, grid, rows, stacked, summary, mode, data_info)
+        _finish(workdir, config, grid, rows, stacked, summary)
     return SweepResult(grid=grid, rows=rows, params=stacked, workdir=workdir, summary=summary)
 
 
@@ -468,36 +494,89 @@ def _member_results(terms, stats, j, diverged) -> dict:
     return out
 
 
-def _write(workdir, config, grid, rows, params, summary, mode, data_info) -> None:
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.json").write_text(json.dumps(
-        {"config": asdict(config), "grid": asdict(grid), "mode": mode, "data": data_info or {},
-         "summary": summary}, indent=2) + "\n")
+def _fingerprint(data) -> str:
+    """A short hash of the training data, so that a resume on other data is refused."""
+    return hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()[:16]
+
+
+def _open_record(workdir, config, grid, mode, block, data, data_info, resume) -> list:
+    """Writes a new sweep's config.json, or checks a resumed one's; returns the finished rows."""
+    record = {"kind": "sweep", "config": asdict(config), "grid": asdict(grid), "mode": mode,
+              "chunk_size": block, "data_fingerprint": _fingerprint(data),
+              "data": data_info or {}}
+    if not resume:
+        if jax.process_index() == 0:
+            rundir.write_json(workdir / "config.json", record)
+        return []
+    saved = rundir.read_json(workdir / "config.json")
+    saved["grid"] = {k: tuple(v) for k, v in saved.get("grid", {}).items()}
+    record["grid"] = {k: tuple(v) for k, v in record["grid"].items()}
+    changed = [k for k in ("config", "grid", "mode", "chunk_size", "data_fingerprint")
+               if saved.get(k) != record[k]]
+    if changed:
+        detail = "; ".join(
+            f"{k}: " + (", ".join(f"{f} {saved[k].get(f)!r} -> {v!r}" for f, v in record[k].items()
+                                  if saved[k].get(f) != v)
+                        if isinstance(record[k], dict) and isinstance(saved.get(k), dict)
+                        else f"{saved.get(k)!r} -> {record[k]!r}")
+            for k in changed)
+        raise rundir.RunDirError(
+            f"cannot resume the sweep in {workdir}: {detail}. A resumed sweep needs the same "
+            "grid, settings, --chunk-size and data; use another --workdir for a new sweep.")
+    path = workdir / "results.json"
+    return rundir.read_json(path) if path.exists() else []
+
+
+def _finished_blocks(n_rows: int, n_members: int, block: int) -> int:
+    return math.ceil(n_rows / block) if n_rows == n_members else n_rows // block
+
+
+def _save_block(workdir, b, rows, params) -> None:
+    """Block b's members' params (orbax, members/<b>), then all rows so far, atomically."""
+    if jax.process_index() != 0:
+        return
+    checkpointer = load_orbax().StandardCheckpointer()
+    checkpointer.save(workdir.absolute() / "members" / f"{b:05d}", {"params": params}, force=True)
+    checkpointer.wait_until_finished()
     fields = list(AXES) + list(RESULT_KEYS) + (["probe_accuracy"] if "probe_accuracy" in rows[0]
                                                 else [])
-    with open(workdir / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows({k: r[k] for k in fields} for r in rows)
-    (workdir / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
-    checkpointer = load_orbax().StandardCheckpointer()
-    target = workdir.absolute() / "members"
-    checkpointer.save(target, {"params": params}, force=True)
-    checkpointer.wait_until_finished()
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: r[k] for k in fields} for r in rows)
+    rundir.write_text(workdir / "results.csv", table.getvalue())
+    rundir.write_json(workdir / "results.json", rows)
+
+
+def _load_block(workdir, b) -> dict:
+    target = Path(workdir).absolute() / "members" / f"{b:05d}"
+    restored = load_orbax().StandardCheckpointer().restore(target)
+    return {k: np.asarray(v) for k, v in restored["params"].items()}
+
+
+def _finish(workdir, config, grid, rows, params, summary) -> None:
+    if jax.process_index() != 0:
+        return
+    record = rundir.read_json(workdir / "config.json")
+    rundir.write_json(workdir / "config.json", {**record, "summary": summary})
     _figures(workdir, config, grid, rows, params)
 
 
 def load_member(workdir: str | Path, index: int) -> dict:
-    """Member ``index``'s trained params from a sweep's ``members/`` checkpoint."""
-    target = Path(workdir).absolute() / "members"
+    """Member ``index``'s trained params from a sweep's ``members/`` checkpoints."""
+    workdir = Path(workdir)
+    target = workdir.absolute() / "members"
     if not target.exists():
         raise FileNotFoundError(f"{target} not found: is {workdir} a sweep's run directory?")
-    restored = load_orbax().StandardCheckpointer().restore(target)
-    params = restored["params"]
-    g = len(next(iter(params.values())))
+    record = rundir.read_json(workdir / "config.json")
+    g, block = len(record["grid"]["rho"]), record.get("chunk_size")
     if not 0 <= index < g:
         raise IndexError(f"member {index} is outside the sweep's {g} members.")
-    return {k: np.asarray(v[index]) for k, v in params.items()}
+    if block is None or not (target / f"{index // block:05d}").exists():
+        raise FileNotFoundError(f"member {index}'s block is not in {target}: the sweep has not "
+                                "finished it yet (resume it with --resume).")
+    params = _load_block(workdir, index // block)
+    return {k: v[index % block] for k, v in params.items()}
 
 
 def _figures(workdir, config, grid, rows, params) -> None:

@@ -24,7 +24,6 @@ import importlib
 import json
 import logging
 import math
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -37,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from saejax import checks, compile_cache, grads, losses, optim
+from saejax import checks, compile_cache, grads, losses, optim, rundir
 from saejax.checkpoint import Checkpointer, CheckpointError
 from saejax.config import TrainConfig
 from saejax.losses import Hyper
@@ -359,8 +358,7 @@ def run(
     history: list = []
     ckpt = None
     if workdir is not None:
-        workdir = Path(workdir)
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir = rundir.claim(workdir, "run", resume)  # nothing is written before this check
         ckpt = Checkpointer(workdir / "checkpoints", config.keep_checkpoints)
         state, history = _start(config, workdir, ckpt, state, resume, n_visible, data_info)
 
@@ -408,7 +406,7 @@ def run(
     wall = time.perf_counter() - t_start
     summary = _summary(state, data, hyper, config, wall, compile_seconds, start_step)
     if workdir is not None:
-        (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        rundir.write_json(workdir / "summary.json", summary)
         _figures(state, summary, history, config, workdir)
     return RunResult(state=state, history=history, summary=summary, workdir=workdir)
 
@@ -428,13 +426,6 @@ def saved_config(workdir: str | Path) -> TrainConfig:
         raise CheckpointError(f"cannot resume: {path} is unreadable ({err}).") from err
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Replaces a file's contents in one step, so a kill never leaves it half written."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _read_metrics(path: Path) -> list:
     """The rows of metrics.jsonl; a last line cut short by a kill is dropped."""
     rows = []
@@ -446,21 +437,27 @@ def _read_metrics(path: Path) -> list:
     return rows
 
 
+def _segment_settings(config: TrainConfig) -> dict:
+    return {k: getattr(config, k) for k in RESUMABLE_CHANGES}
+
+
 def _start(config, workdir, ckpt, state, resume, n_visible, data_info):
-    """Writes config.json, or on resume checks it and restores the latest checkpoint."""
+    """Writes config.json, or on resume checks it and restores the latest checkpoint.
+
+    config.json's ``segments`` list every start and resume: the step it began at and the
+    settings a resume may change (learning rate, budget, logging), so the record says which
+    steps ran with which settings. ``config`` holds the latest segment's settings.
+    """
     config_path = workdir / "config.json"
-    record = {"config": asdict(config), "n_visible": n_visible, "data": data_info or {}}
+    record = {"kind": "run", "config": asdict(config), "n_visible": n_visible,
+              "data": data_info or {}, "segments": [rundir.segment(0, _segment_settings(config))]}
     if not resume:
-        if ckpt.latest_step() is not None:
-            raise CheckpointError(
-                f"{workdir} already holds checkpoints (latest step {ckpt.latest_step()}). "
-                "Pass --resume to continue that run, or choose another --workdir."
-            )
-        _write_atomic(config_path, json.dumps(record, indent=2) + "\n")
-        _write_atomic(workdir / "metrics.jsonl", "")
+        rundir.write_json(config_path, record)
+        rundir.write_text(workdir / "metrics.jsonl", "")
         return state, []
+    saved_record = rundir.read_json(config_path)
     saved = asdict(saved_config(workdir))
-    n_saved = json.loads(config_path.read_text()).get("n_visible")
+    n_saved = saved_record.get("n_visible")
     changed = {k: (saved[k], v) for k, v in asdict(config).items()
                if k not in RESUMABLE_CHANGES and saved.get(k) != v}
     if changed or n_saved != n_visible:
@@ -471,6 +468,12 @@ def _start(config, workdir, ckpt, state, resume, n_visible, data_info):
             f"cannot resume {workdir}: this run's settings differ from the saved run's "
             f"({listing}). Only {', '.join(RESUMABLE_CHANGES)} may change on resume; use "
             "another --workdir for a different run."
+        )
+    latest = ckpt.latest_step()
+    if latest is not None and config.steps < latest:
+        raise CheckpointError(
+            f"cannot resume {workdir} with steps {config.steps}: the run is already at step "
+            f"{latest}. Pass --steps above {latest} to train on, or leave it out."
         )
     state = set_learning_rate(ckpt.restore(state), config.lr)
     stop = getattr(state.opt_state, "stop", None)
@@ -485,9 +488,12 @@ def _start(config, workdir, ckpt, state, resume, n_visible, data_info):
     if metrics_path.is_file():
         # Lines written after the checkpoint were from steps that will be run again.
         history = [r for r in _read_metrics(metrics_path) if r["step"] < step]
-        _write_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in history))
+        rundir.write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in history))
+    # Segments that began after this checkpoint are replayed from here: the new one replaces them.
+    segments = [g for g in saved_record.get("segments", []) if g["start_step"] < step]
+    record["segments"] = segments + [rundir.segment(step, _segment_settings(config))]
     record["resumed_from"] = step
-    _write_atomic(config_path, json.dumps(record, indent=2) + "\n")
+    rundir.write_json(config_path, record)
     return state, history
 
 
@@ -608,7 +614,9 @@ def _figures(state, summary, history, config, workdir) -> None:
         viz.save_filters(state.params["W1"], workdir / "filters.png",
                          title=f"W1 rows, rho={config.rho}, beta={config.beta}")
     if history:
-        viz.save_curves(history, workdir / "curves.png", title=f"{config.optimizer}, {config.grad}")
+        segments = rundir.read_json(workdir / "config.json").get("segments", [])
+        viz.save_curves(history, workdir / "curves.png", title=f"{config.optimizer}, {config.grad}",
+                        resumed_at=[g["start_step"] for g in segments if g["start_step"] > 0])
     viz.save_rho_hat_histogram(np.asarray(summary["rho_hat"]), config.rho, workdir / "rho_hat.png")
 
 

@@ -219,7 +219,8 @@ def curve_series(history: Sequence[Mapping]) -> dict[str, tuple[list[float], lis
     return series
 
 
-def save_curves(history: Sequence[Mapping], path: str | Path, title=None) -> Path:
+def save_curves(history: Sequence[Mapping], path: str | Path, title=None,
+                resumed_at: Sequence[int] = ()) -> Path:
     """Plots the terms of J against step, one line per term present in the rows.
 
     The points are ``curve_series(history)``: rows without a numeric "step" and non-finite
@@ -230,6 +231,8 @@ def save_curves(history: Sequence[Mapping], path: str | Path, title=None) -> Pat
       history: rows of a metrics.jsonl, each a mapping with "step" and any of the terms.
       path: where to write the PNG; parent directories are created.
       title: optional axes title.
+      resumed_at: steps at which the run was resumed (config.json's segments), each drawn as
+        a dashed vertical line.
 
     Returns:
       ``path`` as a Path.
@@ -257,6 +260,10 @@ def save_curves(history: Sequence[Mapping], path: str | Path, title=None) -> Pat
         ax.legend()
     else:
         ax.text(0.5, 0.5, "no curves to plot", ha="center", va="center", transform=ax.transAxes)
+    for i, step in enumerate(resumed_at):
+        ax.axvline(step, color="0.4", ls="--", lw=1, label="resumed" if i == 0 else None)
+    if resumed_at:
+        ax.legend()
     ax.set_xlabel("step")
     ax.set_ylabel("value")
     ax.grid(True, which="major", alpha=0.3)

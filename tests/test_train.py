@@ -19,6 +19,7 @@ from saejax import train
 from saejax.checkpoint import Checkpointer, CheckpointError
 from saejax.config import TrainConfig
 from saejax.data import load_digits
+from saejax.rundir import RunDirError
 
 
 def tiny_data(m=40, n=16, seed=0):
@@ -187,11 +188,11 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 def test_incompatible_resume_and_existing_checkpoints(tmp_path):
     x = tiny_data()
     train.run(small_config(steps=5), x, tmp_path, progress=False)
-    with pytest.raises(CheckpointError, match="already holds checkpoints"):
+    with pytest.raises(RunDirError, match="already holds a training run; nothing was changed"):
         train.run(small_config(steps=5), x, tmp_path, progress=False)
     with pytest.raises(CheckpointError, match="cannot resume"):
         train.run(small_config(steps=10, n_hidden=6), x, tmp_path, resume=True, progress=False)
-    with pytest.raises(CheckpointError, match="no checkpoint found|is missing"):
+    with pytest.raises(RunDirError, match="cannot resume: .* holds no training run"):
         train.run(small_config(steps=5), x, tmp_path / "empty", resume=True, progress=False)
 
 

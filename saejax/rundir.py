@@ -1,0 +1,150 @@
+"""Run directories: whether a run or a sweep may write to one, and writing it atomically.
+
+One directory holds one training run (``saejax train``: config.json, metrics.jsonl,
+checkpoints/, summary.json and figures) or one sweep (``saejax sweep``: config.json,
+results.csv, results.json, members/ and figures). Before anything is written:
+
+    claim(workdir, kind, resume)   a new run needs a directory that holds no run and no sweep;
+                                   a resumed one needs a directory of its own kind. Otherwise
+                                   RunDirError (exit status 2 on the command line), and the
+                                   directory is left untouched.
+    fresh(name)                    the default directory, runs/<name>-<time>, always a new one
+    write_text / write_json        a temporary file renamed over the target, so that a kill
+                                   leaves either the old contents or the new, never a mix
+
+config.json records the run's settings and its ``segments``: one entry per start or resume,
+with the step it started from and the settings a resume may change, so that a run resumed with
+another learning rate or budget says which steps ran with which.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+KINDS = ("run", "sweep")
+# Files that only a run or a sweep writes: a directory holding any of them is taken.
+MARKERS = ("config.json", "metrics.jsonl", "summary.json", "checkpoints", "results.csv",
+           "results.json", "members")
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be used as asked; the message says what to do instead."""
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Replaces ``path``'s contents in one step (a temporary file renamed over it)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_json(path: str | Path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def read_json(path: str | Path):
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise RunDirError(f"{path} is missing: is {path.parent} a run directory?") from err
+    except json.JSONDecodeError as err:
+        raise RunDirError(f"{path} is not readable JSON ({err}).") from err
+
+
+def kind_of(workdir: str | Path) -> str | None:
+    """"run" or "sweep" when ``workdir`` holds one, "unknown" for a partial one, else None."""
+    workdir = Path(workdir)
+    present = [m for m in MARKERS if (workdir / m).exists()]
+    if not present:
+        return None
+    try:
+        kind = json.loads((workdir / "config.json").read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        kind = None
+    if kind in KINDS:
+        return kind
+    if "checkpoints" in present or "metrics.jsonl" in present:
+        return "run"
+    if "results.csv" in present or "members" in present:
+        return "sweep"
+    return "unknown"
+
+
+def _name(kind: str) -> str:
+    return {"run": "training run", "sweep": "sweep"}.get(kind, "run of saejax")
+
+
+def claim(workdir: str | Path, kind: str, resume: bool, create: bool = True) -> Path:
+    """Checks that ``workdir`` may hold a new (or resumed) ``kind``; creates it when new
+    (unless ``create`` is False: a check only, before anything else can fail)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+    workdir = Path(workdir)
+    found = kind_of(workdir)
+    if resume:
+        if found is None:
+            raise RunDirError(f"cannot resume: {workdir} holds no {_name(kind)} (no config.json)."
+                              " Start a new one without --resume.")
+        if found != kind:
+            raise RunDirError(f"cannot resume: {workdir} holds a {_name(found)}, not a "
+                              f"{_name(kind)}.")
+        return workdir
+    if found is not None:
+        raise RunDirError(f"{workdir} already holds a {_name(found)}; nothing was changed. Pass "
+                          "--resume to continue it, or choose another --workdir.")
+    if workdir.exists() and not workdir.is_dir():
+        raise RunDirError(f"{workdir} is a file, not a directory: choose another --workdir.")
+    if create:
+        workdir.mkdir(parents=True, exist_ok=True)
+    return workdir
+
+
+def fresh(name: str, root: str | Path = "runs") -> Path:
+    """``root/<name>-<YYYYmmdd-HHMMSS>``, with a counter added when that directory exists."""
+    base = Path(root) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, i = base, 1
+    while path.exists():
+        i += 1
+        path = base.with_name(f"{base.name}-{i}")
+    return path
+
+
+def segment(start_step: int, settings: dict) -> dict:
+    """One entry of config.json's ``segments``: where a start or resume began, and how."""
+    return {"start_step": int(start_step), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **settings}
+
+
+def add_arguments(parser, name: str, kind: str = "run") -> None:
+    """An experiment script's ``--workdir`` (default runs/<name>-<time>) and ``--resume``."""
+    parser.add_argument("--workdir", help=f"run directory (default: a new runs/{name}-<time>)")
+    parser.add_argument("--resume", action="store_true", help=f"continue the {kind} in --workdir")
+    parser.set_defaults(run_name=name, run_kind=kind)
+
+
+def workdir_of(args) -> Path:
+    """The directory ``add_arguments``' flags ask for (--workdir, or a fresh one), checked
+    with ``claim`` before the script loads its data."""
+    if args.resume and not args.workdir:
+        raise RunDirError("--resume needs --workdir, the directory to continue.")
+    workdir = Path(args.workdir) if args.workdir else fresh(args.run_name)
+    return claim(workdir, args.run_kind, args.resume, create=False)
+
+
+def run_script(main) -> None:
+    """Runs an experiment script's ``main()``: bad input or a taken directory prints one line
+    (no traceback) and exits with status 2, as the command line does."""
+    import sys
+
+    from saejax.checkpoint import CheckpointError
+
+    try:
+        main()
+    except (ValueError, CheckpointError, FileNotFoundError) as err:
+        print(f"{Path(sys.argv[0]).name}: error: {err}", file=sys.stderr)
+        sys.exit(2)
