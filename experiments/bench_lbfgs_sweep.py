@@ -49,7 +49,8 @@ def timed(fn):
 
 def evaluation_cost(config, x, members, repeats=20):
     """Seconds of one vmapped evaluation per member, and of one single evaluation."""
-    evaluate = train.make_evaluate(config)
+    evaluate = train.make_evaluate(config)  # one member (blocks of train.EVAL_BLOCK)
+    evaluate_batched = train.make_evaluate(config, batched=True)  # as a sweep evaluates each
     states = jax.vmap(lambda s: train.init_state(config, x.shape[1], seed=s))(
         jnp.arange(members, dtype=jnp.int32))
     hyper = Hyper(jnp.full(members, 0.01), jnp.full(members, 3.0), jnp.full(members, 1e-4))
@@ -57,7 +58,7 @@ def evaluation_cost(config, x, members, repeats=20):
     by_member = NamedSharding(Mesh(np.array(jax.devices()), ("members",)), P("members"))
     states, hyper = jax.device_put((states, hyper), by_member)
     data = jnp.asarray(x, jnp.float32)
-    batched = jax.jit(jax.vmap(evaluate, in_axes=(0, None, 0)))
+    batched = jax.jit(jax.vmap(evaluate_batched, in_axes=(0, None, 0)))
     single = jax.jit(evaluate)
     one = jax.tree.map(lambda a: a[0], states.params)
     h1 = Hyper(0.01, 3.0, 1e-4)

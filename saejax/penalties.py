@@ -44,20 +44,27 @@ class Penalty:
 def kl_divergence(rho, rho_hat_H):
     """KL(rho || rho_hat_j) between Bernoulli(rho) and Bernoulli(rho_hat_j), per unit, shape (H,).
 
-    rho_hat is clipped to [RHO_HAT_EPS, 1 - RHO_HAT_EPS] (see the module constant).
+    rho_hat is clipped to [RHO_HAT_EPS, 1 - RHO_HAT_EPS] (see the module constant). Evaluated
+    as rho log1p(-u/rho_hat) + (1-rho) log1p(u/(1-rho_hat)) with u = rho_hat - rho, which is
+    the same function: near its minimum the two terms nearly cancel, and the quotients'
+    rounding in log(rho/rho_hat) would otherwise leave an error of about one float epsilon per
+    unit (in float32, 1e-6 of J at beta = 10: more than the decrease of a late L-BFGS step).
     """
-    rho_hat_H = jnp.clip(rho_hat_H, RHO_HAT_EPS, 1.0 - RHO_HAT_EPS)
-    return rho * jnp.log(rho / rho_hat_H) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat_H))
+    r_H = jnp.clip(rho_hat_H, RHO_HAT_EPS, 1.0 - RHO_HAT_EPS)
+    u_H = r_H - rho
+    return rho * jnp.log1p(-u_H / r_H) + (1.0 - rho) * jnp.log1p(u_H / (1.0 - r_H))
 
 
 def kl_derivative(rho, rho_hat_H):
     """-rho/rho_hat + (1-rho)/(1-rho_hat) inside [RHO_HAT_EPS, 1 - RHO_HAT_EPS], zero outside.
 
-    Zero outside is the exact derivative of ``kl_divergence``, which is constant there.
+    Evaluated as (rho_hat - rho) / (rho_hat (1 - rho_hat)), the same quotient over one
+    denominator, which does not cancel near rho_hat = rho. Zero outside the interval is the
+    exact derivative of ``kl_divergence``, which is constant there.
     """
     inside_H = (rho_hat_H > RHO_HAT_EPS) & (rho_hat_H < 1.0 - RHO_HAT_EPS)
     r_H = jnp.clip(rho_hat_H, RHO_HAT_EPS, 1.0 - RHO_HAT_EPS)
-    return jnp.where(inside_H, -rho / r_H + (1.0 - rho) / (1.0 - r_H), 0.0)
+    return jnp.where(inside_H, (r_H - rho) / (r_H * (1.0 - r_H)), 0.0)
 
 
 def squared_penalty(rho, rho_hat_H):

@@ -178,7 +178,7 @@ def make_sweep_chunk(config: TrainConfig):
     still run, so that the caller can pack the runners into a smaller block.
     """
     if config.optimizer == "lbfgs":
-        running, advance, rows0 = train.make_lbfgs_member(config)
+        running, advance, rows0 = train.make_lbfgs_member(config, batched=True)
 
         def lbfgs_sweep_chunk(states, data, hyper, num_steps, shared_batches=False, end=None,
                               exit_at=0):
