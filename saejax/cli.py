@@ -253,6 +253,14 @@ def _add_sweep(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the sweep in --workdir: its finished blocks are kept, the rest "
                         "trained (the same grid, settings and --chunk-size)")
+    multi = p.add_argument_group(
+        "several processes", "run the same command in every process (same --workdir); the "
+        "members are spread over every process's devices and process 0 writes the results")
+    multi.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="process 0's address, for jax.distributed.initialize")
+    multi.add_argument("--num-processes", type=_checked(int, "positive_int", "num_processes"),
+                       metavar="N", help="how many processes take part")
+    multi.add_argument("--process-id", type=int, metavar="I", help="this process, 0 to N-1")
     p.set_defaults(func=_sweep)
 
 
@@ -265,6 +273,7 @@ def _sweep(args) -> int:
         devices.split_cpu()  # on a CPU host, one device per core: each core trains its share
     except RuntimeError:  # cli.main called from a program that already runs JAX: keep its devices
         pass
+    devices.join(args.coordinator, args.num_processes, args.process_id)
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     from saejax import rundir, sweeps
@@ -280,8 +289,11 @@ def _sweep(args) -> int:
                              "curves and saves each block's members when the block ends.")
     if args.resume and not args.workdir:
         raise ValueError("--resume needs --workdir, the sweep directory to continue.")
+    if args.coordinator and not args.workdir:
+        raise ValueError("several processes need --workdir: every process names the same one.")
     workdir = Path(args.workdir) if args.workdir else rundir.fresh(f"sweep-{args.preset}")
-    rundir.claim(workdir, "sweep", args.resume, create=False)  # before the data loads
+    if jax.process_index() == 0:  # process 0 writes the directory
+        rundir.claim(workdir, "sweep", args.resume, create=False)  # before the data loads
     grid = sweeps.make_grid(config, args.rho, args.beta, args.lam, args.lr, args.seed,
                            "points" if args.points else "product")
     x, info = training_data(

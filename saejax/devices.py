@@ -56,3 +56,24 @@ def split_cpu(count: int | None = None) -> int:
             f"set XLA_FLAGS=--{XLA_FLAG}={count} before starting Python."
         ) from err
     return count
+
+
+def join(coordinator: str | None, num_processes: int | None, process_id: int | None) -> bool:
+    """Joins this process to a multi-process run (``jax.distributed.initialize``).
+
+    All three given: process ``process_id`` of ``num_processes``, with process 0 listening at
+    ``coordinator`` ("host:port"). None given: nothing happens (one process). On CPU the
+    processes exchange through gloo collectives. Returns whether it joined.
+    """
+    given = [v is not None for v in (coordinator, num_processes, process_id)]
+    if not any(given):
+        return False
+    if not all(given):
+        raise ValueError("several processes need all of --coordinator HOST:PORT, "
+                         "--num-processes N and --process-id I.")
+    if not 0 <= process_id < num_processes:
+        raise ValueError(f"--process-id must lie in 0..{num_processes - 1}, got {process_id}.")
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
+                               process_id=process_id)
+    return True

@@ -301,8 +301,8 @@ def sweep(
     block = min(int(chunk_size), len(grid))
     block = n_dev * math.ceil(block / n_dev)  # every device gets the same number of members
     done_rows = []
-    if workdir is not None:
-        workdir = rundir.claim(workdir, "sweep", resume)
+    if workdir is not None:  # process 0 claims and writes the directory; the others read it
+        workdir = Path(workdir) if jax.process_index() else rundir.claim(workdir, "sweep", resume)
         done_rows = _open_record(workdir, config, grid, mode, block, data, data_info, resume)
     compile_cache.enable()
     mesh = Mesh(np.array(devices), ("members",))
@@ -413,7 +413,7 @@ def _train_block(run_chunk, states, data, hyper, config, shared, n_dev, by_membe
         steps_done = end
         bar.update(n)
         bar.set_postfix(block=label, diverged=int(diverged.sum()))
-        if bool(np.all(_fetch(stopped(states)) | (live < 0))):  # every member has stopped
+        if lbfgs and bool(np.all(_fetch(stopped(states)) | (live < 0))):  # all have stopped
             bar.update(config.steps - steps_done)
             break
     if done:  # unpack: every member back in its block slot
@@ -535,7 +535,7 @@ def _save_block(workdir, b, rows, params) -> None:
     """Block b's members' params (orbax, members/<b>), then all rows so far, atomically."""
     if jax.process_index() != 0:
         return
-    checkpointer = load_orbax().StandardCheckpointer()
+    checkpointer = _checkpointer()
     checkpointer.save(workdir.absolute() / "members" / f"{b:05d}", {"params": params}, force=True)
     checkpointer.wait_until_finished()
     fields = list(AXES) + list(RESULT_KEYS) + (["probe_accuracy"] if "probe_accuracy" in rows[0]
@@ -548,9 +548,19 @@ def _save_block(workdir, b, rows, params) -> None:
     rundir.write_json(workdir / "results.json", rows)
 
 
+def _checkpointer():
+    """An orbax checkpointer of host arrays that this process uses alone: with several
+    processes, process 0 saves the members and each process reads them back by itself, so no
+    barrier waits for the others."""
+    ocp = load_orbax()
+    me = jax.process_index()
+    return ocp.StandardCheckpointer(multiprocessing_options=ocp.options.MultiprocessingOptions(
+        primary_host=me, active_processes={me}))
+
+
 def _load_block(workdir, b) -> dict:
     target = Path(workdir).absolute() / "members" / f"{b:05d}"
-    restored = load_orbax().StandardCheckpointer().restore(target)
+    restored = _checkpointer().restore(target)
     return {k: np.asarray(v) for k, v in restored["params"].items()}
 
 
