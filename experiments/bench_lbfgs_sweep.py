@@ -2,6 +2,8 @@
 
 Command:   .venv/bin/python experiments/bench_lbfgs_sweep.py --data ../shared/data/IMAGES_sparsenet.mat
            [--rho 0.005 0.01 0.03 0.1] [--beta 0.3 1 3 10] [--steps 400] [--repeats 3]
+           The 8 x 8 grid of experiments/sweep_rho_beta.py: --grid-8x8 --repeats 1
+           --name bench_lbfgs_sweep_8x8 (about 12 minutes)
 Run time:  about 3 minutes on 2 CPU cores for the default 4 x 4 grid.
 Expected:  the README's L-BFGS sweep table (experiments/results/bench_lbfgs_sweep.md).
 
@@ -84,7 +86,15 @@ def main():
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--grid-8x8", action="store_true",
+                        help="experiments/sweep_rho_beta.py's grid: rho geomspace(0.005, 0.2, 8) "
+                             "x beta geomspace(0.1, 10, 8)")
+    parser.add_argument("--name", default="bench_lbfgs_sweep",
+                        help="file name of the results (.json, .md) in --out")
     args = parser.parse_args()
+    if args.grid_8x8:
+        args.rho = [float(v) for v in np.geomspace(0.005, 0.2, 8)]
+        args.beta = [float(v) for v in np.geomspace(0.1, 10, 8)]
     config = PRESETS["ufldl-patches"].replace(steps=args.steps, steps_per_call=args.steps,
                                               data=args.data)
     x, info = training_data("patches", args.data)
@@ -129,7 +139,7 @@ def main():
         f"{result['sweep_s']:.2f} s / {result['loop_s']:.2f} s = "
         f"**{result['sweep_over_loop']:.2f}x** | <= 0.5x |\n"
         f"| largest relative difference of a member's final J from its standalone run | "
-        f"**{100 * worst['rel_diff']:.3f}%** (rho {worst['rho']}, beta {worst['beta']}) | "
+        f"**{100 * worst['rel_diff']:.3f}%** (rho {worst['rho']:.4g}, beta {worst['beta']:.4g}) | "
         "<= 0.5% |\n"
         f"| one evaluation of J and its gradient, {ev['members']} members at once, per member "
         f"vs one member | {1e3 * ev['batched_s'] / ev['members']:.2f} ms vs "
@@ -137,13 +147,13 @@ def main():
         "| rho | beta | standalone J | sweep J | rel. diff | standalone it/evals/stop | "
         "sweep it/evals/stop |\n|---|---|---|---|---|---|---|\n"
         + "".join(
-            f"| {r['rho']} | {r['beta']} | {r['standalone_J']:.5f} | {r['sweep_J']:.5f} | "
+            f"| {r['rho']:.4g} | {r['beta']:.4g} | {r['standalone_J']:.5f} | {r['sweep_J']:.5f} | "
             f"{100 * r['rel_diff']:.3f}% | {'/'.join(map(str, r['standalone']))} | "
             f"{'/'.join(map(str, r['sweep']))} |\n" for r in rows)
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bench_lbfgs_sweep.json").write_text(json.dumps(result, indent=2))
-    (args.out / "bench_lbfgs_sweep.md").write_text(table)
+    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
+    (args.out / f"{args.name}.md").write_text(table)
     print(table)
 
 

@@ -24,11 +24,14 @@ def median_seconds(fn, repeats: int = 7, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
-def interleaved_medians(fns: dict, repeats: int = 7, warmup: int = 1) -> dict:
+def interleaved_medians(fns: dict, repeats: int = 7, warmup: int = 1, burst: int = 1) -> dict:
     """Median wall time of each ``fns[name]()``, the functions taking turns in every round.
 
     Taking turns spreads the noise of a shared machine evenly over the contenders, so their
-    ratio is fairer than that of back-to-back blocks of runs.
+    ratio is fairer than that of back-to-back blocks of runs. With ``burst`` > 1 each turn calls
+    its function ``burst + 1`` times and times the last ``burst``: the first call of a turn can
+    pay for the previous contender's threads (OpenMP's spin-waiting ones, say) still holding the
+    cores.
     """
     for fn in fns.values():
         for _ in range(warmup):
@@ -36,9 +39,12 @@ def interleaved_medians(fns: dict, repeats: int = 7, warmup: int = 1) -> dict:
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
+            if burst > 1:
+                fn()
+            for _ in range(burst):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
     return {name: statistics.median(t) for name, t in times.items()}
 
 

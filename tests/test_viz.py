@@ -13,7 +13,7 @@ import matplotlib
 import matplotlib.image
 import numpy as np
 import pytest
-from scipy import ndimage, spatial
+from scipy import spatial
 
 from saejax import viz
 
@@ -398,7 +398,7 @@ def test_save_heatmaps_bad_input_raises(rho, beta, panels, match):
         viz.save_heatmaps(rho, beta, panels, "unused.png")
 
 
-def test_save_filter_grid_puts_each_run_in_its_cell(tmp_path):
+def test_filter_grid_image_puts_each_run_in_its_cell():
     # One 2x2 filter per run of an unsorted grid, each bright at a pixel that names its run.
     rho, beta = [0.1, 0.01], [3.0, 0.0, 1.0]
     filters = np.zeros((2, 3, 1, 4))
@@ -406,31 +406,37 @@ def test_save_filter_grid_puts_each_run_in_its_cell(tmp_path):
     for i in range(2):
         for j in range(3):
             filters[i, j, 0, bright[i, j]] = 1.0
-    pixels = read_png(viz.save_filter_grid(filters, rho, beta, tmp_path / "grid.png"),
-                      (2 * 180, 3 * 180))
-    # Drawn with rho and beta increasing: row r is rho[1 - r], column c is beta[[1, 2, 0][c]].
-    drawn = bright[[1, 0]][:, [1, 2, 0]]
-    height, width = pixels.shape[0] / 2, pixels.shape[1] / 3
+    image, rho_drawn, beta_drawn = viz.filter_grid_image(filters, rho, beta, gap=2)
+    assert list(rho_drawn) == [0.01, 0.1] and list(beta_drawn) == [0.0, 1.0, 3.0]
+    # one tiling is 4 x 4 (a 2x2 filter with a 1-pixel border); cells 2 pixels apart
+    assert image.shape == (2 * 4 + 2, 3 * 4 + 2 * 2)
+    drawn = bright[[1, 0]][:, [1, 2, 0]]  # row r is rho[1 - r], column c is beta[[1, 2, 0][c]]
     for r in range(2):
         for c in range(3):
-            cell = pixels[int(r * height) : int((r + 1) * height),
-                          int(c * width) : int((c + 1) * width), :3]
-            # The tiling is the largest black component (its 1-pixel border, in a 4x4 image).
-            labels, _ = ndimage.label(cell.max(axis=-1) < 0.2)
-            sizes = np.bincount(labels.ravel())
-            sizes[0] = 0
-            box = ndimage.find_objects((labels == sizes.argmax()).astype(int))[0]
-            tiling = cell[box]
-            ys, xs = np.nonzero(tiling.min(axis=-1) > 0.9)  # the one white pixel of the filter
-            at = (int(ys.mean() / tiling.shape[0] * 4), int(xs.mean() / tiling.shape[1] * 4))
+            cell = image[r * 6:r * 6 + 4, c * 6:c * 6 + 4]
+            np.testing.assert_array_equal(cell, viz.tile_filters(filters[1 - r, [1, 2, 0][c]]))
+            ys, xs = np.nonzero(cell == cell.max())
             p = drawn[r, c]
-            assert at == (1 + p // 2, 1 + p % 2), (r, c, at, p)
+            assert (ys[0], xs[0]) == (1 + p // 2, 1 + p % 2), (r, c)
+    gaps = np.ones(image.shape, bool)
+    for r in range(2):
+        for c in range(3):
+            gaps[r * 6:r * 6 + 4, c * 6:c * 6 + 4] = False
+    assert np.isnan(image[gaps]).all() and not np.isnan(image[~gaps]).any()
+
+
+def test_save_filter_grid_draws_the_mosaic_with_its_axes(tmp_path):
+    ramps = np.broadcast_to(np.linspace(-1.0, 1.0, 64), (8, 8, 25, 64))  # smooth: a small PNG
+    path = viz.save_filter_grid(ramps, np.geomspace(0.005, 0.2, 8),
+                                np.geomspace(0.1, 10, 8), tmp_path / "grid.png", title="t")
+    pixels = read_png(path, (int(100 * (1.5 * 8 + 0.9)), int(100 * (1.5 * 8 + 0.9))))
+    assert pixels[..., :3].std() > 0.1  # the filters are drawn, not a blank page
 
 
 def test_save_filter_grid_colour(tmp_path):
     colour = np.random.default_rng(5).normal(size=(1, 1, 4, 27))
     path = viz.save_filter_grid(colour, [0.05], [3.0], tmp_path / "one.png", channels=3)
-    read_png(path, (180, 180))
+    read_png(path, (240, 270))
 
 
 def test_save_filter_grid_bad_shape_raises():

@@ -1,0 +1,135 @@
+"""A 64-member adam sweep as whole processes: `saejax sweep` against a PyTorch torch.func ensemble.
+
+Command:   .venv/bin/python experiments/bench_adam_sweep.py [--repeats 3] [--quick]
+           [--data ../shared/data/IMAGES_sparsenet.mat]
+Needs:     PyTorch for the peer (pip install -e '.[bench]'; a CPU build suffices).
+Run time:  about 3 minutes on 2 CPU cores (--quick: about 1 minute, 4 x 4 members, 100 steps).
+Expected:  a table of wall seconds and mean final J (experiments/results/bench_adam_sweep.md);
+           the goal is PyTorch / saejax >= 2x.
+
+The workload is bench_sweep.py's per-member row: 64 sparse autoencoders 64-25-64 (sigmoid
+encoder and decoder, KL sparsity, lambda = 1e-4), one per point of the 8 x 8 grid of
+rho = geomspace(0.005, 0.2, 8) x beta = geomspace(0.1, 10, 8) (the grid of sweep_rho_beta.py),
+each trained by adam with lr 0.01 for 2,000 steps on minibatches of 256 drawn uniformly with
+replacement from 10,000 8x8 patches, in float32. Each implementation runs as its own process,
+timed from start to exit as a user would time it:
+- ``saejax sweep --optimizer adam ...`` with a fresh --workdir (it writes results.csv/json,
+  heatmaps.png, filters_grid.png and an orbax checkpoint of every member); once with an empty
+  persistent compilation cache ("cold"), then with the cache it filled;
+- experiments/torch_sweep.py (torch.func.vmap of torch.func.grad, fused torch.optim.Adam).
+Times are medians over --repeats processes, the two taking turns. Patches: with --data both
+sample 10,000 patches of that IMAGES.mat, each with its own sampler (so the final J compare
+samples too); without it saejax samples its embedded images and the peer gets exactly those
+patches as a .npy. The two draw different minibatches, so their mean J agree only roughly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+J_LINE = re.compile(r"J = ([0-9.]+)")
+
+
+def timed_process(cmd, env=None) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} failed:\n{proc.stderr[-3000:]}")
+    return wall, proc.stdout
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="IMAGES.mat (UFLDL layout); default: the embedded images")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="4 x 4 members, 100 steps, 1 repeat")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    q = args.quick
+    steps, repeats = (100, 1) if q else (2000, args.repeats)
+    rho, beta = np.geomspace(0.005, 0.2, 8), np.geomspace(0.1, 10, 8)
+    if q:
+        rho, beta = rho[::2], beta[::2]
+    grid = ["--rho", *map(str, rho), "--beta", *map(str, beta)]
+    members = len(rho) * len(beta)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = dict(os.environ, SAEJAX_CACHE_DIR=str(tmp / "xla"))
+        data_flag = []
+        if args.data:
+            peer_data = data_flag = ["--data", str(Path(args.data).resolve())]
+        else:  # the peer cannot read saejax's embedded images: hand it the very same patches
+            from saejax.data import training_data
+
+            np.save(tmp / "patches.npy", training_data("patches")[0])
+            peer_data = ["--data", str(tmp / "patches.npy")]
+        runs = iter(range(10_000))
+
+        def run_saejax():
+            workdir = tmp / f"sweep{next(runs)}"
+            wall, out = timed_process(
+                [str(Path(sys.executable).with_name("saejax")), "sweep", "--optimizer", "adam",
+                 "--lr", "0.01", "--batch-size", "256", "--steps", str(steps), *grid, *data_flag,
+                 "--workdir", str(workdir), "--no-progress"], env)
+            J = [r["final_loss"] for r in json.loads((workdir / "results.json").read_text())]
+            return {"seconds": wall, "J": float(np.nanmean(J)), "diverged": int(np.isnan(J).sum()),
+                    "out": next((ln for ln in out.splitlines() if "members on" in ln), "")}
+
+        def run_torch():
+            wall, out = timed_process(
+                [sys.executable, str(HERE / "torch_sweep.py"), *peer_data, "--lr", "0.01",
+                 "--batch-size", "256", "--steps", str(steps), *grid])
+            return {"seconds": wall, "J": float(J_LINE.search(out).group(1)), "out": out.strip()}
+
+        cold = run_saejax()
+        results = {"saejax": [], "torch": []}
+        for _ in range(repeats):
+            results["saejax"].append(run_saejax())
+            results["torch"].append(run_torch())
+    import jax
+    import torch
+
+    machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, jax {jax.__version__}, "
+               f"torch {torch.__version__}")
+    med = {k: statistics.median(r["seconds"] for r in v) for k, v in results.items()}
+    ratio = med["torch"] / med["saejax"]
+    setting = (f"{members} members (rho x beta {len(rho)} x {len(beta)}), 64-25-64, adam lr 0.01, "
+               f"batch 256, {steps} steps, float32, "
+               + (f"patches of {args.data}" if args.data else "embedded images"))
+    summary = {"machine": machine, "setting": setting, "cold": cold, "runs": results,
+               "median_seconds": med, "torch_over_saejax": ratio}
+    rows = [("saejax sweep, empty compilation cache (1 run)", cold),
+            (f"saejax sweep, warm cache (median of {repeats})", results["saejax"][0]
+             | {"seconds": med["saejax"]}),
+            (f"PyTorch torch.func ensemble, fused Adam (median of {repeats})", results["torch"][0]
+             | {"seconds": med["torch"]})]
+    table = (f"An adam sweep, whole process: {setting}; {machine}.\n\n"
+             "| implementation | wall s | mean final J | this / saejax warm | its own report |\n"
+             "|---|---|---|---|---|\n"
+             + "".join(f"| {name} | {r['seconds']:.2f} | {r['J']:.4f} | "
+                       f"{r['seconds'] / med['saejax']:.2f}x | {r['out'][:160]} |\n"
+                       for name, r in rows)
+             + f"\nPyTorch / saejax (warm): **{ratio:.2f}x** (goal >= 2x).\n")
+    name = "bench_adam_sweep_quick" if q else "bench_adam_sweep"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{name}.json").write_text(json.dumps(summary, indent=2))
+    (args.out / f"{name}.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
