@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from timing import save_results
 
 HERE = Path(__file__).resolve().parent
 J_LINE = re.compile(r"J = ([0-9.]+)")
@@ -125,10 +126,7 @@ def main():
                        for name, r in rows)
              + f"\nPyTorch / saejax (warm): **{ratio:.2f}x** (goal >= 2x).\n")
     name = "bench_adam_sweep_quick" if q else "bench_adam_sweep"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{name}.json").write_text(json.dumps(summary, indent=2))
-    (args.out / f"{name}.md").write_text(table)
-    print(table)
+    save_results(args.out, name, summary, table)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import platform
 import re
@@ -30,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from timing import save_results
 
 HERE = Path(__file__).resolve().parent
 J_LINE = re.compile(r"J = ([0-9.]+)")
@@ -95,10 +96,7 @@ def main():
              "|---|---|---|---|---|\n"
              + "".join(f"| {name} | {s:.2f} | {j:.4f} | {s / med['saejax']:.2f}x | {out} |\n"
                        for name, s, j, out in rows))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bench_exercise.json").write_text(json.dumps(summary, indent=2))
-    (args.out / "bench_exercise.md").write_text(table)
-    print(table)
+    save_results(args.out, "bench_exercise", summary, table)
 
 
 if __name__ == "__main__":

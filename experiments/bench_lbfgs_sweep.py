@@ -17,8 +17,11 @@ compiled beforehand for both sides:
 3. one evaluation of J and its gradient for all members at once (vmap, the members spread over
    the devices as in the sweep) against one evaluation for a single member, per member.
 
-As ``saejax sweep`` does, the process splits a CPU host into one JAX device per core
-(``saejax.devices.split_cpu``); a standalone run uses one of them.
+The sweep runs in a child process split into one JAX device per core, as ``saejax sweep``
+runs (``saejax.devices.split_cpu``); the loop and the single evaluation run in this process,
+with JAX's default single CPU device, as a user's Python loop of ``train.run`` runs. (In a
+split process a one-device run is slower: measured 6.9-8.2 ms against 3.5-4.6 ms for one
+evaluation, which would flatter the sweep.)
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -36,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+from timing import save_results
 
 from saejax import devices, sweeps, train
 from saejax.config import PRESETS
@@ -49,36 +55,44 @@ def timed(fn):
     return time.perf_counter() - t0, out
 
 
-def evaluation_cost(config, x, members, repeats=20):
-    """Seconds of one vmapped evaluation per member, and of one single evaluation."""
-    evaluate = train.make_evaluate(config)  # one member (blocks of train.EVAL_BLOCK)
-    evaluate_batched = train.make_evaluate(config, batched=True)  # as a sweep evaluates each
+def evaluation_cost(evaluate, params, data, hyper, repeats=20):
+    """Median seconds of one jitted ``evaluate(params, data, hyper)``."""
+    fn = jax.jit(evaluate)
+    jax.block_until_ready(fn(params, data, hyper))
+    return statistics.median(
+        timed(lambda: jax.block_until_ready(fn(params, data, hyper)))[0] for _ in range(repeats))
+
+
+def member_states(config, x, members):
     states = jax.vmap(lambda s: train.init_state(config, x.shape[1], seed=s))(
         jnp.arange(members, dtype=jnp.int32))
     hyper = Hyper(jnp.full(members, 0.01), jnp.full(members, 3.0), jnp.full(members, 1e-4))
-    # members spread over the devices, as the sweep spreads them
+    return states.params, hyper
+
+
+def sweep_side(args, config, x):
+    """The child process (split into one CPU device per core by main); prints its timings."""
+    n = len(args.rho) * len(args.beta)
+
+    def sweep():
+        return sweeps.sweep(config, x, args.rho, args.beta, chunk_size=n, progress=False)
+
+    sweep()  # compile
+    times = []
+    for _ in range(args.repeats):
+        t, swept = timed(sweep)
+        times.append(t)
+    # one evaluation for all members at once, spread over the devices as the sweep spreads them
+    params, hyper = member_states(config, x, n)
     by_member = NamedSharding(Mesh(np.array(jax.devices()), ("members",)), P("members"))
-    states, hyper = jax.device_put((states, hyper), by_member)
-    data = jnp.asarray(x, jnp.float32)
-    batched = jax.jit(jax.vmap(evaluate_batched, in_axes=(0, None, 0)))
-    single = jax.jit(evaluate)
-    one = jax.tree.map(lambda a: a[0], states.params)
-    h1 = Hyper(0.01, 3.0, 1e-4)
-    out = {}
-    for name, fn, args in (("batched", batched, (states.params, data, hyper)),
-                           ("single", single, (one, data, h1))):
-        jax.block_until_ready(fn(*args))
-        times = []
-        for _ in range(repeats):
-            t, res = timed(lambda fn=fn, args=args: jax.block_until_ready(fn(*args)))
-            times.append(t)
-        out[name] = statistics.median(times)
-    return {"members": members, "batched_s": out["batched"], "single_s": out["single"],
-            "per_member_ratio": out["batched"] / members / out["single"]}
+    params, hyper = jax.device_put((params, hyper), by_member)
+    batched = evaluation_cost(jax.vmap(train.make_evaluate(config, batched=True),
+                                       in_axes=(0, None, 0)), params, jnp.asarray(x), hyper)
+    print(json.dumps({"sweep_all": times, "rows": swept.rows, "batched_s": batched,
+                      "devices": jax.device_count()}))
 
 
 def main():
-    devices.split_cpu()  # as `saejax sweep` does: one CPU device per core
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="IMAGES.mat (default: the embedded images)")
     parser.add_argument("--rho", type=float, nargs="+", default=[0.005, 0.01, 0.03, 0.1])
@@ -89,9 +103,12 @@ def main():
     parser.add_argument("--grid-8x8", action="store_true",
                         help="experiments/sweep_rho_beta.py's grid: rho geomspace(0.005, 0.2, 8) "
                              "x beta geomspace(0.1, 10, 8)")
+    parser.add_argument("--sweep-side", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--name", default="bench_lbfgs_sweep",
                         help="file name of the results (.json, .md) in --out")
     args = parser.parse_args()
+    if args.sweep_side:
+        devices.split_cpu()  # before any computation, as `saejax sweep` does
     if args.grid_8x8:
         args.rho = [float(v) for v in np.geomspace(0.005, 0.2, 8)]
         args.beta = [float(v) for v in np.geomspace(0.1, 10, 8)]
@@ -102,28 +119,38 @@ def main():
     machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, "
                f"{jax.device_count()} x {jax.devices()[0].platform}, jax {jax.__version__}")
 
+    if args.sweep_side:
+        return sweep_side(args, config, x)
+
     def loop():
         return [train.run(config.replace(rho=r, beta=b), x, progress=False).summary
                 for r, b in members]
 
-    def sweep():
-        return sweeps.sweep(config, x, args.rho, args.beta, chunk_size=len(members),
-                            progress=False)
-
-    loop(), sweep()  # compile both programs
-    loop_s, sweep_s = [], []
+    # The sweep in a process of its own, split into one device per core as `saejax sweep` is;
+    # the loop here, in a plain process with JAX's default single CPU device, as a user's
+    # Python loop runs (a split process slows a one-device run).
+    child = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--sweep-side"],
+                           capture_output=True, text=True, check=True)
+    side = json.loads(child.stdout.strip().splitlines()[-1])
+    loop()  # compile
+    loop_s = []
     for _ in range(args.repeats):
         t, alone = timed(loop)
         loop_s.append(t)
-        t, swept = timed(sweep)
-        sweep_s.append(t)
+    sweep_s, swept_rows = side["sweep_all"], side["rows"]
+    params, _ = member_states(config, x, 1)
+    single = evaluation_cost(train.make_evaluate(config), jax.tree.map(lambda a: a[0], params),
+                             jnp.asarray(x), Hyper(0.01, 3.0, 1e-4))
+    n = len(members)
+    ev = {"members": n, "batched_s": side["batched_s"], "single_s": single,
+          "per_member_ratio": side["batched_s"] / n / single, "sweep_devices": side["devices"]}
+    machine += f"; the sweep on {side['devices']} CPU devices, the loop on {jax.device_count()}"
     rows = []
-    for (r, b), a, s in zip(members, alone, swept.rows, strict=True):
+    for (r, b), a, s in zip(members, alone, swept_rows, strict=True):
         rows.append({"rho": r, "beta": b, "standalone_J": a["final_loss"], "sweep_J": s["final_loss"],
                      "rel_diff": abs(s["final_loss"] - a["final_loss"]) / abs(a["final_loss"]),
                      "standalone": [a["iterations"], a["evaluations"], a["stop_reason"]],
                      "sweep": [s["iterations"], s["evaluations"], s["stop_reason"]]})
-    ev = evaluation_cost(config, x, len(members))
     result = {"machine": machine, "data": info.get("source"), "members": len(members),
               "steps": args.steps, "loop_s": statistics.median(loop_s),
               "sweep_s": statistics.median(sweep_s), "loop_all": loop_s, "sweep_all": sweep_s,
@@ -151,10 +178,7 @@ def main():
             f"{100 * r['rel_diff']:.3f}% | {'/'.join(map(str, r['standalone']))} | "
             f"{'/'.join(map(str, r['sweep']))} |\n" for r in rows)
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
-    (args.out / f"{args.name}.md").write_text(table)
-    print(table)
+    save_results(args.out, args.name, result, table)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ bandwidth bound of the straightforward count.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -50,7 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
-from timing import interleaved_medians, matmul_peak_gflops
+from timing import interleaved_medians, matmul_peak_gflops, save_results
 
 from saejax import losses, train
 from saejax.config import PRESETS
@@ -166,10 +165,7 @@ def main():
         + (f" torch.compile's first call (compilation): {compile_s:.1f} s." if compile_s else "")
         + "\n")
     name = "bench_step_quick" if args.quick else "bench_step"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{name}.json").write_text(json.dumps(r, indent=2))
-    (args.out / f"{name}.md").write_text(table)
-    print(table)
+    save_results(args.out, name, r, table)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ subprocess of its own (`saejax sweep` with 1,024 members).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -36,9 +35,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from timing import matmul_gflops
+from timing import matmul_gflops, save_results
 
-from saejax import devices, sweeps, train
+from saejax import sweeps, train
 from saejax.config import TrainConfig
 from saejax.data import training_data
 from saejax.losses import Hyper
@@ -131,7 +130,6 @@ def peak_rss(members, steps):
 
 
 def main():
-    devices.split_cpu()  # as `saejax sweep` does: one CPU device per core
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
@@ -168,11 +166,7 @@ def main():
         f"| peak RSS, {mem['members']}-member sweep at 64-25-64 on 10,000 patches, chunks of 64,"
         f" {mem['steps']} adam steps | **{mem['peak_rss_gib']:.2f} GiB** | <= 4 GiB |\n"
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / ("bench_sweep_quick.json" if q else "bench_sweep.json")).write_text(
-        json.dumps(r, indent=2, default=str))
-    (args.out / ("bench_sweep_quick.md" if q else "bench_sweep.md")).write_text(table)
-    print(table)
+    save_results(args.out, "bench_sweep_quick" if q else "bench_sweep", r, table)
 
 
 if __name__ == "__main__":

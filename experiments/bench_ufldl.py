@@ -14,7 +14,6 @@ All runs happen in this process, side by side, on the same patches.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -25,6 +24,7 @@ import jax
 import numpy as np
 import numpy_sae
 import scipy.optimize
+from timing import save_results
 
 from saejax import train
 from saejax.config import PRESETS
@@ -97,10 +97,7 @@ def main():
         f"| NumPy + SciPy L-BFGS-B, float64, maxcor 100 | {ref['seconds']:.2f} | — | "
         f"{ref['final_loss']:.4f} | 1.0x |\n"
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bench_ufldl.json").write_text(json.dumps(results, indent=2))
-    (args.out / "bench_ufldl.md").write_text(table)
-    print(table)
+    save_results(args.out, "bench_ufldl", results, table)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ The matmul peak is the best of a 4096^3 (2048^3 with --quick) matmul and the ste
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from timing import matmul_gflops, median_seconds
+from timing import matmul_gflops, median_seconds, save_results
 
 from saejax import sweeps, train
 from saejax.config import PRESETS
@@ -107,12 +106,8 @@ def main():
     table = (f"{machine}; float32{' (--quick: tiny settings)' if q else ''}.\n\n"
              "| check | measured | goal |\n|---|---|---|\n"
              + "".join(f"| {a} | {b} | {c} |\n" for a, b, c in rows))
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = "gpu_check_quick" if q else "gpu_check"
-    (args.out / f"{name}.md").write_text(table)
-    (args.out / f"{name}.json").write_text(json.dumps({"machine": machine, "rows": rows},
-                                                      indent=2))
-    print(table)
+    save_results(args.out, "gpu_check_quick" if q else "gpu_check",
+                 {"machine": machine, "rows": rows}, table)
 
 
 if __name__ == "__main__":

@@ -70,3 +70,16 @@ def matmul_peak_gflops(m: int, n: int, h: int, dtype=jnp.float32) -> float:
     shapes of an autoencoder step with m examples, n visible and h hidden units."""
     shapes = [(2048, 2048, 2048), (m, n, h), (m, h, n), (h, m, n)]
     return max(matmul_gflops(*s, dtype=dtype) for s in shapes)
+
+
+def save_results(out, name: str, result, table: str) -> None:
+    """Writes a benchmark's ``result`` to out/<name>.json and its ``table`` to out/<name>.md,
+    and prints the table."""
+    import json
+    from pathlib import Path
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
+    (out / f"{name}.md").write_text(table)
+    print(table)

@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
 from saejax.names import DECODERS, PENALTIES, TERMS
 
@@ -187,17 +186,14 @@ def _train(args) -> int:
     from saejax import rundir, train
     from saejax.data import training_data
 
-    if args.resume and not args.workdir:
-        raise ValueError("--resume needs --workdir, the run directory to continue.")
+    workdir = rundir.choose(args.workdir, args.resume, args.preset, "run")  # before the data
     # A resumed run starts from its own saved settings; flags given again must agree with them
     # (the learning rate and the step count may change).
-    base = train.saved_config(args.workdir) if args.resume else None
+    base = train.saved_config(workdir) if args.resume else None
     config = config_from_args(args, base=base)
     _refuse_lr_for_lbfgs(args, config)
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    workdir = Path(args.workdir) if args.workdir else rundir.fresh(args.preset)
-    rundir.claim(workdir, "run", args.resume, create=False)  # before the data loads
     x, info = training_data(
         config.dataset, config.data, config.num_examples, config.patch_size, config.seed
     )
@@ -287,13 +283,11 @@ def _sweep(args) -> int:
         if getattr(args, flag) is not None:
             raise ValueError(f"--{flag.replace('_', '-')} does not apply to a sweep: it logs no "
                              "curves and saves each block's members when the block ends.")
-    if args.resume and not args.workdir:
-        raise ValueError("--resume needs --workdir, the sweep directory to continue.")
     if args.coordinator and not args.workdir:
         raise ValueError("several processes need --workdir: every process names the same one.")
-    workdir = Path(args.workdir) if args.workdir else rundir.fresh(f"sweep-{args.preset}")
-    if jax.process_index() == 0:  # process 0 writes the directory
-        rundir.claim(workdir, "sweep", args.resume, create=False)  # before the data loads
+    # process 0 claims the directory (before the data loads) and alone writes it
+    workdir = rundir.choose(args.workdir, args.resume, f"sweep-{args.preset}", "sweep",
+                            check=jax.process_index() == 0)
     grid = sweeps.make_grid(config, args.rho, args.beta, args.lam, args.lr, args.seed,
                            "points" if args.points else "product")
     x, info = training_data(

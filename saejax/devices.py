@@ -1,9 +1,9 @@
 """The devices a sweep is sharded over; on a CPU host, one JAX device per core.
 
 A sweep spreads its members over ``jax.devices()``. On a GPU or TPU host those are the
-accelerators. On a CPU host JAX shows a single device by default, and a single device runs each
-batched operation's small pieces one after another; split the host into one device per core
-and each core trains its own share of the members. ``saejax sweep`` does this itself;
+accelerators. On a CPU host JAX shows a single device by default; split the host into one
+device per core and each core trains its own share of the members (2 cores: one evaluation of
+16 members at 64-25 took 48-64 ms on two devices, 72-84 ms on one). ``saejax sweep`` does this itself;
 in Python, call ``split_cpu()`` right after ``import jax``, before any computation:
 
     import jax
@@ -11,7 +11,9 @@ in Python, call ``split_cpu()`` right after ``import jax``, before any computati
     devices.split_cpu()          # one CPU device per core (a no-op on GPU/TPU-only use)
 
 It sets ``jax_num_cpu_devices``, which JAX reads once, when its first computation starts its
-backends. A standalone run uses one device either way.
+backends. A standalone run uses one device either way, and runs slower in a split process
+(one evaluation at 64-25: 6.9-8.2 ms there, 3.5-4.6 ms in a plain one, 2 cores), so split
+only processes that run sweeps.
 """
 
 from __future__ import annotations

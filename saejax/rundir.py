@@ -127,13 +127,20 @@ def add_arguments(parser, name: str, kind: str = "run") -> None:
     parser.set_defaults(run_name=name, run_kind=kind)
 
 
-def workdir_of(args) -> Path:
-    """The directory ``add_arguments``' flags ask for (--workdir, or a fresh one), checked
-    with ``claim`` before the script loads its data."""
-    if args.resume and not args.workdir:
+def choose(workdir: str | Path | None, resume: bool, name: str, kind: str,
+           check: bool = True) -> Path:
+    """The directory a command's ``--workdir``/``--resume`` ask for: ``workdir``, or a fresh
+    ``runs/<name>-<time>``; checked with ``claim`` (nothing created) unless ``check`` is False,
+    so a taken directory is refused before any data loads."""
+    if resume and not workdir:
         raise RunDirError("--resume needs --workdir, the directory to continue.")
-    workdir = Path(args.workdir) if args.workdir else fresh(args.run_name)
-    return claim(workdir, args.run_kind, args.resume, create=False)
+    path = Path(workdir) if workdir else fresh(name)
+    return claim(path, kind, resume, create=False) if check else path
+
+
+def workdir_of(args) -> Path:
+    """``choose`` for the flags ``add_arguments`` made."""
+    return choose(args.workdir, args.resume, args.run_name, args.run_kind)
 
 
 def run_script(main) -> None:
