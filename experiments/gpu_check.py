@@ -1,23 +1,27 @@
 """A GPU run checked end to end: the big sweeps and the step, with GFLOP/s against the matmul peak.
 
 Command:   .venv/bin/python experiments/gpu_check.py --images ../shared/data/IMAGES_sparsenet.mat
-           --mnist ../shared/data/mnist [--quick]
+           --mnist ../shared/data/mnist [--quick] [--out DIR]
 Needs:     a GPU build of jax (the script runs on whatever ``jax.devices()`` offers; --quick
            shrinks everything to a CPU smoke test of a minute).
 Run time:  aimed at under 8 minutes on one H100-class GPU.
-Expected:  a table (experiments/results/gpu_check.md). Goals on one H100-class GPU: the
+Expected:  a table (DIR/gpu_check.md, default experiments/results/), rewritten after every check
+           so that a run cut short keeps what it measured. Goals on one H100-class GPU: the
            1,024-member exercise sweep in under a minute; at least 50% of the matmul peak at
            784-196.
 
-Measured in this one process, programs compiled before they are timed (compile time reported
-apart):
+Measured in this one process:
 1. the UFLDL exercise as a 1,024-member L-BFGS sweep (rho x beta 32 x 32, 10,000 8x8 patches,
-   64-25-64, at most 400 iterations), whole-sweep wall time;
-2. a 256-member L-BFGS sweep at 784-196 on 10,000 MNIST digits (rho x beta 16 x 16, 50
+   64-25-64, at most 400 iterations), whole-sweep wall time, first call (with compilation) and
+   second call (programs reused);
+2. two of its members against standalone ``train.run`` calls of the same settings on the same
+   device (final J and stop reason);
+3. a 256-member L-BFGS sweep at 784-196 on 10,000 MNIST digits (rho x beta 16 x 16, 50
    iterations), its throughput in GFLOP/s (10 m n h FLOPs per member evaluation, counted from
    the members' own evaluation counts) against the matmul peak;
-3. one value-and-gradient evaluation at 64-25 and at 784-196 (m = 10,000), single member.
-The matmul peak is the best of a 4096^3 (2048^3 with --quick) matmul and the step's shapes.
+4. one value-and-gradient evaluation at 64-25 and at 784-196 (m = 10,000), single member.
+The matmul peak is the best of a 4096^3 (2048^3 with --quick) float32 matmul and the step's
+shapes, at JAX's default float32 matmul precision, the precision the sweeps ran at.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+import traceback
 from pathlib import Path
 
 import jax
@@ -37,11 +42,13 @@ from saejax.config import PRESETS
 from saejax.data import training_data
 from saejax.losses import Hyper
 
+CHECKS = ["exercise", "members", "matmul", "mnist", "step"]
+
 
 def timed_sweep(config, x, rho, beta, chunk):
     """(compile-and-run seconds, run seconds, result): the second call reuses the programs."""
     t0 = time.perf_counter()
-    sweeps.sweep(config, x, rho, beta, chunk_size=chunk, progress=False)
+    sweeps.sweep(config, x, rho, beta, chunk_size=chunk, progress=True)
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
     result = sweeps.sweep(config, x, rho, beta, chunk_size=chunk, progress=False)
@@ -63,51 +70,118 @@ def main():
     parser.add_argument("--mnist", required=True, help="directory of the MNIST idx files")
     parser.add_argument("--quick", action="store_true", help="tiny settings: a CPU smoke test")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--name", default=None, help="results file name (default gpu_check)")
+    parser.add_argument("--only", nargs="+", choices=CHECKS, default=CHECKS,
+                        help="run these checks alone (members needs exercise, mnist needs "
+                             "matmul)")
+    parser.add_argument("--mnist-chunk", type=int, default=128,
+                        help="members trained at once in the MNIST sweep (default 128: the "
+                             "L-BFGS memory of 256 members at 784-196, history 100, is 63 GB)")
+    parser.add_argument("--mnist-side", type=int, default=16,
+                        help="the MNIST sweep's grid is side x side (default 16: 256 members)")
+    parser.add_argument("--precision", choices=["default", "high", "highest"], default="default",
+                        help="jax_default_matmul_precision (GPU default: TF32 for float32)")
     args = parser.parse_args()
     q = args.quick
+    jax.config.update("jax_default_matmul_precision", args.precision)
     device = jax.devices()[0]
     machine = (f"{platform.machine()}, {jax.device_count()} x {device.device_kind} "
-               f"({device.platform}), jax {jax.__version__}")
+               f"({device.platform}), jax {jax.__version__}, matmul precision {args.precision}")
+    print(machine, flush=True)
     rows = []
+
+    def save():
+        table = (f"{machine}; float32{' (--quick: tiny settings)' if q else ''}.\n\n"
+                 "| check | measured | goal |\n|---|---|---|\n"
+                 + "".join(f"| {a} | {b} | {c} |\n" for a, b, c in rows))
+        save_results(args.out, args.name or ("gpu_check_quick" if q else "gpu_check"),
+                     {"machine": machine, "rows": rows}, table)
+
+    def check(key, name, goal, measure):
+        """Runs one check; a failure is recorded in its row, and the other checks still run."""
+        if key not in args.only:
+            return
+        print(f"-- {name}", flush=True)
+        t0 = time.perf_counter()
+        try:
+            rows.append((name, measure(), goal))
+        except Exception as error:  # noqa: BLE001 - a report of every check is the point
+            traceback.print_exc()
+            rows.append((name, f"FAILED after {time.perf_counter() - t0:.0f} s: "
+                         f"{type(error).__name__}: {error}"[:300], goal))
+        print(f"   {rows[-1][1]}  ({time.perf_counter() - t0:.1f} s)", flush=True)
+        save()
 
     side = 4 if q else 32
     exercise = PRESETS["ufldl-patches"].replace(data=args.images, steps=20 if q else 400,
                                                 steps_per_call=20 if q else 400)
     x, _ = training_data("patches", args.images)
     rho, beta = np.geomspace(0.005, 0.2, side), np.geomspace(0.1, 10, side)
-    first, run, res = timed_sweep(exercise, x, rho, beta, side * side)
-    evals = sum(r["evaluations"] for r in res.rows)
-    rows.append((f"exercise sweep, {side * side} members, L-BFGS {exercise.steps} iterations",
-                 f"{run:.1f} s (first call with compilation {first:.1f} s); {evals} member "
-                 "evaluations", "< 60 s (1,024 members, H100)"))
+    found = {}
 
-    side = 2 if q else 16
+    def exercise_sweep():
+        first, run, res = timed_sweep(exercise, x, rho, beta, side * side)
+        found["rows"] = res.rows
+        evals = sum(r["evaluations"] for r in res.rows)
+        stops = {}
+        for r in res.rows:
+            stops[r["stop_reason"]] = stops.get(r["stop_reason"], 0) + 1
+        return (f"**{run:.1f} s** (first call, with compilation: {first:.1f} s); {evals} "
+                f"member evaluations; stop reasons {stops}")
+
+    check("exercise", f"exercise sweep, {side * side} members, L-BFGS at most {exercise.steps} iterations",
+          "< 60 s (1,024 members, H100)", exercise_sweep)
+
+    def members_vs_standalone():
+        out = []
+        for i in (0, len(found["rows"]) - 1):
+            r = found["rows"][i]
+            s = train.run(exercise.replace(rho=float(r["rho"]), beta=float(r["beta"])), x,
+                          progress=False).summary
+            out.append(f"rho {r['rho']:.3g} beta {r['beta']:.3g}: J {r['final_loss']:.5f} "
+                       f"({r['stop_reason']}, {r['iterations']} it.) vs standalone "
+                       f"{s['final_loss']:.5f} ({s['stop_reason']}, {s['iterations']} it.)")
+        return "; ".join(out)
+
+    check("members", "two sweep members against standalone runs on the same device", "report",
+          members_vs_standalone)
+
+    side = 2 if q else args.mnist_side
     mnist = PRESETS["mnist"].replace(data=args.mnist, num_examples=1000 if q else 10_000,
                                      steps=3 if q else 50, steps_per_call=3 if q else 50)
     xm, _ = training_data("mnist", args.mnist, mnist.num_examples)
     m, n, h = xm.shape[0], xm.shape[1], mnist.n_hidden
-    peak = max(matmul_gflops(*s) for s in [(2048,) * 3 if q else (4096,) * 3, (m, n, h),
-                                           (m, h, n), (h, m, n)])
-    first, run, res = timed_sweep(mnist, xm, np.geomspace(0.02, 0.2, side),
-                                  np.geomspace(0.3, 10, side), side * side)
-    evals = sum(r["evaluations"] for r in res.rows)
-    gflops = 10.0 * m * n * h * evals / run / 1e9
-    rows.append((f"MNIST sweep {n}-{h}, {side * side} members, m = {m}, L-BFGS "
-                 f"{mnist.steps} iterations",
-                 f"{run:.1f} s; {gflops:.0f} GFLOP/s = **{100 * gflops / peak:.0f}%** of the "
-                 f"{peak:.0f} GFLOP/s matmul peak", ">= 50% of peak (H100)"))
+    peak = {}
+
+    def matmul_peak():
+        shapes = [(2048,) * 3 if q else (4096,) * 3, (m, n, h), (m, h, n), (h, m, n)]
+        rates = {s: matmul_gflops(*s) for s in shapes}
+        peak["value"] = max(rates.values())
+        return ", ".join(f"{'x'.join(map(str, s))}: {g:.0f} GFLOP/s" for s, g in rates.items())
+
+    check("matmul", f"float32 matmul ({args.precision} precision), best = the peak", "report", matmul_peak)
+
+    def mnist_sweep():
+        first, run, res = timed_sweep(mnist, xm, np.geomspace(0.02, 0.2, side),
+                                      np.geomspace(0.3, 10, side),
+                                      min(args.mnist_chunk, side * side))
+        evals = sum(r["evaluations"] for r in res.rows)
+        gflops = 10.0 * m * n * h * evals / run / 1e9
+        return (f"{run:.1f} s (first call {first:.1f} s); {gflops:.0f} GFLOP/s = "
+                f"**{100 * gflops / peak['value']:.0f}%** of the {peak['value']:.0f} GFLOP/s "
+                "matmul peak")
+
+    check("mnist", f"MNIST sweep {n}-{h}, {side * side} members, m = {m}, L-BFGS {mnist.steps} "
+          "iterations", ">= 50% of peak (H100)", mnist_sweep)
 
     for name, config, data in (("64-25", exercise, x), (f"{n}-{h}", mnist, xm)):
-        t = step_seconds(config, data)
-        flops = 10.0 * data.shape[0] * data.shape[1] * config.n_hidden
-        rows.append((f"one evaluation of J and its gradient at {name}, m = {data.shape[0]}",
-                     f"{1e3 * t:.2f} ms, {flops / t / 1e9:.0f} GFLOP/s", "report"))
+        def one_step(config=config, data=data):
+            t = step_seconds(config, data)
+            flops = 10.0 * data.shape[0] * data.shape[1] * config.n_hidden
+            return f"{1e3 * t:.3f} ms, {flops / t / 1e9:.0f} GFLOP/s"
 
-    table = (f"{machine}; float32{' (--quick: tiny settings)' if q else ''}.\n\n"
-             "| check | measured | goal |\n|---|---|---|\n"
-             + "".join(f"| {a} | {b} | {c} |\n" for a, b, c in rows))
-    save_results(args.out, "gpu_check_quick" if q else "gpu_check",
-                 {"machine": machine, "rows": rows}, table)
+        check("step", f"one evaluation of J and its gradient at {name}, m = {data.shape[0]}", "report",
+              one_step)
 
 
 if __name__ == "__main__":
