@@ -279,10 +279,9 @@ def _sweep(args) -> int:
         raise ValueError("a sweep needs --rho and --beta values, e.g. --rho 0.01 0.1 --beta 1 3")
     config = config_from_args(args, swept=SWEPT)
     _refuse_lr_for_lbfgs(args, config)
-    for flag in ("log_every", "checkpoint_every", "keep_checkpoints"):
-        if getattr(args, flag) is not None:
-            raise ValueError(f"--{flag.replace('_', '-')} does not apply to a sweep: it logs no "
-                             "curves and saves each block's members when the block ends.")
+    if args.log_every is not None:
+        raise ValueError("--log-every does not apply to a sweep: it logs no curves (each "
+                         "block's results go to results.csv when the block ends).")
     if args.coordinator and not args.workdir:
         raise ValueError("several processes need --workdir: every process names the same one.")
     # process 0 claims the directory (before the data loads) and alone writes it
@@ -307,6 +306,9 @@ def _sweep(args) -> int:
                          workdir, progress=not args.no_progress, data_info=info,
                          labels=labels, resume=args.resume)
     s = result.summary
+    if s["resumed_from"]:
+        print(f"resumed block {s['resumed_from']['block'] + 1} from its checkpoint at step "
+              f"{s['resumed_from']['step']}")
     print(f"{s['members']} members on {s['devices']} device(s), {s['diverged']} diverged, "
           f"{s['wall_seconds']:.1f} s")
     print(f"results: {workdir / 'results.csv'}\nheatmaps: {workdir / 'heatmaps.png'}")

@@ -27,7 +27,7 @@ from pathlib import Path
 KINDS = ("run", "sweep")
 # Files that only a run or a sweep writes: a directory holding any of them is taken.
 MARKERS = ("config.json", "metrics.jsonl", "summary.json", "checkpoints", "results.csv",
-           "results.json", "members")
+           "results.json", "members", "running")
 
 
 class RunDirError(ValueError):
@@ -70,7 +70,7 @@ def kind_of(workdir: str | Path) -> str | None:
         return kind
     if "checkpoints" in present or "metrics.jsonl" in present:
         return "run"
-    if "results.csv" in present or "members" in present:
+    if "results.csv" in present or "members" in present or "running" in present:
         return "sweep"
     return "unknown"
 

@@ -10,7 +10,9 @@ Data flow::
         (L-BFGS: all members tick in one while_loop;      train.make_lbfgs_member's pieces
          runners are packed into smaller blocks as        _train_block, _pack
          members stop)
-        -> the block's rows appended to results.csv / results.json, members/<block> (orbax)
+        every checkpoint_every steps: the block's whole training state -> running/<block>/<step>
+        -> the block's rows appended to results.csv / results.json, members/<block> (orbax);
+           heatmaps.png redrawn from the rows so far (at most every 30 s)
     -> heatmaps.png, filters_grid.png
 
 The member axis is sharded over every device with a ``Mesh`` and ``NamedSharding`` (on a CPU
@@ -31,6 +33,7 @@ import io
 import itertools
 import logging
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -64,6 +67,8 @@ from saejax.train import (
 logger = logging.getLogger(__name__)
 
 AXES = ("rho", "beta", "lam", "lr", "seed")
+# settings that leave the members' training untouched, so a resume may change them
+RESUMABLE_CHANGES = ("checkpoint_every", "keep_checkpoints", "log_every")
 RESULT_KEYS = ("final_loss", "reconstruction", "weight_decay", "sparsity", "rho_hat_mean",
                "rho_hat_max", "dead_fraction", "explained_variance", "diverged", "iterations",
                "evaluations", "stop_reason")
@@ -320,6 +325,7 @@ def sweep(
     bar = progress_bar(n_blocks * config.steps, 0, progress)
     rows, params_out, t0 = [], [], time.perf_counter()
     finished = _finished_blocks(len(done_rows), len(grid), block)
+    resumed_from, drawn = None, time.perf_counter()
     try:
         for b in range(n_blocks):
             idx = np.arange(b * block, (b + 1) * block)
@@ -327,6 +333,8 @@ def sweep(
             if b < finished:  # resumed: this block's results are on disk
                 rows.extend(done_rows[b * block:(b + 1) * block])
                 params_out.append(_load_block(workdir, b))
+                # a kill between saving the block and removing its checkpoints left these
+                _Running(workdir, b, 1, None, shared, by_member, replicated).finish()
                 bar.update(config.steps)
                 continue
             idx = np.where(real, idx, len(grid) - 1)  # pad with copies of the last member
@@ -338,9 +346,17 @@ def sweep(
                 states = states.replace(step=states.step[0], key=states.key[0])
             # once the first chunk has compiled, the imports of the writing overlap the training
             compiled = prefetch_imports if workdir is not None and b == 0 else None
+            running = None
+            if workdir is not None:
+                running = _Running(workdir, b, config.keep_checkpoints, states, shared,
+                                   by_member, replicated)
+                if b == finished and resume and running.latest() is not None:
+                    resumed_from = {"block": b, "step": running.latest()}
+                    logger.info("resuming block %d from its checkpoint at step %d", b,
+                                resumed_from["step"])
             states, diverged = _train_block(run_chunk, states, data, hyper, config, shared,
                                             n_dev, by_member, bar, f"{b + 1}/{n_blocks}",
-                                            compiled)
+                                            compiled, running)
             terms, stats = _fetch(final(states.params, data, hyper))
             counts = run_counts(_fetch(count_arrays(states)), config) if not shared else None
             params = _fetch(states.params)
@@ -358,24 +374,33 @@ def sweep(
             params_out.append(block_params)
             if workdir is not None:  # results as they finish
                 _save_block(workdir, b, rows, block_params)
+                running.finish()
+                if b + 1 < n_blocks and time.perf_counter() - drawn > HEATMAP_SECONDS:
+                    _heatmaps(workdir, config, grid, rows)
+                    drawn = time.perf_counter()
     finally:
         bar.close()
     stacked = {k: np.concatenate([p[k] for p in params_out]) for k in params_out[0]}
     wall = time.perf_counter() - t0
     summary = {"members": len(grid), "chunk_size": block, "devices": n_dev,
-               "diverged": int(sum(r["diverged"] for r in rows)), "wall_seconds": wall}
+               "diverged": int(sum(r["diverged"] for r in rows)), "wall_seconds": wall,
+               "resumed_from": resumed_from}
     if workdir is not None:
         _finish(workdir, config, grid, rows, stacked, summary)
     return SweepResult(grid=grid, rows=rows, params=stacked, workdir=workdir, summary=summary)
 
 
 def _train_block(run_chunk, states, data, hyper, config, shared, n_dev, by_member, bar, label,
-                 compiled=None):
+                 compiled=None, running=None):
     """Trains one block of members to the end; returns ``(states, diverged)`` in block order.
 
     L-BFGS members stop at different iterations. Whenever a quarter of the block's slots hold
     stopped members, the runners are packed into a smaller block (sizes fall in quarters of
     the first, so at most three more compilations), and the stopped members wait on the host.
+
+    With ``running`` (a ``_Running``), the block's whole state (packed runners, waiting
+    members, slot map, divergence flags) is saved at every chunk end that is a multiple of
+    ``config.checkpoint_every``, and a saved one is continued from.
     """
     size = block = len(hyper.rho)
     lbfgs = config.optimizer == "lbfgs"
@@ -384,6 +409,10 @@ def _train_block(run_chunk, states, data, hyper, config, shared, n_dev, by_membe
     done = {}  # block slot -> host state of a stopped member
     diverged = np.zeros(block, bool)
     steps_done = 0
+    if running is not None and running.latest() is not None:
+        steps_done, states, hyper, live, done, diverged = running.restore()
+        size = len(live)
+        bar.update(steps_done)
     while steps_done < config.steps:
         n = min(config.steps_per_call - steps_done % config.steps_per_call,
                 config.steps - steps_done)
@@ -416,6 +445,9 @@ def _train_block(run_chunk, states, data, hyper, config, shared, n_dev, by_membe
         if lbfgs and bool(np.all(_fetch(stopped(states)) | (live < 0))):  # all have stopped
             bar.update(config.steps - steps_done)
             break
+        if running is not None and steps_done < config.steps and (
+                steps_done % config.checkpoint_every == 0):
+            running.save(steps_done, states, hyper, live, done, diverged)
     if done:  # unpack: every member back in its block slot
         host = _fetch(states)
         for i in np.flatnonzero(live >= 0):
@@ -441,6 +473,84 @@ def _pack(states, hyper, live, alive, quarter, done, by_member):
     hyper = put(jax.tree.map(lambda a: a[slots], _fetch(hyper)))
     live = np.concatenate([live[keep], np.full(size - len(keep), -1)])
     return put(packed), hyper, live
+
+
+class _Running:
+    """The checkpoints of a sweep's running block: ``running/<block>/<step>`` (orbax).
+
+    Each holds the block's whole training state at a chunk end: the runners' states and
+    hyperparameters as packed, the slot map, the divergence flags and the states of the members
+    that stopped and wait on the host. Restoring puts back exactly that, so a resumed block
+    runs the very programs, on the very values, that the uninterrupted one ran. Process 0
+    writes; every process reads by itself. ``finish`` removes the directory once the block's
+    members are saved.
+    """
+
+    def __init__(self, workdir, b, keep, like, shared, by_member, replicated):
+        self.directory = Path(workdir).absolute() / "running" / f"{b:05d}"
+        self.keep, self.like, self.shared = keep, like, shared
+        self.by_member, self.replicated = by_member, replicated
+
+    def steps(self) -> list[int]:
+        """Steps of the complete checkpoints (orbax renames a finished save into place)."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(int(p.name) for p in self.directory.iterdir() if p.name.isdigit())
+
+    def latest(self) -> int | None:
+        steps = self.steps()
+        return steps[-1] if steps else None
+
+    def save(self, step, states, hyper, live, done, diverged) -> None:
+        host = _fetch((states, hyper))  # every process takes part in the gather
+        if jax.process_index() != 0:
+            return
+        states, hyper = host
+        template = jax.tree.map(lambda a: np.zeros_like(a[0] if a.ndim else a), states)
+        waiting = [done.get(j, template) for j in range(len(diverged))]
+        tree = {
+            "states": _numbered(jax.tree.leaves(states)),
+            "hyper": {k: np.asarray(getattr(hyper, k)) for k in ("rho", "beta", "lam")},
+            "waiting": _numbered(jax.tree.leaves(
+                jax.tree.map(lambda *a: np.stack(a), *waiting))),
+            "is_waiting": np.isin(np.arange(len(diverged)), list(done)),
+            "live": np.asarray(live), "diverged": np.asarray(diverged),
+        }
+        checkpointer = _checkpointer()
+        checkpointer.save(self.directory / f"{step:08d}", tree, force=True)
+        checkpointer.wait_until_finished()  # complete on disk before training goes on
+        for old in self.steps()[:-self.keep]:
+            shutil.rmtree(self.directory / f"{old:08d}", ignore_errors=True)
+
+    def restore(self):
+        """``(steps_done, states, hyper, live, done, diverged)`` of the latest checkpoint."""
+        step = self.latest()
+        tree = _checkpointer().restore(self.directory / f"{step:08d}")
+        treedef = jax.tree.structure(self.like)
+        unnumber = lambda d: [np.asarray(d[k]) for k in sorted(d)]  # noqa: E731
+        states = jax.tree.unflatten(treedef, unnumber(tree["states"]))
+        states = jax.tree.map(  # per member, but for the shared step and key of ``shared``
+            lambda a: _put(a, self.by_member if a.ndim else self.replicated), states)
+        if self.shared:  # the step and minibatch key are one for all members
+            states = states.replace(step=_put(np.asarray(states.step), self.replicated),
+                                    key=_put(np.asarray(states.key), self.replicated))
+        hyper = Hyper(**{k: _put(np.asarray(v), self.by_member) for k, v in tree["hyper"].items()})
+        waiting = jax.tree.unflatten(treedef, unnumber(tree["waiting"]))
+        done = {int(j): jax.tree.map(lambda a, j=j: a[j], waiting)
+                for j in np.flatnonzero(np.asarray(tree["is_waiting"]))}
+        return (step, states, hyper, np.asarray(tree["live"]), done,
+                np.asarray(tree["diverged"]).astype(bool))
+
+    def finish(self) -> None:
+        if jax.process_index() == 0:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            if self.directory.parent.is_dir() and not any(self.directory.parent.iterdir()):
+                self.directory.parent.rmdir()
+
+
+def _numbered(leaves) -> dict:
+    """Leaves as a dict with sortable keys (orbax restores dicts, not flax dataclasses)."""
+    return {f"{i:04d}": np.asarray(a) for i, a in enumerate(leaves)}
 
 
 def _probe(rows, params, data, labels, steps) -> None:
@@ -511,6 +621,9 @@ def _open_record(workdir, config, grid, mode, block, data, data_info, resume) ->
     saved = rundir.read_json(workdir / "config.json")
     saved["grid"] = {k: tuple(v) for k, v in saved.get("grid", {}).items()}
     record["grid"] = {k: tuple(v) for k, v in record["grid"].items()}
+    for settings in (saved.get("config", {}), record["config"]):  # these may change on resume
+        for key in RESUMABLE_CHANGES:
+            settings.pop(key, None)
     changed = [k for k in ("config", "grid", "mode", "chunk_size", "data_fingerprint")
                if saved.get(k) != record[k]]
     if changed:
@@ -589,15 +702,30 @@ def load_member(workdir: str | Path, index: int) -> dict:
     return {k: v[index % block] for k, v in params.items()}
 
 
-def _figures(workdir, config, grid, rows, params) -> None:
+HEATMAP_SECONDS = 30.0  # while a sweep runs, heatmaps.png is redrawn at most this often
+
+
+def _heatmaps(workdir, config, grid, rows):
+    """heatmaps.png from the rows so far; cells of members not yet trained are blank (NaN)."""
     from saejax import viz
 
     keys = ["reconstruction", "rho_hat_mean", "dead_fraction"]
     if "probe_accuracy" in rows[0]:
         keys.append("probe_accuracy")
-    rhos, betas, panels = viz.heatmap_arrays(rows, keys)
-    viz.save_heatmaps(rhos, betas, panels, workdir / "heatmaps.png",
-                      title=f"{config.optimizer}, {config.steps} steps")
+    pending = [{**grid.member(i), **dict.fromkeys(keys, float("nan"))}
+               for i in range(len(rows), len(grid))]
+    rhos, betas, panels = viz.heatmap_arrays(rows + pending, keys)
+    title = f"{config.optimizer}, {config.steps} steps"
+    if pending:
+        title += f" ({len(rows)} of {len(grid)} members)"
+    viz.save_heatmaps(rhos, betas, panels, workdir / "heatmaps.png", title=title)
+    return rhos, betas
+
+
+def _figures(workdir, config, grid, rows, params) -> None:
+    from saejax import viz
+
+    rhos, betas = _heatmaps(workdir, config, grid, rows)
     n = params["W1"].shape[-1]
     if math.isqrt(n) ** 2 != n:
         return

@@ -85,8 +85,6 @@ def test_cli_refuses_taken_directories_with_exit_2(tmp_path, capsys):
     (["train", "--optimizer", "lbfgs", "--lr", "0.1"], "--lr does not apply to L-BFGS"),
     (["train", "--lr", "0.1"], "--lr does not apply to L-BFGS"),  # the default preset's L-BFGS
     (["sweep", "--rho", "0.1", "--beta", "1", "--lr", "0.1", "0.2"], "--lr does not apply"),
-    (["sweep", "--rho", "0.1", "--beta", "1", "--checkpoint-every", "5"],
-     "--checkpoint-every does not apply to a sweep"),
     (["sweep", "--rho", "0.1", "--beta", "1", "--log-every", "5"],
      "--log-every does not apply to a sweep"),
     (["sweep", "--rho", "0.1", "--beta", "1", "--coordinator", "127.0.0.1:1"],
@@ -146,6 +144,84 @@ def test_sweep_killed_then_resumed_writes_the_uninterrupted_results(tmp_path, op
     # bitwise: the same text, row for row
     assert (killed / "results.csv").read_text() == (tmp_path / "clean" / "results.csv").read_text()
     assert (killed / "heatmaps.png").exists()
+
+
+class Killed(Exception):
+    """Stands in for a kill at a chosen moment of an in-process sweep."""
+
+
+# Adam: shared minibatches, killed after the checkpoint at step 200 of 400. L-BFGS: 2 hidden
+# units on 60 digits stop at 332-447 iterations, so at the checkpoint at step 400 of 600 two
+# members wait on the host and the runners are packed into a smaller block.
+RUNNING_BLOCK = {
+    "adam": (dict(optimizer="adam", batch_size=16, steps=400, n_hidden=6, num_examples=200),
+             200),
+    "lbfgs": (dict(optimizer="lbfgs", steps=600, n_hidden=2, num_examples=60), 400),
+}
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_a_sweep_killed_inside_a_block_continues_it_from_its_checkpoint(tmp_path, monkeypatch,
+                                                                        optimizer):
+    from saejax import sweeps
+    from saejax.config import PRESETS
+    from saejax.data import training_data
+
+    settings, kill_at = RUNNING_BLOCK[optimizer]
+    config = PRESETS["digits"].replace(dtype="float32", steps_per_call=100,
+                                       checkpoint_every=100, **settings)
+    x, _ = training_data("digits", None, config.num_examples)
+    grid = dict(rho=[0.05, 0.1, 0.2], beta=[0.5, 3.0], chunk_size=6, num_devices=1,
+                progress=False)
+    clean = sweeps.sweep(config, x, workdir=tmp_path / "clean", **grid)
+    assert clean.summary["resumed_from"] is None
+
+    save, seen = sweeps._Running.save, {}
+
+    def save_then_die(self, step, states, hyper, live, done, diverged):
+        save(self, step, states, hyper, live, done, diverged)
+        if step == kill_at:
+            seen.update(live=len(live), waiting=len(done))
+            raise Killed
+
+    monkeypatch.setattr(sweeps._Running, "save", save_then_die)
+    with pytest.raises(Killed):
+        sweeps.sweep(config, x, workdir=tmp_path / "killed", **grid)
+    monkeypatch.undo()
+    assert not (tmp_path / "killed" / "results.csv").exists()  # the only block was running
+    if optimizer == "lbfgs":  # the checkpoint holds a packed block and waiting members
+        assert seen["waiting"] >= 1 and seen["live"] < 6
+
+    resumed = sweeps.sweep(config, x, workdir=tmp_path / "killed", resume=True, **grid)
+    assert resumed.summary["resumed_from"] == {"block": 0, "step": kill_at}
+    # bitwise: the same text, row for row
+    assert ((tmp_path / "killed" / "results.csv").read_text()
+            == (tmp_path / "clean" / "results.csv").read_text())
+    assert not (tmp_path / "killed" / "running").exists()  # removed once the block is saved
+
+
+def test_heatmaps_are_drawn_from_the_rows_a_dead_sweep_left(tmp_path, monkeypatch):
+    from saejax import sweeps
+    from saejax.config import PRESETS
+    from saejax.data import training_data
+
+    config = PRESETS["digits"].replace(dtype="float32", optimizer="adam", batch_size=16,
+                                       steps=20, n_hidden=4, num_examples=100)
+    x, _ = training_data("digits", None, 100)
+    heatmaps = sweeps._heatmaps
+
+    def draw_then_die(*args):
+        heatmaps(*args)
+        raise Killed
+
+    monkeypatch.setattr(sweeps, "HEATMAP_SECONDS", 0.0)
+    monkeypatch.setattr(sweeps, "_heatmaps", draw_then_die)
+    with pytest.raises(Killed):
+        sweeps.sweep(config, x, [0.05, 0.1], [0.5, 3.0], chunk_size=2, progress=False,
+                     workdir=tmp_path / "s")
+    rows = json.loads((tmp_path / "s" / "results.json").read_text())
+    assert len(rows) == 2  # one block of two finished, one of two did not
+    assert (tmp_path / "s" / "heatmaps.png").stat().st_size > 0
 
 
 def test_sweep_resume_refuses_another_grid(tmp_path):
