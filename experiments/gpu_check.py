@@ -18,7 +18,8 @@ Measured in this one process:
    device (final J and stop reason);
 3. a 256-member L-BFGS sweep at 784-196 on 10,000 MNIST digits (rho x beta 16 x 16, 50
    iterations), its throughput in GFLOP/s (10 m n h FLOPs per member evaluation, counted from
-   the members' own evaluation counts) against the matmul peak;
+   the members' own evaluation counts) against the matmul peak; then the same grid with
+   full-batch Adam (100 steps), which carries no L-BFGS memory;
 4. one value-and-gradient evaluation at 64-25 and at 784-196 (m = 10,000), single member.
 The matmul peak is the best of a 4096^3 (2048^3 with --quick) float32 matmul and the step's
 shapes, at JAX's default float32 matmul precision, the precision the sweeps ran at.
@@ -42,7 +43,7 @@ from saejax.config import PRESETS
 from saejax.data import training_data
 from saejax.losses import Hyper
 
-CHECKS = ["exercise", "members", "matmul", "mnist", "step"]
+CHECKS = ["exercise", "members", "matmul", "mnist", "mnist-adam", "step"]
 
 
 def timed_sweep(config, x, rho, beta, chunk):
@@ -72,8 +73,8 @@ def main():
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--name", default=None, help="results file name (default gpu_check)")
     parser.add_argument("--only", nargs="+", choices=CHECKS, default=CHECKS,
-                        help="run these checks alone (members needs exercise, mnist needs "
-                             "matmul)")
+                        help="run these checks alone (members needs exercise, the mnist ones "
+                             "need matmul)")
     parser.add_argument("--mnist-chunk", type=int, default=128,
                         help="members trained at once in the MNIST sweep (default 128: the "
                              "L-BFGS memory of 256 members at 784-196, history 100, is 63 GB)")
@@ -173,6 +174,20 @@ def main():
 
     check("mnist", f"MNIST sweep {n}-{h}, {side * side} members, m = {m}, L-BFGS {mnist.steps} "
           "iterations", ">= 50% of peak (H100)", mnist_sweep)
+
+    adam = mnist.replace(optimizer="adam", lr=1e-3, batch_size=None, steps=5 if q else 100,
+                         steps_per_call=5 if q else 100)
+
+    def mnist_adam_sweep():  # full batch: no L-BFGS memory, one evaluation per step
+        first, run, res = timed_sweep(adam, xm, np.geomspace(0.02, 0.2, side),
+                                      np.geomspace(0.3, 10, side), side * side)
+        gflops = 10.0 * m * n * h * adam.steps * len(res.rows) / run / 1e9
+        return (f"{run:.1f} s (first call {first:.1f} s); {gflops:.0f} GFLOP/s = "
+                f"**{100 * gflops / peak['value']:.0f}%** of the {peak['value']:.0f} GFLOP/s "
+                "matmul peak")
+
+    check("mnist-adam", f"MNIST sweep {n}-{h}, {side * side} members, m = {m}, full-batch Adam "
+          f"{adam.steps} steps", ">= 50% of peak (H100)", mnist_adam_sweep)
 
     for name, config, data in (("64-25", exercise, x), (f"{n}-{h}", mnist, xm)):
         def one_step(config=config, data=data):

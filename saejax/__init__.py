@@ -12,10 +12,13 @@ The public API, re-exported from the modules that define it:
   ``weight_decay_grad``, ``sparsity_grad``  (``saejax.grads``)
 - ``numerical_grad``, ``relative_difference``  (``saejax.gradcheck``)
 - ``sweep``, the vmapped, sharded hyperparameter sweep  (``saejax.sweeps``)
+- ``load``: ``(config, params)`` of a run, a sweep member or an export; ``export``: a model as
+  weights.safetensors + cfg.json  (``saejax.exchange``)
 
 Training lives in ``saejax.train`` (``run``, ``make_train_step``), data in ``saejax.data``.
 """
 
+from saejax.exchange import export, load
 from saejax.gradcheck import numerical_grad, relative_difference
 from saejax.grads import (
     analytic_grad,
@@ -49,10 +52,12 @@ __all__ = [
     "analytic_grad",
     "decode",
     "encode",
+    "export",
     "forward",
     "init_params",
     "kl_divergence",
     "l1_penalty",
+    "load",
     "loss",
     "loss_terms",
     "mean_activation",

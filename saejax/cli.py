@@ -6,8 +6,9 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
-from saejax.names import DECODERS, PENALTIES, TERMS
+from saejax.names import DATASETS, DECODERS, PENALTIES, TERMS
 
 
 def _add_gradcheck(sub) -> None:
@@ -323,7 +324,81 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_sweep(sub)
     _add_gradcheck(sub)
+    _add_export(sub)
+    _add_encode(sub)
     return parser
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write a trained model as weights.safetensors + cfg.json",
+        description="Export a run's latest checkpoint, or one sweep member, as OUT/weights."
+        "safetensors (W1, b1, W2, b2 at the dtype trained; no W2 when tied) and OUT/cfg.json "
+        "(sizes, rho, beta, lam, penalty, decoder, tied, dtype, data, final summary).",
+    )
+    p.add_argument("source", help="a run or sweep directory")
+    p.add_argument("out", help="output directory (must not hold an export)")
+    p.add_argument("--member", type=int, metavar="I", help="the sweep member (row of results.csv)")
+    p.set_defaults(func=_export)
+
+
+def _export(args) -> int:
+    from saejax import exchange
+
+    out = exchange.export(args.source, args.out, args.member)
+    print(f"exported {args.source}" + (f" member {args.member}" if args.member is not None
+                                       else "") + f" -> {out / exchange.WEIGHTS}, "
+          f"{out / exchange.CONFIG}")
+    return 0
+
+
+def _add_encode(sub) -> None:
+    p = sub.add_parser(
+        "encode",
+        help="write a trained model's hidden features a2 of a data set to a .npy file",
+        description="Hidden features a2 = sigmoid(W1 x + b1) of every example, as an (M, H) "
+        "array in a .npy file. The data are prepared as the model's config prepares them "
+        "(patch size, normalization); --dataset, --data and --num-examples pick other data.",
+    )
+    p.add_argument("--model", required=True, help="a run, sweep or export directory")
+    p.add_argument("--member", type=int, metavar="I", help="the sweep member, for a sweep")
+    p.add_argument("--dataset", choices=DATASETS, help="data set (default: the model's)")
+    p.add_argument("--data", help="path of the data (default: the model's)")
+    p.add_argument("--num-examples", type=_checked(int, "positive_int", "num_examples"),
+                   metavar="N", help="examples to encode (default: the model's)")
+    p.add_argument("--out", required=True, help="the .npy file to write (must not exist)")
+    p.set_defaults(func=_encode)
+
+
+def _encode(args) -> int:
+    import jax.numpy as jnp
+    import numpy as np
+
+    from saejax import exchange
+    from saejax.data import training_data
+    from saejax.model import encode
+
+    out = Path(args.out)
+    if out.exists():
+        raise ValueError(f"{out} already exists; nothing was changed. Choose another --out.")
+    config, params = exchange.load(args.model, args.member)
+    dataset = args.dataset or config.dataset
+    data = args.data if args.data is not None else (
+        config.data if dataset == config.dataset else None)
+    x, info = training_data(dataset, data, args.num_examples or config.num_examples,
+                            config.patch_size, config.seed)
+    n_visible = params["W1"].shape[1]
+    if x.shape[1] != n_visible:
+        raise ValueError(f"the model takes {n_visible} inputs but {info['source']} gives "
+                         f"{x.shape[1]} per example; encode data of the model's kind.")
+    dtype = params["W1"].dtype
+    _, a2 = encode({k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(x, dtype))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "xb") as f:  # never overwrites
+        np.save(f, np.asarray(a2))
+    print(f"wrote {out}: {a2.shape[0]} x {a2.shape[1]} hidden features of {info['source']}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -337,7 +412,7 @@ def main(argv=None) -> int:
 
     try:
         return args.func(args)
-    except (ValueError, CheckpointError) as e:  # bad input: one clear line, no traceback
+    except (ValueError, CheckpointError, FileNotFoundError) as e:  # bad input: one line
         print(f"saejax {args.command}: error: {e}", file=sys.stderr)
         return 2
     except DivergenceError as e:

@@ -1,0 +1,202 @@
+"""Trained models out of saejax and back: safetensors weights and a JSON config.
+
+Data flow::
+
+    run directory (checkpoints/)  --+
+    sweep directory + member index --+--> load(path, member) -> (TrainConfig, params)
+    export directory               --+             |
+                                                   v
+                          export(path, out, member) -> out/weights.safetensors, out/cfg.json
+
+weights.safetensors holds ``W1`` (H, N), ``b1`` (H,), ``W2`` (N, H) (absent when tied: the
+decoder uses W1^T) and ``b2`` (N,), at the dtype trained, with a2 = sigmoid(W1 x + b1) and
+a3 = sigmoid(W2 a2 + b2) (z3 itself for the linear decoder). cfg.json holds n_visible,
+n_hidden, rho, beta, lam, penalty, decoder, tied, dtype, the whole training config, the data
+description and the final summary. Both are the layout the SAE tooling exchanges weights in, so
+the model loads without saejax or JAX (NumPy: ``safetensors.numpy.load_file``; PyTorch:
+``safetensors.torch.load_file``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from saejax import rundir
+from saejax.checkpoint import CheckpointError
+from saejax.config import TrainConfig
+
+WEIGHTS = "weights.safetensors"
+CONFIG = "cfg.json"
+FORMAT = "saejax-sparse-autoencoder"
+
+
+class ModelError(ValueError):
+    """A path that holds no loadable model, or a model whose files disagree."""
+
+
+def load(path: str | Path, member: int | None = None) -> tuple[TrainConfig, dict]:
+    """``(config, params)`` of a trained autoencoder, params as NumPy arrays.
+
+    Args:
+      path: a run directory (``saejax train``), a sweep directory (``saejax sweep``; give
+        ``member``) or an export directory (``saejax export``).
+      member: the sweep member's index (its row in results.csv); only for a sweep.
+
+    Returns:
+      The member's own config (a sweep member's rho, beta, lam, lr and seed filled in) and
+      ``{"W1", "b1", "W2", "b2"}`` (no "W2" when tied).
+
+    Raises:
+      FileNotFoundError: ``path`` does not exist. ModelError: it holds no run, sweep or
+      export, a member index is missing or out of range, or the tensors do not fit cfg.json.
+      CheckpointError: a run without a usable checkpoint.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: give a run, sweep or export directory.")
+    if (path / WEIGHTS).exists() or (path / CONFIG).exists():
+        _no_member(member, path, "an export")
+        config, params, _ = _read_export(path)
+        return config, params
+    kind = rundir.kind_of(path)
+    if kind == "run":
+        _no_member(member, path, "a training run")
+        config, params, _ = _from_run(path)
+        return config, params
+    if kind == "sweep":
+        config, params, _ = _from_sweep(path, member)
+        return config, params
+    raise ModelError(f"{path} holds no saejax run, sweep or export (no config.json, checkpoints "
+                     f"or {WEIGHTS}).")
+
+
+def export(path: str | Path, out: str | Path, member: int | None = None) -> Path:
+    """Writes ``out/weights.safetensors`` and ``out/cfg.json`` for a run or a sweep member.
+
+    ``out`` must not hold an export already (nothing is overwritten); it is created if needed.
+    Both files are written whole or not at all. Returns ``out``.
+    """
+    path, out = Path(path), Path(out)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: give a run or sweep directory.")
+    kind = rundir.kind_of(path)
+    if kind == "run":
+        _no_member(member, path, "a training run")
+        config, params, record = _from_run(path)
+    elif kind == "sweep":
+        config, params, record = _from_sweep(path, member)
+    else:
+        raise ModelError(f"{path} holds no saejax run or sweep to export.")
+    taken = [name for name in (WEIGHTS, CONFIG) if (out / name).exists()]
+    if taken:
+        raise ModelError(f"{out} already holds {', '.join(taken)}; nothing was changed. Choose "
+                         "another output directory.")
+    if out.exists() and not out.is_dir():
+        raise ModelError(f"{out} is a file, not a directory: choose another output directory.")
+    out.mkdir(parents=True, exist_ok=True)
+    n_hidden, n_visible = params["W1"].shape
+    cfg = {"format": FORMAT, "n_visible": int(n_visible), "n_hidden": int(n_hidden),
+           **{k: getattr(config, k) for k in ("rho", "beta", "lam", "penalty", "decoder", "tied",
+                                              "dtype")},
+           "config": asdict(config), **record}
+    from safetensors.numpy import save_file
+
+    with tempfile.NamedTemporaryFile(dir=out, prefix=f".{WEIGHTS}.", delete=False) as tmp:
+        name = tmp.name
+    try:
+        save_file({k: np.ascontiguousarray(v) for k, v in params.items()}, name,
+                  metadata={"format": FORMAT})
+        os.replace(name, out / WEIGHTS)
+    finally:
+        if os.path.exists(name):
+            os.unlink(name)
+    rundir.write_json(out / CONFIG, cfg)
+    return out
+
+
+def _no_member(member, path, what) -> None:
+    if member is not None:
+        raise ModelError(f"{path} is {what}, not a sweep: leave out the member index.")
+
+
+def _from_run(path: Path):
+    """A training run's config, its latest checkpoint's params and its record."""
+    from saejax.checkpoint import Checkpointer
+    from saejax.train import init_state
+
+    record = rundir.read_json(path / "config.json")
+    config = TrainConfig(**record["config"])
+    checkpoints = Checkpointer(path / "checkpoints")
+    if checkpoints.latest_step() is None:
+        raise CheckpointError(f"{path} holds no checkpoint yet: the run has not saved one (let it "
+                              "train past --checkpoint-every steps, or resume it).")
+    try:
+        state = checkpoints.restore(init_state(config, record["n_visible"]))
+    finally:
+        checkpoints.close()
+    params = {k: np.asarray(v) for k, v in state.params.items()}
+    summary_path = path / "summary.json"
+    summary = rundir.read_json(summary_path) if summary_path.exists() else {}
+    summary.pop("rho_hat", None)  # per-unit values: in the run directory, not the export
+    return config, params, {"data": record.get("data", {}), "summary": summary,
+                            "source": {"run": str(path), "step": int(state.step)}}
+
+
+def _from_sweep(path: Path, member: int | None):
+    """A sweep member's own config, params and results row."""
+    from saejax.sweeps import AXES, load_member
+
+    record = rundir.read_json(path / "config.json")
+    size = len(record["grid"]["rho"])
+    if member is None:
+        raise ModelError(f"{path} is a sweep of {size} members: give a member index, 0 to "
+                         f"{size - 1} (the row of results.csv).")
+    if not 0 <= member < size:
+        raise ModelError(f"member {member} is outside the sweep's {size} members (0 to "
+                         f"{size - 1}).")
+    try:
+        params = load_member(path, member)
+    except FileNotFoundError as err:
+        raise ModelError(str(err)) from err
+    grid = record["grid"]
+    config = TrainConfig(**record["config"]).replace(
+        **{a: type(getattr(TrainConfig(), a))(grid[a][member]) for a in AXES})
+    rows = rundir.read_json(path / "results.json") if (path / "results.json").exists() else []
+    summary = rows[member] if member < len(rows) else {}
+    return config, params, {"data": record.get("data", {}), "summary": summary,
+                            "source": {"sweep": str(path), "member": member}}
+
+
+def _read_export(path: Path):
+    """An export directory's config and params, the tensors checked against cfg.json."""
+    missing = [name for name in (WEIGHTS, CONFIG) if not (path / name).exists()]
+    if missing:
+        raise ModelError(f"{path} lacks {', '.join(missing)}: an export has both files.")
+    try:
+        cfg = json.loads((path / CONFIG).read_text())
+        config = TrainConfig(**cfg["config"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ModelError(f"{path / CONFIG} is not a saejax export config ({err}).") from err
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        params = load_file(str(path / WEIGHTS))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ModelError(f"{path / WEIGHTS} cannot be read ({err}).") from err
+    h, n = cfg["n_hidden"], cfg["n_visible"]
+    want = {"W1": (h, n), "b1": (h,), "b2": (n,)}
+    if not config.tied:
+        want["W2"] = (n, h)
+    got = {k: tuple(v.shape) for k, v in params.items()}
+    if got != want:
+        raise ModelError(f"{path / WEIGHTS} holds tensors {got}, but cfg.json describes "
+                         f"{want} ({n} visible, {h} hidden units"
+                         f"{', tied' if config.tied else ''}).")
+    return config, params, cfg

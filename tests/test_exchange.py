@@ -1,0 +1,146 @@
+"""Exported models: safetensors + cfg.json equal the checkpoints they came from, load() reads
+runs, sweep members and exports alike, encode writes a2, and bad input is refused untouched."""
+
+import json
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+import saejax
+from saejax import cli, sweeps, train
+from saejax.checkpoint import Checkpointer, CheckpointError
+from saejax.config import TrainConfig
+from saejax.exchange import ModelError
+
+
+def tiny_data(m=30, n=9, seed=0):
+    return np.random.default_rng(seed).uniform(0.05, 0.95, (m, n))
+
+
+def config(**kw):
+    base = dict(dataset="digits", n_hidden=4, rho=0.1, beta=3.0, lam=1e-3, steps=6,
+                steps_per_call=3, checkpoint_every=3, dtype="float32")
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("exchange") / "run"
+    train.run(config(), tiny_data(), workdir=workdir, progress=False)
+    return workdir
+
+
+def snapshot(directory):
+    return {p: p.read_bytes() for p in directory.rglob("*") if p.is_file()}
+
+
+def test_a_run_exports_its_latest_checkpoint_bit_for_bit(run_dir, tmp_path):
+    out = saejax.export(run_dir, tmp_path / "model")
+    weights = load_file(str(out / "weights.safetensors"))
+    cfg = json.loads((out / "cfg.json").read_text())
+    like = train.init_state(config(), 9)
+    checkpoints = Checkpointer(run_dir / "checkpoints")
+    saved = checkpoints.restore(like)  # the latest: step 6
+    checkpoints.close()
+    assert int(saved.step) == 6
+    assert set(weights) == {"W1", "b1", "W2", "b2"}
+    for k, v in saved.params.items():
+        assert weights[k].dtype == np.float32
+        np.testing.assert_array_equal(weights[k], np.asarray(v))
+    assert (cfg["n_visible"], cfg["n_hidden"], cfg["rho"], cfg["beta"], cfg["lam"]) == (
+        9, 4, 0.1, 3.0, 1e-3)
+    assert (cfg["penalty"], cfg["decoder"], cfg["tied"], cfg["dtype"]) == (
+        "kl", "sigmoid", False, "float32")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert cfg["summary"]["final_loss"] == summary["final_loss"]
+
+    # load() gives the same model from the run directory and from the export
+    for source in (run_dir, out):
+        got_config, params = saejax.load(source)
+        assert got_config == config()
+        for k in weights:
+            np.testing.assert_array_equal(params[k], weights[k])
+
+
+def test_a_tied_model_exports_without_w2(tmp_path):
+    workdir = tmp_path / "tied"
+    result = train.run(config(tied=True), tiny_data(), workdir=workdir, progress=False)
+    out = saejax.export(workdir, tmp_path / "model")
+    weights = load_file(str(out / "weights.safetensors"))
+    assert set(weights) == {"W1", "b1", "b2"}
+    np.testing.assert_array_equal(weights["W1"], np.asarray(result.state.params["W1"]))
+    assert saejax.load(out)[0].tied
+
+
+def test_a_sweep_member_exports_with_its_own_settings(tmp_path):
+    result = sweeps.sweep(config(), tiny_data(), [0.05, 0.1], [1.0, 3.0], chunk_size=2,
+                          workdir=tmp_path / "sweep", progress=False)
+    member = 3  # the second block: rho 0.1, beta 3
+    out = saejax.export(tmp_path / "sweep", tmp_path / "model", member=member)
+    weights = load_file(str(out / "weights.safetensors"))
+    for k, v in result.params.items():
+        np.testing.assert_array_equal(weights[k], v[member])
+    cfg = json.loads((out / "cfg.json").read_text())
+    assert (cfg["rho"], cfg["beta"]) == (0.1, 3.0)
+    assert cfg["summary"]["final_loss"] == result.rows[member]["final_loss"]
+    got_config, params = saejax.load(tmp_path / "sweep", member=0)
+    assert (got_config.rho, got_config.beta) == (0.05, 1.0)
+    np.testing.assert_array_equal(params["W2"], result.params["W2"][0])
+
+
+def test_encode_matches_numpy_sigmoid(tmp_path):
+    from saejax.data import training_data
+
+    x, _ = training_data("digits", None, 60)
+    workdir = tmp_path / "run"
+    train.run(config(n_hidden=5), x, workdir=workdir, progress=False)
+    assert cli.main(["encode", "--model", str(workdir), "--out", str(tmp_path / "a2.npy"),
+                     "--num-examples", "60"]) == 0
+    w = load_file(str(saejax.export(workdir, tmp_path / "m") / "weights.safetensors"))
+    want = 1.0 / (1.0 + np.exp(-(x @ w["W1"].astype(np.float64).T + w["b1"])))
+    np.testing.assert_allclose(np.load(tmp_path / "a2.npy"), want, atol=1e-6)
+
+
+def test_bad_input_is_refused_with_exit_2_and_touches_nothing(run_dir, tmp_path, capsys):
+    out = saejax.export(run_dir, tmp_path / "model")
+    before = snapshot(tmp_path)
+
+    def refused(argv, message):
+        assert cli.main(argv) == 2
+        assert message in capsys.readouterr().err
+        assert snapshot(tmp_path) == before
+
+    refused(["export", str(run_dir), str(out)], "already holds weights.safetensors")
+    refused(["export", str(tmp_path / "nowhere"), str(tmp_path / "x")], "does not exist")
+    refused(["export", str(run_dir), str(tmp_path / "x"), "--member", "1"], "not a sweep")
+    refused(["encode", "--model", str(out), "--out", str(tmp_path / "x.npy")],
+            "the model takes 9 inputs")
+
+    # a run killed before its first checkpoint: config.json only
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "config.json").write_text(json.dumps(
+        {"kind": "run", "config": json.loads((run_dir / "config.json").read_text())["config"],
+         "n_visible": 9}))
+    with pytest.raises(CheckpointError, match="holds no checkpoint"):
+        saejax.load(empty)
+
+    # a tensor file whose shapes disagree with cfg.json
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "cfg.json").write_text((out / "cfg.json").read_text())
+    weights = load_file(str(out / "weights.safetensors"))
+    save_file({**weights, "W1": np.zeros((4, 8), np.float32)}, str(bad / "weights.safetensors"))
+    with pytest.raises(ModelError, match="holds tensors"):
+        saejax.load(bad)
+
+
+def test_a_sweep_member_out_of_range_is_refused(tmp_path, capsys):
+    sweeps.sweep(config(), tiny_data(), [0.05, 0.1], [1.0], workdir=tmp_path / "s",
+                 progress=False)
+    assert cli.main(["export", str(tmp_path / "s"), str(tmp_path / "m"), "--member", "2"]) == 2
+    assert "member 2 is outside the sweep's 2 members" in capsys.readouterr().err
+    with pytest.raises(ModelError, match="give a member index"):
+        saejax.load(tmp_path / "s")
+    assert not (tmp_path / "m").exists()
