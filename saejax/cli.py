@@ -53,6 +53,9 @@ def _add_gradcheck(sub) -> None:
     p.add_argument("--eps", type=_checked(float, "positive", "eps"), default=None, metavar="X",
                    help="finite-difference step, > 0 (default: 2e-5 in float64, 1e-2 in float32)")
     p.add_argument("--seed", type=_checked(int, "seed", "seed"), default=0, metavar="N")
+    p.add_argument("--stacked", action="store_true",
+                   help="also check the stacked network's fine-tuning gradient (two sparse "
+                        "layers N-H-H and a 3-class softmax, m examples)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=_gradcheck)
 
@@ -83,11 +86,21 @@ def _gradcheck(args) -> int:
             for penalty in penalties
             for term in terms
         ]
+    stacked = None
+    if args.stacked:
+        from saejax import stacked as stacked_net
+
+        net, x, labels = stacked_net.problem(
+            (args.n_visible, args.n_hidden, args.n_hidden), 3, args.m, jnp.dtype(args.dtype),
+            args.seed)
+        stacked = stacked_net.check(net, x, labels, args.lam, args.eps)
     sanity = gradcheck.ufldl_sanity_check()
     sanity["passed"] = args.dtype != "float64" or sanity["difference"] < 1e-9
-    passed = sanity["passed"] and all(r["passed"] for r in results)
+    passed = (sanity["passed"] and all(r["passed"] for r in results)
+              and (stacked is None or stacked["passed"]))
     if args.json:
-        print(json.dumps({"sanity": sanity, "checks": results, "passed": passed}, indent=2))
+        print(json.dumps({"sanity": sanity, "checks": results, "stacked": stacked,
+                          "passed": passed}, indent=2))
     else:
         print(
             f"network {args.n_visible}-{args.n_hidden}-{args.n_visible}, m={args.m}, "
@@ -99,6 +112,12 @@ def _gradcheck(args) -> int:
         )
         for r in results:
             print(gradcheck.format_table(r) + "\n")
+        if stacked is not None:
+            print(f"stacked network {args.n_visible}-{args.n_hidden}-{args.n_hidden}-3 "
+                  f"fine-tuning gradient | {stacked['dtype']}")
+            for pair, value in stacked["differences"].items():
+                print(f"{pair:<22}{value:>12.3e}   limit {stacked['tolerances'][pair]:.0e}")
+            print(("PASS" if stacked["passed"] else "FAIL") + "\n")
         print("all checks passed" if passed else "SOME CHECKS FAILED")
     return 0 if passed else 1
 

@@ -120,6 +120,67 @@ def export(path: str | Path, out: str | Path, member: int | None = None) -> Path
     return out
 
 
+STACK_FORMAT = "saejax-stacked-autoencoder"
+
+
+def export_stack(stack: dict, out: str | Path, info: dict | None = None) -> Path:
+    """Writes a stacked network (``saejax.stacked``) as ``out/weights.safetensors``, one tensor
+    group per layer (``layers.<l>.W``, ``layers.<l>.b``, then ``softmax.W``, ``softmax.b``), and
+    ``out/cfg.json`` with the layer sizes and ``info``. Nothing is overwritten."""
+    out = Path(out)
+    taken = [name for name in (WEIGHTS, CONFIG) if (out / name).exists()]
+    if taken:
+        raise ModelError(f"{out} already holds {', '.join(taken)}; nothing was changed. Choose "
+                         "another output directory.")
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {f"layers.{i}.{k}": np.asarray(v) for i, layer in enumerate(stack["layers"])
+               for k, v in layer.items()}
+    tensors.update({f"softmax.{k}": np.asarray(v) for k, v in stack["softmax"].items()})
+    sizes = [int(stack["layers"][0]["W"].shape[1])] + [int(layer["W"].shape[0])
+                                                       for layer in stack["layers"]]
+    from safetensors.numpy import save_file
+
+    with tempfile.NamedTemporaryFile(dir=out, prefix=f".{WEIGHTS}.", delete=False) as tmp:
+        name = tmp.name
+    try:
+        save_file(tensors, name, metadata={"format": STACK_FORMAT})
+        os.replace(name, out / WEIGHTS)
+    finally:
+        if os.path.exists(name):
+            os.unlink(name)
+    rundir.write_json(out / CONFIG, {"format": STACK_FORMAT, "sizes": sizes,
+                                     "num_classes": int(stack["softmax"]["W"].shape[0]),
+                                     **(info or {})})
+    return out
+
+
+def load_stack(path: str | Path) -> tuple[dict, dict]:
+    """``(cfg, stack)`` of an exported stacked network, its tensors checked against cfg.json."""
+    path = Path(path)
+    missing = [name for name in (WEIGHTS, CONFIG) if not (path / name).exists()]
+    if missing:
+        raise ModelError(f"{path} lacks {', '.join(missing)}: an export has both files.")
+    cfg = json.loads((path / CONFIG).read_text())
+    if cfg.get("format") != STACK_FORMAT:
+        raise ModelError(f"{path} holds no stacked network (format {cfg.get('format')!r}); "
+                         "load a single autoencoder with saejax.load.")
+    from safetensors.numpy import load_file
+
+    tensors = load_file(str(path / WEIGHTS))
+    sizes, k = cfg["sizes"], cfg["num_classes"]
+    want = {f"layers.{i}.W": (h, n) for i, (n, h) in enumerate(zip(sizes[:-1], sizes[1:],
+                                                                   strict=True))}
+    want.update({f"layers.{i}.b": (h,) for i, h in enumerate(sizes[1:])})
+    want.update({"softmax.W": (k, sizes[-1]), "softmax.b": (k,)})
+    got = {name: tuple(v.shape) for name, v in tensors.items()}
+    if got != want:
+        raise ModelError(f"{path / WEIGHTS} holds tensors {got}, but cfg.json describes {want}.")
+    stack = {"layers": [{"W": tensors[f"layers.{i}.W"], "b": tensors[f"layers.{i}.b"]}
+                        for i in range(len(sizes) - 1)],
+             "softmax": {"W": tensors["softmax.W"], "b": tensors["softmax.b"]}}
+    return cfg, stack
+
+
 def _no_member(member, path, what) -> None:
     if member is not None:
         raise ModelError(f"{path} is {what}, not a sweep: leave out the member index.")

@@ -1,0 +1,200 @@
+"""Stacked sparse autoencoders: greedy layer-wise pretraining, a softmax on top, fine-tuning.
+
+UFLDL's "Building deep networks for classification" (stackedAEExercise.m): K sparse
+autoencoders are trained one after the other, each on the hidden features a2 of the one below
+(``pretrain``, with the ordinary trainer, checkpoints and figures); a softmax classifier is
+trained on the last features (``saejax.softmax``); then the whole stack is fine-tuned by
+backpropagation through every layer (``finetune``).
+
+The network and its fine-tuning cost (UFLDL's stackedAECost: weight decay on the softmax
+weights only)::
+
+    a_0 = x,  a_l = sigmoid(a_{l-1} W_l^T + b_l)  (l = 1..K),  p = softmax(a_K W_s^T + b_s)
+    J = -(1/m) sum_k log p(y_k | x_k) + (lam/2) ||W_s||^2
+
+Its gradient is written by hand (``value_and_grad``), the backward pass of the notes:
+
+    delta_s = (p - onehot(y)) / m                        gW_s = delta_s^T a_K + lam W_s
+    delta_K = (delta_s W_s) * a_K (1 - a_K)              gb_s = sum_k delta_s
+    gW_l = delta_l^T a_{l-1},  gb_l = sum_k delta_l,  delta_{l-1} = (delta_l W_l) * a_{l-1} (1 - a_{l-1})
+
+and checked three ways against ``jax.grad`` and central differences (``check``, tests,
+``saejax gradcheck --stacked``).
+
+A stack is a dict ``{"layers": [{"W": (H_l, H_{l-1}), "b": (H_l,)}, ...], "softmax": {"W":
+(K, H_K), "b": (K,)}}``; a layer's W and b are its autoencoder's W1 and b1.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from saejax import gradcheck
+from saejax.softmax import check_labels, train_softmax
+
+
+def activations(layers: list, x_MxN) -> list:
+    """[a_0 = x, a_1, ..., a_K] through the sigmoid layers."""
+    acts = [x_MxN]
+    for layer in layers:
+        acts.append(jax.nn.sigmoid(acts[-1] @ layer["W"].T + layer["b"][None, :]))
+    return acts
+
+
+def forward(stack: dict, x_MxN) -> tuple[list, jax.Array]:
+    """``(activations, logits)``: [a_0 = x, a_1, ..., a_K] and the softmax inputs (M, K)."""
+    acts = activations(stack["layers"], x_MxN)
+    return acts, acts[-1] @ stack["softmax"]["W"].T + stack["softmax"]["b"][None, :]
+
+
+def features(stack: dict, x_MxN) -> jax.Array:
+    """The top layer's features a_K (M, H_K)."""
+    return activations(stack["layers"], x_MxN)[-1]
+
+
+def cost(stack: dict, x_MxN, labels_M, lam) -> jax.Array:
+    """J of the fine-tuned network: softmax cross-entropy plus (lam/2) ||W_s||^2."""
+    _, logits = forward(stack, x_MxN)
+    log_p = jax.nn.log_softmax(logits, axis=1)
+    nll = -jnp.mean(jnp.take_along_axis(log_p, labels_M[:, None], axis=1))
+    return nll + 0.5 * lam * jnp.sum(stack["softmax"]["W"] ** 2)
+
+
+def value_and_grad(stack: dict, x_MxN, labels_M, lam) -> tuple[jax.Array, dict]:
+    """``(J, dJ/dstack)`` by the hand-written backward pass (module docstring)."""
+    acts, logits = forward(stack, x_MxN)
+    m = x_MxN.shape[0]
+    log_p = jax.nn.log_softmax(logits, axis=1)
+    onehot = jax.nn.one_hot(labels_M, logits.shape[1], dtype=logits.dtype)
+    value = -jnp.sum(onehot * log_p) / m + 0.5 * lam * jnp.sum(stack["softmax"]["W"] ** 2)
+    delta = (jnp.exp(log_p) - onehot) / m  # M x K
+    grad_softmax = {"W": delta.T @ acts[-1] + lam * stack["softmax"]["W"],
+                    "b": jnp.sum(delta, axis=0)}
+    delta = (delta @ stack["softmax"]["W"]) * acts[-1] * (1 - acts[-1])  # M x H_K
+    grad_layers = []
+    for l in range(len(stack["layers"]) - 1, -1, -1):
+        grad_layers.append({"W": delta.T @ acts[l], "b": jnp.sum(delta, axis=0)})
+        if l > 0:
+            delta = (delta @ stack["layers"][l]["W"]) * acts[l] * (1 - acts[l])
+    return value, {"layers": grad_layers[::-1], "softmax": grad_softmax}
+
+
+def check(stack: dict, x, labels, lam, eps=None) -> dict:
+    """The three-way check of the fine-tuning gradient, as ``gradcheck.check`` does for J.
+
+    Returns ``{"dtype", "differences": {pair: ||a-b||/||a+b||}, "tolerances", "passed"}`` for
+    the pairs analytic~autodiff, analytic~numerical and autodiff~numerical (``gradcheck.PAIRS``,
+    the same tolerances and finite-difference steps per dtype).
+    """
+    dtype = jnp.result_type(stack["softmax"]["W"]).name
+    eps = gradcheck.NUMERICAL_EPS.get(dtype, 1e-4) if eps is None else eps
+    g = {"analytic": value_and_grad(stack, x, labels, lam)[1],
+         "autodiff": jax.grad(cost)(stack, x, labels, lam),
+         "numerical": gradcheck.numerical_grad(lambda s: cost(s, x, labels, lam), stack, eps)}
+    tolerances = gradcheck.TOLERANCES.get(dtype, gradcheck.TOLERANCES["float32"])
+    differences = {}
+    for pair in gradcheck.PAIRS:
+        left, right = pair.split("~")
+        differences[pair] = gradcheck.relative_difference(g[left], g[right])
+    passed = all(differences[p] <= tolerances[p] for p in gradcheck.PAIRS)
+    return {"dtype": dtype, "differences": differences, "tolerances": tolerances,
+            "passed": bool(passed)}
+
+
+def problem(sizes=(8, 5, 4), num_classes: int = 3, m: int = 10, dtype=jnp.float64, seed=0):
+    """A small random stack, data and labels for gradient checks."""
+    rng = np.random.default_rng(seed)
+    layers = [{"W": jnp.asarray(rng.normal(0, 0.5, (h, n)), dtype),
+               "b": jnp.asarray(rng.normal(0, 0.1, h), dtype)}
+              for n, h in zip(sizes[:-1], sizes[1:], strict=True)]
+    stack = {"layers": layers,
+             "softmax": {"W": jnp.asarray(rng.normal(0, 0.5, (num_classes, sizes[-1])), dtype),
+                         "b": jnp.asarray(rng.normal(0, 0.1, num_classes), dtype)}}
+    x = jnp.asarray(rng.uniform(0, 1, (m, sizes[0])), dtype)
+    labels = jnp.asarray(rng.integers(0, num_classes, m), jnp.int32)
+    return stack, x, labels
+
+
+def pretrain(configs, data, workdir: str | Path | None = None, resume: bool = False,
+             progress: bool = True, data_info: dict | None = None) -> list:
+    """Greedy layer-wise pretraining: ``configs[l]`` trains layer l's sparse autoencoder on the
+    features of layer l-1 (the data for l = 0). Each layer is an ordinary ``train.run``, in
+    ``workdir/layer<l+1>`` when ``workdir`` is given. Returns the layers' ``RunResult``s."""
+    from saejax import train
+    from saejax.model import encode
+
+    results, x = [], np.asarray(data)
+    for l, config in enumerate(configs):
+        layer_dir = None if workdir is None else Path(workdir) / f"layer{l + 1}"
+        resumed = resume and layer_dir is not None and layer_dir.exists()
+        info = {**(data_info or {}), "layer": l + 1, "inputs": "data" if l == 0 else
+                f"layer {l} features"}
+        result = train.run(config, x, layer_dir, resume=resumed, progress=progress,
+                           data_info=info)
+        results.append(result)
+        params = result.state.params
+        x = np.asarray(encode(params, jnp.asarray(x, params["W1"].dtype))[1])
+    return results
+
+
+def assemble(layer_params: list, softmax_theta: dict) -> dict:
+    """A stack from the autoencoders' params (their W1, b1) and a softmax theta."""
+    return {"layers": [{"W": jnp.asarray(p["W1"]), "b": jnp.asarray(p["b1"])}
+                       for p in layer_params],
+            "softmax": {"W": jnp.asarray(softmax_theta["W"]),
+                        "b": jnp.asarray(softmax_theta["b"])}}
+
+
+@partial(jax.jit, static_argnames=("steps",))
+def _finetune(stack, x, labels, lam, steps: int):
+    tx = optax.lbfgs(memory_size=100, linesearch=optax.scale_by_zoom_linesearch(
+        max_linesearch_steps=20, initial_guess_strategy="one"))
+
+    def value_fn(s):
+        return cost(s, x, labels, lam)
+
+    def step(carry, _):
+        stack, state = carry
+        value, grad = value_and_grad(stack, x, labels, lam)
+        updates, state = tx.update(grad, state, stack, value=value, grad=grad,
+                                   value_fn=value_fn)
+        return (optax.apply_updates(stack, updates), state), value
+
+    (stack, _), values = jax.lax.scan(step, (stack, tx.init(stack)), None, length=steps)
+    return stack, values
+
+
+def finetune(stack: dict, data, labels, lam: float = 1e-4, steps: int = 400) -> tuple[dict, dict]:
+    """Fine-tunes every layer and the softmax by full-batch L-BFGS (optax, zoom line search)
+    on the hand-written gradient. Returns ``(stack, info)`` with the loss per iteration."""
+    data, labels, _ = check_labels(data, labels)
+    dtype = stack["softmax"]["W"].dtype
+    stack, values = _finetune(stack, jnp.asarray(data, dtype), jnp.asarray(labels, jnp.int32),
+                              jnp.asarray(lam, dtype), int(steps))
+    values = np.asarray(values)
+    return stack, {"loss": values.tolist(), "final_loss": float(values[-1])}
+
+
+def predict(stack: dict, x) -> np.ndarray:
+    """The most probable class of each example."""
+    return np.asarray(jnp.argmax(forward(stack, jnp.asarray(x))[1], axis=1))
+
+
+def stack_accuracy(stack: dict, x, labels) -> float:
+    """Fraction of examples classified as labelled."""
+    return float(np.mean(predict(stack, x) == np.asarray(labels)))
+
+
+def softmax_on_top(layer_params: list, data, labels, lam: float = 1e-4, steps: int = 100):
+    """Trains the softmax on the top features (UFLDL: lambda 1e-4, 100 iterations); returns
+    ``(stack, top_features)``."""
+    layers = [{"W": jnp.asarray(p["W1"]), "b": jnp.asarray(p["b1"])} for p in layer_params]
+    top = np.asarray(activations(layers, jnp.asarray(data, layers[0]["W"].dtype))[-1])
+    theta, _ = train_softmax(top, labels, lam=lam, steps=steps)
+    return assemble(layer_params, theta), top

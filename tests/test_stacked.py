@@ -1,0 +1,106 @@
+"""Stacked autoencoders: the fine-tuning cost against NumPy, its hand-written gradient three
+ways, greedy pretraining against standalone runs on NumPy features, and fine-tuning."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from saejax import cli, stacked, train
+from saejax.config import TrainConfig
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", False)
+
+
+def numpy_cost(stack, x, labels, lam):
+    a = np.asarray(x)
+    for layer in stack["layers"]:
+        a = 1.0 / (1.0 + np.exp(-(a @ np.asarray(layer["W"]).T + np.asarray(layer["b"]))))
+    logits = a @ np.asarray(stack["softmax"]["W"]).T + np.asarray(stack["softmax"]["b"])
+    logits -= logits.max(axis=1, keepdims=True)
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    nll = -np.mean(log_p[np.arange(len(labels)), np.asarray(labels)])
+    return nll + 0.5 * lam * np.sum(np.asarray(stack["softmax"]["W"]) ** 2)
+
+
+@pytest.mark.parametrize("sizes", [(8, 5), (8, 5, 4), (6, 5, 4, 3)])
+def test_cost_and_its_gradient_three_ways(sizes):
+    net, x, labels = stacked.problem(sizes, num_classes=3, m=10, seed=len(sizes))
+    value, _ = stacked.value_and_grad(net, x, labels, 1e-3)
+    np.testing.assert_allclose(float(value), numpy_cost(net, x, labels, 1e-3), rtol=1e-12)
+    result = stacked.check(net, x, labels, 1e-3)
+    assert result["passed"], result
+    assert result["differences"]["analytic~numerical"] < 1e-9
+
+
+def test_the_check_catches_a_wrong_gradient(monkeypatch):
+    net, x, labels = stacked.problem()
+    right = stacked.value_and_grad
+
+    def without_decay(stack, x, labels, lam):  # the softmax weight decay left out
+        value, grad = right(stack, x, labels, lam)
+        grad["softmax"]["W"] = grad["softmax"]["W"] - lam * stack["softmax"]["W"]
+        return value, grad
+
+    monkeypatch.setattr(stacked, "value_and_grad", without_decay)
+    assert not stacked.check(net, x, labels, 0.1)["passed"]
+
+
+def test_gradcheck_cli_checks_the_stack(capsys):
+    assert cli.main(["gradcheck", "--stacked", "--penalty", "kl"]) == 0
+    out = capsys.readouterr().out
+    assert "stacked network 8-5-5-3 fine-tuning gradient" in out and "PASS" in out
+
+
+def test_pretraining_feeds_each_layer_the_features_of_the_one_below():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.05, 0.95, (40, 9))
+    configs = [TrainConfig(dataset="digits", n_hidden=h, rho=0.1, beta=3.0, lam=1e-3, steps=15,
+                           steps_per_call=15, dtype="float64") for h in (6, 4)]
+    results = stacked.pretrain(configs, x, progress=False)
+    w1 = {k: np.asarray(v) for k, v in results[0].state.params.items()}
+    features = 1.0 / (1.0 + np.exp(-(x @ w1["W1"].T + w1["b1"])))  # NumPy, not saejax
+    alone = train.run(configs[1], features, progress=False)
+    assert results[1].summary["final_loss"] == pytest.approx(alone.summary["final_loss"],
+                                                             rel=1e-9)
+    np.testing.assert_allclose(results[1].state.params["W1"], alone.state.params["W1"],
+                               atol=1e-9)
+
+
+def test_finetuning_lowers_the_cost_and_fits_the_training_set():
+    rng = np.random.default_rng(1)
+    centers = rng.uniform(0, 1, (3, 8))
+    labels = np.repeat(np.arange(3), 20)
+    x = np.clip(centers[labels] + rng.normal(0, 0.05, (60, 8)), 0, 1)
+    layers = [{"W1": rng.normal(0, 0.3, (5, 8)), "b1": np.zeros(5)},
+              {"W1": rng.normal(0, 0.3, (4, 5)), "b1": np.zeros(4)}]
+    net, top = stacked.softmax_on_top(layers, x, labels, lam=1e-4, steps=20)
+    assert top.shape == (60, 4)
+    before = float(stacked.cost(net, jnp.asarray(x), jnp.asarray(labels), 1e-4))
+    tuned, info = stacked.finetune(net, x, labels, lam=1e-4, steps=50)
+    after = float(stacked.cost(tuned, jnp.asarray(x), jnp.asarray(labels), 1e-4))
+    assert after < before and info["final_loss"] <= info["loss"][0]
+    assert stacked.stack_accuracy(tuned, x, labels) == 1.0
+
+
+def test_a_stack_exports_one_tensor_group_per_layer_and_loads_back(tmp_path):
+    from safetensors.numpy import load_file
+
+    from saejax import exchange
+
+    net, x, _ = stacked.problem((8, 5, 4), num_classes=3)
+    out = exchange.export_stack(net, tmp_path / "model", {"note": "test"})
+    tensors = load_file(str(out / "weights.safetensors"))
+    assert sorted(tensors) == ["layers.0.W", "layers.0.b", "layers.1.W", "layers.1.b",
+                               "softmax.W", "softmax.b"]
+    np.testing.assert_array_equal(tensors["layers.1.W"], np.asarray(net["layers"][1]["W"]))
+    cfg, back = exchange.load_stack(out)
+    assert cfg["sizes"] == [8, 5, 4] and cfg["num_classes"] == 3 and cfg["note"] == "test"
+    np.testing.assert_array_equal(stacked.predict(back, x), stacked.predict(net, x))
+    with pytest.raises(exchange.ModelError, match="already holds"):
+        exchange.export_stack(net, out)
