@@ -1,20 +1,23 @@
 """UFLDL's stacked autoencoder exercise on MNIST: greedy pretraining, softmax, fine-tuning.
 
 Command:   .venv/bin/python experiments/stacked_autoencoder.py --data ../shared/data/mnist
-           [--workdir DIR | --resume] [--examples N] [--pretrain-steps N] [--finetune-steps N]
-Run time:  see the README ("Stacked autoencoders") for the measured stages.
+           [--ufldl] [--workdir DIR | --resume] [--pretrain-examples N] ...
+Run time:  see the README ("Stacked autoencoders") for the measured stages of both modes.
 Prints:    "before fine-tuning: NN.NN%" and "after fine-tuning: NN.NN%" (test accuracy on the
            10,000 MNIST test images), then the wall time.
 
 The network is UFLDL's 784-200-200-10 ("Building deep networks for classification",
 stackedAEExercise.m; UFLDL reports 87.7% before fine-tuning and 97.6% after):
-1. a sparse autoencoder 784-200 (rho 0.1, beta 3, lambda 3e-3, L-BFGS 400 iterations) on the
-   60,000 training images;
+1. a sparse autoencoder 784-200 (rho 0.1, beta 3, lambda 3e-3, L-BFGS 400 iterations);
 2. a second one, 200-200, same settings, on the first one's features a2;
-3. softmax regression on the second one's features (lambda 1e-4, 100 L-BFGS iterations);
-4. the whole stack fine-tuned by backpropagation (hand-written gradient, saejax.stacked;
-   L-BFGS, 400 iterations, weight decay --finetune-lam on the softmax weights, as UFLDL's
-   stackedAECost decays the softmax weights only).
+3. softmax regression on the second one's features of all 60,000 training images (lambda 1e-4,
+   100 L-BFGS iterations);
+4. the whole stack fine-tuned by backpropagation on all 60,000 (hand-written gradient,
+   saejax.stacked; weight decay --finetune-lam on the softmax weights, as UFLDL's stackedAECost).
+With --ufldl, exactly UFLDL's run: both autoencoders on all 60,000 images, fine-tuning by
+full-batch L-BFGS for 400 iterations. By default, the faster run: the autoencoders on the first
+--pretrain-examples (20,000) images, fine-tuning by minibatch Adam (--epochs 20, --batch-size
+128, --lr 1e-3) on the same gradient.
 Each autoencoder is an ordinary saejax run in DIR/layer1, DIR/layer2 (checkpoints, figures);
 the fine-tuned network is exported to DIR/model (weights.safetensors, one tensor group per
 layer, and cfg.json; ``saejax.exchange.load_stack``), the accuracies to DIR/result.json.
@@ -33,13 +36,22 @@ from saejax.data import load_mnist
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
-    parser.add_argument("--examples", type=int, default=60_000,
-                        help="training images used (default: all 60,000)")
+    parser.add_argument("--ufldl", action="store_true",
+                        help="UFLDL's own run: pretraining on all 60,000 images, L-BFGS "
+                             "fine-tuning (400 iterations)")
+    parser.add_argument("--pretrain-examples", type=int, default=None,
+                        help="images the autoencoders train on (default 20,000; 60,000 with "
+                             "--ufldl)")
     parser.add_argument("--hidden", type=int, nargs="+", default=[200, 200],
                         help="hidden units per layer (default 200 200)")
     parser.add_argument("--pretrain-steps", type=int, default=400)
     parser.add_argument("--softmax-steps", type=int, default=100)
-    parser.add_argument("--finetune-steps", type=int, default=400)
+    parser.add_argument("--finetune", choices=["adam", "lbfgs"], default=None,
+                        help="fine-tuning optimizer (default adam; lbfgs with --ufldl)")
+    parser.add_argument("--finetune-steps", type=int, default=400, help="L-BFGS iterations")
+    parser.add_argument("--epochs", type=int, default=20, help="Adam epochs")
+    parser.add_argument("--batch-size", type=int, default=128, help="Adam minibatch")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--finetune-lam", type=float, default=1e-4)
     rundir.add_arguments(parser, "stacked-autoencoder")
     args = parser.parse_args()
@@ -56,16 +68,19 @@ def main():
         rundir.write_json(workdir / "config.json", {"kind": "run", "experiment":
                                                     "stacked-autoencoder", "settings": settings})
 
+    pretrain_examples = args.pretrain_examples or (60_000 if args.ufldl else 20_000)
+    finetune_with = args.finetune or ("lbfgs" if args.ufldl else "adam")
     t0 = time.perf_counter()
-    x, labels = load_mnist(args.data, "train", args.examples)
+    x, labels = load_mnist(args.data, "train")
     x_test, labels_test = load_mnist(args.data, "test")
-    print(f"{len(x)} training and {len(x_test)} test images; data {time.perf_counter() - t0:.1f} s")
+    print(f"{len(x)} training and {len(x_test)} test images; data {time.perf_counter() - t0:.1f} s;"
+          f" pretraining on {pretrain_examples}, fine-tuning by {finetune_with}")
 
     configs = [TrainConfig(dataset="mnist", n_hidden=h, rho=0.1, beta=3.0, lam=3e-3,
                            steps=args.pretrain_steps) for h in args.hidden]
     t0 = time.perf_counter()
-    layers = stacked.pretrain(configs, x, workdir, resume=args.resume,
-                              data_info={"source": args.data, "examples": len(x)})
+    layers = stacked.pretrain(configs, x[:pretrain_examples], workdir, resume=args.resume,
+                              data_info={"source": args.data, "examples": pretrain_examples})
     t_pre = time.perf_counter() - t0
     for i, r in enumerate(layers, 1):
         print(f"layer {i}: {r.summary['steps']} iterations, J = {r.summary['final_loss']:.4f}, "
@@ -79,8 +94,13 @@ def main():
     print(f"before fine-tuning: {100 * before:.2f}%  (softmax {t_soft:.1f} s)")
 
     t0 = time.perf_counter()
-    tuned, info = stacked.finetune(net, x, labels, lam=args.finetune_lam,
-                                   steps=args.finetune_steps)
+    if finetune_with == "lbfgs":
+        tuned, info = stacked.finetune(net, x, labels, lam=args.finetune_lam,
+                                       steps=args.finetune_steps)
+    else:
+        tuned, info = stacked.finetune_adam(net, x, labels, lam=args.finetune_lam,
+                                            epochs=args.epochs, batch_size=args.batch_size,
+                                            lr=args.lr)
     after = stacked.stack_accuracy(tuned, x_test, labels_test)
     t_fine = time.perf_counter() - t0
     print(f"after fine-tuning: {100 * after:.2f}%  (fine-tuning {t_fine:.1f} s, J "

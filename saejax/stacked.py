@@ -4,7 +4,8 @@ UFLDL's "Building deep networks for classification" (stackedAEExercise.m): K spa
 autoencoders are trained one after the other, each on the hidden features a2 of the one below
 (``pretrain``, with the ordinary trainer, checkpoints and figures); a softmax classifier is
 trained on the last features (``saejax.softmax``); then the whole stack is fine-tuned by
-backpropagation through every layer (``finetune``).
+backpropagation through every layer (``finetune``: full-batch L-BFGS as UFLDL does;
+``finetune_adam``: minibatch Adam, both on the same hand-written gradient).
 
 The network and its fine-tuning cost (UFLDL's stackedAECost: weight decay on the softmax
 weights only)::
@@ -177,6 +178,45 @@ def finetune(stack: dict, data, labels, lam: float = 1e-4, steps: int = 400) -> 
     dtype = stack["softmax"]["W"].dtype
     stack, values = _finetune(stack, jnp.asarray(data, dtype), jnp.asarray(labels, jnp.int32),
                               jnp.asarray(lam, dtype), int(steps))
+    values = np.asarray(values)
+    return stack, {"loss": values.tolist(), "final_loss": float(values[-1])}
+
+
+@partial(jax.jit, static_argnames=("epochs", "batch_size"))
+def _finetune_adam(stack, x, labels, lam, lr, key, epochs: int, batch_size: int):
+    tx = optax.adam(lr)
+    m = x.shape[0]
+    per_epoch = m // batch_size
+
+    def epoch(carry, key):
+        def step(carry, idx):
+            stack, state = carry
+            value, grad = value_and_grad(stack, x[idx], labels[idx], lam)
+            updates, state = tx.update(grad, state, stack)
+            return (optax.apply_updates(stack, updates), state), value
+
+        order = jax.random.permutation(key, m)[:per_epoch * batch_size]
+        carry, values = jax.lax.scan(step, carry, order.reshape(per_epoch, batch_size))
+        return carry, jnp.mean(values)
+
+    (stack, _), values = jax.lax.scan(epoch, (stack, tx.init(stack)),
+                                      jax.random.split(key, epochs))
+    return stack, values
+
+
+def finetune_adam(stack: dict, data, labels, lam: float = 1e-4, epochs: int = 20,
+                  batch_size: int = 128, lr: float = 1e-3, seed: int = 0) -> tuple[dict, dict]:
+    """Fine-tunes every layer and the softmax by minibatch Adam (optax) on the hand-written
+    gradient: ``epochs`` passes over the data in a fresh random order each (the last partial
+    batch of an epoch is left out). Returns ``(stack, info)`` with the mean loss per epoch."""
+    data, labels, _ = check_labels(data, labels)
+    if not 1 <= batch_size <= len(data):
+        raise ValueError(f"batch_size must lie in [1, {len(data)}], got {batch_size}.")
+    dtype = stack["softmax"]["W"].dtype
+    stack, values = _finetune_adam(stack, jnp.asarray(data, dtype),
+                                   jnp.asarray(labels, jnp.int32), jnp.asarray(lam, dtype),
+                                   jnp.asarray(lr, dtype), jax.random.key(seed), int(epochs),
+                                   int(batch_size))
     values = np.asarray(values)
     return stack, {"loss": values.tolist(), "final_loss": float(values[-1])}
 

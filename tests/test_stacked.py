@@ -86,6 +86,11 @@ def test_finetuning_lowers_the_cost_and_fits_the_training_set():
     after = float(stacked.cost(tuned, jnp.asarray(x), jnp.asarray(labels), 1e-4))
     assert after < before and info["final_loss"] <= info["loss"][0]
     assert stacked.stack_accuracy(tuned, x, labels) == 1.0
+    tuned, info = stacked.finetune_adam(net, x, labels, lam=1e-4, epochs=40, batch_size=10,
+                                        lr=1e-2)
+    assert len(info["loss"]) == 40 and info["final_loss"] < info["loss"][0]
+    assert float(stacked.cost(tuned, jnp.asarray(x), jnp.asarray(labels), 1e-4)) < before
+    assert stacked.stack_accuracy(tuned, x, labels) == 1.0
 
 
 def test_a_stack_exports_one_tensor_group_per_layer_and_loads_back(tmp_path):
