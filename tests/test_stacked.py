@@ -1,20 +1,12 @@
 """Stacked autoencoders: the fine-tuning cost against NumPy, its hand-written gradient three
 ways, greedy pretraining against standalone runs on NumPy features, and fine-tuning."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from saejax import cli, stacked, train
 from saejax.config import TrainConfig
-
-
-@pytest.fixture(autouse=True)
-def float64():
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", False)
 
 
 def numpy_cost(stack, x, labels, lam):
