@@ -402,6 +402,10 @@ def _encode(args) -> int:
     if out.exists():
         raise ValueError(f"{out} already exists; nothing was changed. Choose another --out.")
     config, params = exchange.load(args.model, args.member)
+    if params["W1"].dtype == np.float64:  # a float64 model encodes in float64
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
     dataset = args.dataset or config.dataset
     data = args.data if args.data is not None else (
         config.data if dataset == config.dataset else None)
