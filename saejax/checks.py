@@ -34,6 +34,11 @@ def check_params(params, tied: bool = False) -> tuple[int, int]:
     extra = [k for k in params if k not in keys]
     if missing or extra:
         hint = " (tied weights hold no W2)" if tied else ""
+        if set(params) == set(param_keys(not tied)):  # the other variant's params: say so
+            raise ValueError(
+                "these params hold no W2 (tied weights): pass tied=True." if not tied else
+                "these params hold a W2 (untied weights): pass tied=False, or create them "
+                "with saejax.init_params(..., tied=True).")
         raise ValueError(
             f"params must have exactly the keys {list(keys)}{hint}; missing {missing}, "
             f"unexpected {extra}. Create params with saejax.init_params(..., tied={tied})."

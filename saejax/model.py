@@ -17,6 +17,7 @@ Two variants, chosen by keyword arguments everywhere:
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -70,27 +71,67 @@ def init_params(
     return params
 
 
-def encode(params: dict, x_MxN: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Hidden layer: returns ``(z2_MxH, a2_MxH)`` with a2 = s(W1 x + b1)."""
+class Hidden(NamedTuple):
+    """What ``encode`` returns: the hidden layer's input z2 and its activation a2, (M, H)."""
+
+    z2: jax.Array
+    a2: jax.Array
+
+
+class Output(NamedTuple):
+    """What ``decode`` returns: the output layer's input z3 and the reconstruction a3, (M, N)."""
+
+    z3: jax.Array
+    a3: jax.Array
+
+
+class Activations(NamedTuple):
+    """What ``forward`` returns: the hidden code a2 (M, H) and the reconstruction a3 (M, N)."""
+
+    a2: jax.Array
+    a3: jax.Array
+
+
+def _check_width(name: str, array, width: int, what: str) -> None:
+    if array.shape[-1] != width:
+        raise ValueError(f"{name} has shape {tuple(array.shape)} but the network takes {width} "
+                         f"{what} per example: pass (M, {width}).")
+
+
+def encode(params: dict, x_MxN: jax.Array) -> Hidden:
+    """Hidden layer: ``Hidden(z2, a2)``, each (M, H), with a2 = s(W1 x + b1).
+
+    Raises:
+      ValueError: x does not have N = W1.shape[1] columns.
+    """
+    _check_width("x", x_MxN, params["W1"].shape[1], "inputs")
     z2_MxH = x_MxN @ params["W1"].T + params["b1"][None, :]
-    return z2_MxH, jax.nn.sigmoid(z2_MxH)
+    return Hidden(z2_MxH, jax.nn.sigmoid(z2_MxH))
 
 
 def decode(
     params: dict, a2_MxH: jax.Array, decoder: str = "sigmoid", tied: bool = False
-) -> tuple[jax.Array, jax.Array]:
-    """Output layer: returns ``(z3_MxN, a3_MxN)`` with a3 = s(W2 a2 + b2), or z3 if linear."""
+) -> Output:
+    """Output layer: ``Output(z3, a3)``, each (M, N), with a3 = s(W2 a2 + b2), or z3 if linear.
+
+    Raises:
+      ValueError: a2 does not have H columns, or ``tied`` does not match the params.
+    """
+    if tied == ("W2" in params):
+        raise ValueError("these params hold a W2 (untied weights): pass tied=False."
+                         if tied else
+                         "these params hold no W2 (tied weights, W2 = W1^T): pass tied=True.")
+    _check_width("a2", a2_MxH, params["W1"].shape[0], "hidden units")
     z3_MxN = a2_MxH @ decoder_weights(params, tied).T + params["b2"][None, :]
-    return z3_MxN, (z3_MxN if decoder == "linear" else jax.nn.sigmoid(z3_MxN))
+    return Output(z3_MxN, z3_MxN if decoder == "linear" else jax.nn.sigmoid(z3_MxN))
 
 
 def forward(
     params: dict, x_MxN: jax.Array, decoder: str = "sigmoid", tied: bool = False
-) -> tuple[jax.Array, jax.Array]:
-    """The whole network: returns ``(a2_MxH, a3_MxN)`` for inputs ``x_MxN``."""
-    _, a2_MxH = encode(params, x_MxN)
-    _, a3_MxN = decode(params, a2_MxH, decoder, tied)
-    return a2_MxH, a3_MxN
+) -> Activations:
+    """The whole network: ``Activations(a2, a3)`` for inputs ``x_MxN``."""
+    a2_MxH = encode(params, x_MxN).a2
+    return Activations(a2_MxH, decode(params, a2_MxH, decoder, tied).a3)
 
 
 def mean_activation(a2_MxH: jax.Array) -> jax.Array:

@@ -1,0 +1,55 @@
+"""The forward pass's named results against NumPy, and the shape errors at its entry."""
+
+import jax
+import numpy as np
+import pytest
+
+import saejax
+
+
+def numpy_sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+@pytest.fixture
+def net():
+    params = saejax.init_params(jax.random.key(0), 6, 4, dtype=np.float64)
+    x = np.random.default_rng(0).uniform(0, 1, (5, 6))
+    return {k: np.asarray(v) for k, v in params.items()}, x
+
+
+def test_results_name_themselves_and_still_unpack(net):
+    params, x = net
+    z2 = x @ params["W1"].T + params["b1"]
+    a2 = numpy_sigmoid(z2)
+    a3 = numpy_sigmoid(a2 @ params["W2"].T + params["b2"])
+    hidden = saejax.encode(params, x)
+    np.testing.assert_allclose(hidden.a2, a2, rtol=1e-12)
+    np.testing.assert_allclose(hidden.z2, z2, rtol=1e-12)
+    z2_again, a2_again = hidden  # positional unpacking, as before
+    np.testing.assert_array_equal(a2_again, hidden.a2)
+    out = saejax.forward(params, x)
+    np.testing.assert_allclose(out.a2, a2, rtol=1e-12)
+    np.testing.assert_allclose(out.a3, a3, rtol=1e-12)
+    np.testing.assert_allclose(saejax.decode(params, a2).a3, a3, rtol=1e-12)
+    linear = saejax.decode(params, a2, decoder="linear")
+    np.testing.assert_array_equal(linear.a3, linear.z3)
+
+
+def test_a_wrong_width_raises_a_value_error_naming_the_shapes(net):
+    params, x = net
+    with pytest.raises(ValueError, match=r"x has shape \(5, 3\) but the network takes 6"):
+        saejax.encode(params, x[:, :3])
+    with pytest.raises(ValueError, match=r"a2 has shape \(5, 2\).*takes 4 hidden units"):
+        saejax.decode(params, np.ones((5, 2)))
+
+
+def test_a_tied_or_untied_mismatch_names_the_flag(net):
+    params, x = net
+    tied = saejax.init_params(jax.random.key(0), 6, 4, tied=True)
+    with pytest.raises(ValueError, match="pass tied=True"):
+        saejax.forward(tied, x)
+    with pytest.raises(ValueError, match="pass tied=True"):
+        saejax.loss(tied, x, saejax.Hyper(0.1, 3.0, 1e-3))
+    with pytest.raises(ValueError, match="pass tied=False"):
+        saejax.forward(params, x, tied=True)
