@@ -58,11 +58,13 @@ def test_tied_params_and_errors():
     assert set(params) == {"W1", "b1", "b2"}
     x = jnp.full((4, 6), 0.5)
     hyper = saejax.Hyper(0.1, 3.0, 1e-3)
-    with pytest.raises(ValueError, match=r"missing \['W2'\]"):
+    with pytest.raises(ValueError, match=r"hold no W2 \(tied weights\): pass tied=True"):
         saejax.loss(params, x, hyper)  # untied needs W2
     full = saejax.init_params(jax.random.key(0), 6, 3)
-    with pytest.raises(ValueError, match=r"tied weights hold no W2"):
+    with pytest.raises(ValueError, match=r"hold a W2 \(untied weights\): pass tied=False"):
         saejax.analytic_grad(full, x, hyper, tied=True)
+    with pytest.raises(ValueError, match=r"missing \['W2'\], unexpected \['W3'\]"):
+        saejax.loss({**params, "W3": params["W1"]}, x, hyper)  # neither variant's keys
     with pytest.raises(ValueError, match="unknown decoder 'relu'"):
         saejax.loss(full, x, hyper, decoder="relu")
 
