@@ -93,6 +93,17 @@ def export(path: str | Path, out: str | Path, member: int | None = None) -> Path
         config, params, record = _from_sweep(path, member)
     else:
         raise ModelError(f"{path} holds no saejax run or sweep to export.")
+    n_hidden, n_visible = params["W1"].shape
+    cfg = {"format": FORMAT, "n_visible": int(n_visible), "n_hidden": int(n_hidden),
+           **{k: getattr(config, k) for k in ("rho", "beta", "lam", "penalty", "decoder", "tied",
+                                              "dtype")},
+           "config": asdict(config), **record}
+    return _write(out, params, cfg)
+
+
+def _write(out: Path, tensors: dict, cfg: dict) -> Path:
+    """out/weights.safetensors (written whole or not at all) and out/cfg.json, refusing an
+    ``out`` that holds either already."""
     taken = [name for name in (WEIGHTS, CONFIG) if (out / name).exists()]
     if taken:
         raise ModelError(f"{out} already holds {', '.join(taken)}; nothing was changed. Choose "
@@ -100,18 +111,13 @@ def export(path: str | Path, out: str | Path, member: int | None = None) -> Path
     if out.exists() and not out.is_dir():
         raise ModelError(f"{out} is a file, not a directory: choose another output directory.")
     out.mkdir(parents=True, exist_ok=True)
-    n_hidden, n_visible = params["W1"].shape
-    cfg = {"format": FORMAT, "n_visible": int(n_visible), "n_hidden": int(n_hidden),
-           **{k: getattr(config, k) for k in ("rho", "beta", "lam", "penalty", "decoder", "tied",
-                                              "dtype")},
-           "config": asdict(config), **record}
     from safetensors.numpy import save_file
 
     with tempfile.NamedTemporaryFile(dir=out, prefix=f".{WEIGHTS}.", delete=False) as tmp:
         name = tmp.name
     try:
-        save_file({k: np.ascontiguousarray(v) for k, v in params.items()}, name,
-                  metadata={"format": FORMAT})
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, name,
+                  metadata={"format": cfg["format"]})
         os.replace(name, out / WEIGHTS)
     finally:
         if os.path.exists(name):
@@ -127,31 +133,14 @@ def export_stack(stack: dict, out: str | Path, info: dict | None = None) -> Path
     """Writes a stacked network (``saejax.stacked``) as ``out/weights.safetensors``, one tensor
     group per layer (``layers.<l>.W``, ``layers.<l>.b``, then ``softmax.W``, ``softmax.b``), and
     ``out/cfg.json`` with the layer sizes and ``info``. Nothing is overwritten."""
-    out = Path(out)
-    taken = [name for name in (WEIGHTS, CONFIG) if (out / name).exists()]
-    if taken:
-        raise ModelError(f"{out} already holds {', '.join(taken)}; nothing was changed. Choose "
-                         "another output directory.")
-    out.mkdir(parents=True, exist_ok=True)
     tensors = {f"layers.{i}.{k}": np.asarray(v) for i, layer in enumerate(stack["layers"])
                for k, v in layer.items()}
     tensors.update({f"softmax.{k}": np.asarray(v) for k, v in stack["softmax"].items()})
     sizes = [int(stack["layers"][0]["W"].shape[1])] + [int(layer["W"].shape[0])
                                                        for layer in stack["layers"]]
-    from safetensors.numpy import save_file
-
-    with tempfile.NamedTemporaryFile(dir=out, prefix=f".{WEIGHTS}.", delete=False) as tmp:
-        name = tmp.name
-    try:
-        save_file(tensors, name, metadata={"format": STACK_FORMAT})
-        os.replace(name, out / WEIGHTS)
-    finally:
-        if os.path.exists(name):
-            os.unlink(name)
-    rundir.write_json(out / CONFIG, {"format": STACK_FORMAT, "sizes": sizes,
-                                     "num_classes": int(stack["softmax"]["W"].shape[0]),
-                                     **(info or {})})
-    return out
+    return _write(Path(out), tensors, {"format": STACK_FORMAT, "sizes": sizes,
+                                       "num_classes": int(stack["softmax"]["W"].shape[0]),
+                                       **(info or {})})
 
 
 def load_stack(path: str | Path) -> tuple[dict, dict]:
