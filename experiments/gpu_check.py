@@ -15,11 +15,14 @@ Measured in this one process:
    64-25-64, at most 400 iterations), whole-sweep wall time, first call (with compilation) and
    second call (programs reused);
 2. two of its members against standalone ``train.run`` calls of the same settings on the same
-   device (final J and stop reason);
+   device (final J and stop reason); then the 4 x 4 grid of experiments/bench_lbfgs_sweep.py
+   as one sweep against a loop of its 16 standalone runs, both compiled beforehand, with the
+   largest relative difference of a member's final J from its standalone run;
 3. a 256-member L-BFGS sweep at 784-196 on 10,000 MNIST digits (rho x beta 16 x 16, 50
    iterations), its throughput in GFLOP/s (10 m n h FLOPs per member evaluation, counted from
    the members' own evaluation counts) against the matmul peak; then the same grid with
-   full-batch Adam (100 steps), which carries no L-BFGS memory;
+   full-batch Adam (100 steps), which carries no L-BFGS memory; and the parts of one tick of
+   that L-BFGS sweep for 16 members: the evaluation, and the two-loop recursion over the memory;
 4. one value-and-gradient evaluation at 64-25 and at 784-196 (m = 10,000), single member.
 The matmul peak is the best of a 4096^3 (2048^3 with --quick) float32 matmul and the step's
 shapes, at JAX's default float32 matmul precision, the precision the sweeps ran at.
@@ -36,6 +39,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 from timing import matmul_gflops, median_seconds, save_results
 
 from saejax import sweeps, train
@@ -43,7 +47,8 @@ from saejax.config import PRESETS
 from saejax.data import training_data
 from saejax.losses import Hyper
 
-CHECKS = ["exercise", "members", "matmul", "mnist", "mnist-adam", "step"]
+CHECKS = ["exercise", "members", "loop", "matmul", "mnist", "mnist-adam", "mnist-parts",
+          "mnist-tick", "step"]
 
 
 def timed_sweep(config, x, rho, beta, chunk):
@@ -80,6 +85,8 @@ def main():
                              "L-BFGS memory of 256 members at 784-196, history 100, is 63 GB)")
     parser.add_argument("--mnist-side", type=int, default=16,
                         help="the MNIST sweep's grid is side x side (default 16: 256 members)")
+    parser.add_argument("--tick-members", type=int, nargs="+", default=[16, 64],
+                        help="members of the mnist-tick check's blocks (default 16 64)")
     parser.add_argument("--precision", choices=["default", "high", "highest"], default="default",
                         help="jax_default_matmul_precision (GPU default: TF32 for float32)")
     args = parser.parse_args()
@@ -147,6 +154,28 @@ def main():
     check("members", "two sweep members against standalone runs on the same device", "report",
           members_vs_standalone)
 
+    def sweep_against_loop():
+        grid_rho, grid_beta = [0.005, 0.01, 0.03, 0.1], [0.3, 1.0, 3.0, 10.0]
+        if q:
+            grid_rho, grid_beta = grid_rho[:2], grid_beta[:2]
+        n_members = len(grid_rho) * len(grid_beta)
+        _, swept, res = timed_sweep(exercise, x, grid_rho, grid_beta, n_members)
+        train.run(exercise, x, progress=False)  # compiles the standalone program
+        t0 = time.perf_counter()
+        alone = [train.run(exercise.replace(rho=float(r), beta=float(b)), x, progress=False)
+                 for r in grid_rho for b in grid_beta]
+        loop = time.perf_counter() - t0
+        diffs = [abs(row["final_loss"] - a.summary["final_loss"]) / abs(a.summary["final_loss"])
+                 for row, a in zip(res.rows, alone, strict=True)]
+        worst = int(np.argmax(diffs))
+        return (f"sweep {swept:.2f} s / loop {loop:.2f} s = **{swept / loop:.2f}x**; members vs "
+                f"standalone: largest rel. diff of final J {100 * diffs[worst]:.3f}% (rho "
+                f"{res.rows[worst]['rho']:.3g}, beta {res.rows[worst]['beta']:.3g}), "
+                f"{sum(d <= 1e-3 for d in diffs)} of {n_members} within 0.1%")
+
+    check("loop", "L-BFGS sweep of the 4 x 4 exercise grid against a loop of its 16 standalone "
+          "runs (compiled beforehand)", "<= 0.5x; members within 0.5%", sweep_against_loop)
+
     side = 2 if q else args.mnist_side
     mnist = PRESETS["mnist"].replace(data=args.mnist, num_examples=1000 if q else 10_000,
                                      steps=3 if q else 50, steps_per_call=3 if q else 50)
@@ -188,6 +217,69 @@ def main():
 
     check("mnist-adam", f"MNIST sweep {n}-{h}, {side * side} members, m = {m}, full-batch Adam "
           f"{adam.steps} steps", ">= 50% of peak (H100)", mnist_adam_sweep)
+
+    def tick_parts():
+        from saejax import optim
+
+        g = 4 if q else 16
+        states = jax.vmap(lambda s: train.init_state(mnist, n, seed=s))(jnp.arange(g))
+        hyper = Hyper(jnp.full(g, 0.1), jnp.full(g, 3.0), jnp.full(g, mnist.lam))
+        data = jnp.asarray(xm, jnp.float32)
+        evaluate = jax.jit(jax.vmap(train.make_evaluate(mnist, batched=True), (0, None, 0)))
+        t_eval = median_seconds(
+            lambda: jax.block_until_ready(evaluate(states.params, data, hyper)), 11, warmup=2)
+        opt = states.opt_state
+        flat = jax.vmap(lambda p: ravel_pytree(p)[0])(states.params)
+        memory = jax.random.normal(jax.random.key(0), opt.S.shape, opt.S.dtype)
+        two_loop = jax.jit(jax.vmap(optim.two_loop))
+        gram = memory @ jnp.swapaxes(memory, 1, 2)
+        args_ = (flat, memory, 0.5 * memory, jnp.full(opt.rho.shape, 0.01),
+                 jnp.full((g,), 150, jnp.int32), jnp.ones((g,)), 0.5 * gram, 0.25 * gram)
+        t_two = median_seconds(lambda: jax.block_until_ready(two_loop(*args_)), 11, warmup=2)
+        bytes_two = 2 * 2 * memory.size * memory.dtype.itemsize  # S and Y read twice
+        return (f"{g} members: evaluation {1e3 * t_eval:.1f} ms "
+                f"({10.0 * m * n * h * g / t_eval / 1e9:.0f} GFLOP/s); two-loop over "
+                f"{opt.S.shape[1]} pairs {1e3 * t_two:.1f} ms "
+                f"({bytes_two / t_two / 1e9:.0f} GB/s of S and Y read twice)")
+
+    def tick_time():
+        out = []
+        data = jnp.asarray(xm, jnp.float32)
+        config = mnist.replace(steps=1000)  # no member reaches its budget here
+        _, advance, rows0 = train.make_lbfgs_member(config, batched=True)
+        for g in ((2, 4) if q else args.tick_members):
+            states = jax.vmap(lambda s: train.init_state(config, n, seed=s))(jnp.arange(g))
+            hyper = Hyper(jnp.full(g, 0.1), jnp.full(g, 3.0), jnp.full(g, config.lam))
+            chunk = jax.jit(sweeps.make_sweep_chunk(config), static_argnames="num_steps",
+                            donate_argnums=0)
+            states = chunk(states, data, hyper, num_steps=3)[0]  # compiles; fills some memory
+            jax.block_until_ready(states)
+            before = int(jnp.sum(states.opt_state.evaluations))
+            t0 = time.perf_counter()
+            states = jax.block_until_ready(chunk(states, data, hyper, num_steps=3)[0])
+            ticks = (int(jnp.sum(states.opt_state.evaluations)) - before) / g
+            t_chunk = (time.perf_counter() - t0) / max(ticks, 1)
+            # the same ticks without the sweep's holding of stopped members
+            def plain(states, hyper, ticks_):
+                rows = jax.vmap(lambda p: rows0(p, 8))(states.params)
+                end = states.step + 8
+                step = jax.vmap(advance, in_axes=(0, 0, None, 0, 0, None))
+                return jax.lax.fori_loop(
+                    0, ticks_, lambda i, c: step(*c, data, hyper, end, 8), (states, rows))[0]
+
+            plain = jax.jit(plain, static_argnums=2, donate_argnums=0)
+            states = jax.block_until_ready(plain(states, hyper, 4))
+            t0 = time.perf_counter()
+            states = jax.block_until_ready(plain(states, hyper, 4))
+            t_plain = (time.perf_counter() - t0) / 4
+            out.append(f"{g} members: {1e3 * t_chunk:.1f} ms per tick in the sweep's chunk, "
+                       f"{1e3 * t_plain:.1f} ms in a plain loop of vmapped ticks")
+            del states
+        return "; ".join(out)
+
+    check("mnist-tick", f"one L-BFGS tick at {n}-{h}, m = {m}", "report", tick_time)
+
+    check("mnist-parts", f"parts of one L-BFGS tick at {n}-{h}, m = {m}", "report", tick_parts)
 
     for name, config, data in (("64-25", exercise, x), (f"{n}-{h}", mnist, xm)):
         def one_step(config=config, data=data):

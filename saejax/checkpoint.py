@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +62,10 @@ class Checkpointer:
         return list(self._manager.all_steps())
 
     def save(self, step: int, state) -> None:
-        """Saves ``state`` (any pytree of arrays) as checkpoint ``step``."""
+        """Saves ``state`` (any pytree of arrays) as checkpoint ``step``, packed (``pack``)."""
         if step in self._manager.all_steps():
             return
-        self._manager.save(step, args=load_orbax().args.StandardSave(state))
+        self._manager.save(step, args=load_orbax().args.StandardSave(pack(state)))
         self._manager.wait_until_finished()
         logger.info("saved checkpoint %d in %s", step, self.directory)
 
@@ -80,9 +82,13 @@ class Checkpointer:
                 f"no checkpoint found in {self.directory}. Run without --resume to start afresh."
             )
         ocp = load_orbax()
-        target = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         try:
-            restored = self._manager.restore(step, args=ocp.args.StandardRestore(target))
+            stored = self._manager.restore(step, args=ocp.args.StandardRestore())
+            if isinstance(stored, dict) and LAYOUT in stored:
+                restored = unpack(stored, like)
+            else:  # written before checkpoints were packed: one array per leaf
+                target = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+                restored = self._manager.restore(step, args=ocp.args.StandardRestore(target))
         except Exception as err:
             raise CheckpointError(
                 f"checkpoint {step} in {self.directory} cannot be restored "
@@ -97,6 +103,46 @@ class Checkpointer:
     def close(self) -> None:
         if self._cached_manager is not None:
             self._cached_manager.close()
+
+
+LAYOUT = "layout"
+
+
+def pack(tree) -> dict:
+    """The leaves of ``tree`` as one flat array per dtype, plus their shapes (``LAYOUT``).
+
+    Orbax writes every array of a tree as an array of its own: a training state's 50 small
+    leaves took 0.16 s to save against 0.04 s for the same numbers in one array.
+    """
+    leaves = [np.asarray(leaf) for leaf in jax.tree.leaves(tree)]
+    packed: dict = {}
+    for leaf in leaves:
+        packed.setdefault(leaf.dtype.name, []).append(leaf.ravel())
+    packed = {name: np.concatenate(parts) for name, parts in packed.items()}
+    packed[LAYOUT] = _layout(leaves)
+    return packed
+
+
+def _layout(leaves) -> np.ndarray:
+    return np.asarray([d for leaf in leaves for d in (leaf.ndim, *leaf.shape)], np.int32)
+
+
+def unpack(packed: dict, like):
+    """The tree of ``pack``, in the structure of ``like``; ValueError if the shapes differ."""
+    leaves, treedef = jax.tree.flatten(like)
+    if not np.array_equal(np.asarray(packed[LAYOUT]), _layout(leaves)):
+        raise ValueError("its arrays have other shapes than this run's state")
+    offsets: dict = {}
+    out = []
+    for leaf in leaves:
+        name, size = np.dtype(leaf.dtype).name, int(np.prod(leaf.shape))
+        start = offsets.get(name, 0)
+        out.append(jnp.asarray(np.asarray(packed[name])[start:start + size].reshape(leaf.shape)))
+        offsets[name] = start + size
+    if any(np.asarray(packed[name]).size != n for name, n in offsets.items()) or (
+            set(packed) - {LAYOUT} != set(offsets)):
+        raise ValueError("its arrays hold other dtypes or sizes than this run's state")
+    return jax.tree.unflatten(treedef, out)
 
 
 def _check_like(restored, like, directory, step) -> None:

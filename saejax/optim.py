@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
+from jax.scipy.linalg import solve_triangular
 
 from saejax import linesearch
 from saejax.config import TrainConfig
@@ -81,6 +82,8 @@ class LbfgsState:
     S: jax.Array  # (m, P) past steps s
     Y: jax.Array  # (m, P) past gradient changes y
     rho: jax.Array  # (m,) 1 / (y.s)
+    SY: jax.Array  # (m, m) s_i . y_j of the stored rows (for the compact two-loop)
+    YY: jax.Array  # (m, m) y_i . y_j
     stored: jax.Array  # int32: pairs stored so far (the newest is row (stored - 1) % m)
     h_diag: jax.Array  # the initial inverse Hessian scale y.s / y.y of the newest pair
     value: jax.Array  # J at params (valid once started)
@@ -104,7 +107,9 @@ def init_lbfgs(params, memory_size: int) -> LbfgsState:
     return LbfgsState(
         S=jnp.zeros((memory_size, flat.size), flat.dtype),
         Y=jnp.zeros((memory_size, flat.size), flat.dtype),
-        rho=jnp.zeros((memory_size,), flat.dtype), stored=jnp.zeros((), jnp.int32),
+        rho=jnp.zeros((memory_size,), flat.dtype),
+        SY=jnp.zeros((memory_size, memory_size), flat.dtype),
+        YY=jnp.zeros((memory_size, memory_size), flat.dtype), stored=jnp.zeros((), jnp.int32),
         h_diag=jnp.ones((), flat.dtype), value=zero, grad=vec, terms=terms, direction=vec,
         search=linesearch.init(zero, -1.0, 0.0, 0.0).replace(ended=jnp.ones((), bool)),
         best_grad=vec, best_terms=terms, started=jnp.zeros((), bool),
@@ -112,30 +117,43 @@ def init_lbfgs(params, memory_size: int) -> LbfgsState:
     )
 
 
-def two_loop(g, S, Y, rho, stored, h_diag):
-    """H g by the L-BFGS two-loop recursion (Nocedal & Wright, Algorithm 7.4).
+def two_loop(g, S, Y, rho, stored, h_diag, SY, YY, Sg=None, Yg=None):
+    """H g by the L-BFGS two-loop recursion (Nocedal & Wright, Algorithm 7.4), in compact form.
 
     Pairs are visited newest first, then oldest first; rows not yet stored are skipped. H0 is
     h_diag I (minFunc's Hdiag = y.s / y.y of the newest pair).
+
+    The recursion's 2m dot products and 2m vector updates each walk a whole row of S or Y.
+    Here its scalars come from the small matrices ``SY[i, j] = s_i . y_j`` and
+    ``YY[i, j] = y_i . y_j``, which the L-BFGS state keeps up to date as pairs are stored:
+    the first loop's alphas solve one lower-triangular system, the second loop's betas one
+    upper-triangular system (Byrd, Nocedal & Schnabel's compact representation, Math. Prog.
+    63 (1994)), and the long vectors are touched by two matrix-vector products, S g and Y g
+    (``Sg``, ``Yg`` when the caller already has them), and one combination
+    H g = h g + S^T (alpha - beta) - h Y^T alpha. Same result, to rounding.
     """
     m = S.shape[0]
     order = (stored - 1 - jnp.arange(m)) % m  # newest first
     used = jnp.arange(m) < jnp.minimum(stored, m)
-
-    def newest_first(q, k_used):
-        k, u = k_used
-        a = jnp.where(u, rho[k] * jnp.dot(S[k], q), 0.0)
-        return q - a * Y[k], a
-
-    q, alphas = jax.lax.scan(newest_first, g, (order, used))
-
-    def oldest_first(r, k_used_a):
-        k, u, a = k_used_a
-        b = rho[k] * jnp.dot(Y[k], r)
-        return r + jnp.where(u, a - b, 0.0) * S[k], None
-
-    r, _ = jax.lax.scan(oldest_first, h_diag * q, (order, used, alphas), reverse=True)
-    return r
+    both = used[:, None] & used[None, :]
+    Sg = S @ g if Sg is None else Sg
+    Yg = Y @ g if Yg is None else Yg
+    # in newest-first order: M[i, j] = s_i . y_j, Q[i, j] = y_i . y_j, D = diag(1 / rho)
+    M = jnp.where(both, SY[order][:, order], 0.0)
+    Q = jnp.where(both, YY[order][:, order], 0.0)
+    diag = jnp.where(used, 1.0 / jnp.where(used, rho[order], 1.0), 1.0)
+    # first loop: alpha_i = rho_i s_i . (g - sum_{j newer} alpha_j y_j)
+    lower = jnp.tril(M, -1) + jnp.diag(diag)
+    alpha = solve_triangular(lower, jnp.where(used, Sg[order], 0.0), lower=True)
+    # second loop: beta_i = rho_i y_i . (h q + sum_{j older} (alpha_j - beta_j) s_j),
+    # with q = g - sum_j alpha_j y_j, so y_i . h q = h (y_i . g - sum_j alpha_j y_i . y_j)
+    upper_off = jnp.triu(M.T, 1)
+    b = h_diag * (jnp.where(used, Yg[order], 0.0) - Q @ alpha)
+    beta = solve_triangular(upper_off + jnp.diag(diag), b + upper_off @ alpha, lower=False)
+    ring = jnp.zeros_like(alpha)
+    coef_s = ring.at[order].set(jnp.where(used, alpha - beta, 0.0))
+    coef_y = ring.at[order].set(jnp.where(used, h_diag * alpha, 0.0))
+    return h_diag * g + coef_s @ S - coef_y @ Y
 
 
 def _where(cond, a, b):
@@ -190,8 +208,17 @@ def make_lbfgs_tick(evaluate, max_iterations: int):
         rho = opt.rho.at[k].set(jnp.where(store, 1.0 / jnp.where(store, ys, 1.0), opt.rho[k]))
         stored = jnp.where(restart, 0, opt.stored + store).astype(opt.stored.dtype)
         h_diag = jnp.where(store, ys / jnp.dot(y, y), jnp.where(restart, 1.0, opt.h_diag))
+        # One pass over the memory gives the direction's S g, Y g and the new pair's row and
+        # column of SY and YY.
+        Sgy = S @ jnp.stack([new_grad, y], axis=1)
+        Ygsy = Y @ jnp.stack([new_grad, s, y], axis=1)
+        SY = opt.SY.at[k, :].set(jnp.where(store, Ygsy[:, 1], opt.SY[k, :]))
+        SY = SY.at[:, k].set(jnp.where(store, Sgy[:, 1], SY[:, k]))
+        YY = opt.YY.at[k, :].set(jnp.where(store, Ygsy[:, 2], opt.YY[k, :]))
+        YY = YY.at[:, k].set(jnp.where(store, Ygsy[:, 2], YY[:, k]))
 
-        d = -jnp.where(stored > 0, two_loop(new_grad, S, Y, rho, stored, h_diag), new_grad)
+        hg = two_loop(new_grad, S, Y, rho, stored, h_diag, SY, YY, Sgy[:, 0], Ygsy[:, 0])
+        d = -jnp.where(stored > 0, hg, new_grad)
         gtd = jnp.dot(new_grad, d)
         t0 = jnp.where(stored == 0, jnp.minimum(1.0, 1.0 / jnp.sum(jnp.abs(new_grad))), 1.0)
         # Points within a few roundings of J count as no increase (Hager-Zhang's approximate
@@ -209,7 +236,7 @@ def make_lbfgs_tick(evaluate, max_iterations: int):
         stop = jnp.where((stop == RUNNING) & (step >= max_iterations), BUDGET, stop)
         stop = stop.astype(opt.stop.dtype)
         opt = opt.replace(
-            S=S, Y=Y, rho=rho, stored=stored, h_diag=h_diag,
+            S=S, Y=Y, rho=rho, SY=SY, YY=YY, stored=stored, h_diag=h_diag,
             value=jnp.where(begin, new_value, opt.value),
             grad=jnp.where(begin, new_grad, opt.grad),
             terms=_where(begin, new_terms, opt.terms),

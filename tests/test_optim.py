@@ -42,8 +42,10 @@ def test_two_loop_matches_numpy_across_the_ring(stored):
     pairs = pairs[-m:]
     g = rng.normal(size=n)
     s, y = pairs[-1]
+    # the compact form reads the recursion's scalars from the Gram matrices of the ring's rows
     got = optim.two_loop(jnp.asarray(g), jnp.asarray(S), jnp.asarray(Y), jnp.asarray(rho),
-                         jnp.asarray(stored), (s @ y) / (y @ y))
+                         jnp.asarray(stored), (s @ y) / (y @ y), jnp.asarray(S @ Y.T),
+                         jnp.asarray(Y @ Y.T))
     np.testing.assert_allclose(got, np_two_loop(g, pairs), rtol=1e-12, atol=1e-14)
 
 
@@ -96,6 +98,19 @@ def test_rosenbrock_reaches_its_minimum():
     params, step, opt, _ = run(rosen, [-1.2, 1.0], 200)
     np.testing.assert_allclose(params["x"], [1.0, 1.0], atol=1e-6)
     assert int(opt.evaluations) < 2 * int(step) + 10  # about one evaluation per iteration
+
+
+def test_the_state_keeps_the_gram_matrices_of_its_ring():
+    # The compact two-loop trusts SY = S Y^T and YY = Y Y^T; after the ring has wrapped (memory
+    # 3, tens of pairs), they must still equal the Gram matrices computed from S and Y here.
+    def rosen(x):
+        return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2 + 0.1 * jnp.sum(x[2:] ** 4)
+
+    _, step, opt, _ = run(rosen, [-1.2, 1.0, 0.5, -2.0], 40, memory=3)
+    assert int(opt.stored) > 3 and int(step) > 3
+    S, Y = np.asarray(opt.S), np.asarray(opt.Y)
+    np.testing.assert_allclose(np.asarray(opt.SY), S @ Y.T, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(np.asarray(opt.YY), Y @ Y.T, rtol=1e-12, atol=1e-300)
 
 
 def test_first_iteration_follows_minfunc():
