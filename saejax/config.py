@@ -76,8 +76,9 @@ class TrainConfig:
     data: str | None = setting(
         None, "IMAGES.mat file, sparsenet directory or MNIST directory (unset: the embedded "
         "images; mnist needs it)", program=False)
-    num_examples: int = setting(10_000, "patches to sample, or MNIST images to take (the first)",
-                                program=False, rule="positive_int")
+    num_examples: int = setting(
+        10_000, "patches to sample, or MNIST or digits images to take (the first)",
+        program=False, rule="positive_int")
     patch_size: int = setting(8, "side of a square patch in pixels (patches only)",
                               program=False, rule="positive_int")
     # --- model and loss ---
@@ -181,7 +182,7 @@ PRESETS = {
     # UFLDL on MNIST: the first 10,000 training digits, 784-196-784.
     "mnist": TrainConfig(dataset="mnist", n_hidden=196, rho=0.1, beta=3.0, lam=3e-3),
     # scikit-learn's 8x8 digits (embedded, 1,797 images), 64-25-64.
-    "digits": TrainConfig(dataset="digits", rho=0.1, beta=3.0, lam=1e-4),
+    "digits": TrainConfig(dataset="digits", num_examples=1797, rho=0.1, beta=3.0, lam=1e-4),
     # UFLDL's linear decoder exercise on 8x8x3 colour patches of the embedded photographs,
     # ZCA-whitened (epsilon 0.1): 192-400-192 with a linear decoder.
     "color-patches": TrainConfig(dataset="color-patches", num_examples=20_000, n_hidden=400,

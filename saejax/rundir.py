@@ -115,9 +115,50 @@ def fresh(name: str, root: str | Path = "runs") -> Path:
 
 
 def segment(start_step: int, settings: dict) -> dict:
-    """One entry of config.json's ``segments``: where a start or resume began, and how."""
+    """One entry of config.json's ``segments``: where a start or resume began, how, and on
+    what (``environment``)."""
     return {"start_step": int(start_step), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            **settings}
+            **settings, "environment": environment()}
+
+
+PACKAGES = ("saejax", "jax", "jaxlib", "optax", "flax", "orbax-checkpoint", "numpy")
+
+
+def environment() -> dict:
+    """What a run ran on: the versions of Python and of ``PACKAGES`` (None when one is not
+    installed), the git commit of saejax's source when it is a git checkout (with
+    ``git_dirty``: tracked files changed since), and JAX's devices and processes."""
+    import platform
+    import subprocess
+    from importlib import metadata
+
+    import jax
+
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    source = Path(__file__).resolve().parent.parent
+    commit, dirty = None, None
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True,
+                              timeout=10)
+
+    try:  # only saejax's own checkout: an installed copy may sit inside another repository
+        top = git("rev-parse", "--show-toplevel")
+        if top.returncode == 0 and Path(top.stdout.strip()).resolve() == source:
+            commit = git("rev-parse", "HEAD").stdout.strip() or None
+            dirty = bool(git("status", "--porcelain", "--untracked-files=no").stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    devices = jax.devices()
+    return {"versions": versions, "platform": platform.platform(), "git_commit": commit,
+            "git_dirty": dirty,
+            "devices": {"platform": devices[0].platform, "kind": devices[0].device_kind,
+                        "count": len(devices), "processes": jax.process_count()}}
 
 
 def add_arguments(parser, name: str, kind: str = "run") -> None:

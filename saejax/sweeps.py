@@ -28,6 +28,7 @@ several hosts but tested here only on one host with several devices.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import itertools
@@ -448,8 +449,8 @@ def _train_block(run_chunk, states, data, hyper, config, shared, n_dev, by_membe
         if running is not None and steps_done < config.steps and (
                 steps_done % config.checkpoint_every == 0):
             running.save(steps_done, states, hyper, live, done, diverged)
-    if done:  # unpack: every member back in its block slot
-        host = _fetch(states)
+    if done:  # unpack: every member back in its block slot, without its L-BFGS memory
+        host = _fetch(_without_memory(states))
         for i in np.flatnonzero(live >= 0):
             done[live[i]] = jax.tree.map(lambda a, i=i: a[i], host)
         whole = jax.tree.map(lambda *a: np.stack(a), *[done[j] for j in range(block)])
@@ -458,21 +459,41 @@ def _train_block(run_chunk, states, data, hyper, config, shared, n_dev, by_membe
 
 
 def _pack(states, hyper, live, alive, quarter, done, by_member):
-    """The members still alive, packed into the smallest block of whole quarters."""
-    host = _fetch(states)
+    """The members still alive, packed into the smallest block of whole quarters.
+
+    The stopped members go to the host without their L-BFGS memory (they never tick again);
+    the runners are gathered on the devices, so no memory crosses to the host and back (at
+    784-196 it is 247 MB a member).
+    """
+    host = _fetch(_without_memory(states))
     for i in np.flatnonzero(~alive & (live >= 0)):
         done[live[i]] = jax.tree.map(lambda a, i=i: a[i], host)
     keep = np.flatnonzero(alive)
     size = quarter * math.ceil(len(keep) / quarter)
     slots = np.concatenate([keep, np.full(size - len(keep), keep[0])])  # padding: copies...
-    packed = jax.tree.map(lambda a: a[slots], host)
-    stop = np.asarray(packed.opt_state.stop).copy()
+    stop = np.asarray(host.opt_state.stop)[slots]
     stop[len(keep):] = optim.BUDGET  # ...that never move
-    packed = packed.replace(opt_state=packed.opt_state.replace(stop=stop))
-    put = partial(jax.tree.map, lambda a: _put(np.asarray(a), by_member))
-    hyper = put(jax.tree.map(lambda a: a[slots], _fetch(hyper)))
+    replicated = NamedSharding(by_member.mesh, P())
+    take = _take(by_member)
+    packed = take(states, _put(slots.astype(np.int32), replicated))
+    packed = packed.replace(opt_state=packed.opt_state.replace(stop=_put(stop, by_member)))
+    hyper = take(hyper, _put(slots.astype(np.int32), replicated))
     live = np.concatenate([live[keep], np.full(size - len(keep), -1)])
-    return put(packed), hyper, live
+    return packed, hyper, live
+
+
+def _without_memory(states):
+    """``states`` without the L-BFGS memory S, Y: all that a stopped member still needs."""
+    if not isinstance(states.opt_state, optim.LbfgsState):
+        return states  # a minibatch optimizer's state, which carries no such memory
+    return states.replace(opt_state=states.opt_state.replace(S=None, Y=None))
+
+
+@functools.cache
+def _take(by_member: NamedSharding):
+    """``take(tree, slots)``: the members in ``slots`` of every leaf, on the devices."""
+    return jax.jit(lambda tree, slots: jax.tree.map(lambda a: a[slots], tree),
+                   out_shardings=by_member)
 
 
 class _Running:
@@ -506,7 +527,8 @@ class _Running:
         if jax.process_index() != 0:
             return
         states, hyper = host
-        template = jax.tree.map(lambda a: np.zeros_like(a[0] if a.ndim else a), states)
+        template = jax.tree.map(lambda a: np.zeros_like(a[0] if a.ndim else a),
+                                _without_memory(states))
         waiting = [done.get(j, template) for j in range(len(diverged))]
         tree = {
             "states": _numbered(jax.tree.leaves(states)),
@@ -535,7 +557,8 @@ class _Running:
             states = states.replace(step=_put(np.asarray(states.step), self.replicated),
                                     key=_put(np.asarray(states.key), self.replicated))
         hyper = Hyper(**{k: _put(np.asarray(v), self.by_member) for k, v in tree["hyper"].items()})
-        waiting = jax.tree.unflatten(treedef, unnumber(tree["waiting"]))
+        waiting = jax.tree.unflatten(jax.tree.structure(_without_memory(self.like)),
+                                     unnumber(tree["waiting"]))
         done = {int(j): jax.tree.map(lambda a, j=j: a[j], waiting)
                 for j in np.flatnonzero(np.asarray(tree["is_waiting"]))}
         return (step, states, hyper, np.asarray(tree["live"]), done,
@@ -613,7 +636,9 @@ def _open_record(workdir, config, grid, mode, block, data, data_info, resume) ->
     """Writes a new sweep's config.json, or checks a resumed one's; returns the finished rows."""
     record = {"kind": "sweep", "config": asdict(config), "grid": asdict(grid), "mode": mode,
               "chunk_size": block, "data_fingerprint": _fingerprint(data),
-              "data": data_info or {}}
+              "data": {**(data_info or {}), "shape": list(data.shape),
+                       "num_examples": int(data.shape[0])},
+              "environment": rundir.environment()}
     if not resume:
         if jax.process_index() == 0:
             rundir.write_json(workdir / "config.json", record)
@@ -636,6 +661,11 @@ def _open_record(workdir, config, grid, mode, block, data, data_info, resume) ->
         raise rundir.RunDirError(
             f"cannot resume the sweep in {workdir}: {detail}. A resumed sweep needs the same "
             "grid, settings, --chunk-size and data; use another --workdir for a new sweep.")
+    if jax.process_index() == 0:  # what each resume ran on
+        saved = rundir.read_json(workdir / "config.json")
+        saved.setdefault("resumes", []).append(
+            {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": record["environment"]})
+        rundir.write_json(workdir / "config.json", saved)
     path = workdir / "results.json"
     return rundir.read_json(path) if path.exists() else []
 

@@ -368,6 +368,8 @@ def run(
     if workdir is not None:
         workdir = rundir.claim(workdir, "run", resume)  # nothing is written before this check
         ckpt = Checkpointer(workdir / "checkpoints", config.keep_checkpoints)
+        # the data as trained on, whatever the description says
+        data_info = {**(data_info or {}), "shape": [m, n_visible], "num_examples": m}
         state, history = _start(config, workdir, ckpt, state, resume, n_visible, data_info)
 
     train_chunk = jitted_train_chunk(config)
@@ -413,7 +415,12 @@ def run(
             ckpt.close()
     wall = time.perf_counter() - t_start
     summary = _summary(state, data, hyper, config, wall, compile_seconds, start_step)
+    # The rows above hold J where each iteration began; the last one ends the curve at the
+    # final J, on all the data, after the last update.
+    history.append(final_row(summary))
     if workdir is not None:
+        with open(workdir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(history[-1]) + "\n")
         rundir.write_json(workdir / "summary.json", summary)
         _figures(state, summary, history, config, workdir)
     return RunResult(state=state, history=history, summary=summary, workdir=workdir)
@@ -519,8 +526,12 @@ def _check_finite(metrics, new_state, first, last_good, ckpt, config):
         where = f"the last good state (step {good}) is saved in {ckpt.directory}"
     raise DivergenceError(
         f"training diverged: the loss became NaN or Inf at step {bad}. Training stopped and "
-        f"{where}. Lower the learning rate (now {config.lr}) or lam/beta and run again"
-        + (" with --resume." if ckpt is not None else ".")
+        f"{where}. "
+        + (f"Lower the learning rate (now {config.lr}) and run again with --resume (a resume "
+           f"may change only {', '.join(RESUMABLE_CHANGES)}), or start a new run in another "
+           "--workdir with a smaller lam or beta."
+           if ckpt is not None else
+           f"Lower the learning rate (now {config.lr}), lam or beta and run again.")
     )
 
 
@@ -566,6 +577,14 @@ def run_counts(state, config: TrainConfig) -> dict:
     reasons = np.vectorize(optim.STOP_REASONS.__getitem__, otypes=[object])(stop)
     return {"iterations": step.tolist(), "evaluations": evals.tolist(),
             "stop_reason": reasons.tolist()}
+
+
+def final_row(summary: dict) -> dict:
+    """metrics.jsonl's last row: J and its terms at the final params (``"final": true``)."""
+    return {"step": summary["steps"], "loss": summary["final_loss"],
+            **{k: summary[k] for k in ("reconstruction", "weight_decay", "sparsity",
+                                       "rho_hat_mean")},
+            "final": True}
 
 
 def _summary(state, x, hyper, config, wall, compile_seconds, start_step) -> dict:

@@ -63,8 +63,24 @@ def test_train_cli_writes_the_run_directory(tmp_path, capsys):
     config = json.loads((workdir / "config.json").read_text())
     assert config["config"]["dataset"] == "digits" and config["config"]["steps"] == 15
     assert config["data"]["shape"] == [1797, 64]
+    assert config["data"]["num_examples"] == 1797 == config["config"]["num_examples"]
     summary = json.loads((workdir / "summary.json").read_text())
     assert summary["steps"] == 15 and 0 <= summary["dead_fraction"] <= 1
+
+
+def test_num_examples_takes_the_first_digits_and_is_recorded(tmp_path, capsys):
+    workdir = tmp_path / "run"
+    assert cli.main(["train", "--preset", "digits", "--num-examples", "500", "--steps", "3",
+                     "--workdir", str(workdir), "--no-progress"]) == 0
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["config"]["num_examples"] == 500
+    assert config["data"]["num_examples"] == 500 and config["data"]["shape"] == [500, 64]
+    # more digits than there are: exit status 2, a message saying how many, nothing written
+    capsys.readouterr()
+    assert cli.main(["train", "--preset", "digits", "--num-examples", "5000",
+                     "--workdir", str(tmp_path / "more"), "--no-progress"]) == 2
+    assert "--num-examples 1797 or fewer" in capsys.readouterr().err
+    assert not (tmp_path / "more").exists()
 
 
 def test_train_cli_overrides_and_minibatch_default(tmp_path, capsys):

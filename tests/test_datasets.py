@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from saejax.data import DataError, detect_format, training_data
+from saejax.data import DataError, detect_format, training_data, training_labels
 
 
 def test_detect_format(tmp_path):
@@ -34,7 +34,8 @@ def test_patches_from_a_mat_file(tmp_path):
     scipy.io.savemat(mat, {"IMAGES": rng.normal(size=(32, 32, 3))})
     x, info = training_data("patches", mat, num_examples=50, patch_size=8, seed=1)
     assert x.shape == (50, 64) and x.min() >= 0.1 - 1e-12 and x.max() <= 0.9 + 1e-12
-    assert info == {"dataset": "patches", "source": str(mat), "shape": [50, 64]}
+    assert info == {"dataset": "patches", "source": str(mat), "shape": [50, 64],
+                    "num_examples": 50}
     with pytest.raises(DataError, match="smaller than|patch"):
         training_data("patches", mat, num_examples=5, patch_size=40)
 
@@ -57,6 +58,15 @@ def test_mnist_dataset(tmp_path):
 def test_digits_and_embedded():
     x, info = training_data("digits")
     assert x.shape == (1797, 64) and 0 <= x.min() and x.max() <= 1
+    assert info["num_examples"] == 1797
+    # --num-examples takes the first digits, with their labels; more than there are is refused
+    first, info = training_data("digits", None, 500)
+    np.testing.assert_array_equal(first, x[:500])
+    assert info["num_examples"] == 500 and info["shape"] == [500, 64]
+    labels = training_labels("digits", None, 500)
+    np.testing.assert_array_equal(labels, training_labels("digits")[:500])
+    with pytest.raises(DataError, match="holds 1797 images.*--num-examples 1797 or fewer"):
+        training_data("digits", None, 1798)
     x, info = training_data("patches", None, num_examples=100, patch_size=8, seed=0)
     assert x.shape == (100, 64) and "embedded" in info["source"]
 

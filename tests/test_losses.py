@@ -155,3 +155,25 @@ def test_float32_kl_keeps_its_digits_near_its_minimum():
     textbook = rho * np.log(rho / r) + (1 - rho) * np.log((1 - rho) / (1 - r))  # float32
     assert np.max(np.abs(textbook - kl64)) > 1e-8  # the cancellation this form avoids
     np.testing.assert_allclose(d32, d64, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("rho", [0.005, 0.01, 0.05, 0.3])
+def test_float32_kl_is_never_negative(rho):
+    """KL(rho || rho_hat) >= 0: in float32, at rho_hat within a few roundings of rho (where
+    rounding alone decides the sign) and at saturated rho_hat, every unit stays >= 0 and
+    within 1e-9 of the float64 divergence."""
+    rho = np.float32(rho)
+    eps = np.finfo(np.float32).eps
+    near = rho * (1 + eps * np.arange(-300, 301))
+    saturated = [0.0, 1e-9, saejax.RHO_HAT_EPS, 1 - saejax.RHO_HAT_EPS, 1 - 1e-9, 1.0]
+    r = np.concatenate([near, saturated]).astype(np.float32)
+    kl32 = np.asarray(saejax.penalties.kl_divergence(rho, jnp.asarray(r)))
+    assert kl32.dtype == np.float32 and np.all(kl32 >= 0.0), kl32.min()
+    lo, hi = float(np.float32(saejax.RHO_HAT_EPS)), float(np.float32(1 - saejax.RHO_HAT_EPS))
+    r64, rho64 = np.clip(r.astype(np.float64), lo, hi), np.float64(rho)
+    kl64 = rho64 * np.log(rho64 / r64) + (1 - rho64) * np.log((1 - rho64) / (1 - r64))
+    np.testing.assert_allclose(kl32[:len(near)], kl64[:len(near)], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(kl32[len(near):], kl64[len(near):], rtol=1e-4)
+    # a whole float32 hidden layer at rho_hat ~ rho: the sparsity term of J is >= 0 too
+    hyper = saejax.Hyper(float(rho), 3.0, 1e-4)
+    assert float(saejax.losses.sparsity_from(jnp.asarray(near, jnp.float32), hyper, "kl")) >= 0.0

@@ -156,7 +156,7 @@ class Killed(Exception):
 RUNNING_BLOCK = {
     "adam": (dict(optimizer="adam", batch_size=16, steps=400, n_hidden=6, num_examples=200),
              200),
-    "lbfgs": (dict(optimizer="lbfgs", steps=600, n_hidden=2, num_examples=60), 400),
+    "lbfgs": (dict(optimizer="lbfgs", steps=600, n_hidden=2, num_examples=1797), 500),
 }
 
 

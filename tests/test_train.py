@@ -93,10 +93,16 @@ def test_lbfgs_reduces_loss_and_logs_metrics(tmp_path):
     x = tiny_data()
     res = train.run(small_config(steps=12), x, tmp_path, progress=False)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == list(range(12))
+    # a row per iteration (J where it began), then the final row at J after the last update
+    assert [r["step"] for r in rows] == list(range(12)) + [12]
+    assert rows[-1]["final"] is True and not any("final" in r for r in rows[:-1])
+    assert res.history == rows
     losses_ = [r["loss"] for r in rows]
     assert all(b <= a + 1e-12 for a, b in zip(losses_, losses_[1:]))  # line search: monotone
     summary = json.loads((tmp_path / "summary.json").read_text())
+    for key in ("reconstruction", "weight_decay", "sparsity", "rho_hat_mean"):
+        assert rows[-1][key] == summary[key], key
+    assert rows[-1]["loss"] == summary["final_loss"] < rows[-2]["loss"]
     for key in ("final_loss", "reconstruction", "weight_decay", "sparsity", "rho_hat_mean",
                 "dead_fraction", "steps", "wall_seconds"):
         assert key in summary
@@ -116,6 +122,30 @@ def test_lbfgs_reduces_loss_and_logs_metrics(tmp_path):
     assert Checkpointer(tmp_path / "checkpoints").all_steps() == [5, 10, 12]
 
 
+def test_config_json_records_what_the_run_ran_on(tmp_path):
+    import importlib.metadata
+    import platform
+
+    train.run(small_config(steps=2), tiny_data(), tmp_path, progress=False)
+    record = json.loads((tmp_path / "config.json").read_text())
+    env = record["segments"][0]["environment"]
+    assert env["versions"]["python"] == platform.python_version()
+    for name, module in (("jax", jax), ("numpy", np)):
+        assert env["versions"][name] == module.__version__
+    assert env["versions"]["optax"] == importlib.metadata.version("optax")
+    assert env["devices"] == {"platform": jax.devices()[0].platform,
+                              "kind": jax.devices()[0].device_kind,
+                              "count": jax.device_count(), "processes": 1}
+    source = Path(saejax.__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True,
+                          text=True)
+    if (source / ".git").exists() and head.returncode == 0:
+        assert env["git_commit"] == head.stdout.strip()
+        assert isinstance(env["git_dirty"], bool)
+    else:
+        assert env["git_commit"] is None
+
+
 def test_minibatches_are_drawn_from_the_step():
     x = tiny_data()
     cfg = small_config(optimizer="sgd", lr=0.1, batch_size=8, steps=10)
@@ -133,7 +163,7 @@ def test_frozen_regression_three_adam_steps():
     x = tiny_data()
     cfg = small_config(optimizer="adam", lr=0.01, batch_size=8, steps=3, seed=7)
     res = train.run(cfg, x, progress=False)
-    got = [r["loss"] for r in res.history]
+    got = [r["loss"] for r in res.history if not r.get("final")]
     np.testing.assert_allclose(got, FROZEN_LOSSES, rtol=1e-10)
     np.testing.assert_allclose(float(jnp.sum(res.state.params["W1"])), FROZEN_W1_SUM, rtol=1e-10)
 
@@ -174,6 +204,13 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert all(np.all(np.isfinite(v)) for v in restored.params.values())
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["loss"]) for r in rows)
+    # The message offers --resume only with what a resume accepts (a lower learning rate) and
+    # sends a change of lam or beta to a new run directory; the resume it offers then works.
+    message = str(info.value)
+    assert "with --resume" in message and "smaller lam or beta" in message
+    assert "another --workdir" in message
+    resumed = train.run(cfg.replace(lr=1e-3), x, tmp_path, resume=True, progress=False)
+    assert np.isfinite(resumed.summary["final_loss"]) and resumed.summary["steps"] == 50
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
@@ -300,7 +337,8 @@ def test_resume_requires_the_same_settings_and_survives_a_torn_metrics_line(tmp_
         f.write('{"step": 7, "loss": 0.3')
     res = train.run(small_config(steps=10, lr=0.5), x, tmp_path, resume=True, progress=False)
     steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").open()]
-    assert steps == list(range(10)) and int(res.state.step) == 10
+    # the first run's final row (step 5) went with the rows after the checkpoint
+    assert steps == list(range(10)) + [10] and int(res.state.step) == 10
 
 
 def test_lbfgs_resumed_from_a_checkpoint_replays_the_same_run(tmp_path):

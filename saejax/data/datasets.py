@@ -42,8 +42,12 @@ def detect_format(path: str | Path) -> str:
     )
 
 
+DIGITS = 1797  # scikit-learn's digits: all there are
+DEFAULT_EXAMPLES = 10_000
+
+
 def training_data(
-    dataset: str, path=None, num_examples: int = 10_000, patch_size: int = 8, seed: int = 0
+    dataset: str, path=None, num_examples: int | None = None, patch_size: int = 8, seed: int = 0
 ) -> tuple[np.ndarray, dict]:
     """Loads a run's examples, shape (M, N), and a description for config.json.
 
@@ -52,10 +56,17 @@ def training_data(
         ``"color-patches"`` (ZCA-whitened colour patches, see ``color_patches``).
       path: for patches, an IMAGES.mat or sparsenet directory (None: the embedded photographs);
         for mnist, the MNIST directory (required); unused for digits.
-      num_examples: patches to sample, or MNIST training images to take (the first ones).
+      num_examples: patches to sample, or MNIST or digits images to take (the first ones);
+        None: 10,000 (all 1,797 for digits). More digits than there are is a DataError.
       patch_size: patch side in pixels.
       seed: seeds the patch sample.
+
+    Returns:
+      ``(x, info)``: the examples and, for config.json, ``dataset``, ``source``, ``shape``
+      and ``num_examples`` (the rows of x).
     """
+    if num_examples is None:
+        num_examples = DIGITS if dataset == "digits" else DEFAULT_EXAMPLES
     if dataset == "patches":
         if path is None:
             images, source = embedded_images(), "embedded scikit-image photographs, whitened"
@@ -76,7 +87,8 @@ def training_data(
         x, _ = load_mnist(path, "train", limit=num_examples)
         source = str(path)
     elif dataset == "digits":
-        x, _ = load_digits()
+        _check_digits(num_examples)
+        x = load_digits()[0][:num_examples]
         source = "scikit-learn load_digits (8x8, scaled to [0, 1])"
     elif dataset == "color-patches":
         x, _, _ = color_patches(num_examples, patch_size, seed)
@@ -85,17 +97,28 @@ def training_data(
         raise DataError(
             f"unknown dataset {dataset!r}; choose patches, mnist, digits or color-patches."
         )
-    info = {"dataset": dataset, "source": source, "shape": list(x.shape)}
+    info = {"dataset": dataset, "source": source, "shape": list(x.shape),
+            "num_examples": int(x.shape[0])}
     return x, info
 
 
-def training_labels(dataset: str, path=None, num_examples: int = 10_000) -> np.ndarray | None:
+def _check_digits(num_examples: int) -> None:
+    if num_examples > DIGITS:
+        raise DataError(
+            f"the digits dataset holds {DIGITS} images, fewer than the {num_examples} asked "
+            f"for; pass --num-examples {DIGITS} or fewer (the digits preset takes all {DIGITS})."
+        )
+
+
+def training_labels(dataset: str, path=None, num_examples: int | None = None) -> np.ndarray | None:
     """The class labels of a labelled dataset's training examples (mnist, digits), else None.
 
     They line up with the rows that ``training_data`` returns for the same arguments.
     """
     if dataset == "mnist":
-        return load_mnist(path, "train", limit=num_examples)[1]
+        return load_mnist(path, "train", limit=num_examples or DEFAULT_EXAMPLES)[1]
     if dataset == "digits":
-        return load_digits()[1]
+        num_examples = DIGITS if num_examples is None else num_examples
+        _check_digits(num_examples)
+        return load_digits()[1][:num_examples]
     return None

@@ -1,0 +1,44 @@
+"""Every Python block of the README runs, in order, in a fresh process, as a reader would.
+
+The blocks share one session (a later one may use what an earlier one trained), run in an
+empty working directory, and must end without an error; the printed values are checked
+against the run directories they describe.
+"""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+
+
+def test_the_readme_has_its_python_blocks():
+    blocks = python_blocks(README.read_text())
+    assert len(blocks) >= 4  # quick start, first hour, training in Python, loading
+    assert any("Your first hour" in part for part in README.read_text().split("## "))
+
+
+def test_every_python_block_of_the_readme_runs(tmp_path):
+    script = "\n\n".join(python_blocks(README.read_text()))
+    (tmp_path / "readme.py").write_text(script)
+    proc = subprocess.run([sys.executable, "readme.py"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    lines = proc.stdout.splitlines()
+    # step 1 printed the final J and the stop reason, as summary.json holds them
+    summary = json.loads((tmp_path / "runs/first/summary.json").read_text())
+    assert lines[0] == f"{summary['final_loss']} {summary['stop_reason']}"
+    # step 2 listed the run directory
+    for name in ("config.json", "metrics.jsonl", "summary.json", "filters.png", "curves.png"):
+        assert name in lines[1]
+    # step 6's check passed
+    assert lines[-1].startswith("True ")
+    for path in ("runs/first-sweep/results.csv", "runs/mine/summary.json",
+                 "exported/mine/weights.safetensors"):
+        assert (tmp_path / path).is_file(), path
