@@ -396,6 +396,7 @@ def _encode(args) -> int:
 
     from saejax import exchange
     from saejax.data import training_data
+    from saejax.data.datasets import DIGITS
     from saejax.model import encode
 
     out = Path(args.out)
@@ -409,8 +410,11 @@ def _encode(args) -> int:
     dataset = args.dataset or config.dataset
     data = args.data if args.data is not None else (
         config.data if dataset == config.dataset else None)
-    x, info = training_data(dataset, data, args.num_examples or config.num_examples,
-                            config.patch_size, config.seed)
+    num_examples = args.num_examples or config.num_examples
+    if args.num_examples is None and dataset == "digits":
+        # a digits config built in Python may carry the default 10,000: there are 1,797
+        num_examples = min(num_examples, DIGITS)
+    x, info = training_data(dataset, data, num_examples, config.patch_size, config.seed)
     n_visible = params["W1"].shape[1]
     if x.shape[1] != n_visible:
         raise ValueError(f"the model takes {n_visible} inputs but {info['source']} gives "

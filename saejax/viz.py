@@ -220,13 +220,21 @@ def curve_series(history: Sequence[Mapping]) -> dict[str, tuple[list[float], lis
     return series
 
 
+def curve_scale(series: Mapping) -> str:
+    """The y-axis of ``save_curves``: "log" when no value is negative and one is positive (J's
+    terms span decades; a term that is exactly 0 is left off the axis and its legend entry says
+    how many points were), else "linear"."""
+    values = [v for _, vals in series.values() for v in vals]
+    return "log" if values and min(values) >= 0 and max(values) > 0 else "linear"
+
+
 def save_curves(history: Sequence[Mapping], path: str | Path, title=None,
                 resumed_at: Sequence[int] = ()) -> Path:
     """Plots the terms of J against step, one line per term present in the rows.
 
     The points are ``curve_series(history)``: rows without a numeric "step" and non-finite
     values (a diverged step) are left out, and keys other than CURVE_KEYS are ignored. The y-axis
-    is logarithmic when every plotted value is positive.
+    is ``curve_scale``'s: logarithmic unless a value is negative (zeros are left off it).
 
     Args:
       history: rows of a metrics.jsonl, each a mapping with "step" and any of the terms.
@@ -248,16 +256,23 @@ def save_curves(history: Sequence[Mapping], path: str | Path, title=None,
             raise ValueError(f"history[{i}] must be a dict, got {type(row).__name__}.")
 
     series = curve_series(history)
+    scale = curve_scale(series)
     fig = _new_figure(6.0, 4.0)
     ax = fig.add_subplot()
     for key in CURVE_KEYS:
         if key in series:
             steps, values = series[key]
+            label = key
+            if scale == "log":  # a zero has no place on a log axis: say so, draw the rest
+                zeros = sum(v == 0 for v in values)
+                steps = [s for s, v in zip(steps, values, strict=True) if v > 0]
+                values = [v for v in values if v > 0]
+                if zeros:
+                    label = f"{key} ({zeros} zero{'s' if zeros > 1 else ''} not drawn)"
             # Markers keep a short run (a single row is a single point) visible.
-            ax.plot(steps, values, label=key, marker="o" if len(steps) <= 30 else None, ms=3)
+            ax.plot(steps, values, label=label, marker="o" if len(steps) <= 30 else None, ms=3)
     if series:
-        if all(v > 0 for _, values in series.values() for v in values):
-            ax.set_yscale("log")
+        ax.set_yscale(scale)
         ax.legend()
     else:
         ax.text(0.5, 0.5, "no curves to plot", ha="center", va="center", transform=ax.transAxes)
@@ -276,8 +291,10 @@ def save_curves(history: Sequence[Mapping], path: str | Path, title=None,
 def save_rho_hat_histogram(rho_hat, rho: float, path: str | Path, title=None) -> Path:
     """Histogram of the hidden units' mean activations against the target rho.
 
-    The x-axis is logarithmic, since rho_hat spans decades once units die; units with
-    rho_hat = 0 are counted in the first bin. The dead threshold is DEAD_FRACTION * rho.
+    The bins span the values' own range (``rho_hat_bins``: linear, or logarithmic once units
+    die and the values span decades; units at 0 count in the first bin); the target rho is
+    always in view. The dead threshold, DEAD_FRACTION * rho, is drawn when it lies in view and
+    named in the legend, with the number of units below it, either way.
 
     Args:
       rho_hat: (H,) mean activation of each hidden unit over the data.
@@ -298,30 +315,53 @@ def save_rho_hat_histogram(rho_hat, rho: float, path: str | Path, title=None) ->
         raise ValueError(f"rho must be in (0, 1), got {rho}.")
 
     dead = DEAD_FRACTION * rho
-    positive = rho_hat[rho_hat > 0]
-    lo = min(positive.min() if positive.size else dead, dead) / 1.5
-    hi = max(rho_hat.max(), rho) * 1.5
-    n_bins = int(np.clip(math.ceil(math.sqrt(rho_hat.size)) * 2, 10, 50))
-    edges = np.geomspace(lo, hi, n_bins + 1)
-
+    edges, scale = rho_hat_bins(rho_hat)
     fig = _new_figure(6.0, 4.0)
     ax = fig.add_subplot()
-    ax.hist(np.maximum(rho_hat, lo), bins=edges, color="tab:blue", alpha=0.8)
-    ax.set_xscale("log")
-    ax.axvline(rho, color="tab:red", linestyle="-", label=f"target rho = {rho:g}")
+    ax.hist(np.clip(rho_hat, edges[0], edges[-1]), bins=edges, color="tab:blue", alpha=0.8,
+            edgecolor="white", linewidth=0.5)
+    ax.set_xscale(scale)
+    lo, hi = min(edges[0], rho), max(edges[-1], rho)  # the target is always in view
+    if scale == "log":
+        pad = (hi / lo) ** 0.03
+        ax.set_xlim(lo / pad, hi * pad)
+    else:
+        pad = 0.03 * (hi - lo)
+        ax.set_xlim(lo - pad, hi + pad)
+    ax.axvline(rho, color="tab:red", linestyle="-", label=f"target rho = {rho:.3g}")
     n_dead = int(np.sum(rho_hat < dead))
-    ax.axvline(
-        dead,
-        color="black",
-        linestyle="--",
-        label=f"dead threshold = {dead:g} ({n_dead}/{rho_hat.size} units)",
-    )
+    dead_label = f"dead threshold = {dead:.3g} ({n_dead}/{rho_hat.size} units below)"
+    if lo <= dead <= hi:
+        ax.axvline(dead, color="black", linestyle="--", label=dead_label)
+    else:  # off the range of the data: said, not drawn
+        ax.plot([], [], " ", label=dead_label)
     ax.set_xlabel("rho_hat (mean activation per hidden unit)")
     ax.set_ylabel("hidden units")
     ax.legend(fontsize="small")
     if title:
         ax.set_title(title)
     return _save(fig, path)
+
+
+def rho_hat_bins(rho_hat) -> tuple[np.ndarray, str]:
+    """The bins of ``save_rho_hat_histogram``: ``(edges, scale)`` over the range of rho_hat.
+
+    Between 10 and 50 bins (twice the square root of the number of units) span exactly the
+    smallest to the largest rho_hat: linear bins when the values lie within a factor of 10,
+    logarithmic ones (scale "log") when they span more, as they do once units die; then the
+    smallest positive value starts the first bin, which also counts the units at 0. Equal
+    values get one bin 1% wide around them.
+    """
+    rho_hat = np.asarray(rho_hat, dtype=np.float64)
+    n_bins = int(np.clip(math.ceil(math.sqrt(rho_hat.size)) * 2, 10, 50))
+    lo, hi = float(rho_hat.min()), float(rho_hat.max())
+    positive = rho_hat[rho_hat > 0]
+    if positive.size and hi > 10 * max(lo, 0.0) and positive.min() < hi:
+        return np.geomspace(positive.min(), hi, n_bins + 1), "log"
+    if hi == lo:
+        width = 0.01 * abs(lo) or 1e-6
+        return np.array([lo - width / 2, lo + width / 2]), "linear"
+    return np.linspace(lo, hi, n_bins + 1), "linear"
 
 
 def _axis_values(values, name: str) -> np.ndarray:
@@ -412,7 +452,8 @@ def save_heatmaps(
     Both axes are logarithmic (cells centred on the grid values, see ``cell_edges``) unless an
     axis holds a value <= 0, which then gets equal-width cells. ``heatmap_arrays`` builds the
     arguments from a sweep's rows. NaN cells (diverged runs) are left blank. On a panel
-    named "rho_hat_mean", each cell of a grid up to 10 x 10 is annotated with rho_hat / rho.
+    named "rho_hat_mean", the cells show rho_hat_mean / rho, printed in each cell of a grid up to
+    10 x 10 (``heatmap_panel``); every colour bar is labelled with what it shows.
 
     Args:
       rho_values: (R,) target sparsities of the sweep.
@@ -448,13 +489,13 @@ def save_heatmaps(
 
     fig = _new_figure(4.3 * len(arrays), 3.8 + (0.3 if title else 0.0))
     for k, (name, data) in enumerate(arrays.items()):
-        data = data[np.ix_(rho_order, beta_order)]
+        data, panel_title, label = heatmap_panel(name, data[np.ix_(rho_order, beta_order)], rho)
         ax = fig.add_subplot(1, len(arrays), k + 1)
         masked = np.ma.masked_invalid(data)
         mesh = ax.pcolormesh(x_edges, y_edges, masked, cmap="viridis", shading="flat")
         if masked.count() == 0:
             mesh.set_clim(0.0, 1.0)
-        fig.colorbar(mesh, ax=ax)
+        fig.colorbar(mesh, ax=ax).set_label(label)
         if x_log:
             ax.set_xscale("log")
         if y_log:
@@ -466,9 +507,9 @@ def save_heatmaps(
         _value_ticks(ax.yaxis, rho, y_log)
         ax.set_xlabel("beta")
         ax.set_ylabel("rho")
-        ax.set_title(name)
+        ax.set_title(panel_title, fontsize=9)
         if name == "rho_hat_mean" and max(data.shape) <= MAX_ANNOTATED_SIDE:
-            _annotate_ratio(ax, mesh, data, rho, x_centres, y_centres)
+            _annotate(ax, mesh, data, x_centres, y_centres)
     if title:
         fig.suptitle(title)
     return _save(fig, path)
@@ -478,13 +519,35 @@ def _value_ticks(axis, values: np.ndarray, logscale: bool) -> None:
     # Ticks at the grid values themselves: the swept settings are what the reader looks up.
     axis.set_ticks(values if logscale else np.arange(values.size))
     # Three significant digits keep the labels of a log-spaced grid from running together.
-    axis.set_ticklabels([f"{v:.3g}" for v in values], fontsize=7,
+    axis.set_ticklabels([f"{v:.3g}" for v in values], fontsize=8,
                         rotation=45 if axis.axis_name == "x" else 0)
     axis.set_minor_locator(NullLocator())
 
 
-def _annotate_ratio(ax, mesh, data, rho, x_centres, y_centres) -> None:
-    """Writes rho_hat / rho in each finite cell, in black or white to contrast with the cell."""
+def heatmap_panel(name: str, data: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, str, str]:
+    """What one panel of ``save_heatmaps`` draws: ``(values, title, colour bar label)``.
+
+    The "rho_hat_mean" panel draws (and, up to 10 x 10 cells, prints) the ratio
+    rho_hat_mean / rho of each cell, so that its numbers, its colours and its colour bar show
+    one quantity; the title says so. A panel whose finite cells all hold one value says that
+    value in its title, since its colours alone would show nothing.
+    """
+    data = np.asarray(data, dtype=np.float64)
+    label = name
+    if name == "rho_hat_mean":
+        data = data / np.asarray(rho, dtype=np.float64)[:, None]
+        label = "rho_hat_mean / rho"
+    title = label + (" (colours and numbers)" if name == "rho_hat_mean" else "")
+    finite = data[np.isfinite(data)]
+    if finite.size and finite.min() == finite.max():
+        title = f"{label}: {finite[0]:.3g} in every cell"
+    elif not finite.size:
+        title = f"{label}: no finite value"
+    return data, title, label
+
+
+def _annotate(ax, mesh, data, x_centres, y_centres) -> None:
+    """Writes each finite cell's value, in black or white to contrast with the cell."""
     for i, y in enumerate(y_centres):
         for j, x in enumerate(x_centres):
             value = data[i, j]
@@ -492,8 +555,7 @@ def _annotate_ratio(ax, mesh, data, rho, x_centres, y_centres) -> None:
                 continue
             r, g, b, _ = mesh.cmap(mesh.norm(value))
             colour = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
-            ax.text(x, y, f"{value / rho[i]:.2g}", ha="center", va="center", fontsize=8,
-                    color=colour)
+            ax.text(x, y, f"{value:.3g}", ha="center", va="center", fontsize=8, color=colour)
 
 
 def filter_grid_image(filters, rho_values, beta_values, channels: int = 1, patch_shape=None,

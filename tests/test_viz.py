@@ -367,8 +367,10 @@ def test_save_heatmaps_puts_each_value_in_its_cell(tmp_path):
     assert np.isnan(drawn[1, 2])
     reconstruction, rho_hat_mean = heatmap_cells(pixels, (3, 4))
     np.testing.assert_allclose(reconstruction, colormap_position(drawn), atol=3)
-    # The negated panel runs the colormap the other way, annotations and all.
-    np.testing.assert_allclose(rho_hat_mean, colormap_position(-drawn), atol=3)
+    # The rho_hat_mean panel draws rho_hat_mean / rho (here negated: the colormap runs the
+    # other way), annotations and all.
+    ratio = -drawn / np.array([0.001, 0.01, 0.1])[:, None]
+    np.testing.assert_allclose(rho_hat_mean, colormap_position(ratio), atol=3)
     # A larger value gets the colour further along the colormap: the cells' order is the values'.
     finite = np.isfinite(drawn)
     np.testing.assert_array_equal(np.argsort(reconstruction[finite]), np.argsort(drawn[finite]))
@@ -458,3 +460,54 @@ def test_figures_leave_pyplot_alone(tmp_path):
 
 def test_save_penalties_writes_png(tmp_path):
     read_png(viz.save_penalties(0.05, tmp_path / "pen.png"), (340, 900))
+
+
+def test_curve_scale_is_log_unless_a_value_is_negative():
+    # the float32 exercise's sparsity term can be exactly 0 at its minimum: still a log axis
+    assert viz.curve_scale({"loss": ([0, 1], [2.0, 1.0]), "sparsity": ([0, 1], [0.1, 0.0])}) == "log"
+    assert viz.curve_scale({"loss": ([0], [1e-9])}) == "log"
+    assert viz.curve_scale({"loss": ([0, 1], [1.0, -1e-8])}) == "linear"
+    assert viz.curve_scale({"loss": ([0], [0.0])}) == "linear"  # nothing positive to draw
+    assert viz.curve_scale({}) == "linear"
+
+
+def test_a_zero_term_is_left_off_the_log_axis_and_named(tmp_path):
+    history = [{"step": i, "loss": 1.0 / (i + 1), "sparsity": 0.0 if i == 2 else 1e-3}
+               for i in range(5)]
+    fig_path = viz.save_curves(history, tmp_path / "c.png")
+    read_png(fig_path, (400, 600))
+
+
+def test_rho_hat_bins_span_the_values():
+    # 25 units near rho = 0.01, all alive: linear bins from the smallest to the largest value
+    rng = np.random.default_rng(0)
+    rho_hat = 0.01 * (1 + 0.1 * rng.standard_normal(25))
+    edges, scale = viz.rho_hat_bins(rho_hat)
+    assert scale == "linear" and len(edges) == 11  # 2 sqrt(25) bins
+    assert edges[0] == rho_hat.min() and edges[-1] == rho_hat.max()
+    counts, _ = np.histogram(rho_hat, edges)
+    assert counts.sum() == 25 and counts.max() < 25 and (counts > 0).sum() >= 4
+    # units that died: logarithmic bins over decades; the units at 0 fall in the first bin
+    spread = np.array([0.0, 1e-6, 1e-4, 0.01, 0.02, 0.05])
+    edges, scale = viz.rho_hat_bins(spread)
+    assert scale == "log" and len(edges) == 11
+    np.testing.assert_allclose([edges[0], edges[-1]], [1e-6, 0.05])
+    np.testing.assert_allclose(np.diff(np.log(edges)), np.log(0.05 / 1e-6) / 10)
+    # equal values: one bin around them
+    edges, scale = viz.rho_hat_bins(np.full(4, 0.2))
+    assert scale == "linear" and edges[0] < 0.2 < edges[1] and len(edges) == 2
+
+
+def test_heatmap_panels_say_what_they_show():
+    rho = np.array([0.01, 0.1])
+    rho_hat = np.array([[0.012, 0.011], [0.2, 0.1]])
+    values, title, label = viz.heatmap_panel("rho_hat_mean", rho_hat, rho)
+    # the colours, the colour bar and the printed numbers are all rho_hat_mean / rho
+    np.testing.assert_allclose(values, [[1.2, 1.1], [2.0, 1.0]])
+    assert label == "rho_hat_mean / rho" and title.startswith("rho_hat_mean / rho")
+    values, title, label = viz.heatmap_panel("dead_fraction", np.zeros((2, 2)), rho)
+    assert title == "dead_fraction: 0 in every cell" and label == "dead_fraction"
+    values, title, _ = viz.heatmap_panel("reconstruction", np.array([[1.0, np.nan]] * 2), rho)
+    assert title == "reconstruction: 1 in every cell"  # the finite cells agree
+    _, title, _ = viz.heatmap_panel("reconstruction", np.array([[0.5, 0.25]] * 2), rho)
+    assert title == "reconstruction"
