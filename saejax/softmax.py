@@ -11,6 +11,7 @@ Training is full-batch ``optax.lbfgs`` with its zoom line search (one model: no 
 from __future__ import annotations
 
 from functools import partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -73,7 +74,14 @@ def _fit(features, labels, lam, num_classes: int, steps: int):
     return theta, values
 
 
-def train_softmax(features, labels, lam: float = 1e-4, steps: int = 400) -> tuple[dict, dict]:
+class SoftmaxFit(NamedTuple):
+    """What ``train_softmax`` returns; unpacks as ``theta, info = ...``."""
+
+    theta: dict  # {"W": (K, D), "b": (K,)}
+    info: dict  # the final loss, the number of classes, the iterations
+
+
+def train_softmax(features, labels, lam: float = 1e-4, steps: int = 400) -> SoftmaxFit:
     """Fits softmax regression by full-batch L-BFGS.
 
     Args:
@@ -83,7 +91,8 @@ def train_softmax(features, labels, lam: float = 1e-4, steps: int = 400) -> tupl
       steps: L-BFGS iterations.
 
     Returns:
-      ``(theta, info)``: theta = {"W": (K, D), "b": (K,)} and info with the final loss.
+      ``SoftmaxFit(theta, info)``: theta = {"W": (K, D), "b": (K,)} and info with the final
+      loss; ``predict`` and ``accuracy`` take either the fit or its theta.
 
     Raises:
       ValueError: labels that do not match the features in count, a single class, NaN features.
@@ -91,15 +100,21 @@ def train_softmax(features, labels, lam: float = 1e-4, steps: int = 400) -> tupl
     features, labels, k = check_labels(features, labels)
     theta, values = _fit(jnp.asarray(features), jnp.asarray(labels, jnp.int32),
                          jnp.asarray(lam, features.dtype), k, int(steps))
-    return theta, {"loss": float(values[-1]), "num_classes": k, "steps": int(steps)}
+    return SoftmaxFit(theta, {"loss": float(values[-1]), "num_classes": k, "steps": int(steps)})
 
 
-def predict(theta: dict, features) -> np.ndarray:
-    """The most probable class of each row of ``features`` (M, D)."""
+def predict(theta, features) -> np.ndarray:
+    """The most probable class of each row of ``features`` (M, D); ``theta`` is a
+    ``SoftmaxFit`` or its ``theta`` dict."""
+    if isinstance(theta, SoftmaxFit):
+        theta = theta.theta
+    if not isinstance(theta, dict) or not {"W", "b"} <= set(theta):
+        raise ValueError(f"theta must be train_softmax's result or its theta dict "
+                         f"{{'W': (K, D), 'b': (K,)}}, got {type(theta).__name__}.")
     logits = jnp.asarray(features) @ theta["W"].T + theta["b"][None, :]
     return np.asarray(jnp.argmax(logits, axis=1))
 
 
-def accuracy(theta: dict, features, labels) -> float:
-    """Fraction of examples whose predicted class equals the label."""
+def accuracy(theta, features, labels) -> float:
+    """Fraction of examples whose predicted class equals the label (``theta`` as ``predict``)."""
     return float(np.mean(predict(theta, features) == np.asarray(labels)))

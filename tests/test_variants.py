@@ -129,8 +129,15 @@ def test_softmax_learns_separable_classes_and_rejects_bad_labels():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 3, 300)
     x = rng.normal(size=(300, 4)) + 4.0 * np.eye(3, 4)[y]
-    theta, info = softmax.train_softmax(x[:150], y[:150], steps=100)
+    fit = softmax.train_softmax(x[:150], y[:150], steps=100)
+    theta, info = fit  # still unpacks
+    assert fit.theta is theta and fit.info is info
     assert softmax.accuracy(theta, x[150:], y[150:]) > 0.95
+    # the fit itself is accepted where theta is, with the same predictions
+    np.testing.assert_array_equal(softmax.predict(fit, x), softmax.predict(theta, x))
+    assert softmax.accuracy(fit, x[150:], y[150:]) == softmax.accuracy(theta, x[150:], y[150:])
+    with pytest.raises(ValueError, match="train_softmax's result or its theta dict"):
+        softmax.accuracy(tuple(fit)[::-1], x, y)
     assert info["num_classes"] == 3
     with pytest.raises(ValueError, match="300 examples but"):
         softmax.train_softmax(x, y[:10])
