@@ -6,11 +6,12 @@ learning rate injected as a traced hyperparameter.
 L-BFGS advances by *ticks*. Each tick evaluates J and its gradient exactly once, at the point
 the member's own state asks for, and moves its state machine on:
 
-    start       evaluate at params: J, g; first direction d = -P g (optax.scale_by_lbfgs)
+    start       evaluate at params: J, g; first direction d = -g (the memory is empty)
     search      evaluate at params + t d; feed phi(t), phi'(t) = <g(t), d> to the line search
                 (saejax.linesearch, minFunc's strong-Wolfe bracketing and zoom)
     accept      when the search ends: params += best_t d; update the L-BFGS memory with
-                s = best_t d, y = g(best) - g and take the next direction; one iteration done
+                s = best_t d, y = g(best) - g and take the next direction, d = -H g by the
+                compact two-loop recursion (``two_loop``); one iteration done
 
 Under ``jax.vmap`` every member ticks at once, each at its own point and in its own phase, so no
 member waits for another's line search: a block costs the largest number of evaluations any one
