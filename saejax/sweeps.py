@@ -748,6 +748,11 @@ def _heatmaps(workdir, config, grid, rows):
     title = f"{config.optimizer}, {config.steps} steps"
     if pending:
         title += f" ({len(rows)} of {len(grid)} members)"
+    count, spread = viz.cell_spread(rows + pending, "reconstruction")
+    if count.max() > 1:  # several seeds, learning rates or lambdas share a cell
+        widest = np.nanmax(spread) if np.isfinite(spread).any() else float("nan")
+        title += (f"; each cell the mean of {count.max()} members, reconstruction spread "
+                  f"(max - min) up to {widest:.3g}")
     viz.save_heatmaps(rhos, betas, panels, workdir / "heatmaps.png", title=title)
     return rhos, betas
 

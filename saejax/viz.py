@@ -444,6 +444,27 @@ def heatmap_arrays(
     return rho, beta, panels
 
 
+def cell_spread(rows: Sequence[Mapping], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """How ``heatmap_arrays`` averaged ``key``: per (rho, beta) cell, ``(count, spread)``.
+
+    ``count`` is the number of members in the cell, ``spread`` the max - min of their finite
+    values (0 for one member, NaN for none), both (R, B) over the axes of ``heatmap_arrays``.
+    """
+    rho, beta, _ = heatmap_arrays(rows, [key])
+    count = np.zeros((rho.size, beta.size), int)
+    lo = np.full((rho.size, beta.size), np.inf)
+    hi = np.full((rho.size, beta.size), -np.inf)
+    for row in rows:
+        i = int(np.searchsorted(rho, float(row["rho"])))
+        j = int(np.searchsorted(beta, float(row["beta"])))
+        count[i, j] += 1
+        value = float(row[key])
+        if math.isfinite(value):
+            lo[i, j], hi[i, j] = min(lo[i, j], value), max(hi[i, j], value)
+    spread = np.where(np.isfinite(lo), hi - lo, np.nan)
+    return count, spread
+
+
 def save_heatmaps(
     rho_values, beta_values, panels: Mapping[str, object], path: str | Path, title=None
 ) -> Path:

@@ -511,3 +511,17 @@ def test_heatmap_panels_say_what_they_show():
     assert title == "reconstruction: 1 in every cell"  # the finite cells agree
     _, title, _ = viz.heatmap_panel("reconstruction", np.array([[0.5, 0.25]] * 2), rho)
     assert title == "reconstruction"
+
+
+def test_cell_spread_counts_the_members_a_cell_averages():
+    rows = [{"rho": 0.1, "beta": 1.0, "reconstruction": 0.5, "seed": 0},
+            {"rho": 0.1, "beta": 1.0, "reconstruction": 0.7, "seed": 1},
+            {"rho": 0.01, "beta": 1.0, "reconstruction": float("nan"), "seed": 0},
+            {"rho": 0.01, "beta": 1.0, "reconstruction": 0.2, "seed": 1},
+            {"rho": 0.01, "beta": 3.0, "reconstruction": 0.3, "seed": 0}]
+    count, spread = viz.cell_spread(rows, "reconstruction")
+    # rows of rho (0.01, 0.1), columns of beta (1, 3)
+    np.testing.assert_array_equal(count, [[2, 1], [2, 0]])
+    np.testing.assert_allclose(spread, [[0.0, 0.0], [0.2, np.nan]])
+    _, _, panels = viz.heatmap_arrays(rows, ["reconstruction"])
+    np.testing.assert_allclose(panels["reconstruction"], [[0.2, 0.3], [0.6, np.nan]])
