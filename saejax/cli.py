@@ -197,6 +197,9 @@ def _add_train(sub) -> None:
     _add_train_options(p)
     p.add_argument("--workdir", help="run directory (default runs/<preset>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard summaries to WORKDIR/tensorboard (needs "
+                        "pip install 'saejax[tensorboard]')")
     p.set_defaults(func=_train)
 
 
@@ -206,6 +209,10 @@ def _train(args) -> int:
     from saejax import rundir, train
     from saejax.data import training_data
 
+    if args.tensorboard:  # a missing package is said before anything is written
+        from saejax import tblog
+
+        tblog.check_available()
     workdir = rundir.choose(args.workdir, args.resume, args.preset, "run")  # before the data
     # A resumed run starts from its own saved settings; flags given again must agree with them
     # (the learning rate and the step count may change).
@@ -223,7 +230,7 @@ def _train(args) -> int:
         f"{config.grad} gradient -> {workdir}"
     )
     result = train.run(config, x, workdir, resume=args.resume, progress=not args.no_progress,
-                       data_info=info)
+                       data_info=info, tensorboard=args.tensorboard)
     s = result.summary
     print(
         f"J = {s['final_loss']:.6g} (reconstruction {s['reconstruction']:.4g}, weight decay "

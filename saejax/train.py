@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from saejax import checks, compile_cache, grads, losses, optim, rundir
+from saejax import checks, compile_cache, grads, losses, optim, rundir, tblog
 from saejax.checkpoint import Checkpointer, CheckpointError
 from saejax.config import TrainConfig
 from saejax.losses import Hyper
@@ -330,6 +330,7 @@ def run(
     resume: bool = False,
     progress: bool = True,
     data_info: dict | None = None,
+    tensorboard: bool = False,
 ) -> RunResult:
     """Trains the sparse autoencoder on ``data`` (M, N) and writes the run directory.
 
@@ -341,6 +342,8 @@ def run(
       resume: continue from the latest checkpoint in ``workdir/checkpoints``.
       progress: show a tqdm bar with the loss and mean rho_hat.
       data_info: a description of the data, stored in config.json.
+      tensorboard: also write TensorBoard summaries to ``workdir/tensorboard`` (``saejax.tblog``;
+        needs the tensorboard package and a workdir).
 
     Returns:
       ``RunResult(state, history, summary, workdir)``.
@@ -360,6 +363,10 @@ def run(
     if config.batch_size is not None and config.batch_size > m:
         raise ValueError(f"batch_size {config.batch_size} exceeds the {m} training examples.")
     hyper = Hyper(rho=config.rho, beta=config.beta, lam=config.lam)
+    if tensorboard:
+        if workdir is None:
+            raise ValueError("tensorboard=True needs a workdir to write its summaries to.")
+        tblog.check_available()
     data = jnp.asarray(data, dtype)  # on the device from here on
 
     state = init_state(config, n_visible)
@@ -372,6 +379,7 @@ def run(
         data_info = {**(data_info or {}), "shape": [m, n_visible], "num_examples": m}
         state, history = _start(config, workdir, ckpt, state, resume, n_visible, data_info)
 
+    board = tblog.ScalarWriter(workdir / "tensorboard") if tensorboard else None
     train_chunk = jitted_train_chunk(config)
     compiled, compile_seconds = {}, 0.0
     start_step = int(state.step)
@@ -402,6 +410,8 @@ def run(
             if workdir is not None:
                 with open(workdir / "metrics.jsonl", "a") as f:
                     f.writelines(json.dumps(r) + "\n" for r in rows)
+                for r in rows if board is not None else ():
+                    board.scalars(r["step"], r)
                 if (step % config.checkpoint_every == 0 or step == config.steps
                         or bool(stopped(state))):
                     ckpt.save(step, state)
@@ -413,6 +423,8 @@ def run(
         bar.close()
         if ckpt is not None:
             ckpt.close()
+        if board is not None:  # a run that diverged keeps what it logged
+            board.flush()
     wall = time.perf_counter() - t_start
     summary = _summary(state, data, hyper, config, wall, compile_seconds, start_step)
     # The rows above hold J where each iteration began; the last one ends the curve at the
@@ -421,6 +433,12 @@ def run(
     if workdir is not None:
         with open(workdir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(history[-1]) + "\n")
+        if board is not None:  # the final values, and what only the summary holds
+            board.scalars(summary["steps"], {
+                **{f"final/{k}": v for k, v in history[-1].items() if k != "step"},
+                **{f"final/{k}": summary[k] for k in ("rho_hat_min", "rho_hat_max",
+                                                       "dead_fraction")}})
+            board.close()
         rundir.write_json(workdir / "summary.json", summary)
         _figures(state, summary, history, config, workdir)
     return RunResult(state=state, history=history, summary=summary, workdir=workdir)

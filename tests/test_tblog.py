@@ -1,0 +1,53 @@
+"""TensorBoard summaries, read back with TensorBoard's own reader, against metrics.jsonl."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from saejax import cli, train
+from saejax.config import TrainConfig
+
+
+def tiny_data(m=40, n=16, seed=0):
+    return np.random.default_rng(seed).uniform(0.05, 0.95, (m, n))
+
+
+def test_a_run_writes_its_metrics_as_tensorboard_scalars(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = TrainConfig(n_hidden=5, rho=0.1, beta=3.0, lam=1e-3, dtype="float64", steps=6,
+                      steps_per_call=3, checkpoint_every=3)
+    result = train.run(cfg, tiny_data(), tmp_path, progress=False, tensorboard=True)
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if not r.get("final")]
+    for tag in ("loss", "reconstruction", "weight_decay", "sparsity", "rho_hat_mean",
+                "grad_norm"):
+        scalars = events.Scalars(tag)
+        assert [s.step for s in scalars] == [r["step"] for r in steps], tag
+        # TensorBoard keeps float32 values
+        np.testing.assert_allclose([s.value for s in scalars], [r[tag] for r in steps],
+                                   rtol=1e-6, err_msg=tag)
+    final = {tag: events.Scalars(f"final/{tag}") for tag in ("loss", "dead_fraction")}
+    assert final["loss"][0].step == result.summary["steps"] == 6
+    np.testing.assert_allclose(final["loss"][0].value, result.summary["final_loss"], rtol=1e-6)
+    np.testing.assert_allclose(final["dead_fraction"][0].value,
+                               result.summary["dead_fraction"], atol=1e-7)
+
+
+def test_without_tensorboard_the_flag_says_what_to_install(tmp_path, monkeypatch, capsys):
+    # the package made unimportable, as on an install without the extra
+    monkeypatch.setitem(sys.modules, "tensorboard.summary.writer.event_file_writer", None)
+    workdir = tmp_path / "run"
+    assert cli.main(["train", "--preset", "digits", "--steps", "2", "--tensorboard",
+                     "--workdir", str(workdir), "--no-progress"]) == 2
+    assert "pip install 'saejax[tensorboard]'" in capsys.readouterr().err
+    assert not workdir.exists()
+    with pytest.raises(ValueError, match="needs the tensorboard package"):
+        train.run(TrainConfig(steps=2), tiny_data(n=64), tmp_path / "api", progress=False,
+                  tensorboard=True)
+    assert not (tmp_path / "api").exists()
