@@ -276,6 +276,9 @@ def _add_sweep(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the sweep in --workdir: its finished blocks are kept, the rest "
                         "trained (the same grid, settings and --chunk-size)")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write each member's results as TensorBoard scalars to "
+                        "WORKDIR/tensorboard (needs pip install 'saejax[tensorboard]')")
     multi = p.add_argument_group(
         "several processes", "run the same command in every process (same --workdir); the "
         "members are spread over every process's devices and process 0 writes the results")
@@ -296,6 +299,10 @@ def _sweep(args) -> int:
         devices.split_cpu()  # on a CPU host, one device per core: each core trains its share
     except RuntimeError:  # cli.main called from a program that already runs JAX: keep its devices
         pass
+    if args.tensorboard:  # a missing package is said before anything is written
+        from saejax import tblog
+
+        tblog.check_available()
     devices.join(args.coordinator, args.num_processes, args.process_id)
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
@@ -331,7 +338,7 @@ def _sweep(args) -> int:
     result = sweeps.sweep(config, x, args.rho, args.beta, args.lam, args.lr, args.seed,
                          "points" if args.points else "product", args.chunk_size, args.devices,
                          workdir, progress=not args.no_progress, data_info=info,
-                         labels=labels, resume=args.resume)
+                         labels=labels, resume=args.resume, tensorboard=args.tensorboard)
     s = result.summary
     if s["resumed_from"]:
         print(f"resumed block {s['resumed_from']['block'] + 1} from its checkpoint at step "

@@ -46,7 +46,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from saejax import checks, compile_cache, optim, rundir, train
+from saejax import checks, compile_cache, optim, rundir, tblog, train
 from saejax.checkpoint import load_orbax
 from saejax.config import TrainConfig
 from saejax.losses import Hyper
@@ -254,6 +254,7 @@ def sweep(
     labels=None,
     probe_steps: int = 200,
     resume: bool = False,
+    tensorboard: bool = False,
 ) -> SweepResult:
     """Trains one autoencoder per grid member, all members in one compiled, sharded program.
 
@@ -278,11 +279,18 @@ def sweep(
       probe_steps: L-BFGS iterations of each probe.
       resume: continue the sweep in ``workdir``: its finished blocks are read back, the rest
         trained. The grid, the settings, the block size and the data must be the same.
+      tensorboard: also write each member's results as TensorBoard scalars to
+        ``workdir/tensorboard``, tagged ``member<i> rho=<rho>,beta=<beta>/<result>`` at the
+        last step, as each block finishes (``saejax.tblog``; needs the tensorboard package).
 
     Returns:
       ``SweepResult``; ``rows[i]`` holds member i's settings and results, ``diverged`` among them.
     """
     grid = make_grid(config, rho, beta, lam, lr, seed, mode)
+    if tensorboard:
+        if workdir is None:
+            raise ValueError("tensorboard=True needs a workdir to write its summaries to.")
+        tblog.check_available()
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}.")
     devices = jax.devices()  # every host's devices after jax.distributed.initialize()
@@ -375,6 +383,8 @@ def sweep(
             params_out.append(block_params)
             if workdir is not None:  # results as they finish
                 _save_block(workdir, b, rows, block_params)
+                if tensorboard and jax.process_index() == 0:
+                    _board_rows(workdir, config, rows, b * block)
                 running.finish()
                 if b + 1 < n_blocks and time.perf_counter() - drawn > HEATMAP_SECONDS:
                     _heatmaps(workdir, config, grid, rows)
@@ -668,6 +678,15 @@ def _open_record(workdir, config, grid, mode, block, data, data_info, resume) ->
         rundir.write_json(workdir / "config.json", saved)
     path = workdir / "results.json"
     return rundir.read_json(path) if path.exists() else []
+
+
+def _board_rows(workdir, config, rows, first) -> None:
+    """Rows ``first`` on as TensorBoard scalars, a tag prefix per member (``tensorboard``)."""
+    board = tblog.ScalarWriter(Path(workdir) / "tensorboard")
+    for i, row in enumerate(rows[first:], start=first):
+        board.scalars(config.steps, {k: row[k] for k in RESULT_KEYS if k in row},
+                      prefix=f"member{i:04d} rho={row['rho']:.3g},beta={row['beta']:.3g}/")
+    board.close()
 
 
 def _finished_blocks(n_rows: int, n_members: int, block: int) -> int:

@@ -51,3 +51,27 @@ def test_without_tensorboard_the_flag_says_what_to_install(tmp_path, monkeypatch
         train.run(TrainConfig(steps=2), tiny_data(n=64), tmp_path / "api", progress=False,
                   tensorboard=True)
     assert not (tmp_path / "api").exists()
+
+
+def test_a_sweep_writes_each_members_results(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from saejax import sweeps
+
+    cfg = TrainConfig(n_hidden=3, rho=0.1, beta=3.0, lam=1e-3, dtype="float64", steps=4,
+                      steps_per_call=2, optimizer="adam", batch_size=8)
+    result = sweeps.sweep(cfg, tiny_data(), rho=[0.05, 0.2], beta=[1.0, 3.0], chunk_size=2,
+                          num_devices=1, workdir=tmp_path / "s", progress=False,
+                          tensorboard=True)
+    events = EventAccumulator(str(tmp_path / "s" / "tensorboard"))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    for i, row in enumerate(result.rows):  # two blocks of two members
+        prefix = f"member{i:04d} rho={row['rho']:.3g},beta={row['beta']:.3g}/"
+        for key in ("final_loss", "reconstruction", "rho_hat_mean", "dead_fraction"):
+            (scalar,) = events.Scalars(prefix + key)
+            assert scalar.step == 4
+            np.testing.assert_allclose(scalar.value, row[key], rtol=1e-6, atol=1e-7)
+    assert len(tags) == len({t.split("/")[0] for t in tags}) * len(
+        {t.split("/")[1] for t in tags})
