@@ -791,4 +791,11 @@ def _figures(workdir, config, grid, rows, params) -> None:
     filters = np.zeros((len(rhos), len(betas), h, n))
     for (r, b), i in first.items():
         filters[np.searchsorted(rhos, r), np.searchsorted(betas, b)] = params["W1"][i]
-    viz.save_filter_grid(filters, rhos, betas, workdir / "filters_grid.png")
+    # A large grid's thumbnails would be too small to read: a subset of rows and columns
+    rows_, cols_ = viz.montage_subset(len(rhos)), viz.montage_subset(len(betas))
+    title = None
+    if len(rows_) < len(rhos) or len(cols_) < len(betas):
+        title = (f"{len(rows_)} of {len(rhos)} rho values x {len(cols_)} of {len(betas)} beta "
+                 "values, evenly spaced (all in heatmaps.png)")
+    viz.save_filter_grid(filters[np.ix_(rows_, cols_)], rhos[rows_], betas[cols_],
+                         workdir / "filters_grid.png", title=title)

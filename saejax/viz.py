@@ -611,6 +611,17 @@ def filter_grid_image(filters, rho_values, beta_values, channels: int = 1, patch
     return image, rho[rows], beta[cols]
 
 
+MONTAGE_SIDE = 5  # rho or beta values a filter montage shows at most
+
+
+def montage_subset(n: int, side: int = MONTAGE_SIDE) -> np.ndarray:
+    """Indices of the grid values a montage shows: all of them up to ``side``, else ``side``
+    evenly spaced ones, the first and the last included."""
+    if n <= side:
+        return np.arange(n)
+    return np.unique(np.floor(np.linspace(0, n - 1, side) + 0.5).astype(int))  # halves up
+
+
 def save_filter_grid(
     filters,
     rho_values,

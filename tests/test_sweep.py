@@ -278,3 +278,28 @@ def test_lbfgs_members_run_at_their_own_pace():
         np.testing.assert_allclose(row["final_loss"], s["final_loss"], rtol=1e-8)
         for k, v in alone.state.params.items():
             np.testing.assert_allclose(res.params[k][i], v, rtol=1e-5, atol=1e-6)
+
+
+def test_a_large_grids_filter_montage_shows_a_subset_and_says_so(tmp_path, monkeypatch):
+    from saejax import viz
+
+    drawn, save = {}, viz.save_filter_grid
+
+    def recording(filters, rho_values, beta_values, path, channels=1, patch_shape=None,
+                  title=None):
+        drawn.update(filters=np.asarray(filters), rho=rho_values, beta=beta_values, title=title)
+        return save(filters, rho_values, beta_values, path, channels, patch_shape, title)
+
+    monkeypatch.setattr(viz, "save_filter_grid", recording)
+    rho = [0.01 * (i + 1) for i in range(7)]
+    res = sweeps.sweep(cfg(steps=2, steps_per_call=2), data(), rho=rho, beta=[1.0, 3.0],
+                       chunk_size=14, workdir=tmp_path, progress=False)
+    keep = [rho[i] for i in (0, 2, 3, 5, 6)]  # 5 of 7, evenly spaced, both ends kept
+    np.testing.assert_allclose(drawn["rho"], keep)
+    np.testing.assert_allclose(drawn["beta"], [1.0, 3.0])
+    assert drawn["title"].startswith("5 of 7 rho values x 2 of 2 beta values")
+    # each drawn cell holds its own member's W1
+    for i, r in enumerate(keep):
+        for j, b in enumerate([1.0, 3.0]):
+            member = next(k for k, row in enumerate(res.rows) if (row["rho"], row["beta"]) == (r, b))
+            np.testing.assert_array_equal(drawn["filters"][i, j], res.params["W1"][member])

@@ -525,3 +525,11 @@ def test_cell_spread_counts_the_members_a_cell_averages():
     np.testing.assert_allclose(spread, [[0.0, 0.0], [0.2, np.nan]])
     _, _, panels = viz.heatmap_arrays(rows, ["reconstruction"])
     np.testing.assert_allclose(panels["reconstruction"], [[0.2, 0.3], [0.6, np.nan]])
+
+
+def test_montage_subset_keeps_the_ends_and_spaces_the_rest():
+    np.testing.assert_array_equal(viz.montage_subset(3), [0, 1, 2])
+    np.testing.assert_array_equal(viz.montage_subset(5), [0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(viz.montage_subset(8), [0, 2, 4, 5, 7])
+    np.testing.assert_array_equal(viz.montage_subset(32), [0, 8, 16, 23, 31])
+    assert len(viz.montage_subset(1000)) == viz.MONTAGE_SIDE
