@@ -419,14 +419,17 @@ def run(
             if rows:
                 bar.set_postfix(loss=f"{rows[-1]['loss']:.4g}",
                                 rho_hat=f"{rows[-1]['rho_hat_mean']:.3g}")
+        wall = time.perf_counter() - t_start
+        summary = _summary(state, data, hyper, config, wall, compile_seconds, start_step)
+        # the bar's last word: J after the last update, as the final row below
+        bar.set_postfix(loss=f"{summary['final_loss']:.4g}",
+                        rho_hat=f"{summary['rho_hat_mean']:.3g}")
     finally:
         bar.close()
         if ckpt is not None:
             ckpt.close()
         if board is not None:  # a run that diverged keeps what it logged
             board.flush()
-    wall = time.perf_counter() - t_start
-    summary = _summary(state, data, hyper, config, wall, compile_seconds, start_step)
     # The rows above hold J where each iteration began; the last one ends the curve at the
     # final J, on all the data, after the last update.
     history.append(final_row(summary))
