@@ -3,7 +3,7 @@
 ``saejax train --tensorboard`` writes DIR/tensorboard/: the terms of J, the mean rho_hat and the
 gradient norm of every logged step, then the final values (rho_hat min/max and the dead
 fraction too) at the last step. ``saejax sweep --tensorboard`` writes each member's final
-results under its own tag prefix, ``rho=0.01,beta=3/reconstruction``. Open them with
+results under its own tag prefix, ``member0003 rho=0.01,beta=3/reconstruction``. Open them with
 ``tensorboard --logdir DIR``. The event files are written by TensorBoard's own writer
 (``tensorboard.summary.writer``), the one ``torch.utils.tensorboard`` uses too.
 """

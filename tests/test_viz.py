@@ -471,11 +471,23 @@ def test_curve_scale_is_log_unless_a_value_is_negative():
     assert viz.curve_scale({}) == "linear"
 
 
-def test_a_zero_term_is_left_off_the_log_axis_and_named(tmp_path):
+def test_a_zero_term_is_left_off_the_log_axis_and_named(tmp_path, monkeypatch):
     history = [{"step": i, "loss": 1.0 / (i + 1), "sparsity": 0.0 if i == 2 else 1e-3}
                for i in range(5)]
-    fig_path = viz.save_curves(history, tmp_path / "c.png")
-    read_png(fig_path, (400, 600))
+    seen, save = {}, viz._save
+
+    def recording(fig, path):
+        ax = fig.axes[0]
+        seen["scale"] = ax.get_yscale()
+        seen["labels"] = [t.get_text() for t in ax.get_legend().get_texts()]
+        seen["sparsity_steps"] = list(ax.get_lines()[1].get_xdata())
+        return save(fig, path)
+
+    monkeypatch.setattr(viz, "_save", recording)
+    read_png(viz.save_curves(history, tmp_path / "c.png"), (400, 600))
+    assert seen["scale"] == "log"
+    assert seen["labels"] == ["loss", "sparsity (1 zero not drawn)"]
+    assert seen["sparsity_steps"] == [0, 1, 3, 4]
 
 
 def test_rho_hat_bins_span_the_values():
