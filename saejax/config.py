@@ -121,6 +121,10 @@ class TrainConfig:
                              program=False, rule="positive_int")
     checkpoint_every: int = setting(100, "steps between checkpoints (and one at the end)",
                                     program=False, rule="positive_int")
+    checkpoint_seconds: float = setting(
+        60.0, "least seconds between two checkpoints before the end: a checkpoint every "
+        "checkpoint_every steps is skipped until this long after the last (0: never skipped)",
+        program=False, rule="nonnegative")
     keep_checkpoints: int = setting(3, "checkpoints kept", program=False, rule="positive_int")
 
     def __post_init__(self) -> None:

@@ -97,7 +97,7 @@ def terms_and_grad(params, x_MxN, hyper: Hyper, penalty: str = "kl", decoder: st
 
 def terms_and_grad_blocked(params, x_MxN, hyper: Hyper, penalty: str = "kl",
                            decoder: str = "sigmoid", tied: bool = False, block: int = 1024):
-    """``terms_and_grad`` computed over blocks of ``block`` examples, in two passes.
+    """``terms_and_grad`` computed over blocks of at most ``block`` examples, in two passes.
 
     The sparsity term needs rho_hat, a mean over every example, before any example's delta2.
     Pass 1 computes a2 for all examples (M x H, small) and rho_hat; pass 2 walks the blocks
@@ -108,9 +108,12 @@ def terms_and_grad_blocked(params, x_MxN, hyper: Hyper, penalty: str = "kl",
     """
     m, n = x_MxN.shape
     nb = -(-m // block)
+    block = -(-m // nb)  # blocks of equal size: m = 10,000 in blocks of 2,000, not 2,048
     pad = nb * block - m
     xb = jnp.pad(x_MxN, ((0, pad), (0, 0))).reshape(nb, block, n)
-    mask = (jnp.arange(nb * block) < m).reshape(nb, block, 1).astype(x_MxN.dtype)
+    # Padded examples are masked out; with none (block divides m) the mask is a constant 1.
+    mask = ((jnp.arange(nb * block) < m).reshape(nb, block, 1).astype(x_MxN.dtype) if pad
+            else jnp.ones((nb, 1, 1), x_MxN.dtype))
     W2_NxH = decoder_weights(params, tied)
     a2 = jax.nn.sigmoid(xb @ params["W1"].T + params["b1"][None, None, :]) * mask  # nb, block, H
     rho_hat_H = jnp.sum(a2, axis=(0, 1)) / m

@@ -10,7 +10,8 @@ Data flow::
         (L-BFGS: all members tick in one while_loop;      train.make_lbfgs_member's pieces
          runners are packed into smaller blocks as        _train_block, _pack
          members stop)
-        every checkpoint_every steps: the block's whole training state -> running/<block>/<step>
+        every checkpoint_every steps (at most once in checkpoint_seconds): the block's whole
+          training state -> running/<block>/<step>
         -> the block's rows appended to results.csv / results.json, members/<block> (orbax);
            heatmaps.png redrawn from the rows so far (at most every 30 s)
     -> heatmaps.png, filters_grid.png
@@ -21,8 +22,8 @@ once per device, never per member. Members never communicate: a minibatch progra
 collectives, and an L-BFGS loop only counts its running members each tick. Across hosts, call
 ``jax.distributed.initialize()`` first: the mesh is built from ``jax.devices()``, inputs are
 global arrays made with ``jax.make_array_from_callback``, and results are gathered with
-``process_allgather``; process 0 alone writes the run directory. That path is written for
-several hosts but tested here only on one host with several devices.
+``process_allgather``; process 0 alone writes the run directory. The tests run it as two
+processes on one host.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from saejax.losses import Hyper
 from saejax.model import encode
 from saejax.softmax import accuracy, check_labels, train_softmax
 from saejax.train import (
+    SaveClock,
     TrainState,
     count_arrays,
     final_stats,
@@ -69,7 +71,7 @@ logger = logging.getLogger(__name__)
 
 AXES = ("rho", "beta", "lam", "lr", "seed")
 # settings that leave the members' training untouched, so a resume may change them
-RESUMABLE_CHANGES = ("checkpoint_every", "keep_checkpoints", "log_every")
+RESUMABLE_CHANGES = ("checkpoint_every", "checkpoint_seconds", "keep_checkpoints", "log_every")
 RESULT_KEYS = ("final_loss", "reconstruction", "weight_decay", "sparsity", "rho_hat_mean",
                "rho_hat_max", "dead_fraction", "explained_variance", "diverged", "iterations",
                "evaluations", "stop_reason")
@@ -410,8 +412,9 @@ def _train_block(run_chunk, states, data, hyper, config, shared, n_dev, by_membe
     the first, so at most three more compilations), and the stopped members wait on the host.
 
     With ``running`` (a ``_Running``), the block's whole state (packed runners, waiting
-    members, slot map, divergence flags) is saved at every chunk end that is a multiple of
-    ``config.checkpoint_every``, and a saved one is continued from.
+    members, slot map, divergence flags) is saved at chunk ends that are multiples of
+    ``config.checkpoint_every``, at most once in ``config.checkpoint_seconds`` (process 0's
+    clock decides for every process), and a saved one is continued from.
     """
     size = block = len(hyper.rho)
     lbfgs = config.optimizer == "lbfgs"
@@ -420,6 +423,7 @@ def _train_block(run_chunk, states, data, hyper, config, shared, n_dev, by_membe
     done = {}  # block slot -> host state of a stopped member
     diverged = np.zeros(block, bool)
     steps_done = 0
+    saves = SaveClock(config.checkpoint_seconds)
     if running is not None and running.latest() is not None:
         steps_done, states, hyper, live, done, diverged = running.restore()
         size = len(live)
@@ -457,8 +461,9 @@ def _train_block(run_chunk, states, data, hyper, config, shared, n_dev, by_membe
             bar.update(config.steps - steps_done)
             break
         if running is not None and steps_done < config.steps and (
-                steps_done % config.checkpoint_every == 0):
+                steps_done % config.checkpoint_every == 0) and _agreed(saves.due()):
             running.save(steps_done, states, hyper, live, done, diverged)
+            saves.saved()
     if done:  # unpack: every member back in its block slot, without its L-BFGS memory
         host = _fetch(_without_memory(states))
         for i in np.flatnonzero(live >= 0):
@@ -490,6 +495,15 @@ def _pack(states, hyper, live, alive, quarter, done, by_member):
     hyper = take(hyper, _put(slots.astype(np.int32), replicated))
     live = np.concatenate([live[keep], np.full(size - len(keep), -1)])
     return packed, hyper, live
+
+
+def _agreed(flag: bool) -> bool:
+    """Process 0's ``flag`` on every process (a collective when there are several)."""
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+
+    return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))
 
 
 def _without_memory(states):

@@ -24,10 +24,22 @@ DEAD_FRACTION = 0.1
 MAX_ANNOTATED_SIDE = 10
 
 
-def _new_figure(width: float, height: float) -> Figure:
-    # A bare Figure with its own Agg canvas never touches pyplot's global backend or figure list,
-    # so it is freed when the last reference goes and works under any backend the caller uses.
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+# Margins of a figure with one axes (fractions of its width and height), room for the tick
+# labels, axis labels and title of a 6 x 4 inch figure. Constrained layout finds them itself
+# but doubles the drawing time, which a training run pays on every exit.
+ONE_AXES_MARGINS = {"left": 0.11, "right": 0.97, "bottom": 0.12, "top": 0.92}
+
+
+def _new_figure(width: float, height: float, margins: dict | None = None) -> Figure:
+    """A bare Figure with its own Agg canvas: constrained layout, or fixed ``margins``.
+
+    It never touches pyplot's global backend or figure list, so it is freed when the last
+    reference goes and works under any backend the caller uses.
+    """
+    fig = Figure(figsize=(width, height), dpi=DPI,
+                 layout=None if margins else "constrained")
+    if margins:
+        fig.subplots_adjust(**margins)
     FigureCanvasAgg(fig)
     return fig
 
@@ -257,7 +269,7 @@ def save_curves(history: Sequence[Mapping], path: str | Path, title=None,
 
     series = curve_series(history)
     scale = curve_scale(series)
-    fig = _new_figure(6.0, 4.0)
+    fig = _new_figure(6.0, 4.0, ONE_AXES_MARGINS)
     ax = fig.add_subplot()
     for key in CURVE_KEYS:
         if key in series:
@@ -316,7 +328,7 @@ def save_rho_hat_histogram(rho_hat, rho: float, path: str | Path, title=None) ->
 
     dead = DEAD_FRACTION * rho
     edges, scale = rho_hat_bins(rho_hat)
-    fig = _new_figure(6.0, 4.0)
+    fig = _new_figure(6.0, 4.0, ONE_AXES_MARGINS)
     ax = fig.add_subplot()
     ax.hist(np.clip(rho_hat, edges[0], edges[-1]), bins=edges, color="tab:blue", alpha=0.8,
             edgecolor="white", linewidth=0.5)

@@ -1,8 +1,13 @@
 """The `saejax gradcheck` command: tables, JSON and exit codes."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from saejax import cli
 
@@ -48,6 +53,31 @@ def test_bad_input_exits_2_with_message():
     assert proc.returncode == 2
     assert "rho must lie strictly inside (0, 1)" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_console_script_exits_fast_with_its_output_and_files_complete(tmp_path):
+    # The installed `saejax` ends with os._exit: its piped output must still be flushed, its
+    # files complete and its exit status main()'s.
+    script = shutil.which("saejax", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the saejax console script is not installed beside this Python")
+    workdir = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # a buffered pipe
+    proc = subprocess.run([script, "train", "--preset", "digits", "--steps", "6",
+                           "--steps-per-call", "3", "--workdir", str(workdir), "--no-progress"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert f"J = {summary['final_loss']:.6g}" in proc.stdout
+    assert proc.stdout.rstrip().endswith(f"filters: {workdir / 'filters.png'}")
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").open()]
+    assert rows[-1]["final"] and rows[-1]["loss"] == summary["final_loss"]
+    from saejax.checkpoint import Checkpointer
+
+    assert Checkpointer(workdir / "checkpoints").all_steps() == [6]
+    bad = subprocess.run([script, "gradcheck", "--rho", "1.5"], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "rho must lie strictly inside (0, 1)" in bad.stderr
 
 
 def test_train_cli_writes_the_run_directory(tmp_path, capsys):
@@ -115,7 +145,8 @@ def test_train_cli_divergence_exit_code(tmp_path, capsys):
 
 def test_train_cli_resume_uses_the_saved_settings(tmp_path, capsys):
     workdir = str(tmp_path / "run")
-    common = ["--steps-per-call", "5", "--checkpoint-every", "5", "--no-progress"]
+    common = ["--steps-per-call", "5", "--checkpoint-every", "5", "--checkpoint-seconds", "0",
+              "--no-progress"]
     assert cli.main(["train", "--preset", "digits", "--rho", "0.05", "--steps", "10",
                      "--workdir", workdir, *common]) == 0
     assert cli.main(["train", "--resume", "--steps", "15", "--workdir", workdir, *common]) == 0

@@ -54,7 +54,7 @@ def test_program_group_holds_exactly_the_program_settings():
     base = TrainConfig()
     others = dict(rho=0.3, beta=0.1, lam=0.5, lr=0.2, seed=9, data="x.mat", num_examples=7,
                   patch_size=4, steps_per_call=3, log_every=2, checkpoint_every=5,
-                  keep_checkpoints=1, dataset="digits")
+                  checkpoint_seconds=1.5, keep_checkpoints=1, dataset="digits")
     assert set(others) | set(program_fields()) == {f.name for f in dataclasses.fields(base)}
     assert base.replace(**others).program() == base.program()
     for name, value in dict(n_hidden=7, optimizer="adam", dtype="float64", steps=9).items():

@@ -20,7 +20,7 @@ def tiny_data(m=30, n=9, seed=0):
 
 def config(**kw):
     base = dict(dataset="digits", n_hidden=4, rho=0.1, beta=3.0, lam=1e-3, steps=6,
-                steps_per_call=3, checkpoint_every=3, dtype="float32")
+                steps_per_call=3, checkpoint_every=3, checkpoint_seconds=0, dtype="float32")
     return TrainConfig(**{**base, **kw})
 
 

@@ -46,11 +46,13 @@ def test_claim_recognises_sweeps_and_empty_directories(tmp_path):
     assert not (tmp_path / "unmade").exists()
 
 
-def test_fresh_never_returns_an_existing_directory(tmp_path):
+def test_fresh_never_returns_an_existing_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(rundir.time, "strftime", lambda fmt: "20260101-120000")  # one second
     a = rundir.fresh("x", root=tmp_path)
+    assert a == tmp_path / "x-20260101-120000"
     a.mkdir(parents=True)
     b = rundir.fresh("x", root=tmp_path)
-    assert b != a and not b.exists() and b.name.startswith(a.name)
+    assert b == tmp_path / "x-20260101-120000-2" and not b.exists()
 
 
 def test_write_text_replaces_whole_and_leaves_no_temporary(tmp_path):
@@ -62,7 +64,8 @@ def test_write_text_replaces_whole_and_leaves_no_temporary(tmp_path):
 
 
 TRAIN = ["train", "--preset", "digits", "--optimizer", "adam", "--batch-size", "32",
-         "--steps-per-call", "5", "--checkpoint-every", "5", "--no-progress"]
+         "--steps-per-call", "5", "--checkpoint-every", "5", "--checkpoint-seconds", "0",
+         "--no-progress"]
 
 
 def test_cli_refuses_taken_directories_with_exit_2(tmp_path, capsys):
@@ -169,7 +172,8 @@ def test_a_sweep_killed_inside_a_block_continues_it_from_its_checkpoint(tmp_path
 
     settings, kill_at = RUNNING_BLOCK[optimizer]
     config = PRESETS["digits"].replace(dtype="float32", steps_per_call=100,
-                                       checkpoint_every=100, **settings)
+                                       checkpoint_every=100, checkpoint_seconds=0,
+                                       **settings)
     x, _ = training_data("digits", None, config.num_examples)
     grid = dict(rho=[0.05, 0.1, 0.2], beta=[0.5, 3.0], chunk_size=6, num_devices=1,
                 progress=False)

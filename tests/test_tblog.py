@@ -19,7 +19,7 @@ def test_a_run_writes_its_metrics_as_tensorboard_scalars(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     cfg = TrainConfig(n_hidden=5, rho=0.1, beta=3.0, lam=1e-3, dtype="float64", steps=6,
-                      steps_per_call=3, checkpoint_every=3)
+                      steps_per_call=3, checkpoint_every=3, checkpoint_seconds=0)
     result = train.run(cfg, tiny_data(), tmp_path, progress=False, tensorboard=True)
     events = EventAccumulator(str(tmp_path / "tensorboard"))
     events.Reload()

@@ -28,7 +28,7 @@ def tiny_data(m=40, n=16, seed=0):
 
 def small_config(**kw):
     base = dict(n_hidden=5, rho=0.1, beta=3.0, lam=1e-3, dtype="float64", steps_per_call=5,
-                checkpoint_every=5, log_every=1)
+                checkpoint_every=5, checkpoint_seconds=0, log_every=1)
     return TrainConfig(**{**base, **kw})
 
 
@@ -287,8 +287,33 @@ def test_bad_settings_and_data():
 def _cli(workdir, *extra):
     return [sys.executable, "-m", "saejax.cli", "train", "--preset", "digits",
             "--optimizer", "adam", "--lr", "0.01", "--batch-size", "64", "--steps", "600",
-            "--steps-per-call", "10", "--checkpoint-every", "10", "--keep-checkpoints", "2",
+            "--steps-per-call", "10", "--checkpoint-every", "10", "--checkpoint-seconds", "0",
+            "--keep-checkpoints", "2",
             "--log-every", "100", "--workdir", str(workdir), "--no-progress", *extra]
+
+
+def test_save_clock_is_due_seconds_after_the_last_save():
+    now = [100.0]
+    clock = train.SaveClock(10.0, clock=lambda: now[0])
+    assert not clock.due()
+    now[0] = 109.9
+    assert not clock.due()
+    now[0] = 110.0
+    assert clock.due()
+    clock.saved()
+    assert not clock.due()
+    assert train.SaveClock(0.0).due()
+
+
+def test_checkpoint_seconds_leaves_out_checkpoints_not_the_result(tmp_path):
+    x = tiny_data()
+    every = train.run(small_config(steps=12), x, tmp_path / "every", progress=False)
+    sparse = train.run(small_config(steps=12, checkpoint_seconds=3600.0), x, tmp_path / "sparse",
+                       progress=False)
+    assert Checkpointer(tmp_path / "every" / "checkpoints").all_steps() == [5, 10, 12]
+    assert Checkpointer(tmp_path / "sparse" / "checkpoints").all_steps() == [12]  # the last
+    for k in every.state.params:
+        np.testing.assert_array_equal(every.state.params[k], sparse.state.params[k])
 
 
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
