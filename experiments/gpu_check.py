@@ -191,6 +191,12 @@ def main():
 
     check("matmul", f"float32 matmul ({args.precision} precision), best = the peak", "report", matmul_peak)
 
+    def peak_gflops() -> float:
+        """The matmul peak of the "matmul" check; measured here if that check did not run."""
+        if "value" not in peak:
+            matmul_peak()
+        return peak["value"]
+
     def mnist_sweep():
         first, run, res = timed_sweep(mnist, xm, np.geomspace(0.02, 0.2, side),
                                       np.geomspace(0.3, 10, side),
@@ -198,7 +204,7 @@ def main():
         evals = sum(r["evaluations"] for r in res.rows)
         gflops = 10.0 * m * n * h * evals / run / 1e9
         return (f"{run:.1f} s (first call {first:.1f} s); {gflops:.0f} GFLOP/s = "
-                f"**{100 * gflops / peak['value']:.0f}%** of the {peak['value']:.0f} GFLOP/s "
+                f"**{100 * gflops / peak_gflops():.0f}%** of the {peak_gflops():.0f} GFLOP/s "
                 "matmul peak")
 
     check("mnist", f"MNIST sweep {n}-{h}, {side * side} members, m = {m}, L-BFGS {mnist.steps} "
@@ -212,7 +218,7 @@ def main():
                                       np.geomspace(0.3, 10, side), side * side)
         gflops = 10.0 * m * n * h * adam.steps * len(res.rows) / run / 1e9
         return (f"{run:.1f} s (first call {first:.1f} s); {gflops:.0f} GFLOP/s = "
-                f"**{100 * gflops / peak['value']:.0f}%** of the {peak['value']:.0f} GFLOP/s "
+                f"**{100 * gflops / peak_gflops():.0f}%** of the {peak_gflops():.0f} GFLOP/s "
                 "matmul peak")
 
     check("mnist-adam", f"MNIST sweep {n}-{h}, {side * side} members, m = {m}, full-batch Adam "

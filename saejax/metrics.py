@@ -1,8 +1,10 @@
-"""Summary statistics of a trained autoencoder: rho_hat, dead units, explained variance."""
+"""Summary statistics of a trained autoencoder: rho_hat, dead units, explained variance, and
+how much of each colour feature is spatial structure."""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 from saejax.model import forward, mean_activation
 
@@ -34,3 +36,29 @@ def activation_stats(params, x_MxN, rho, decoder: str = "sigmoid", tied: bool = 
         "dead_fraction": dead_fraction(rho_hat_H, rho),
         "explained_variance": explained_variance(x_MxN, a3_MxN),
     }
+
+
+def spatial_energy_share(features_HxN, channels: int = 3) -> np.ndarray:
+    """Per feature, the share of its energy that is spatial structure (edges, blobs) rather
+    than one constant value per channel (a flat colour square).
+
+    Each feature (a row, flattened row-major over (rows, cols, channels), as ``viz.save_filters``
+    reads it) splits into its per-channel means, broadcast over the patch, and the rest; the
+    share is ||rest||^2 / ||feature||^2: 0 for a flat colour square, 1 for a pattern whose every
+    channel averages to 0 (a grey edge). A feature of all zeros gets 0.
+
+    Args:
+      features_HxN: (H, N) features in pixel space, N = rows * cols * channels.
+      channels: colour channels interleaved in each row (3 for RGB, 1 for grayscale).
+
+    Returns:
+      (H,) float64 shares in [0, 1].
+    """
+    f = np.asarray(features_HxN, dtype=np.float64)
+    if f.ndim != 2 or f.shape[1] % channels:
+        raise ValueError(f"features must be (H, N) with N a multiple of {channels} channels, "
+                         f"got shape {f.shape}.")
+    f = f.reshape(f.shape[0], -1, channels)
+    flat = np.sum(f.mean(axis=1) ** 2, axis=1) * f.shape[1]  # energy of the per-channel means
+    total = np.sum(f ** 2, axis=(1, 2))
+    return np.where(total > 0, 1.0 - flat / np.where(total > 0, total, 1.0), 0.0).clip(0.0, 1.0)

@@ -504,10 +504,18 @@ def test_embedded_images_offline(monkeypatch):
     assert embedded_images()[0].std() > 0
 
     colour = embedded_color_images()
-    assert len(colour) >= 2
-    for image in colour:
-        assert image.ndim == 3 and image.shape[2] == 3
+    full = embedded_color_images(None)
+    assert len(colour) == len(full) == 7
+    for image, whole in zip(colour, full, strict=True):
+        assert image.ndim == whole.ndim == 3 and image.shape[2] == whole.shape[2] == 3
         assert image.min() >= 0.0 and image.max() <= 1.0
+        assert min(image.shape[:2]) == 96 and min(whole.shape[:2]) >= 300  # STL-10's scale
+        ratio = whole.shape[1] / whole.shape[0]
+        assert abs(image.shape[1] / image.shape[0] - ratio) < 0.02  # the aspect kept
+        # scaled, not cropped: the mean colour stays
+        np.testing.assert_allclose(image.mean(axis=(0, 1)), whole.mean(axis=(0, 1)), atol=0.01)
+    with pytest.raises(ValueError, match="short_side"):
+        embedded_color_images(4)
 
 
 # ---------------------------------------------------------------------------------------------

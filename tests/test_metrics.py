@@ -78,3 +78,21 @@ def test_explained_variance_sigmoid_decoder_can_be_negative():
     got = metrics.activation_stats(params, X, 0.05)
     np.testing.assert_allclose(got["explained_variance"], -0.25, rtol=1e-12)
     np.testing.assert_allclose(got["rho_hat"], RHO_HAT, rtol=1e-12)  # the encoder is unchanged
+
+
+def test_spatial_energy_share_by_hand():
+    flat = np.zeros((2, 2, 3))
+    flat[..., 0], flat[..., 2] = 0.5, -0.25  # a flat colour square: no spatial energy
+    edge = np.zeros((2, 2, 3))
+    edge[:, 0, :], edge[:, 1, :] = 1.0, -1.0  # a grey edge: every channel averages to 0
+    # red: 1 on the left column, 0 on the right; mean 0.5, so half its energy of 2 is flat
+    half = np.zeros((2, 2, 3))
+    half[:, 0, 0] = 1.0
+    share = metrics.spatial_energy_share(
+        np.stack([flat.ravel(), edge.ravel(), half.ravel(), np.zeros(12)]))
+    np.testing.assert_allclose(share, [0.0, 1.0, 0.5, 0.0], atol=1e-15)
+    # grayscale: [1, 2, 3, 6] has mean 3, energy 50, flat energy 36
+    np.testing.assert_allclose(metrics.spatial_energy_share([[1.0, 2, 3, 6]], channels=1),
+                               [14 / 50])
+    with pytest.raises(ValueError, match="multiple of 3 channels"):
+        metrics.spatial_energy_share(np.ones((2, 10)))

@@ -7,7 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from saejax.data.errors import DataError
-from saejax.data.images import embedded_color_images, embedded_images, load_images
+from saejax.data.images import (
+    COLOR_SHORT_SIDE,
+    embedded_color_images,
+    embedded_images,
+    load_images,
+)
 from saejax.data.mnist import load_digits, load_mnist
 from saejax.data.patches import sample_patches, ufldl_patches
 from saejax.data.whiten import ZCA
@@ -15,7 +20,8 @@ from saejax.data.whiten import ZCA
 
 def color_patches(num_patches: int = 20_000, patch_size: int = 8, seed: int = 0,
                   epsilon: float = 0.1) -> tuple[np.ndarray, ZCA, np.ndarray]:
-    """ZCA-whitened colour patches of the embedded photographs (UFLDL's linear decoder data).
+    """ZCA-whitened colour patches of the embedded photographs (UFLDL's linear decoder data),
+    each photograph scaled to STL-10's 96 pixels on its shorter side (``embedded_color_images``).
 
     Returns:
       ``(x_white, zca, raw)``: whitened patches (M, p*p*3), the fitted ``ZCA`` and the raw
@@ -92,7 +98,9 @@ def training_data(
         source = "scikit-learn load_digits (8x8, scaled to [0, 1])"
     elif dataset == "color-patches":
         x, _, _ = color_patches(num_examples, patch_size, seed)
-        source = "embedded scikit-image colour photographs, 8x8x3 patches, ZCA epsilon 0.1"
+        source = ("seven embedded colour photographs (scikit-image, scikit-learn) scaled to a "
+                  f"{COLOR_SHORT_SIDE}-pixel shorter side, {patch_size}x{patch_size}x3 patches, "
+                  "ZCA epsilon 0.1")
     else:
         raise DataError(
             f"unknown dataset {dataset!r}; choose patches, mnist, digits or color-patches."

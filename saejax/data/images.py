@@ -21,6 +21,16 @@ _SPARSENET_NAME = re.compile(r"image(\d+)")
 # These are the natural-looking scenes and textures; drawings, micrographs and text are left out.
 _GRAY_FILES = ("camera.png", "grass.png", "gravel.png", "brick.png", "moon.png")
 _COLOR_FILES = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg")
+# The colour photographs for UFLDL's linear decoder: the four above, the left view of
+# skimage's stereo motorcycle, and the two photographs inside scikit-learn's wheel.
+_COLOR_PHOTOS = (*(("skimage", name) for name in _COLOR_FILES), ("skimage", "motorcycle_left.png"),
+                 ("sklearn", "china.jpg"), ("sklearn", "flower.jpg"))
+# UFLDL's colour patches come from STL-10's 96 x 96 images, in which an 8 x 8 patch spans a
+# twelfth of the scene. At their full 300-640 pixels the photographs above are smooth at that
+# scale: patches are mostly flat colour, and two thirds of the linear decoder's features
+# learned flat colour squares. Scaled so the shorter side is 96 pixels, as STL-10's, two thirds
+# of the features are edges and blobs (measured: 33% at full size, 66% at 96, 69% at 64).
+COLOR_SHORT_SIDE = 96
 
 
 def load_images_mat(path: str | Path, variable: str = "IMAGES") -> np.ndarray:
@@ -214,21 +224,47 @@ def embedded_images(f0: float = 0.4) -> list[np.ndarray]:
     return [image.copy() for image in _embedded_images(float(f0))]
 
 
-@functools.lru_cache(maxsize=1)
-def _embedded_color_images() -> tuple[np.ndarray, ...]:
+def _read_sklearn_photo(name: str) -> np.ndarray:
+    import skimage.io
+    import sklearn.datasets
+
+    path = Path(sklearn.datasets.__file__).parent / "images" / name
+    if not path.is_file():
+        raise DataError(f"{path}: not found in the installed scikit-learn. Install a "
+                        "scikit-learn wheel that ships its sample images (load_sample_images).")
+    return skimage.io.imread(path)
+
+
+@functools.lru_cache(maxsize=4)
+def _embedded_color_images(short_side: int | None) -> tuple[np.ndarray, ...]:
+    from skimage.transform import rescale
     from skimage.util import img_as_float
 
-    images = tuple(img_as_float(_read_embedded(name)) for name in _COLOR_FILES)
-    for image in images:
+    images = []
+    for source, name in _COLOR_PHOTOS:
+        image = img_as_float(_read_embedded(name) if source == "skimage"
+                             else _read_sklearn_photo(name))[..., :3]
+        if short_side is not None:
+            image = np.clip(rescale(image, short_side / min(image.shape[:2]), channel_axis=2,
+                                    anti_aliasing=True), 0.0, 1.0)
         image.flags.writeable = False
-    return images
+        images.append(image)
+    return tuple(images)
 
 
-def embedded_color_images() -> list[np.ndarray]:
-    """The colour photographs shipped inside scikit-image, unwhitened.
+def embedded_color_images(short_side: int | None = COLOR_SHORT_SIDE) -> list[np.ndarray]:
+    """Colour photographs shipped inside scikit-image and scikit-learn, unwhitened.
+
+    Args:
+      short_side: each photograph is scaled (anti-aliased) so that its shorter side has this
+        many pixels, as STL-10's 96 x 96 images (``COLOR_SHORT_SIDE``); None keeps full size.
 
     Returns:
       list of float64 arrays (H_k, W_k, 3) with values in [0, 1]: astronaut, coffee, chelsea,
-      rocket. Each call returns fresh copies.
+      rocket, motorcycle (left view), china, flower. Each call returns fresh copies.
     """
-    return [image.copy() for image in _embedded_color_images()]
+    if short_side is not None and (isinstance(short_side, bool) or not isinstance(
+            short_side, int) or short_side < 8):
+        raise ValueError(f"short_side must be an int of at least 8 pixels or None, got "
+                         f"{short_side!r}.")
+    return [image.copy() for image in _embedded_color_images(short_side)]
