@@ -184,9 +184,10 @@ def _from_run(path: Path):
     config = TrainConfig(**record["config"])
     checkpoints = Checkpointer(path / "checkpoints")
     if checkpoints.latest_step() is None:
-        raise CheckpointError(f"{path} holds no checkpoint yet: the run has not saved one (let it "
-                              "train until it writes one, every --checkpoint-every steps and at most once per "
-                              "--checkpoint-seconds, or at its end; or resume it).")
+        raise CheckpointError(
+            f"{path} holds no checkpoint yet: the run has not saved one. Let it train until it "
+            "writes one (every --checkpoint-every steps, at most once per --checkpoint-seconds, "
+            "and at its end), or resume it.")
     try:
         state = checkpoints.restore(init_state(config, record["n_visible"]))
     finally:

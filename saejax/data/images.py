@@ -23,13 +23,14 @@ _GRAY_FILES = ("camera.png", "grass.png", "gravel.png", "brick.png", "moon.png")
 _COLOR_FILES = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg")
 # The colour photographs for UFLDL's linear decoder: the four above, the left view of
 # skimage's stereo motorcycle, and the two photographs inside scikit-learn's wheel.
-_COLOR_PHOTOS = (*(("skimage", name) for name in _COLOR_FILES), ("skimage", "motorcycle_left.png"),
-                 ("sklearn", "china.jpg"), ("sklearn", "flower.jpg"))
+_COLOR_PHOTOS = (*(("skimage", name) for name in _COLOR_FILES),
+                 ("skimage", "motorcycle_left.png"), ("sklearn", "china.jpg"),
+                 ("sklearn", "flower.jpg"))
 # UFLDL's colour patches come from STL-10's 96 x 96 images, in which an 8 x 8 patch spans a
 # twelfth of the scene. At their full 300-640 pixels the photographs above are smooth at that
 # scale: patches are mostly flat colour, and two thirds of the linear decoder's features
 # learned flat colour squares. Scaled so the shorter side is 96 pixels, as STL-10's, two thirds
-# of the features are edges and blobs (measured: 33% at full size, 66% at 96, 69% at 64).
+# of the features are edges and blobs (measured: 33-34% at full size, 66% at 96, 69% at 64).
 COLOR_SHORT_SIDE = 96
 
 
