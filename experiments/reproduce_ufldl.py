@@ -3,7 +3,7 @@
 Command:   .venv/bin/python experiments/reproduce_ufldl.py --data ../shared/data
            (DIR holds mnist/ and IMAGES_sparsenet.mat or IMAGES.mat)
            .venv/bin/python experiments/reproduce_ufldl.py --fast   (embedded data, < 1 minute)
-Run time:  the full table about 10 minutes on 2 CPU cores (see the README); --fast about 30 s.
+Run time:  the full table about 15 minutes on 2 CPU cores (see the README); --fast about 20 s.
 Prints:    result | UFLDL's figure | saejax's measured figure | tolerance | status, one row per
            result; the table is also written to the run directory (table.md, table.json). Exits
            1 if any row fails, 2 on bad input.
