@@ -13,12 +13,12 @@ The public API, re-exported from the modules that define it:
 - ``numerical_grad``, ``relative_difference``  (``saejax.gradcheck``)
 - ``sweep``, the vmapped, sharded hyperparameter sweep  (``saejax.sweeps``)
 - ``load``: ``(config, params)`` of a run, a sweep member or an export; ``export``: a model as
-  weights.safetensors + cfg.json  (``saejax.exchange``)
+  weights.safetensors + cfg.json  (``saejax.records.models``)
 
 Training lives in ``saejax.train`` (``run``, ``make_train_step``), data in ``saejax.data``.
 """
 
-from saejax.exchange import export, load
+from saejax.records.models import export, load
 from saejax.gradcheck import numerical_grad, relative_difference
 from saejax.grads import (
     analytic_grad,

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from saejax.model import param_keys
-from saejax.names import DECODERS, PENALTIES
+from saejax.schema import DECODERS, PENALTIES
 
 
 def _concrete(value) -> np.ndarray | None:
@@ -128,3 +128,25 @@ def check_inputs(params, x, hyper=None, penalty: str | None = None,
     if penalty is not None:
         check_penalty(penalty)
     return jnp.asarray(x, dtype=jnp.result_type(params["W1"]))
+
+
+def check_training_data(data, config) -> np.ndarray:
+    """The training data (M, N) as a NumPy array, checked against the config that will train
+    on it: finite, 2-D, at least a batch of examples, and float64 only when JAX allows it.
+
+    Args:
+      data: training examples, one per row.
+      config: a ``TrainConfig``.
+
+    Raises:
+      ValueError: naming the problem (a run, a sweep and the command line share these).
+    """
+    if config.dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("dtype float64 needs jax_enable_x64: call "
+                         "jax.config.update('jax_enable_x64', True) first.")
+    data = np.asarray(data)
+    check_x(data, data.shape[-1] if data.ndim == 2 else -1, name="training data")
+    if config.batch_size is not None and config.batch_size > data.shape[0]:
+        raise ValueError(f"batch_size {config.batch_size} exceeds the {data.shape[0]} training "
+                         "examples.")
+    return data

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from saejax.names import DATASETS, DECODERS, PENALTIES, TERMS
+from saejax.schema import AXES, DATASETS, DECODERS, PENALTIES, TERMS
 
 
 def _add_gradcheck(sub) -> None:
@@ -68,59 +68,25 @@ def _gradcheck(args) -> int:
         jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
-    from saejax import gradcheck
+    from saejax import gradcheck, stacked
     from saejax.losses import Hyper
 
-    penalties = PENALTIES if "all" in args.penalty else tuple(args.penalty)
-    terms = TERMS if "all" in args.term else tuple(args.term)
-    decoders = DECODERS if "all" in args.decoder else tuple(args.decoder)
-    tieds = {"no": (False,), "yes": (True,), "all": (False, True)}[args.tied]
-    hyper = Hyper(args.rho, args.beta, args.lam)
-    results = []
-    for tied in tieds:
-        params, x = gradcheck.problem(
-            args.n_visible, args.n_hidden, args.m, jnp.dtype(args.dtype), args.seed, tied
-        )
-        results += [
-            gradcheck.check(params, x, hyper, penalty, term, args.eps, decoder=decoder, tied=tied)
-            for decoder in decoders
-            for penalty in penalties
-            for term in terms
-        ]
-    stacked = None
-    if args.stacked:
-        from saejax import stacked as stacked_net
+    net = None
+    if args.stacked:  # two sparse layers N-H-H and a 3-class softmax, m examples
+        net = stacked.check(*stacked.problem((args.n_visible, args.n_hidden, args.n_hidden), 3,
+                                             args.m, jnp.dtype(args.dtype), args.seed),
+                            args.lam, args.eps)
+    result = gradcheck.report(
+        args.n_visible, args.n_hidden, args.m, _all(args.penalty, PENALTIES),
+        _all(args.term, TERMS), _all(args.decoder, DECODERS),
+        {"no": (False,), "yes": (True,), "all": (False, True)}[args.tied],
+        Hyper(args.rho, args.beta, args.lam), args.dtype, args.eps, args.seed, net)
+    print(json.dumps(result, indent=2) if args.json else gradcheck.format_report(result))
+    return 0 if result["passed"] else 1
 
-        net, x, labels = stacked_net.problem(
-            (args.n_visible, args.n_hidden, args.n_hidden), 3, args.m, jnp.dtype(args.dtype),
-            args.seed)
-        stacked = stacked_net.check(net, x, labels, args.lam, args.eps)
-    sanity = gradcheck.ufldl_sanity_check()
-    sanity["passed"] = args.dtype != "float64" or sanity["difference"] < 1e-9
-    passed = (sanity["passed"] and all(r["passed"] for r in results)
-              and (stacked is None or stacked["passed"]))
-    if args.json:
-        print(json.dumps({"sanity": sanity, "checks": results, "stacked": stacked,
-                          "passed": passed}, indent=2))
-    else:
-        print(
-            f"network {args.n_visible}-{args.n_hidden}-{args.n_visible}, m={args.m}, "
-            f"rho={args.rho}, beta={args.beta}, lam={args.lam}, {args.dtype}, seed={args.seed}"
-        )
-        print(
-            f"UFLDL sanity check of numerical_grad, h(x) = x1^2 + 3 x1 x2 at x = {sanity['x']}: "
-            f"relative difference {sanity['difference']:.2e}\n"
-        )
-        for r in results:
-            print(gradcheck.format_table(r) + "\n")
-        if stacked is not None:
-            print(f"stacked network {args.n_visible}-{args.n_hidden}-{args.n_hidden}-3 "
-                  f"fine-tuning gradient | {stacked['dtype']}")
-            for pair, value in stacked["differences"].items():
-                print(f"{pair:<22}{value:>12.3e}   limit {stacked['tolerances'][pair]:.0e}")
-            print(("PASS" if stacked["passed"] else "FAIL") + "\n")
-        print("all checks passed" if passed else "SOME CHECKS FAILED")
-    return 0 if passed else 1
+
+def _all(chosen: list, choices: tuple) -> tuple:
+    return choices if "all" in chosen else tuple(chosen)
 
 
 def _checked(kind, rule: str | None, name: str):
@@ -207,19 +173,17 @@ def _add_train(sub) -> None:
 def _train(args) -> int:
     import jax
 
-    from saejax import rundir, train
+    from saejax import train
+    from saejax.config import refuse_lr_for_lbfgs
     from saejax.data import training_data
+    from saejax.records import rundir
 
-    if args.tensorboard:  # a missing package is said before anything is written
-        from saejax import tblog
-
-        tblog.check_available()
     workdir = rundir.choose(args.workdir, args.resume, args.preset, "run")  # before the data
     # A resumed run starts from its own saved settings; flags given again must agree with them
     # (the learning rate and the step count may change).
     base = train.saved_config(workdir) if args.resume else None
     config = config_from_args(args, base=base)
-    _refuse_lr_for_lbfgs(args, config)
+    refuse_lr_for_lbfgs(config, args.lr is not None)
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     x, info = training_data(
@@ -246,15 +210,6 @@ def _train(args) -> int:
     return 0
 
 
-SWEPT = ("rho", "beta", "lam", "lr", "seed")
-
-
-def _refuse_lr_for_lbfgs(args, config) -> None:
-    if config.optimizer == "lbfgs" and args.lr is not None:
-        raise ValueError("--lr does not apply to L-BFGS, whose line search chooses every step: "
-                         "leave it out, or pick --optimizer adam, sgd or momentum.")
-
-
 def _add_sweep(sub) -> None:
     p = sub.add_parser(
         "sweep",
@@ -264,7 +219,7 @@ def _add_sweep(sub) -> None:
         "devices. Writes results.csv, results.json, heatmaps.png, filters_grid.png and "
         "members/ (orbax) to --workdir.",
     )
-    _add_train_options(p, swept=SWEPT)
+    _add_train_options(p, swept=AXES)
     p.add_argument("--points", action="store_true",
                    help="zip the lists into points instead of taking their cartesian product")
     p.add_argument("--chunk-size", type=int, default=64, help="members trained at once")
@@ -294,26 +249,24 @@ def _add_sweep(sub) -> None:
 def _sweep(args) -> int:
     import jax
 
-    from saejax import devices
+    from saejax.runtime import devices
 
     try:
         devices.split_cpu()  # on a CPU host, one device per core: each core trains its share
     except RuntimeError:  # cli.main called from a program that already runs JAX: keep its devices
         pass
-    if args.tensorboard:  # a missing package is said before anything is written
-        from saejax import tblog
-
-        tblog.check_available()
     devices.join(args.coordinator, args.num_processes, args.process_id)
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    from saejax import rundir, sweeps
+    from saejax import sweeps
+    from saejax.config import refuse_lr_for_lbfgs
     from saejax.data import training_data, training_labels
+    from saejax.records import rundir
 
     if args.rho is None or args.beta is None:
         raise ValueError("a sweep needs --rho and --beta values, e.g. --rho 0.01 0.1 --beta 1 3")
-    config = config_from_args(args, swept=SWEPT)
-    _refuse_lr_for_lbfgs(args, config)
+    config = config_from_args(args, swept=AXES)
+    refuse_lr_for_lbfgs(config, args.lr is not None)
     if args.log_every is not None:
         raise ValueError("--log-every does not apply to a sweep: it logs no curves (each "
                          "block's results go to results.csv when the block ends).")
@@ -322,8 +275,8 @@ def _sweep(args) -> int:
     # process 0 claims the directory (before the data loads) and alone writes it
     workdir = rundir.choose(args.workdir, args.resume, f"sweep-{args.preset}", "sweep",
                             check=jax.process_index() == 0)
-    grid = sweeps.make_grid(config, args.rho, args.beta, args.lam, args.lr, args.seed,
-                           "points" if args.points else "product")
+    mode = "points" if args.points else "product"
+    grid = sweeps.make_grid(config, args.rho, args.beta, args.lam, args.lr, args.seed, mode)
     x, info = training_data(
         config.dataset, config.data, config.num_examples, config.patch_size, config.seed
     )
@@ -336,10 +289,10 @@ def _sweep(args) -> int:
     print(f"sweeping {len(grid)} members of {x.shape[1]}-{config.n_hidden}-{x.shape[1]} on "
           f"{x.shape[0]} examples ({info['source']}), {config.optimizer} for {config.steps} "
           f"steps -> {workdir}")
-    result = sweeps.sweep(config, x, args.rho, args.beta, args.lam, args.lr, args.seed,
-                         "points" if args.points else "product", args.chunk_size, args.devices,
-                         workdir, progress=not args.no_progress, data_info=info,
-                         labels=labels, resume=args.resume, tensorboard=args.tensorboard)
+    result = sweeps.run_sweep(
+        config, x, grid, sweeps.Layout(args.chunk_size, args.devices),
+        sweeps.Output(workdir, args.resume, not args.no_progress, info, args.tensorboard),
+        (labels, 200), mode)
     s = result.summary
     if s["resumed_from"]:
         print(f"resumed block {s['resumed_from']['block'] + 1} from its checkpoint at step "
@@ -378,12 +331,12 @@ def _add_export(sub) -> None:
 
 
 def _export(args) -> int:
-    from saejax import exchange
+    from saejax.records import models
 
-    out = exchange.export(args.source, args.out, args.member)
+    out = models.export(args.source, args.out, args.member)
     print(f"exported {args.source}" + (f" member {args.member}" if args.member is not None
-                                       else "") + f" -> {out / exchange.WEIGHTS}, "
-          f"{out / exchange.CONFIG}")
+                                       else "") + f" -> {out / models.WEIGHTS}, "
+          f"{out / models.CONFIG}")
     return 0
 
 
@@ -409,33 +362,25 @@ def _encode(args) -> int:
     import jax.numpy as jnp
     import numpy as np
 
-    from saejax import exchange
-    from saejax.data import training_data
-    from saejax.data.datasets import DIGITS
+    from saejax.data import data_of
     from saejax.model import encode
+    from saejax.records import models
 
     out = Path(args.out)
     if out.exists():
         raise ValueError(f"{out} already exists; nothing was changed. Choose another --out.")
-    config, params = exchange.load(args.model, args.member)
+    config, params = models.load(args.model, args.member)
     if params["W1"].dtype == np.float64:  # a float64 model encodes in float64
         import jax
 
         jax.config.update("jax_enable_x64", True)
-    dataset = args.dataset or config.dataset
-    data = args.data if args.data is not None else (
-        config.data if dataset == config.dataset else None)
-    num_examples = args.num_examples or config.num_examples
-    if args.num_examples is None and dataset == "digits":
-        # a digits config built in Python may carry the default 10,000: there are 1,797
-        num_examples = min(num_examples, DIGITS)
-    x, info = training_data(dataset, data, num_examples, config.patch_size, config.seed)
+    x, info = data_of(config, args.dataset, args.data, args.num_examples)
     n_visible = params["W1"].shape[1]
     if x.shape[1] != n_visible:
         raise ValueError(f"the model takes {n_visible} inputs but {info['source']} gives "
                          f"{x.shape[1]} per example; encode data of the model's kind.")
     dtype = params["W1"].dtype
-    _, a2 = encode({k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(x, dtype))
+    a2 = encode({k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(x, dtype)).a2
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "xb") as f:  # never overwrites
         np.save(f, np.asarray(a2))
@@ -449,7 +394,7 @@ def main(argv=None) -> int:
     except SystemExit as exit_:  # --help (0), or a bad flag: argparse printed why (2)
         return exit_.code
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from saejax.checkpoint import CheckpointError
+    from saejax.records.checkpoints import CheckpointError
     from saejax.train import DivergenceError
 
     try:

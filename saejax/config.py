@@ -21,7 +21,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from saejax.names import DATASETS, DECODERS, DTYPES, GRADS, OPTIMIZERS, PENALTIES, SCHEDULES
+from saejax.schema import DATASETS, DECODERS, DTYPES, GRADS, OPTIMIZERS, PENALTIES, SCHEDULES
 
 # Minibatch size of adam / sgd / momentum when batch_size is left at "auto".
 DEFAULT_BATCH_SIZE = 256
@@ -166,6 +166,28 @@ class TrainConfig:
         """
         return dataclasses.replace(self, **{f.name: f.default for f in dataclasses.fields(self)
                                             if not f.metadata["program"]})
+
+
+# Settings that only say how progress is logged and checkpointed: a resumed run or sweep may
+# change them, as they leave the training untouched.
+RECORD_SETTINGS = ("log_every", "checkpoint_every", "checkpoint_seconds", "keep_checkpoints")
+# A resumed run may also go on with another learning rate or a larger budget (config.json's
+# segments say which steps ran with which). A sweep may not: its members' rows would no longer
+# describe one training each.
+RUN_RESUMABLE = ("lr", "steps", *RECORD_SETTINGS)
+
+
+def refuse_lr_for_lbfgs(config: TrainConfig, lr_given: bool) -> None:
+    """Raises ValueError when a learning rate is given to L-BFGS, whose line search picks
+    every step."""
+    if config.optimizer == "lbfgs" and lr_given:
+        raise ValueError("--lr does not apply to L-BFGS, whose line search chooses every step: "
+                         "leave it out, or pick --optimizer adam, sgd or momentum.")
+
+
+def rule_of(name: str) -> str | None:
+    """The value rule of the TrainConfig field ``name`` (see ``RULES``)."""
+    return TrainConfig.__dataclass_fields__[name].metadata["rule"]
 
 
 def program_fields() -> tuple:

@@ -195,3 +195,49 @@ def format_table(result: dict) -> str:
     lines.append(f"{'limit':<6}{tol}")
     lines.append("PASS" if result["passed"] else "FAIL")
     return "\n".join(lines)
+
+
+def report(n_visible: int = 8, n_hidden: int = 5, m: int = 10, penalties=("kl",),
+           terms=("loss",), decoders=("sigmoid",), tieds=(False,), hyper=None,
+           dtype: str = "float64", eps=None, seed: int = 0, stacked: dict | None = None) -> dict:
+    """Every combination's ``check`` on one small problem and UFLDL's sanity check of
+    ``numerical_grad``, with ``stacked``, a ``saejax.stacked.check`` result, beside them;
+    ``passed`` is True only if all pass.
+
+    Returns:
+      ``{"problem", "sanity", "checks", "stacked", "passed"}``; ``format_report`` prints it.
+    """
+    hyper = losses.Hyper(0.01, 3.0, 1e-4) if hyper is None else hyper
+    results = []
+    for tied in tieds:
+        params, x = problem(n_visible, n_hidden, m, jnp.dtype(dtype), seed, tied)
+        results += [check(params, x, hyper, penalty, term, eps, decoder=decoder, tied=tied)
+                    for decoder in decoders for penalty in penalties for term in terms]
+    net = stacked
+    sanity = ufldl_sanity_check()
+    sanity["passed"] = dtype != "float64" or sanity["difference"] < 1e-9
+    passed = (sanity["passed"] and all(r["passed"] for r in results)
+              and (net is None or net["passed"]))
+    setup = {"n_visible": n_visible, "n_hidden": n_hidden, "m": m, "rho": float(hyper.rho),
+             "beta": float(hyper.beta), "lam": float(hyper.lam), "dtype": dtype, "seed": seed}
+    return {"problem": setup, "sanity": sanity, "checks": results, "stacked": net,
+            "passed": bool(passed)}
+
+
+def format_report(result: dict) -> str:
+    """``report``'s result as text: the problem, the sanity check, a table per check."""
+    p, sanity = result["problem"], result["sanity"]
+    lines = [f"network {p['n_visible']}-{p['n_hidden']}-{p['n_visible']}, m={p['m']}, "
+             f"rho={p['rho']}, beta={p['beta']}, lam={p['lam']}, {p['dtype']}, seed={p['seed']}",
+             f"UFLDL sanity check of numerical_grad, h(x) = x1^2 + 3 x1 x2 at x = {sanity['x']}: "
+             f"relative difference {sanity['difference']:.2e}\n"]
+    lines += [format_table(r) + "\n" for r in result["checks"]]
+    net = result["stacked"]
+    if net is not None:
+        lines.append(f"stacked network {p['n_visible']}-{p['n_hidden']}-{p['n_hidden']}-3 "
+                     f"fine-tuning gradient | {net['dtype']}")
+        lines += [f"{pair:<22}{value:>12.3e}   limit {net['tolerances'][pair]:.0e}"
+                  for pair, value in net["differences"].items()]
+        lines.append(("PASS" if net["passed"] else "FAIL") + "\n")
+    lines.append("all checks passed" if result["passed"] else "SOME CHECKS FAILED")
+    return "\n".join(lines)

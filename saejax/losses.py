@@ -22,6 +22,7 @@ from saejax import checks
 from saejax.model import decoder_weights, encode, forward, mean_activation
 from saejax.penalties import penalty_value
 from saejax.pytree import pytree_dataclass
+from saejax.schema import TERMS
 
 
 @pytree_dataclass
@@ -81,6 +82,11 @@ def compute_terms(params, x_MxN, hyper: Hyper, penalty: str = "kl", decoder: str
     terms = terms_from(params, x_MxN, a2_MxH, a3_MxN, hyper, penalty, tied)
     terms["rho_hat"] = mean_activation(a2_MxH)
     return terms
+
+
+def scalar_terms(terms: dict) -> dict:
+    """J's terms as scalars (``schema.SCALAR_TERMS``): the rho_hat vector becomes its mean."""
+    return {**{k: terms[k] for k in TERMS}, "rho_hat_mean": jnp.mean(terms["rho_hat"])}
 
 
 _jit_terms = jax.jit(compute_terms, static_argnames=("penalty", "decoder", "tied"))

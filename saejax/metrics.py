@@ -1,12 +1,18 @@
-"""Summary statistics of a trained autoencoder: rho_hat, dead units, explained variance, and
-how much of each colour feature is spatial structure."""
+"""Summary statistics of a trained autoencoder: rho_hat, dead units, explained variance, the
+results a run or sweep member reports, and how much of each colour feature is spatial
+structure."""
 
 from __future__ import annotations
 
+from functools import partial
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
+from saejax import losses
 from saejax.model import forward, mean_activation
+from saejax.schema import RESULTS
 
 # A hidden unit is dead when its mean activation falls below this fraction of the target rho.
 DEAD_FRACTION_OF_RHO = 0.1
@@ -36,6 +42,20 @@ def activation_stats(params, x_MxN, rho, decoder: str = "sigmoid", tied: bool = 
         "dead_fraction": dead_fraction(rho_hat_H, rho),
         "explained_variance": explained_variance(x_MxN, a3_MxN),
     }
+
+
+@partial(jax.jit, static_argnames=("penalty", "decoder", "tied"))
+def final_stats(params, x, hyper, penalty, decoder="sigmoid", tied=False):
+    """J's terms and the activation statistics of trained params on the data (jitted); vmap it
+    over a sweep's members."""
+    return (losses.compute_terms(params, x, hyper, penalty, decoder, tied),
+            activation_stats(params, x, hyper.rho, decoder, tied))
+
+
+def results(terms: dict, stats: dict) -> dict:
+    """The ``schema.RESULTS`` of one run or member as floats, from ``final_stats``'s pair."""
+    values = {"final_loss": terms["loss"], **terms, **stats}
+    return {k: float(values[k]) for k in RESULTS}
 
 
 def spatial_energy_share(features_HxN, channels: int = 3) -> np.ndarray:

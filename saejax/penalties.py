@@ -9,7 +9,7 @@ rho_hat into W1 and b1. Each entry of ``REGISTRY`` pairs the two:
     squared  P = (rho_hat - rho)^2                 dP/drho_hat = 2 (rho_hat - rho)
     l1       P = rho_hat  (mean L1 of a2 > 0)       dP/drho_hat = 1
 
-Adding a penalty means adding one ``Penalty`` entry here, and its name to ``names.PENALTIES``
+Adding a penalty means adding one ``Penalty`` entry here, and its name to ``schema.PENALTIES``
 (the list the config and the command line offer; this module refuses to import if they differ).
 Every gradient check and test then covers it.
 """
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import jax.numpy as jnp
 
-from saejax import names
+from saejax import schema
 
 # rho_hat is clipped to [RHO_HAT_EPS, 1 - RHO_HAT_EPS] inside the KL penalty. A float32 sigmoid
 # saturates to exactly 0 or 1, and log(0) would turn J and its gradient into -inf/NaN. Inside the
@@ -102,9 +102,9 @@ REGISTRY = {
         Penalty("l1", "rho_hat", l1_penalty, l1_derivative),
     )
 }
-if tuple(REGISTRY) != names.PENALTIES:
-    raise ImportError(f"penalties.REGISTRY {tuple(REGISTRY)} and names.PENALTIES "
-                      f"{names.PENALTIES} must list the same penalties in the same order.")
+if tuple(REGISTRY) != schema.PENALTIES:
+    raise ImportError(f"penalties.REGISTRY {tuple(REGISTRY)} and schema.PENALTIES "
+                      f"{schema.PENALTIES} must list the same penalties in the same order.")
 
 
 def get(penalty: str) -> Penalty:
@@ -113,7 +113,7 @@ def get(penalty: str) -> Penalty:
         return REGISTRY[penalty]
     except (KeyError, TypeError):
         raise ValueError(
-            f"unknown penalty {penalty!r}; choose one of {list(names.PENALTIES)}."
+            f"unknown penalty {penalty!r}; choose one of {list(schema.PENALTIES)}."
         ) from None
 
 

@@ -5,7 +5,7 @@ For features x_k (D,) and labels y_k in {0, ..., K-1}:
     p(y = c | x) = exp(W_c x + b_c) / sum_c' exp(W_c' x + b_c')
     J(W, b) = -(1/m) sum_k log p(y_k | x_k) + (lam/2) ||W||_F^2      (the bias is not decayed)
 
-Training is full-batch ``optax.lbfgs`` with its zoom line search (one model: no members to keep in step).
+Training is full-batch ``optax.lbfgs`` with its zoom line search (``optim.fit``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
+
+from saejax.optim.fit import lbfgs_scan
 
 
 def softmax_loss(theta: dict, features_MxD, labels_M, lam):
@@ -55,23 +56,7 @@ def _fit(features, labels, lam, num_classes: int, steps: int):
     d = features.shape[1]
     theta = {"W": jnp.zeros((num_classes, d), features.dtype),
              "b": jnp.zeros((num_classes,), features.dtype)}
-    tx = optax.lbfgs(linesearch=optax.scale_by_zoom_linesearch(
-        max_linesearch_steps=10, initial_guess_strategy="one"))
-
-    def value_fn(t):
-        return softmax_loss(t, features, labels, lam)
-
-    value_and_grad = optax.value_and_grad_from_state(value_fn)
-
-    def step(carry, _):
-        theta, state = carry
-        value, grad = value_and_grad(theta, state=state)
-        updates, state = tx.update(grad, state, theta, value=value, grad=grad,
-                                   value_fn=value_fn)
-        return (optax.apply_updates(theta, updates), state), value
-
-    (theta, _), values = jax.lax.scan(step, (theta, tx.init(theta)), None, length=steps)
-    return theta, values
+    return lbfgs_scan(lambda t: softmax_loss(t, features, labels, lam), theta, steps)
 
 
 class SoftmaxFit(NamedTuple):

@@ -37,6 +37,7 @@ import numpy as np
 import optax
 
 from saejax import gradcheck
+from saejax.optim.fit import lbfgs_scan
 from saejax.softmax import check_labels, train_softmax
 
 
@@ -154,21 +155,9 @@ def assemble(layer_params: list, softmax_theta: dict) -> dict:
 
 @partial(jax.jit, static_argnames=("steps",))
 def _finetune(stack, x, labels, lam, steps: int):
-    tx = optax.lbfgs(memory_size=100, linesearch=optax.scale_by_zoom_linesearch(
-        max_linesearch_steps=20, initial_guess_strategy="one"))
-
-    def value_fn(s):
-        return cost(s, x, labels, lam)
-
-    def step(carry, _):
-        stack, state = carry
-        value, grad = value_and_grad(stack, x, labels, lam)
-        updates, state = tx.update(grad, state, stack, value=value, grad=grad,
-                                   value_fn=value_fn)
-        return (optax.apply_updates(stack, updates), state), value
-
-    (stack, _), values = jax.lax.scan(step, (stack, tx.init(stack)), None, length=steps)
-    return stack, values
+    return lbfgs_scan(lambda s: cost(s, x, labels, lam), stack, steps,
+                      value_and_grad=lambda s: value_and_grad(s, x, labels, lam),
+                      memory_size=100, max_linesearch_steps=20)
 
 
 def finetune(stack: dict, data, labels, lam: float = 1e-4, steps: int = 400) -> tuple[dict, dict]:

@@ -72,7 +72,7 @@ def test_console_script_exits_fast_with_its_output_and_files_complete(tmp_path):
     assert proc.stdout.rstrip().endswith(f"filters: {workdir / 'filters.png'}")
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").open()]
     assert rows[-1]["final"] and rows[-1]["loss"] == summary["final_loss"]
-    from saejax.checkpoint import Checkpointer
+    from saejax.records.checkpoints import Checkpointer
 
     assert Checkpointer(workdir / "checkpoints").all_steps() == [6]
     bad = subprocess.run([script, "gradcheck", "--rho", "1.5"], capture_output=True, text=True,

@@ -15,7 +15,7 @@ def run(code, **env):
 
 
 def test_split_cpu_sets_the_device_count_before_jax_starts():
-    out = run("import jax; from saejax import devices; print(devices.split_cpu(3), "
+    out = run("import jax; from saejax.runtime import devices; print(devices.split_cpu(3), "
               "jax.device_count())")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["3", "3"]
@@ -24,14 +24,14 @@ def test_split_cpu_sets_the_device_count_before_jax_starts():
 @pytest.mark.parametrize("env, expected", [({"SAEJAX_CPU_DEVICES": "2"}, "2"),
                                            ({"XLA_FLAGS": "--xla_force_host_platform_device_count=5"}, "5")])
 def test_a_count_chosen_outside_is_kept(env, expected):
-    out = run("import jax; from saejax import devices; print(devices.split_cpu(), "
+    out = run("import jax; from saejax.runtime import devices; print(devices.split_cpu(), "
               "jax.device_count())", **env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [expected, expected]
 
 
 def test_default_is_one_device_per_core():
-    out = run("import os, jax; from saejax import devices; devices.split_cpu(); "
+    out = run("import os, jax; from saejax.runtime import devices; devices.split_cpu(); "
               "print(jax.device_count(), len(os.sched_getaffinity(0)))")
     assert out.returncode == 0, out.stderr
     count, cores = out.stdout.split()
@@ -39,7 +39,7 @@ def test_default_is_one_device_per_core():
 
 
 def test_too_late_says_where_to_call_it():
-    out = run("import jax, jax.numpy as jnp; from saejax import devices; jnp.ones(2).sum(); "
+    out = run("import jax, jax.numpy as jnp; from saejax.runtime import devices; jnp.ones(2).sum(); "
               "devices.split_cpu(2)")
     assert out.returncode != 0
     assert "right after `import jax`" in out.stderr

@@ -9,9 +9,9 @@ from safetensors.numpy import load_file, save_file
 
 import saejax
 from saejax import cli, sweeps, train
-from saejax.checkpoint import Checkpointer, CheckpointError
+from saejax.records.checkpoints import Checkpointer, CheckpointError
 from saejax.config import TrainConfig
-from saejax.exchange import ModelError
+from saejax.records.models import ModelError
 
 
 def tiny_data(m=30, n=9, seed=0):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from saejax import linesearch
+from saejax.optim import linesearch
 
 C1, C2, MAX_LS, PROG_TOL = 1e-4, 0.9, 25, 1e-9
 

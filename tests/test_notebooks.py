@@ -18,7 +18,7 @@ import reference
 from nbclient import NotebookClient
 
 from saejax import gradcheck, sweeps, train
-from saejax.checkpoint import Checkpointer
+from saejax.records.checkpoints import Checkpointer
 from saejax.data import training_data
 from saejax.metrics import DEAD_FRACTION_OF_RHO
 

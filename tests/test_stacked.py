@@ -88,7 +88,7 @@ def test_finetuning_lowers_the_cost_and_fits_the_training_set():
 def test_a_stack_exports_one_tensor_group_per_layer_and_loads_back(tmp_path):
     from safetensors.numpy import load_file
 
-    from saejax import exchange
+    from saejax.records import models as exchange
 
     net, x, _ = stacked.problem((8, 5, 4), num_classes=3)
     out = exchange.export_stack(net, tmp_path / "model", {"note": "test"})

@@ -12,6 +12,8 @@ import pytest
 
 from saejax import sweeps, train
 from saejax.config import TrainConfig
+from saejax.runtime.compile_cache import clear_program_cache
+from saejax.sweeps import block, program
 
 
 def data(m=48, n=16, seed=0):
@@ -47,13 +49,13 @@ def test_member_equals_standalone_run(optimizer):
 def test_lbfgs_block_packs_its_runners_and_members_still_equal_standalone_runs(monkeypatch):
     """L-BFGS members finish at different ticks; runners are packed into smaller blocks."""
     packs = []
-    real = sweeps._pack
+    real = block.pack
 
-    def counting(states, *args):
-        packs.append(len(states.step))
-        return real(states, *args)
+    def counting(packed, *args):
+        packs.append(len(packed.states.step))
+        return real(packed, *args)
 
-    monkeypatch.setattr(sweeps, "_pack", counting)
+    monkeypatch.setattr(block, "pack", counting)
     c = cfg(optimizer="lbfgs", batch_size=None, steps=60, steps_per_call=30)
     x = data()
     res = sweeps.sweep(c, x, rho=[0.05, 0.2], beta=[0.5, 3.0], lam=[0.1, 1e-3], chunk_size=8,
@@ -99,8 +101,8 @@ def test_compiles_once_whatever_the_grid_size(monkeypatch):
 
         return traced
 
-    monkeypatch.setattr(sweeps, "make_train_chunk", counting)
-    train.clear_program_cache()
+    monkeypatch.setattr(program, "make_train_chunk", counting)
+    clear_program_cache()
     x = data()
     for g in (4, 8, 12):  # 1, 2 and 3 blocks of 4 members
         sweeps.sweep(cfg(), x, rho=[0.01 * (i + 1) for i in range(g)], beta=[3.0], chunk_size=4,
@@ -168,8 +170,8 @@ def test_points_mode_and_bad_grids():
     bad = [
         (dict(rho=[], beta=[1.0]), "empty"),
         (dict(rho=[0.1, 1.0], beta=[1.0]), "strictly inside"),
-        (dict(rho=[0.1], beta=[-1.0]), "beta must be >= 0"),
-        (dict(rho=[0.1], beta=[1.0], lam=[-1e-3]), "lam must be >= 0"),
+        (dict(rho=[0.1], beta=[-1.0]), "beta must be finite and >= 0"),
+        (dict(rho=[0.1], beta=[1.0], lam=[-1e-3]), "lam must be finite and >= 0"),
         (dict(rho=[0.1, 0.2], beta=[1.0], mode="points"), "same length"),
         (dict(rho=[0.1], beta=[1.0], seed=[1.5]), "whole number"),
         (dict(rho=[0.1], beta=[1.0], seed=[2**32 + 5]), "whole number"),
@@ -188,6 +190,7 @@ SHARDED = textwrap.dedent("""
     import jax, numpy as np
     jax.config.update("jax_enable_x64", True)
     assert jax.device_count() == 4, jax.devices()
+    import saejax
     from saejax import sweeps, train
     from saejax.config import TrainConfig
     x = np.random.default_rng(0).uniform(0.05, 0.95, (48, 16))
@@ -207,7 +210,7 @@ SHARDED = textwrap.dedent("""
     states = jax.vmap(partial(train.init_state, c, 16))(jnp.arange(8, dtype=jnp.int32),
                                                         jnp.full(8, 0.02))
     states = jax.device_put(states, NamedSharding(mesh, P("members")))
-    hyper = jax.device_put(train.Hyper(jnp.full(8, 0.1), jnp.full(8, 3.0), jnp.full(8, 1e-3)),
+    hyper = jax.device_put(saejax.Hyper(jnp.full(8, 0.1), jnp.full(8, 3.0), jnp.full(8, 1e-3)),
                            NamedSharding(mesh, P("members")))
     xd = jax.device_put(jnp.asarray(x), NamedSharding(mesh, P()))
     run = jax.jit(sweeps.make_sweep_chunk(c),

@@ -15,11 +15,12 @@ import pytest
 import reference
 
 import saejax
-from saejax import checkpoint, train
-from saejax.checkpoint import Checkpointer, CheckpointError
+from saejax import train
+from saejax.runtime.clock import SaveClock
+from saejax.records.checkpoints import Checkpointer, CheckpointError
 from saejax.config import TrainConfig
 from saejax.data import load_digits
-from saejax.rundir import RunDirError
+from saejax.records.rundir import RunDirError
 
 
 def tiny_data(m=40, n=16, seed=0):
@@ -224,32 +225,32 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
         train.run(cfg.replace(steps=10), x, tmp_path, resume=True, progress=False)
 
 
-def test_checkpoints_are_packed_and_older_unpacked_ones_still_restore(tmp_path):
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_plain_orbax_reads_a_run_checkpoint_by_name(tmp_path, optimizer):
     import orbax.checkpoint as ocp
 
-    cfg = small_config(optimizer="lbfgs", batch_size=None, steps=4)
-    state = train.run(cfg, tiny_data(), progress=False).state
+    cfg = small_config(optimizer=optimizer, batch_size=None, steps=4)
+    state = train.run(cfg, tiny_data(), tmp_path / "run", progress=False).state
+    # a user who knows orbax, not saejax: no target, the params under their names
+    tree = ocp.StandardCheckpointer().restore((tmp_path / "run" / "checkpoints" / "4" /
+                                               "default").absolute())
+    assert set(tree) == {"step", "params", "opt_state", "key"}
+    assert int(tree["step"]) == 4
+    for k, v in state.params.items():
+        np.testing.assert_array_equal(tree["params"][k], v)
+    if optimizer == "lbfgs":  # the L-BFGS memory by its names too
+        assert {"S", "Y", "value", "grad", "stop"} <= set(tree["opt_state"])
+    # and saejax restores it into the state's structure bitwise
     like = train.init_state(cfg, tiny_data().shape[1])
-    leaves = jax.tree.leaves(state)
-    packed = checkpoint.pack(state)  # one array per dtype, and the shapes
-    assert len(packed) == len({np.asarray(a).dtype for a in leaves}) + 1 < len(leaves)
-    ckpt = Checkpointer(tmp_path / "packed")
-    ckpt.save(4, state)
-    # a checkpoint written by orbax leaf by leaf, as saejax wrote them before packing
-    old = ocp.CheckpointManager(tmp_path / "old", options=ocp.CheckpointManagerOptions(create=True))
-    old.save(4, args=ocp.args.StandardSave(state))
-    old.wait_until_finished()
-    old.close()
-    for directory in ("packed", "old"):
-        restored = Checkpointer(tmp_path / directory).restore(like)
-        assert jax.tree.structure(restored) == jax.tree.structure(state)
-        for a, b in zip(jax.tree.leaves(restored), leaves, strict=True):
-            np.testing.assert_array_equal(a, b)
-            assert a.dtype == b.dtype
+    restored = Checkpointer(tmp_path / "run" / "checkpoints").restore(like)
+    assert jax.tree.structure(restored) == jax.tree.structure(state)
+    for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(state), strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
     # a state of another shape (more hidden units) is refused, not reshaped
     other = train.init_state(cfg.replace(n_hidden=cfg.n_hidden + 1), tiny_data().shape[1])
     with pytest.raises(CheckpointError, match="cannot be restored"):
-        ckpt.restore(other)
+        Checkpointer(tmp_path / "run" / "checkpoints").restore(other)
 
 
 def test_incompatible_resume_and_existing_checkpoints(tmp_path):
@@ -294,7 +295,7 @@ def _cli(workdir, *extra):
 
 def test_save_clock_is_due_seconds_after_the_last_save():
     now = [100.0]
-    clock = train.SaveClock(10.0, clock=lambda: now[0])
+    clock = SaveClock(10.0, clock=lambda: now[0])
     assert not clock.due()
     now[0] = 109.9
     assert not clock.due()
@@ -302,7 +303,7 @@ def test_save_clock_is_due_seconds_after_the_last_save():
     assert clock.due()
     clock.saved()
     assert not clock.due()
-    assert train.SaveClock(0.0).due()
+    assert SaveClock(0.0).due()
 
 
 def test_checkpoint_seconds_leaves_out_checkpoints_not_the_result(tmp_path):

@@ -1,6 +1,12 @@
 """Host-side data: image and digit loaders, patch sampling and normalization, whitening."""
 
-from saejax.data.datasets import color_patches, detect_format, training_data, training_labels
+from saejax.data.datasets import (
+    color_patches,
+    data_of,
+    detect_format,
+    training_data,
+    training_labels,
+)
 from saejax.data.errors import DataError, check_finite
 from saejax.data.images import (
     embedded_color_images,
@@ -18,6 +24,7 @@ __all__ = [
     "DataError",
     "check_finite",
     "color_patches",
+    "data_of",
     "detect_format",
     "embedded_color_images",
     "embedded_images",

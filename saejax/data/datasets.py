@@ -130,3 +130,21 @@ def training_labels(dataset: str, path=None, num_examples: int | None = None) ->
         _check_digits(num_examples)
         return load_digits()[1][:num_examples]
     return None
+
+
+def data_of(config, dataset: str | None = None, path=None,
+            num_examples: int | None = None) -> tuple[np.ndarray, dict]:
+    """``training_data`` for a trained model's ``config``: its own data set, path, example
+    count, patch size and seed, unless ``dataset``, ``path`` or ``num_examples`` pick others.
+
+    A path is the model's own only when the data set is too; a digits config built in Python
+    may carry the default 10,000 examples, so it takes the 1,797 there are.
+    """
+    dataset = dataset or config.dataset
+    if path is None and dataset == config.dataset:
+        path = config.data
+    if num_examples is None:
+        num_examples = config.num_examples
+        if dataset == "digits":
+            num_examples = min(num_examples, DIGITS)
+    return training_data(dataset, path, num_examples, config.patch_size, config.seed)

@@ -1,7 +1,4 @@
-"""The optimizers: optax's minibatch methods, and a full-batch L-BFGS that ticks.
-
-Minibatch (adam / sgd / momentum): ``make_optimizer(config)``, an optax transformation with the
-learning rate injected as a traced hyperparameter.
+"""Full-batch L-BFGS that ticks: its state, the compact two-loop recursion, the tick, the driver.
 
 L-BFGS advances by *ticks*. Each tick evaluates J and its gradient exactly once, at the point
 the member's own state asks for, and moves its state machine on:
@@ -26,49 +23,23 @@ float rounding has run out), or when a search uses all its evaluations without l
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
-import optax
 from jax.flatten_util import ravel_pytree
 from jax.scipy.linalg import solve_triangular
 
-from saejax import linesearch
-from saejax.config import TrainConfig
+from saejax.losses import scalar_terms
+from saejax.optim import linesearch
 from saejax.pytree import pytree_dataclass
+from saejax.schema import SCALAR_TERMS
 
 STOP_REASONS = ("running", "budget", "no_decrease", "linesearch")
 RUNNING, BUDGET, NO_DECREASE, LINESEARCH = range(4)
 # A trial whose J exceeds J(0) by at most this many float epsilons (relative) may still be
 # accepted on its slope; see linesearch's approximate Wolfe points.
 APPROX_WOLFE_ULPS = 10
-TERM_KEYS = ("loss", "reconstruction", "weight_decay", "sparsity", "rho_hat_mean")
-
-
-def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """The optax optimizer of a minibatch config; the learning rate is an injected hyperparameter."""
-
-    def factory(learning_rate):
-        if config.schedule == "cosine":
-            learning_rate = optax.cosine_decay_schedule(learning_rate, config.steps)
-        elif config.schedule == "warmup_cosine":
-            warmup = max(1, config.steps // 20)
-            learning_rate = optax.warmup_cosine_decay_schedule(
-                0.0, learning_rate, warmup, config.steps
-            )
-        if config.optimizer == "adam":
-            return optax.adam(learning_rate)
-        if config.optimizer == "momentum":
-            return optax.sgd(learning_rate, momentum=config.momentum)
-        return optax.sgd(learning_rate)
-
-    return optax.inject_hyperparams(factory)(learning_rate=config.lr)
-
-
-def scalar_terms(terms: dict) -> dict:
-    """J's terms as scalars: the rho_hat vector becomes its mean."""
-    out = {k: terms[k] for k in TERM_KEYS if k != "rho_hat_mean"}
-    out["rho_hat_mean"] = jnp.mean(terms["rho_hat"])
-    return out
 
 
 @pytree_dataclass
@@ -89,7 +60,7 @@ class LbfgsState:
     h_diag: jax.Array  # the initial inverse Hessian scale y.s / y.y of the newest pair
     value: jax.Array  # J at params (valid once started)
     grad: jax.Array  # (P,) dJ/dparams at params
-    terms: dict  # J's terms at params (TERM_KEYS), from the evaluation that gave J
+    terms: dict  # J's terms at params (SCALAR_TERMS), from the evaluation that gave J
     direction: jax.Array  # (P,) the search direction d
     search: linesearch.LineSearchState  # the line search along d
     best_grad: jax.Array  # (P,) the gradient at the search's best trial so far
@@ -103,7 +74,7 @@ def init_lbfgs(params, memory_size: int) -> LbfgsState:
     """A fresh L-BFGS state; its first tick evaluates J and g at ``params``."""
     flat, _ = ravel_pytree(params)
     zero = jnp.zeros((), flat.dtype)
-    terms = {k: zero for k in TERM_KEYS}
+    terms = {k: zero for k in SCALAR_TERMS}
     vec = jnp.zeros_like(flat)
     return LbfgsState(
         S=jnp.zeros((memory_size, flat.size), flat.dtype),
@@ -252,3 +223,52 @@ def make_lbfgs_tick(evaluate, max_iterations: int):
         return params, step, opt, row, accepted
 
     return tick
+
+
+class LbfgsDriver(NamedTuple):
+    """One member's L-BFGS loop, named as optax names its line search's: ``init``, ``step``,
+    ``cond``. The state is any training state with ``params``, ``step`` (finished iterations)
+    and ``opt_state`` (an ``LbfgsState``) fields and a ``replace`` method.
+
+    ``init(params, num_steps)``: empty metric rows, one per iteration of a chunk.
+    ``step(state, rows, batch, hyper, end, num_steps, active=True)``: one tick (one evaluation
+    of J and its gradient); when an iteration finishes, its metrics go to row
+    ``step - (end - num_steps)``. With ``active`` False the L-BFGS memory is left as it was.
+    ``cond(state, end)``: the member has not stopped and its iterations are below ``end``.
+
+    A standalone run loops ``step`` while ``cond``; a sweep steps all its members at once.
+    """
+
+    init: callable
+    step: callable
+    cond: callable
+
+
+def empty_row(params) -> dict:
+    """A metric row of zeros: J's scalar terms, the gradient norm and the line search's
+    evaluations, at the params' dtype."""
+    zero = jnp.zeros((), jax.tree.leaves(params)[0].dtype)
+    return {**{k: zero for k in SCALAR_TERMS}, "grad_norm": zero,
+            "linesearch_steps": jnp.zeros((), jnp.int32)}
+
+
+def make_driver(evaluate, max_iterations: int) -> LbfgsDriver:
+    """The ``LbfgsDriver`` of ``make_lbfgs_tick(evaluate, max_iterations)``."""
+    tick = make_lbfgs_tick(evaluate, max_iterations)
+
+    def init(params, num_steps: int):
+        rows = {k: jnp.zeros((num_steps,), v.dtype) for k, v in empty_row(params).items()}
+        return {**rows, "valid": jnp.zeros((num_steps,), bool)}
+
+    def step(state, rows, batch, hyper, end, num_steps: int, active=True):
+        params, count, opt, row, accepted = tick(state.params, state.step, state.opt_state,
+                                                 batch, hyper, active)
+        i = jnp.clip(state.step - (end - num_steps), 0, num_steps - 1)
+        row = {**row, "valid": jnp.ones((), bool)}
+        rows = {k: v.at[i].set(jnp.where(accepted, row[k], v[i])) for k, v in rows.items()}
+        return state.replace(params=params, step=count, opt_state=opt), rows
+
+    def cond(state, end):
+        return (state.opt_state.stop == RUNNING) & (state.step < end)
+
+    return LbfgsDriver(init=init, step=step, cond=cond)

@@ -2,18 +2,16 @@
 
 A sweep spreads its members over ``jax.devices()``. On a GPU or TPU host those are the
 accelerators. On a CPU host JAX shows a single device by default; split the host into one
-device per core and each core trains its own share of the members (2 cores: one evaluation of
-16 members at 64-25 took 48-64 ms on two devices, 72-84 ms on one). ``saejax sweep`` does this itself;
-in Python, call ``split_cpu()`` right after ``import jax``, before any computation:
+device per core and each core trains its own share of the members. ``saejax sweep`` does this
+itself; in Python, call ``split_cpu()`` right after ``import jax``, before any computation:
 
     import jax
-    from saejax import devices
+    from saejax.runtime import devices
     devices.split_cpu()          # one CPU device per core (a no-op on GPU/TPU-only use)
 
 It sets ``jax_num_cpu_devices``, which JAX reads once, when its first computation starts its
-backends. A standalone run uses one device either way, and runs slower in a split process
-(one evaluation at 64-25: 6.9-8.2 ms there, 3.5-4.6 ms in a plain one, 2 cores), so split
-only processes that run sweeps.
+backends. A standalone run uses one device either way and runs slower in a split process, so
+split only processes that run sweeps (docs/benchmarks.md has the measurements).
 """
 
 from __future__ import annotations
@@ -53,7 +51,7 @@ def split_cpu(count: int | None = None) -> int:
         jax.config.update("jax_num_cpu_devices", count)
     except RuntimeError as err:
         raise RuntimeError(
-            "saejax.devices.split_cpu() must run before JAX's first computation (it starts the "
+            "saejax.runtime.devices.split_cpu() must run before JAX's first computation (it starts the "
             "backends, which read the device count once): call it right after `import jax`, or "
             f"set XLA_FLAGS=--{XLA_FLAG}={count} before starting Python."
         ) from err

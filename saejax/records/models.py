@@ -27,9 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from saejax import rundir
-from saejax.checkpoint import CheckpointError
 from saejax.config import TrainConfig
+from saejax.records import rundir
+from saejax.records.checkpoints import Checkpointer, CheckpointError
+from saejax.records.sweep_record import load_member
+from saejax.schema import AXES
 
 WEIGHTS = "weights.safetensors"
 CONFIG = "cfg.json"
@@ -177,9 +179,6 @@ def _no_member(member, path, what) -> None:
 
 def _from_run(path: Path):
     """A training run's config, its latest checkpoint's params and its record."""
-    from saejax.checkpoint import Checkpointer
-    from saejax.train import init_state
-
     record = rundir.read_json(path / "config.json")
     config = TrainConfig(**record["config"])
     checkpoints = Checkpointer(path / "checkpoints")
@@ -189,21 +188,19 @@ def _from_run(path: Path):
             "writes one (every --checkpoint-every steps, at most once per --checkpoint-seconds, "
             "and at its end), or resume it.")
     try:
-        state = checkpoints.restore(init_state(config, record["n_visible"]))
+        state = checkpoints.restore_named()
     finally:
         checkpoints.close()
-    params = {k: np.asarray(v) for k, v in state.params.items()}
+    params = {k: np.asarray(v) for k, v in state["params"].items()}
     summary_path = path / "summary.json"
     summary = rundir.read_json(summary_path) if summary_path.exists() else {}
     summary.pop("rho_hat", None)  # per-unit values: in the run directory, not the export
     return config, params, {"data": record.get("data", {}), "summary": summary,
-                            "source": {"run": str(path), "step": int(state.step)}}
+                            "source": {"run": str(path), "step": int(state["step"])}}
 
 
 def _from_sweep(path: Path, member: int | None):
     """A sweep member's own config, params and results row."""
-    from saejax.sweeps import AXES, load_member
-
     record = rundir.read_json(path / "config.json")
     size = len(record["grid"]["rho"])
     if member is None:

@@ -140,7 +140,7 @@ def environment() -> dict:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    source = Path(__file__).resolve().parent.parent
+    source = Path(__file__).resolve().parents[2]
     commit, dirty = None, None
 
     def git(*args):
@@ -161,13 +161,6 @@ def environment() -> dict:
                         "count": len(devices), "processes": jax.process_count()}}
 
 
-def add_arguments(parser, name: str, kind: str = "run") -> None:
-    """An experiment script's ``--workdir`` (default runs/<name>-<time>) and ``--resume``."""
-    parser.add_argument("--workdir", help=f"run directory (default: a new runs/{name}-<time>)")
-    parser.add_argument("--resume", action="store_true", help=f"continue the {kind} in --workdir")
-    parser.set_defaults(run_name=name, run_kind=kind)
-
-
 def choose(workdir: str | Path | None, resume: bool, name: str, kind: str,
            check: bool = True) -> Path:
     """The directory a command's ``--workdir``/``--resume`` ask for: ``workdir``, or a fresh
@@ -177,22 +170,3 @@ def choose(workdir: str | Path | None, resume: bool, name: str, kind: str,
         raise RunDirError("--resume needs --workdir, the directory to continue.")
     path = Path(workdir) if workdir else fresh(name)
     return claim(path, kind, resume, create=False) if check else path
-
-
-def workdir_of(args) -> Path:
-    """``choose`` for the flags ``add_arguments`` made."""
-    return choose(args.workdir, args.resume, args.run_name, args.run_kind)
-
-
-def run_script(main) -> None:
-    """Runs an experiment script's ``main()``: bad input or a taken directory prints one line
-    (no traceback) and exits with status 2, as the command line does."""
-    import sys
-
-    from saejax.checkpoint import CheckpointError
-
-    try:
-        main()
-    except (ValueError, CheckpointError, FileNotFoundError) as err:
-        print(f"{Path(sys.argv[0]).name}: error: {err}", file=sys.stderr)
-        sys.exit(2)

@@ -1,0 +1,195 @@
+"""Orbax checkpoints of training states, for runs and sweep blocks alike, as named trees.
+
+Every pytree is saved as nested dicts named by its fields and keys (``named``): a run's
+checkpoint is ``{"step", "params": {"W1", "b1", "W2", "b2"}, "opt_state": {...}, "key"}``, so
+plain orbax reads it without saejax::
+
+    import orbax.checkpoint as ocp
+    tree = ocp.StandardCheckpointer().restore("RUN/checkpoints/400/default")
+    tree["params"]["W1"]                       # (H, N)
+
+``Checkpointer.restore(like)`` puts the arrays back into ``like``'s structure (``unnamed``) and
+refuses any that do not fit it, with a ``CheckpointError`` that never restarts a run silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def load_orbax():
+    """orbax.checkpoint, imported on first use: only runs that save or restore pay for it."""
+    import orbax.checkpoint
+
+    return orbax.checkpoint
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: corrupt, incompatible, or missing when required."""
+
+
+def _name(key) -> str:
+    for attr in ("name", "key", "idx"):  # GetAttrKey, DictKey, SequenceKey
+        if hasattr(key, attr):
+            return str(getattr(key, attr))
+    raise TypeError(f"cannot name the pytree key {key!r}")
+
+
+def named(tree) -> dict:
+    """``tree`` as nested dicts of NumPy arrays, keyed by its field names, dict keys and
+    sequence positions (``"0"``, ``"1"``, ...); empty subtrees (None) are left out."""
+    out: dict = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        node = out
+        for key in path[:-1]:
+            node = node.setdefault(_name(key), {})
+        node[_name(path[-1])] = np.asarray(leaf)
+    return out
+
+
+def unnamed(tree: dict, like):
+    """The arrays of a ``named`` tree in the structure of ``like``; KeyError when one of
+    ``like``'s leaves has no array of its name. Shapes are taken as stored."""
+    paths, treedef = jax.tree_util.tree_flatten_with_path(like)
+    leaves = []
+    for path, _ in paths:
+        node = tree
+        for key in path:
+            node = node[_name(key)]
+        leaves.append(node)
+    return jax.tree.unflatten(treedef, leaves)
+
+
+class Checkpointer:
+    """A CheckpointManager in ``directory`` that keeps at most ``max_to_keep`` checkpoints.
+
+    Saves are synchronous: a checkpoint on disk is complete (orbax commits it atomically), so a
+    process killed at any moment leaves its last finished checkpoint intact. With ``solo`` the
+    calling process writes and reads on its own (no barrier with other processes): a
+    multi-process sweep's process 0 saves its blocks, and every process reads them by itself.
+    """
+
+    def __init__(self, directory: str | Path, max_to_keep: int = 3, solo: bool = False):
+        self.directory = Path(directory).absolute()
+        self._max_to_keep, self._solo = max_to_keep, solo
+        self._cached_manager = None
+
+    @property
+    def _manager(self):
+        # Made on first use: a new run's first save comes after its first chunk of training, so
+        # importing orbax (a second or more) overlaps training (runtime.progress.prefetch_imports).
+        if self._cached_manager is None:
+            ocp = load_orbax()
+            solo = {"multiprocessing_options": solo_options()} if self._solo else {}
+            self._cached_manager = ocp.CheckpointManager(
+                self.directory,
+                options=ocp.CheckpointManagerOptions(
+                    max_to_keep=self._max_to_keep,
+                    enable_async_checkpointing=False,
+                    create=True,
+                    cleanup_tmp_directories=True,  # leftovers of a save that was killed
+                    **solo,
+                ),
+            )
+        return self._cached_manager
+
+    def latest_step(self) -> int | None:
+        """The step of the newest complete checkpoint, or None."""
+        if self._cached_manager is None and not self.directory.exists():
+            return None  # nothing saved yet: no need to start orbax to know it
+        return self._manager.latest_step()
+
+    def all_steps(self) -> list[int]:
+        if self._cached_manager is None and not self.directory.exists():
+            return []
+        return list(self._manager.all_steps())
+
+    def save(self, step: int, tree) -> None:
+        """Saves ``tree`` (any pytree of arrays) as checkpoint ``step``, a ``named`` tree."""
+        if step in self._manager.all_steps():
+            return
+        self._manager.save(step, args=load_orbax().args.StandardSave(named(tree)))
+        self._manager.wait_until_finished()
+        logger.info("saved checkpoint %d in %s", step, self.directory)
+
+    def restore_named(self, step: int | None = None) -> dict:
+        """Checkpoint ``step`` (default: the latest) as the ``named`` tree it was saved as."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise CheckpointError(
+                f"no checkpoint found in {self.directory}. Run without --resume to start afresh."
+            )
+        try:
+            return self._manager.restore(step, args=load_orbax().args.StandardRestore())
+        except Exception as err:
+            raise _unusable(self.directory, step, err) from err
+
+    def restore(self, like, step: int | None = None):
+        """Restores checkpoint ``step`` (default: the latest) into the structure of ``like``.
+
+        Raises:
+          CheckpointError: when there is no checkpoint, or it cannot be read into ``like``'s
+            structure, shapes and dtypes (a corrupt file, or one from another configuration).
+        """
+        step = self.latest_step() if step is None else step
+        stored = self.restore_named(step)
+        try:
+            restored = unnamed(stored, like)
+        except (KeyError, TypeError) as err:
+            raise _unusable(self.directory, step, err) from err
+        _check_like(restored, like, self.directory, step)
+        return jax.tree.map(jnp.asarray, restored)
+
+    def close(self) -> None:
+        if self._cached_manager is not None:
+            self._cached_manager.close()
+
+
+def solo_options():
+    """Orbax options for a process that saves and reads on its own, with no barrier waiting
+    for the other processes."""
+    ocp = load_orbax()
+    me = jax.process_index()
+    return ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
+
+
+def save_tree(path: str | Path, tree) -> None:
+    """Writes ``tree`` to ``path`` once (a sweep block's members), ``named``, by this process
+    alone; the directory appears complete or not at all."""
+    checkpointer = load_orbax().StandardCheckpointer(multiprocessing_options=solo_options())
+    checkpointer.save(Path(path).absolute(), named(tree), force=True)
+    checkpointer.wait_until_finished()
+
+
+def restore_tree(path: str | Path) -> dict:
+    """The ``named`` tree that ``save_tree`` wrote to ``path``, as NumPy arrays."""
+    checkpointer = load_orbax().StandardCheckpointer(multiprocessing_options=solo_options())
+    return jax.tree.map(np.asarray, checkpointer.restore(Path(path).absolute()))
+
+
+def _unusable(directory, step, err) -> CheckpointError:
+    return CheckpointError(
+        f"checkpoint {step} in {directory} cannot be restored "
+        f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
+        "It is corrupt or was written by a different configuration (network size, "
+        "optimizer, dtype). Delete it to fall back to an earlier one, or start a new "
+        "run in another --workdir."
+    )
+
+
+def _check_like(restored, like, directory, step) -> None:
+    """Shapes and dtypes of a restored tree must match the expected ones exactly."""
+    got = jax.tree.map(lambda a: (np.shape(a), str(np.asarray(a).dtype)), restored)
+    want = jax.tree.map(lambda a: (np.shape(a), str(a.dtype)), like)
+    if got != want:
+        raise CheckpointError(
+            f"checkpoint {step} in {directory} cannot be restored: it does not match this "
+            f"run's configuration (shapes/dtypes differ). Start a new run in another --workdir."
+        )

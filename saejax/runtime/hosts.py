@@ -1,0 +1,41 @@
+"""Arrays across processes: the three collectives a multi-process sweep needs.
+
+With one process each is a plain device transfer. After ``jax.distributed.initialize()``,
+``put`` builds a global array from a host array that every process holds whole, ``fetch``
+gathers sharded arrays whole onto every host, and ``agreed`` makes every process take process
+0's decision (when to checkpoint), so that all of them call the same collectives.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding
+
+
+def put(array: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """A global array from a host array that every process holds whole (data, grid values)."""
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+def fetch(tree):
+    """Host copies of (possibly multi-host) sharded arrays, gathered whole."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def agreed(flag: bool) -> bool:
+    """Process 0's ``flag`` on every process (a collective when there are several)."""
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+
+    return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))
+
+
+def is_writer() -> bool:
+    """Whether this process writes the run directory: process 0 alone does."""
+    return jax.process_index() == 0

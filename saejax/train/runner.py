@@ -1,0 +1,185 @@
+"""``run``: train one sparse autoencoder and write its run directory; orchestration only.
+
+    data, hyper checked -> RunRecord.claim -> init_state -> record.begin (new or resumed)
+    -> compiled chunks (train.step), each: metrics rows logged, divergence checked,
+       a checkpoint when due -> summary -> record.finish -> figures (viz.figures)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from saejax import checks, metrics
+from saejax.config import RUN_RESUMABLE, TrainConfig
+from saejax.losses import Hyper
+from saejax.records.run_record import RunRecord
+from saejax.runtime import compile_cache
+from saejax.runtime.progress import prefetch_imports, progress_bar
+from saejax.train.state import TrainState, init_state, resumed, run_counts, stopped
+from saejax.train.step import chunk_lengths, jitted_train_chunk
+
+
+class DivergenceError(RuntimeError):
+    """The loss became NaN or Inf; the last good state stays in the checkpoints."""
+
+
+@dataclass
+class RunResult:
+    """What ``run`` returns: the final state, the logged history and the summary."""
+
+    state: TrainState
+    history: list
+    summary: dict
+    workdir: Path | None
+
+
+def run(
+    config: TrainConfig,
+    data,
+    workdir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    data_info: dict | None = None,
+    tensorboard: bool = False,
+) -> RunResult:
+    """Trains the sparse autoencoder on ``data`` (M, N) and writes the run directory.
+
+    Args:
+      config: the run's settings (``TrainConfig``).
+      data: training examples, shape (M, N), one per row, finite.
+      workdir: run directory for config.json, metrics.jsonl, summary.json, checkpoints/ and the
+        figures; None trains in memory only.
+      resume: continue from the latest checkpoint in ``workdir/checkpoints``.
+      progress: show a tqdm bar with the loss and mean rho_hat.
+      data_info: a description of the data, stored in config.json.
+      tensorboard: also write TensorBoard summaries to ``workdir/tensorboard``
+        (``saejax.records.tensorboard``; needs the tensorboard package and a workdir).
+
+    Returns:
+      ``RunResult(state, history, summary, workdir)``.
+
+    Raises:
+      ValueError: bad settings or data. CheckpointError: a checkpoint that cannot be used, or
+      checkpoints present without ``resume``. DivergenceError: a NaN or Inf loss.
+    """
+    data = checks.check_training_data(data, config)
+    m, n_visible = data.shape
+    record = RunRecord.claim(workdir, config, resume, tensorboard)
+    compile_cache.enable()
+    hyper = Hyper(rho=config.rho, beta=config.beta, lam=config.lam)
+    data = jnp.asarray(data, jnp.dtype(config.dtype))  # on the device from here on
+    # the data as trained on, whatever the description says
+    info = {**(data_info or {}), "shape": [m, n_visible], "num_examples": m}
+    state, history = record.begin(init_state(config, n_visible), n_visible, info)
+    state = resumed(state, config) if resume else state
+    start_step = int(state.step)
+    bar = progress_bar(config.steps, start_step, progress)
+    t_start = time.perf_counter()
+    try:
+        state, compile_seconds = _train(state, data, hyper, config, record, bar, history)
+        summary = _summary(state, data, hyper, config, time.perf_counter() - t_start,
+                           compile_seconds, start_step)
+        # the bar's last word: J after the last update, as the final row of metrics.jsonl
+        bar.set_postfix(loss=f"{summary['final_loss']:.4g}",
+                        rho_hat=f"{summary['rho_hat_mean']:.3g}")
+    finally:
+        bar.close()
+        record.close()
+    # The rows hold J where each iteration began; the last one ends the curve at the final J,
+    # on all the data, after the last update.
+    history.append(record.finish(summary))
+    if record.workdir is not None:
+        from saejax.viz import figures
+
+        figures.run_figures(record.workdir, state.params, summary, history, config,
+                            record.resumed_at())
+    return RunResult(state=state, history=history, summary=summary, workdir=record.workdir)
+
+
+def _train(state, data, hyper, config, record, bar, history):
+    """The chunks from the state's step to the budget (or an L-BFGS stop); returns the final
+    state and the seconds spent compiling."""
+    train_chunk = jitted_train_chunk(config)
+    compiled, compile_seconds = {}, 0.0
+    for n in chunk_lengths(int(state.step), config.steps, config.steps_per_call):
+        if bool(stopped(state)):
+            break
+        if n not in compiled:
+            t0 = time.perf_counter()
+            compiled[n] = train_chunk.lower(state, data, hyper, num_steps=n).compile()
+            compile_seconds += time.perf_counter() - t0
+            if record.workdir is not None and len(compiled) == 1:
+                prefetch_imports()  # while the chunks run
+        first = int(state.step)
+        new_state, rows = compiled[n](state, data, hyper)  # L-BFGS: state donated
+        rows = jax.device_get(rows)
+        valid = rows.pop("valid")
+        rows = {k: v[valid] for k, v in rows.items()}
+        # L-BFGS never accepts a non-finite point: its new state is the last good one.
+        last_good = new_state if config.optimizer == "lbfgs" else state
+        _check_finite(rows, new_state, first, last_good, record, config)
+        state, step = new_state, int(new_state.step)
+        logged = _log_rows(rows, first, config, last=bool(stopped(state)))
+        history.extend(logged)
+        record.log(logged)
+        if step == config.steps or bool(stopped(state)) or record.due(step):
+            record.checkpoint(step, state)
+        bar.update(step - first)
+        if logged:
+            bar.set_postfix(loss=f"{logged[-1]['loss']:.4g}",
+                            rho_hat=f"{logged[-1]['rho_hat_mean']:.3g}")
+    return state, compile_seconds
+
+
+def _check_finite(rows, new_state, first, last_good, record, config):
+    finite = np.isfinite(rows["loss"])
+    params_ok = all(np.isfinite(v).all() for v in jax.device_get(new_state.params).values())
+    value_ok = np.isfinite(jax.device_get(getattr(new_state.opt_state, "value", 0.0)))
+    if finite.all() and params_ok and value_ok:
+        return
+    bad = first + (int(np.argmin(finite)) if not finite.all() else len(finite))
+    where = "no checkpoint was written"
+    if record.workdir is not None:
+        good = int(last_good.step)
+        directory = record.checkpoint(good, last_good)  # if it is not saved already
+        where = f"the last good state (step {good}) is saved in {directory}"
+    raise DivergenceError(
+        f"training diverged: the loss became NaN or Inf at step {bad}. Training stopped and "
+        f"{where}. "
+        + (f"Lower the learning rate (now {config.lr}) and run again with --resume (a resume "
+           f"may change only {', '.join(RUN_RESUMABLE)}), or start a new run in another "
+           "--workdir with a smaller lam or beta."
+           if record.workdir is not None else
+           f"Lower the learning rate (now {config.lr}), lam or beta and run again.")
+    )
+
+
+def _log_rows(rows, first, config, last=False) -> list:
+    """Every log_every-th row, the budget's last and, when the run stopped early, its last."""
+    n = len(rows["loss"])
+    out = []
+    for i in range(n):
+        step = first + i
+        if step % config.log_every == 0 or step == config.steps - 1 or (last and i == n - 1):
+            out.append({"step": step, **{k: float(v[i]) for k, v in rows.items()}})
+    return out
+
+
+def _summary(state, x, hyper, config, wall, compile_seconds, start_step) -> dict:
+    terms, stats = jax.device_get(metrics.final_stats(state.params, x, hyper, config.penalty,
+                                                      config.decoder, config.tied))
+    return {
+        **metrics.results(terms, stats),
+        "rho_hat": np.asarray(stats["rho_hat"]).tolist(),
+        "steps": int(state.step),
+        "steps_this_run": int(state.step) - start_step,
+        **run_counts(state, config),
+        "wall_seconds": wall,
+        "compile_seconds": compile_seconds,
+    }

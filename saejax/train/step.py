@@ -1,0 +1,159 @@
+"""One evaluation, one step and one compiled chunk of steps: the pure functions a run and a
+sweep both train with.
+
+    make_evaluate(config)    (params, batch, hyper) -> (terms, grads): J, its terms, dJ/dparams
+    make_train_step(config)  (state, batch, hyper) -> (state, metrics): one minibatch iteration
+    make_train_chunk(config) (state, data, hyper, num_steps) -> (state, metrics per step)
+        minibatch optimizers: lax.scan of steps; L-BFGS: lax.while_loop of ticks (optim.lbfgs)
+
+Names by role, the same across saejax: ``data`` is the whole training set (M, N); ``batch`` is
+the rows one step trains on (all of ``data`` for a full-batch method); ``x`` is the examples J
+is evaluated on, as in the loss and gradient functions.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from saejax import grads, losses, optim
+from saejax.config import TrainConfig
+from saejax.losses import Hyper
+from saejax.runtime.compile_cache import program_cache
+from saejax.train.state import TrainState
+
+# Most examples per block of the analytic evaluation of a large batch
+# (grads.terms_and_grad_blocked splits it into equal blocks: 10,000 examples into 5 of 2,000),
+# for one member, and for each member when a sweep evaluates many at once: two passes over
+# blocks keep the (M, N) temporaries in cache. docs/benchmarks.md has the measurements.
+EVAL_BLOCK = 2048
+EVAL_BLOCK_BATCHED = 1024
+
+
+def make_evaluate(config: TrainConfig, batched: bool = False):
+    """``evaluate(params, batch, hyper) -> (terms, grads)``: J, its terms and dJ/dparams.
+
+    One evaluation: the hand-written forward and backward pass (``grad="analytic"``), or
+    ``jax.value_and_grad`` of the loss (``grad="autodiff"``). The analytic pass runs over blocks
+    of ``EVAL_BLOCK`` examples (``EVAL_BLOCK_BATCHED`` when ``batched``: many members at once
+    under vmap) when the batch holds at least two blocks. ``terms`` holds loss,
+    reconstruction, weight_decay, sparsity and the vector rho_hat.
+    """
+    penalty, decoder, tied = config.penalty, config.decoder, config.tied
+    if config.grad == "analytic":
+        block = EVAL_BLOCK_BATCHED if batched else EVAL_BLOCK
+        whole = partial(grads.terms_and_grad, penalty=penalty, decoder=decoder, tied=tied)
+        blocked = partial(grads.terms_and_grad_blocked, penalty=penalty, decoder=decoder,
+                          tied=tied, block=block)
+        return lambda params, batch, hyper: (
+            blocked if batch.shape[0] >= 2 * block else whole)(params, batch, hyper)
+
+    def evaluate(params, batch, hyper):
+        def f(p):
+            terms = losses.compute_terms(p, batch, hyper, penalty, decoder, tied)
+            return terms["loss"], terms
+
+        (_, terms), g = jax.value_and_grad(f, has_aux=True)(params)
+        return terms, g
+
+    return evaluate
+
+
+def make_train_step(config: TrainConfig):
+    """Returns the pure ``train_step(state, batch, hyper) -> (state, metrics)``: one iteration
+    of a minibatch optimizer (adam, sgd, momentum).
+
+    The metrics describe the params before the update (the loss at which the gradient was
+    taken). L-BFGS has no such step: an iteration is as many evaluations as its line search
+    takes, so it advances by ticks (``make_lbfgs_driver``).
+    """
+    if config.optimizer == "lbfgs":
+        raise ValueError("L-BFGS advances by ticks, not steps: use make_train_chunk or "
+                         "make_lbfgs_driver.")
+    evaluate = make_evaluate(config)
+    tx = optim.make_optimizer(config)
+
+    def train_step(state: TrainState, batch, hyper: Hyper):
+        terms, g = evaluate(state.params, batch, hyper)
+        updates, opt_state = tx.update(g, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {**losses.scalar_terms(terms), "grad_norm": optax.tree.norm(g)}
+        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+    return train_step
+
+
+def make_lbfgs_driver(config: TrainConfig, batched: bool = False) -> optim.LbfgsDriver:
+    """One L-BFGS member's ``LbfgsDriver(init, step, cond)`` on a ``TrainState``; ``batched``
+    when a sweep will vmap it (it picks the evaluation's block size, see ``make_evaluate``)."""
+    return optim.make_driver(make_evaluate(config, batched), config.steps)
+
+
+def make_train_chunk(config: TrainConfig):
+    """Returns ``train_chunk(state, data, hyper, num_steps) -> (state, metrics)``.
+
+    Minibatch optimizers: ``num_steps`` iterations of ``train_step`` in one ``lax.scan``; each
+    minibatch is drawn from ``data`` (M, N) with ``fold_in(key, step)`` (uniform, with
+    replacement), so a run resumed at any step sees the same batches.
+
+    L-BFGS: a ``lax.while_loop`` of ticks (one evaluation each) until ``num_steps`` more
+    iterations are done or the run stops. It ends on an iteration boundary, so a run resumed
+    there replays the same computation.
+
+    Metrics come back stacked, one row per iteration, with ``valid`` marking the rows of
+    iterations that ran (all of them, unless an L-BFGS run stopped inside the chunk).
+    """
+    if config.optimizer == "lbfgs":
+        driver = make_lbfgs_driver(config)
+
+        def lbfgs_chunk(state: TrainState, data, hyper: Hyper, num_steps: int):
+            end = state.step + num_steps
+            return jax.lax.while_loop(
+                lambda carry: driver.cond(carry[0], end),
+                lambda carry: driver.step(*carry, data, hyper, end, num_steps),
+                (state, driver.init(state.params, num_steps)))
+
+        return lbfgs_chunk
+
+    train_step = make_train_step(config)
+    batch_size = config.batch_size
+
+    def train_chunk(state: TrainState, data, hyper: Hyper, num_steps: int):
+        def body(state, _):
+            if batch_size is None:
+                batch = data
+            else:
+                key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+                idx = jax.random.randint(key, (batch_size,), 0, data.shape[0])
+                batch = jnp.take(data, idx, axis=0)
+            state, metrics = train_step(state, batch, hyper)
+            return state, {**metrics, "valid": jnp.ones((), bool)}
+
+        return jax.lax.scan(body, state, None, length=num_steps)
+
+    return train_chunk
+
+
+@program_cache
+def _jitted_chunk(program: TrainConfig):
+    # The L-BFGS state (its memory of past steps) is donated: the chunk updates it in place.
+    donate = (0,) if program.optimizer == "lbfgs" else ()
+    return jax.jit(make_train_chunk(program), static_argnames="num_steps", donate_argnums=donate)
+
+
+def jitted_train_chunk(config: TrainConfig):
+    """``jax.jit(make_train_chunk(config))``, one per compiled program (``config.program()``)."""
+    return _jitted_chunk(config.program())
+
+
+def chunk_lengths(start: int, steps: int, chunk: int):
+    """Chunk lengths from step ``start`` to ``steps``, each ending on a multiple of ``chunk``
+    (or at ``steps``), so a resumed run's chunks end where the uninterrupted run's did."""
+    step = start
+    while step < steps:
+        n = min(chunk - step % chunk, steps - step)
+        yield n
+        step += n

@@ -1,0 +1,241 @@
+"""Training curves, the rho_hat histogram and the penalties' shapes."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from saejax.metrics import DEAD_FRACTION_OF_RHO
+from saejax.schema import TERMS
+from saejax.viz.canvas import ONE_AXES_MARGINS, new_figure, save_png
+
+logger = logging.getLogger(__name__)
+
+def _as_float(value) -> float | None:
+    """A finite real scalar (Python, NumPy or JAX) as float; anything else as None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return None
+    if array.ndim != 0 or array.dtype.kind not in "iuf":
+        return None
+    number = float(array)
+    return number if math.isfinite(number) else None
+
+
+def curve_series(history: Sequence[Mapping]) -> dict[str, tuple[list[float], list[float]]]:
+    """The points ``save_curves`` draws: per term of J, its steps and values.
+
+    A row counts only with a numeric "step" (rows without one are logged and skipped); a value
+    counts only when it is a finite real scalar (a diverged step's NaN or Inf, a string or a bool
+    is left out). Keys other than TERMS are ignored.
+
+    Args:
+      history: rows of a metrics.jsonl, each a mapping with "step" and any of TERMS.
+
+    Returns:
+      dict from each key of TERMS that has at least one usable point to its
+      ``(steps, values)``, two lists of floats in row order.
+    """
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    skipped = 0
+    for row in history:
+        step = _as_float(row.get("step"))
+        if step is None:
+            skipped += 1
+            continue
+        for key in TERMS:
+            value = _as_float(row.get(key))
+            if value is not None:
+                steps, values = series.setdefault(key, ([], []))
+                steps.append(step)
+                values.append(value)
+    if skipped:
+        logger.warning("curve_series: left out %d row(s) without a numeric 'step'", skipped)
+    return series
+
+
+def curve_scale(series: Mapping) -> str:
+    """The y-axis of ``save_curves``: "log" when no value is negative and one is positive (J's
+    terms span decades; a term that is exactly 0 is left off the axis and its legend entry says
+    how many points were), else "linear"."""
+    values = [v for _, vals in series.values() for v in vals]
+    return "log" if values and min(values) >= 0 and max(values) > 0 else "linear"
+
+
+def save_curves(history: Sequence[Mapping], path: str | Path, title=None,
+                resumed_at: Sequence[int] = ()) -> Path:
+    """Plots the terms of J against step, one line per term present in the rows.
+
+    The points are ``curve_series(history)``: rows without a numeric "step" and non-finite
+    values (a diverged step) are left out, and keys other than TERMS are ignored. The y-axis
+    is ``curve_scale``'s: logarithmic unless a value is negative (zeros are left off it).
+
+    Args:
+      history: rows of a metrics.jsonl, each a mapping with "step" and any of the terms.
+      path: where to write the PNG; parent directories are created.
+      title: optional axes title.
+      resumed_at: steps at which the run was resumed (config.json's segments), each drawn as
+        a dashed vertical line.
+
+    Returns:
+      ``path`` as a Path.
+    """
+    if isinstance(history, Mapping) or not isinstance(history, Sequence):
+        raise ValueError(
+            "history must be a list of dicts (rows of metrics.jsonl), "
+            f"got {type(history).__name__}."
+        )
+    for i, row in enumerate(history):
+        if not isinstance(row, Mapping):
+            raise ValueError(f"history[{i}] must be a dict, got {type(row).__name__}.")
+
+    series = curve_series(history)
+    scale = curve_scale(series)
+    fig = new_figure(6.0, 4.0, ONE_AXES_MARGINS)
+    ax = fig.add_subplot()
+    for key in TERMS:
+        if key in series:
+            steps, values = series[key]
+            label = key
+            if scale == "log":  # a zero has no place on a log axis: say so, draw the rest
+                zeros = sum(v == 0 for v in values)
+                steps = [s for s, v in zip(steps, values, strict=True) if v > 0]
+                values = [v for v in values if v > 0]
+                if zeros:
+                    label = f"{key} ({zeros} zero{'s' if zeros > 1 else ''} not drawn)"
+            # Markers keep a short run (a single row is a single point) visible.
+            ax.plot(steps, values, label=label, marker="o" if len(steps) <= 30 else None, ms=3)
+    if series:
+        ax.set_yscale(scale)
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no curves to plot", ha="center", va="center", transform=ax.transAxes)
+    for i, step in enumerate(resumed_at):
+        ax.axvline(step, color="0.4", ls="--", lw=1, label="resumed" if i == 0 else None)
+    if resumed_at:
+        ax.legend()
+    ax.set_xlabel("step")
+    ax.set_ylabel("value")
+    ax.grid(True, which="major", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return save_png(fig, path)
+
+
+def save_rho_hat_histogram(rho_hat, rho: float, path: str | Path, title=None) -> Path:
+    """Histogram of the hidden units' mean activations against the target rho.
+
+    The bins span the values' own range (``rho_hat_bins``: linear, or logarithmic once units
+    die and the values span decades; units at 0 count in the first bin); the target rho is
+    always in view. The dead threshold, DEAD_FRACTION_OF_RHO * rho, is drawn when it lies in view and
+    named in the legend, with the number of units below it, either way.
+
+    Args:
+      rho_hat: (H,) mean activation of each hidden unit over the data.
+      rho: the target sparsity, in (0, 1).
+      path: where to write the PNG; parent directories are created.
+      title: optional axes title.
+
+    Returns:
+      ``path`` as a Path.
+    """
+    rho_hat = np.asarray(rho_hat, dtype=np.float64)
+    rho = float(rho)
+    if rho_hat.ndim != 1 or rho_hat.size == 0:
+        raise ValueError(f"rho_hat must be a non-empty (H,) array, got shape {rho_hat.shape}.")
+    if not np.all(np.isfinite(rho_hat)) or np.any(rho_hat < 0):
+        raise ValueError("rho_hat must be finite and >= 0 (mean sigmoid activations).")
+    if not 0.0 < rho < 1.0:
+        raise ValueError(f"rho must be in (0, 1), got {rho}.")
+
+    dead = DEAD_FRACTION_OF_RHO * rho
+    edges, scale = rho_hat_bins(rho_hat)
+    fig = new_figure(6.0, 4.0, ONE_AXES_MARGINS)
+    ax = fig.add_subplot()
+    ax.hist(np.clip(rho_hat, edges[0], edges[-1]), bins=edges, color="tab:blue", alpha=0.8,
+            edgecolor="white", linewidth=0.5)
+    ax.set_xscale(scale)
+    lo, hi = min(edges[0], rho), max(edges[-1], rho)  # the target is always in view
+    if scale == "log":
+        pad = (hi / lo) ** 0.03
+        ax.set_xlim(lo / pad, hi * pad)
+    else:
+        pad = 0.03 * (hi - lo)
+        ax.set_xlim(lo - pad, hi + pad)
+    ax.axvline(rho, color="tab:red", linestyle="-", label=f"target rho = {rho:.3g}")
+    n_dead = int(np.sum(rho_hat < dead))
+    dead_label = f"dead threshold = {dead:.3g} ({n_dead}/{rho_hat.size} units below)"
+    if lo <= dead <= hi:
+        ax.axvline(dead, color="black", linestyle="--", label=dead_label)
+    else:  # off the range of the data: said, not drawn
+        ax.plot([], [], " ", label=dead_label)
+    ax.set_xlabel("rho_hat (mean activation per hidden unit)")
+    ax.set_ylabel("hidden units")
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return save_png(fig, path)
+
+
+def rho_hat_bins(rho_hat) -> tuple[np.ndarray, str]:
+    """The bins of ``save_rho_hat_histogram``: ``(edges, scale)`` over the range of rho_hat.
+
+    Between 10 and 50 bins (twice the square root of the number of units) span exactly the
+    smallest to the largest rho_hat: linear bins when the values lie within a factor of 10,
+    logarithmic ones (scale "log") when they span more, as they do once units die; then the
+    smallest positive value starts the first bin, which also counts the units at 0. Equal
+    values get one bin 1% wide around them.
+    """
+    rho_hat = np.asarray(rho_hat, dtype=np.float64)
+    n_bins = int(np.clip(math.ceil(math.sqrt(rho_hat.size)) * 2, 10, 50))
+    lo, hi = float(rho_hat.min()), float(rho_hat.max())
+    positive = rho_hat[rho_hat > 0]
+    if positive.size and hi > 10 * max(lo, 0.0) and positive.min() < hi:
+        return np.geomspace(positive.min(), hi, n_bins + 1), "log"
+    if hi == lo:
+        width = 0.01 * abs(lo) or 1e-6
+        return np.array([lo - width / 2, lo + width / 2]), "linear"
+    return np.linspace(lo, hi, n_bins + 1), "linear"
+
+
+
+def save_penalties(rho: float, path: str | Path, title=None) -> Path:
+    """The sparsity penalties P(rho_hat) and their derivatives dP/drho_hat against rho_hat.
+
+    Left: KL(rho || rho_hat) and (rho_hat - rho)^2; right: -rho/rho_hat + (1-rho)/(1-rho_hat) and
+    2 (rho_hat - rho). Both are computed by saejax itself (``losses`` and ``grads``), so the
+    picture shows exactly what the loss and the hand-written gradient use.
+
+    Args:
+      rho: the sparsity target in (0, 1).
+      path: PNG file to write.
+    """
+    import jax.numpy as jnp
+
+    from saejax.penalties import kl_divergence, penalty_derivative, squared_penalty
+
+    r = jnp.linspace(0.002, 0.6, 400)
+    fig = new_figure(9.0, 3.4)
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    left.plot(r, kl_divergence(rho, r), label=r"KL($\rho\,\|\,\hat\rho$)")
+    left.plot(r, squared_penalty(rho, r), label=r"$(\hat\rho-\rho)^2$")
+    right.plot(r, penalty_derivative("kl", rho, r), label=r"$-\rho/\hat\rho+(1-\rho)/(1-\hat\rho)$")
+    right.plot(r, penalty_derivative("squared", rho, r), label=r"$2(\hat\rho-\rho)$")
+    for ax, name in ((left, "penalty"), (right, "derivative")):
+        ax.axvline(rho, color="k", linestyle="--", linewidth=0.8, label=rf"$\rho$ = {rho:g}")
+        ax.axhline(0.0, color="0.6", linewidth=0.5)
+        ax.set_xlabel(r"$\hat\rho$")
+        ax.set_title(name)
+        ax.legend(fontsize=7)
+    left.set_ylim(-0.05, 1.0)
+    right.set_ylim(-20.0, 5.0)
+    if title:
+        fig.suptitle(title)
+    return save_png(fig, path)
