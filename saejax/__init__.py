@@ -18,7 +18,6 @@ The public API, re-exported from the modules that define it:
 Training lives in ``saejax.train`` (``run``, ``make_train_step``), data in ``saejax.data``.
 """
 
-from saejax.records.models import export, load
 from saejax.gradcheck import numerical_grad, relative_difference
 from saejax.grads import (
     analytic_grad,
@@ -44,6 +43,7 @@ from saejax.penalties import (
     penalty_value,
     squared_penalty,
 )
+from saejax.records.models import export, load
 from saejax.sweeps import sweep
 
 __all__ = [

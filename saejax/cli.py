@@ -9,10 +9,13 @@ import os
 import sys
 from pathlib import Path
 
+from saejax.flags import add_train_options, checked, config_from_args
 from saejax.schema import AXES, DATASETS, DECODERS, PENALTIES, TERMS
 
 
 def _add_gradcheck(sub) -> None:
+    from saejax.config import rule_of
+
     p = sub.add_parser(
         "gradcheck",
         help="compare analytic, autodiff and numerical gradients on a small network",
@@ -22,38 +25,29 @@ def _add_gradcheck(sub) -> None:
             "difference ||a-b||/||a+b||. Exits 1 if any difference exceeds its tolerance."
         ),
     )
-    p.add_argument("--n-visible", type=_checked(int, "positive_int", "n_visible"), default=8,
+    p.add_argument("--n-visible", type=checked(int, "positive_int", "n_visible"), default=8,
                    metavar="N", help="input width N (default 8)")
-    p.add_argument("--n-hidden", type=_checked(int, "positive_int", "n_hidden"), default=5,
+    p.add_argument("--n-hidden", type=checked(int, "positive_int", "n_hidden"), default=5,
                    metavar="N", help="hidden units H (default 5)")
-    p.add_argument("--m", type=_checked(int, "positive_int", "m"), default=10, metavar="N",
+    p.add_argument("--m", type=checked(int, "positive_int", "m"), default=10, metavar="N",
                    help="number of examples (default 10)")
-    p.add_argument(
-        "--penalty", nargs="+", choices=[*PENALTIES, "all"], default=["all"],
-        help="sparsity penalties to check (default: all three)",
-    )
-    p.add_argument(
-        "--term", nargs="+", choices=[*TERMS, "all"], default=["loss"],
-        help="which function to differentiate: the whole loss (default), one term, or all",
-    )
-    p.add_argument(
-        "--decoder", nargs="+", choices=[*DECODERS, "all"], default=["sigmoid"],
-        help="output layer: sigmoid (default), linear, or all",
-    )
-    p.add_argument(
-        "--tied", choices=["no", "yes", "all"], default="no",
-        help="tied weights W2 = W1^T: no (default), yes, or all (both)",
-    )
-    p.add_argument("--rho", type=_checked(float, "open_unit", "rho"), default=0.01, metavar="X",
-                   help="sparsity target rho (default 0.01)")
-    p.add_argument("--beta", type=_checked(float, "nonnegative", "beta"), default=3.0,
-                   metavar="X", help="sparsity weight beta (default 3)")
-    p.add_argument("--lam", type=_checked(float, "nonnegative", "lam"), default=1e-4,
-                   metavar="X", help="weight decay lambda (default 1e-4)")
+    for flag, choices, default, help_ in (
+            ("--penalty", PENALTIES, "all", "sparsity penalties to check (default: all three)"),
+            ("--term", TERMS, "loss", "which function to differentiate: the whole loss "
+             "(default), one term, or all"),
+            ("--decoder", DECODERS, "sigmoid", "output layer: sigmoid (default), linear, or all")):
+        p.add_argument(flag, nargs="+", choices=[*choices, "all"], default=[default], help=help_)
+    p.add_argument("--tied", choices=["no", "yes", "all"], default="no",
+                   help="tied weights W2 = W1^T: no (default), yes, or all (both)")
+    for name, default, help_ in (("rho", 0.01, "sparsity target rho"),
+                                 ("beta", 3.0, "sparsity weight beta"),
+                                 ("lam", 1e-4, "weight decay lambda")):
+        p.add_argument(f"--{name}", type=checked(float, rule_of(name), name), default=default,
+                       metavar="X", help=f"{help_} (default {default:g})")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-    p.add_argument("--eps", type=_checked(float, "positive", "eps"), default=None, metavar="X",
+    p.add_argument("--eps", type=checked(float, "positive", "eps"), default=None, metavar="X",
                    help="finite-difference step, > 0 (default: 2e-5 in float64, 1e-2 in float32)")
-    p.add_argument("--seed", type=_checked(int, "seed", "seed"), default=0, metavar="N")
+    p.add_argument("--seed", type=checked(int, "seed", "seed"), default=0, metavar="N")
     p.add_argument("--stacked", action="store_true",
                    help="also check the stacked network's fine-tuning gradient (two sparse "
                         "layers N-H-H and a 3-class softmax, m examples)")
@@ -89,71 +83,6 @@ def _all(chosen: list, choices: tuple) -> tuple:
     return choices if "all" in chosen else tuple(chosen)
 
 
-def _checked(kind, rule: str | None, name: str):
-    """An argparse type: ``kind``, then the config's rule for ``name`` (a clear exit-2 error)."""
-    from saejax.config import check_value
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a {kind.__name__}, got {text!r}") \
-                from None
-        if rule is not None:
-            try:
-                check_value(name, value, rule)
-            except ValueError as err:
-                raise argparse.ArgumentTypeError(str(err)) from None
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def _add_train_options(p, swept=()) -> None:
-    """One flag per TrainConfig field but ``dataset``, its comment as the help; ``swept`` ones
-    take lists. Shared by `saejax train` and `saejax sweep`."""
-    import dataclasses
-
-    from saejax.config import PRESETS, TrainConfig
-
-    assert PRESETS["ufldl-patches"] == TrainConfig()  # the defaults shown in --help
-    p.add_argument("--preset", choices=sorted(PRESETS), default="ufldl-patches",
-                   help="starting settings (default ufldl-patches: the UFLDL exercise)")
-    for f in dataclasses.fields(TrainConfig):
-        if f.name == "dataset":  # the preset picks the data set
-            continue
-        flag, meta, default = "--" + f.name.replace("_", "-"), f.metadata, f.default
-        help_ = meta["help"] if default is None else f"{meta['help']} (default: {default})"
-        if f.name == "tied":
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
-            continue
-        kind = {"batch_size": int, "data": str}.get(f.name, type(default))
-        rule = None if f.name in swept else meta["rule"]  # a sweep checks its grid itself
-        kw = {"type": _checked(kind, rule, f.name), "choices": meta["choices"], "help": help_,
-              "metavar": {int: "N", float: "X", str: "PATH"}[kind] if not meta["choices"] else None}
-        if f.name in swept:
-            kw.update(nargs="+", help=help_ + "; space-separated values to sweep")
-        p.add_argument(flag, **kw)
-    p.epilog = ("Defaults shown are the ufldl-patches preset's; the other presets change some "
-                "(see the README's preset table).")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-
-def config_from_args(args, swept=(), base=None):
-    """The preset's TrainConfig (or ``base``) with every given flag applied (but swept ones)."""
-    from saejax.config import PRESETS, TrainConfig, check_preset
-
-    fields = TrainConfig.__dataclass_fields__
-    overrides = {
-        k: v for k, v in vars(args).items()
-        if k in fields and v is not None and k != "dataset" and k not in swept
-    }
-    config = (base or PRESETS[args.preset]).replace(**overrides)
-    check_preset(args.preset, config)
-    return config
-
-
 def _add_train(sub) -> None:
     p = sub.add_parser(
         "train",
@@ -161,7 +90,7 @@ def _add_train(sub) -> None:
         description="Train the sparse autoencoder and write a run directory: config.json, "
         "metrics.jsonl, summary.json, checkpoints/, filters.png, curves.png, rho_hat.png.",
     )
-    _add_train_options(p)
+    add_train_options(p)
     p.add_argument("--workdir", help="run directory (default runs/<preset>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.add_argument("--tensorboard", action="store_true",
@@ -219,7 +148,7 @@ def _add_sweep(sub) -> None:
         "devices. Writes results.csv, results.json, heatmaps.png, filters_grid.png and "
         "members/ (orbax) to --workdir.",
     )
-    _add_train_options(p, swept=AXES)
+    add_train_options(p, swept=AXES)
     p.add_argument("--points", action="store_true",
                    help="zip the lists into points instead of taking their cartesian product")
     p.add_argument("--chunk-size", type=int, default=64, help="members trained at once")
@@ -240,7 +169,7 @@ def _add_sweep(sub) -> None:
         "members are spread over every process's devices and process 0 writes the results")
     multi.add_argument("--coordinator", metavar="HOST:PORT",
                        help="process 0's address, for jax.distributed.initialize")
-    multi.add_argument("--num-processes", type=_checked(int, "positive_int", "num_processes"),
+    multi.add_argument("--num-processes", type=checked(int, "positive_int", "num_processes"),
                        metavar="N", help="how many processes take part")
     multi.add_argument("--process-id", type=int, metavar="I", help="this process, 0 to N-1")
     p.set_defaults(func=_sweep)
@@ -352,7 +281,7 @@ def _add_encode(sub) -> None:
     p.add_argument("--member", type=int, metavar="I", help="the sweep member, for a sweep")
     p.add_argument("--dataset", choices=DATASETS, help="data set (default: the model's)")
     p.add_argument("--data", help="path of the data (default: the model's)")
-    p.add_argument("--num-examples", type=_checked(int, "positive_int", "num_examples"),
+    p.add_argument("--num-examples", type=checked(int, "positive_int", "num_examples"),
                    metavar="N", help="examples to encode (default: the model's)")
     p.add_argument("--out", required=True, help="the .npy file to write (must not exist)")
     p.set_defaults(func=_encode)
@@ -410,13 +339,10 @@ def main(argv=None) -> int:
 def console_main() -> None:
     """The ``saejax`` command: ``main()``, then an exit without the interpreter's teardown.
 
-    By the time ``main`` returns, every command has closed what it wrote (files, checkpoints,
-    TensorBoard events). Tearing down JAX's runtime and the imported modules would still take
-    0.5-0.9 s of a 2-core machine, a tenth of the exercise's whole process, for nothing the user
-    keeps. So the streams are flushed, a multi-process run leaves its coordinator as
-    ``jax.distributed.shutdown`` does at exit, and the process ends with ``os._exit``.
-    ``python -m saejax.cli`` exits the usual way, so that profilers and coverage tools, which
-    write their reports at exit, still do.
+    Every command has closed what it wrote when ``main`` returns; tearing down JAX's runtime
+    would only cost time (docs/benchmarks.md). The streams are flushed, a multi-process run
+    leaves its coordinator, and the process ends with ``os._exit``. ``python -m saejax.cli``
+    exits the usual way, so that profilers and coverage tools still write their reports.
     """
     code = main()
     if "jax" in sys.modules:

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from saejax import grads, losses
+from saejax import grads, losses, schema
 from saejax.model import PARAM_KEYS, init_params
 
 PAIRS = ("analytic~autodiff", "analytic~numerical", "autodiff~numerical")
@@ -28,7 +28,7 @@ NUMERICAL_EPS = {"float64": 2e-5, "float32": 1e-2}
 
 # Each term of J as (value, analytic gradient), both called as f(params, x, hyper, penalty, arch)
 # with arch = {"decoder": ..., "tied": ...}.
-TERMS = {
+TERM_FUNCTIONS = {
     "loss": (
         lambda p, x, h, pen, arch: losses.loss(p, x, h, pen, **arch),
         lambda p, x, h, pen, arch: grads.analytic_grad(p, x, h, pen, **arch),
@@ -46,6 +46,9 @@ TERMS = {
         lambda p, x, h, pen, arch: grads.sparsity_grad(p, x, h, pen, tied=arch["tied"]),
     ),
 }
+if tuple(TERM_FUNCTIONS) != schema.TERMS:
+    raise ImportError(f"gradcheck.TERM_FUNCTIONS {tuple(TERM_FUNCTIONS)} must list schema.TERMS "
+                      f"{schema.TERMS} in order.")
 
 
 def numerical_grad(f, params, eps: float = 1e-4):
@@ -101,9 +104,9 @@ def gradients(params, x, hyper, penalty: str = "kl", term: str = "loss", eps=Non
     Returns ``{"analytic": g, "autodiff": g, "numerical": g}``, each a dict like params.
     """
     arch = {"decoder": decoder, "tied": tied}
-    if term not in TERMS:
-        raise ValueError(f"unknown term {term!r}; choose one of {sorted(TERMS)}.")
-    value, analytic = TERMS[term]
+    if term not in TERM_FUNCTIONS:
+        raise ValueError(f"unknown term {term!r}; choose one of {sorted(TERM_FUNCTIONS)}.")
+    value, analytic = TERM_FUNCTIONS[term]
     dtype = jnp.result_type(params["W1"]).name
     eps = NUMERICAL_EPS.get(dtype, 1e-4) if eps is None else eps
 

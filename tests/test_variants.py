@@ -39,7 +39,7 @@ def test_variant_grad_matches_numpy_loop(decoder, tied, penalty):
 
 @pytest.mark.parametrize("decoder, tied", VARIANTS)
 @pytest.mark.parametrize(
-    "penalty, term", [("kl", t) for t in gradcheck.TERMS] + [("squared", "loss"), ("l1", "loss")]
+    "penalty, term", [("kl", t) for t in gradcheck.TERM_FUNCTIONS] + [("squared", "loss"), ("l1", "loss")]
 )
 def test_variant_three_way(decoder, tied, penalty, term):
     params, x = gradcheck.problem(7, 4, 9, seed=1, tied=tied)

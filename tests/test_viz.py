@@ -474,7 +474,9 @@ def test_curve_scale_is_log_unless_a_value_is_negative():
 def test_a_zero_term_is_left_off_the_log_axis_and_named(tmp_path, monkeypatch):
     history = [{"step": i, "loss": 1.0 / (i + 1), "sparsity": 0.0 if i == 2 else 1e-3}
                for i in range(5)]
-    seen, save = {}, viz._save
+    from saejax.viz import curves
+
+    seen, save = {}, curves.save_png
 
     def recording(fig, path):
         ax = fig.axes[0]
@@ -483,7 +485,7 @@ def test_a_zero_term_is_left_off_the_log_axis_and_named(tmp_path, monkeypatch):
         seen["sparsity_steps"] = list(ax.get_lines()[1].get_xdata())
         return save(fig, path)
 
-    monkeypatch.setattr(viz, "_save", recording)
+    monkeypatch.setattr(curves, "save_png", recording)
     read_png(viz.save_curves(history, tmp_path / "c.png"), (400, 600))
     assert seen["scale"] == "log"
     assert seen["labels"] == ["loss", "sparsity (1 zero not drawn)"]

@@ -132,6 +132,30 @@ def _where(cond, a, b):
     return jax.tree.map(lambda u, v: jnp.where(cond, u, v), a, b)
 
 
+def _remember(opt: LbfgsState, s, y, ys, store, restart, g):
+    """The memory with the pair (s, y) written to its ring slot when ``store`` (emptied on a
+    ``restart``), and one pass over it: S g, Y g and the new pair's row and column of SY, YY.
+
+    Returns ``(S, Y, rho, stored, h_diag, SY, YY, Sgy, Ygsy)`` with ``Sgy = S [g y]`` and
+    ``Ygsy = Y [g s y]``.
+    """
+    k = opt.stored % opt.S.shape[0]
+    S = opt.S.at[k].set(jnp.where(store, s, opt.S[k]))
+    Y = opt.Y.at[k].set(jnp.where(store, y, opt.Y[k]))
+    rho = opt.rho.at[k].set(jnp.where(store, 1.0 / jnp.where(store, ys, 1.0), opt.rho[k]))
+    stored = jnp.where(restart, 0, opt.stored + store).astype(opt.stored.dtype)
+    h_diag = jnp.where(store, ys / jnp.dot(y, y), jnp.where(restart, 1.0, opt.h_diag))
+    # One pass over the memory gives the direction's S g, Y g and the new pair's row and
+    # column of SY and YY.
+    Sgy = S @ jnp.stack([g, y], axis=1)
+    Ygsy = Y @ jnp.stack([g, s, y], axis=1)
+    SY = opt.SY.at[k, :].set(jnp.where(store, Ygsy[:, 1], opt.SY[k, :]))
+    SY = SY.at[:, k].set(jnp.where(store, Sgy[:, 1], SY[:, k]))
+    YY = opt.YY.at[k, :].set(jnp.where(store, Ygsy[:, 2], opt.YY[k, :]))
+    YY = YY.at[:, k].set(jnp.where(store, Ygsy[:, 2], YY[:, k]))
+    return S, Y, rho, stored, h_diag, SY, YY, Sgy, Ygsy
+
+
 def make_lbfgs_tick(evaluate, max_iterations: int):
     """Returns ``tick(params, step, opt, batch, hyper) -> (params, step, opt, row, accepted)``.
 
@@ -174,21 +198,8 @@ def make_lbfgs_tick(evaluate, max_iterations: int):
         y = new_grad - opt.grad
         ys = jnp.dot(y, s)
         store = accepted & moved & (ys > 1e-10) & active
-        k = opt.stored % opt.S.shape[0]
-        S = opt.S.at[k].set(jnp.where(store, s, opt.S[k]))
-        Y = opt.Y.at[k].set(jnp.where(store, y, opt.Y[k]))
-        rho = opt.rho.at[k].set(jnp.where(store, 1.0 / jnp.where(store, ys, 1.0), opt.rho[k]))
-        stored = jnp.where(restart, 0, opt.stored + store).astype(opt.stored.dtype)
-        h_diag = jnp.where(store, ys / jnp.dot(y, y), jnp.where(restart, 1.0, opt.h_diag))
-        # One pass over the memory gives the direction's S g, Y g and the new pair's row and
-        # column of SY and YY.
-        Sgy = S @ jnp.stack([new_grad, y], axis=1)
-        Ygsy = Y @ jnp.stack([new_grad, s, y], axis=1)
-        SY = opt.SY.at[k, :].set(jnp.where(store, Ygsy[:, 1], opt.SY[k, :]))
-        SY = SY.at[:, k].set(jnp.where(store, Sgy[:, 1], SY[:, k]))
-        YY = opt.YY.at[k, :].set(jnp.where(store, Ygsy[:, 2], opt.YY[k, :]))
-        YY = YY.at[:, k].set(jnp.where(store, Ygsy[:, 2], YY[:, k]))
-
+        S, Y, rho, stored, h_diag, SY, YY, Sgy, Ygsy = _remember(opt, s, y, ys, store, restart,
+                                                                  new_grad)
         hg = two_loop(new_grad, S, Y, rho, stored, h_diag, SY, YY, Sgy[:, 0], Ygsy[:, 0])
         d = -jnp.where(stored > 0, hg, new_grad)
         gtd = jnp.dot(new_grad, d)

@@ -87,13 +87,16 @@ class Checkpointer:
         # importing orbax (a second or more) overlaps training (runtime.progress.prefetch_imports).
         if self._cached_manager is None:
             ocp = load_orbax()
-            solo = {"multiprocessing_options": solo_options()} if self._solo else {}
+            solo = {}
+            if self._solo:  # orbax creates no directory for a process acting alone
+                self.directory.mkdir(parents=True, exist_ok=True)
+                solo = {"multiprocessing_options": solo_options()}
             self._cached_manager = ocp.CheckpointManager(
                 self.directory,
                 options=ocp.CheckpointManagerOptions(
                     max_to_keep=self._max_to_keep,
                     enable_async_checkpointing=False,
-                    create=True,
+                    create=not self._solo,
                     cleanup_tmp_directories=True,  # leftovers of a save that was killed
                     **solo,
                 ),

@@ -19,7 +19,6 @@ import shutil
 import time
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from saejax.config import RECORD_SETTINGS

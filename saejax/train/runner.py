@@ -48,7 +48,8 @@ def run(
     data_info: dict | None = None,
     tensorboard: bool = False,
 ) -> RunResult:
-    """Trains the sparse autoencoder on ``data`` (M, N) and writes the run directory.
+    """Trains the sparse autoencoder on ``data`` (M, N) and writes the run directory; returns
+    ``RunResult(state, history, summary, workdir)``.
 
     Args:
       config: the run's settings (``TrainConfig``).
@@ -60,9 +61,6 @@ def run(
       data_info: a description of the data, stored in config.json.
       tensorboard: also write TensorBoard summaries to ``workdir/tensorboard``
         (``saejax.records.tensorboard``; needs the tensorboard package and a workdir).
-
-    Returns:
-      ``RunResult(state, history, summary, workdir)``.
 
     Raises:
       ValueError: bad settings or data. CheckpointError: a checkpoint that cannot be used, or
