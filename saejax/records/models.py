@@ -55,8 +55,9 @@ def load(path: str | Path, member: int | None = None) -> tuple[TrainConfig, dict
       ``{"W1", "b1", "W2", "b2"}`` (no "W2" when tied).
 
     Raises:
-      FileNotFoundError: ``path`` does not exist. ModelError: it holds no run, sweep or
-      export, a member index is missing or out of range, or the tensors do not fit cfg.json.
+      FileNotFoundError: ``path`` does not exist.
+      ModelError: it holds no run, sweep or export, a member index is missing or out of
+        range, or the tensors do not fit cfg.json.
       CheckpointError: a run without a usable checkpoint.
     """
     path = Path(path)

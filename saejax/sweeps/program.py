@@ -90,7 +90,7 @@ def make_sweep_chunk(config: TrainConfig):
 
 
 @program_cache
-def programs(program: TrainConfig, n_visible: int, by_member: NamedSharding):
+def jitted_programs(program: TrainConfig, n_visible: int, by_member: NamedSharding):
     """The jitted member-chunk, init and final-statistics programs, cached across sweeps."""
     donate = (0,) if program.optimizer == "lbfgs" else ()  # the members' L-BFGS memories
     run_chunk = jax.jit(make_sweep_chunk(program), static_argnames=("num_steps", "shared_batches"),

@@ -35,7 +35,7 @@ from saejax.schema import AXES
 from saejax.sweeps.block import train_block
 from saejax.sweeps.grid import Grid, make_grid
 from saejax.sweeps.probe import probe
-from saejax.sweeps.program import programs
+from saejax.sweeps.program import jitted_programs
 from saejax.train.state import count_arrays, run_counts
 
 logger = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ class _Sweep:
         self.by_member = NamedSharding(mesh, P("members"))
         self.dtype = jnp.dtype(config.dtype)
         self.data = put(np.asarray(self.data_host, self.dtype), NamedSharding(mesh, P()))
-        self.programs = programs(config.program(), self.data.shape[1], self.by_member)
+        self.programs = jitted_programs(config.program(), self.data.shape[1], self.by_member)
         # One seed and minibatches: every member draws the same batches at the same step.
         self.shared = len(set(grid.seed)) == 1 and config.batch_size is not None
         self.resumed_from, self.drawn = None, time.perf_counter()

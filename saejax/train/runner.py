@@ -63,8 +63,9 @@ def run(
         (``saejax.records.tensorboard``; needs the tensorboard package and a workdir).
 
     Raises:
-      ValueError: bad settings or data. CheckpointError: a checkpoint that cannot be used, or
-      checkpoints present without ``resume``. DivergenceError: a NaN or Inf loss.
+      ValueError: bad settings or data.
+      CheckpointError: a checkpoint that cannot be used, or checkpoints without ``resume``.
+      DivergenceError: a NaN or Inf loss.
     """
     data = checks.check_training_data(data, config)
     m, n_visible = data.shape
