@@ -1,13 +1,14 @@
 # Two commands for a fresh machine with only python3:
 #   make demo   trains the sparse autoencoder on the embedded natural images (or: make gradcheck)
-#   make test   lint + the test suite
+#   make test   lint + the whole test suite (what CI runs)
+#   make check  lint + the fast tier of the tests, for the edit-and-test loop
 # Each creates .venv (and installs saejax into it) when it is missing or pyproject.toml changed.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo gradcheck test lint docs clean
+.PHONY: demo gradcheck test check lint docs clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +27,9 @@ lint: $(BIN)/.installed
 
 test: lint
 	$(BIN)/pytest -q
+
+check: lint
+	$(BIN)/pytest -q -m "not slow"
 
 docs: $(BIN)/.installed
 	$(BIN)/mkdocs build --strict

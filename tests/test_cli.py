@@ -12,6 +12,7 @@ import pytest
 from saejax import cli
 
 
+@pytest.mark.slow
 def test_gradcheck_json_passes(capsys):
     code = cli.main(["gradcheck", "--json", "--term", "loss", "sparsity", "--n-visible", "5",
                      "--n-hidden", "3", "--m", "4"])
@@ -55,6 +56,7 @@ def test_bad_input_exits_2_with_message():
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_console_script_exits_fast_with_its_output_and_files_complete(tmp_path):
     # The installed `saejax` ends with os._exit: its piped output must still be flushed, its
     # files complete and its exit status main()'s.
@@ -80,6 +82,7 @@ def test_console_script_exits_fast_with_its_output_and_files_complete(tmp_path):
     assert bad.returncode == 2 and "rho must lie strictly inside (0, 1)" in bad.stderr
 
 
+@pytest.mark.slow
 def test_train_cli_writes_the_run_directory(tmp_path, capsys):
     workdir = tmp_path / "run"
     code = cli.main(["train", "--preset", "digits", "--steps", "15", "--steps-per-call", "5",

@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 import reference
 
+pytestmark = pytest.mark.slow  # builds the site and runs every page
+
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 

@@ -9,8 +9,8 @@ from safetensors.numpy import load_file, save_file
 
 import saejax
 from saejax import cli, sweeps, train
-from saejax.records.checkpoints import Checkpointer, CheckpointError
 from saejax.config import TrainConfig
+from saejax.records.checkpoints import Checkpointer, CheckpointError
 from saejax.records.models import ModelError
 
 
@@ -73,6 +73,7 @@ def test_a_tied_model_exports_without_w2(tmp_path):
     assert saejax.load(out)[0].tied
 
 
+@pytest.mark.slow
 def test_a_sweep_member_exports_with_its_own_settings(tmp_path):
     result = sweeps.sweep(config(), tiny_data(), [0.05, 0.1], [1.0, 3.0], chunk_size=2,
                           workdir=tmp_path / "sweep", progress=False)
@@ -89,6 +90,7 @@ def test_a_sweep_member_exports_with_its_own_settings(tmp_path):
     np.testing.assert_array_equal(params["W2"], result.params["W2"][0])
 
 
+@pytest.mark.slow
 def test_encode_matches_numpy_sigmoid(tmp_path):
     from saejax.data import training_data
 

@@ -18,9 +18,11 @@ import reference
 from nbclient import NotebookClient
 
 from saejax import gradcheck, sweeps, train
-from saejax.records.checkpoints import Checkpointer
 from saejax.data import training_data
 from saejax.metrics import DEAD_FRACTION_OF_RHO
+from saejax.records.checkpoints import Checkpointer
+
+pytestmark = pytest.mark.slow  # executes the notebooks
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NUMBER = r"(-?[\d.]+(?:e[-+]?\d+)?)"

@@ -147,6 +147,7 @@ def test_nonfinite_trials_shrink_the_step():
     assert all(np.isfinite(float(r["loss"])) for r in rows)
 
 
+@pytest.mark.slow
 def test_state_is_a_pytree_that_vmaps():
     # Two members with different problems tick together; each equals its own run.
     def f(x, c):

@@ -11,6 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs the README in a fresh process
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 

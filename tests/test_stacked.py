@@ -49,6 +49,7 @@ def test_gradcheck_cli_checks_the_stack(capsys):
     assert "stacked network 8-5-5-3 fine-tuning gradient" in out and "PASS" in out
 
 
+@pytest.mark.slow
 def test_pretraining_feeds_each_layer_the_features_of_the_one_below():
     rng = np.random.default_rng(0)
     x = rng.uniform(0.05, 0.95, (40, 9))
@@ -64,6 +65,7 @@ def test_pretraining_feeds_each_layer_the_features_of_the_one_below():
                                atol=1e-9)
 
 
+@pytest.mark.slow
 def test_finetuning_lowers_the_cost_and_fits_the_training_set():
     rng = np.random.default_rng(1)
     centers = rng.uniform(0, 1, (3, 8))

@@ -26,6 +26,7 @@ def cfg(**kw):
     return TrainConfig(**{**base, **kw})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "lbfgs"])
 def test_member_equals_standalone_run(optimizer):
     kw = {"optimizer": optimizer}
@@ -46,6 +47,7 @@ def test_member_equals_standalone_run(optimizer):
         np.testing.assert_allclose(row["dead_fraction"], alone.summary["dead_fraction"])
 
 
+@pytest.mark.slow
 def test_lbfgs_block_packs_its_runners_and_members_still_equal_standalone_runs(monkeypatch):
     """L-BFGS members finish at different ticks; runners are packed into smaller blocks."""
     packs = []
@@ -76,6 +78,7 @@ def test_lbfgs_block_packs_its_runners_and_members_still_equal_standalone_runs(m
                 assert row[k] == alone.summary[k], (i, k)
 
 
+@pytest.mark.slow
 def test_chunked_equals_unchunked():
     x = data()
     a = sweeps.sweep(cfg(), x, rho=[0.05, 0.1, 0.2], beta=[1.0, 3.0], chunk_size=6,
@@ -110,6 +113,7 @@ def test_compiles_once_whatever_the_grid_size(monkeypatch):
     assert traces == [6], traces  # one trace of the 6-step chunk, whatever the grid size
 
 
+@pytest.mark.slow
 def test_diverged_member_is_isolated():
     x = data()
     c = cfg(optimizer="sgd", dtype="float32")
@@ -227,6 +231,7 @@ SHARDED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sharded_equals_unsharded_on_four_cpu_devices():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
                JAX_PLATFORMS="cpu")
@@ -235,6 +240,7 @@ def test_sharded_equals_unsharded_on_four_cpu_devices():
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_sweep_cli(tmp_path, capsys):
     from saejax import cli
 
@@ -254,6 +260,7 @@ def test_sweep_cli(tmp_path, capsys):
     assert "same length" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_lbfgs_members_run_at_their_own_pace():
     # Members whose line searches take different numbers of evaluations, and who stop at
     # different iterations, each still equal their standalone run: same iterations, same
@@ -283,6 +290,7 @@ def test_lbfgs_members_run_at_their_own_pace():
             np.testing.assert_allclose(res.params[k][i], v, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_large_grids_filter_montage_shows_a_subset_and_says_so(tmp_path, monkeypatch):
     from saejax import viz
 

@@ -14,6 +14,7 @@ def tiny_data(m=40, n=16, seed=0):
     return np.random.default_rng(seed).uniform(0.05, 0.95, (m, n))
 
 
+@pytest.mark.slow
 def test_a_run_writes_its_metrics_as_tensorboard_scalars(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -16,11 +16,11 @@ import reference
 
 import saejax
 from saejax import train
-from saejax.runtime.clock import SaveClock
-from saejax.records.checkpoints import Checkpointer, CheckpointError
 from saejax.config import TrainConfig
 from saejax.data import load_digits
+from saejax.records.checkpoints import Checkpointer, CheckpointError
 from saejax.records.rundir import RunDirError
+from saejax.runtime.clock import SaveClock
 
 
 def tiny_data(m=40, n=16, seed=0):
@@ -75,6 +75,7 @@ def test_momentum_two_steps_by_hand():
         np.testing.assert_allclose(s2.params[k], want, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_analytic_and_autodiff_training_agree(optimizer):
     x = tiny_data()
@@ -90,6 +91,7 @@ def test_analytic_and_autodiff_training_agree(optimizer):
     assert a.history[-1]["loss"] < a.history[0]["loss"]
 
 
+@pytest.mark.slow
 def test_lbfgs_reduces_loss_and_logs_metrics(tmp_path):
     x = tiny_data()
     res = train.run(small_config(steps=12), x, tmp_path, progress=False)
@@ -214,6 +216,7 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert np.isfinite(resumed.summary["final_loss"]) and resumed.summary["steps"] == 50
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     x = tiny_data()
     cfg = small_config(steps=5)
@@ -317,6 +320,7 @@ def test_checkpoint_seconds_leaves_out_checkpoints_not_the_result(tmp_path):
         np.testing.assert_array_equal(every.state.params[k], sparse.state.params[k])
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     env = dict(os.environ, SAEJAX_CACHE_DIR=str(tmp_path / "cache"))
     killed = tmp_path / "killed"
@@ -353,6 +357,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     assert steps == sorted(set(steps)), "metrics.jsonl repeats or loses steps after resume"
 
 
+@pytest.mark.slow
 def test_resume_requires_the_same_settings_and_survives_a_torn_metrics_line(tmp_path):
     x = tiny_data()
     train.run(small_config(steps=5), x, tmp_path, progress=False)
@@ -367,6 +372,7 @@ def test_resume_requires_the_same_settings_and_survives_a_torn_metrics_line(tmp_
     assert steps == list(range(10)) + [10] and int(res.state.step) == 10
 
 
+@pytest.mark.slow
 def test_lbfgs_resumed_from_a_checkpoint_replays_the_same_run(tmp_path):
     # The L-BFGS state (memory, line search, direction) is checkpointed at iteration
     # boundaries, so a run resumed from its checkpoint at step 10 makes the very same ticks as

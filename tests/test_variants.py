@@ -76,6 +76,7 @@ def test_tied_weight_decay_counts_w1_twice():
     np.testing.assert_allclose(saejax.weight_decay_grad(params, 0.3, tied=True)["W1"], 0.6 * w1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("decoder, tied", VARIANTS)
 def test_variant_training_analytic_equals_autodiff(decoder, tied):
     x = np.random.default_rng(0).normal(0.5, 0.3, (40, 9))
@@ -96,6 +97,7 @@ def test_preset_rejects_an_unsupported_decoder(tmp_path, capsys):
     assert "supports decoder linear" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_gradcheck_cli_variants(capsys):
     assert cli.main(["gradcheck", "--decoder", "all", "--tied", "all", "--penalty", "kl",
                      "--n-visible", "5", "--n-hidden", "3", "--m", "4"]) == 0
@@ -125,6 +127,7 @@ def test_softmax_loss_and_gradient_against_numpy():
         np.testing.assert_allclose(auto[k], g[k], rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.slow
 def test_softmax_learns_separable_classes_and_rejects_bad_labels():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 3, 300)
@@ -145,6 +148,7 @@ def test_softmax_learns_separable_classes_and_rejects_bad_labels():
         softmax.train_softmax(x, np.zeros(300, int))
 
 
+@pytest.mark.slow
 def test_self_taught_learning_on_digits():
     # Features from digits 5-9 (no labels) classify digits 0-4 far above chance (20%).
     images, labels = load_digits()
@@ -169,6 +173,7 @@ def test_color_patches_zca_round_trip():
     np.testing.assert_allclose(x.T @ x / len(x), want, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_sweep_linear_probe(tmp_path):
     images, labels = load_digits()
     cfg = TrainConfig(dataset="digits", n_hidden=16, rho=0.1, steps=20, steps_per_call=10)

@@ -448,6 +448,7 @@ def test_save_filter_grid_bad_shape_raises():
         viz.save_filter_grid(np.zeros((1, 1, 4, 15)), [0.01], [1.0], "unused.png")
 
 
+@pytest.mark.slow
 def test_figures_leave_pyplot_alone(tmp_path):
     # Drawing must not import pyplot, which would pick a global backend for the caller.
     code = (
