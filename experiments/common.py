@@ -1,12 +1,28 @@
-"""Timing helpers shared by the benchmark scripts: medians of repeats and a matmul peak."""
+"""What the experiment scripts share: timing, results files, subprocesses and run directories.
+
+Every script imports it as ``from experiments.common import ...`` and runs from the project
+root as ``python -m experiments.<kind>.<name>``.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+
+from saejax import checkpoint, rundir
+
+ROOT = Path(__file__).resolve().parents[1]  # the project root, which holds experiments/ and saejax/
+RESULTS = ROOT / "experiments" / "results"
+# --quick runs write here: their tiny settings must not replace the numbers in RESULTS.
+QUICK_RESULTS = Path("runs") / "quick"
 
 
 def median_seconds(fn, repeats: int = 7, warmup: int = 1) -> float:
@@ -72,14 +88,91 @@ def matmul_peak_gflops(m: int, n: int, h: int, dtype=jnp.float32) -> float:
     return max(matmul_gflops(*s, dtype=dtype) for s in shapes)
 
 
+def results_dir(out: str | Path | None, quick: bool = False) -> Path:
+    """Where a benchmark writes its results: ``out`` if given, else experiments/results, or
+    runs/quick (under the working directory) for a --quick run."""
+    if out is not None:
+        return Path(out)
+    return QUICK_RESULTS if quick else RESULTS
+
+
+def add_out_argument(parser, quick: bool = False) -> None:
+    """A benchmark's ``--out``, the directory of its results files; read it with ``results_dir``."""
+    default = "experiments/results" + ("; runs/quick with --quick" if quick else "")
+    parser.add_argument("--out", type=Path, help=f"results directory (default: {default})")
+
+
 def save_results(out, name: str, result, table: str) -> None:
     """Writes a benchmark's ``result`` to out/<name>.json and its ``table`` to out/<name>.md,
     and prints the table."""
-    import json
-    from pathlib import Path
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
     (out / f"{name}.md").write_text(table)
     print(table)
+
+
+def load_results(out, name: str):
+    """What an earlier run wrote to out/<name>.json, or None: for results files that keep the
+    latest run of each of several parts (gpu_check's checks, lbfgs_sweep's grids)."""
+    path = Path(out) / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def measured_at() -> dict:
+    """Today's date and the commit of the code being measured ("+changes" when the checkout
+    differs from it; None outside a git checkout), to label a part of a results file."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        if git("status", "--porcelain", "--untracked-files=no"):
+            commit += "+changes"
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {"date": time.strftime("%Y-%m-%d"), "commit": commit}
+
+
+def measured_label(at: dict) -> str:
+    """A ``measured_at`` as a table shows it: "2026-11-27, e7adea6" (the date alone outside
+    a git checkout)."""
+    return ", ".join(v for v in (at["date"], at["commit"]) if v)
+
+
+def module_command(module: str, *args) -> list[str]:
+    """``python -m module args`` with this interpreter; run it with ``module_env()``."""
+    return [sys.executable, "-m", module, *map(str, args)]
+
+
+def module_env(env: dict | None = None) -> dict:
+    """``env`` (default: this process's) with the project root first on PYTHONPATH, so that a
+    child ``python -m experiments...`` finds this checkout's scripts and saejax from any
+    working directory."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def add_arguments(parser, name: str, kind: str = "run") -> None:
+    """An experiment script's ``--workdir`` (default runs/<name>-<time>) and ``--resume``."""
+    parser.add_argument("--workdir", help=f"run directory (default: a new runs/{name}-<time>)")
+    parser.add_argument("--resume", action="store_true", help=f"continue the {kind} in --workdir")
+    parser.set_defaults(run_name=name, run_kind=kind)
+
+
+def workdir_of(args) -> Path:
+    """``saejax.rundir.choose`` for the flags ``add_arguments`` made: the directory, checked
+    (nothing created), so that a taken one is refused before any data loads."""
+    return rundir.choose(args.workdir, args.resume, args.run_name, args.run_kind)
+
+
+def run_script(main) -> None:
+    """Runs an experiment script's ``main()``: bad input or a taken directory prints one line
+    (no traceback) and exits with status 2, as the command line does."""
+    try:
+        main()
+    except (ValueError, checkpoint.CheckpointError, FileNotFoundError) as err:
+        print(f"{Path(sys.argv[0]).name}: error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,8 +1,8 @@
 """The one NumPy reference of the sparse autoencoder: J, its terms and a per-example backprop.
 
 Every test that checks a value of J or of its gradient compares saejax with this module, and the
-benchmarks' NumPy peer (experiments/numpy_sae.py) takes J from it. It is written from the CS294A
-notes, apart from saejax: it imports neither saejax nor jax, and it computes in float64.
+benchmarks' NumPy peer (experiments/peers/numpy_sae.py) takes J from it. It is written from the
+CS294A notes, apart from saejax: it imports neither saejax nor jax, and it computes in float64.
 
 Symbols, for m examples x_k (the rows of x, shape (m, N)), N visible and H hidden units:
 

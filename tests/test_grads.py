@@ -25,12 +25,12 @@ def test_analytic_matches_numpy_loop(penalty):
 
 
 def test_benchmark_numpy_peer_matches_the_loop():
-    # experiments/numpy_sae.py takes J from the reference but times a vectorized backprop of its
-    # own: it must stay the gradient of the reference's per-example loop, and keep float32.
+    # experiments/peers/numpy_sae.py takes J from the reference but times a vectorized backprop of
+    # its own: it must stay the gradient of the reference's per-example loop, and keep float32.
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "experiments" / "numpy_sae.py"
+    path = Path(__file__).resolve().parents[1] / "experiments" / "peers" / "numpy_sae.py"
     spec = importlib.util.spec_from_file_location("numpy_sae", path)
     numpy_sae = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(numpy_sae)

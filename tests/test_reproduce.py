@@ -1,16 +1,21 @@
-"""experiments/reproduce_ufldl.py --fast: the rows that run on embedded data, as a table."""
+"""experiments.reproduce.reproduce_ufldl --fast: the rows that run on embedded data, as a table."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "reproduce_ufldl.py"
+import pytest
+
+pytestmark = pytest.mark.slow  # runs the experiment scripts in fresh processes
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = [sys.executable, "-m", "experiments.reproduce.reproduce_ufldl"]
 
 
 def test_the_fast_reproduction_passes_and_writes_its_table(tmp_path):
-    done = subprocess.run([sys.executable, str(SCRIPT), "--fast", "--workdir",
-                           str(tmp_path / "r")], capture_output=True, text=True, timeout=600)
+    done = subprocess.run([*SCRIPT, "--fast", "--workdir", str(tmp_path / "r")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     rows = json.loads((tmp_path / "r" / "table.json").read_text())
     assert [r["status"] for r in rows] == ["pass", "pass"]
@@ -22,7 +27,7 @@ def test_the_fast_reproduction_passes_and_writes_its_table(tmp_path):
 
 
 def test_the_full_table_needs_its_data(tmp_path):
-    done = subprocess.run([sys.executable, str(SCRIPT), "--workdir", str(tmp_path / "r")],
+    done = subprocess.run([*SCRIPT, "--workdir", str(tmp_path / "r")], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "needs --data" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "r").exists()

@@ -244,12 +244,15 @@ def test_sweep_resume_refuses_another_grid(tmp_path):
     assert snapshot(tmp_path / "s") == before
 
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_an_experiment_script_runs_twice_each_time_in_a_directory_of_its_own(tmp_path):
-    script = [sys.executable, str(EXPERIMENTS / "ufldl_sparse_autoencoder.py"), "--steps", "3"]
-    env = dict(os.environ, SAEJAX_CACHE_DIR=str(tmp_path / "cache"))
+    # run from another directory, as `python -m` with the project root on the path
+    script = [sys.executable, "-m", "experiments.reproduce.ufldl_sparse_autoencoder", "--steps",
+              "3"]
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, SAEJAX_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=path)
     for _ in range(2):
         out = subprocess.run(script, cwd=tmp_path, env=env, capture_output=True, text=True,
                              timeout=300)

@@ -1,22 +1,23 @@
 """A 64-member adam sweep as whole processes: `saejax sweep` against a PyTorch torch.func ensemble.
 
-Command:   .venv/bin/python experiments/bench_adam_sweep.py [--repeats 3] [--quick]
+Command:   .venv/bin/python -m experiments.bench.adam_sweep [--repeats 3] [--quick]
            [--data ../shared/data/IMAGES_sparsenet.mat]
 Needs:     PyTorch for the peer (pip install -e '.[bench]'; a CPU build suffices).
 Run time:  about 3 minutes on 2 CPU cores (--quick: about 1 minute, 4 x 4 members, 100 steps).
-Expected:  a table of wall seconds and mean final J (experiments/results/bench_adam_sweep.md);
-           the goal is PyTorch / saejax >= 2x.
+Expected:  a table of wall seconds and mean final J (bench_adam_sweep.md and .json in --out,
+           default experiments/results; runs/quick with --quick); the goal is
+           PyTorch / saejax >= 2x.
 
-The workload is bench_sweep.py's per-member row: 64 sparse autoencoders 64-25-64 (sigmoid
-encoder and decoder, KL sparsity, lambda = 1e-4), one per point of the 8 x 8 grid of
-rho = geomspace(0.005, 0.2, 8) x beta = geomspace(0.1, 10, 8) (the grid of sweep_rho_beta.py),
-each trained by adam with lr 0.01 for 2,000 steps on minibatches of 256 drawn uniformly with
+The workload is experiments.bench.sweep's per-member row: 64 sparse autoencoders 64-25-64
+(sigmoid encoder and decoder, KL sparsity, lambda = 1e-4), one per point of the 8 x 8 grid of
+rho = geomspace(0.005, 0.2, 8) x beta = geomspace(0.1, 10, 8) (the grid of
+experiments.reproduce.sweep_rho_beta), each trained by adam with lr 0.01 for 2,000 steps on minibatches of 256 drawn uniformly with
 replacement from 10,000 8x8 patches, in float32. Each implementation runs as its own process,
 timed from start to exit as a user would time it:
 - ``saejax sweep --optimizer adam ...`` with a fresh --workdir (it writes results.csv/json,
   heatmaps.png, filters_grid.png and an orbax checkpoint of every member); once with an empty
   persistent compilation cache ("cold"), then with the cache it filled;
-- experiments/torch_sweep.py (torch.func.vmap of torch.func.grad, fused torch.optim.Adam).
+- experiments.peers.torch_sweep (torch.func.vmap of torch.func.grad, fused torch.optim.Adam).
 Times are medians over --repeats processes, the two taking turns. Patches: with --data both
 sample 10,000 patches of that IMAGES.mat, each with its own sampler (so the final J compare
 samples too); without it saejax samples its embedded images and the peer gets exactly those
@@ -38,9 +39,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from timing import save_results
 
-HERE = Path(__file__).resolve().parent
+from experiments.common import (
+    add_out_argument,
+    module_command,
+    module_env,
+    results_dir,
+    save_results,
+)
+
 J_LINE = re.compile(r"J = ([0-9.]+)")
 
 
@@ -58,7 +65,7 @@ def main():
     parser.add_argument("--data", help="IMAGES.mat (UFLDL layout); default: the embedded images")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="4 x 4 members, 100 steps, 1 repeat")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
+    add_out_argument(parser, quick=True)
     args = parser.parse_args()
     q = args.quick
     steps, repeats = (100, 1) if q else (2000, args.repeats)
@@ -92,8 +99,8 @@ def main():
 
         def run_torch():
             wall, out = timed_process(
-                [sys.executable, str(HERE / "torch_sweep.py"), *peer_data, "--lr", "0.01",
-                 "--batch-size", "256", "--steps", str(steps), *grid])
+                module_command("experiments.peers.torch_sweep", *peer_data, "--lr", "0.01",
+                               "--batch-size", "256", "--steps", steps, *grid), module_env())
             return {"seconds": wall, "J": float(J_LINE.search(out).group(1)), "out": out.strip()}
 
         cold = run_saejax()
@@ -125,8 +132,7 @@ def main():
                        f"{r['seconds'] / med['saejax']:.2f}x | {r['out'][:160]} |\n"
                        for name, r in rows)
              + f"\nPyTorch / saejax (warm): **{ratio:.2f}x** (goal >= 2x).\n")
-    name = "bench_adam_sweep_quick" if q else "bench_adam_sweep"
-    save_results(args.out, name, summary, table)
+    save_results(results_dir(args.out, q), "bench_adam_sweep", summary, table)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Analytic against autodiff gradients of the sparse autoencoder: accuracy and speed.
 
-Command:   .venv/bin/python experiments/compare_gradients.py [--m 10000] [--out experiments/results]
+Command:   .venv/bin/python -m experiments.bench.compare_gradients [--m 10000] [--quick] [--out DIR]
 Run time:  about 5 minutes on 2 CPU cores (--quick: under a minute).
 Expected:  analytic and autodiff agree to ~1e-16 in float64 and ~1e-7 in float32; against finite
            differences (64-25 only, on 100 examples) both agree to ~1e-10 in float64. The jitted
@@ -8,7 +8,8 @@ Expected:  analytic and autodiff agree to ~1e-16 in float64 and ~1e-7 in float32
            than the NumPy baseline at 64-25; at 784-196 it runs near the matmul throughput
            measured in the same process (10*m*n*h FLOPs per value-and-gradient step).
 
-Writes compare_gradients.json, compare_gradients.md and compare_gradients.png to --out.
+Writes compare_gradients.json, compare_gradients.md and compare_gradients.png to --out (default
+experiments/results; runs/quick with --quick).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-from pathlib import Path
 
 import jax
 
@@ -24,15 +24,17 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-import numpy_sae  # noqa: E402
-from timing import (  # noqa: E402
+
+import saejax  # noqa: E402
+from experiments.common import (  # noqa: E402
+    add_out_argument,
     compile_seconds,
     interleaved_medians,
     matmul_peak_gflops,
     median_seconds,
+    results_dir,
 )
-
-import saejax  # noqa: E402
+from experiments.peers import numpy_sae  # noqa: E402
 from saejax import gradcheck, grads, losses  # noqa: E402
 
 SIZES = [(64, 25), (784, 196), (784, 1024)]
@@ -146,7 +148,7 @@ def main():
     parser.add_argument("--m", type=int, default=10_000, help="examples per step")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="m=2000, 3 repeats")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    add_out_argument(parser, quick=True)
     args = parser.parse_args()
     m, repeats = (2000, 3) if args.quick else (args.m, args.repeats)
     machine = f"{platform.machine()}, {jax.device_count()} x {jax.devices()[0].device_kind}, " \
@@ -163,15 +165,16 @@ def main():
                 f"{1e3 * row['autodiff_s']:.2f} ms  NumPy {1e3 * row['numpy_s']:.2f} ms  "
                 f"{100 * row['fraction_of_matmul']:.0f}% of matmul", flush=True,
             )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "compare_gradients.json").write_text(
+    out = results_dir(args.out, args.quick)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare_gradients.json").write_text(
         json.dumps({"machine": machine, "rows": rows}, indent=2)
     )
     table = markdown(rows, machine)
-    (args.out / "compare_gradients.md").write_text(table)
-    plot(rows, args.out / "compare_gradients.png")
+    (out / "compare_gradients.md").write_text(table)
+    plot(rows, out / "compare_gradients.png")
     print("\n" + table)
-    print(f"wrote {args.out}/compare_gradients.{{json,md,png}}")
+    print(f"wrote {out}/compare_gradients.{{json,md,png}}")
 
 
 if __name__ == "__main__":

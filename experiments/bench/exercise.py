@@ -1,6 +1,6 @@
 """The UFLDL exercise as whole processes: `saejax train` against PyTorch and NumPy + SciPy.
 
-Command:   .venv/bin/python experiments/bench_exercise.py --data ../shared/data/IMAGES_sparsenet.mat
+Command:   .venv/bin/python -m experiments.bench.exercise --data ../shared/data/IMAGES_sparsenet.mat
            [--repeats 5] [--no-scipy]
 Needs:     PyTorch for the PyTorch peer (pip install torch); it is skipped when absent.
 Run time:  about 2 minutes on 2 CPU cores (the SciPy peer is most of it).
@@ -10,10 +10,10 @@ Each implementation runs as its own process, timed from start to exit as a user 
 - ``saejax train --data IMAGES.mat`` (the exercise preset: 10,000 patches, 64-25-64, float32,
   at most 400 L-BFGS iterations), writing its run directory, checkpoints and three figures;
   once with an empty persistent compilation cache ("cold"), then with the cache it filled;
-- experiments/torch_exercise.py (torch.optim.LBFGS, strong Wolfe, history 100, float32);
-- experiments/scipy_exercise.py (NumPy cost and gradient, SciPy L-BFGS-B, float64).
+- experiments.peers.torch_exercise (torch.optim.LBFGS, strong Wolfe, history 100, float32);
+- experiments.peers.scipy_exercise (NumPy cost and gradient, SciPy L-BFGS-B, float64).
 Times are medians over --repeats processes, interleaved, so load on the shared machine hits
-every implementation alike.
+every implementation alike. Writes bench_exercise.json and bench_exercise.md to --out.
 """
 
 from __future__ import annotations
@@ -30,9 +30,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from timing import save_results
+from experiments.common import (
+    add_out_argument,
+    module_command,
+    module_env,
+    results_dir,
+    save_results,
+)
 
-HERE = Path(__file__).resolve().parent
 J_LINE = re.compile(r"J = ([0-9.]+)")
 
 
@@ -53,7 +58,7 @@ def main():
     parser.add_argument("--data", required=True, help="IMAGES.mat (UFLDL layout)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-scipy", action="store_true", help="skip the slow SciPy peer")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
+    add_out_argument(parser)
     args = parser.parse_args()
     data = str(Path(args.data).resolve())
     saejax_bin = str(Path(sys.executable).with_name("saejax"))
@@ -72,10 +77,12 @@ def main():
             results["saejax"].append(timed_process(saejax_cmd(), env))
             if have_torch:
                 results["torch"].append(timed_process(
-                    [sys.executable, str(HERE / "torch_exercise.py"), "--data", data]))
+                    module_command("experiments.peers.torch_exercise", "--data", data),
+                    module_env()))
             if not args.no_scipy and i == 0:
                 results["scipy"].append(timed_process(
-                    [sys.executable, str(HERE / "scipy_exercise.py"), "--data", data]))
+                    module_command("experiments.peers.scipy_exercise", "--data", data),
+                    module_env()))
     import jax
 
     machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, jax {jax.__version__}"
@@ -96,7 +103,7 @@ def main():
              "|---|---|---|---|---|\n"
              + "".join(f"| {name} | {s:.2f} | {j:.4f} | {s / med['saejax']:.2f}x | {out} |\n"
                        for name, s, j, out in rows))
-    save_results(args.out, "bench_exercise", summary, table)
+    save_results(results_dir(args.out), "bench_exercise", summary, table)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,24 @@
 """A GPU run checked end to end: the big sweeps and the step, with GFLOP/s against the matmul peak.
 
-Command:   .venv/bin/python experiments/gpu_check.py --images ../shared/data/IMAGES_sparsenet.mat
-           --mnist ../shared/data/mnist [--quick] [--out DIR]
+Command:   .venv/bin/python -m experiments.bench.gpu_check --images ../shared/data/IMAGES_sparsenet.mat
+           --mnist ../shared/data/mnist [--only CHECK ...] [--precision highest] [--quick] [--out DIR]
 Needs:     a GPU build of jax (the script runs on whatever ``jax.devices()`` offers; --quick
            shrinks everything to a CPU smoke test of a minute).
 Run time:  aimed at under 8 minutes on one H100-class GPU.
-Expected:  a table (DIR/gpu_check.md, default experiments/results/), rewritten after every check
-           so that a run cut short keeps what it measured. Goals on one H100-class GPU: the
-           1,024-member exercise sweep in under a minute; at least 50% of the matmul peak at
-           784-196.
+Expected:  a table in DIR/gpu_check_<device>.md and .json (gpu_check_h200 on an NVIDIA H200;
+           DIR defaults to experiments/results, to runs/quick with --quick), rewritten after
+           every check so that a run cut short keeps what it measured. The file holds the
+           latest run of each check at each matmul precision, with its date and commit: a run
+           replaces the rows of the checks it ran and keeps the others. Goals on one H100-class
+           GPU: the 1,024-member exercise sweep in under a minute; at least 50% of the matmul
+           peak at 784-196.
 
 Measured in this one process:
 1. the UFLDL exercise as a 1,024-member L-BFGS sweep (rho x beta 32 x 32, 10,000 8x8 patches,
    64-25-64, at most 400 iterations), whole-sweep wall time, first call (with compilation) and
    second call (programs reused);
 2. two of its members against standalone ``train.run`` calls of the same settings on the same
-   device (final J and stop reason); then the 4 x 4 grid of experiments/bench_lbfgs_sweep.py
+   device (final J and stop reason); then the 4 x 4 grid of experiments.bench.lbfgs_sweep
    as one sweep against a loop of its 16 standalone runs, both compiled beforehand, with the
    largest relative difference of a member's final J from its standalone run;
 3. a 256-member L-BFGS sweep at 784-196 on 10,000 MNIST digits (rho x beta 16 x 16, 50
@@ -32,23 +35,71 @@ from __future__ import annotations
 
 import argparse
 import platform
+import re
 import time
 import traceback
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
-from timing import matmul_gflops, median_seconds, save_results
 
-from saejax import sweeps, train
+from experiments.common import (
+    add_out_argument,
+    load_results,
+    matmul_gflops,
+    measured_at,
+    measured_label,
+    median_seconds,
+    results_dir,
+    save_results,
+)
+from saejax import optim, sweeps, train
 from saejax.config import PRESETS
 from saejax.data import training_data
 from saejax.losses import Hyper
 
 CHECKS = ["exercise", "members", "loop", "matmul", "mnist", "mnist-adam", "mnist-parts",
           "mnist-tick", "step"]
+
+
+def results_name(device_kind: str) -> str:
+    """The results file of a device: gpu_check_h200 for an "NVIDIA H200"."""
+    kind = re.sub(r"^nvidia ", "", device_kind.lower())
+    return "gpu_check_" + re.sub(r"[^a-z0-9]+", "_", kind).strip("_")
+
+
+def row_key(row: dict) -> tuple:
+    """A row replaces an earlier one of the same check, label and matmul precision."""
+    return row["check"], row["name"], row["precision"]
+
+
+def merge(earlier: list, latest: list) -> list:
+    """The latest rows, and the earlier ones of checks (or settings) the latest run did not
+    measure, in the order of CHECKS."""
+    keys = {row_key(r) for r in latest}
+    rows = [r for r in earlier if row_key(r) not in keys] + list(latest)
+    return sorted(rows, key=lambda r: (CHECKS.index(r["check"]), r["name"], r["precision"]))
+
+
+def render(rows: list, note: str = "") -> tuple[dict, str]:
+    """The results file's JSON and its table (with a machine column when the rows' runs had
+    different machines or versions)."""
+    machines = list(dict.fromkeys(r["machine"] for r in rows))
+    columns = ["check", "measured", "goal", "matmul precision", "measured at"]
+    if len(machines) > 1:
+        columns.append("machine")
+    lines = []
+    for r in rows:
+        cells = [r["name"], r["measured"], r["goal"], r["precision"],
+                 measured_label(r["measured_at"]), r["machine"]]
+        lines.append("| " + " | ".join(cells[:len(columns)]) + " |\n")
+    head = f"{machines[0]}; " if len(machines) == 1 else ""
+    table = (f"{head}float32{note}. Each row is the latest run of its check at its matmul "
+             "precision.\n\n"
+             "| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|\n"
+             + "".join(lines))
+    return {"rows": rows}, table
 
 
 def timed_sweep(config, x, rho, beta, chunk):
@@ -75,8 +126,7 @@ def main():
     parser.add_argument("--images", help="IMAGES.mat (default: the embedded images)")
     parser.add_argument("--mnist", required=True, help="directory of the MNIST idx files")
     parser.add_argument("--quick", action="store_true", help="tiny settings: a CPU smoke test")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    parser.add_argument("--name", default=None, help="results file name (default gpu_check)")
+    add_out_argument(parser, quick=True)
     parser.add_argument("--only", nargs="+", choices=CHECKS, default=CHECKS,
                         help="run these checks alone (members needs exercise, the mnist ones "
                              "need matmul)")
@@ -94,16 +144,17 @@ def main():
     jax.config.update("jax_default_matmul_precision", args.precision)
     device = jax.devices()[0]
     machine = (f"{platform.machine()}, {jax.device_count()} x {device.device_kind} "
-               f"({device.platform}), jax {jax.__version__}, matmul precision {args.precision}")
-    print(machine, flush=True)
+               f"({device.platform}), jax {jax.__version__}")
+    print(f"{machine}, matmul precision {args.precision}", flush=True)
+    out_dir, file_name = results_dir(args.out, q), results_name(device.device_kind)
+    earlier = [r for r in (load_results(out_dir, file_name) or {}).get("rows", [])
+               if isinstance(r, dict)]
+    when = measured_at()
     rows = []
 
     def save():
-        table = (f"{machine}; float32{' (--quick: tiny settings)' if q else ''}.\n\n"
-                 "| check | measured | goal |\n|---|---|---|\n"
-                 + "".join(f"| {a} | {b} | {c} |\n" for a, b, c in rows))
-        save_results(args.out, args.name or ("gpu_check_quick" if q else "gpu_check"),
-                     {"machine": machine, "rows": rows}, table)
+        save_results(out_dir, file_name, *render(merge(earlier, rows),
+                                                  " (--quick: tiny settings)" if q else ""))
 
     def check(key, name, goal, measure):
         """Runs one check; a failure is recorded in its row, and the other checks still run."""
@@ -112,12 +163,14 @@ def main():
         print(f"-- {name}", flush=True)
         t0 = time.perf_counter()
         try:
-            rows.append((name, measure(), goal))
+            measured = measure()
         except Exception as error:  # noqa: BLE001 - a report of every check is the point
             traceback.print_exc()
-            rows.append((name, f"FAILED after {time.perf_counter() - t0:.0f} s: "
-                         f"{type(error).__name__}: {error}"[:300], goal))
-        print(f"   {rows[-1][1]}  ({time.perf_counter() - t0:.1f} s)", flush=True)
+            measured = (f"FAILED after {time.perf_counter() - t0:.0f} s: "
+                        f"{type(error).__name__}: {error}"[:300])
+        rows.append({"check": key, "name": name, "measured": measured, "goal": goal,
+                     "precision": args.precision, "machine": machine, "measured_at": when})
+        print(f"   {measured}  ({time.perf_counter() - t0:.1f} s)", flush=True)
         save()
 
     side = 4 if q else 32
@@ -225,8 +278,6 @@ def main():
           f"{adam.steps} steps", ">= 50% of peak (H100)", mnist_adam_sweep)
 
     def tick_parts():
-        from saejax import optim
-
         g = 4 if q else 16
         states = jax.vmap(lambda s: train.init_state(mnist, n, seed=s))(jnp.arange(g))
         hyper = Hyper(jnp.full(g, 0.1), jnp.full(g, 3.0), jnp.full(g, mnist.lam))

@@ -1,11 +1,13 @@
 """L-BFGS sweep against a loop of the same standalone runs, and members against standalone runs.
 
-Command:   .venv/bin/python experiments/bench_lbfgs_sweep.py --data ../shared/data/IMAGES_sparsenet.mat
+Command:   .venv/bin/python -m experiments.bench.lbfgs_sweep --data ../shared/data/IMAGES_sparsenet.mat
            [--rho 0.005 0.01 0.03 0.1] [--beta 0.3 1 3 10] [--steps 400] [--repeats 3]
-           The 8 x 8 grid of experiments/sweep_rho_beta.py: --grid-8x8 --repeats 1
-           --name bench_lbfgs_sweep_8x8 (about 12 minutes)
+           The 8 x 8 grid of experiments.reproduce.sweep_rho_beta: --grid-8x8 --repeats 1
+           (about 12 minutes)
 Run time:  about 3 minutes on 2 CPU cores for the default 4 x 4 grid.
-Expected:  the README's L-BFGS sweep table (experiments/results/bench_lbfgs_sweep.md).
+Expected:  the README's L-BFGS sweep tables (bench_lbfgs_sweep.md in --out, default
+           experiments/results). The file keeps the latest run of each grid, one section per
+           grid, each labelled with its date and commit; a run replaces its own grid's section.
 
 The UFLDL exercise's settings (64-25-64, 10,000 8x8 patches, lambda 1e-4, float32, L-BFGS with
 at most 400 iterations) on a rho x beta grid. Measured side by side in this process, programs
@@ -34,19 +36,29 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
-from timing import save_results
 
+from experiments.common import (
+    add_out_argument,
+    load_results,
+    measured_at,
+    measured_label,
+    module_command,
+    module_env,
+    results_dir,
+    save_results,
+)
 from saejax import devices, sweeps, train
 from saejax.config import PRESETS
 from saejax.data import training_data
 from saejax.losses import Hyper
+
+NAME = "bench_lbfgs_sweep"  # results file: one section per grid
 
 
 def timed(fn):
@@ -99,13 +111,12 @@ def main():
     parser.add_argument("--beta", type=float, nargs="+", default=[0.3, 1.0, 3.0, 10.0])
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    add_out_argument(parser)
     parser.add_argument("--grid-8x8", action="store_true",
-                        help="experiments/sweep_rho_beta.py's grid: rho geomspace(0.005, 0.2, 8) "
+                        help="experiments.reproduce.sweep_rho_beta's grid: rho "
+                             "geomspace(0.005, 0.2, 8) "
                              "x beta geomspace(0.1, 10, 8)")
     parser.add_argument("--sweep-side", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--name", default="bench_lbfgs_sweep",
-                        help="file name of the results (.json, .md) in --out")
     args = parser.parse_args()
     if args.sweep_side:
         devices.split_cpu()  # before any computation, as `saejax sweep` does
@@ -129,8 +140,9 @@ def main():
     # The sweep in a process of its own, split into one device per core as `saejax sweep` is;
     # the loop here, in a plain process with JAX's default single CPU device, as a user's
     # Python loop runs (a split process slows a one-device run).
-    child = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--sweep-side"],
-                           capture_output=True, text=True, check=True)
+    child = subprocess.run(
+        module_command("experiments.bench.lbfgs_sweep", *sys.argv[1:], "--sweep-side"),
+        capture_output=True, text=True, check=True, env=module_env())
     side = json.loads(child.stdout.strip().splitlines()[-1])
     loop()  # compile
     loop_s = []
@@ -151,7 +163,8 @@ def main():
                      "rel_diff": abs(s["final_loss"] - a["final_loss"]) / abs(a["final_loss"]),
                      "standalone": [a["iterations"], a["evaluations"], a["stop_reason"]],
                      "sweep": [s["iterations"], s["evaluations"], s["stop_reason"]]})
-    result = {"machine": machine, "data": info.get("source"), "members": len(members),
+    result = {"machine": machine, "data": info.get("source"), "rho": args.rho,
+              "beta": args.beta, "members": len(members),
               "steps": args.steps, "loop_s": statistics.median(loop_s),
               "sweep_s": statistics.median(sweep_s), "loop_all": loop_s, "sweep_all": sweep_s,
               "rows": rows, "evaluation": ev}
@@ -178,7 +191,27 @@ def main():
             f"{100 * r['rel_diff']:.3f}% | {'/'.join(map(str, r['standalone']))} | "
             f"{'/'.join(map(str, r['sweep']))} |\n" for r in rows)
     )
-    save_results(args.out, args.name, result, table)
+    save_grid(results_dir(args.out), result, table)
+
+
+def save_grid(out, result, table):
+    """Writes this grid's run into bench_lbfgs_sweep.json and .md, in place of the grid's
+    previous run; the other grids' latest runs stay as they were."""
+    grids = [g for g in (load_results(out, NAME) or {}).get("grids", [])
+             if (g["rho"], g["beta"]) != (result["rho"], result["beta"])]
+    grids.append(result | {"measured_at": measured_at(), "table": table})
+    grids.sort(key=lambda g: (g["members"], g["rho"], g["beta"]))
+
+    def values(vs):
+        return " ".join(f"{v:.4g}" for v in vs)
+
+    sections = "".join(
+        f"\n## {len(g['rho'])} x {len(g['beta'])} grid: rho {values(g['rho'])}; beta "
+        f"{values(g['beta'])} (measured {measured_label(g['measured_at'])})\n\n{g['table']}"
+        for g in grids)
+    save_results(out, NAME, {"grids": grids},
+                 "An L-BFGS sweep against a loop of its standalone runs: the latest run on each "
+                 "grid.\n" + sections)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """One value-and-gradient step at 64-25-64, m = 10,000: saejax against PyTorch, with its bounds.
 
-Command:   .venv/bin/python experiments/bench_step.py [--repeats 50] [--no-compile] [--quick]
+Command:   .venv/bin/python -m experiments.bench.step [--repeats 50] [--no-compile] [--quick]
 Needs:     PyTorch (pip install -e '.[bench]'; a CPU build suffices).
 Run time:  about 1 minute on 2 CPU cores, half of it torch.compile's compilation (30 s
            measured on a busy machine) (--quick: 5 repeats, no torch.compile, about 20 s).
-Expected:  a table of milliseconds per step (experiments/results/bench_step.md); the goal is
-           PyTorch eager / saejax >= 1.5x.
+Expected:  a table of milliseconds per step (bench_step.md and .json in --out, default
+           experiments/results; runs/quick with --quick); the goal is PyTorch eager / saejax
+           >= 1.5x.
 
 One evaluation of J and dJ/dparams on the 10,000 embedded 8x8 patches (the ufldl-patches preset:
 64-25-64, rho = 0.01, beta = 3, lambda = 1e-4), float32, full batch, side by side in this process:
@@ -15,7 +16,7 @@ One evaluation of J and dJ/dparams on the 10,000 embedded 8x8 patches (the ufldl
 - PyTorch eager autograd: the forward pass and J, ``J.backward()``, grads set to None first;
 - the same PyTorch function under ``torch.compile`` (unless --no-compile; its first call, which
   compiles, is timed on its own).
-The contenders take turns (timing.interleaved_medians): each turn times 5 calls after one untimed
+The contenders take turns (experiments.common.interleaved_medians): each turn times 5 calls after one untimed
 call, since PyTorch's OpenMP threads keep spinning on the cores for a while after its last call
 and would be charged to the next contender. Warm-up is excluded, and the
 same starting params (``train.init_state(config, 64, seed=0)``) are used by all.
@@ -31,7 +32,7 @@ arrays a straightforward (unfused) implementation reads and writes, 4 bytes each
 in all 8 (m x n) + 7 (m x h) arrays (z2 and z3 are never stored; params are negligible), and the
 compulsory minimum: x read once. Bandwidth is that of a 256 MB NumPy copy (read + write counted,
 write-allocate not), the matmul peak the best of a 2048^3 matmul and the step's own three shapes
-(timing.matmul_peak_gflops). Both bounds are lower bounds for data in main memory; x is 2.56 MB
+(experiments.common.matmul_peak_gflops). Both bounds are lower bounds for data in main memory; x is 2.56 MB
 and all the arrays together 27.5 MB, which a large L3 cache may hold, so a step can beat the
 bandwidth bound of the straightforward count.
 """
@@ -43,19 +44,22 @@ import os
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import torch
-from timing import interleaved_medians, matmul_peak_gflops, save_results
 
+from experiments.common import (
+    add_out_argument,
+    interleaved_medians,
+    matmul_peak_gflops,
+    results_dir,
+    save_results,
+)
 from saejax import losses, train
 from saejax.config import PRESETS
 from saejax.data import training_data
-
-HERE = Path(__file__).resolve().parent
 
 
 def copy_bandwidth(megabytes: int = 256, repeats: int = 7) -> float:
@@ -94,7 +98,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     parser.add_argument("--quick", action="store_true", help="5 repeats, no torch.compile")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
+    add_out_argument(parser, quick=True)
     args = parser.parse_args()
     repeats = 5 if args.quick else args.repeats
     config = PRESETS["ufldl-patches"]
@@ -164,8 +168,7 @@ def main():
         f"\nPyTorch eager / saejax analytic: **{eager / base:.2f}x** (goal >= 1.5x)."
         + (f" torch.compile's first call (compilation): {compile_s:.1f} s." if compile_s else "")
         + "\n")
-    name = "bench_step_quick" if args.quick else "bench_step"
-    save_results(args.out, name, r, table)
+    save_results(results_dir(args.out, args.quick), "bench_step", r, table)
 
 
 if __name__ == "__main__":

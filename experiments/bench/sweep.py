@@ -1,11 +1,12 @@
 """Benchmarks of sweeps: per-member cost, a loop of runs, throughput, compile time, memory.
 
-L-BFGS sweeps have a benchmark of their own: experiments/bench_lbfgs_sweep.py.
+L-BFGS sweeps have a benchmark of their own: experiments.bench.lbfgs_sweep.
 
-Command:   .venv/bin/python experiments/bench_sweep.py [--quick]
+Command:   .venv/bin/python -m experiments.bench.sweep [--quick]
 Run time:  about 6 minutes on 2 CPU cores (--quick: about 1 minute, smaller settings).
 Expected:  see the README's sweep benchmark table, which this script regenerates
-           (experiments/results/bench_sweep.md).
+           (bench_sweep.md and .json in --out, default experiments/results; runs/quick with
+           --quick).
 
 Everything is measured side by side in this process, except peak memory, which is measured in a
 subprocess of its own (`saejax sweep` with 1,024 members).
@@ -30,13 +31,12 @@ import subprocess
 import sys
 import time
 from functools import partial
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from timing import matmul_gflops, save_results
 
+from experiments.common import add_out_argument, matmul_gflops, results_dir, save_results
 from saejax import sweeps, train
 from saejax.config import TrainConfig
 from saejax.data import training_data
@@ -132,7 +132,7 @@ def peak_rss(members, steps):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    add_out_argument(parser, quick=True)
     args = parser.parse_args()
     q = args.quick
     x, _ = training_data("patches")
@@ -166,7 +166,7 @@ def main():
         f"| peak RSS, {mem['members']}-member sweep at 64-25-64 on 10,000 patches, chunks of 64,"
         f" {mem['steps']} adam steps | **{mem['peak_rss_gib']:.2f} GiB** | <= 4 GiB |\n"
     )
-    save_results(args.out, "bench_sweep_quick" if q else "bench_sweep", r, table)
+    save_results(results_dir(args.out, q), "bench_sweep", r, table)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark: the UFLDL exercise (10,000 patches, 400 L-BFGS iterations) in saejax and in NumPy+SciPy.
 
-Command:   .venv/bin/python experiments/bench_ufldl.py [--data ../shared/data/IMAGES_sparsenet.mat]
+Command:   .venv/bin/python -m experiments.bench.ufldl [--data ../shared/data/IMAGES_sparsenet.mat]
 Run time:  about 1 minute on 2 CPU cores (most of it the SciPy reference).
 Expected:  saejax (float32, jitted, minFunc-style L-BFGS with strong-Wolfe search) finishes the 400
            iterations in under 3 s wall time with compilation included, and well under 2 s when
@@ -8,7 +8,8 @@ Expected:  saejax (float32, jitted, minFunc-style L-BFGS with strong-Wolfe searc
            L-BFGS-B reference (float64, maxcor 100, as minFunc) takes an order of magnitude
            longer. Both reach J within a percent of each other.
 
-All runs happen in this process, side by side, on the same patches.
+All runs happen in this process, side by side, on the same patches. Writes bench_ufldl.json
+and bench_ufldl.md to --out (default experiments/results).
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ import os
 import platform
 import tempfile
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
-import numpy_sae
 import scipy.optimize
-from timing import save_results
 
+from experiments.common import add_out_argument, results_dir, save_results
+from experiments.peers import numpy_sae
 from saejax import train
 from saejax.config import PRESETS
 from saejax.data import training_data
@@ -65,7 +65,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="IMAGES.mat or sparsenet directory (default: embedded)")
     parser.add_argument("--repeats", type=int, default=3, help="warm saejax runs (median)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    add_out_argument(parser)
     args = parser.parse_args()
     config = PRESETS["ufldl-patches"]
     x, info = training_data("patches", args.data, config.num_examples, config.patch_size,
@@ -97,7 +97,7 @@ def main():
         f"| NumPy + SciPy L-BFGS-B, float64, maxcor 100 | {ref['seconds']:.2f} | — | "
         f"{ref['final_loss']:.4f} | 1.0x |\n"
     )
-    save_results(args.out, "bench_ufldl", results, table)
+    save_results(results_dir(args.out), "bench_ufldl", results, table)
 
 
 if __name__ == "__main__":

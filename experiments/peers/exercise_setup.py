@@ -1,8 +1,8 @@
 """What both exercise peers share, without saejax and without PyTorch: the data and the command line.
 
 sampleIMAGES.m in NumPy (10,000 random 8x8 patches, zero mean per patch, clipped to +-3 standard
-deviations, rescaled to [0.1, 0.9]) and UFLDL's initialization, so that experiments/torch_exercise.py
-and experiments/scipy_exercise.py train on the same patches from the same start, and neither
+deviations, rescaled to [0.1, 0.9]) and UFLDL's initialization, so that torch_exercise.py
+and scipy_exercise.py train on the same patches from the same start, and neither
 process pays for importing the other's library.
 """
 

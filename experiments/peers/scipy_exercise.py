@@ -1,14 +1,14 @@
 """The UFLDL sparse autoencoder exercise in NumPy + SciPy: the benchmark peer a MATLAB port uses.
 
-Command:   .venv/bin/python experiments/scipy_exercise.py --data ../shared/data/IMAGES_sparsenet.mat
+Command:   .venv/bin/python -m experiments.peers.scipy_exercise --data ../shared/data/IMAGES_sparsenet.mat
 Run time:  tens of seconds on 2 CPU cores.
-Expected:  one line ``J = ... iterations ... evaluations ... seconds``; experiments/bench_exercise.py
+Expected:  one line ``J = ... iterations ... evaluations ... seconds``; experiments.bench.exercise
            times the whole process.
 
-The same sampling as experiments/torch_exercise.py (exercise_peer.py: sampleIMAGES.m in NumPy), the vectorized
-NumPy cost and gradient of experiments/numpy_sae.py (sparseAutoencoderCost.m), and SciPy's
-L-BFGS-B in float64 with 100 corrections and at most 400 iterations, as minFunc is configured in
-the exercise.
+The same sampling as experiments.peers.torch_exercise (exercise_setup.py: sampleIMAGES.m in
+NumPy), the vectorized NumPy cost and gradient of numpy_sae.py (sparseAutoencoderCost.m), and
+SciPy's L-BFGS-B in float64 with 100 corrections and at most 400 iterations, as minFunc is
+configured in the exercise.
 """
 
 from __future__ import annotations
@@ -16,9 +16,18 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import numpy_sae
 import scipy.optimize
-from exercise_peer import BETA, LAM, N_HIDDEN, N_VISIBLE, RHO, exercise_data, parse_args
+
+from experiments.peers import numpy_sae
+from experiments.peers.exercise_setup import (
+    BETA,
+    LAM,
+    N_HIDDEN,
+    N_VISIBLE,
+    RHO,
+    exercise_data,
+    parse_args,
+)
 
 
 def main():

@@ -1,10 +1,10 @@
 """The UFLDL sparse autoencoder exercise in PyTorch: the benchmark peer of `saejax train`.
 
-Command:   .venv/bin/python experiments/torch_exercise.py --data ../shared/data/IMAGES_sparsenet.mat
+Command:   .venv/bin/python -m experiments.peers.torch_exercise --data ../shared/data/IMAGES_sparsenet.mat
 Needs:     PyTorch (a benchmark peer only, never a saejax dependency): pip install torch
 Run time:  a few seconds on 2 CPU cores.
 Expected:  one line ``J = ... iterations ... evaluations ... seconds`` (the whole process is what
-           experiments/bench_exercise.py times).
+           experiments.bench.exercise times).
 
 What a PyTorch user would write, independent of saejax: sampleIMAGES.m and its normalization
 in NumPy (10,000 random 8x8 patches, zero mean per patch, clipped to +-3 standard deviations,
@@ -19,7 +19,16 @@ import time
 
 import numpy as np
 import torch
-from exercise_peer import BETA, LAM, N_HIDDEN, N_VISIBLE, RHO, exercise_data, parse_args
+
+from experiments.peers.exercise_setup import (
+    BETA,
+    LAM,
+    N_HIDDEN,
+    N_VISIBLE,
+    RHO,
+    exercise_data,
+    parse_args,
+)
 
 
 def main():

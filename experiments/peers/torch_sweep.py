@@ -1,11 +1,11 @@
 """An adam sweep over rho x beta in PyTorch (torch.func ensemble): the peer of `saejax sweep`.
 
-Command:   .venv/bin/python experiments/torch_sweep.py --data ../shared/data/IMAGES_sparsenet.mat
+Command:   .venv/bin/python -m experiments.peers.torch_sweep --data ../shared/data/IMAGES_sparsenet.mat
            --rho R1 R2 ... --beta B1 B2 ... [--steps 2000] [--batch-size 256] [--lr 0.01]
 Needs:     PyTorch (a benchmark peer only, never a saejax dependency): pip install torch
 Run time:  about 30 s on 2 CPU cores for 64 members and 2,000 steps (13 ms a step measured).
 Expected:  one line ``J = ... mean over ... members ... seconds in the script``; the whole process
-           is what experiments/bench_adam_sweep.py times.
+           is what experiments.bench.adam_sweep times.
 
 What a PyTorch user would write for an ensemble, independent of saejax: one member per
 (rho, beta) pair, their parameters stacked along a leading axis, ``torch.func.vmap`` of
@@ -18,7 +18,7 @@ stacked gradient is member g's own gradient (vmap of grad, no mixing across memb
 
 As in `saejax sweep` with one seed, every member starts from the same UFLDL initialization and
 sees the same minibatch at each step (256 rows drawn uniformly with replacement). Patches:
-sampleIMAGES.m in NumPy from an IMAGES.mat (experiments/exercise_peer.py), or a .npy of
+sampleIMAGES.m in NumPy from an IMAGES.mat (experiments/peers/exercise_setup.py), or a .npy of
 patches (M, N) as given. rho_hat is clipped to [1e-6, 1 - 1e-6] like saejax's KL, so no
 member's J can turn into inf.
 """
@@ -30,8 +30,9 @@ import time
 
 import numpy as np
 import torch
-from exercise_peer import LAM, N_HIDDEN, exercise_data
 from torch.func import grad, vmap
+
+from experiments.peers.exercise_setup import LAM, N_HIDDEN, exercise_data
 
 RHO_HAT_EPS = 1e-6
 

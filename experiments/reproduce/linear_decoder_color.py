@@ -1,6 +1,6 @@
 """UFLDL's linear decoder exercise on 8x8x3 colour patches of the embedded photographs.
 
-Command:   .venv/bin/python experiments/linear_decoder_color.py
+Command:   .venv/bin/python -m experiments.reproduce.linear_decoder_color
 Run time:  about 2.5 minutes on 2 CPU cores (20,000 patches, 400 iterations).
 Expected:  a line "spatial features: NN% of 400": the features (W1 ZCA, in pixel space) whose
            energy is mostly spatial structure (edges, blobs; saejax.metrics.spatial_energy_share
@@ -23,7 +23,8 @@ import argparse
 
 import numpy as np
 
-from saejax import rundir, train, viz
+from experiments.common import add_arguments, run_script, workdir_of
+from saejax import train, viz
 from saejax.config import PRESETS
 from saejax.data import color_patches
 from saejax.metrics import spatial_energy_share
@@ -33,9 +34,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-patches", type=int, default=20_000)
     parser.add_argument("--steps", type=int, default=400)
-    rundir.add_arguments(parser, "linear-decoder-color")
+    add_arguments(parser, "linear-decoder-color")
     args = parser.parse_args()
-    workdir = rundir.workdir_of(args)
+    workdir = workdir_of(args)
     config = PRESETS["color-patches"].replace(num_examples=args.num_patches, steps=args.steps)
     x, zca, raw = color_patches(config.num_examples, config.patch_size, config.seed)
     roundtrip = np.max(np.abs(zca.invert(x) - raw))
@@ -57,4 +58,4 @@ def main():
 
 
 if __name__ == "__main__":
-    rundir.run_script(main)
+    run_script(main)

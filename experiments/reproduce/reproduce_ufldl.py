@@ -1,21 +1,22 @@
 """UFLDL's published results that saejax covers, reproduced by one command, as one table.
 
-Command:   .venv/bin/python experiments/reproduce_ufldl.py --data ../shared/data
+Command:   .venv/bin/python -m experiments.reproduce.reproduce_ufldl --data ../shared/data
            (DIR holds mnist/ and IMAGES_sparsenet.mat or IMAGES.mat)
-           .venv/bin/python experiments/reproduce_ufldl.py --fast   (embedded data, < 1 minute)
+           .venv/bin/python -m experiments.reproduce.reproduce_ufldl --fast   (embedded data, < 1 minute)
 Run time:  the full table about 15 minutes on 2 CPU cores (see the README); --fast about 20 s.
 Prints:    result | UFLDL's figure | saejax's measured figure | tolerance | status, one row per
            result; the table is also written to the run directory (table.md, table.json). Exits
            1 if any row fails, 2 on bad input.
 
-Each row runs the experiment script that owns it (experiments/*.py, each in its own directory
-under the run directory, its output in <name>.log) and reads the figures it prints, so the
-table and the scripts cannot disagree:
+Each row runs the experiment script that owns it (``python -m experiments.reproduce.<name>``,
+each in its own directory under the run directory, its output in <name>.log) and reads the
+figures it prints, so the table and the scripts cannot disagree:
 
 - gradient check: ``saejax gradcheck`` (float64, every penalty), UFLDL's criterion: relative
   difference below 1e-9;
 - sparse autoencoder exercise: ufldl_sparse_autoencoder.py, J after 400 iterations against the
-  NumPy + SciPy L-BFGS-B peer of experiments/ (UFLDL publishes the filters, not J), filters.png;
+  NumPy + SciPy L-BFGS-B peer (experiments/peers/; UFLDL publishes the filters, not J),
+  filters.png;
 - MNIST pen strokes: ufldl_mnist.py, mean rho_hat at the target 0.1, filters.png;
 - softmax regression on raw MNIST (UFLDL: 92.6%): in this process, lambda 1e-4, 100 L-BFGS
   iterations on the 60,000 training images, accuracy on the 10,000 test images;
@@ -37,20 +38,27 @@ import sys
 import time
 from pathlib import Path
 
+from experiments.common import (
+    add_arguments,
+    module_command,
+    module_env,
+    run_script,
+    workdir_of,
+)
 from saejax import rundir
-
-HERE = Path(__file__).resolve().parent
 
 
 def script(name, workdir, *args, timeout=1800):
-    """Runs experiments/<name>.py (or a saejax command) in workdir/<name>; returns its stdout."""
+    """Runs experiments.reproduce.<name> (or a saejax command) in workdir/<name>; returns its
+    stdout and wall seconds."""
     if name == "gradcheck":
-        argv = [sys.executable, "-m", "saejax.cli", "gradcheck", *args]
+        argv = module_command("saejax.cli", "gradcheck", *args)
     else:
-        argv = [sys.executable, str(HERE / f"{name}.py"), *args, "--workdir",
-                str(workdir / name)]
+        argv = module_command(f"experiments.reproduce.{name}", *args, "--workdir",
+                              workdir / name)
     t0 = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                          env=module_env())
     (workdir / f"{name}.log").write_text(done.stdout + done.stderr)
     if done.returncode not in (0, 1) or (name != "gradcheck" and done.returncode):
         raise RuntimeError(f"{name} exited {done.returncode}; see {workdir / f'{name}.log'}")
@@ -70,7 +78,7 @@ def main():
                                        "IMAGES.mat)")
     parser.add_argument("--fast", action="store_true",
                         help="the rows that run on the embedded data, in under a minute")
-    rundir.add_arguments(parser, "reproduce-ufldl")
+    add_arguments(parser, "reproduce-ufldl")
     args = parser.parse_args()
     if not args.fast and args.data is None:
         raise ValueError("the full table needs --data DIR (mnist/ and IMAGES_sparsenet.mat); "
@@ -86,7 +94,7 @@ def main():
                                     "IMAGES.mat.")
     if args.resume:
         raise ValueError("the reproduction does not resume; run it again in a new directory.")
-    workdir = rundir.workdir_of(args)
+    workdir = workdir_of(args)
     workdir.mkdir(parents=True)
     rundir.write_json(workdir / "config.json", {"kind": "run", "experiment": "reproduce-ufldl",
                                                 "data": args.data, "fast": args.fast})
@@ -172,4 +180,4 @@ def softmax_on_pixels(mnist) -> float:
 
 
 if __name__ == "__main__":
-    rundir.run_script(main)
+    run_script(main)

@@ -1,6 +1,6 @@
 """Self-taught learning on MNIST (UFLDL): features learned from digits 5-9 classify digits 0-4.
 
-Command:   .venv/bin/python experiments/self_taught_learning.py --data ../shared/data/mnist
+Command:   .venv/bin/python -m experiments.reproduce.self_taught_learning --data ../shared/data/mnist
 Run time:  2-5 minutes on 2 CPU cores (measured stages, latest run: data 0.7 s, autoencoder
            249 s, encoding 0.3 s, softmax on features 4.0 s, softmax on pixels 5.9 s; an
            earlier, quieter run's autoencoder took 123 s).
@@ -22,7 +22,8 @@ import time
 import jax.numpy as jnp
 import numpy as np
 
-from saejax import rundir, train
+from experiments.common import add_arguments, run_script, workdir_of
+from saejax import train
 from saejax.config import TrainConfig
 from saejax.data import load_mnist
 from saejax.model import encode
@@ -34,9 +35,9 @@ def main():
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
     parser.add_argument("--steps", type=int, default=400, help="autoencoder L-BFGS iterations")
     parser.add_argument("--softmax-steps", type=int, default=400)
-    rundir.add_arguments(parser, "self-taught-learning")
+    add_arguments(parser, "self-taught-learning")
     args = parser.parse_args()
-    workdir = rundir.workdir_of(args)
+    workdir = workdir_of(args)
 
     t0 = time.perf_counter()
     images, labels = load_mnist(args.data, "train")
@@ -79,4 +80,4 @@ def main():
 
 
 if __name__ == "__main__":
-    rundir.run_script(main)
+    run_script(main)

@@ -1,6 +1,6 @@
 """UFLDL's stacked autoencoder exercise on MNIST: greedy pretraining, softmax, fine-tuning.
 
-Command:   .venv/bin/python experiments/stacked_autoencoder.py --data ../shared/data/mnist
+Command:   .venv/bin/python -m experiments.reproduce.stacked_autoencoder --data ../shared/data/mnist
            [--ufldl] [--workdir DIR | --resume] [--pretrain-examples N] ...
 Run time:  see the README ("Stacked autoencoders") for the measured stages of both modes.
 Prints:    "before fine-tuning: NN.NN%" and "after fine-tuning: NN.NN%" (test accuracy on the
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from experiments.common import add_arguments, run_script, workdir_of
 from saejax import exchange, rundir, stacked
 from saejax.config import TrainConfig
 from saejax.data import load_mnist
@@ -53,9 +54,9 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128, help="Adam minibatch")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--finetune-lam", type=float, default=1e-4)
-    rundir.add_arguments(parser, "stacked-autoencoder")
+    add_arguments(parser, "stacked-autoencoder")
     args = parser.parse_args()
-    workdir = rundir.workdir_of(args)
+    workdir = workdir_of(args)
     start = time.perf_counter()
     settings = {k: v for k, v in vars(args).items() if k not in ("workdir", "resume")}
     if args.resume:  # the layers resume from their own checkpoints; the settings must agree
@@ -115,4 +116,4 @@ def main():
 
 
 if __name__ == "__main__":
-    rundir.run_script(main)
+    run_script(main)

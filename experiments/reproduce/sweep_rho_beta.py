@@ -1,6 +1,6 @@
 """An 8 x 8 sweep of rho and beta on natural image patches, as one compiled program.
 
-Command:   .venv/bin/python experiments/sweep_rho_beta.py [--data ../shared/data/IMAGES_sparsenet.mat]
+Command:   .venv/bin/python -m experiments.reproduce.sweep_rho_beta [--data ../shared/data/IMAGES_sparsenet.mat]
 Run time:  about 5 minutes on 2 CPU cores (measured 320 s for the 64 members, one program).
 Reading (measured on the embedded images; docs/sweep_heatmaps.png):
            - Sparsity holds for beta >= about 1: mean rho_hat ends within 10-20% of rho. At
@@ -22,7 +22,8 @@ import argparse
 
 import numpy as np
 
-from saejax import rundir, sweeps
+from experiments.common import add_arguments, run_script, workdir_of
+from saejax import sweeps
 from saejax.config import PRESETS
 from saejax.data import training_data
 
@@ -30,11 +31,11 @@ from saejax.data import training_data
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="IMAGES.mat or sparsenet directory (default: embedded)")
-    rundir.add_arguments(parser, "sweep-rho-beta", kind="sweep")
+    add_arguments(parser, "sweep-rho-beta", kind="sweep")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--chunk-size", type=int, default=64)
     args = parser.parse_args()
-    workdir = rundir.workdir_of(args)
+    workdir = workdir_of(args)
     config = PRESETS["ufldl-patches"].replace(data=args.data, steps=args.steps)
     x, info = training_data("patches", args.data, config.num_examples, config.patch_size,
                             config.seed)
@@ -53,4 +54,4 @@ def main():
 
 
 if __name__ == "__main__":
-    rundir.run_script(main)
+    run_script(main)

@@ -1,6 +1,6 @@
 """The UFLDL sparse autoencoder on MNIST: 784-196-784 on the first 10,000 training digits.
 
-Command:   .venv/bin/python experiments/ufldl_mnist.py --data ../shared/data/mnist
+Command:   .venv/bin/python -m experiments.reproduce.ufldl_mnist --data ../shared/data/mnist
 Run time:  about 50 s on 2 CPU cores (400 L-BFGS iterations; measured 46 s and 53 s).
 Expected:  J ends near 12.11 (measured 12.113: reconstruction 7.38, weight decay 4.60, sparsity 0.14;
            still falling slowly at 400 iterations); the 196 filters in
@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import argparse
 
-from saejax import rundir, train
+from experiments.common import add_arguments, run_script, workdir_of
+from saejax import train
 from saejax.config import PRESETS
 from saejax.data import training_data
 
@@ -22,10 +23,10 @@ from saejax.data import training_data
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
-    rundir.add_arguments(parser, "ufldl-mnist")
+    add_arguments(parser, "ufldl-mnist")
     parser.add_argument("--steps", type=int, default=400)
     args = parser.parse_args()
-    workdir = rundir.workdir_of(args)
+    workdir = workdir_of(args)
     config = PRESETS["mnist"].replace(data=args.data, steps=args.steps)
     x, info = training_data("mnist", args.data, config.num_examples, seed=config.seed)
     print(f"{x.shape[0]} MNIST digits from {info['source']}")
@@ -39,4 +40,4 @@ def main():
 
 
 if __name__ == "__main__":
-    rundir.run_script(main)
+    run_script(main)

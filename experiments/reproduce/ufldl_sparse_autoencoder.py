@@ -1,6 +1,6 @@
 """The UFLDL sparse autoencoder exercise on natural image patches.
 
-Command:   .venv/bin/python experiments/ufldl_sparse_autoencoder.py [--data ../shared/data/IMAGES_sparsenet.mat]
+Command:   .venv/bin/python -m experiments.reproduce.ufldl_sparse_autoencoder [--data ../shared/data/IMAGES_sparsenet.mat]
 Run time:  about 5 s on 2 CPU cores (400 L-BFGS iterations, 1-2 s of it compilation).
 Expected:  on IMAGES_sparsenet.mat (Olshausen's ten whitened images) J ends near 0.445; a
            NumPy + SciPy L-BFGS-B reference reached 0.448 on the same images. On the embedded
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import argparse
 
-from saejax import rundir, train
+from experiments.common import add_arguments, run_script, workdir_of
+from saejax import train
 from saejax.config import PRESETS
 from saejax.data import training_data
 
@@ -23,10 +24,10 @@ from saejax.data import training_data
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="IMAGES.mat or sparsenet directory (default: embedded)")
-    rundir.add_arguments(parser, "ufldl-sparse-autoencoder")
+    add_arguments(parser, "ufldl-sparse-autoencoder")
     parser.add_argument("--steps", type=int, default=400, help="L-BFGS iterations")
     args = parser.parse_args()
-    workdir = rundir.workdir_of(args)
+    workdir = workdir_of(args)
     config = PRESETS["ufldl-patches"].replace(data=args.data, steps=args.steps)
     x, info = training_data("patches", args.data, config.num_examples, config.patch_size,
                             config.seed)
@@ -41,4 +42,4 @@ def main():
 
 
 if __name__ == "__main__":
-    rundir.run_script(main)
+    run_script(main)

@@ -1,0 +1,1 @@
+"""saejax's experiments: UFLDL reproductions, benchmarks, and peers in other frameworks."""

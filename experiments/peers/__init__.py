@@ -1,0 +1,1 @@
+"""The benchmarks' peers: the sparse autoencoder in NumPy, SciPy and PyTorch, without saejax."""
