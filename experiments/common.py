@@ -17,7 +17,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from saejax import checkpoint, rundir
+from saejax.records import checkpoints, rundir
 
 ROOT = Path(__file__).resolve().parents[1]  # the project root, which holds experiments/ and saejax/
 RESULTS = ROOT / "experiments" / "results"
@@ -163,7 +163,7 @@ def add_arguments(parser, name: str, kind: str = "run") -> None:
 
 
 def workdir_of(args) -> Path:
-    """``saejax.rundir.choose`` for the flags ``add_arguments`` made: the directory, checked
+    """``saejax.records.rundir.choose`` for the flags ``add_arguments`` made: the directory, checked
     (nothing created), so that a taken one is refused before any data loads."""
     return rundir.choose(args.workdir, args.resume, args.run_name, args.run_kind)
 
@@ -173,6 +173,6 @@ def run_script(main) -> None:
     (no traceback) and exits with status 2, as the command line does."""
     try:
         main()
-    except (ValueError, checkpoint.CheckpointError, FileNotFoundError) as err:
+    except (ValueError, checkpoints.CheckpointError, FileNotFoundError) as err:
         print(f"{Path(sys.argv[0]).name}: error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from saejax import cli, rundir
+from saejax import cli
+from saejax.records import rundir
 
 
 def snapshot(directory):
@@ -180,15 +181,17 @@ def test_a_sweep_killed_inside_a_block_continues_it_from_its_checkpoint(tmp_path
     clean = sweeps.sweep(config, x, workdir=tmp_path / "clean", **grid)
     assert clean.summary["resumed_from"] is None
 
-    save, seen = sweeps._Running.save, {}
+    from saejax.records.sweep_record import BlockCheckpoints
 
-    def save_then_die(self, step, states, hyper, live, done, diverged):
-        save(self, step, states, hyper, live, done, diverged)
+    save, seen = BlockCheckpoints.save, {}
+
+    def save_then_die(self, step, tree):
+        save(self, step, tree)
         if step == kill_at:
-            seen.update(live=len(live), waiting=len(done))
+            seen.update(live=len(tree["live"]), waiting=int(tree["is_waiting"].sum()))
             raise Killed
 
-    monkeypatch.setattr(sweeps._Running, "save", save_then_die)
+    monkeypatch.setattr(BlockCheckpoints, "save", save_then_die)
     with pytest.raises(Killed):
         sweeps.sweep(config, x, workdir=tmp_path / "killed", **grid)
     monkeypatch.undo()
@@ -212,14 +215,17 @@ def test_heatmaps_are_drawn_from_the_rows_a_dead_sweep_left(tmp_path, monkeypatc
     config = PRESETS["digits"].replace(dtype="float32", optimizer="adam", batch_size=16,
                                        steps=20, n_hidden=4, num_examples=100)
     x, _ = training_data("digits", None, 100)
-    heatmaps = sweeps._heatmaps
+    from saejax.sweeps import runner
+    from saejax.viz import figures
+
+    heatmaps = figures.sweep_heatmaps
 
     def draw_then_die(*args):
         heatmaps(*args)
         raise Killed
 
-    monkeypatch.setattr(sweeps, "HEATMAP_SECONDS", 0.0)
-    monkeypatch.setattr(sweeps, "_heatmaps", draw_then_die)
+    monkeypatch.setattr(runner, "HEATMAP_SECONDS", 0.0)
+    monkeypatch.setattr(figures, "sweep_heatmaps", draw_then_die)
     with pytest.raises(Killed):
         sweeps.sweep(config, x, [0.05, 0.1], [0.5, 3.0], chunk_size=2, progress=False,
                      workdir=tmp_path / "s")

@@ -303,7 +303,8 @@ def main():
         out = []
         data = jnp.asarray(xm, jnp.float32)
         config = mnist.replace(steps=1000)  # no member reaches its budget here
-        _, advance, rows0 = train.make_lbfgs_member(config, batched=True)
+        driver = train.make_lbfgs_driver(config, batched=True)
+        advance, rows0 = driver.step, driver.init
         for g in ((2, 4) if q else args.tick_members):
             states = jax.vmap(lambda s: train.init_state(config, n, seed=s))(jnp.arange(g))
             hyper = Hyper(jnp.full(g, 0.1), jnp.full(g, 3.0), jnp.full(g, config.lam))

@@ -20,7 +20,7 @@ compiled beforehand for both sides:
    the devices as in the sweep) against one evaluation for a single member, per member.
 
 The sweep runs in a child process split into one JAX device per core, as ``saejax sweep``
-runs (``saejax.devices.split_cpu``); the loop and the single evaluation run in this process,
+runs (``saejax.runtime.devices.split_cpu``); the loop and the single evaluation run in this process,
 with JAX's default single CPU device, as a user's Python loop of ``train.run`` runs. (In a
 split process a one-device run is slower: measured 6.9-8.2 ms against 3.5-4.6 ms for one
 evaluation, which would flatter the sweep.)
@@ -53,10 +53,11 @@ from experiments.common import (
     results_dir,
     save_results,
 )
-from saejax import devices, sweeps, train
+from saejax import sweeps, train
 from saejax.config import PRESETS
 from saejax.data import training_data
 from saejax.losses import Hyper
+from saejax.runtime import devices
 
 NAME = "bench_lbfgs_sweep"  # results file: one section per grid
 

@@ -29,6 +29,7 @@ from experiments.peers import numpy_sae
 from saejax import train
 from saejax.config import PRESETS
 from saejax.data import training_data
+from saejax.runtime.compile_cache import clear_program_cache
 
 
 def scipy_reference(x, config) -> dict:
@@ -52,7 +53,7 @@ def scipy_reference(x, config) -> dict:
 def saejax_run(x, config) -> dict:
     # Forget the programs compiled in this process, so each run compiles as a fresh process
     # would: from scratch, or from JAX's persistent compilation cache when it holds them.
-    train.clear_program_cache()
+    clear_program_cache()
     jax.clear_caches()
     t0 = time.perf_counter()
     result = train.run(config, x, progress=False)

@@ -45,7 +45,7 @@ from experiments.common import (
     run_script,
     workdir_of,
 )
-from saejax import rundir
+from saejax.records import rundir
 
 
 def script(name, workdir, *args, timeout=1800):

@@ -20,7 +20,7 @@ full-batch L-BFGS for 400 iterations. By default, the faster run: the autoencode
 128, --lr 1e-3) on the same gradient.
 Each autoencoder is an ordinary saejax run in DIR/layer1, DIR/layer2 (checkpoints, figures);
 the fine-tuned network is exported to DIR/model (weights.safetensors, one tensor group per
-layer, and cfg.json; ``saejax.exchange.load_stack``), the accuracies to DIR/result.json.
+layer, and cfg.json; ``saejax.records.models.load_stack``), the accuracies to DIR/result.json.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ import argparse
 import time
 
 from experiments.common import add_arguments, run_script, workdir_of
-from saejax import exchange, rundir, stacked
+from saejax import stacked
 from saejax.config import TrainConfig
 from saejax.data import load_mnist
+from saejax.records import models, rundir
 
 
 def main():
@@ -110,7 +111,7 @@ def main():
         "before_finetuning": before, "after_finetuning": after,
         "finetune_loss": info["loss"], "seconds": {"pretraining": t_pre, "softmax": t_soft,
                                                    "finetuning": t_fine}})
-    exchange.export_stack(tuned, workdir / "model", {
+    models.export_stack(tuned, workdir / "model", {
         "before_finetuning": before, "after_finetuning": after, "data": args.data})
     print(f"wall time: {time.perf_counter() - start:.1f} s (pretraining {t_pre:.1f} s)")
 
