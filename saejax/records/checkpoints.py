@@ -70,8 +70,10 @@ def unnamed(tree: dict, like):
 class Checkpointer:
     """A CheckpointManager in ``directory`` that keeps at most ``max_to_keep`` checkpoints.
 
-    Saves are synchronous: a checkpoint on disk is complete (orbax commits it atomically), so a
-    process killed at any moment leaves its last finished checkpoint intact. With ``solo`` the
+    Orbax commits a checkpoint atomically (written aside, then renamed into place), so a
+    process killed at any moment leaves its last finished checkpoint intact. A save returns
+    once it is on disk, unless asked not to wait (a run's last one, written while the run draws
+    its figures); ``close`` and the next save wait for it. With ``solo`` the
     calling process writes and reads on its own (no barrier with other processes): a
     multi-process sweep's process 0 saves its blocks, and every process reads them by itself.
     """
@@ -95,7 +97,7 @@ class Checkpointer:
                 self.directory,
                 options=ocp.CheckpointManagerOptions(
                     max_to_keep=self._max_to_keep,
-                    enable_async_checkpointing=False,
+                    enable_async_checkpointing=True,
                     create=not self._solo,
                     cleanup_tmp_directories=True,  # leftovers of a save that was killed
                     **solo,
@@ -114,12 +116,16 @@ class Checkpointer:
             return []
         return list(self._manager.all_steps())
 
-    def save(self, step: int, tree) -> None:
-        """Saves ``tree`` (any pytree of arrays) as checkpoint ``step``, a ``named`` tree."""
+    def save(self, step: int, tree, wait: bool = True) -> None:
+        """Saves ``tree`` (any pytree of arrays) as checkpoint ``step``, a ``named`` tree of
+        host copies (so that the arrays may change while a save that does not ``wait``
+        finishes)."""
         if step in self._manager.all_steps():
             return
-        self._manager.save(step, args=load_orbax().args.StandardSave(named(tree)))
-        self._manager.wait_until_finished()
+        tree = jax.tree.map(np.array, named(tree))  # copies, never views of device buffers
+        self._manager.save(step, args=load_orbax().args.StandardSave(tree))
+        if wait:
+            self._manager.wait_until_finished()
         logger.info("saved checkpoint %d in %s", step, self.directory)
 
     def restore_named(self, step: int | None = None) -> dict:
@@ -151,7 +157,9 @@ class Checkpointer:
         return jax.tree.map(jnp.asarray, restored)
 
     def close(self) -> None:
+        """Waits for a save in flight, then releases orbax's manager."""
         if self._cached_manager is not None:
+            self._cached_manager.wait_until_finished()
             self._cached_manager.close()
 
 

@@ -153,19 +153,22 @@ class RunRecord:
         ``checkpoint_seconds``."""
         return self.ckpt is not None and self.clock.at(step, self.config.checkpoint_every)
 
-    def checkpoint(self, step: int, state) -> str:
-        """Saves ``state`` as checkpoint ``step``; returns where (for messages)."""
+    def checkpoint(self, step: int, state, wait: bool = True) -> str:
+        """Saves ``state`` as checkpoint ``step``; returns where (for messages). A save that
+        does not ``wait`` is complete once ``close`` returns."""
         if self.ckpt is None:
             return ""
-        self.ckpt.save(step, state)
+        self.ckpt.save(step, state, wait)
         self.clock.saved()
         return str(self.ckpt.directory)
 
     def close(self) -> None:
+        """Waits for the last checkpoint; a run that stopped early keeps what it logged."""
         if self.ckpt is not None:
             self.ckpt.close()
-        if self.board is not None:  # a run that diverged keeps what it logged
-            self.board.flush()
+        if self.board is not None:
+            self.board.close()
+            self.board = None
 
     def finish(self, summary: dict) -> dict:
         """Ends metrics.jsonl with the final J (``final_row``, returned), writes summary.json
@@ -181,6 +184,7 @@ class RunRecord:
                 **{f"final/{k}": summary[k] for k in ("rho_hat_min", "rho_hat_max",
                                                        "dead_fraction")}})
             self.board.close()
+            self.board = None
         rundir.write_json(self.workdir / "summary.json", summary)
         return final
 

@@ -81,24 +81,31 @@ def run(
     bar = progress_bar(config.steps, start_step, progress)
     t_start = time.perf_counter()
     try:
-        state, compile_seconds = _train(state, data, hyper, config, record, bar, history)
-        summary = _summary(state, data, hyper, config, time.perf_counter() - t_start,
-                           compile_seconds, start_step)
-        # the bar's last word: J after the last update, as the final row of metrics.jsonl
-        bar.set_postfix(loss=f"{summary['final_loss']:.4g}",
-                        rho_hat=f"{summary['rho_hat_mean']:.3g}")
+        try:
+            state, compile_seconds = _train(state, data, hyper, config, record, bar, history)
+            summary = _summary(state, data, hyper, config, time.perf_counter() - t_start,
+                               compile_seconds, start_step)
+            # the bar's last word: J after the last update, as the final row of metrics.jsonl
+            bar.set_postfix(loss=f"{summary['final_loss']:.4g}",
+                            rho_hat=f"{summary['rho_hat_mean']:.3g}")
+        finally:
+            bar.close()
+        _finish(record, state, summary, history, config)
     finally:
-        bar.close()
-        record.close()
-    # The rows hold J where each iteration began; the last one ends the curve at the final J,
-    # on all the data, after the last update.
+        record.close()  # waits for the last checkpoint
+    return RunResult(state=state, history=history, summary=summary, workdir=record.workdir)
+
+
+def _finish(record, state, summary, history, config) -> None:
+    """The final row, summary.json and the figures, drawn while the last checkpoint is being
+    written. The rows hold J where each iteration began; the final row ends the curve at the
+    final J, on all the data, after the last update."""
     history.append(record.finish(summary))
     if record.workdir is not None:
         from saejax.viz import figures
 
         figures.run_figures(record.workdir, state.params, summary, history, config,
                             record.resumed_at())
-    return RunResult(state=state, history=history, summary=summary, workdir=record.workdir)
 
 
 def _train(state, data, hyper, config, record, bar, history):
@@ -127,8 +134,9 @@ def _train(state, data, hyper, config, record, bar, history):
         logged = _log_rows(rows, first, config, last=bool(stopped(state)))
         history.extend(logged)
         record.log(logged)
-        if step == config.steps or bool(stopped(state)) or record.due(step):
-            record.checkpoint(step, state)
+        last = step == config.steps or bool(stopped(state))
+        if last or record.due(step):
+            record.checkpoint(step, state, wait=not last)
         bar.update(step - first)
         if logged:
             bar.set_postfix(loss=f"{logged[-1]['loss']:.4g}",
