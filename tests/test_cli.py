@@ -101,6 +101,7 @@ def test_train_cli_writes_the_run_directory(tmp_path, capsys):
     assert summary["steps"] == 15 and 0 <= summary["dead_fraction"] <= 1
 
 
+@pytest.mark.slow
 def test_num_examples_takes_the_first_digits_and_is_recorded(tmp_path, capsys):
     workdir = tmp_path / "run"
     assert cli.main(["train", "--preset", "digits", "--num-examples", "500", "--steps", "3",
@@ -146,6 +147,7 @@ def test_train_cli_divergence_exit_code(tmp_path, capsys):
     assert "diverged" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_cli_resume_uses_the_saved_settings(tmp_path, capsys):
     workdir = str(tmp_path / "run")
     common = ["--steps-per-call", "5", "--checkpoint-every", "5", "--checkpoint-seconds", "0",

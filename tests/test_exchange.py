@@ -138,6 +138,7 @@ def test_bad_input_is_refused_with_exit_2_and_touches_nothing(run_dir, tmp_path,
         saejax.load(bad)
 
 
+@pytest.mark.slow
 def test_a_sweep_member_out_of_range_is_refused(tmp_path, capsys):
     sweeps.sweep(config(), tiny_data(), [0.05, 0.1], [1.0], workdir=tmp_path / "s",
                  progress=False)

@@ -110,6 +110,7 @@ def test_terms_sum_to_total_gradient():
     rho=st.floats(0.005, 0.995), beta=st.floats(0.0, 5.0), lam=st.floats(0.0, 0.1),
     penalty=st.sampled_from(PENALTIES), seed=st.integers(0, 2**16),
 )
+@pytest.mark.slow
 def test_property_three_way(n, h, m, rho, beta, lam, penalty, seed):
     params, x = make_problem(n, h, m, seed)
     hyper = saejax.Hyper(rho, beta, lam)

@@ -121,6 +121,7 @@ def sweep_cli(workdir, optimizer, *extra):
             "--workdir", str(workdir), "--no-progress", *extra]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_sweep_killed_then_resumed_writes_the_uninterrupted_results(tmp_path, optimizer):
     env = dict(os.environ, SAEJAX_CACHE_DIR=str(tmp_path / "cache"), SAEJAX_CPU_DEVICES="1")
@@ -164,6 +165,7 @@ RUNNING_BLOCK = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_a_sweep_killed_inside_a_block_continues_it_from_its_checkpoint(tmp_path, monkeypatch,
                                                                         optimizer):
@@ -234,6 +236,7 @@ def test_heatmaps_are_drawn_from_the_rows_a_dead_sweep_left(tmp_path, monkeypatc
     assert (tmp_path / "s" / "heatmaps.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_sweep_resume_refuses_another_grid(tmp_path):
     env = dict(os.environ, SAEJAX_CPU_DEVICES="1")
     args = sweep_cli(tmp_path / "s", "adam")
@@ -253,6 +256,7 @@ def test_sweep_resume_refuses_another_grid(tmp_path):
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_an_experiment_script_runs_twice_each_time_in_a_directory_of_its_own(tmp_path):
     # run from another directory, as `python -m` with the project root on the path
     script = [sys.executable, "-m", "experiments.reproduce.ufldl_sparse_autoencoder", "--steps",
@@ -282,6 +286,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_two_processes_sweep_as_one_and_only_process_0_writes(tmp_path, optimizer):
     env = dict(os.environ, SAEJAX_CACHE_DIR=str(tmp_path / "cache"), SAEJAX_CPU_DEVICES="2")

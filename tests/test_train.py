@@ -309,6 +309,7 @@ def test_save_clock_is_due_seconds_after_the_last_save():
     assert SaveClock(0.0).due()
 
 
+@pytest.mark.slow
 def test_checkpoint_seconds_leaves_out_checkpoints_not_the_result(tmp_path):
     x = tiny_data()
     every = train.run(small_config(steps=12), x, tmp_path / "every", progress=False)
