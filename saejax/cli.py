@@ -16,15 +16,8 @@ from saejax.schema import AXES, DATASETS, DECODERS, PENALTIES, TERMS
 def _add_gradcheck(sub) -> None:
     from saejax.config import rule_of
 
-    p = sub.add_parser(
-        "gradcheck",
-        help="compare analytic, autodiff and numerical gradients on a small network",
-        description=(
-            "Three-way gradient check: the hand-written gradient against jax.grad, and both "
-            "against central finite differences, per parameter block, with UFLDL's relative "
-            "difference ||a-b||/||a+b||. Exits 1 if any difference exceeds its tolerance."
-        ),
-    )
+    p = _command(sub, "gradcheck", _gradcheck,
+                 "compare analytic, autodiff and numerical gradients on a small network")
     p.add_argument("--n-visible", type=checked(int, "positive_int", "n_visible"), default=8,
                    metavar="N", help="input width N (default 8)")
     p.add_argument("--n-hidden", type=checked(int, "positive_int", "n_hidden"), default=5,
@@ -52,10 +45,12 @@ def _add_gradcheck(sub) -> None:
                    help="also check the stacked network's fine-tuning gradient (two sparse "
                         "layers N-H-H and a 3-class softmax, m examples)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.set_defaults(func=_gradcheck)
 
 
 def _gradcheck(args) -> int:
+    """Three-way gradient check: the hand-written gradient against jax.grad, and both against
+    central finite differences, per parameter block, with UFLDL's relative difference
+    ||a-b||/||a+b||. Exits 1 if any difference exceeds its tolerance."""
     import jax
 
     if args.dtype == "float64":
@@ -84,22 +79,19 @@ def _all(chosen: list, choices: tuple) -> tuple:
 
 
 def _add_train(sub) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train the sparse autoencoder (default: the UFLDL exercise on embedded images)",
-        description="Train the sparse autoencoder and write a run directory: config.json, "
-        "metrics.jsonl, summary.json, checkpoints/, filters.png, curves.png, rho_hat.png.",
-    )
+    p = _command(sub, "train", _train,
+                 "train the sparse autoencoder (default: the UFLDL exercise on embedded images)")
     add_train_options(p)
     p.add_argument("--workdir", help="run directory (default runs/<preset>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard summaries to WORKDIR/tensorboard (needs "
                         "pip install 'saejax[tensorboard]')")
-    p.set_defaults(func=_train)
 
 
 def _train(args) -> int:
+    """Train the sparse autoencoder and write a run directory: config.json, metrics.jsonl,
+    summary.json, checkpoints/, filters.png, curves.png, rho_hat.png."""
     import jax
 
     from saejax import train
@@ -140,14 +132,8 @@ def _train(args) -> int:
 
 
 def _add_sweep(sub) -> None:
-    p = sub.add_parser(
-        "sweep",
-        help="train one autoencoder per (rho, beta, ...) grid point, as one compiled program",
-        description="Sweep rho and beta (and optionally lam, lr, seed): the training function "
-        "vmapped over the grid, in chunks of --chunk-size members, sharded over all "
-        "devices. Writes results.csv, results.json, heatmaps.png, filters_grid.png and "
-        "members/ (orbax) to --workdir.",
-    )
+    p = _command(sub, "sweep", _sweep,
+                 "train one autoencoder per (rho, beta, ...) grid point, as one compiled program")
     add_train_options(p, swept=AXES)
     p.add_argument("--points", action="store_true",
                    help="zip the lists into points instead of taking their cartesian product")
@@ -172,10 +158,12 @@ def _add_sweep(sub) -> None:
     multi.add_argument("--num-processes", type=checked(int, "positive_int", "num_processes"),
                        metavar="N", help="how many processes take part")
     multi.add_argument("--process-id", type=int, metavar="I", help="this process, 0 to N-1")
-    p.set_defaults(func=_sweep)
 
 
 def _sweep(args) -> int:
+    """Sweep rho and beta (and optionally lam, lr, seed): the training function vmapped over the
+    grid, in chunks of --chunk-size members, sharded over all devices. Writes results.csv,
+    results.json, heatmaps.png, filters_grid.png and members/ (orbax) to --workdir."""
     import jax
 
     from saejax.runtime import devices
@@ -232,6 +220,14 @@ def _sweep(args) -> int:
     return 0
 
 
+def _command(sub, name: str, func, help: str) -> argparse.ArgumentParser:
+    """The subcommand ``name``: ``help`` in the command list, ``func``'s docstring as its
+    description, ``func(args)`` what it runs."""
+    p = sub.add_parser(name, help=help, description=" ".join(func.__doc__.split()))
+    p.set_defaults(func=func)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="saejax", description="The CS294A/UFLDL sparse autoencoder in JAX."
@@ -246,20 +242,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_export(sub) -> None:
-    p = sub.add_parser(
-        "export",
-        help="write a trained model as weights.safetensors + cfg.json",
-        description="Export a run's latest checkpoint, or one sweep member, as OUT/weights."
-        "safetensors (W1, b1, W2, b2 at the dtype trained; no W2 when tied) and OUT/cfg.json "
-        "(sizes, rho, beta, lam, penalty, decoder, tied, dtype, data, final summary).",
-    )
+    p = _command(sub, "export", _export,
+                 "write a trained model as weights.safetensors + cfg.json")
     p.add_argument("source", help="a run or sweep directory")
     p.add_argument("out", help="output directory (must not hold an export)")
     p.add_argument("--member", type=int, metavar="I", help="the sweep member (row of results.csv)")
-    p.set_defaults(func=_export)
 
 
 def _export(args) -> int:
+    """Export a run's latest checkpoint, or one sweep member, as OUT/weights.safetensors (W1, b1,
+    W2, b2 at the dtype trained; no W2 when tied) and OUT/cfg.json (sizes, rho, beta, lam,
+    penalty, decoder, tied, dtype, data, final summary)."""
     from saejax.records import models
 
     out = models.export(args.source, args.out, args.member)
@@ -270,13 +263,8 @@ def _export(args) -> int:
 
 
 def _add_encode(sub) -> None:
-    p = sub.add_parser(
-        "encode",
-        help="write a trained model's hidden features a2 of a data set to a .npy file",
-        description="Hidden features a2 = sigmoid(W1 x + b1) of every example, as an (M, H) "
-        "array in a .npy file. The data are prepared as the model's config prepares them "
-        "(patch size, normalization); --dataset, --data and --num-examples pick other data.",
-    )
+    p = _command(sub, "encode", _encode,
+                 "write a trained model's hidden features a2 of a data set to a .npy file")
     p.add_argument("--model", required=True, help="a run, sweep or export directory")
     p.add_argument("--member", type=int, metavar="I", help="the sweep member, for a sweep")
     p.add_argument("--dataset", choices=DATASETS, help="data set (default: the model's)")
@@ -284,10 +272,12 @@ def _add_encode(sub) -> None:
     p.add_argument("--num-examples", type=checked(int, "positive_int", "num_examples"),
                    metavar="N", help="examples to encode (default: the model's)")
     p.add_argument("--out", required=True, help="the .npy file to write (must not exist)")
-    p.set_defaults(func=_encode)
 
 
 def _encode(args) -> int:
+    """Hidden features a2 = sigmoid(W1 x + b1) of every example, as an (M, H) array in a .npy file.
+    The data are prepared as the model's config prepares them (patch size, normalization);
+    --dataset, --data and --num-examples pick other data."""
     import jax.numpy as jnp
     import numpy as np
 
