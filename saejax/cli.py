@@ -209,7 +209,7 @@ def _sweep(args) -> int:
     result = sweeps.run_sweep(
         config, x, grid, sweeps.Layout(args.chunk_size, args.devices),
         sweeps.Output(workdir, args.resume, not args.no_progress, info, args.tensorboard),
-        (labels, 200), mode)
+        None if labels is None else sweeps.Probe(labels), mode)
     s = result.summary
     if s["resumed_from"]:
         print(f"resumed block {s['resumed_from']['block'] + 1} from its checkpoint at step "

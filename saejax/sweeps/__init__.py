@@ -18,7 +18,7 @@ directory.
 from saejax.records.sweep_record import load_member
 from saejax.sweeps.grid import Grid, make_grid
 from saejax.sweeps.program import make_sweep_chunk
-from saejax.sweeps.runner import Layout, Output, SweepResult, run_sweep, sweep
+from saejax.sweeps.runner import Layout, Output, Probe, SweepResult, run_sweep, sweep
 
-__all__ = ["Grid", "Layout", "Output", "SweepResult", "load_member", "make_grid",
+__all__ = ["Grid", "Layout", "Output", "Probe", "SweepResult", "load_member", "make_grid",
            "make_sweep_chunk", "run_sweep", "sweep"]

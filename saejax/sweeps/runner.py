@@ -65,6 +65,15 @@ class Output:
     tensorboard: bool = False
 
 
+@dataclass(frozen=True)
+class Probe:
+    """A linear probe of every member (``sweeps.probe``): class ``labels`` (M,) of the data,
+    and the L-BFGS ``steps`` of each member's softmax."""
+
+    labels: object = None
+    steps: int = 200
+
+
 @dataclass
 class SweepResult:
     """Per-member results (list of dicts, grid order), final params stacked on axis 0."""
@@ -107,13 +116,17 @@ def sweep(config: TrainConfig, data, rho, beta, lam=None, lr=None, seed=None,
     """
     grid = make_grid(config, rho, beta, lam, lr, seed, mode)
     output = Output(workdir, resume, progress, data_info, tensorboard)
-    return run_sweep(config, data, grid, Layout(chunk_size, num_devices), output,
-                     (labels, probe_steps), mode)
+    probe_with = None if labels is None else Probe(labels, probe_steps)
+    return run_sweep(config, data, grid, Layout(chunk_size, num_devices), output, probe_with,
+                     mode)
 
 
-def run_sweep(config: TrainConfig, data, grid: Grid, layout: Layout, output: Output,
-              probe_with=(None, 200), mode: str = "product") -> SweepResult:
-    """``sweep`` on a built grid: ``probe_with`` is ``(labels, probe_steps)``."""
+def run_sweep(config: TrainConfig, data, grid: Grid, layout: Layout = Layout(),
+              output: Output = Output(), probe_with: Probe | None = None,
+              mode: str = "product") -> SweepResult:
+    """``sweep`` on a built grid (``make_grid``; ``mode`` is recorded in config.json), its
+    settings in three groups: where the members train, what the sweep writes, and an optional
+    linear probe."""
     run = _Sweep(config, data, grid, layout, output, probe_with, mode)
     bar = progress_bar(run.n_blocks * config.steps, 0, output.progress)
     rows, params, t0 = [], [], time.perf_counter()
@@ -144,7 +157,8 @@ class _Sweep:
 
     def __init__(self, config, data, grid, layout, output, probe_with, mode):
         self.config, self.grid, self.output = config, grid, output
-        self.labels, self.probe_steps = probe_with
+        probe_with = probe_with or Probe()
+        self.labels, self.probe_steps = probe_with.labels, probe_with.steps
         if output.tensorboard:
             from saejax.records.tensorboard import check_available
 
