@@ -11,7 +11,7 @@ from pathlib import Path
 
 from saejax import config, schema
 
-PACKAGE = Path(__file__).resolve().parents[1] / "saejax"
+PACKAGE = Path(__file__).resolve().parents[2] / "saejax"
 LISTS = {name: value for name, value in vars(schema).items()
          if name.isupper() and isinstance(value, tuple)}
 LISTS["RECORD_SETTINGS"] = config.RECORD_SETTINGS

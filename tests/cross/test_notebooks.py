@@ -24,7 +24,7 @@ from saejax.records.checkpoints import Checkpointer
 
 pytestmark = pytest.mark.slow  # executes the notebooks
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 NUMBER = r"(-?[\d.]+(?:e[-+]?\d+)?)"
 
 

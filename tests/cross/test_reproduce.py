@@ -9,7 +9,7 @@ import pytest
 
 pytestmark = pytest.mark.slow  # runs the experiment scripts in fresh processes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = [sys.executable, "-m", "experiments.reproduce.reproduce_ufldl"]
 
 

@@ -253,7 +253,7 @@ def test_sweep_resume_refuses_another_grid(tmp_path):
     assert snapshot(tmp_path / "s") == before
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow

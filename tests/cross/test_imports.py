@@ -7,7 +7,7 @@ hidden inside a function to dodge a cycle counts like any other.
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "saejax"
+PACKAGE = Path(__file__).resolve().parents[2] / "saejax"
 
 
 def module_name(path: Path) -> str:

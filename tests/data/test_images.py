@@ -28,7 +28,7 @@ from saejax.data import (
     whiten_images,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("SAEJAX_DATA", REPO.parent / "shared" / "data"))
 MAT_FILE = DATA / "IMAGES_sparsenet.mat"
 SPARSENET_DIR = DATA / "olshausen_sparsenet_trainset"
