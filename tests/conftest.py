@@ -6,6 +6,7 @@ from pathlib import Path
 
 import jax
 import pytest
+from helpers import DATA
 
 # Gradients are compared in float64; float32 cannot reach the 1e-9 agreement of the UFLDL check.
 jax.config.update("jax_enable_x64", True)
@@ -16,13 +17,10 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # start (resume after SIGKILL, the CLI), never to the user's ~/.cache.
 os.environ.setdefault("SAEJAX_CACHE_DIR", tempfile.mkdtemp(prefix="saejax-test-xla-"))
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("SAEJAX_DATA", REPO.parent / "shared" / "data"))
-
 
 @pytest.fixture
 def shared_data() -> Path:
     """The shared data directory; skips the test when it is absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared data not found at {SHARED_DATA} (set SAEJAX_DATA to its path)")
-    return SHARED_DATA
+    if not DATA.is_dir():
+        pytest.skip(f"shared data not found at {DATA} (set SAEJAX_DATA to its path)")
+    return DATA

@@ -5,11 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference
-from test_losses import make_problem
+from helpers import make_problem
 
 import saejax
 
 GOOD = saejax.Hyper(0.05, 3.0, 1e-3)
+
 
 # Every public function that takes (params, x, hyper, penalty).
 ENTRY_POINTS = [saejax.loss, saejax.loss_terms, saejax.analytic_grad,

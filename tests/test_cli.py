@@ -1,5 +1,7 @@
-"""The `saejax gradcheck` command: tables, JSON and exit codes."""
+"""The `saejax` command: gradcheck's tables, JSON and exit codes; train and sweep write their
+directories; flags that cannot apply are refused with exit status 2."""
 
+import csv
 import json
 import os
 import shutil
@@ -161,3 +163,38 @@ def test_train_cli_resume_uses_the_saved_settings(tmp_path, capsys):
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] == 15
     assert cli.main(["train", "--resume", "--rho", "0.2", "--workdir", workdir, *common]) == 2
     assert "rho: 0.05 -> 0.2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--optimizer", "lbfgs", "--lr", "0.1"], "--lr does not apply to L-BFGS"),
+    (["train", "--lr", "0.1"], "--lr does not apply to L-BFGS"),  # the default preset's L-BFGS
+    (["sweep", "--rho", "0.1", "--beta", "1", "--lr", "0.1", "0.2"], "--lr does not apply"),
+    (["sweep", "--rho", "0.1", "--beta", "1", "--log-every", "5"],
+     "--log-every does not apply to a sweep"),
+    (["sweep", "--rho", "0.1", "--beta", "1", "--coordinator", "127.0.0.1:1"],
+     "several processes need all of --coordinator"),
+])
+def test_flags_that_cannot_apply_are_refused(tmp_path, capsys, argv, message):
+    assert cli.main([*argv, "--workdir", str(tmp_path / "w"), "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.slow
+def test_sweep_cli(tmp_path, capsys):
+    from saejax import cli
+
+    code = cli.main(["sweep", "--preset", "digits", "--rho", "0.05", "0.1", "--beta", "1", "3",
+                     "--steps", "4", "--steps-per-call", "2", "--workdir", str(tmp_path),
+                     "--no-progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "heatmaps" in out
+    with open(tmp_path / "results.csv") as f:
+        assert len(list(csv.DictReader(f))) == 4
+    assert cli.main(["sweep", "--rho", "0.1", "2", "--beta", "1",
+                     "--workdir", str(tmp_path / "b")]) == 2
+    assert "strictly inside" in capsys.readouterr().err
+    assert cli.main(["sweep", "--rho", "0.1", "0.2", "--beta", "1", "--points",
+                     "--workdir", str(tmp_path / "c")]) == 2
+    assert "same length" in capsys.readouterr().err

@@ -9,13 +9,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference
+from helpers import tiny_data
 
 import saejax
 from saejax.flax_module import SparseAutoencoder
 from saejax.schema import DECODERS, PENALTIES
 
 N, H, M = 6, 4, 7
+
+
 HYPER = saejax.Hyper(rho=0.1, beta=3.0, lam=1e-3)
+
+
 VARIANTS = list(itertools.product(DECODERS, (False, True)))
 
 
@@ -187,3 +192,22 @@ def test_bad_loss_arguments_raise():
         sae.apply(variables, x, saejax.Hyper(1.5, 3.0, 1e-3), method=SparseAutoencoder.loss)
     with pytest.raises(ValueError, match="x has shape"):
         sae.apply(variables, x[:, :-1])
+
+
+def test_flax_module_matches_loss():
+    from saejax.flax_module import SparseAutoencoder
+
+    x = jnp.asarray(tiny_data(m=7, n=6))
+    module = SparseAutoencoder(n_visible=6, n_hidden=4, dtype=jnp.float64)
+    variables = module.init(jax.random.key(0), x)
+    params = variables["params"]
+    assert set(params) == {"W1", "b1", "W2", "b2"}
+    r = np.sqrt(6) / np.sqrt(6 + 4 + 1)
+    assert np.abs(params["W1"]).max() <= r and not np.any(params["b1"])
+    hyper = saejax.Hyper(0.05, 3.0, 1e-3)
+    got = module.apply(variables, x, hyper, method=SparseAutoencoder.loss)
+    np.testing.assert_allclose(got, saejax.loss(dict(params), x, hyper), rtol=1e-14)
+    np.testing.assert_allclose(got, reference.terms(params, x, 0.05, 3.0, 1e-3)["loss"],
+                               rtol=1e-13)
+    out = module.apply(variables, x)
+    assert out["a2"].shape == (7, 4) and out["a3"].shape == (7, 6)

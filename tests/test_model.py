@@ -1,6 +1,8 @@
-"""The forward pass's named results against NumPy, and the shape errors at its entry."""
+"""The forward pass's named results against NumPy, UFLDL's initialization, and the shape errors at
+its entry."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -53,3 +55,19 @@ def test_a_tied_or_untied_mismatch_names_the_flag(net):
         saejax.loss(tied, x, saejax.Hyper(0.1, 3.0, 1e-3))
     with pytest.raises(ValueError, match="pass tied=False"):
         saejax.forward(params, x, tied=True)
+
+
+def test_init_params_ufldl():
+    n, h = 64, 25
+    params = saejax.init_params(jax.random.key(3), n, h, jnp.float32)
+    r = np.sqrt(6) / np.sqrt(n + h + 1)
+    assert params["W1"].shape == (h, n) and params["W2"].shape == (n, h)
+    assert params["b1"].shape == (h,) and params["b2"].shape == (n,)
+    assert all(v.dtype == jnp.float32 for v in params.values())
+    for key in ("W1", "W2"):
+        w = np.asarray(params[key])
+        assert np.abs(w).max() <= r
+        # Uniform on [-r, r]: the extremes come close to r and the variance is r^2 / 3.
+        assert np.abs(w).max() > 0.95 * r
+        np.testing.assert_allclose(w.var(), r**2 / 3, rtol=0.15)
+    assert not np.any(params["b1"]) and not np.any(params["b2"])

@@ -1,5 +1,5 @@
-"""Stacked autoencoders: the fine-tuning cost against NumPy, its hand-written gradient three
-ways, greedy pretraining against standalone runs on NumPy features, and fine-tuning."""
+"""Stacked autoencoders: the fine-tuning cost against NumPy, its hand-written gradient three ways,
+greedy pretraining against standalone runs on NumPy features, and fine-tuning."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -85,21 +85,3 @@ def test_finetuning_lowers_the_cost_and_fits_the_training_set():
     assert len(info["loss"]) == 40 and info["final_loss"] < info["loss"][0]
     assert float(stacked.cost(tuned, jnp.asarray(x), jnp.asarray(labels), 1e-4)) < before
     assert stacked.stack_accuracy(tuned, x, labels) == 1.0
-
-
-def test_a_stack_exports_one_tensor_group_per_layer_and_loads_back(tmp_path):
-    from safetensors.numpy import load_file
-
-    from saejax.records import models as exchange
-
-    net, x, _ = stacked.problem((8, 5, 4), num_classes=3)
-    out = exchange.export_stack(net, tmp_path / "model", {"note": "test"})
-    tensors = load_file(str(out / "weights.safetensors"))
-    assert sorted(tensors) == ["layers.0.W", "layers.0.b", "layers.1.W", "layers.1.b",
-                               "softmax.W", "softmax.b"]
-    np.testing.assert_array_equal(tensors["layers.1.W"], np.asarray(net["layers"][1]["W"]))
-    cfg, back = exchange.load_stack(out)
-    assert cfg["sizes"] == [8, 5, 4] and cfg["num_classes"] == 3 and cfg["note"] == "test"
-    np.testing.assert_array_equal(stacked.predict(back, x), stacked.predict(net, x))
-    with pytest.raises(exchange.ModelError, match="already holds"):
-        exchange.export_stack(net, out)

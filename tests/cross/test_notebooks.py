@@ -9,12 +9,12 @@ import ast
 import json
 import os
 import re
-from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 import reference
+from helpers import REPO
 from nbclient import NotebookClient
 
 from saejax import gradcheck, sweeps, train
@@ -24,7 +24,7 @@ from saejax.records.checkpoints import Checkpointer
 
 pytestmark = pytest.mark.slow  # executes the notebooks
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+NOTEBOOKS = REPO / "notebooks"
 NUMBER = r"(-?[\d.]+(?:e[-+]?\d+)?)"
 
 

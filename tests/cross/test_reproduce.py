@@ -1,15 +1,17 @@
-"""experiments.reproduce.reproduce_ufldl --fast: the rows that run on embedded data, as a table."""
+"""The reproduction scripts: reproduce_ufldl --fast writes its table from the rows that run on
+embedded data, and an experiment script run twice writes two directories of its own."""
 
 import json
+import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import REPO as ROOT
+from helpers import snapshot
 
 pytestmark = pytest.mark.slow  # runs the experiment scripts in fresh processes
 
-ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = [sys.executable, "-m", "experiments.reproduce.reproduce_ufldl"]
 
 
@@ -31,3 +33,25 @@ def test_the_full_table_needs_its_data(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "needs --data" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_an_experiment_script_runs_twice_each_time_in_a_directory_of_its_own(tmp_path):
+    # run from another directory, as `python -m` with the project root on the path
+    script = [sys.executable, "-m", "experiments.reproduce.ufldl_sparse_autoencoder", "--steps",
+              "3"]
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, SAEJAX_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=path)
+    for _ in range(2):
+        out = subprocess.run(script, cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert len(runs) == 2 and all((r / "summary.json").exists() for r in runs)
+    before = snapshot(runs[0])
+    again = subprocess.run([*script, "--workdir", str(runs[0])], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2
+    assert "already holds a training run" in again.stderr and "Traceback" not in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    assert snapshot(runs[0]) == before

@@ -1,5 +1,6 @@
-"""Run directories: a taken directory is refused untouched, records keep their segments,
-and a sweep killed at any moment resumes to the uninterrupted results."""
+"""Runs and sweeps killed at any moment resume to the uninterrupted results: a run after SIGKILL, a
+sweep killed between and inside its blocks, and a sweep that died with rows on disk; a resume
+with another grid is refused untouched."""
 
 import json
 import os
@@ -11,114 +12,57 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import snapshot, sweep_cli
 
-from saejax import cli
-from saejax.records import rundir
-
-
-def snapshot(directory):
-    """Every file's bytes and modification time, to prove nothing was touched."""
-    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in directory.rglob("*") if p.is_file()}
+from saejax import train
+from saejax.config import TrainConfig
+from saejax.data import load_digits
+from saejax.records.checkpoints import Checkpointer
 
 
-def test_claim_refuses_a_run_without_checkpoints_and_touches_nothing(tmp_path):
-    # config.json and metrics.jsonl but no checkpoint: a run killed before its first save
-    (tmp_path / "config.json").write_text(json.dumps({"kind": "run", "config": {}}))
-    (tmp_path / "metrics.jsonl").write_text('{"step": 0}\n')
-    before = snapshot(tmp_path)
-    with pytest.raises(rundir.RunDirError, match="already holds a training run.*--resume"):
-        rundir.claim(tmp_path, "run", resume=False)
-    with pytest.raises(rundir.RunDirError, match="holds a training run, not a sweep"):
-        rundir.claim(tmp_path, "sweep", resume=True)
-    assert snapshot(tmp_path) == before
+def _cli(workdir, *extra):
+    return [sys.executable, "-m", "saejax.cli", "train", "--preset", "digits",
+            "--optimizer", "adam", "--lr", "0.01", "--batch-size", "64", "--steps", "600",
+            "--steps-per-call", "10", "--checkpoint-every", "10", "--checkpoint-seconds", "0",
+            "--keep-checkpoints", "2",
+            "--log-every", "100", "--workdir", str(workdir), "--no-progress", *extra]
 
 
-def test_claim_recognises_sweeps_and_empty_directories(tmp_path):
-    (tmp_path / "s").mkdir()
-    (tmp_path / "s" / "results.csv").write_text("rho\n")
-    with pytest.raises(rundir.RunDirError, match="already holds a sweep"):
-        rundir.claim(tmp_path / "s", "sweep", resume=False)
-    with pytest.raises(rundir.RunDirError, match="cannot resume: .* holds no sweep"):
-        rundir.claim(tmp_path / "new", "sweep", resume=True)
-    (tmp_path / "empty").mkdir()
-    assert rundir.claim(tmp_path / "empty", "run", resume=False) == tmp_path / "empty"
-    assert not (tmp_path / "unmade").exists()
-    rundir.claim(tmp_path / "unmade", "run", resume=False, create=False)
-    assert not (tmp_path / "unmade").exists()
+@pytest.mark.slow
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
+    env = dict(os.environ, SAEJAX_CACHE_DIR=str(tmp_path / "cache"))
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(killed), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    ckpts = killed / "checkpoints"
+    while time.time() < deadline:
+        steps = [p for p in ckpts.glob("*") if p.name.isdigit()] if ckpts.exists() else []
+        if len(steps) >= 2 and proc.poll() is None:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    at_kill = Checkpointer(ckpts).latest_step()
+    assert 0 < at_kill < 600
+    resumed = subprocess.run(_cli(killed, "--resume"), env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    clean = tmp_path / "clean"
+    full = subprocess.run(_cli(clean), env=env, capture_output=True, text=True)
+    assert full.returncode == 0, full.stderr
 
-
-def test_fresh_never_returns_an_existing_directory(tmp_path, monkeypatch):
-    monkeypatch.setattr(rundir.time, "strftime", lambda fmt: "20260101-120000")  # one second
-    a = rundir.fresh("x", root=tmp_path)
-    assert a == tmp_path / "x-20260101-120000"
-    a.mkdir(parents=True)
-    b = rundir.fresh("x", root=tmp_path)
-    assert b == tmp_path / "x-20260101-120000-2" and not b.exists()
-
-
-def test_write_text_replaces_whole_and_leaves_no_temporary(tmp_path):
-    path = tmp_path / "results.csv"
-    rundir.write_text(path, "old\n")
-    rundir.write_text(path, "new\n")
-    assert path.read_text() == "new\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]
-
-
-TRAIN = ["train", "--preset", "digits", "--optimizer", "adam", "--batch-size", "32",
-         "--steps-per-call", "5", "--checkpoint-every", "5", "--checkpoint-seconds", "0",
-         "--no-progress"]
-
-
-def test_cli_refuses_taken_directories_with_exit_2(tmp_path, capsys):
-    run = str(tmp_path / "run")
-    assert cli.main([*TRAIN, "--steps", "10", "--workdir", run]) == 0
-    before = snapshot(tmp_path / "run")
-    capsys.readouterr()
-    assert cli.main([*TRAIN, "--steps", "10", "--workdir", run]) == 2
-    assert "already holds a training run; nothing was changed" in capsys.readouterr().err
-    assert cli.main(["sweep", "--preset", "digits", "--rho", "0.1", "--beta", "1",
-                     "--workdir", run, "--no-progress"]) == 2
-    assert "already holds a training run" in capsys.readouterr().err
-    # a budget below the step the run has reached is refused, not recorded as "0 steps"
-    assert cli.main([*TRAIN, "--steps", "5", "--workdir", run, "--resume"]) == 2
-    assert "already at step 10. Pass --steps above 10" in capsys.readouterr().err
-    assert snapshot(tmp_path / "run") == before
-
-
-@pytest.mark.parametrize("argv, message", [
-    (["train", "--optimizer", "lbfgs", "--lr", "0.1"], "--lr does not apply to L-BFGS"),
-    (["train", "--lr", "0.1"], "--lr does not apply to L-BFGS"),  # the default preset's L-BFGS
-    (["sweep", "--rho", "0.1", "--beta", "1", "--lr", "0.1", "0.2"], "--lr does not apply"),
-    (["sweep", "--rho", "0.1", "--beta", "1", "--log-every", "5"],
-     "--log-every does not apply to a sweep"),
-    (["sweep", "--rho", "0.1", "--beta", "1", "--coordinator", "127.0.0.1:1"],
-     "several processes need all of --coordinator"),
-])
-def test_flags_that_cannot_apply_are_refused(tmp_path, capsys, argv, message):
-    assert cli.main([*argv, "--workdir", str(tmp_path / "w"), "--no-progress"]) == 2
-    assert message in capsys.readouterr().err
-    assert not (tmp_path / "w").exists()
-
-
-def test_resume_records_each_segment_and_marks_the_curves(tmp_path):
-    run = str(tmp_path / "run")
-    assert cli.main([*TRAIN, "--steps", "10", "--lr", "0.01", "--workdir", run]) == 0
-    assert cli.main([*TRAIN, "--steps", "20", "--lr", "0.001", "--workdir", run,
-                     "--resume"]) == 0
-    record = json.loads((tmp_path / "run" / "config.json").read_text())
-    got = [(g["start_step"], g["lr"], g["steps"]) for g in record["segments"]]
-    assert got == [(0, 0.01, 10), (10, 0.001, 20)]
-    assert record["config"]["lr"] == 0.001 and record["kind"] == "run"
-
-
-def sweep_cli(workdir, optimizer, *extra):
-    steps = {"adam": ["--optimizer", "adam", "--batch-size", "16", "--steps", "400",
-                      "--steps-per-call", "100"],
-             "lbfgs": ["--optimizer", "lbfgs", "--steps", "150", "--steps-per-call", "50"]}
-    return [sys.executable, "-m", "saejax.cli", "sweep", "--preset", "digits",
-            "--num-examples", "200", "--n-hidden", "6", "--rho", "0.05", "0.1", "0.2",
-            "--beta", "0.5", "3", "--chunk-size", "2", "--dtype", "float32", *steps[optimizer],
-            "--workdir", str(workdir), "--no-progress", *extra]
+    cfg = TrainConfig(dataset="digits", rho=0.1, optimizer="adam", lr=0.01, batch_size=64)
+    like = train.init_state(cfg, load_digits()[0].shape[1])
+    a = Checkpointer(killed / "checkpoints").restore(like)
+    b = Checkpointer(clean / "checkpoints").restore(like)
+    assert int(a.step) == int(b.step) == 600
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])  # bitwise on CPU
+    config = json.loads(Path(killed / "config.json").read_text())
+    assert config["resumed_from"] == at_kill
+    steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").open()]
+    assert steps == sorted(set(steps)), "metrics.jsonl repeats or loses steps after resume"
 
 
 @pytest.mark.slow
@@ -251,62 +195,3 @@ def test_sweep_resume_refuses_another_grid(tmp_path):
     assert "cannot resume the sweep" in again.stderr and "rho" in again.stderr
     assert "Traceback" not in again.stderr
     assert snapshot(tmp_path / "s") == before
-
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.mark.slow
-def test_an_experiment_script_runs_twice_each_time_in_a_directory_of_its_own(tmp_path):
-    # run from another directory, as `python -m` with the project root on the path
-    script = [sys.executable, "-m", "experiments.reproduce.ufldl_sparse_autoencoder", "--steps",
-              "3"]
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env = dict(os.environ, SAEJAX_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=path)
-    for _ in range(2):
-        out = subprocess.run(script, cwd=tmp_path, env=env, capture_output=True, text=True,
-                             timeout=300)
-        assert out.returncode == 0, out.stderr
-    runs = sorted((tmp_path / "runs").iterdir())
-    assert len(runs) == 2 and all((r / "summary.json").exists() for r in runs)
-    before = snapshot(runs[0])
-    again = subprocess.run([*script, "--workdir", str(runs[0])], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=300)
-    assert again.returncode == 2
-    assert "already holds a training run" in again.stderr and "Traceback" not in again.stderr
-    assert len(again.stderr.strip().splitlines()) == 1
-    assert snapshot(runs[0]) == before
-
-
-def free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
-def test_two_processes_sweep_as_one_and_only_process_0_writes(tmp_path, optimizer):
-    env = dict(os.environ, SAEJAX_CACHE_DIR=str(tmp_path / "cache"), SAEJAX_CPU_DEVICES="2")
-    one = subprocess.run(sweep_cli(tmp_path / "one", optimizer), env={**env,
-                         "SAEJAX_CPU_DEVICES": "4"}, capture_output=True, text=True, timeout=300)
-    assert one.returncode == 0, one.stderr
-    port = free_port()
-    procs = [subprocess.Popen(
-        sweep_cli(tmp_path / "two", optimizer, "--coordinator", f"127.0.0.1:{port}",
-                  "--num-processes", "2", "--process-id", str(i)),
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
-    outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
-        assert p.returncode == 0, err
-    assert "on 4 device(s)" in outs[0][0]  # 2 processes x 2 devices, one program
-    a = (tmp_path / "one" / "results.csv").read_text().splitlines()
-    b = (tmp_path / "two" / "results.csv").read_text().splitlines()
-    assert a[0] == b[0] and len(a) == len(b) == 7
-    for ra, rb in zip(a[1:], b[1:], strict=True):
-        fa, fb = ra.split(","), rb.split(",")
-        assert fa[:5] == fb[:5]  # the same member in the same row
-        np.testing.assert_allclose(float(fb[5]), float(fa[5]), rtol=1e-6)  # final_loss
-    assert not list((tmp_path / "two").glob(".*.tmp"))

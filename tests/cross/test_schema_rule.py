@@ -9,9 +9,10 @@ that would drift from the first.
 import ast
 from pathlib import Path
 
+from helpers import PACKAGE
+
 from saejax import config, schema
 
-PACKAGE = Path(__file__).resolve().parents[2] / "saejax"
 LISTS = {name: value for name, value in vars(schema).items()
          if name.isupper() and isinstance(value, tuple)}
 LISTS["RECORD_SETTINGS"] = config.RECORD_SETTINGS

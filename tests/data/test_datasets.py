@@ -1,4 +1,5 @@
-"""Choosing and loading a run's training data from a dataset name and a path."""
+"""data.datasets: choosing and loading a run's training data from a dataset name and a path, and the
+colour patches' ZCA."""
 
 import gzip
 import struct
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from saejax.data import DataError, detect_format, training_data, training_labels
+from saejax.data import DataError, color_patches, detect_format, training_data, training_labels
 
 
 def test_detect_format(tmp_path):
@@ -75,3 +76,15 @@ def test_shared_mnist_first_10000(shared_data):
     x, info = training_data("mnist", shared_data / "mnist", num_examples=10_000)
     assert x.shape == (10_000, 784) and x.dtype == np.float32
     assert 0.0 <= x.min() and x.max() <= 1.0
+
+
+def test_color_patches_zca_round_trip():
+    x, zca, raw = color_patches(num_patches=500, patch_size=4, seed=0)
+    assert raw.shape == (500, 48) and 0.0 <= raw.min() and raw.max() <= 1.0
+    np.testing.assert_allclose(zca.invert(x), raw, atol=1e-10)
+    # UFLDL's ZCA with epsilon: the whitened covariance is U diag(S / (S + eps)) U^T, where
+    # U S U^T is the covariance of the raw patches (computed here with NumPy's eigh).
+    centred = raw - raw.mean(0)
+    S, U = np.linalg.eigh(centred.T @ centred / len(raw))
+    want = U @ np.diag(S / (S + 0.1)) @ U.T
+    np.testing.assert_allclose(x.T @ x / len(x), want, atol=1e-10)

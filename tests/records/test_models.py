@@ -1,5 +1,6 @@
-"""Exported models: safetensors + cfg.json equal the checkpoints they came from, load() reads
-runs, sweep members and exports alike, encode writes a2, and bad input is refused untouched."""
+"""records.models: exported models (safetensors + cfg.json) equal the checkpoints they came from,
+load() reads runs, sweep members and exports alike, encode writes a2, a stack exports a tensor
+group per layer, and bad input is refused untouched."""
 
 import json
 
@@ -8,7 +9,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 import saejax
-from saejax import cli, sweeps, train
+from saejax import cli, stacked, sweeps, train
 from saejax.config import TrainConfig
 from saejax.records.checkpoints import Checkpointer, CheckpointError
 from saejax.records.models import ModelError
@@ -147,3 +148,21 @@ def test_a_sweep_member_out_of_range_is_refused(tmp_path, capsys):
     with pytest.raises(ModelError, match="give a member index"):
         saejax.load(tmp_path / "s")
     assert not (tmp_path / "m").exists()
+
+
+def test_a_stack_exports_one_tensor_group_per_layer_and_loads_back(tmp_path):
+    from safetensors.numpy import load_file
+
+    from saejax.records import models as exchange
+
+    net, x, _ = stacked.problem((8, 5, 4), num_classes=3)
+    out = exchange.export_stack(net, tmp_path / "model", {"note": "test"})
+    tensors = load_file(str(out / "weights.safetensors"))
+    assert sorted(tensors) == ["layers.0.W", "layers.0.b", "layers.1.W", "layers.1.b",
+                               "softmax.W", "softmax.b"]
+    np.testing.assert_array_equal(tensors["layers.1.W"], np.asarray(net["layers"][1]["W"]))
+    cfg, back = exchange.load_stack(out)
+    assert cfg["sizes"] == [8, 5, 4] and cfg["num_classes"] == 3 and cfg["note"] == "test"
+    np.testing.assert_array_equal(stacked.predict(back, x), stacked.predict(net, x))
+    with pytest.raises(exchange.ModelError, match="already holds"):
+        exchange.export_stack(net, out)

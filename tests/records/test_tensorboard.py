@@ -1,17 +1,15 @@
-"""TensorBoard summaries, read back with TensorBoard's own reader, against metrics.jsonl."""
+"""records.tensorboard: summaries read back with TensorBoard's own reader, against metrics.jsonl and
+the sweep's rows."""
 
 import json
 import sys
 
 import numpy as np
 import pytest
+from helpers import tiny_data
 
 from saejax import cli, train
 from saejax.config import TrainConfig
-
-
-def tiny_data(m=40, n=16, seed=0):
-    return np.random.default_rng(seed).uniform(0.05, 0.95, (m, n))
 
 
 @pytest.mark.slow
@@ -76,3 +74,21 @@ def test_a_sweep_writes_each_members_results(tmp_path):
             np.testing.assert_allclose(scalar.value, row[key], rtol=1e-6, atol=1e-7)
     assert len(tags) == len({t.split("/")[0] for t in tags}) * len(
         {t.split("/")[1] for t in tags})
+
+
+def test_only_finite_real_values_become_scalars(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from saejax.records.tensorboard import ScalarWriter
+
+    writer = ScalarWriter(tmp_path)
+    writer.scalars(3, {"loss": 1.5, "steps": 7, "nan": float("nan"), "inf": float("inf"),
+                       "diverged": True, "stop_reason": "budget"}, prefix="m/")
+    writer.scalars(4, {"diverged": False})  # nothing to write: no event
+    writer.close()
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert sorted(events.Tags()["scalars"]) == ["m/loss", "m/steps"]
+    assert [(s.step, s.value) for s in events.Scalars("m/loss")] == [(3, 1.5)]
+    assert [(s.step, s.value) for s in events.Scalars("m/steps")] == [(3, 7.0)]

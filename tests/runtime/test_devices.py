@@ -1,4 +1,4 @@
-"""saejax.devices: one JAX device per CPU core, set before JAX starts its backends."""
+"""runtime.devices: one JAX device per CPU core, set before JAX starts its backends."""
 
 import os
 import subprocess

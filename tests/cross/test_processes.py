@@ -1,0 +1,42 @@
+"""Two processes sweep as one program over their devices, and only process 0 writes."""
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+from helpers import sweep_cli
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_two_processes_sweep_as_one_and_only_process_0_writes(tmp_path, optimizer):
+    env = dict(os.environ, SAEJAX_CACHE_DIR=str(tmp_path / "cache"), SAEJAX_CPU_DEVICES="2")
+    one = subprocess.run(sweep_cli(tmp_path / "one", optimizer), env={**env,
+                         "SAEJAX_CPU_DEVICES": "4"}, capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    port = free_port()
+    procs = [subprocess.Popen(
+        sweep_cli(tmp_path / "two", optimizer, "--coordinator", f"127.0.0.1:{port}",
+                  "--num-processes", "2", "--process-id", str(i)),
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+    assert "on 4 device(s)" in outs[0][0]  # 2 processes x 2 devices, one program
+    a = (tmp_path / "one" / "results.csv").read_text().splitlines()
+    b = (tmp_path / "two" / "results.csv").read_text().splitlines()
+    assert a[0] == b[0] and len(a) == len(b) == 7
+    for ra, rb in zip(a[1:], b[1:], strict=True):
+        fa, fb = ra.split(","), rb.split(",")
+        assert fa[:5] == fb[:5]  # the same member in the same row
+        np.testing.assert_allclose(float(fb[5]), float(fa[5]), rtol=1e-6)  # final_loss
+    assert not list((tmp_path / "two").glob(".*.tmp"))

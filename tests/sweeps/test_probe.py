@@ -1,0 +1,55 @@
+"""sweeps.probe: a softmax on each member's hidden code, scored on held-out examples."""
+
+import numpy as np
+import pytest
+
+from saejax import sweeps
+from saejax.config import TrainConfig
+from saejax.data import load_digits
+from saejax.sweeps.probe import probe
+
+
+@pytest.mark.slow
+def test_sweep_linear_probe(tmp_path):
+    images, labels = load_digits()
+    cfg = TrainConfig(dataset="digits", n_hidden=16, rho=0.1, steps=20, steps_per_call=10)
+    res = sweeps.sweep(cfg, images, rho=[0.05, 0.2], beta=[1.0], labels=labels, probe_steps=50,
+                      workdir=tmp_path, progress=False)
+    for row in res.rows:
+        assert 0.5 < row["probe_accuracy"] <= 1.0  # ten classes: chance is 0.1
+    assert "probe_accuracy" in (tmp_path / "results.csv").read_text().splitlines()[0]
+    with pytest.raises(ValueError, match="1797 examples but"):
+        sweeps.sweep(cfg, images, rho=[0.1], beta=[1.0], labels=labels[:5], progress=False)
+
+
+def two_clusters(m=40):
+    """Examples near (0.2, 0.8) (class 0) and (0.8, 0.2) (class 1), alternating, so both halves
+    of the data hold both classes equally."""
+    labels = np.arange(m) % 2
+    centres = np.array([[0.2, 0.8], [0.8, 0.2]])
+    x = centres[labels] + np.random.default_rng(0).uniform(-0.05, 0.05, (m, 2))
+    return x, labels
+
+
+def test_probe_scores_separable_codes_perfectly_and_a_diverged_member_nan():
+    x, labels = two_clusters()
+    W1 = np.array([[[10.0, -10.0], [-10.0, 10.0]],  # a2 tells the clusters apart
+                   [[-10.0, 10.0], [10.0, -10.0]],  # so does its mirror image
+                   [[np.nan, 0.0], [0.0, 0.0]]])    # diverged: its numbers mean nothing
+    params = {"W1": W1, "b1": np.zeros((3, 2)), "W2": np.zeros((3, 2, 2)),
+              "b2": np.zeros((3, 2))}
+    rows = [{"diverged": False}, {"diverged": False}, {"diverged": True}]
+    probe(rows, params, x, labels, steps=20)
+    assert rows[0]["probe_accuracy"] == 1.0 and rows[1]["probe_accuracy"] == 1.0
+    assert np.isnan(rows[2]["probe_accuracy"])
+
+
+def test_a_code_that_carries_nothing_scores_chance():
+    # W1 = 0: every a2 is (1/2, 1/2), so the softmax sees no feature; with balanced classes
+    # its gradient is zero at the start and it predicts class 0 everywhere: half right.
+    x, labels = two_clusters()
+    params = {"W1": np.zeros((1, 2, 2)), "b1": np.zeros((1, 2)), "W2": np.zeros((1, 2, 2)),
+              "b2": np.zeros((1, 2))}
+    rows = [{"diverged": False}]
+    probe(rows, params, x, labels, steps=20)
+    assert rows[0]["probe_accuracy"] == 0.5

@@ -1,0 +1,83 @@
+"""flags: one flag per TrainConfig setting, with its help and rule, and the flags reach the config.
+"""
+
+import argparse
+import dataclasses
+
+import pytest
+
+from saejax import cli, flags
+from saejax.config import TrainConfig
+from saejax.schema import PENALTIES
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_every_field_but_dataset_is_a_flag_with_its_help(command, capsys):
+    assert cli.main([command, "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "dataset":
+            assert flag not in text
+            continue
+        assert flag in text, flag
+        assert " ".join(f.metadata["help"].split()) in text, f.name
+
+
+def test_flags_reach_the_config():
+    args = cli.build_parser().parse_args(
+        ["train", "--preset", "digits", "--lbfgs-memory", "7", "--tied", "--rho", "0.2",
+         "--optimizer", "momentum", "--momentum", "0.5"])
+    config = cli.config_from_args(args)
+    assert (config.dataset, config.lbfgs_memory, config.tied, config.rho) == ("digits", 7, True, 0.2)
+    assert (config.optimizer, config.momentum, config.batch_size) == ("momentum", 0.5, 256)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--rho", "2"], "rho must lie strictly inside (0, 1)"),
+    (["train", "--steps", "0"], "steps must be a positive integer"),
+    (["train", "--lr", "abc"], "lr must be a float"),
+    (["gradcheck", "--eps", "-1"], "eps must be finite and > 0"),
+    (["gradcheck", "--m", "0"], "m must be a positive integer"),
+    (["gradcheck", "--lam", "-1"], "lam must be finite and >= 0"),
+])
+def test_numeric_flags_are_range_checked(argv, message, capsys):
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_add_train_options_makes_a_flag_per_setting_but_dataset():
+    parser = argparse.ArgumentParser()
+    flags.add_train_options(parser, swept=("rho", "beta"))
+    made = {a.dest: a for a in parser._actions}
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    assert set(fields) - set(made) == {"dataset"}
+    assert set(made) - set(fields) == {"help", "preset", "no_progress"}
+    for name in (f for f in fields if f != "dataset"):
+        assert made[name].option_strings[0] == "--" + name.replace("_", "-"), name
+        assert made[name].default is None, name  # unset flags leave the preset's value
+    assert made["tied"].option_strings == ["--tied", "--no-tied"]
+    assert made["rho"].nargs == "+" and made["beta"].nargs == "+" and made["lam"].nargs is None
+    assert tuple(made["penalty"].choices) == PENALTIES
+
+
+def test_a_swept_flag_takes_values_its_grid_checks_later():
+    swept = argparse.ArgumentParser()
+    flags.add_train_options(swept, swept=("rho",))
+    args = swept.parse_args(["--rho", "0.1", "2", "--lam", "0.5"])
+    assert args.rho == [0.1, 2.0] and args.lam == 0.5
+    assert flags.config_from_args(args, swept=("rho",)).rho == TrainConfig().rho  # not applied
+    single = argparse.ArgumentParser()
+    flags.add_train_options(single)
+    with pytest.raises(SystemExit):
+        single.parse_args(["--rho", "2"])
+
+
+def test_checked_parses_then_applies_the_rule():
+    parse = flags.checked(int, "positive_int", "n_hidden")
+    assert parse("7") == 7 and parse.__name__ == "int"
+    with pytest.raises(argparse.ArgumentTypeError, match="n_hidden must be a positive integer"):
+        parse("0")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"n_hidden must be an? int, got '2.5'"):
+        parse("2.5")
+    assert flags.checked(float, None, "x")("-3") == -3.0  # no rule: any float

@@ -1,0 +1,68 @@
+"""Softmax regression against NumPy, on separable classes, and on the features of a sparse
+autoencoder (self-taught learning)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import saejax
+from saejax import softmax, train
+from saejax.config import TrainConfig
+from saejax.data import load_digits
+
+
+def np_softmax(theta, x, y, lam):
+    W, b = np.asarray(theta["W"]), np.asarray(theta["b"])
+    logits = x @ W.T + b
+    logits = logits - logits.max(1, keepdims=True)
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    onehot = np.eye(W.shape[0])[y]
+    m = len(x)
+    J = -np.mean(np.log(p[np.arange(m), y])) + lam / 2 * np.sum(W**2)
+    return J, {"W": -(onehot - p).T @ x / m + lam * W, "b": -(onehot - p).sum(0) / m}
+
+
+def test_softmax_loss_and_gradient_against_numpy():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 6)), rng.integers(0, 3, 20)
+    theta = {"W": jnp.asarray(rng.normal(size=(3, 6))), "b": jnp.asarray(rng.normal(size=3))}
+    J, g = np_softmax(theta, x, y, 0.1)
+    np.testing.assert_allclose(softmax.softmax_loss(theta, x, y, 0.1), J, rtol=1e-13)
+    auto = jax.grad(softmax.softmax_loss)(theta, jnp.asarray(x), jnp.asarray(y), 0.1)
+    for k in g:
+        np.testing.assert_allclose(auto[k], g[k], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.slow
+def test_softmax_learns_separable_classes_and_rejects_bad_labels():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 300)
+    x = rng.normal(size=(300, 4)) + 4.0 * np.eye(3, 4)[y]
+    fit = softmax.train_softmax(x[:150], y[:150], steps=100)
+    theta, info = fit  # still unpacks
+    assert fit.theta is theta and fit.info is info
+    assert softmax.accuracy(theta, x[150:], y[150:]) > 0.95
+    # the fit itself is accepted where theta is, with the same predictions
+    np.testing.assert_array_equal(softmax.predict(fit, x), softmax.predict(theta, x))
+    assert softmax.accuracy(fit, x[150:], y[150:]) == softmax.accuracy(theta, x[150:], y[150:])
+    with pytest.raises(ValueError, match="train_softmax's result or its theta dict"):
+        softmax.accuracy(tuple(fit)[::-1], x, y)
+    assert info["num_classes"] == 3
+    with pytest.raises(ValueError, match="300 examples but"):
+        softmax.train_softmax(x, y[:10])
+    with pytest.raises(ValueError, match="single class"):
+        softmax.train_softmax(x, np.zeros(300, int))
+
+
+@pytest.mark.slow
+def test_self_taught_learning_on_digits():
+    # Features from digits 5-9 (no labels) classify digits 0-4 far above chance (20%).
+    images, labels = load_digits()
+    cfg = TrainConfig(dataset="digits", n_hidden=36, rho=0.1, beta=3.0, lam=1e-4, steps=100)
+    sae = train.run(cfg, images[labels >= 5], progress=False)
+    labeled, digit = images[labels <= 4], labels[labels <= 4]
+    features = np.asarray(saejax.encode(sae.state.params, jnp.asarray(labeled, jnp.float32))[1])
+    half = len(labeled) // 2
+    theta, _ = softmax.train_softmax(features[:half], digit[:half], steps=200)
+    assert softmax.accuracy(theta, features[half:], digit[half:]) > 0.85
