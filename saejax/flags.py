@@ -15,8 +15,9 @@ def checked(kind, rule: str | None, name: str):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a {kind.__name__}, got {text!r}") \
-                from None
+            article = "an" if kind.__name__[0] in "aeiou" else "a"
+            raise argparse.ArgumentTypeError(
+                f"{name} must be {article} {kind.__name__}, got {text!r}") from None
         if rule is not None:
             try:
                 check_value(name, value, rule)

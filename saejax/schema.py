@@ -1,8 +1,8 @@
 """The allowed choices and the key lists that the config, the records and the figures share.
 
-A leaf module: it imports nothing from saejax and no jax, so the command line can build its
-parser (and ``--help``) without starting JAX. Every other list of these names is derived from
-the ones here (``tests/test_schema.py`` fails if a copy appears). ``penalties.REGISTRY`` holds
+A leaf module: it imports nothing, so every module may depend on it. Every other list of these
+names is derived from the ones here (``tests/cross/test_schema_rule.py`` fails if a copy
+appears). ``penalties.REGISTRY`` holds
 one entry per name in ``PENALTIES`` and checks at import that the two agree.
 """
 

@@ -40,7 +40,8 @@ def saved_config(workdir: str | Path) -> TrainConfig:
 
 
 def read_metrics(path: Path) -> list:
-    """The rows of metrics.jsonl; a last line cut short by a kill is dropped."""
+    """The rows of metrics.jsonl; a line that is not JSON (the last one, cut short by a kill)
+    is dropped with a warning."""
     rows = []
     for line in path.read_text().splitlines():
         try:

@@ -23,7 +23,7 @@ import reference
 
 pytestmark = pytest.mark.slow  # builds the site and runs every page
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 
 

@@ -15,7 +15,7 @@ import pytest
 
 pytestmark = pytest.mark.slow  # runs the README in a fresh process
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def python_blocks(text: str) -> list[str]:
