@@ -153,6 +153,7 @@ def test_a_sweep_killed_inside_a_block_continues_it_from_its_checkpoint(tmp_path
     assert not (tmp_path / "killed" / "running").exists()  # removed once the block is saved
 
 
+@pytest.mark.slow
 def test_heatmaps_are_drawn_from_the_rows_a_dead_sweep_left(tmp_path, monkeypatch):
     from saejax import sweeps
     from saejax.config import PRESETS

@@ -24,7 +24,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
         train.run(cfg.replace(steps=10), x, tmp_path, resume=True, progress=False)
 
 
-@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+@pytest.mark.parametrize("optimizer", [pytest.param("lbfgs", marks=pytest.mark.slow), "adam"])
 def test_plain_orbax_reads_a_run_checkpoint_by_name(tmp_path, optimizer):
     import orbax.checkpoint as ocp
 

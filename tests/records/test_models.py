@@ -64,6 +64,7 @@ def test_a_run_exports_its_latest_checkpoint_bit_for_bit(run_dir, tmp_path):
             np.testing.assert_array_equal(params[k], weights[k])
 
 
+@pytest.mark.slow
 def test_a_tied_model_exports_without_w2(tmp_path):
     workdir = tmp_path / "tied"
     result = train.run(config(tied=True), tiny_data(), workdir=workdir, progress=False)

@@ -12,6 +12,7 @@ from saejax.records.checkpoints import CheckpointError
 from saejax.records.rundir import RunDirError
 
 
+@pytest.mark.slow
 def test_incompatible_resume_and_existing_checkpoints(tmp_path):
     x = tiny_data()
     train.run(small_config(steps=5), x, tmp_path, progress=False)

@@ -63,6 +63,7 @@ TRAIN = ["train", "--preset", "digits", "--optimizer", "adam", "--batch-size", "
          "--no-progress"]
 
 
+@pytest.mark.slow
 def test_cli_refuses_taken_directories_with_exit_2(tmp_path, capsys):
     run = str(tmp_path / "run")
     assert cli.main([*TRAIN, "--steps", "10", "--workdir", run]) == 0
@@ -90,6 +91,7 @@ def test_resume_records_each_segment_and_marks_the_curves(tmp_path):
     assert record["config"]["lr"] == 0.001 and record["kind"] == "run"
 
 
+@pytest.mark.slow
 def test_config_json_records_what_the_run_ran_on(tmp_path):
     import importlib.metadata
     import platform

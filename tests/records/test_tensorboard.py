@@ -52,6 +52,7 @@ def test_without_tensorboard_the_flag_says_what_to_install(tmp_path, monkeypatch
     assert not (tmp_path / "api").exists()
 
 
+@pytest.mark.slow
 def test_a_sweep_writes_each_members_results(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
