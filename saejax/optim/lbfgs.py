@@ -5,7 +5,7 @@ the member's own state asks for, and moves its state machine on:
 
     start       evaluate at params: J, g; first direction d = -g (the memory is empty)
     search      evaluate at params + t d; feed phi(t), phi'(t) = <g(t), d> to the line search
-                (saejax.linesearch, minFunc's strong-Wolfe bracketing and zoom)
+                (saejax.optim.linesearch, minFunc's strong-Wolfe bracketing and zoom)
     accept      when the search ends: params += best_t d; update the L-BFGS memory with
                 s = best_t d, y = g(best) - g and take the next direction, d = -H g by the
                 compact two-loop recursion (``two_loop``); one iteration done
