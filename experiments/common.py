@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -23,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]  # the project root, which holds expe
 RESULTS = ROOT / "experiments" / "results"
 # --quick runs write here: their tiny settings must not replace the numbers in RESULTS.
 QUICK_RESULTS = Path("runs") / "quick"
+# The final J in what `saejax train` (and the scripts that train) print.
+J_LINE = re.compile(r"J = ([0-9.]+)")
 
 
 def median_seconds(fn, repeats: int = 7, warmup: int = 1) -> float:

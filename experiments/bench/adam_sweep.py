@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -41,14 +40,13 @@ from pathlib import Path
 import numpy as np
 
 from experiments.common import (
+    J_LINE,
     add_out_argument,
     module_command,
     module_env,
     results_dir,
     save_results,
 )
-
-J_LINE = re.compile(r"J = ([0-9.]+)")
 
 
 def timed_process(cmd, env=None) -> tuple[float, str]:

@@ -22,7 +22,6 @@ import argparse
 import importlib.util
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -31,14 +30,13 @@ import time
 from pathlib import Path
 
 from experiments.common import (
+    J_LINE,
     add_out_argument,
     module_command,
     module_env,
     results_dir,
     save_results,
 )
-
-J_LINE = re.compile(r"J = ([0-9.]+)")
 
 
 def timed_process(cmd, env=None) -> dict:

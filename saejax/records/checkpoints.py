@@ -117,12 +117,13 @@ class Checkpointer:
         return list(self._manager.all_steps())
 
     def save(self, step: int, tree, wait: bool = True) -> None:
-        """Saves ``tree`` (any pytree of arrays) as checkpoint ``step``, a ``named`` tree of
-        host copies (so that the arrays may change while a save that does not ``wait``
-        finishes)."""
+        """Saves ``tree`` (any pytree of arrays) as checkpoint ``step``, a ``named`` tree; a
+        save that does not ``wait`` writes host copies, so the arrays may change meanwhile."""
         if step in self._manager.all_steps():
             return
-        tree = jax.tree.map(np.array, named(tree))  # copies, never views of device buffers
+        tree = named(tree)
+        if not wait:  # copies, never views of buffers a later computation may reuse
+            tree = jax.tree.map(np.array, tree)
         self._manager.save(step, args=load_orbax().args.StandardSave(tree))
         if wait:
             self._manager.wait_until_finished()

@@ -144,10 +144,13 @@ class RunRecord:
         """Appends ``rows`` to metrics.jsonl and the TensorBoard events."""
         if self.workdir is None:
             return
-        with open(self.workdir / "metrics.jsonl", "a") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
+        self._append(rows)
         for r in rows if self.board is not None else ():
             self.board.scalars(r["step"], r)
+
+    def _append(self, rows: list) -> None:
+        with open(self.workdir / "metrics.jsonl", "a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
 
     def due(self, step: int) -> bool:
         """A checkpoint at ``step``: every ``checkpoint_every`` steps, at most once in
@@ -177,8 +180,7 @@ class RunRecord:
         final = final_row(summary)
         if self.workdir is None:
             return final
-        with open(self.workdir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(final) + "\n")
+        self._append([final])
         if self.board is not None:  # the final values, and what only the summary holds
             self.board.scalars(summary["steps"], {
                 **{f"final/{k}": v for k, v in final.items() if k != "step"},
