@@ -21,7 +21,18 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from saejax.schema import DATASETS, DECODERS, DTYPES, GRADS, OPTIMIZERS, PENALTIES, SCHEDULES
+from saejax.schema import (
+    ARCHS,
+    DATASETS,
+    DECODERS,
+    DTYPES,
+    GRADS,
+    LBFGS_ARCHS,
+    NORMALIZATIONS,
+    OPTIMIZERS,
+    PENALTIES,
+    SCHEDULES,
+)
 
 # Minibatch size of adam / sgd / momentum when batch_size is left at "auto".
 DEFAULT_BATCH_SIZE = 256
@@ -71,18 +82,26 @@ class TrainConfig:
     """
 
     # --- data ---
-    dataset: str = setting("patches", "training data (the preset picks it)", program=False,
-                           choices=DATASETS)
+    dataset: str = setting("patches", "training data (the preset picks it; a .npy or .npz "
+                           "--data picks array)", program=False, choices=DATASETS)
     data: str | None = setting(
-        None, "IMAGES.mat file, sparsenet directory or MNIST directory (unset: the embedded "
-        "images; mnist needs it)", program=False)
+        None, "an (M, N) array as FILE.npy, FILE.npz (its one array) or FILE.npz:NAME; or an "
+        "IMAGES.mat file, sparsenet directory or MNIST directory (unset: the embedded images; "
+        "mnist needs it)", program=False)
+    normalize: str = setting(
+        "none", "normalization of the data, recorded with the model and applied again at "
+        "encode time: none, ufldl (per-example mean removed, +-3 std scaled into [0.1, 0.9]) or "
+        "standardize (per-feature mean 0, std 1)", program=False, choices=NORMALIZATIONS)
     num_examples: int = setting(
         10_000, "patches to sample, or MNIST or digits images to take (the first)",
         program=False, rule="positive_int")
     patch_size: int = setting(8, "side of a square patch in pixels (patches only)",
                               program=False, rule="positive_int")
     # --- model and loss ---
-    n_hidden: int = setting(25, "hidden units H", program=True, rule="positive_int")
+    arch: str = setting("sigmoid", "the sparse autoencoder: sigmoid (UFLDL's, penalty on "
+                        "rho_hat), relu-l1, topk, batchtopk or jumprelu (linear decoders)",
+                        program=True, choices=ARCHS)
+    n_hidden: int = setting(25, "hidden units (latents) H", program=True, rule="positive_int")
     penalty: str = setting("kl", "sparsity penalty", program=True, choices=PENALTIES)
     rho: float = setting(0.01, "target mean activation rho, in (0, 1)", program=False,
                          rule="open_unit")
@@ -90,12 +109,30 @@ class TrainConfig:
                           rule="nonnegative")
     lam: float = setting(1e-4, "weight decay lambda on W1 and W2, >= 0", program=False,
                          rule="nonnegative")
-    decoder: str = setting("sigmoid", "output layer: sigmoid (a3 = s(z3)) or linear (a3 = z3)",
-                           program=True, choices=DECODERS)
-    tied: bool = setting(False, "tie the weights, W2 = W1^T", program=True)
+    decoder: str = setting(AUTO, "output layer of the sigmoid network: sigmoid (a3 = s(z3)) or "
+                           "linear (a3 = z3); auto: sigmoid, and linear for the other "
+                           "architectures, whose decoders are linear", program=True,
+                           choices=(*DECODERS, AUTO))
+    tied: bool = setting(False, "tie the weights, W2 = W1^T (sigmoid only)", program=True)
+    l1: float = setting(1.0, "relu-l1: L1 coefficient of the decoder-norm-weighted codes, >= 0",
+                        program=False, rule="nonnegative")
+    k: int = setting(16, "topk: latents kept per example; batchtopk: on average, k * batch "
+                     "kept per batch", program=False, rule="positive_int")
+    l0: float = setting(1e-2, "jumprelu: L0 coefficient, >= 0", program=False,
+                        rule="nonnegative")
+    bandwidth: float = setting(1e-3, "jumprelu: bandwidth of the threshold's pseudo-derivative",
+                               program=True, rule="positive")
+    aux_k: int = setting(256, "topk, batchtopk: dead latents (at most) that the auxiliary loss "
+                         "reconstructs the residual with", program=True, rule="positive_int")
+    aux_coeff: float = setting(1 / 32, "topk, batchtopk: weight of the auxiliary loss on dead "
+                               "latents (0: none)", program=True, rule="nonnegative")
+    dead_window: int = setting(100_000, "topk, batchtopk: a latent that fired on none of this "
+                               "many training examples is dead for the auxiliary loss",
+                               program=True, rule="positive_int")
     # --- optimization ---
-    optimizer: str = setting("lbfgs", "lbfgs (full batch, strong-Wolfe line search), adam, sgd or "
-                             "momentum", program=True, choices=OPTIMIZERS)
+    optimizer: str = setting(AUTO, "lbfgs (full batch, strong-Wolfe line search), adam, sgd or "
+                             "momentum; auto: lbfgs for sigmoid, adam for the others",
+                             program=True, choices=(*OPTIMIZERS, AUTO))
     steps: int = setting(400, "optimizer iterations", program=True, rule="positive_int")
     batch_size: int | str | None = setting(
         AUTO, f"examples per minibatch step (auto: {DEFAULT_BATCH_SIZE} for adam/sgd/momentum, "
@@ -128,13 +165,22 @@ class TrainConfig:
     keep_checkpoints: int = setting(3, "checkpoints kept", program=False, rule="positive_int")
 
     def __post_init__(self) -> None:
+        family = self.arch != "sigmoid"
+        if self.decoder == AUTO:
+            object.__setattr__(self, "decoder", "linear" if family else "sigmoid")
+        if self.optimizer == AUTO:
+            object.__setattr__(self, "optimizer", "adam" if family else "lbfgs")
         if self.batch_size == AUTO:
             size = None if self.optimizer == "lbfgs" else DEFAULT_BATCH_SIZE
             object.__setattr__(self, "batch_size", size)
         self.validate()
 
     def replace(self, **changes) -> TrainConfig:
-        """A copy with ``changes``; a new optimizer picks its own batch size unless one is given."""
+        """A copy with ``changes``. A new architecture picks its own decoder and optimizer, and
+        a new optimizer its own batch size, unless they are given too."""
+        if "arch" in changes:
+            changes.setdefault("decoder", AUTO)
+            changes.setdefault("optimizer", AUTO)
         if "optimizer" in changes and "batch_size" not in changes:
             changes["batch_size"] = AUTO
         return dataclasses.replace(self, **changes)
@@ -156,6 +202,27 @@ class TrainConfig:
         if self.optimizer == "lbfgs" and self.batch_size is not None:
             raise ValueError(f"batch_size must be None for L-BFGS, a full-batch method; got "
                              f"{self.batch_size}.")
+        self._check_arch()
+
+    def _check_arch(self) -> None:
+        """The architecture's own rules: what its network and loss allow."""
+        if self.arch == "sigmoid":
+            return
+        if self.decoder != "linear":
+            raise ValueError(f"the {self.arch} architecture has a linear decoder; leave --decoder "
+                             f"out (or pass linear), not {self.decoder!r}.")
+        if self.tied:
+            raise ValueError(f"tied weights are the sigmoid network's; {self.arch} trains an "
+                             "encoder and a decoder of its own (initialized as transposes).")
+        if self.optimizer == "lbfgs" and self.arch not in LBFGS_ARCHS:
+            raise ValueError(
+                f"L-BFGS cannot train {self.arch}: its loss jumps where a latent enters or leaves "
+                "the selection (top-k, a threshold), and a line search needs a continuous "
+                f"function. Use --optimizer adam (or sgd, momentum); L-BFGS trains "
+                f"{' and '.join(LBFGS_ARCHS)}.")
+        if self.arch in ("topk", "batchtopk") and self.k > self.n_hidden:
+            raise ValueError(f"k = {self.k} exceeds the {self.n_hidden} latents (n_hidden); "
+                             "pass a smaller --k or more --n-hidden.")
 
     def program(self) -> TrainConfig:
         """This config with every setting outside the compiled program reset to its default.

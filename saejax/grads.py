@@ -31,6 +31,7 @@ import jax.numpy as jnp
 
 from saejax import checks
 from saejax.losses import Hyper, sparsity_from, terms_from, weight_decay_from
+from saejax.metrics import total_variance
 from saejax.model import decoder_weights, forward, mean_activation
 from saejax.penalties import penalty_derivative
 
@@ -147,6 +148,8 @@ def terms_and_grad_blocked(params, x_MxN, hyper: Hyper, penalty: str = "kl",
     }
     terms["loss"] = terms["reconstruction"] + terms["weight_decay"] + terms["sparsity"]
     terms["rho_hat"] = rho_hat_H
+    terms["mean_l0"] = jnp.sum((a2 > 0).astype(a2.dtype)) / m  # a padded row's a2 is 0
+    terms["fvu"] = sq / total_variance(x_MxN)
     return terms, grads
 
 

@@ -19,28 +19,41 @@ import jax
 import jax.numpy as jnp
 
 from saejax import checks
+from saejax.metrics import fvu, mean_l0
 from saejax.model import decoder_weights, encode, forward, mean_activation
 from saejax.penalties import penalty_value
 from saejax.pytree import pytree_dataclass
-from saejax.schema import TERMS
+from saejax.schema import HYPER, SCALAR_TERMS
 
 
 @pytree_dataclass
 class Hyper:
     """Hyperparameters of J, as a pytree.
 
-    Each field is a Python float or an array; all three are traced leaves, so ``jit`` compiles
-    once for every value and ``vmap`` can map over a grid of them.
+    Each field is a Python number or an array; all are traced leaves, so ``jit`` compiles
+    once for every value and ``vmap`` can map over a grid of them (``schema.HYPER`` names them).
 
     Attributes:
       rho: sparsity target, in (0, 1) (e.g. 0.01 or 0.05).
       beta: weight of the sparsity penalty, >= 0.
       lam: weight decay lambda on W1 and W2, >= 0.
+      l1: relu-l1's L1 coefficient (``saejax.architectures``), >= 0.
+      k: topk's latents per example, batchtopk's per example on average; traced too, so one
+        compiled sweep covers several k.
+      l0: jumprelu's L0 coefficient, >= 0.
     """
 
     rho: float | jax.Array
     beta: float | jax.Array
     lam: float | jax.Array
+    l1: float | jax.Array = 0.0
+    k: int | jax.Array = 1
+    l0: float | jax.Array = 0.0
+
+
+def hyper_of(config) -> Hyper:
+    """The ``Hyper`` of a ``TrainConfig``: its values of ``schema.HYPER``."""
+    return Hyper(**{name: getattr(config, name) for name in HYPER})
 
 
 def reconstruction_from(x_MxN, a3_MxN):
@@ -61,7 +74,7 @@ def sparsity_from(rho_hat_H, hyper: Hyper, penalty: str):
 
 def terms_from(params, x_MxN, a2_MxH, a3_MxN, hyper: Hyper, penalty: str,
                tied: bool = False) -> dict:
-    """Every term of J, and J itself, from one forward pass's activations."""
+    """Every term of J, J itself, the L0 and the FVU, from one forward pass's activations."""
     rho_hat_H = mean_activation(a2_MxH)
     terms = {
         "reconstruction": reconstruction_from(x_MxN, a3_MxN),
@@ -69,6 +82,8 @@ def terms_from(params, x_MxN, a2_MxH, a3_MxN, hyper: Hyper, penalty: str,
         "sparsity": sparsity_from(rho_hat_H, hyper, penalty),
     }
     terms["loss"] = terms["reconstruction"] + terms["weight_decay"] + terms["sparsity"]
+    terms["mean_l0"] = mean_l0(a2_MxH)
+    terms["fvu"] = fvu(x_MxN, a3_MxN)
     return terms
 
 
@@ -86,7 +101,8 @@ def compute_terms(params, x_MxN, hyper: Hyper, penalty: str = "kl", decoder: str
 
 def scalar_terms(terms: dict) -> dict:
     """J's terms as scalars (``schema.SCALAR_TERMS``): the rho_hat vector becomes its mean."""
-    return {**{k: terms[k] for k in TERMS}, "rho_hat_mean": jnp.mean(terms["rho_hat"])}
+    scalars = {**terms, "rho_hat_mean": jnp.mean(terms["rho_hat"])}
+    return {k: scalars[k] for k in SCALAR_TERMS}
 
 
 _jit_terms = jax.jit(compute_terms, static_argnames=("penalty", "decoder", "tied"))

@@ -1,6 +1,13 @@
-"""Summary statistics of a trained autoencoder: rho_hat, dead units, explained variance, the
-results a run or sweep member reports, and how much of each colour feature is spatial
-structure."""
+"""Summary statistics of a trained autoencoder, each defined once: rho_hat, dead units, L0, the
+fraction of variance unexplained, shrinkage, the results a run or sweep member reports, and how
+much of each colour feature is spatial structure.
+
+    mean_l0    (1/m) sum_k #{j : f_kj > 0}                    mean active latents per example
+    fvu        sum ||x_hat - x||^2 / sum ||x - mean(x)||^2     (the mean over examples, per input)
+    shrinkage  (1/m') sum_k ||x_hat_k|| / ||x_k||              over the m' examples with x_k != 0
+    dead       sigmoid: rho_hat_j < 0.1 rho; the family: f_kj = 0 for every example k of the
+               window (the data the statistics are computed on)
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from saejax import losses
 from saejax.model import forward, mean_activation
 from saejax.schema import RESULTS
 
@@ -23,33 +29,86 @@ def dead_fraction(rho_hat_H, rho):
     return jnp.mean(rho_hat_H < DEAD_FRACTION_OF_RHO * rho)
 
 
-def explained_variance(x_MxN, a3_MxN):
-    """1 - ||a3 - x||^2 / ||x - mean(x)||^2 over all entries (1 is a perfect reconstruction)."""
-    residual = jnp.sum((a3_MxN - x_MxN) ** 2)
-    total = jnp.sum((x_MxN - jnp.mean(x_MxN, axis=0, keepdims=True)) ** 2)
-    return 1.0 - residual / total
+def total_variance(x_MxN):
+    """sum ||x_k - mean(x)||^2 over the examples: FVU's denominator."""
+    return jnp.sum((x_MxN - jnp.mean(x_MxN, axis=0, keepdims=True)) ** 2)
 
 
-def activation_stats(params, x_MxN, rho, decoder: str = "sigmoid", tied: bool = False) -> dict:
-    """rho_hat (H,), its mean, min and max, the dead fraction and the explained variance."""
-    a2_MxH, a3_MxN = forward(params, x_MxN, decoder, tied)
-    rho_hat_H = mean_activation(a2_MxH)
+def fvu(x_MxN, x_hat_MxN):
+    """The fraction of variance unexplained: sum ||x_hat - x||^2 / sum ||x - mean(x)||^2, the mean
+    taken over the examples for each input (0: perfect; 1: no better than the mean)."""
+    return jnp.sum((x_hat_MxN - x_MxN) ** 2) / total_variance(x_MxN)
+
+
+def explained_variance(x_MxN, x_hat_MxN):
+    """1 - FVU (1 is a perfect reconstruction)."""
+    return 1.0 - fvu(x_MxN, x_hat_MxN)
+
+
+def mean_l0(f_MxH):
+    """The mean number of active (nonzero) latents per example. Every sigmoid unit is active:
+    for UFLDL's network it is H."""
+    return jnp.sum((f_MxH > 0).astype(f_MxH.dtype)) / f_MxH.shape[0]
+
+
+def shrinkage(x_MxN, x_hat_MxN):
+    """The mean ratio ||x_hat_k|| / ||x_k|| over the examples with x_k != 0 (below 1: the codes
+    shrink the reconstruction, the L1 penalty's known bias)."""
+    norm_x = jnp.linalg.norm(x_MxN, axis=1)
+    nonzero = norm_x > 0
+    ratio = jnp.linalg.norm(x_hat_MxN, axis=1) / jnp.where(nonzero, norm_x, 1.0)
+    return jnp.sum(jnp.where(nonzero, ratio, 0.0)) / jnp.maximum(jnp.sum(nonzero), 1)
+
+
+def code_stats(x_MxN, f_MxH, x_hat_MxN, rho_hat_H, dead_H) -> dict:
+    """The statistics of codes f and reconstructions x_hat of x (``schema.STATS``, and rho_hat)."""
     return {
         "rho_hat": rho_hat_H,
         "rho_hat_mean": jnp.mean(rho_hat_H),
         "rho_hat_min": jnp.min(rho_hat_H),
         "rho_hat_max": jnp.max(rho_hat_H),
-        "dead_fraction": dead_fraction(rho_hat_H, rho),
-        "explained_variance": explained_variance(x_MxN, a3_MxN),
+        "dead_fraction": jnp.mean(dead_H),
+        "explained_variance": explained_variance(x_MxN, x_hat_MxN),
+        "mean_l0": mean_l0(f_MxH),
+        "fvu": fvu(x_MxN, x_hat_MxN),
+        "shrinkage": shrinkage(x_MxN, x_hat_MxN),
     }
 
 
-@partial(jax.jit, static_argnames=("penalty", "decoder", "tied"))
-def final_stats(params, x, hyper, penalty, decoder="sigmoid", tied=False):
-    """J's terms and the activation statistics of trained params on the data (jitted); vmap it
-    over a sweep's members."""
-    return (losses.compute_terms(params, x, hyper, penalty, decoder, tied),
-            activation_stats(params, x, hyper.rho, decoder, tied))
+def activation_stats(params, x_MxN, rho, decoder: str = "sigmoid", tied: bool = False) -> dict:
+    """The sigmoid network's statistics: rho_hat (H,), its mean, min and max, the dead fraction
+    (rho_hat_j < 0.1 rho), explained variance, L0, FVU and shrinkage."""
+    a2_MxH, a3_MxN = forward(params, x_MxN, decoder, tied)
+    rho_hat_H = mean_activation(a2_MxH)
+    return code_stats(x_MxN, a2_MxH, a3_MxN, rho_hat_H,
+                      rho_hat_H < DEAD_FRACTION_OF_RHO * rho)
+
+
+def family_stats(params, x_MxN, hyper, arch: str) -> dict:
+    """A family member's statistics, with the codes inference computes: rho_hat is each
+    latent's firing frequency over x, and a latent is dead when it fires on none of x."""
+    from saejax import architectures
+    from saejax.architectures.common import decode
+
+    f_MxH = architectures.encode(params, x_MxN, hyper, arch)
+    rho_hat_H = jnp.mean((f_MxH > 0).astype(f_MxH.dtype), axis=0)
+    return code_stats(x_MxN, f_MxH, decode(params, f_MxH), rho_hat_H, rho_hat_H == 0)
+
+
+@partial(jax.jit, static_argnames=("config",))
+def final_stats(params, x, hyper, config):
+    """J's terms and the statistics of trained params on the data (jitted), for the network
+    ``config`` (a ``TrainConfig``; its ``program()`` keeps the cache small); vmap it over a
+    sweep's members."""
+    from saejax import architectures, losses
+
+    if config.arch == "sigmoid":
+        return (losses.compute_terms(params, x, hyper, config.penalty, config.decoder,
+                                     config.tied),
+                activation_stats(params, x, hyper.rho, config.decoder, config.tied))
+    return (architectures.terms(params, x, hyper, config.arch,
+                                architectures.options_of(config)),
+            family_stats(params, x, hyper, config.arch))
 
 
 def results(terms: dict, stats: dict) -> dict:

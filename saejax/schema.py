@@ -6,26 +6,44 @@ appears). ``penalties.REGISTRY`` holds
 one entry per name in ``PENALTIES`` and checks at import that the two agree.
 """
 
+# The sparse autoencoders: UFLDL's sigmoid network (the default) and the family trained on
+# neural network activations today, each with a linear decoder (see saejax.architectures).
+ARCHS = ("sigmoid", "relu-l1", "topk", "batchtopk", "jumprelu")
+# Each architecture's sparsity knobs: the settings a sweep of it varies (a subset of HYPER).
+KNOBS = {"sigmoid": ("rho", "beta"), "relu-l1": ("l1",), "topk": ("k",), "batchtopk": ("k",),
+         "jumprelu": ("l0",)}
+# The architectures whose loss is continuous, so that L-BFGS's line search can work on it: top-k
+# selection and thresholds make the others jump.
+LBFGS_ARCHS = ("sigmoid", "relu-l1")
 PENALTIES = ("kl", "squared", "l1")  # sparsity penalties P(rho_hat); see saejax.penalties
 DECODERS = ("sigmoid", "linear")  # output layers: a3 = s(z3), or a3 = z3
 OPTIMIZERS = ("lbfgs", "adam", "sgd", "momentum")
 SCHEDULES = ("constant", "cosine", "warmup_cosine")  # learning-rate schedules
 GRADS = ("analytic", "autodiff")  # the gradient that drives training
 DTYPES = ("float32", "float64")
-DATASETS = ("patches", "mnist", "digits", "color-patches")
+DATASETS = ("patches", "mnist", "digits", "color-patches", "array")  # array: a .npy/.npz file
+# How a data set is normalized before training (and, the same way, before encoding): none,
+# UFLDL's scaling into [0.1, 0.9], or per-feature standardization (saejax.data.normalize).
+NORMALIZATIONS = ("none", "ufldl", "standardize")
 
 # J and its three terms: what a loss evaluation returns (beside the vector rho_hat), what the
 # gradient check can differentiate, and the curves of a run.
 TERMS = ("loss", "reconstruction", "weight_decay", "sparsity")
-# J's terms as scalars, as a training step logs them: the rho_hat vector becomes its mean.
-SCALAR_TERMS = (*TERMS, "rho_hat_mean")
+# What a training step logs: J's terms as scalars, the rho_hat vector as its mean, and the batch's
+# L0 (mean active latents per example) and fraction of variance unexplained (saejax.metrics).
+SCALAR_TERMS = (*TERMS, "rho_hat_mean", "mean_l0", "fvu")
 # The activation statistics of trained params (saejax.metrics.activation_stats), as scalars.
-STATS = ("rho_hat_mean", "rho_hat_min", "rho_hat_max", "dead_fraction", "explained_variance")
+STATS = ("rho_hat_mean", "rho_hat_min", "rho_hat_max", "dead_fraction", "explained_variance",
+         "mean_l0", "fvu", "shrinkage")
 # What a finished run or member reports: J and its terms at the final params, then the stats.
 # A run's summary.json holds them (with J as "final_loss"), a sweep's results.csv a column each.
 RESULTS = ("final_loss", *TERMS[1:], *STATS)
 # How a run or member ended: iterations, evaluations of J and its gradient, and why it stopped.
 COUNTS = ("iterations", "evaluations", "stop_reason")
 
+# The traced hyperparameters of the loss (saejax.losses.Hyper): the sigmoid network's rho, beta
+# and lam, then the family's knobs: relu-l1's L1 coefficient, topk's and batchtopk's k, and
+# jumprelu's L0 coefficient. Each is a TrainConfig field of that name.
+HYPER = ("rho", "beta", "lam", "l1", "k", "l0")
 # The axes a sweep may vary; each is a TrainConfig field of that name.
-AXES = ("rho", "beta", "lam", "lr", "seed")
+AXES = (*HYPER, "lr", "seed")

@@ -22,6 +22,7 @@ from saejax import optim
 from saejax.losses import Hyper
 from saejax.runtime.clock import SaveClock
 from saejax.runtime.hosts import agreed, fetch, put
+from saejax.schema import HYPER
 from saejax.sweeps.program import without_memory
 from saejax.train.state import count_arrays, stopped
 from saejax.train.step import chunk_lengths
@@ -50,7 +51,7 @@ class Block:
         slots = len(self.diverged)
         waiting = [self.done.get(j, template) for j in range(slots)]
         return {"states": states,
-                "hyper": {k: np.asarray(getattr(hyper, k)) for k in ("rho", "beta", "lam")},
+                "hyper": {k: np.asarray(getattr(hyper, k)) for k in HYPER},
                 "waiting": jax.tree.map(lambda *a: np.stack(a), *waiting),
                 "is_waiting": np.isin(np.arange(slots), list(self.done)),
                 "live": np.asarray(self.live), "diverged": np.asarray(self.diverged)}

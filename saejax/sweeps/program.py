@@ -1,6 +1,6 @@
 """The compiled program of a sweep: the training chunk vmapped over a block of members.
 
-    init(seeds, lrs) -> states                   init_state vmapped, sharded on "members"
+    init(seeds, lrs, x_mean) -> states           init_state vmapped, sharded on "members"
     run_chunk(states, data, hyper, num_steps)    train_chunk vmapped; the data is shared
     final(params, data, hyper) -> (terms, stats) metrics.final_stats vmapped
 """
@@ -24,7 +24,7 @@ from saejax.train.step import make_lbfgs_driver, make_train_chunk
 def _state_axes(shared_batches: bool) -> TrainState:
     """vmap axes of a TrainState: the step and minibatch key are shared when seeds are equal."""
     shared = None if shared_batches else 0
-    return TrainState(step=shared, params=0, opt_state=0, key=shared)
+    return TrainState(step=shared, params=0, opt_state=0, key=shared, since_fired=0)
 
 
 def without_memory(states):
@@ -95,8 +95,7 @@ def jitted_programs(program: TrainConfig, n_visible: int, by_member: NamedShardi
     donate = (0,) if program.optimizer == "lbfgs" else ()  # the members' L-BFGS memories
     run_chunk = jax.jit(make_sweep_chunk(program), static_argnames=("num_steps", "shared_batches"),
                         donate_argnums=donate)
-    init = jax.jit(jax.vmap(partial(init_state, program, n_visible)), out_shardings=by_member)
-    final = jax.jit(jax.vmap(partial(final_stats, penalty=program.penalty,
-                                     decoder=program.decoder, tied=program.tied),
-                             in_axes=(0, None, 0)))
+    init = jax.jit(jax.vmap(partial(init_state, program, n_visible), in_axes=(0, 0, None)),
+                   out_shardings=by_member)
+    final = jax.jit(jax.vmap(partial(final_stats, config=program), in_axes=(0, None, 0)))
     return run_chunk, init, final

@@ -31,7 +31,7 @@ from saejax.records.sweep_record import SweepRecord, fingerprint, finished_block
 from saejax.runtime import compile_cache
 from saejax.runtime.hosts import fetch, is_writer, put
 from saejax.runtime.progress import prefetch_imports, progress_bar
-from saejax.schema import AXES
+from saejax.schema import AXES, HYPER
 from saejax.sweeps.block import train_block
 from saejax.sweeps.grid import Grid, make_grid
 from saejax.sweeps.probe import probe
@@ -190,6 +190,8 @@ class _Sweep:
         self.by_member = NamedSharding(mesh, P("members"))
         self.dtype = jnp.dtype(config.dtype)
         self.data = put(np.asarray(self.data_host, self.dtype), NamedSharding(mesh, P()))
+        self.x_mean = put(np.mean(self.data_host, axis=0, dtype=np.float64).astype(self.dtype),
+                          NamedSharding(mesh, P()))
         self.programs = jitted_programs(config.program(), self.data.shape[1], self.by_member)
         # One seed and minibatches: every member draws the same batches at the same step.
         self.shared = len(set(grid.seed)) == 1 and config.batch_size is not None
@@ -215,9 +217,9 @@ class _Sweep:
         idx = np.where(real, idx, len(self.grid) - 1)  # pad with copies of the last member
         member = {a: np.asarray(getattr(self.grid, a))[idx] for a in AXES}
         hyper = Hyper(**{a: put(np.asarray(member[a], self.dtype), self.by_member)
-                         for a in ("rho", "beta", "lam")})
+                         for a in HYPER})
         run_chunk, init, final = self.programs
-        states = init(member["seed"].astype(np.int32), member["lr"])
+        states = init(member["seed"].astype(np.int32), member["lr"], self.x_mean)
         if self.shared:
             states = states.replace(step=states.step[0], key=states.key[0])
         store = None

@@ -17,7 +17,7 @@ import numpy as np
 
 from saejax import checks, metrics
 from saejax.config import RUN_RESUMABLE, TrainConfig
-from saejax.losses import Hyper
+from saejax.losses import hyper_of
 from saejax.records.run_record import RunRecord
 from saejax.runtime import compile_cache
 from saejax.runtime.progress import prefetch_imports, progress_bar
@@ -71,11 +71,12 @@ def run(
     m, n_visible = data.shape
     record = RunRecord.claim(workdir, config, resume, tensorboard)
     compile_cache.enable()
-    hyper = Hyper(rho=config.rho, beta=config.beta, lam=config.lam)
+    hyper = hyper_of(config)
+    x_mean = np.mean(data, axis=0, dtype=np.float64)  # the family's decoder bias starts here
     data = jnp.asarray(data, jnp.dtype(config.dtype))  # on the device from here on
     # the data as trained on, whatever the description says
     info = {**(data_info or {}), "shape": [m, n_visible], "num_examples": m}
-    state, history = record.begin(init_state(config, n_visible), n_visible, info)
+    state, history = record.begin(init_state(config, n_visible, x_mean=x_mean), n_visible, info)
     state = resumed(state, config) if resume else state
     start_step = int(state.step)
     bar = progress_bar(config.steps, start_step, progress)
@@ -179,8 +180,7 @@ def _log_rows(rows, first, config, last=False) -> list:
 
 
 def _summary(state, x, hyper, config, wall, compile_seconds, start_step) -> dict:
-    terms, stats = jax.device_get(metrics.final_stats(state.params, x, hyper, config.penalty,
-                                                      config.decoder, config.tied))
+    terms, stats = jax.device_get(metrics.final_stats(state.params, x, hyper, config.program()))
     return {
         **metrics.results(terms, stats),
         "rho_hat": np.asarray(stats["rho_hat"]).tolist(),

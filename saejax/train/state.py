@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from saejax import optim
+from saejax import architectures, optim
 from saejax.config import TrainConfig
 from saejax.model import init_params
 from saejax.pytree import pytree_dataclass
@@ -20,13 +20,17 @@ class TrainState:
     """Everything that changes during training, as a pytree (checkpointed whole)."""
 
     step: jax.Array  # int32 scalar: optimizer iterations done
-    params: dict  # {"W1", "b1", "W2", "b2"}
+    params: dict  # {"W1", "b1", "W2", "b2"} (and an architecture's own, such as thresholds)
     opt_state: Any  # optax state (holds the learning rate), or optim.LbfgsState for L-BFGS
     key: jax.Array  # uint32 key data; minibatch t is drawn with fold_in(key, t)
+    # (H,) int32: training examples seen since each latent last fired (capped at the dead
+    # window); topk's and batchtopk's auxiliary loss uses the latents that reached the window.
+    since_fired: jax.Array
 
 
-def init_state(config: TrainConfig, n_visible: int, seed=None, lr=None) -> TrainState:
-    """UFLDL-initialized params, a fresh optimizer state and the minibatch key.
+def init_state(config: TrainConfig, n_visible: int, seed=None, lr=None,
+               x_mean=None) -> TrainState:
+    """Initialized params, a fresh optimizer state and the minibatch key.
 
     Args:
       config: the run's settings.
@@ -34,26 +38,40 @@ def init_state(config: TrainConfig, n_visible: int, seed=None, lr=None) -> Train
       seed: seeds the params and the minibatches (default ``config.seed``); may be traced, so a
         sweep vmaps this function over seeds.
       lr: learning rate stored in the optimizer state (default ``config.lr``); may be traced.
+      x_mean: the training data's mean (N,): the family's decoder bias starts there
+        (``architectures.init_params``); UFLDL's initialization does not use it.
 
     One compiled program (rather than a dozen small eager ones) keeps a fresh run's start fast.
     """
     seed = config.seed if seed is None else seed
     lr = config.lr if lr is None else lr
+    dtype = jnp.dtype(config.dtype)
+    x_mean = jnp.zeros((n_visible,), dtype) if x_mean is None else jnp.asarray(x_mean, dtype)
     return _init_state(config.program(), n_visible, jnp.asarray(seed, jnp.int32),
-                       jnp.asarray(lr))
+                       jnp.asarray(lr), x_mean)
+
+
+def init_network(key, config: TrainConfig, n_visible: int, x_mean=None) -> dict:
+    """The params of ``config.arch`` at initialization: UFLDL's for the sigmoid network
+    (``model.init_params``), the family's conventions otherwise."""
+    dtype = jnp.dtype(config.dtype)
+    if config.arch == "sigmoid":
+        return init_params(key, n_visible, config.n_hidden, dtype, tied=config.tied)
+    return architectures.init_params(key, n_visible, config.n_hidden, config.arch, x_mean,
+                                     dtype)
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def _init_state(config: TrainConfig, n_visible: int, seed, lr) -> TrainState:
+def _init_state(config: TrainConfig, n_visible: int, seed, lr, x_mean) -> TrainState:
     k_params, k_batches = jax.random.split(jax.random.key(seed))
-    params = init_params(k_params, n_visible, config.n_hidden, jnp.dtype(config.dtype),
-                         tied=config.tied)
+    params = init_network(k_params, config, n_visible, x_mean)
     if config.optimizer == "lbfgs":
         opt_state = optim.init_lbfgs(params, config.lbfgs_memory)
     else:
         opt_state = optim.make_optimizer(config).init(params)
     state = TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,
-                       key=jax.random.key_data(k_batches))
+                       key=jax.random.key_data(k_batches),
+                       since_fired=jnp.zeros((config.n_hidden,), jnp.int32))
     return set_learning_rate(state, lr)
 
 

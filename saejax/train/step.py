@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from saejax import grads, losses, optim
+from saejax import architectures, grads, losses, optim
 from saejax.config import TrainConfig
 from saejax.losses import Hyper
 from saejax.runtime.compile_cache import program_cache
@@ -34,26 +34,48 @@ EVAL_BLOCK_BATCHED = 1024
 
 
 def make_evaluate(config: TrainConfig, batched: bool = False):
-    """``evaluate(params, batch, hyper) -> (terms, grads)``: J, its terms and dJ/dparams.
+    """``evaluate(params, batch, hyper, dead=None) -> (terms, grads)``: J, its terms and
+    dJ/dparams.
 
     One evaluation: the hand-written forward and backward pass (``grad="analytic"``), or
-    ``jax.value_and_grad`` of the loss (``grad="autodiff"``). The analytic pass runs over blocks
-    of ``EVAL_BLOCK`` examples (``EVAL_BLOCK_BATCHED`` when ``batched``: many members at once
-    under vmap) when the batch holds at least two blocks. ``terms`` holds loss,
-    reconstruction, weight_decay, sparsity and the vector rho_hat.
+    ``jax.value_and_grad`` of the loss (``grad="autodiff"``). For the sigmoid network the
+    analytic pass runs over blocks of ``EVAL_BLOCK`` examples (``EVAL_BLOCK_BATCHED`` when
+    ``batched``: many members at once under vmap) when the batch holds at least two blocks.
+    ``terms`` holds loss, reconstruction, weight_decay, sparsity, the vector rho_hat, mean_l0
+    and fvu. ``dead`` (bool, (H,)) names the latents topk's and batchtopk's auxiliary loss
+    may use (the sigmoid network ignores it).
     """
+    if config.arch != "sigmoid":
+        return _family_evaluate(config)
     penalty, decoder, tied = config.penalty, config.decoder, config.tied
     if config.grad == "analytic":
         block = EVAL_BLOCK_BATCHED if batched else EVAL_BLOCK
         whole = partial(grads.terms_and_grad, penalty=penalty, decoder=decoder, tied=tied)
         blocked = partial(grads.terms_and_grad_blocked, penalty=penalty, decoder=decoder,
                           tied=tied, block=block)
-        return lambda params, batch, hyper: (
+        return lambda params, batch, hyper, dead=None: (
             blocked if batch.shape[0] >= 2 * block else whole)(params, batch, hyper)
 
-    def evaluate(params, batch, hyper):
+    def evaluate(params, batch, hyper, dead=None):
         def f(p):
             terms = losses.compute_terms(p, batch, hyper, penalty, decoder, tied)
+            return terms["loss"], terms
+
+        (_, terms), g = jax.value_and_grad(f, has_aux=True)(params)
+        return terms, g
+
+    return evaluate
+
+
+def _family_evaluate(config: TrainConfig):
+    arch, options = config.arch, architectures.options_of(config)
+    if config.grad == "analytic":
+        return lambda params, batch, hyper, dead=None: architectures.terms_and_grad(
+            params, batch, hyper, arch, options, dead)
+
+    def evaluate(params, batch, hyper, dead=None):
+        def f(p):
+            terms = architectures.terms(p, batch, hyper, arch, options, dead)
             return terms["loss"], terms
 
         (_, terms), g = jax.value_and_grad(f, has_aux=True)(params)
@@ -75,13 +97,20 @@ def make_train_step(config: TrainConfig):
                          "make_lbfgs_driver.")
     evaluate = make_evaluate(config)
     tx = optim.make_optimizer(config)
+    family = config.arch != "sigmoid"
 
     def train_step(state: TrainState, batch, hyper: Hyper):
-        terms, g = evaluate(state.params, batch, hyper)
+        dead = state.since_fired >= config.dead_window
+        terms, g = evaluate(state.params, batch, hyper, dead)
         updates, opt_state = tx.update(g, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
+        if family:  # unit-norm decoder columns, batchtopk's threshold
+            params = architectures.after_update(params, terms, config.arch, state.step == 0)
+        since_fired = jnp.where(terms["rho_hat"] > 0, 0, jnp.minimum(
+            state.since_fired + batch.shape[0], config.dead_window)).astype(jnp.int32)
         metrics = {**losses.scalar_terms(terms), "grad_norm": optax.tree.norm(g)}
-        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+        return state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                             since_fired=since_fired), metrics
 
     return train_step
 
