@@ -132,7 +132,8 @@ def check_inputs(params, x, hyper=None, penalty: str | None = None,
 
 def check_training_data(data, config) -> np.ndarray:
     """The training data (M, N) as a NumPy array, checked against the config that will train
-    on it: finite, 2-D, at least a batch of examples, and float64 only when JAX allows it.
+    on it: finite, 2-D, at least a batch of examples, float64 only when JAX allows it, and
+    within [0, 1] for the sigmoid decoder, whose output cannot leave (0, 1).
 
     Args:
       data: training examples, one per row.
@@ -149,4 +150,15 @@ def check_training_data(data, config) -> np.ndarray:
     if config.batch_size is not None and config.batch_size > data.shape[0]:
         raise ValueError(f"batch_size {config.batch_size} exceeds the {data.shape[0]} training "
                          "examples.")
+    if config.decoder == "sigmoid":
+        # a3 = sigmoid(z3) lies in (0, 1): a target outside [0, 1] cannot be reconstructed, and
+        # the squared error would silently stay large however long the run trains.
+        low, high = float(data.min()), float(data.max())
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"the sigmoid decoder's output lies in (0, 1), but the training data range from "
+                f"{low:.6g} to {high:.6g}. Use a linear decoder (--decoder linear, "
+                "TrainConfig(decoder='linear')), or normalize the data into [0.1, 0.9] "
+                "(--normalize ufldl, training_data(..., normalize='ufldl')), or scale it into "
+                "[0, 1] yourself.")
     return data

@@ -96,7 +96,6 @@ def _train(args) -> int:
 
     from saejax import train
     from saejax.config import refuse_lr_for_lbfgs
-    from saejax.data import training_data
     from saejax.records import rundir
 
     workdir = rundir.choose(args.workdir, args.resume, args.preset, "run")  # before the data
@@ -107,9 +106,7 @@ def _train(args) -> int:
     refuse_lr_for_lbfgs(config, args.lr is not None)
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    x, info = training_data(
-        config.dataset, config.data, config.num_examples, config.patch_size, config.seed
-    )
+    config, x, info = _training_data(args, config, all_rows=base is None)
     print(
         f"training {x.shape[1]}-{config.n_hidden}-{x.shape[1]} on {x.shape[0]} examples "
         f"({info['source']}), {config.optimizer} for {config.steps} steps, {config.dtype}, "
@@ -131,9 +128,29 @@ def _train(args) -> int:
     return 0
 
 
+def _training_data(args, config, all_rows: bool):
+    """``(config, x, info)``: the run's data, normalized as ``config.normalize`` says. A .npy or
+    .npz --data makes the data set an array, whose rows are all taken unless --num-examples is
+    given (with ``all_rows``; a resumed run takes its recorded count); config then records the
+    number of rows actually used."""
+    from saejax.data import is_array_spec, training_data
+
+    if is_array_spec(args.data):
+        config = config.replace(dataset="array")
+    array = config.dataset == "array"
+    num_examples = None if array and all_rows and args.num_examples is None else (
+        config.num_examples)
+    x, info = training_data(config.dataset, config.data, num_examples, config.patch_size,
+                            config.seed, normalize=config.normalize)
+    if array:
+        config = config.replace(num_examples=int(x.shape[0]))
+    return config, x, info
+
+
 def _add_sweep(sub) -> None:
     p = _command(sub, "sweep", _sweep,
-                 "train one autoencoder per (rho, beta, ...) grid point, as one compiled program")
+                 "train one autoencoder per grid point of its sparsity knobs (rho and beta; l1, "
+                 "k or l0), as one compiled program")
     add_train_options(p, swept=AXES)
     p.add_argument("--points", action="store_true",
                    help="zip the lists into points instead of taking their cartesian product")
@@ -161,9 +178,11 @@ def _add_sweep(sub) -> None:
 
 
 def _sweep(args) -> int:
-    """Sweep rho and beta (and optionally lam, lr, seed): the training function vmapped over the
-    grid, in chunks of --chunk-size members, sharded over all devices. Writes results.csv,
-    results.json, heatmaps.png, filters_grid.png and members/ (orbax) to --workdir."""
+    """Sweep an architecture's sparsity knobs (the sigmoid network's rho and beta; relu-l1's
+    --l1, topk's and batchtopk's --k, jumprelu's --l0; and optionally lam, lr, seed): the
+    training function vmapped over the grid, in chunks of --chunk-size members, sharded over all
+    devices. Writes results.csv, results.json, frontier.png, heatmaps.png (rho x beta),
+    filters_grid.png and members/ (orbax) to --workdir."""
     import jax
 
     from saejax.runtime import devices
@@ -177,12 +196,13 @@ def _sweep(args) -> int:
         jax.config.update("jax_enable_x64", True)
     from saejax import sweeps
     from saejax.config import refuse_lr_for_lbfgs
-    from saejax.data import training_data, training_labels
+    from saejax.data import training_labels
     from saejax.records import rundir
 
-    if args.rho is None or args.beta is None:
-        raise ValueError("a sweep needs --rho and --beta values, e.g. --rho 0.01 0.1 --beta 1 3")
     config = config_from_args(args, swept=AXES)
+    if config.arch == "sigmoid" and (args.rho is None or args.beta is None):
+        raise ValueError("a sweep needs --rho and --beta values, e.g. --rho 0.01 0.1 --beta 1 3 "
+                         "(or --arch with its knob: --arch topk --k 8 16 32)")
     refuse_lr_for_lbfgs(config, args.lr is not None)
     if args.log_every is not None:
         raise ValueError("--log-every does not apply to a sweep: it logs no curves (each "
@@ -193,10 +213,9 @@ def _sweep(args) -> int:
     workdir = rundir.choose(args.workdir, args.resume, f"sweep-{args.preset}", "sweep",
                             check=jax.process_index() == 0)
     mode = "points" if args.points else "product"
-    grid = sweeps.make_grid(config, args.rho, args.beta, args.lam, args.lr, args.seed, mode)
-    x, info = training_data(
-        config.dataset, config.data, config.num_examples, config.patch_size, config.seed
-    )
+    grid = sweeps.make_grid(config, args.rho, args.beta, args.lam, args.lr, args.seed, mode,
+                            l1=args.l1, k=args.k, l0=args.l0)
+    config, x, info = _training_data(args, config, all_rows=True)
     labels = None
     if args.probe:
         labels = training_labels(config.dataset, config.data, config.num_examples)
@@ -264,46 +283,66 @@ def _export(args) -> int:
 
 def _add_encode(sub) -> None:
     p = _command(sub, "encode", _encode,
-                 "write a trained model's hidden features a2 of a data set to a .npy file")
+                 "write a trained model's hidden features of a data set to a .npy file")
     p.add_argument("--model", required=True, help="a run, sweep or export directory")
     p.add_argument("--member", type=int, metavar="I", help="the sweep member, for a sweep")
     p.add_argument("--dataset", choices=DATASETS, help="data set (default: the model's)")
-    p.add_argument("--data", help="path of the data (default: the model's)")
+    p.add_argument("--data", metavar="PATH",
+                   help="path of the data: FILE.npy, FILE.npz or FILE.npz:NAME (an (M, N) "
+                        "array), or a data set's path (default: the model's; a model trained on "
+                        "an array file reads it again if it is unchanged)")
     p.add_argument("--num-examples", type=checked(int, "positive_int", "num_examples"),
-                   metavar="N", help="examples to encode (default: the model's)")
+                   metavar="N", help="examples to encode (default: the model's; for an array, "
+                                     "all its rows, and fewer a seeded sample)")
     p.add_argument("--out", required=True, help="the .npy file to write (must not exist)")
 
 
 def _encode(args) -> int:
-    """Hidden features a2 = sigmoid(W1 x + b1) of every example, as an (M, H) array in a .npy file.
-    The data are prepared as the model's config prepares them (patch size, normalization);
-    --dataset, --data and --num-examples pick other data."""
+    """Hidden features a2 = sigmoid(W1 x + b1) of every example (the architecture's code for
+    the others), as an (M, H) array in a .npy file. The data are prepared as the model's config
+    prepares them (patch size), then normalized with the numbers recorded at training (never
+    refitted); --dataset, --data and --num-examples pick other data."""
     import jax.numpy as jnp
     import numpy as np
 
-    from saejax.data import data_of
-    from saejax.model import encode
+    from saejax.data import data_of, normalize
     from saejax.records import models
 
     out = Path(args.out)
     if out.exists():
         raise ValueError(f"{out} already exists; nothing was changed. Choose another --out.")
     config, params = models.load(args.model, args.member)
-    if params["W1"].dtype == np.float64:  # a float64 model encodes in float64
+    recorded = models.load_data_info(args.model, args.member)
+    dtype = next(iter(params.values())).dtype
+    if dtype == np.float64:  # a float64 model encodes in float64
         import jax
 
         jax.config.update("jax_enable_x64", True)
-    x, info = data_of(config, args.dataset, args.data, args.num_examples)
-    n_visible = params["W1"].shape[1]
+    x, info = data_of(config, args.dataset, args.data, args.num_examples, recorded)
+    if info.get("reused"):
+        print(f"the model was trained on the array at {info['path']}; it is unchanged (sha256 "
+              f"{info['sha256'][:12]}...), so it is encoded again")
+    x = normalize.apply(models.load_normalization(args.model, args.member), x)
+    n_visible = params["W1"].shape[1]  # W1 is (H, N)
     if x.shape[1] != n_visible:
         raise ValueError(f"the model takes {n_visible} inputs but {info['source']} gives "
                          f"{x.shape[1]} per example; encode data of the model's kind.")
-    dtype = params["W1"].dtype
-    a2 = encode({k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(x, dtype)).a2
+    params = {k: jnp.asarray(v) for k, v in params.items()}
+    x = jnp.asarray(x, dtype)
+    if config.arch == "sigmoid":
+        from saejax.model import encode
+
+        code = encode(params, x).a2
+    else:
+        from saejax import architectures
+        from saejax.losses import hyper_of
+
+        code = architectures.encode(params, x, hyper_of(config), config.arch)
+    code = np.asarray(code)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "xb") as f:  # never overwrites
-        np.save(f, np.asarray(a2))
-    print(f"wrote {out}: {a2.shape[0]} x {a2.shape[1]} hidden features of {info['source']}")
+        np.save(f, code)
+    print(f"wrote {out}: {code.shape[0]} x {code.shape[1]} hidden features of {info['source']}")
     return 0
 
 

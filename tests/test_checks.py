@@ -108,3 +108,21 @@ def test_traced_values_pass_through():
     want = [reference.terms(params, x, *h)["loss"] for h in zip(rho, beta, lam)]
     assert out.shape == (2,)
     np.testing.assert_allclose(out, want, rtol=1e-13)
+
+
+def test_the_sigmoid_decoder_refuses_training_data_outside_0_1():
+    from saejax.checks import check_training_data
+    from saejax.config import TrainConfig
+
+    x = np.linspace(0.0, 1.0, 12).reshape(4, 3)
+    sigmoid = TrainConfig(decoder="sigmoid")
+    np.testing.assert_array_equal(check_training_data(x, sigmoid), x)  # [0, 1] itself is fine
+    wide = x.copy()
+    wide[1, 2], wide[3, 0] = -0.25, 1.5
+    with pytest.raises(ValueError, match=r"range from -0.25 to 1.5\. Use a linear decoder "
+                                         r"\(--decoder linear.*--normalize ufldl"):
+        check_training_data(wide, sigmoid)
+    with pytest.raises(ValueError, match="range from 0 to 1.001"):
+        check_training_data(np.where(x == 1.0, 1.001, x), sigmoid)
+    # a linear decoder reconstructs any real values
+    np.testing.assert_array_equal(check_training_data(wide, TrainConfig(decoder="linear")), wide)

@@ -1,5 +1,7 @@
-"""Host-side data: image and digit loaders, patch sampling and normalization, whitening."""
+"""Host-side data: image and digit loaders, arrays from files, patches, normalization, whitening."""
 
+from saejax.data import normalize
+from saejax.data.arrays import describe_array, file_sha256, is_array_spec, load_array
 from saejax.data.datasets import (
     color_patches,
     data_of,
@@ -25,14 +27,19 @@ __all__ = [
     "check_finite",
     "color_patches",
     "data_of",
+    "describe_array",
     "detect_format",
     "embedded_color_images",
     "embedded_images",
+    "file_sha256",
+    "is_array_spec",
+    "load_array",
     "load_digits",
     "load_images",
     "load_images_mat",
     "load_mnist",
     "load_sparsenet",
+    "normalize",
     "normalize_patches",
     "sample_patches",
     "training_data",

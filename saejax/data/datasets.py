@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from saejax.data import normalize as normalization
+from saejax.data.arrays import is_array_spec, load_array, split_spec
 from saejax.data.errors import DataError
 from saejax.data.images import (
     COLOR_SHORT_SIDE,
@@ -33,7 +35,13 @@ def color_patches(num_patches: int = 20_000, patch_size: int = 8, seed: int = 0,
 
 
 def detect_format(path: str | Path) -> str:
-    """``"mat"``, ``"sparsenet"`` or ``"mnist"`` for a data path; DataError otherwise."""
+    """``"mat"``, ``"sparsenet"``, ``"mnist"``, or ``"npy"`` / ``"npz"`` (an array file, also as
+    FILE.npz:NAME) for a data path; DataError otherwise."""
+    if is_array_spec(path):
+        file, _ = split_spec(path)
+        if file.is_file():
+            return file.suffix.lower()[1:]
+        path = file
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".mat":
         return "mat"
@@ -43,8 +51,9 @@ def detect_format(path: str | Path) -> str:
         return "mnist"
     what = "does not exist" if not path.exists() else "is not a recognized data source"
     raise DataError(
-        f"{path}: {what}. --data takes an IMAGES.mat file, a directory of Olshausen's sparsenet "
-        "files (image0, image1, ...) or an MNIST directory (train-images-idx3-ubyte[.gz], ...)."
+        f"{path}: {what}. --data takes an (M, N) array as FILE.npy, FILE.npz or FILE.npz:NAME, "
+        "an IMAGES.mat file, a directory of Olshausen's sparsenet files (image0, image1, ...) "
+        "or an MNIST directory (train-images-idx3-ubyte[.gz], ...)."
     )
 
 
@@ -53,24 +62,37 @@ DEFAULT_EXAMPLES = 10_000
 
 
 def training_data(
-    dataset: str, path=None, num_examples: int | None = None, patch_size: int = 8, seed: int = 0
+    dataset: str, path=None, num_examples: int | None = None, patch_size: int = 8, seed: int = 0,
+    normalize: str = "none",
 ) -> tuple[np.ndarray, dict]:
     """Loads a run's examples, shape (M, N), and a description for config.json.
 
     Args:
-      dataset: ``"patches"`` (UFLDL-normalized natural patches), ``"mnist"``, ``"digits"`` or
-        ``"color-patches"`` (ZCA-whitened colour patches, see ``color_patches``).
+      dataset: ``"patches"`` (UFLDL-normalized natural patches), ``"mnist"``, ``"digits"``,
+        ``"color-patches"`` (ZCA-whitened colour patches, see ``color_patches``) or
+        ``"array"`` (a user's array file, see ``arrays.load_array``).
       path: for patches, an IMAGES.mat or sparsenet directory (None: the embedded photographs);
-        for mnist, the MNIST directory (required); unused for digits.
+        for mnist, the MNIST directory (required); for array, FILE.npy, FILE.npz or
+        FILE.npz:NAME (required); unused for digits.
       num_examples: patches to sample, or MNIST or digits images to take (the first ones);
-        None: 10,000 (all 1,797 for digits). More digits than there are is a DataError.
+        None: 10,000 (all 1,797 for digits). More digits than there are is a DataError. For an
+        array, None takes every row and fewer than its rows a seeded sample of them.
       patch_size: patch side in pixels.
-      seed: seeds the patch sample.
+      seed: seeds the patch sample (and an array's sample).
+      normalize: a normalization fitted on these examples and applied to them (``normalize.fit``):
+        ``"none"``, ``"ufldl"`` or ``"standardize"``.
 
     Returns:
-      ``(x, info)``: the examples and, for config.json, ``dataset``, ``source``, ``shape``
-      and ``num_examples`` (the rows of x).
+      ``(x, info)``: the examples and, for config.json, ``dataset``, ``source``, ``shape``,
+      ``num_examples`` (the rows of x) and ``normalization`` (the fitted record that encoding
+      applies again); an array adds its file's path, size, sha256 and how its rows were taken.
     """
+    if dataset == "array":
+        if path is None:
+            raise DataError("the array dataset needs --data FILE.npy, FILE.npz or FILE.npz:NAME "
+                            "(an (M, N) array, one example per row).")
+        x, info = load_array(path, num_examples, seed)
+        return _normalized(x, info, normalize)
     if num_examples is None:
         num_examples = DIGITS if dataset == "digits" else DEFAULT_EXAMPLES
     if dataset == "patches":
@@ -80,6 +102,8 @@ def training_data(
             fmt = detect_format(path)
             if fmt == "mnist":
                 raise DataError(f"{path} is an MNIST directory; use the mnist preset for it.")
+            if fmt in ("npy", "npz"):
+                raise DataError(f"{path} is an array file: train on it as dataset array.")
             images, source = load_images(path), str(path)
         x = ufldl_patches(images, num_examples, patch_size, seed)
     elif dataset == "mnist":
@@ -103,11 +127,17 @@ def training_data(
                   "ZCA epsilon 0.1")
     else:
         raise DataError(
-            f"unknown dataset {dataset!r}; choose patches, mnist, digits or color-patches."
+            f"unknown dataset {dataset!r}; choose patches, mnist, digits, color-patches or array."
         )
     info = {"dataset": dataset, "source": source, "shape": list(x.shape),
             "num_examples": int(x.shape[0])}
-    return x, info
+    return _normalized(x, info, normalize)
+
+
+def _normalized(x: np.ndarray, info: dict, kind: str) -> tuple[np.ndarray, dict]:
+    """x with the normalization ``kind`` fitted on it and applied, and info with its record."""
+    record = normalization.fit(kind, x)
+    return normalization.apply(record, x), {**info, "normalization": record}
 
 
 def _check_digits(num_examples: int) -> None:
@@ -132,15 +162,27 @@ def training_labels(dataset: str, path=None, num_examples: int | None = None) ->
     return None
 
 
-def data_of(config, dataset: str | None = None, path=None,
-            num_examples: int | None = None) -> tuple[np.ndarray, dict]:
-    """``training_data`` for a trained model's ``config``: its own data set, path, example
-    count, patch size and seed, unless ``dataset``, ``path`` or ``num_examples`` pick others.
+def data_of(config, dataset: str | None = None, path=None, num_examples: int | None = None,
+            recorded: dict | None = None) -> tuple[np.ndarray, dict]:
+    """``training_data`` for a trained model's ``config``, unnormalized (the caller applies the
+    model's recorded normalization): its own data set, path, example count, patch size and seed,
+    unless ``dataset``, ``path`` or ``num_examples`` pick others.
 
     A path is the model's own only when the data set is too; a digits config built in Python
-    may carry the default 10,000 examples, so it takes the 1,797 there are.
+    may carry the default 10,000 examples, so it takes the 1,797 there are. A .npy or .npz
+    ``path`` is an array, whatever the model's data set. An array is encoded whole unless
+    ``num_examples`` asks for a sample. Without ``path``, a model trained on an array file reads
+    that file again (its absolute path in ``recorded``, the model's data description), once its
+    sha256 shows it unchanged; a model trained on an in-memory array needs ``path``.
+
+    Raises:
+      DataError: the model's array file is gone or changed, or it was never a file.
     """
+    if is_array_spec(path):
+        dataset = "array"
     dataset = dataset or config.dataset
+    if dataset == "array":
+        return _array_of(config, path, num_examples, recorded or {})
     if path is None and dataset == config.dataset:
         path = config.data
     if num_examples is None:
@@ -148,3 +190,31 @@ def data_of(config, dataset: str | None = None, path=None,
         if dataset == "digits":
             num_examples = min(num_examples, DIGITS)
     return training_data(dataset, path, num_examples, config.patch_size, config.seed)
+
+
+def _array_of(config, path, num_examples, recorded: dict) -> tuple[np.ndarray, dict]:
+    """The array a model encodes: ``path``, or else the file it was trained on, unchanged."""
+    if path is not None:
+        return training_data("array", path, num_examples, seed=config.seed)
+    if config.dataset != "array":
+        raise DataError(f"the model was trained on {config.dataset}, not an array: pass --data "
+                        "FILE.npy (or FILE.npz[:NAME]) holding the examples to encode.")
+    if (recorded.get("path") or config.data) is None:
+        raise DataError("the model was trained on an in-memory array, not a file: pass --data "
+                        "FILE.npy (or FILE.npz[:NAME]) holding the examples to encode.")
+    if recorded.get("path"):
+        file, name = Path(recorded["path"]), recorded.get("npz_name")
+    else:
+        file, name = split_spec(config.data)
+    trained_on = str(file)
+    if not file.is_file():
+        raise DataError(f"the model was trained on an array at {trained_on}, which no longer "
+                        "exists: pass --data FILE.npy (or FILE.npz[:NAME]) to encode.")
+    spec = f"{trained_on}:{name}" if name and file.suffix.lower() == ".npz" else trained_on
+    x, info = training_data("array", spec, num_examples, seed=config.seed)
+    want, got = recorded.get("sha256"), info["sha256"]
+    if want is not None and got != want:
+        raise DataError(f"the model was trained on an array at {trained_on}, but the file has "
+                        f"changed since (sha256 {got[:12]}..., recorded {want[:12]}...): pass "
+                        f"--data {trained_on} to encode it as it is now, or another file.")
+    return x, {**info, "reused": True}

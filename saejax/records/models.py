@@ -12,9 +12,10 @@ weights.safetensors holds ``W1`` (H, N), ``b1`` (H,), ``W2`` (N, H) (absent when
 decoder uses W1^T) and ``b2`` (N,), at the dtype trained, with a2 = sigmoid(W1 x + b1) and
 a3 = sigmoid(W2 a2 + b2) (z3 itself for the linear decoder). cfg.json holds n_visible,
 n_hidden, rho, beta, lam, penalty, decoder, tied, dtype, the whole training config, the data
-description and the final summary. Both are the layout the SAE tooling exchanges weights in, so
-the model loads without saejax or JAX (NumPy: ``safetensors.numpy.load_file``; PyTorch:
-``safetensors.torch.load_file``).
+description, the normalization fitted on the training data (``load_normalization``; encoding
+applies it to new data) and the final summary. Both are the layout the SAE tooling exchanges
+weights in, so the model loads without saejax or JAX (NumPy: ``safetensors.numpy.load_file``;
+PyTorch: ``safetensors.torch.load_file``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from saejax.schema import AXES
 WEIGHTS = "weights.safetensors"
 CONFIG = "cfg.json"
 FORMAT = "saejax-sparse-autoencoder"
+NO_NORMALIZATION = {"kind": "none"}
 
 
 class ModelError(ValueError):
@@ -100,8 +102,44 @@ def export(path: str | Path, out: str | Path, member: int | None = None) -> Path
     cfg = {"format": FORMAT, "n_visible": int(n_visible), "n_hidden": int(n_hidden),
            **{k: getattr(config, k) for k in ("rho", "beta", "lam", "penalty", "decoder", "tied",
                                               "dtype")},
-           "config": asdict(config), **record}
+           "config": asdict(config), **record,
+           "normalization": record["data"].get("normalization") or NO_NORMALIZATION}
     return _write(out, params, cfg)
+
+
+def load_data_info(path: str | Path, member: int | None = None) -> dict:
+    """The description of the data a model was trained on (config.json's, or cfg.json's,
+    ``data``): for an array file its path, sha256 and rows, for any data set its normalization;
+    ``{}`` when none was recorded. ``member`` is checked as ``load`` checks it."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: give a run, sweep or export directory.")
+    if (path / CONFIG).exists():
+        _no_member(member, path, "an export")
+        return json.loads((path / CONFIG).read_text()).get("data") or {}
+    kind = rundir.kind_of(path)
+    if kind not in ("run", "sweep"):
+        raise ModelError(f"{path} holds no saejax run, sweep or export (no config.json, "
+                         f"checkpoints or {WEIGHTS}).")
+    record = rundir.read_json(path / "config.json")
+    if kind == "run":
+        _no_member(member, path, "a training run")
+    else:
+        _check_member(path, member, len(record["grid"]["rho"]))
+    return record.get("data") or {}
+
+
+def load_normalization(path: str | Path, member: int | None = None) -> dict:
+    """The normalization record (``saejax.data.normalize.fit``) of the data a model was trained
+    on: its fitted numbers, to apply to new data before encoding (``normalize.apply``). A model
+    recorded before normalizations were, or trained on data given in Python without one, has
+    ``{"kind": "none"}``."""
+    path = Path(path)
+    if (path / CONFIG).exists():
+        cfg = json.loads((path / CONFIG).read_text())
+        if cfg.get("normalization"):
+            return cfg["normalization"]
+    return load_data_info(path, member).get("normalization") or NO_NORMALIZATION
 
 
 def _write(out: Path, tensors: dict, cfg: dict) -> Path:
@@ -178,6 +216,15 @@ def _no_member(member, path, what) -> None:
         raise ModelError(f"{path} is {what}, not a sweep: leave out the member index.")
 
 
+def _check_member(path, member, size: int) -> None:
+    if member is None:
+        raise ModelError(f"{path} is a sweep of {size} members: give a member index, 0 to "
+                         f"{size - 1} (the row of results.csv).")
+    if not 0 <= member < size:
+        raise ModelError(f"member {member} is outside the sweep's {size} members (0 to "
+                         f"{size - 1}).")
+
+
 def _from_run(path: Path):
     """A training run's config, its latest checkpoint's params and its record."""
     record = rundir.read_json(path / "config.json")
@@ -203,13 +250,7 @@ def _from_run(path: Path):
 def _from_sweep(path: Path, member: int | None):
     """A sweep member's own config, params and results row."""
     record = rundir.read_json(path / "config.json")
-    size = len(record["grid"]["rho"])
-    if member is None:
-        raise ModelError(f"{path} is a sweep of {size} members: give a member index, 0 to "
-                         f"{size - 1} (the row of results.csv).")
-    if not 0 <= member < size:
-        raise ModelError(f"member {member} is outside the sweep's {size} members (0 to "
-                         f"{size - 1}).")
+    _check_member(path, member, len(record["grid"]["rho"]))
     try:
         params = load_member(path, member)
     except FileNotFoundError as err:
@@ -244,6 +285,9 @@ def _read_export(path: Path):
     want = {"W1": (h, n), "b1": (h,), "b2": (n,)}
     if not config.tied:
         want["W2"] = (n, h)
+    from saejax.architectures import EXTRA_PARAMS  # jumprelu's thresholds, batchtopk's
+
+    want.update({k: shape(h) for k, shape in EXTRA_PARAMS.get(config.arch, {}).items()})
     got = {k: tuple(v.shape) for k, v in params.items()}
     if got != want:
         raise ModelError(f"{path / WEIGHTS} holds tensors {got}, but cfg.json describes "

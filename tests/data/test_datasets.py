@@ -36,7 +36,7 @@ def test_patches_from_a_mat_file(tmp_path):
     x, info = training_data("patches", mat, num_examples=50, patch_size=8, seed=1)
     assert x.shape == (50, 64) and x.min() >= 0.1 - 1e-12 and x.max() <= 0.9 + 1e-12
     assert info == {"dataset": "patches", "source": str(mat), "shape": [50, 64],
-                    "num_examples": 50}
+                    "num_examples": 50, "normalization": {"kind": "none"}}
     with pytest.raises(DataError, match="smaller than|patch"):
         training_data("patches", mat, num_examples=5, patch_size=40)
 
