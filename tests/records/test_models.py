@@ -167,3 +167,43 @@ def test_a_stack_exports_one_tensor_group_per_layer_and_loads_back(tmp_path):
     np.testing.assert_array_equal(stacked.predict(back, x), stacked.predict(net, x))
     with pytest.raises(exchange.ModelError, match="already holds"):
         exchange.export_stack(net, out)
+
+
+def test_the_normalization_reaches_the_export_and_load_normalization(tmp_path):
+    from saejax.data import normalize
+    from saejax.records import models
+
+    x = np.random.default_rng(3).normal(size=(30, 9))
+    record = normalize.fit("standardize", x)
+    workdir = tmp_path / "run"
+    train.run(config(), normalize.apply(record, x) * 0.1 + 0.5, workdir=workdir, progress=False,
+              data_info={"dataset": "array", "source": "test", "normalization": record})
+    out = saejax.export(workdir, tmp_path / "model")
+    cfg = json.loads((out / "cfg.json").read_text())
+    assert cfg["normalization"] == record == cfg["data"]["normalization"]
+    for source in (workdir, out):
+        assert models.load_normalization(source) == record
+        assert models.load_data_info(source)["source"] == "test"
+    # a model recorded before normalizations were: none
+    (out / "cfg.json").write_text(json.dumps({**cfg, "normalization": None, "data": {}}))
+    assert models.load_normalization(out) == {"kind": "none"}
+    with pytest.raises(ModelError, match="not a sweep: leave out the member index"):
+        models.load_data_info(workdir, member=0)
+
+
+def test_an_export_with_the_architecture_s_own_params_loads(run_dir, tmp_path):
+    out = saejax.export(run_dir, tmp_path / "model")
+    cfg = json.loads((out / "cfg.json").read_text())
+    cfg["config"].update(arch="jumprelu", decoder="linear", optimizer="adam", batch_size=8)
+    jump = tmp_path / "jump"
+    jump.mkdir()
+    (jump / "cfg.json").write_text(json.dumps(cfg))
+    weights = load_file(str(out / "weights.safetensors"))
+    save_file({**weights, "log_threshold": np.full(4, -3.0, np.float32)},
+              str(jump / "weights.safetensors"))
+    got_config, params = saejax.load(jump)
+    assert got_config.arch == "jumprelu"
+    np.testing.assert_array_equal(params["log_threshold"], np.full(4, -3.0, np.float32))
+    save_file(weights, str(jump / "weights.safetensors"))  # the thresholds missing
+    with pytest.raises(ModelError, match="holds tensors"):
+        saejax.load(jump)
