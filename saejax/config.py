@@ -90,7 +90,8 @@ class TrainConfig:
         "mnist needs it)", program=False)
     normalize: str = setting(
         "none", "normalization of the data, recorded with the model and applied again at "
-        "encode time: none, ufldl (per-example mean removed, +-3 std scaled into [0.1, 0.9]) or "
+        "encode time: none, ufldl (each example's mean removed, clipped at 3 std, scaled into "
+        "[0.1, 0.9]) or "
         "standardize (per-feature mean 0, std 1)", program=False, choices=NORMALIZATIONS)
     num_examples: int = setting(
         10_000, "patches to sample, or MNIST or digits images to take (the first)",
@@ -114,13 +115,13 @@ class TrainConfig:
                            "architectures, whose decoders are linear", program=True,
                            choices=(*DECODERS, AUTO))
     tied: bool = setting(False, "tie the weights, W2 = W1^T (sigmoid only)", program=True)
-    l1: float = setting(1.0, "relu-l1: L1 coefficient of the decoder-norm-weighted codes, >= 0",
+    l1: float = setting(1.0, "relu-l1: L1 coefficient of the codes, each weighted by its decoder column's norm, >= 0",
                         program=False, rule="nonnegative")
     k: int = setting(16, "topk: latents kept per example; batchtopk: on average, k * batch "
                      "kept per batch", program=False, rule="positive_int")
     l0: float = setting(1e-2, "jumprelu: L0 coefficient, >= 0", program=False,
                         rule="nonnegative")
-    bandwidth: float = setting(1e-3, "jumprelu: bandwidth of the threshold's pseudo-derivative",
+    bandwidth: float = setting(1e-3, "jumprelu: kernel width eps of the thresholds' gradient",
                                program=True, rule="positive")
     aux_k: int = setting(256, "topk, batchtopk: dead latents (at most) that the auxiliary loss "
                          "reconstructs the residual with", program=True, rule="positive_int")

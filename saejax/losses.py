@@ -41,14 +41,17 @@ class Hyper:
       k: topk's latents per example, batchtopk's per example on average; traced too, so one
         compiled sweep covers several k.
       l0: jumprelu's L0 coefficient, >= 0.
+
+    The family's knobs default to None (no leaf), so the sigmoid network's ``Hyper(rho, beta,
+    lam)`` maps over its three arrays alone; ``hyper_of(config)`` fills all six.
     """
 
     rho: float | jax.Array
     beta: float | jax.Array
     lam: float | jax.Array
-    l1: float | jax.Array = 0.0
-    k: int | jax.Array = 1
-    l0: float | jax.Array = 0.0
+    l1: float | jax.Array | None = None
+    k: int | jax.Array | None = None
+    l0: float | jax.Array | None = None
 
 
 def hyper_of(config) -> Hyper:

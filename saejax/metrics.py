@@ -11,9 +11,6 @@ much of each colour feature is spatial structure.
 
 from __future__ import annotations
 
-from functools import partial
-
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -82,33 +79,6 @@ def activation_stats(params, x_MxN, rho, decoder: str = "sigmoid", tied: bool = 
     rho_hat_H = mean_activation(a2_MxH)
     return code_stats(x_MxN, a2_MxH, a3_MxN, rho_hat_H,
                       rho_hat_H < DEAD_FRACTION_OF_RHO * rho)
-
-
-def family_stats(params, x_MxN, hyper, arch: str) -> dict:
-    """A family member's statistics, with the codes inference computes: rho_hat is each
-    latent's firing frequency over x, and a latent is dead when it fires on none of x."""
-    from saejax import architectures
-    from saejax.architectures.common import decode
-
-    f_MxH = architectures.encode(params, x_MxN, hyper, arch)
-    rho_hat_H = jnp.mean((f_MxH > 0).astype(f_MxH.dtype), axis=0)
-    return code_stats(x_MxN, f_MxH, decode(params, f_MxH), rho_hat_H, rho_hat_H == 0)
-
-
-@partial(jax.jit, static_argnames=("config",))
-def final_stats(params, x, hyper, config):
-    """J's terms and the statistics of trained params on the data (jitted), for the network
-    ``config`` (a ``TrainConfig``; its ``program()`` keeps the cache small); vmap it over a
-    sweep's members."""
-    from saejax import architectures, losses
-
-    if config.arch == "sigmoid":
-        return (losses.compute_terms(params, x, hyper, config.penalty, config.decoder,
-                                     config.tied),
-                activation_stats(params, x, hyper.rho, config.decoder, config.tied))
-    return (architectures.terms(params, x, hyper, config.arch,
-                                architectures.options_of(config)),
-            family_stats(params, x, hyper, config.arch))
 
 
 def results(terms: dict, stats: dict) -> dict:

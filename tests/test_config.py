@@ -50,10 +50,12 @@ def test_program_group_holds_exactly_the_program_settings():
     # The decision record: these settings shape the compiled program; all others are values fed
     # to it (rho, beta, lam, lr, seed) or data and logging settings.
     assert set(program_fields()) == {
-        "n_hidden", "penalty", "decoder", "tied", "optimizer", "steps", "batch_size",
-        "schedule", "momentum", "lbfgs_memory", "grad", "dtype"}
+        "arch", "n_hidden", "penalty", "decoder", "tied", "bandwidth", "aux_k", "aux_coeff",
+        "dead_window", "optimizer", "steps", "batch_size", "schedule", "momentum",
+        "lbfgs_memory", "grad", "dtype"}
     base = TrainConfig()
-    others = dict(rho=0.3, beta=0.1, lam=0.5, lr=0.2, seed=9, data="x.mat", num_examples=7,
+    others = dict(rho=0.3, beta=0.1, lam=0.5, l1=2.0, k=3, l0=0.5, normalize="standardize",
+                  lr=0.2, seed=9, data="x.mat", num_examples=7,
                   patch_size=4, steps_per_call=3, log_every=2, checkpoint_every=5,
                   checkpoint_seconds=1.5, keep_checkpoints=1, dataset="digits")
     assert set(others) | set(program_fields()) == {f.name for f in dataclasses.fields(base)}

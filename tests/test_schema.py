@@ -31,22 +31,24 @@ def test_schema_loads_alone_without_jax_or_saejax():
             "print(schema.AXES)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ["[]", "('rho', 'beta', 'lam', 'lr', 'seed')"]
+    assert out.stdout.splitlines() == ["[]", "('rho', 'beta', 'lam', 'l1', 'k', 'l0', 'lr', 'seed')"]
 
 
 def test_the_lists_are_the_ones_the_package_uses():
     params, x = make_problem()
     # their keys, traced without computing anything
     terms = jax.eval_shape(saejax.loss_terms, params, x, saejax.Hyper(0.05, 3.0, 1e-3))
-    assert set(terms) == {*schema.TERMS, "rho_hat"}
+    assert set(terms) == {*schema.TERMS, "rho_hat", "mean_l0", "fvu"}
     stats = jax.eval_shape(metrics.activation_stats, params, x, 0.05)
     assert set(stats) == {*schema.STATS, "rho_hat"}
     assert set(penalties.REGISTRY) == set(schema.PENALTIES)
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     assert set(schema.AXES) <= set(fields)  # each swept axis is a setting of that name
-    for name, choices in (("penalty", schema.PENALTIES), ("decoder", schema.DECODERS),
-                          ("optimizer", schema.OPTIMIZERS), ("schedule", schema.SCHEDULES),
-                          ("grad", schema.GRADS), ("dtype", schema.DTYPES)):
+    for name, choices in (("arch", schema.ARCHS), ("penalty", schema.PENALTIES),
+                          ("decoder", (*schema.DECODERS, "auto")),
+                          ("optimizer", (*schema.OPTIMIZERS, "auto")),
+                          ("schedule", schema.SCHEDULES), ("grad", schema.GRADS),
+                          ("dtype", schema.DTYPES), ("normalize", schema.NORMALIZATIONS)):
         assert tuple(fields[name].metadata["choices"]) == choices, name
     for dataset in schema.DATASETS:
         TrainConfig(dataset=dataset)  # every one is accepted

@@ -21,6 +21,7 @@ from types import ModuleType
 import jax.numpy as jnp
 
 from saejax.architectures import batchtopk, common, jumprelu, relu_l1, topk
+from saejax.metrics import code_stats
 from saejax.schema import ARCHS
 
 MODULES: dict[str, ModuleType] = {"relu-l1": relu_l1, "topk": topk, "batchtopk": batchtopk,
@@ -101,6 +102,15 @@ def encode(params, x_MxN, hyper, arch: str):
     return module(arch).encode(params, x_MxN)
 
 
+def stats(params, x_MxN, hyper, arch: str) -> dict:
+    """A member's statistics (``metrics.code_stats``) with the codes inference computes:
+    rho_hat is each latent's firing frequency over x, and a latent is dead when it fires on
+    none of x (the window: the examples given)."""
+    f_MxH = encode(params, x_MxN, hyper, arch)
+    rho_hat_H = jnp.mean((f_MxH > 0).astype(f_MxH.dtype), axis=0)
+    return code_stats(x_MxN, f_MxH, common.decode(params, f_MxH), rho_hat_H, rho_hat_H == 0)
+
+
 def after_update(params, terms_, arch: str, first) -> dict:
     """What follows an optimizer update: decoder columns back to unit norm (``UNIT_NORM``),
     batchtopk's threshold moved (``batchtopk.after_update``; ``first`` on the first step)."""
@@ -110,4 +120,4 @@ def after_update(params, terms_, arch: str, first) -> dict:
 
 
 __all__ = ["MODULES", "Options", "after_update", "encode", "init_params", "loss", "module",
-           "options_of", "param_keys", "terms", "terms_and_grad"]
+           "options_of", "param_keys", "stats", "terms", "terms_and_grad"]

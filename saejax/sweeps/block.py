@@ -51,7 +51,8 @@ class Block:
         slots = len(self.diverged)
         waiting = [self.done.get(j, template) for j in range(slots)]
         return {"states": states,
-                "hyper": {k: np.asarray(getattr(hyper, k)) for k in HYPER},
+                "hyper": {k: np.asarray(getattr(hyper, k)) for k in HYPER
+                          if getattr(hyper, k) is not None},
                 "waiting": jax.tree.map(lambda *a: np.stack(a), *waiting),
                 "is_waiting": np.isin(np.arange(slots), list(self.done)),
                 "live": np.asarray(self.live), "diverged": np.asarray(self.diverged)}

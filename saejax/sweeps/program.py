@@ -2,7 +2,7 @@
 
     init(seeds, lrs, x_mean) -> states           init_state vmapped, sharded on "members"
     run_chunk(states, data, hyper, num_steps)    train_chunk vmapped; the data is shared
-    final(params, data, hyper) -> (terms, stats) metrics.final_stats vmapped
+    final(params, data, hyper) -> (terms, stats) train.final.final_stats vmapped
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import jax.numpy as jnp
 from jax.sharding import NamedSharding
 
 from saejax.config import TrainConfig
-from saejax.metrics import final_stats
 from saejax.optim import LbfgsState
 from saejax.runtime.compile_cache import program_cache
+from saejax.train.final import final_stats
 from saejax.train.state import TrainState, init_state
 from saejax.train.step import make_lbfgs_driver, make_train_chunk
 

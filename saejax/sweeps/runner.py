@@ -85,17 +85,19 @@ class SweepResult:
     summary: dict
 
 
-def sweep(config: TrainConfig, data, rho, beta, lam=None, lr=None, seed=None,
+def sweep(config: TrainConfig, data, rho=None, beta=None, lam=None, lr=None, seed=None,
           mode: str = "product", chunk_size: int = 64, num_devices: int | None = None,
           workdir: str | Path | None = None, progress: bool = True,
           data_info: dict | None = None, labels=None, probe_steps: int = 200,
-          resume: bool = False, tensorboard: bool = False) -> SweepResult:
+          resume: bool = False, tensorboard: bool = False, *, l1=None, k=None,
+          l0=None) -> SweepResult:
     """Trains one autoencoder per grid member, all members in one compiled, sharded program.
 
     Args:
       config: settings shared by every member (optimizer, steps, network, dtype, ...).
       data: training examples (M, N), shared by every member.
-      rho, beta, lam, lr, seed, mode: the grid (see ``make_grid``).
+      rho, beta, lam, lr, seed, mode, l1, k, l0: the grid (see ``make_grid``): the sigmoid
+        network sweeps rho and beta, relu-l1 l1, topk and batchtopk k, jumprelu l0.
       chunk_size, num_devices: the ``Layout``.
       workdir: where to write config.json, results.csv/json, members/ (orbax), heatmaps.png and
         filters_grid.png; None keeps everything in memory. It must hold no run or sweep
@@ -114,7 +116,7 @@ def sweep(config: TrainConfig, data, rho, beta, lam=None, lr=None, seed=None,
     Returns:
       ``SweepResult``; ``rows[i]`` holds member i's settings and results, ``diverged`` among them.
     """
-    grid = make_grid(config, rho, beta, lam, lr, seed, mode)
+    grid = make_grid(config, rho, beta, lam, lr, seed, mode, l1=l1, k=k, l0=l0)
     output = Output(workdir, resume, progress, data_info, tensorboard)
     probe_with = None if labels is None else Probe(labels, probe_steps)
     return run_sweep(config, data, grid, Layout(chunk_size, num_devices), output, probe_with,

@@ -21,6 +21,7 @@ from saejax.losses import hyper_of
 from saejax.records.run_record import RunRecord
 from saejax.runtime import compile_cache
 from saejax.runtime.progress import prefetch_imports, progress_bar
+from saejax.train.final import final_stats
 from saejax.train.state import TrainState, init_state, resumed, run_counts, stopped
 from saejax.train.step import chunk_lengths, jitted_train_chunk
 
@@ -180,7 +181,7 @@ def _log_rows(rows, first, config, last=False) -> list:
 
 
 def _summary(state, x, hyper, config, wall, compile_seconds, start_step) -> dict:
-    terms, stats = jax.device_get(metrics.final_stats(state.params, x, hyper, config.program()))
+    terms, stats = jax.device_get(final_stats(state.params, x, hyper, config.program()))
     return {
         **metrics.results(terms, stats),
         "rho_hat": np.asarray(stats["rho_hat"]).tolist(),

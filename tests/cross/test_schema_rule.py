@@ -49,7 +49,7 @@ def copies(strings: tuple) -> list[str]:
 
 def test_copies_finds_a_planted_copy():
     assert copies(("loss", "reconstruction", "weight_decay", "sparsity")) == ["TERMS"]
-    assert "AXES" in copies(("rho", "beta", "lam", "lr", "seed", "extra"))
+    assert "AXES" in copies(("rho", "beta", "lam", "l1", "k", "l0", "lr", "seed", "extra"))
     assert copies(("loss", "reconstruction", "rho")) == []
 
 

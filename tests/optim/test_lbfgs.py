@@ -56,7 +56,7 @@ def run(f, x0, max_iterations, memory=10, ticks=2000):
         value, g = jax.value_and_grad(f)(params["x"])
         zero = jnp.zeros_like(value)
         terms = {"loss": value, "reconstruction": value, "weight_decay": zero,
-                 "sparsity": zero, "rho_hat": jnp.zeros(1)}
+                 "sparsity": zero, "rho_hat": jnp.zeros(1), "mean_l0": zero, "fvu": zero}
         return terms, {"x": g}
 
     tick = jax.jit(optim.make_lbfgs_tick(evaluate, max_iterations))
@@ -158,7 +158,7 @@ def test_state_is_a_pytree_that_vmaps():
             value, g = jax.value_and_grad(f)(params["x"], c)
             z = jnp.zeros_like(value)
             return ({"loss": value, "reconstruction": value, "weight_decay": z, "sparsity": z,
-                     "rho_hat": jnp.zeros(1)}, {"x": g})
+                     "rho_hat": jnp.zeros(1), "mean_l0": z, "fvu": z}, {"x": g})
         return optim.make_lbfgs_tick(evaluate, 20)
 
     cs = jnp.asarray([[1.0, 2.0], [-3.0, 0.5]])

@@ -84,7 +84,8 @@ def test_a_block_checkpoint_puts_back_its_runners_waiting_members_and_flags(tmp_
     states = TrainState(step=np.array([5, 5, 5], np.int32),
                         params={"W1": rng.normal(size=(3, 2, 4)), "b1": rng.normal(size=(3, 2))},
                         opt_state=(rng.normal(size=(3, 4)),),
-                        key=rng.integers(0, 2**31, (3, 2)).astype(np.uint32))
+                        key=rng.integers(0, 2**31, (3, 2)).astype(np.uint32),
+                        since_fired=rng.integers(0, 9, (3, 2)).astype(np.int32))
     waiting = jax.tree.map(lambda a: a[1] + 1.0 if a.dtype.kind == "f" else a[1], states)
     hyper = Hyper(rho=np.array([0.05, 0.2, 0.2]), beta=np.array([1.0, 3.0, 3.0]),
                   lam=np.full(3, 1e-3))

@@ -38,7 +38,8 @@ def test_product_mode_varies_the_last_axis_fastest_and_fills_the_rest_from_the_c
     assert g.rho == (0.1, 0.1, 0.1, 0.2, 0.2, 0.2)
     assert g.beta == (1.0, 2.0, 3.0, 1.0, 2.0, 3.0)
     assert g.lam == (0.5,) * 6 and g.lr == (0.03,) * 6 and g.seed == (9,) * 6
-    assert g.member(4) == {"rho": 0.2, "beta": 2.0, "lam": 0.5, "lr": 0.03, "seed": 9}
+    assert g.member(4) == {"rho": 0.2, "beta": 2.0, "lam": 0.5, "l1": 1.0, "k": 16, "l0": 0.01,
+                           "lr": 0.03, "seed": 9}
     # the axes multiply in their schema order (rho, beta, lam, lr, seed), whatever the call's
     g = sweeps.make_grid(c, seed=[0, 1], beta=[3.0], rho=[0.05])
     assert [g.member(i)["seed"] for i in range(len(g))] == [0, 1]
