@@ -15,6 +15,13 @@ from saejax.viz.canvas import ONE_AXES_MARGINS, new_figure, save_png
 
 logger = logging.getLogger(__name__)
 
+# Beside J's terms, a logged row may hold the activity of the codes (schema.SCALAR_TERMS):
+# save_curves draws these on a panel of their own, as their units are not J's.
+ACTIVITY_KEYS = ("fvu", "mean_l0")
+# Margins of save_curves' figure with the activity panel: room for its right-hand L0 axis.
+TWO_AXES_MARGINS = {"left": 0.06, "right": 0.94, "bottom": 0.12, "top": 0.92, "wspace": 0.28}
+
+
 def _as_float(value) -> float | None:
     """A finite real scalar (Python, NumPy or JAX) as float; anything else as None."""
     if isinstance(value, (bool, np.bool_)):
@@ -29,18 +36,20 @@ def _as_float(value) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def curve_series(history: Sequence[Mapping]) -> dict[str, tuple[list[float], list[float]]]:
+def curve_series(history: Sequence[Mapping],
+                 keys: Sequence[str] = TERMS) -> dict[str, tuple[list[float], list[float]]]:
     """The points ``save_curves`` draws: per term of J, its steps and values.
 
     A row counts only with a numeric "step" (rows without one are logged and skipped); a value
     counts only when it is a finite real scalar (a diverged step's NaN or Inf, a string or a bool
-    is left out). Keys other than TERMS are ignored.
+    is left out). Keys other than ``keys`` are ignored.
 
     Args:
-      history: rows of a metrics.jsonl, each a mapping with "step" and any of TERMS.
+      history: rows of a metrics.jsonl, each a mapping with "step" and any of ``keys``.
+      keys: the series to collect: J's terms (TERMS, the default), or ``ACTIVITY_KEYS``.
 
     Returns:
-      dict from each key of TERMS that has at least one usable point to its
+      dict from each of ``keys`` that has at least one usable point to its
       ``(steps, values)``, two lists of floats in row order.
     """
     series: dict[str, tuple[list[float], list[float]]] = {}
@@ -50,13 +59,13 @@ def curve_series(history: Sequence[Mapping]) -> dict[str, tuple[list[float], lis
         if step is None:
             skipped += 1
             continue
-        for key in TERMS:
+        for key in keys:
             value = _as_float(row.get(key))
             if value is not None:
                 steps, values = series.setdefault(key, ([], []))
                 steps.append(step)
                 values.append(value)
-    if skipped:
+    if skipped and keys is TERMS:  # said once, by the first panel's call
         logger.warning("curve_series: left out %d row(s) without a numeric 'step'", skipped)
     return series
 
@@ -76,6 +85,8 @@ def save_curves(history: Sequence[Mapping], path: str | Path, title=None,
     The points are ``curve_series(history)``: rows without a numeric "step" and non-finite
     values (a diverged step) are left out, and keys other than TERMS are ignored. The y-axis
     is ``curve_scale``'s: logarithmic unless a value is negative (zeros are left off it).
+    When the rows also hold the codes' activity (``ACTIVITY_KEYS``: FVU and L0, which every
+    training step logs), a second panel draws FVU (left axis) and L0 (right axis) against step.
 
     Args:
       history: rows of a metrics.jsonl, each a mapping with "step" and any of the terms.
@@ -97,9 +108,15 @@ def save_curves(history: Sequence[Mapping], path: str | Path, title=None,
             raise ValueError(f"history[{i}] must be a dict, got {type(row).__name__}.")
 
     series = curve_series(history)
+    activity = curve_series(history, ACTIVITY_KEYS)
     scale = curve_scale(series)
-    fig = new_figure(6.0, 4.0, ONE_AXES_MARGINS)
-    ax = fig.add_subplot()
+    if activity:
+        fig = new_figure(11.0, 4.0, TWO_AXES_MARGINS)
+        ax = fig.add_subplot(1, 2, 1)
+        _activity_panel(fig.add_subplot(1, 2, 2), activity, resumed_at)
+    else:
+        fig = new_figure(6.0, 4.0, ONE_AXES_MARGINS)
+        ax = fig.add_subplot()
     for key in TERMS:
         if key in series:
             steps, values = series[key]
@@ -127,6 +144,26 @@ def save_curves(history: Sequence[Mapping], path: str | Path, title=None,
     if title:
         ax.set_title(title)
     return save_png(fig, path)
+
+
+def _activity_panel(ax, activity: Mapping, resumed_at: Sequence[int]) -> None:
+    """FVU on the left axis and L0 on a twin right axis, against step."""
+    handles, twin = [], ax.twinx()
+    for key, axis, colour, name in (("fvu", ax, "tab:purple", "FVU"),
+                                    ("mean_l0", twin, "tab:green", "L0")):
+        if key not in activity:
+            continue
+        steps, values = activity[key]
+        handles += axis.plot(steps, values, color=colour, label=name,
+                             marker="o" if len(steps) <= 30 else None, ms=3)
+        axis.set_ylabel({"fvu": "FVU: fraction of variance unexplained",
+                         "mean_l0": "L0: mean active latents per example"}[key], color=colour)
+    for step in resumed_at:
+        ax.axvline(step, color="0.4", ls="--", lw=1)
+    ax.set_xlabel("step")
+    ax.grid(True, which="major", alpha=0.3)
+    twin.legend(handles=handles, fontsize="small")  # the twin is drawn over ax
+    ax.set_title("the codes: FVU and L0 on each logged step's batch", fontsize=10)
 
 
 def save_rho_hat_histogram(rho_hat, rho: float, path: str | Path, title=None) -> Path:
@@ -178,6 +215,50 @@ def save_rho_hat_histogram(rho_hat, rho: float, path: str | Path, title=None) ->
         ax.plot([], [], " ", label=dead_label)
     ax.set_xlabel("rho_hat (mean activation per hidden unit)")
     ax.set_ylabel("hidden units")
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return save_png(fig, path)
+
+
+def save_firing_histogram(rho_hat, path: str | Path, title=None) -> Path:
+    """Histogram of the latents' firing frequencies: the family's rho_hat, which has no target.
+
+    A latent's firing frequency is the fraction of the examples on which its code is nonzero;
+    their mean is L0 / H, drawn as a line. The bins are ``rho_hat_bins``' over the latents that
+    fire; the dead ones, which fire on no example, are not drawn but counted in the legend.
+
+    Args:
+      rho_hat: (H,) firing frequency of each latent, in [0, 1].
+      path: where to write the PNG; parent directories are created.
+      title: optional axes title.
+
+    Returns:
+      ``path`` as a Path.
+    """
+    rho_hat = np.asarray(rho_hat, dtype=np.float64)
+    if rho_hat.ndim != 1 or rho_hat.size == 0:
+        raise ValueError(f"rho_hat must be a non-empty (H,) array, got shape {rho_hat.shape}.")
+    if not np.all(np.isfinite(rho_hat)) or np.any(rho_hat < 0) or np.any(rho_hat > 1):
+        raise ValueError("rho_hat must be finite and in [0, 1] (firing frequencies).")
+
+    alive = rho_hat[rho_hat > 0]
+    fig = new_figure(6.0, 4.0, ONE_AXES_MARGINS)
+    ax = fig.add_subplot()
+    if alive.size:
+        edges, scale = rho_hat_bins(alive)
+        ax.hist(alive, bins=edges, color="tab:blue", alpha=0.8, edgecolor="white",
+                linewidth=0.5)
+        ax.set_xscale(scale)
+        mean = float(rho_hat.mean())
+        ax.axvline(mean, color="tab:red", linestyle="-",
+                   label=f"mean = {mean:.3g} (L0 / H, the dead included)")
+    else:
+        ax.text(0.5, 0.5, "no latent fires", ha="center", va="center", transform=ax.transAxes)
+    n_dead = rho_hat.size - alive.size
+    ax.plot([], [], " ", label=f"dead (never fire): {n_dead}/{rho_hat.size} latents, not drawn")
+    ax.set_xlabel("firing frequency (fraction of examples where the latent is active)")
+    ax.set_ylabel("latents")
     ax.legend(fontsize="small")
     if title:
         ax.set_title(title)

@@ -1,5 +1,11 @@
 """The figure sets: what a training run draws into its directory, and what a sweep draws.
 
+    run:    filters.png, curves.png, rho_hat.png (the sigmoid network: mean activations
+            against rho; the family: firing frequencies)
+    sweep:  frontier.png (every sweep); the sigmoid network's rho x beta grid: heatmaps.png
+            and filters_grid.png; the family: filters_grid.png, a cell per knob value
+    while a sweep runs: ``sweep_progress``, heatmaps.png or frontier.png from the rows so far
+
 The pictures are drawn through the package (``viz.save_filters``, ...), so a caller who wraps
 one of them there sees every figure a run or sweep draws with it.
 """
@@ -12,25 +18,39 @@ from pathlib import Path
 import numpy as np
 
 from saejax import viz
+from saejax.schema import KNOBS
+
+
+def knob_title(config) -> str:
+    """The architecture's knob values in a config: "rho=0.01, beta=3", "k=16", "l1=0.3"."""
+    return viz.member_label(config, KNOBS[config.arch])
 
 
 def run_figures(workdir: Path, params: dict, summary: dict, history: list, config,
                 resumed_at: list) -> None:
     """filters.png (when the inputs are square patches or colour patches), curves.png (marks
-    at the steps a resume began) and rho_hat.png."""
+    at the steps a resume began) and rho_hat.png: the sigmoid network's mean activations
+    against the target rho, or the family's firing frequencies. Titles name the knob."""
     n_visible = params["W1"].shape[1]
     side = math.isqrt(n_visible)
+    knobs = knob_title(config)
+    family = config.arch != "sigmoid"
+    arch = f"{config.arch}, " if family else ""
     if config.dataset == "color-patches":  # rows of W1 in the ZCA-whitened colour domain
         viz.save_filters(params["W1"], workdir / "filters.png", channels=3,
-                         title=f"W1 rows (ZCA domain), rho={config.rho}, beta={config.beta}")
+                         title=f"W1 rows (ZCA domain), {arch}{knobs}")
     elif side * side == n_visible:
         viz.save_filters(params["W1"], workdir / "filters.png",
-                         title=f"W1 rows, rho={config.rho}, beta={config.beta}")
+                         title=f"W1 rows, {arch}{knobs}")
     if history:
         viz.save_curves(history, workdir / "curves.png",
-                        title=f"{config.optimizer}, {config.grad}", resumed_at=resumed_at)
-    viz.save_rho_hat_histogram(np.asarray(summary["rho_hat"]), config.rho,
-                               workdir / "rho_hat.png")
+                        title=f"{arch}{config.optimizer}, {config.grad}", resumed_at=resumed_at)
+    rho_hat = np.asarray(summary["rho_hat"])
+    if family:  # firing frequencies: no target to mark
+        viz.save_firing_histogram(rho_hat, workdir / "rho_hat.png",
+                                  title=f"{config.arch}, {knobs}")
+    else:
+        viz.save_rho_hat_histogram(rho_hat, config.rho, workdir / "rho_hat.png")
 
 
 def sweep_heatmaps(workdir: Path, config, grid, rows: list):
@@ -54,9 +74,33 @@ def sweep_heatmaps(workdir: Path, config, grid, rows: list):
     return rhos, betas
 
 
+def sweep_frontier(workdir: Path, config, grid, rows: list) -> Path:
+    """frontier.png from the rows so far (``viz.save_frontier``), its points labelled by the
+    architecture's knobs; the title says how many members are in while the sweep runs."""
+    title = f"{config.arch}, {config.optimizer}, {config.steps} steps"
+    if len(rows) < len(grid):
+        title += f" ({len(rows)} of {len(grid)} members)"
+    return viz.save_frontier(rows, workdir / "frontier.png", knob=KNOBS[config.arch],
+                             title=title)
+
+
+def sweep_progress(workdir: Path, config, grid, rows: list) -> None:
+    """The figure a running sweep redraws from its rows so far: heatmaps.png for the sigmoid
+    network's rho x beta grid, frontier.png for the family."""
+    if config.arch == "sigmoid":
+        sweep_heatmaps(workdir, config, grid, rows)
+    else:
+        sweep_frontier(workdir, config, grid, rows)
+
+
 def sweep_figures(workdir: Path, config, grid, rows: list, params: dict) -> None:
-    """heatmaps.png, and filters_grid.png (the first member of each (rho, beta) cell) when the
-    inputs are square patches."""
+    """frontier.png for every sweep; for the sigmoid network, heatmaps.png and filters_grid.png
+    (the first member of each (rho, beta) cell), for the family filters_grid.png (the first
+    member of each knob value); filters only when the inputs are square patches."""
+    sweep_frontier(workdir, config, grid, rows)
+    if config.arch != "sigmoid":
+        _family_filters(workdir, config, rows, params)
+        return
     rhos, betas = sweep_heatmaps(workdir, config, grid, rows)
     n = params["W1"].shape[-1]
     if math.isqrt(n) ** 2 != n:
@@ -76,3 +120,24 @@ def sweep_figures(workdir: Path, config, grid, rows: list, params: dict) -> None
                  "values, evenly spaced (all in heatmaps.png)")
     viz.save_filter_grid(filters[np.ix_(rows_, cols_)], rhos[rows_], betas[cols_],
                          workdir / "filters_grid.png", title=title)
+
+
+def _family_filters(workdir: Path, config, rows: list, params: dict) -> None:
+    """filters_grid.png of a family sweep: one row of cells, the first member of each knob value
+    in increasing order (at most ``viz.MONTAGE_SIDE`` of them, evenly spaced)."""
+    n = params["W1"].shape[-1]
+    if math.isqrt(n) ** 2 != n:
+        return
+    (knob,) = KNOBS[config.arch]
+    first = {}
+    for i, r in enumerate(rows):
+        first.setdefault(r[knob], i)
+    values = np.asarray(sorted(first), dtype=np.float64)
+    shown = viz.montage_subset(values.size)
+    members = [first[v] for v in sorted(first)]
+    filters = np.stack([params["W1"][members[j]] for j in shown])[None]
+    title = f"W1 rows, {config.arch}: the first member of each {knob}"
+    if shown.size < values.size:
+        title += f" ({shown.size} of {values.size} values, evenly spaced)"
+    viz.save_filter_grid(filters, [0.0], values[shown], workdir / "filters_grid.png",
+                         title=title, axis_names=(None, knob))

@@ -198,6 +198,7 @@ def save_filter_grid(
     channels: int = 1,
     patch_shape=None,
     title=None,
+    axis_names=("rho", "beta"),
 ) -> Path:
     """The learned filters of every run of a (rho, beta) sweep, one tiling per grid cell.
 
@@ -212,6 +213,8 @@ def save_filter_grid(
       path: the PNG to write (parent directories are created); returned as a Path.
       channels, patch_shape: the patch layout, as in ``tile_filters``.
       title: optional figure title.
+      axis_names: the names of the rows' and the columns' values; None hides that axis's
+        labels and ticks (a family sweep draws one row of cells, a column per knob value).
     """
     image, rho, beta = filter_grid_image(filters, rho_values, beta_values, channels,
                                          patch_shape)
@@ -229,8 +232,13 @@ def save_filter_grid(
     ax.set_xticks((np.arange(n_cols) + 0.5) * step_c - 0.5, [f"{b:.3g}" for b in beta])
     ax.set_yticks((np.arange(n_rows) + 0.5) * step_r - 0.5, [f"{r:.3g}" for r in rho])
     ax.tick_params(length=0, labelsize=8)
-    ax.set_xlabel("beta")
-    ax.set_ylabel("rho")
+    row_name, col_name = axis_names
+    ax.set_xlabel(col_name or "")
+    ax.set_ylabel(row_name or "")
+    if row_name is None:
+        ax.set_yticks([])
+    if col_name is None:
+        ax.set_xticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
     if title:

@@ -123,3 +123,50 @@ def test_rho_hat_bins_span_the_values():
     # equal values: one bin around them
     edges, scale = viz.rho_hat_bins(np.full(4, 0.2))
     assert scale == "linear" and edges[0] < 0.2 < edges[1] and len(edges) == 2
+
+
+def test_save_firing_histogram_counts_the_dead_and_marks_the_mean(tmp_path, monkeypatch):
+    from saejax.viz import curves
+
+    seen, save = {}, curves.save_png
+
+    def recording(fig, path):
+        ax = fig.axes[0]
+        seen["labels"] = [t.get_text() for t in ax.get_legend().get_texts()]
+        seen["counts"] = sum(p.get_height() for p in ax.patches)
+        return save(fig, path)
+
+    monkeypatch.setattr(curves, "save_png", recording)
+    rho_hat = np.array([0.0, 0.0, 0.1, 0.2, 0.3, 0.4])  # two latents never fire
+    read_png(viz.save_firing_histogram(rho_hat, tmp_path / "f.png", title="topk"), (400, 600))
+    assert seen["labels"] == ["mean = 0.167 (L0 / H, the dead included)",
+                              "dead (never fire): 2/6 latents, not drawn"]
+    assert seen["counts"] == 4  # the four that fire
+    read_png(viz.save_firing_histogram(np.zeros(3), tmp_path / "none.png"), (400, 600))
+
+
+@pytest.mark.parametrize("rho_hat, match", [
+    (np.zeros((2, 2)), r"\(H,\)"), (np.array([0.5, 1.5]), r"\[0, 1\]"),
+    (np.array([np.nan]), "finite")])
+def test_save_firing_histogram_bad_input_raises(rho_hat, match):
+    with pytest.raises(ValueError, match=match):
+        viz.save_firing_histogram(rho_hat, "unused.png")
+
+
+def test_save_curves_adds_a_panel_for_fvu_and_l0(tmp_path, monkeypatch):
+    from saejax.viz import curves
+
+    seen, save = {}, curves.save_png
+
+    def recording(fig, path):
+        seen["panels"] = [[line.get_label() for line in ax.get_lines()] for ax in fig.axes]
+        return save(fig, path)
+
+    monkeypatch.setattr(curves, "save_png", recording)
+    history = [{"step": s, "loss": 1.0 / (s + 1), "mean_l0": 16.0 - s, "fvu": 0.5 / (s + 1),
+                "rho_hat_mean": 0.1} for s in range(4)]
+    read_png(viz.save_curves(history, tmp_path / "c.png"), (400, 1100))
+    # J's terms, then FVU on the second panel's left axis and L0 on its twin
+    assert seen["panels"] == [["loss"], ["FVU"], ["L0"]]
+    assert viz.curve_series(history, curves.ACTIVITY_KEYS)["mean_l0"] == (
+        [0.0, 1.0, 2.0, 3.0], [16.0, 15.0, 14.0, 13.0])
