@@ -278,7 +278,7 @@ class _Sweep:
                 and is_writer()):
             from saejax.viz import figures
 
-            figures.sweep_heatmaps(self.workdir, self.config, self.grid, rows)
+            figures.sweep_progress(self.workdir, self.config, self.grid, rows)
             self.drawn = time.perf_counter()
 
 
