@@ -15,6 +15,8 @@ from saejax.schema import AXES, DATASETS, DECODERS, PENALTIES, TERMS
 
 def _add_gradcheck(sub) -> None:
     from saejax.config import rule_of
+    from saejax.gradcheck import FAMILY_KNOBS
+    from saejax.schema import ARCHS
 
     p = _command(sub, "gradcheck", _gradcheck,
                  "compare analytic, autodiff and numerical gradients on a small network")
@@ -32,11 +34,20 @@ def _add_gradcheck(sub) -> None:
         p.add_argument(flag, nargs="+", choices=[*choices, "all"], default=[default], help=help_)
     p.add_argument("--tied", choices=["no", "yes", "all"], default="no",
                    help="tied weights W2 = W1^T: no (default), yes, or all (both)")
+    p.add_argument("--arch", nargs="+", choices=[*ARCHS, "all"], default=["sigmoid"],
+                   help="architectures to check: sigmoid (default; the choices above), the "
+                        "family (relu-l1, topk, batchtopk, jumprelu: analytic, autodiff and "
+                        "finite differences at points drawn off their kinks), or all")
     for name, default, help_ in (("rho", 0.01, "sparsity target rho"),
                                  ("beta", 3.0, "sparsity weight beta"),
-                                 ("lam", 1e-4, "weight decay lambda")):
+                                 ("lam", 1e-4, "weight decay lambda"),
+                                 ("l1", FAMILY_KNOBS["l1"], "relu-l1's L1 coefficient"),
+                                 ("l0", FAMILY_KNOBS["l0"], "jumprelu's L0 coefficient")):
         p.add_argument(f"--{name}", type=checked(float, rule_of(name), name), default=default,
                        metavar="X", help=f"{help_} (default {default:g})")
+    p.add_argument("--k", type=checked(int, rule_of("k"), "k"), default=FAMILY_KNOBS["k"],
+                   metavar="N", help=f"topk's and batchtopk's latents kept per example, at most "
+                                     f"--n-hidden (default {FAMILY_KNOBS['k']})")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     p.add_argument("--eps", type=checked(float, "positive", "eps"), default=None, metavar="X",
                    help="finite-difference step, > 0 (default: 2e-5 in float64, 1e-2 in float32)")
@@ -50,7 +61,15 @@ def _add_gradcheck(sub) -> None:
 def _gradcheck(args) -> int:
     """Three-way gradient check: the hand-written gradient against jax.grad, and both against
     central finite differences, per parameter block, with UFLDL's relative difference
-    ||a-b||/||a+b||. Exits 1 if any difference exceeds its tolerance."""
+    ||a-b||/||a+b||. The family's architectures (--arch) are checked at points drawn off the
+    kinks of their losses; jumprelu's threshold has a pseudo-derivative, gated against jax.grad
+    only. Exits 1 if any difference exceeds its tolerance."""
+    from saejax.schema import ARCHS
+
+    archs = _all(args.arch, ARCHS)
+    if args.k > args.n_hidden and {"topk", "batchtopk"} & set(archs):
+        raise ValueError(f"k = {args.k} exceeds the {args.n_hidden} latents (--n-hidden); pass "
+                         "a smaller --k or more --n-hidden.")
     import jax
 
     if args.dtype == "float64":
@@ -69,7 +88,8 @@ def _gradcheck(args) -> int:
         args.n_visible, args.n_hidden, args.m, _all(args.penalty, PENALTIES),
         _all(args.term, TERMS), _all(args.decoder, DECODERS),
         {"no": (False,), "yes": (True,), "all": (False, True)}[args.tied],
-        Hyper(args.rho, args.beta, args.lam), args.dtype, args.eps, args.seed, net)
+        Hyper(args.rho, args.beta, args.lam, args.l1, args.k, args.l0), args.dtype, args.eps,
+        args.seed, net, archs)
     print(json.dumps(result, indent=2) if args.json else gradcheck.format_report(result))
     return 0 if result["passed"] else 1
 

@@ -1,0 +1,55 @@
+"""The family's forward pass (pre, f, x_hat and every term of J) against the NumPy reference
+written from the papers' equations (family_reference.py), in float64."""
+
+import numpy as np
+import pytest
+from architectures import family_reference
+
+from saejax import architectures, gradcheck
+from saejax.architectures import Options, common
+from saejax.losses import Hyper
+
+HYPER = Hyper(0.01, 3.0, 1e-3, l1=0.3, k=2, l0=0.1)
+AUX = Options(aux_k=2, aux_coeff=0.25)
+DEAD = np.array([True, False, True, False, True])
+KEYS = ("reconstruction", "weight_decay", "sparsity", "loss", "rho_hat", "mean_l0", "fvu")
+
+CASES = [("relu-l1", Options(), None), ("topk", Options(), None), ("topk", AUX, DEAD),
+         ("batchtopk", Options(), None), ("batchtopk", AUX, DEAD), ("jumprelu", Options(), None)]
+
+
+@pytest.mark.parametrize("arch, options, dead", CASES,
+                         ids=[a + ("+aux" if d is not None else "") for a, _, d in CASES])
+def test_terms_match_numpy(arch, options, dead):
+    params, x, _ = gradcheck.family_problem(arch, 6, 5, 7, HYPER, options, dead)
+    want = family_reference.forward(params, x, arch, lam=1e-3, l1=0.3, k=2, l0=0.1, dead=dead,
+                                    aux_k=options.aux_k, aux_coeff=options.aux_coeff)
+    got = architectures.terms(params, x, HYPER, arch, options,
+                              None if dead is None else np.asarray(dead))
+    np.testing.assert_allclose(common.pre_activation(params, x), want["pre"], rtol=1e-12)
+    if arch == "batchtopk":  # the training codes: the batch's selection
+        pre, kept = architectures.batchtopk.selection(params, x, HYPER)
+        f = np.asarray(pre) * np.asarray(kept)
+    else:
+        f = architectures.encode(params, x, HYPER, arch)
+    np.testing.assert_allclose(f, want["f"], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(common.decode(params, want["f"]), want["x_hat"], rtol=1e-12)
+    for key in KEYS:
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-12, atol=1e-15, err_msg=key)
+    # Each mechanism is at work at this point: codes both kept and dropped, a nonzero penalty.
+    assert 0 < np.count_nonzero(want["f"]) < want["f"].size
+    if arch not in ("topk", "batchtopk") or dead is not None:
+        assert want["sparsity"] > 0
+    if arch == "batchtopk":
+        np.testing.assert_allclose(got["smallest_kept"], want["smallest_kept"], rtol=1e-12)
+
+
+def test_batchtopk_inference_uses_its_threshold():
+    # encode keeps relu(pre) above params["threshold"], whatever the batch.
+    params, x, _ = gradcheck.family_problem("batchtopk", 6, 5, 7, HYPER)
+    pre = family_reference.pre_activation(family_reference.as_numpy(params), x)
+    threshold = float(np.median(pre[pre > 0]))
+    params = {**params, "threshold": np.asarray(threshold)}
+    want = np.where(pre > threshold, pre, 0.0)
+    np.testing.assert_allclose(architectures.encode(params, x, HYPER, "batchtopk"), want,
+                               rtol=1e-12)
