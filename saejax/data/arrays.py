@@ -94,7 +94,10 @@ def load_array(spec: str | Path, num_examples: int | None = None,
     sampled = num_examples is not None and num_examples < rows
     rows_read = sample_indices(rows, num_examples, seed) if sampled else slice(None)
     dtype = np.float64 if array.dtype in (np.float64, np.longdouble) else np.float32
-    x = np.array(array[rows_read], dtype=dtype)  # a memmap reads only these rows
+    # A memmap reads only these rows, and is copied so that nothing stays tied to the file; an
+    # .npz member is in memory already.
+    copy = np.array if isinstance(array, np.memmap) else np.asarray
+    x = copy(array[rows_read], dtype=dtype)
     check_finite(x, str(spec))
     info = {"dataset": "array", "source": str(spec), "path": str(path.resolve()),
             "npz_name": name, "file_bytes": path.stat().st_size, "sha256": file_sha256(path),
