@@ -221,8 +221,14 @@ class TrainConfig:
                 "the selection (top-k, a threshold), and a line search needs a continuous "
                 f"function. Use --optimizer adam (or sgd, momentum); L-BFGS trains "
                 f"{' and '.join(LBFGS_ARCHS)}.")
-        if self.arch in ("topk", "batchtopk") and self.k > self.n_hidden:
-            raise ValueError(f"k = {self.k} exceeds the {self.n_hidden} latents (n_hidden); "
+
+    def check_k(self, k=None) -> None:
+        """Raises ValueError when topk's or batchtopk's k (``self.k``, or a swept value) exceeds
+        the latents. Checked where a run or sweep starts, not when a config is built: a sweep's
+        base k is never trained."""
+        k = self.k if k is None else k
+        if self.arch in ("topk", "batchtopk") and k > self.n_hidden:
+            raise ValueError(f"k = {k} exceeds the {self.n_hidden} latents (n_hidden); "
                              "pass a smaller --k or more --n-hidden.")
 
     def program(self) -> TrainConfig:

@@ -48,8 +48,8 @@ def _kernel(pre, theta, bandwidth):
 
 @partial(jax.custom_vjp, nondiff_argnums=(2,))
 def jumprelu(pre_MxH, theta_H, bandwidth: float):
-    """pre * H(pre - theta), with the paper's pseudo-derivative for theta."""
-    return pre_MxH * (pre_MxH > theta_H).astype(pre_MxH.dtype)
+    """pre * H(pre - theta), with the paper's pseudo-derivative for theta (H,)."""
+    return pre_MxH * (pre_MxH > theta_H[None, :]).astype(pre_MxH.dtype)
 
 
 def _jumprelu_fwd(pre, theta, bandwidth):
@@ -57,7 +57,8 @@ def _jumprelu_fwd(pre, theta, bandwidth):
 
 
 def _jumprelu_bwd(bandwidth, residual, g):
-    pre, theta = residual
+    pre, theta_H = residual
+    theta = theta_H[None, :]
     d_pre = g * (pre > theta).astype(pre.dtype)
     d_theta = jnp.sum(g * -(theta / bandwidth) * _kernel(pre, theta, bandwidth), axis=0)
     return d_pre, d_theta
@@ -68,8 +69,8 @@ jumprelu.defvjp(_jumprelu_fwd, _jumprelu_bwd)
 
 @partial(jax.custom_vjp, nondiff_argnums=(2,))
 def step(pre_MxH, theta_H, bandwidth: float):
-    """H(pre - theta), with the paper's pseudo-derivative for theta (none for pre)."""
-    return (pre_MxH > theta_H).astype(pre_MxH.dtype)
+    """H(pre - theta), with the paper's pseudo-derivative for theta (H,) (none for pre)."""
+    return (pre_MxH > theta_H[None, :]).astype(pre_MxH.dtype)
 
 
 def _step_fwd(pre, theta, bandwidth):
@@ -77,9 +78,9 @@ def _step_fwd(pre, theta, bandwidth):
 
 
 def _step_bwd(bandwidth, residual, g):
-    pre, theta = residual
-    return jnp.zeros_like(pre), jnp.sum(g * -(1.0 / bandwidth) * _kernel(pre, theta, bandwidth),
-                                        axis=0)
+    pre, theta_H = residual
+    kernel = _kernel(pre, theta_H[None, :], bandwidth)
+    return jnp.zeros_like(pre), jnp.sum(g * -(1.0 / bandwidth) * kernel, axis=0)
 
 
 step.defvjp(_step_fwd, _step_bwd)

@@ -69,7 +69,7 @@ def make_grid(config: TrainConfig, rho=None, beta=None, lam=None, lr=None, seed=
     _check_knobs(config.arch, given)
     values = {a: _values(a, v) for a, v in given.items() if v is not None}
     for v in values.get("k", ()):
-        config.replace(k=v, optimizer=config.optimizer)  # k <= n_hidden: the config's rule
+        config.check_k(v)
     if mode == "product":
         axes = [a for a in AXES if a in values]
         rows = list(itertools.product(*(values[a] for a in axes)))

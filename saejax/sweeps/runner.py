@@ -11,6 +11,7 @@ orchestration only.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -36,6 +37,7 @@ from saejax.sweeps.block import train_block
 from saejax.sweeps.grid import Grid, make_grid
 from saejax.sweeps.probe import probe
 from saejax.sweeps.program import jitted_programs
+from saejax.train.runner import in_memory
 from saejax.train.state import count_arrays, run_counts
 
 logger = logging.getLogger(__name__)
@@ -171,6 +173,9 @@ class _Sweep:
             raise ValueError(f"chunk_size must be at least 1, got {layout.chunk_size}.")
         devices = _devices(layout.num_devices)
         self.data_host = checks.check_training_data(data, config)
+        if output.data_info is None:  # an array from Python: the records describe it
+            config, info = in_memory(config, self.data_host)
+            self.config, self.output = config, dataclasses.replace(output, data_info=info)
         if self.labels is not None:
             from saejax.softmax import check_labels
 

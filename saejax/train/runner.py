@@ -59,7 +59,9 @@ def run(
         figures; None trains in memory only.
       resume: continue from the latest checkpoint in ``workdir/checkpoints``.
       progress: show a tqdm bar with the loss and mean rho_hat.
-      data_info: a description of the data, stored in config.json.
+      data_info: a description of the data, stored in config.json; None for an array made in
+        Python, which config.json then records as dataset "array" with its shape, dtype and
+        sha256 (``data.describe_array``).
       tensorboard: also write TensorBoard summaries to ``workdir/tensorboard``
         (``saejax.records.tensorboard``; needs the tensorboard package and a workdir).
 
@@ -68,8 +70,11 @@ def run(
       CheckpointError: a checkpoint that cannot be used, or checkpoints without ``resume``.
       DivergenceError: a NaN or Inf loss.
     """
+    config.check_k()
     data = checks.check_training_data(data, config)
     m, n_visible = data.shape
+    if data_info is None:  # an array from Python: the records describe it, not a preset's data
+        config, data_info = in_memory(config, data)
     record = RunRecord.claim(workdir, config, resume, tensorboard)
     compile_cache.enable()
     hyper = hyper_of(config)
@@ -96,6 +101,15 @@ def run(
     finally:
         record.close()  # waits for the last checkpoint
     return RunResult(state=state, history=history, summary=summary, workdir=record.workdir)
+
+
+def in_memory(config: TrainConfig, data) -> tuple[TrainConfig, dict]:
+    """The config and data description of training data passed in as an array: dataset
+    "array", no path, every row an example."""
+    from saejax.data import describe_array
+
+    return (config.replace(dataset="array", data=None, num_examples=int(data.shape[0])),
+            describe_array(data))
 
 
 def _finish(record, state, summary, history, config) -> None:
