@@ -351,24 +351,24 @@ def required_margin(params, x, eps: float) -> float:
     return max(KINK_MARGIN, 10.0 * eps * scale)
 
 
-def _family_draw(key, arch: str, n_visible: int, n_hidden: int, m: int, dtype):
-    from saejax import architectures
-
-    k_init, k_w1, k_b1, k_b2, k_w2, k_theta, k_x = jax.random.split(key, 7)
-    params = architectures.init_params(k_init, n_visible, n_hidden, arch, dtype=dtype)
-    # Away from the initialization's symmetries (W1 = W2^T, unit columns, zero biases), so
-    # that a transposed or a missing term shows.
-    params["W1"] = params["W1"] + 0.3 * jax.random.normal(k_w1, params["W1"].shape, dtype)
-    params["b1"] = 0.2 * jax.random.normal(k_b1, (n_hidden,), dtype)
-    params["b2"] = 0.2 * jax.random.normal(k_b2, (n_visible,), dtype)
-    params["W2"] = params["W2"] * jax.random.uniform(k_w2, (1, n_hidden), dtype, 0.5, 1.5)
+def _family_draw(rng, arch: str, n_visible: int, n_hidden: int, m: int, dtype):
+    # NumPy's generator: a point costs microseconds, where jax.random's first calls compile.
+    w = rng.standard_normal((n_visible, n_hidden))
+    W2 = w / np.linalg.norm(w, axis=0, keepdims=True)  # unit columns, as at initialization
+    params = {
+        # Away from the initialization's symmetries (W1 = W2^T, unit columns, zero biases), so
+        # that a transposed or a missing term shows.
+        "W1": W2.T + 0.3 * rng.standard_normal((n_hidden, n_visible)),
+        "b1": 0.2 * rng.standard_normal(n_hidden),
+        "W2": W2 * rng.uniform(0.5, 1.5, (1, n_hidden)),
+        "b2": 0.2 * rng.standard_normal(n_visible),
+    }
     if arch == "jumprelu":  # thresholds that silence a good share of the codes
-        params["log_threshold"] = jnp.log(jax.random.uniform(k_theta, (n_hidden,), dtype,
-                                                             0.2, 0.8))
+        params["log_threshold"] = np.log(rng.uniform(0.2, 0.8, n_hidden))
     if arch == "batchtopk":
-        params["threshold"] = jnp.asarray(0.5, dtype)
-    x = jax.random.normal(k_x, (m, n_visible), dtype)
-    return params, x
+        params["threshold"] = np.asarray(0.5)
+    x = rng.standard_normal((m, n_visible))
+    return ({k: jnp.asarray(v, dtype) for k, v in params.items()}, jnp.asarray(x, dtype))
 
 
 def _into_kernel(params, x, bandwidth: float) -> dict:
@@ -388,12 +388,12 @@ def family_problem(arch: str, n_visible: int = 8, n_hidden: int = 5, m: int = 10
                    margin=None, inside_kernel: bool = False):
     """A small random problem of a family architecture, drawn off the kinks of its loss.
 
-    The point: ``architectures.init_params`` (unit decoder columns, W1 = W2^T), then W1 moved by
-    0.3 N(0, 1), biases 0.2 N(0, 1), decoder columns scaled by U(0.5, 1.5), jumprelu's thresholds
-    U(0.2, 0.8); x ~ N(0, 1) of shape (m, n_visible). Draw i uses ``fold_in(key(seed), i)``; the
-    first draw whose ``kink_margin`` exceeds ``margin`` (default ``required_margin`` for the step
-    eps, itself ``FAMILY_EPS`` by default) is returned, so the same arguments give the same
-    point. ValueError after ``MAX_DRAWS`` draws.
+    The point, from NumPy's ``default_rng([seed, i])`` for draw i: unit decoder columns (as
+    ``architectures.init_params`` draws them) scaled by U(0.5, 1.5), W1 their transpose moved by
+    0.3 N(0, 1), biases 0.2 N(0, 1), jumprelu's thresholds U(0.2, 0.8), batchtopk's 0.5; x ~
+    N(0, 1) of shape (m, n_visible). The first draw whose ``kink_margin`` exceeds ``margin``
+    (default ``required_margin`` for the step eps, itself ``FAMILY_EPS`` by default) is
+    returned, so the same arguments give the same point. ValueError after ``MAX_DRAWS`` draws.
 
     ``inside_kernel`` (jumprelu): the thresholds are then moved into the kernel of the
     pseudo-derivative (``_into_kernel``), so that its log_threshold gradient is nonzero, and the
@@ -411,8 +411,8 @@ def family_problem(arch: str, n_visible: int = 8, n_hidden: int = 5, m: int = 10
     dtype = jnp.dtype(dtype)
     eps = FAMILY_EPS.get(dtype.name, 1e-6) if eps is None else eps
     for draw in range(MAX_DRAWS):
-        key = jax.random.fold_in(jax.random.key(seed), draw)
-        params, x = _family_draw(key, arch, n_visible, n_hidden, m, dtype)
+        rng = np.random.default_rng([seed, draw])
+        params, x = _family_draw(rng, arch, n_visible, n_hidden, m, dtype)
         if inside_kernel:
             params = _into_kernel(params, x, options.bandwidth)
         need = required_margin(params, x, eps) if margin is None else margin
@@ -443,9 +443,9 @@ def family_gradients(params, x, hyper, arch: str, options=None, dead_H=None, eps
     def f(p):
         return architectures.loss(p, x, hyper, arch, options, dead_H)
 
-    return {"analytic": architectures.terms_and_grad(params, x, hyper, arch, options,
-                                                     dead_H)[1],
-            "autodiff": jax.grad(f)(params),
+    analytic = jax.jit(architectures.terms_and_grad, static_argnums=(3, 4))
+    return {"analytic": analytic(params, x, hyper, arch, options, dead_H)[1],
+            "autodiff": jax.jit(jax.grad(f))(params),
             "numerical": numerical_grad(f, params, eps)}
 
 

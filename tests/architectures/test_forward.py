@@ -1,6 +1,7 @@
 """The family's forward pass (pre, f, x_hat and every term of J) against the NumPy reference
 written from the papers' equations (family_reference.py), in float64."""
 
+import jax
 import numpy as np
 import pytest
 from architectures import family_reference
@@ -14,6 +15,8 @@ AUX = Options(aux_k=2, aux_coeff=0.25)
 DEAD = np.array([True, False, True, False, True])
 KEYS = ("reconstruction", "weight_decay", "sparsity", "loss", "rho_hat", "mean_l0", "fvu")
 
+# Compiled once per architecture: eagerly, every small op compiles on its own (seconds).
+terms = jax.jit(architectures.terms, static_argnums=(3, 4))
 CASES = [("relu-l1", Options(), None), ("topk", Options(), None), ("topk", AUX, DEAD),
          ("batchtopk", Options(), None), ("batchtopk", AUX, DEAD), ("jumprelu", Options(), None)]
 
@@ -24,8 +27,7 @@ def test_terms_match_numpy(arch, options, dead):
     params, x, _ = gradcheck.family_problem(arch, 6, 5, 7, HYPER, options, dead)
     want = family_reference.forward(params, x, arch, lam=1e-3, l1=0.3, k=2, l0=0.1, dead=dead,
                                     aux_k=options.aux_k, aux_coeff=options.aux_coeff)
-    got = architectures.terms(params, x, HYPER, arch, options,
-                              None if dead is None else np.asarray(dead))
+    got = terms(params, x, HYPER, arch, options, None if dead is None else np.asarray(dead))
     np.testing.assert_allclose(common.pre_activation(params, x), want["pre"], rtol=1e-12)
     if arch == "batchtopk":  # the training codes: the batch's selection
         pre, kept = architectures.batchtopk.selection(params, x, HYPER)
