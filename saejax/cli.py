@@ -128,18 +128,21 @@ def _train(args) -> int:
         jax.config.update("jax_enable_x64", True)
     config, x, info = _training_data(args, config, all_rows=base is None)
     print(
-        f"training {x.shape[1]}-{config.n_hidden}-{x.shape[1]} on {x.shape[0]} examples "
+        f"training {_network(config, x.shape[1])} on {x.shape[0]} examples "
         f"({info['source']}), {config.optimizer} for {config.steps} steps, {config.dtype}, "
         f"{config.grad} gradient -> {workdir}"
     )
     result = train.run(config, x, workdir, resume=args.resume, progress=not args.no_progress,
                        data_info=info, tensorboard=args.tensorboard)
     s = result.summary
+    activity = (f"mean rho_hat {s['rho_hat_mean']:.4g} (target {config.rho})"
+                if config.arch == "sigmoid" else
+                f"L0 {s['mean_l0']:.4g}, FVU {s['fvu']:.4g}, shrinkage {s['shrinkage']:.3g}")
     print(
         f"J = {s['final_loss']:.6g} (reconstruction {s['reconstruction']:.4g}, weight decay "
-        f"{s['weight_decay']:.4g}, sparsity {s['sparsity']:.4g}); mean rho_hat "
-        f"{s['rho_hat_mean']:.4g} (target {config.rho}), dead {100 * s['dead_fraction']:.0f}%; "
-        f"{s['steps_this_run']} steps in {s['wall_seconds']:.2f} s "
+        f"{s['weight_decay']:.4g}, sparsity {s['sparsity']:.4g}); {activity}, dead "
+        f"{100 * s['dead_fraction']:.0f}%; {s['steps_this_run']} steps in "
+        f"{s['wall_seconds']:.2f} s "
         f"(compile {s['compile_seconds']:.2f} s); {s['iterations']} iterations, "
         f"{s['evaluations']} evaluations, stopped: {s['stop_reason']}"
     )
@@ -165,6 +168,12 @@ def _training_data(args, config, all_rows: bool):
     if array:
         config = config.replace(num_examples=int(x.shape[0]))
     return config, x, info
+
+
+def _network(config, n_visible: int) -> str:
+    """The network in words: "64-25-64", or "topk 64-256-64" for the family."""
+    sizes = f"{n_visible}-{config.n_hidden}-{n_visible}"
+    return sizes if config.arch == "sigmoid" else f"{config.arch} {sizes}"
 
 
 def _add_sweep(sub) -> None:
@@ -242,7 +251,7 @@ def _sweep(args) -> int:
         if labels is None:
             raise ValueError(f"--probe needs labelled data (mnist or digits), not "
                              f"{config.dataset}.")
-    print(f"sweeping {len(grid)} members of {x.shape[1]}-{config.n_hidden}-{x.shape[1]} on "
+    print(f"sweeping {len(grid)} members of {_network(config, x.shape[1])} on "
           f"{x.shape[0]} examples ({info['source']}), {config.optimizer} for {config.steps} "
           f"steps -> {workdir}")
     result = sweeps.run_sweep(
@@ -255,7 +264,10 @@ def _sweep(args) -> int:
               f"{s['resumed_from']['step']}")
     print(f"{s['members']} members on {s['devices']} device(s), {s['diverged']} diverged, "
           f"{s['wall_seconds']:.1f} s")
-    print(f"results: {workdir / 'results.csv'}\nheatmaps: {workdir / 'heatmaps.png'}")
+    print(f"results: {workdir / 'results.csv'}\nfrontier (L0 against FVU): "
+          f"{workdir / 'frontier.png'}")
+    if (workdir / "heatmaps.png").exists():
+        print(f"heatmaps: {workdir / 'heatmaps.png'}")
     return 0
 
 
