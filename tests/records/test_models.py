@@ -56,10 +56,11 @@ def test_a_run_exports_its_latest_checkpoint_bit_for_bit(run_dir, tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert cfg["summary"]["final_loss"] == summary["final_loss"]
 
-    # load() gives the same model from the run directory and from the export
+    # load() gives the same model from the run directory and from the export; data given as an
+    # array in Python is recorded as dataset array, every row an example
     for source in (run_dir, out):
         got_config, params = saejax.load(source)
-        assert got_config == config()
+        assert got_config == config().replace(dataset="array", num_examples=30)
         for k in weights:
             np.testing.assert_array_equal(params[k], weights[k])
 
@@ -96,9 +97,9 @@ def test_a_sweep_member_exports_with_its_own_settings(tmp_path):
 def test_encode_matches_numpy_sigmoid(tmp_path):
     from saejax.data import training_data
 
-    x, _ = training_data("digits", None, 60)
+    x, info = training_data("digits", None, 60)
     workdir = tmp_path / "run"
-    train.run(config(n_hidden=5), x, workdir=workdir, progress=False)
+    train.run(config(n_hidden=5), x, workdir=workdir, progress=False, data_info=info)
     assert cli.main(["encode", "--model", str(workdir), "--out", str(tmp_path / "a2.npy"),
                      "--num-examples", "60"]) == 0
     w = load_file(str(saejax.export(workdir, tmp_path / "m") / "weights.safetensors"))
@@ -119,7 +120,9 @@ def test_bad_input_is_refused_with_exit_2_and_touches_nothing(run_dir, tmp_path,
     refused(["export", str(tmp_path / "nowhere"), str(tmp_path / "x")], "does not exist")
     refused(["export", str(run_dir), str(tmp_path / "x"), "--member", "1"], "not a sweep")
     refused(["encode", "--model", str(out), "--out", str(tmp_path / "x.npy")],
-            "the model takes 9 inputs")
+            "trained on an in-memory array, not a file: pass --data FILE.npy")
+    refused(["encode", "--model", str(out), "--dataset", "digits", "--out",
+             str(tmp_path / "x.npy")], "the model takes 9 inputs but")
 
     # a run killed before its first checkpoint: config.json only
     empty = tmp_path / "empty"
