@@ -68,7 +68,7 @@ def forward(params, x, arch, lam, l1=0.0, k=None, l0=0.0, dead=None, aux_k=256,
         out["sparsity"] = l1 * np.sum(f * norms) / m
     elif arch == "jumprelu":
         out["sparsity"] = l0 * np.count_nonzero(pre > np.exp(p["log_threshold"])) / m
-    elif dead is not None and aux_coeff > 0:
+    elif dead is not None and aux_coeff > 0 and np.any(dead):  # no dead latent: no aux loss
         f_aux = aux_codes(pre, np.asarray(dead, bool), aux_k)
         r = (x - x_hat) - f_aux @ p["W2"].T
         out["sparsity"] = aux_coeff * np.sum(r ** 2) / m

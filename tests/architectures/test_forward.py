@@ -55,3 +55,17 @@ def test_batchtopk_inference_uses_its_threshold():
     want = np.where(pre > threshold, pre, 0.0)
     np.testing.assert_allclose(architectures.encode(params, x, HYPER, "batchtopk"), want,
                                rtol=1e-12)
+
+
+@pytest.mark.xfail(strict=True, reason="saejax/architectures/topk.py:52-53,61-64: with dead_H "
+                   "all False the aux term is aux_coeff * reconstruction instead of 0")
+@pytest.mark.parametrize("arch", ["topk", "batchtopk"])
+def test_aux_loss_is_zero_without_dead_latents(arch):
+    # The NumPy reference (Gao et al., A.2): no dead latent, no auxiliary loss.
+    params, x, _ = gradcheck.family_problem(arch, 6, 5, 7, HYPER, AUX)
+    nobody = np.zeros(5, bool)
+    want = family_reference.forward(params, x, arch, lam=1e-3, k=2, dead=nobody, aux_k=2,
+                                    aux_coeff=0.25)
+    assert want["sparsity"] == 0.0
+    got = terms(params, x, HYPER, arch, AUX, nobody)
+    np.testing.assert_allclose(got["sparsity"], want["sparsity"], atol=1e-15)
