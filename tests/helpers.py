@@ -79,14 +79,19 @@ def sweep_config(**kw):
 
 
 def sweep_cli(workdir, optimizer, *extra):
-    """argv of a `saejax sweep` of 6 members in blocks of 2 on 200 digits, in a new process."""
-    steps = {"adam": ["--optimizer", "adam", "--batch-size", "16", "--steps", "400",
-                      "--steps-per-call", "100"],
-             "lbfgs": ["--optimizer", "lbfgs", "--steps", "150", "--steps-per-call", "50"]}
+    """argv of a `saejax sweep` of 6 members in blocks of 2 on 200 digits, in a new process:
+    the sigmoid network's rho x beta by adam or lbfgs, or (``optimizer="topk"``) topk's k x seed
+    by adam."""
+    adam = ["--optimizer", "adam", "--batch-size", "16", "--steps", "400", "--steps-per-call",
+            "100"]
+    rho_beta = ["--rho", "0.05", "0.1", "0.2", "--beta", "0.5", "3"]
+    steps = {"adam": [*adam, *rho_beta],
+             "lbfgs": ["--optimizer", "lbfgs", "--steps", "150", "--steps-per-call", "50",
+                       *rho_beta],
+             "topk": [*adam, "--arch", "topk", "--k", "1", "2", "4", "--seed", "0", "1"]}
     return [sys.executable, "-m", "saejax.cli", "sweep", "--preset", "digits",
-            "--num-examples", "200", "--n-hidden", "6", "--rho", "0.05", "0.1", "0.2",
-            "--beta", "0.5", "3", "--chunk-size", "2", "--dtype", "float32", *steps[optimizer],
-            "--workdir", str(workdir), "--no-progress", *extra]
+            "--num-examples", "200", "--n-hidden", "6", "--chunk-size", "2", "--dtype",
+            "float32", *steps[optimizer], "--workdir", str(workdir), "--no-progress", *extra]
 
 
 # --- Reading back what saejax wrote -----------------------------------------------------------

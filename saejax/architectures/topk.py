@@ -6,7 +6,8 @@ what the live ones miss.
 
     aux (Gao et al., section A.2): the top aux_k pre-activations among the dead latents D (no
     firing for ``dead_window`` examples), f_aux, reconstruct the residual e = x - x_hat:
-        sparsity = aux_coeff * (1/m) sum_k ||e_k - f_aux_k W2^T||^2
+        sparsity = aux_coeff * (1/m) sum_k ||e_k - f_aux_k W2^T||^2   while any latent is dead,
+                   0                                                 while none is
 
 The residual is not held fixed here (sparsify and dictionary_learning detach it): the term is
 then an ordinary function of the params, whose hand-written gradient finite differences can
@@ -14,8 +15,8 @@ check; at aux_coeff = 1/32 the difference is the term's small pull on x_hat.
 
 Hand-written gradient (r = e - e_hat):
 
-    g_main = 2 (x_hat - x) / m - 2 aux_coeff r / m       dJ/dx_hat
-    g_aux  = -2 aux_coeff r / m                          dJ/de_hat, through f_aux W2^T
+    g_main = 2 (x_hat - x) / m - 2 c r / m               dJ/dx_hat (c: aux_coeff, or 0 while
+    g_aux  = -2 c r / m                                  dJ/de_hat     no latent is dead)
     active = 1[kept], active_aux = 1[chosen for aux]     df/dpre (the selection is piecewise
                                                          constant: no gradient through it)
 """
@@ -50,7 +51,13 @@ def aux_selection(pre, dead_H, aux_k: int):
 
 
 def uses_aux(options, dead_H) -> bool:
+    """Whether the auxiliary loss is part of J at all (a dead mask, and a positive weight)."""
     return dead_H is not None and options.aux_coeff > 0
+
+
+def aux_weight(options, dead_H, dtype):
+    """aux_coeff while some latent is dead, else 0 (traced: the dead set changes in training)."""
+    return options.aux_coeff * jnp.any(dead_H).astype(dtype)
 
 
 def terms_given(params, x_MxN, hyper, options, dead_H, pre, kept) -> dict:
@@ -61,7 +68,7 @@ def terms_given(params, x_MxN, hyper, options, dead_H, pre, kept) -> dict:
     if uses_aux(options, dead_H):
         f_aux = pre * aux_selection(pre, dead_H, options.aux_k)
         r = (x_MxN - x_hat) - f_aux @ params["W2"].T
-        sparsity = options.aux_coeff * jnp.sum(r ** 2) / x_MxN.shape[0]
+        sparsity = aux_weight(options, dead_H, r.dtype) * jnp.sum(r ** 2) / x_MxN.shape[0]
     return common.terms_of(params, x_MxN, f, x_hat, hyper.lam, sparsity)
 
 
@@ -77,8 +84,9 @@ def grad_given(params, x_MxN, hyper, options, dead_H, pre, kept):
         active_aux = aux_selection(pre, dead_H, options.aux_k)
         f_aux = pre * active_aux
         r = (x_MxN - x_hat) - f_aux @ params["W2"].T
-        sparsity = options.aux_coeff * jnp.sum(r ** 2) / m
-        g_aux = -2.0 * options.aux_coeff * r / m
+        weight = aux_weight(options, dead_H, r.dtype)
+        sparsity = weight * jnp.sum(r ** 2) / m
+        g_aux = -2.0 * weight * r / m
         paths = [(f, kept, g + g_aux, None), (f_aux, active_aux, g_aux, None)]
     grads = common.backprop(params, x_MxN, paths, lam=hyper.lam)
     return common.terms_of(params, x_MxN, f, x_hat, hyper.lam, sparsity), grads

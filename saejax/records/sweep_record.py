@@ -25,7 +25,7 @@ from saejax.config import RECORD_SETTINGS
 from saejax.records import rundir
 from saejax.records.checkpoints import Checkpointer, restore_tree, save_tree, unnamed
 from saejax.runtime.hosts import is_writer
-from saejax.schema import AXES, COUNTS, RESULTS
+from saejax.schema import AXES, COUNTS, KNOBS, RESULTS
 
 # The columns of results.csv after the member's own axes: its results, whether it diverged,
 # and how it ended; a probe's accuracy comes last when the sweep has one.
@@ -91,16 +91,20 @@ class SweepRecord:
         return BlockCheckpoints(self.workdir / "running" / f"{b:05d}", keep)
 
     def board(self, config, rows: list, first: int) -> None:
-        """Rows ``first`` on as TensorBoard scalars, a tag prefix per member."""
+        """Rows ``first`` on as TensorBoard scalars, a tag prefix per member naming its knobs."""
         if not is_writer():
             return
         from saejax.records.tensorboard import ScalarWriter
 
         board = ScalarWriter(self.workdir / "tensorboard")
+
+        def knobs(row):  # "rho=0.01,beta=3", "k=8": the member's values of its knobs
+            return ",".join(f"{a}={row[a]:.3g}" for a in KNOBS[config.arch])
+
         for i, row in enumerate(rows[first:], start=first):
             board.scalars(config.steps, {k: row[k] for k in (*RESULTS, "diverged", *COUNTS)
                                          if k in row},
-                          prefix=f"member{i:04d} rho={row['rho']:.3g},beta={row['beta']:.3g}/")
+                          prefix=f"member{i:04d} {knobs(row)}/")
         board.close()
 
     def finish(self, summary: dict) -> None:

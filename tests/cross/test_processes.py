@@ -17,7 +17,7 @@ def free_port():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs", "topk"])
 def test_two_processes_sweep_as_one_and_only_process_0_writes(tmp_path, optimizer):
     env = dict(os.environ, SAEJAX_CACHE_DIR=str(tmp_path / "cache"), SAEJAX_CPU_DEVICES="2")
     one = subprocess.run(sweep_cli(tmp_path / "one", optimizer), env={**env,
@@ -35,8 +35,10 @@ def test_two_processes_sweep_as_one_and_only_process_0_writes(tmp_path, optimize
     a = (tmp_path / "one" / "results.csv").read_text().splitlines()
     b = (tmp_path / "two" / "results.csv").read_text().splitlines()
     assert a[0] == b[0] and len(a) == len(b) == 7
+    header = a[0].split(",")
+    loss = axes = header.index("final_loss")  # the axes come first, then the results
     for ra, rb in zip(a[1:], b[1:], strict=True):
         fa, fb = ra.split(","), rb.split(",")
-        assert fa[:5] == fb[:5]  # the same member in the same row
-        np.testing.assert_allclose(float(fb[5]), float(fa[5]), rtol=1e-6)  # final_loss
+        assert fa[:axes] == fb[:axes]  # the same member in the same row
+        np.testing.assert_allclose(float(fb[loss]), float(fa[loss]), rtol=1e-6)
     assert not list((tmp_path / "two").glob(".*.tmp"))

@@ -106,11 +106,13 @@ RUNNING_BLOCK = {
     "adam": (dict(optimizer="adam", batch_size=16, steps=400, n_hidden=6, num_examples=200),
              200),
     "lbfgs": (dict(optimizer="lbfgs", steps=600, n_hidden=2, num_examples=1797), 500),
+    "topk": (dict(arch="topk", batch_size=16, steps=400, n_hidden=6, num_examples=200,
+                  dead_window=64), 200),
 }
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs", "topk"])
 def test_a_sweep_killed_inside_a_block_continues_it_from_its_checkpoint(tmp_path, monkeypatch,
                                                                         optimizer):
     from saejax import sweeps
@@ -122,8 +124,9 @@ def test_a_sweep_killed_inside_a_block_continues_it_from_its_checkpoint(tmp_path
                                        checkpoint_every=100, checkpoint_seconds=0,
                                        **settings)
     x, _ = training_data("digits", None, config.num_examples)
-    grid = dict(rho=[0.05, 0.1, 0.2], beta=[0.5, 3.0], chunk_size=6, num_devices=1,
-                progress=False)
+    knobs = (dict(k=[1, 2, 4], seed=[0, 1]) if optimizer == "topk" else
+             dict(rho=[0.05, 0.1, 0.2], beta=[0.5, 3.0]))
+    grid = dict(**knobs, chunk_size=6, num_devices=1, progress=False)
     clean = sweeps.sweep(config, x, workdir=tmp_path / "clean", **grid)
     assert clean.summary["resumed_from"] is None
 
