@@ -235,8 +235,9 @@ def report(n_visible: int = 8, n_hidden: int = 5, m: int = 10, penalties=("kl",)
               and (net is None or net["passed"]))
     setup = {"n_visible": n_visible, "n_hidden": n_hidden, "m": m, "rho": float(hyper.rho),
              "beta": float(hyper.beta), "lam": float(hyper.lam), "dtype": dtype, "seed": seed,
-             "archs": list(archs), "l1": float(hyper.l1), "k": int(hyper.k),
-             "l0": float(hyper.l0)}
+             "archs": list(archs),
+             **{knob: None if getattr(hyper, knob) is None else cast(getattr(hyper, knob))
+                for knob, cast in (("l1", float), ("k", int), ("l0", float))}}
     return {"problem": setup, "sanity": sanity, "checks": results, "family": family,
             "stacked": net, "passed": bool(passed)}
 
@@ -321,7 +322,7 @@ def kink_margin(params, x, hyper, arch: str, options=None, dead_H=None,
     pre = (np.asarray(x, np.float64) - p["b2"][None, :]) @ p["W1"].T + p["b1"][None, :]
     m, h = pre.shape
     gaps = [np.min(np.abs(pre))]
-    k = int(hyper.k)
+    k = int(hyper.k) if arch in ("topk", "batchtopk") else None
     if arch == "topk" and k < h:
         s = _sorted_desc(pre)
         gaps.append(np.min(s[:, k - 1] - s[:, k]))
@@ -443,8 +444,12 @@ def family_gradients(params, x, hyper, arch: str, options=None, dead_H=None, eps
     def f(p):
         return architectures.loss(p, x, hyper, arch, options, dead_H)
 
-    analytic = jax.jit(architectures.terms_and_grad, static_argnums=(3, 4))
-    return {"analytic": analytic(params, x, hyper, arch, options, dead_H)[1],
+    # Fresh closures, compiled once each: a function jitted before would come from jax's cache
+    # and miss a change to the module it calls (a test plants a wrong gradient that way).
+    def analytic(p):
+        return architectures.terms_and_grad(p, x, hyper, arch, options, dead_H)[1]
+
+    return {"analytic": jax.jit(analytic)(params),
             "autodiff": jax.jit(jax.grad(f))(params),
             "numerical": numerical_grad(f, params, eps)}
 
