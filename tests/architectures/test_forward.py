@@ -57,8 +57,6 @@ def test_batchtopk_inference_uses_its_threshold():
                                rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="saejax/architectures/topk.py:52-53,61-64: with dead_H "
-                   "all False the aux term is aux_coeff * reconstruction instead of 0")
 @pytest.mark.parametrize("arch", ["topk", "batchtopk"])
 def test_aux_loss_is_zero_without_dead_latents(arch):
     # The NumPy reference (Gao et al., A.2): no dead latent, no auxiliary loss.
