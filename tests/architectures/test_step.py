@@ -1,6 +1,7 @@
 """One topk training step: decoder columns back at unit norm, the dead-latent counter against the
 NumPy codes, and the aux loss switched on by it, its value from the NumPy reference."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from architectures import family_reference
@@ -18,7 +19,7 @@ def test_topk_step():
     x = np.random.default_rng(0).standard_normal((4, 6))
     state = train.init_state(config, 6, x_mean=x.mean(axis=0))
     hyper = hyper_of(config)
-    step = train.make_train_step(config)
+    step = jax.jit(train.make_train_step(config))  # one compilation serves both steps
     new, metrics = step(state, jnp.asarray(x), hyper)
 
     norms = np.linalg.norm(np.asarray(new.params["W2"]), axis=0)
