@@ -46,4 +46,8 @@ def test_every_python_block_of_the_readme_runs(tmp_path):
     # "Your own data" printed its run's final J and mean rho_hat
     mine = json.loads((tmp_path / "runs/mine/summary.json").read_text())
     assert lines[4] == f"{mine['final_loss']} {mine['rho_hat_mean']}"
+    topk = json.loads((tmp_path / "runs/mine-topk/summary.json").read_text())
+    assert lines[5] == f"{topk['mean_l0']} {topk['fvu']}" and topk["mean_l0"] <= 4
+    recorded = json.loads((tmp_path / "runs/mine-topk/config.json").read_text())
+    assert recorded["config"]["dataset"] == "array" and recorded["config"]["arch"] == "topk"
     assert (tmp_path / "runs/first-sweep/results.csv").is_file()

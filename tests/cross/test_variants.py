@@ -79,7 +79,7 @@ def test_tied_weight_decay_counts_w1_twice():
 @pytest.mark.slow
 @pytest.mark.parametrize("decoder, tied", VARIANTS)
 def test_variant_training_analytic_equals_autodiff(decoder, tied):
-    x = np.random.default_rng(0).normal(0.5, 0.3, (40, 9))
+    x = np.random.default_rng(0).uniform(0.05, 0.95, (40, 9))  # in [0, 1]: the sigmoid decoder
     cfg = TrainConfig(n_hidden=4, rho=0.1, dtype="float64", steps=15, steps_per_call=5,
                       decoder=decoder, tied=tied)
     a = train.run(cfg, x, progress=False)
