@@ -172,10 +172,10 @@ class _Sweep:
         if int(layout.chunk_size) < 1:
             raise ValueError(f"chunk_size must be at least 1, got {layout.chunk_size}.")
         devices = _devices(layout.num_devices)
-        self.data_host = checks.check_training_data(data, config)
         if output.data_info is None:  # an array from Python: the records describe it
-            config, info = in_memory(config, self.data_host)
+            config, data, info = in_memory(config, data)
             self.config, self.output = config, dataclasses.replace(output, data_info=info)
+        self.data_host = checks.check_training_data(data, config)
         if self.labels is not None:
             from saejax.softmax import check_labels
 

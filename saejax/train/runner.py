@@ -61,7 +61,7 @@ def run(
       progress: show a tqdm bar with the loss and mean rho_hat.
       data_info: a description of the data, stored in config.json; None for an array made in
         Python, which config.json then records as dataset "array" with its shape, dtype and
-        sha256 (``data.describe_array``).
+        sha256 (``data.describe_array``), normalized first as ``config.normalize`` says.
       tensorboard: also write TensorBoard summaries to ``workdir/tensorboard``
         (``saejax.records.tensorboard``; needs the tensorboard package and a workdir).
 
@@ -71,10 +71,10 @@ def run(
       DivergenceError: a NaN or Inf loss.
     """
     config.check_k()
+    if data_info is None:  # an array from Python: the records describe it, not a preset's data
+        config, data, data_info = in_memory(config, data)
     data = checks.check_training_data(data, config)
     m, n_visible = data.shape
-    if data_info is None:  # an array from Python: the records describe it, not a preset's data
-        config, data_info = in_memory(config, data)
     record = RunRecord.claim(workdir, config, resume, tensorboard)
     compile_cache.enable()
     hyper = hyper_of(config)
@@ -103,13 +103,20 @@ def run(
     return RunResult(state=state, history=history, summary=summary, workdir=record.workdir)
 
 
-def in_memory(config: TrainConfig, data) -> tuple[TrainConfig, dict]:
-    """The config and data description of training data passed in as an array: dataset
-    "array", no path, every row an example."""
-    from saejax.data import describe_array
+def in_memory(config: TrainConfig, data) -> tuple[TrainConfig, np.ndarray, dict]:
+    """The config, data and data description of training data passed in as an array: dataset
+    "array", no path, every row an example, described by its shape, dtype and sha256 before
+    ``config.normalize`` is fitted and applied (the description records the fitted numbers,
+    which export carries and encode applies)."""
+    from saejax.data import describe_array, normalize
 
-    return (config.replace(dataset="array", data=None, num_examples=int(data.shape[0])),
-            describe_array(data))
+    data = np.asarray(data)
+    checks.check_x(data, data.shape[-1] if data.ndim == 2 else -1, name="training data")
+    info = describe_array(data)
+    info["normalization"] = normalize.fit(config.normalize, data)
+    data = normalize.apply(info["normalization"], data)
+    return (config.replace(dataset="array", data=None, num_examples=int(data.shape[0])), data,
+            info)
 
 
 def _finish(record, state, summary, history, config) -> None:

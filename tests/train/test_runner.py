@@ -1,6 +1,7 @@
 """train.run: whole runs against the NumPy reference and autodiff, divergence, bad settings, and a
 resumed L-BFGS run that replays the uninterrupted one."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -124,3 +125,27 @@ def test_lbfgs_resumed_from_a_checkpoint_replays_the_same_run(tmp_path):
         np.testing.assert_array_equal(resumed.state.params[k], v)
     for key in ("iterations", "evaluations", "stop_reason", "final_loss"):
         assert resumed.summary[key] == full.summary[key], key
+
+
+def test_an_array_from_python_is_recorded_as_one_and_normalized_as_configured(tmp_path):
+    # UFLDL's normalizeData written here: each example's mean removed, clipped at 3 standard
+    # deviations (of every entry, ddof=1 as MATLAB's std), mapped from [-1, 1] to [0.1, 0.9]
+    from saejax.config import TrainConfig
+    from saejax.records import models
+
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=(60, 8))
+    centred = x - x.mean(axis=1, keepdims=True)
+    s = 3 * centred.std(ddof=1)
+    by_hand = (np.clip(centred, -s, s) / s + 1) * 0.4 + 0.1
+    config = TrainConfig(n_hidden=3, steps=4, dtype="float64", normalize="ufldl")
+    run = train.run(config, x, tmp_path / "run", progress=False)
+    same = train.run(config.replace(normalize="none"), by_hand, progress=False,
+                     data_info={"dataset": "array"})
+    np.testing.assert_allclose(run.summary["final_loss"], same.summary["final_loss"],
+                               rtol=1e-12)
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["config"]["dataset"] == "array" and record["config"]["num_examples"] == 60
+    assert record["data"]["sha256"] == hashlib.sha256(x.tobytes()).hexdigest()
+    assert models.load_normalization(tmp_path / "run")["kind"] == "ufldl"
+    with pytest.raises(ValueError, match="--normalize ufldl"):  # raw data, sigmoid decoder
+        train.run(config.replace(normalize="none"), x, progress=False)
