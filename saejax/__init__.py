@@ -15,9 +15,13 @@ The public API, re-exported from the modules that define it:
 - ``load``: ``(config, params)`` of a run, a sweep member or an export; ``export``: a model as
   weights.safetensors + cfg.json  (``saejax.records.models``)
 
+- ``architectures``: relu-l1, topk, batchtopk and jumprelu, each with its loss and
+  hand-written gradient (``terms``, ``terms_and_grad``, ``loss``, ``encode``)
+
 Training lives in ``saejax.train`` (``run``, ``make_train_step``), data in ``saejax.data``.
 """
 
+from saejax import architectures
 from saejax.gradcheck import numerical_grad, relative_difference
 from saejax.grads import (
     analytic_grad,
@@ -28,6 +32,7 @@ from saejax.grads import (
 )
 from saejax.losses import (
     Hyper,
+    hyper_of,
     loss,
     loss_terms,
     reconstruction,
@@ -50,10 +55,12 @@ __all__ = [
     "RHO_HAT_EPS",
     "Hyper",
     "analytic_grad",
+    "architectures",
     "decode",
     "encode",
     "export",
     "forward",
+    "hyper_of",
     "init_params",
     "kl_divergence",
     "l1_penalty",
