@@ -47,8 +47,10 @@ def init_params(key, n_visible: int, n_hidden: int, x_mean_N, dtype=jnp.float32)
 
 
 def pre_activation(params, x_MxN):
-    """pre = (x - b2) W1^T + b1, (M, H)."""
-    return (x_MxN - params["b2"][None, :]) @ params["W1"].T + params["b1"][None, :]
+    """pre = (x - b2) W1^T + b1, (M, H), computed as x W1^T + (b1 - W1 b2): the examples x then
+    enter a matmul unchanged, so when a sweep's members share a batch, vmap makes x W1^T one
+    wide product for all of them instead of a product per member."""
+    return x_MxN @ params["W1"].T + (params["b1"] - params["W1"] @ params["b2"])[None, :]
 
 
 def decode(params, f_MxH):
@@ -106,7 +108,8 @@ def backprop(params, x_MxN, paths, dpre_extra=None, lam=0.0) -> dict:
     if dpre_extra is not None:
         dpre = dpre + dpre_extra
     sum_dpre_H = jnp.sum(dpre, axis=0)
-    return {"W1": dpre.T @ (x_MxN - params["b2"][None, :]) + lam * params["W1"],
+    # dpre^T (x - b2) as dpre^T x - (sum_k dpre_k) b2^T: x unchanged, as in pre_activation
+    return {"W1": dpre.T @ x_MxN - jnp.outer(sum_dpre_H, params["b2"]) + lam * params["W1"],
             "b1": sum_dpre_H,
             "W2": gW2 + lam * W2_NxH,
             "b2": jnp.sum(paths[0][2], axis=0) - sum_dpre_H @ params["W1"]}
@@ -120,11 +123,27 @@ def project(params) -> dict:
 
 
 def kth_largest(values, k):
-    """The k-th largest entry along the last axis (k traced, 1 <= k <= the axis's length).
+    """The k-th largest entry along the last axis (k traced, 1 <= k <= the axis's length),
+    exactly, without a sort.
 
-    A sort, so that k can be a traced leaf and one compiled sweep covers every k
-    (``lax.top_k`` needs k static); ``experiments/bench/topk.py`` measures the two.
+    A radix select: the floats map to unsigned integers of the same order (the sign bit
+    flipped for positive values, every bit for negative ones), and the largest key t with at
+    least k entries >= t is built bit by bit from the top, one compare-and-count pass per bit
+    (32 for float32, 64 for float64). k stays a traced leaf, so one compiled sweep covers every
+    k (``lax.top_k`` needs k static); on 64 members of 256 latents this is 5.5x faster than a
+    sort and 4.7x faster than four ``lax.top_k`` programs (``experiments/bench/topk.py``).
     """
-    n = values.shape[-1]
-    idx = jnp.clip(n - jnp.asarray(k).astype(jnp.int32), 0, n - 1)
-    return jnp.take(jnp.sort(values, axis=-1), idx, axis=-1)
+    width = jnp.finfo(values.dtype).bits
+    utype = {32: jnp.uint32, 64: jnp.uint64}[width]
+    top = utype(1) << utype(width - 1)
+    bits = jax.lax.bitcast_convert_type(values, utype)
+    keys = jnp.where(bits >= top, ~bits, bits | top)
+    k = jnp.asarray(k)
+
+    def body(i, t):
+        candidate = t | (utype(1) << (width - 1 - i).astype(utype))
+        count = jnp.sum(keys >= candidate[..., None], axis=-1)
+        return jnp.where(count >= k, candidate, t)
+
+    t = jax.lax.fori_loop(0, width, body, jnp.zeros(values.shape[:-1], utype), unroll=True)
+    return jax.lax.bitcast_convert_type(jnp.where(t >= top, t & ~top, ~t), values.dtype)
