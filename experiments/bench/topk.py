@@ -1,0 +1,255 @@
+"""TopK with k traced (a sort, one program for every k) against k static (``jax.lax.top_k``, one
+program per k) and a sort-free traced k (bisection), for a 64-member sweep, in one process.
+
+Command:   .venv/bin/python -m experiments.bench.topk [--repeats 21] [--quick]
+Needs:     nothing beyond saejax.
+Run time:  about 3 minutes on 2 CPU cores (--quick: about a minute, 5 repeats).
+Expected:  a table of per-step milliseconds and compile seconds (bench_topk.md and .json in
+           --out, default experiments/results; runs/quick with --quick).
+
+The design question: k changes shapes. Either the members are grouped by k into blocks, each
+compiled with a static k and ``jax.lax.top_k``, or top-k becomes a masked operation with k a
+traced leaf (``saejax.architectures.common.kth_largest``: a sort along the latents, then the
+k-th largest as a threshold), so that one compiled program covers every k, which is what
+saejax does. Measured here, 64 members of 64-256-64 (k in {4, 8, 16, 32}, 16 members each,
+their own initializations), one shared batch of 256 rows of standardized 8x8 patches of the
+embedded photographs, float32, no auxiliary loss:
+- k traced: ``saejax.architectures.terms_and_grad`` (the topk forward and its hand-written
+  gradient) vmapped over the 64 members, k one of the mapped leaves: one program;
+- k static: the same math with the threshold taken from ``jax.lax.top_k(pre, k)[0][:, -1]``
+  (then ``topk.grad_given``, the same gradient code), vmapped over 16 members: 4 programs, one
+  per k, called one after another;
+- k traced without a sort (written here, not in saejax): the exact k-th largest by bisection
+  on the float32 bit patterns (32 passes of a compare and a count per example), the rest as
+  above: one program;
+- the same three as a whole Adam step (the evaluation, optax's adam, decoder columns back to unit
+  norm);
+- the selection alone: the three thresholds, over the 64 members' (256, 256) pre-activations.
+Times are medians of interleaved rounds (``experiments.common.interleaved_medians``); compile
+times are lowering and compiling each program once (the 4 static programs added up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from experiments.common import (
+    add_out_argument,
+    compile_seconds,
+    interleaved_medians,
+    measured_at,
+    measured_label,
+    results_dir,
+    save_results,
+)
+from saejax import architectures
+from saejax.architectures import common, topk
+from saejax.losses import Hyper
+
+KS = (4, 8, 16, 32)
+PER_K = 16
+N, H, BATCH = 64, 256, 256
+OPTIONS = architectures.Options(aux_coeff=0.0)
+
+
+def static_terms_and_grad(params, x_MxN, hyper, k: int):
+    """topk's terms and hand-written gradient with k static: the threshold from lax.top_k."""
+    pre = common.pre_activation(params, x_MxN)
+    threshold_M = jax.lax.top_k(pre, k)[0][:, -1]
+    kept = ((pre >= threshold_M[:, None]) & (pre > 0)).astype(pre.dtype)
+    return topk.grad_given(params, x_MxN, hyper, OPTIONS, None, pre, kept)
+
+
+def traced_terms_and_grad(params, x_MxN, hyper):
+    """saejax's own: k a traced leaf of hyper."""
+    return architectures.terms_and_grad(params, x_MxN, hyper, "topk", OPTIONS)
+
+
+def kth_largest_bisect(values, k):
+    """The k-th largest entry along the last axis (k traced), exactly, without a sort: float32
+    values mapped to uint32 keys of the same order, and the largest key t with at least k
+    entries >= t built bit by bit from the top (32 passes of a compare and a count)."""
+    bits = jax.lax.bitcast_convert_type(values, jnp.uint32)
+    keys = jnp.where(bits >> 31 == 1, ~bits, bits | jnp.uint32(0x80000000))
+    k = jnp.asarray(k)
+
+    def body(i, t):
+        candidate = t | (jnp.uint32(1) << (31 - i).astype(jnp.uint32))
+        count = jnp.sum(keys >= candidate[..., None], axis=-1)
+        return jnp.where(count >= k, candidate, t)
+
+    t = jax.lax.fori_loop(0, 32, body, jnp.zeros(values.shape[:-1], jnp.uint32), unroll=True)
+    t = jnp.where(t >> 31 == 1, t & jnp.uint32(0x7FFFFFFF), ~t)
+    return jax.lax.bitcast_convert_type(t, values.dtype)
+
+
+def bisect_terms_and_grad(params, x_MxN, hyper):
+    """topk's terms and hand-written gradient, k traced, the threshold by bisection."""
+    pre = common.pre_activation(params, x_MxN)
+    threshold_M = kth_largest_bisect(pre, hyper.k)
+    kept = ((pre >= threshold_M[:, None]) & (pre > 0)).astype(pre.dtype)
+    return topk.grad_given(params, x_MxN, hyper, OPTIONS, None, pre, kept)
+
+
+TX = optax.adam(1e-3)
+
+
+def adam_step(evaluate, state, x_MxN, hyper):
+    """One Adam step of one member: evaluate, update, decoder columns back to unit norm."""
+    params, opt_state = state
+    terms, g = evaluate(params, x_MxN, hyper)
+    updates, opt_state = TX.update(g, opt_state, params)
+    return common.project(optax.apply_updates(params, updates)), opt_state, terms["loss"]
+
+
+def members(x_mean, count: int, first: int = 0):
+    keys = jax.random.split(jax.random.key(0), first + count)[first:]
+    params = jax.vmap(lambda key: architectures.init_params(key, N, H, "topk", x_mean))(keys)
+    return params, jax.vmap(TX.init)(params)
+
+
+def data():
+    from saejax.data import embedded_images, sample_patches
+
+    x = sample_patches(embedded_images(), 10_000, 8, seed=0)
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    return jnp.asarray(x[:BATCH]), jnp.asarray(x.mean(0))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--quick", action="store_true", help="5 repeats")
+    add_out_argument(parser, quick=True)
+    args = parser.parse_args()
+    repeats = 5 if args.quick else args.repeats
+    x, x_mean = data()
+    G = PER_K * len(KS)
+    params, opt_state = members(x_mean, G)
+    k_all = jnp.repeat(jnp.asarray(KS, jnp.int32), PER_K)
+
+    def hyper_of(k):
+        g = k.shape[0]
+        zero = jnp.zeros((g,), jnp.float32)
+        return Hyper(rho=zero + 0.01, beta=zero, lam=zero, l1=zero, k=k)
+
+    def block(tree, i):
+        return jax.tree.map(lambda a: a[i * PER_K:(i + 1) * PER_K], tree)
+
+    hyper = hyper_of(k_all)
+    # programs: evaluation and Adam step, k traced (one over 64) and k static (one per k, 16 each)
+    eval_traced = jax.jit(jax.vmap(traced_terms_and_grad, in_axes=(0, None, 0)))
+    eval_bisect = jax.jit(jax.vmap(bisect_terms_and_grad, in_axes=(0, None, 0)))
+    eval_static = {k: jax.jit(jax.vmap(partial(static_terms_and_grad, k=k), in_axes=(0, None, 0)))
+                   for k in KS}
+    step_traced = jax.jit(jax.vmap(partial(adam_step, traced_terms_and_grad),
+                                   in_axes=(0, None, 0)))
+    step_bisect = jax.jit(jax.vmap(partial(adam_step, bisect_terms_and_grad),
+                                   in_axes=(0, None, 0)))
+    step_static = {k: jax.jit(jax.vmap(partial(adam_step, partial(static_terms_and_grad, k=k)),
+                                       in_axes=(0, None, 0))) for k in KS}
+    pre = jax.jit(jax.vmap(common.pre_activation, in_axes=(0, None)))(params, x)
+    sel_traced = jax.jit(jax.vmap(common.kth_largest))
+    sel_bisect = jax.jit(jax.vmap(kth_largest_bisect))
+    sel_static = {k: jax.jit(lambda p, k=k: jax.lax.top_k(p, k)[0][..., -1]) for k in KS}
+
+    state = (params, opt_state)
+    compile_s, compiled = {}, {}
+    compile_s["eval traced"], compiled["eval traced"] = compile_seconds(eval_traced, params, x,
+                                                                        hyper)
+    compile_s["step traced"], compiled["step traced"] = compile_seconds(step_traced, state, x,
+                                                                        hyper)
+    compile_s["eval bisect"], compiled["eval bisect"] = compile_seconds(eval_bisect, params, x,
+                                                                        hyper)
+    compile_s["step bisect"], compiled["step bisect"] = compile_seconds(step_bisect, state, x,
+                                                                        hyper)
+    for name, progs, args_of in (
+            ("eval static", eval_static, lambda i: (block(params, i), x, block(hyper, i))),
+            ("step static", step_static, lambda i: (block(state, i), x, block(hyper, i)))):
+        compiled[name], total = {}, 0.0
+        for i, k in enumerate(KS):
+            s, compiled[name][k] = compile_seconds(progs[k], *args_of(i))
+            total += s
+        compile_s[name] = total
+    # the same math: the two give the same loss and gradient
+    t_terms, t_grads = compiled["eval traced"](params, x, hyper)
+    s_out = [compiled["eval static"][k](block(params, i), x, block(hyper, i))
+             for i, k in enumerate(KS)]
+    s_loss = jnp.concatenate([o[0]["loss"] for o in s_out])
+    s_W1 = jnp.concatenate([o[1]["W1"] for o in s_out])
+    b_terms, b_grads = compiled["eval bisect"](params, x, hyper)
+
+    def apart(loss, dW1):
+        return {"loss": float(jnp.max(jnp.abs(loss - t_terms["loss"]) / jnp.abs(t_terms["loss"]))),
+                "dW1": float(jnp.max(jnp.abs(dW1 - t_grads["W1"])) / jnp.max(jnp.abs(t_grads["W1"])))}
+
+    agree = {"static": apart(s_loss, s_W1), "bisect": apart(b_terms["loss"], b_grads["W1"]),
+             "threshold_bisect_equal_sort": bool(jnp.all(sel_bisect(pre, k_all)
+                                                         == sel_traced(pre, k_all)))}
+    blocks_params = [block(params, i) for i in range(len(KS))]
+    blocks_state = [block(state, i) for i in range(len(KS))]
+    blocks_hyper = [block(hyper, i) for i in range(len(KS))]
+    blocks_pre = [pre[i * PER_K:(i + 1) * PER_K] for i in range(len(KS))]
+
+    def run_static(name, blocks):
+        return lambda: jax.block_until_ready(
+            [compiled[name][k](blocks[i], x, blocks_hyper[i]) for i, k in enumerate(KS)])
+
+    fns = {
+        "eval traced": lambda: jax.block_until_ready(compiled["eval traced"](params, x, hyper)),
+        "eval static": run_static("eval static", blocks_params),
+        "step traced": lambda: jax.block_until_ready(compiled["step traced"](state, x, hyper)),
+        "step static": run_static("step static", blocks_state),
+        "eval bisect": lambda: jax.block_until_ready(compiled["eval bisect"](params, x, hyper)),
+        "step bisect": lambda: jax.block_until_ready(compiled["step bisect"](state, x, hyper)),
+        "select bisect": lambda: jax.block_until_ready(sel_bisect(pre, k_all)),
+        "select traced": lambda: jax.block_until_ready(sel_traced(pre, k_all)),
+        "select static": lambda: jax.block_until_ready(
+            [sel_static[k](blocks_pre[i]) for i, k in enumerate(KS)]),
+    }
+    ms = {name: 1e3 * t for name, t in interleaved_medians(fns, repeats, warmup=2,
+                                                            burst=3).items()}
+    machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, "
+               f"{len(jax.devices())} x {jax.devices()[0].platform}, jax {jax.__version__}")
+    setting = (f"64 members of 64-{H}-64 (k in {{{', '.join(map(str, KS))}}}, {PER_K} each), one "
+               f"shared batch of {BATCH}, float32, no auxiliary loss")
+    result = {"machine": machine, "setting": setting, "ms": ms, "compile_seconds": compile_s,
+              "agreement": agree, "repeats": repeats, "measured_at": measured_at()}
+    rows = [("evaluation: topk forward + hand-written gradient", "eval", True),
+            ("Adam step: evaluation, adam, unit-norm decoder columns", "step", True),
+            ("selection alone: the k-th largest of each example's pre-activations", "select",
+             False)]
+    def compile_cell(key):
+        return " / ".join(f"{compile_s[f'{key} {v}']:.2f}" for v in ("traced", "static", "bisect"))
+
+    table = (f"TopK in a 64-member sweep, k traced against k static ({setting}); {machine}; "
+             f"medians of {repeats} interleaved rounds; measured "
+             f"{measured_label(result['measured_at'])}.\n\n"
+             "| what | k traced, sort (saejax): 1 program of 64, ms | k static, lax.top_k: 4 "
+             "programs of 16, ms | k traced, bisection: 1 program of 64, ms | sort / top_k | "
+             "sort / bisection | compile s (sort / top_k, 4 added / bisection) |\n"
+             "|---|---|---|---|---|---|---|\n"
+             + "".join(f"| {label} | {ms[f'{key} traced']:.2f} | {ms[f'{key} static']:.2f} | "
+                       f"{ms[f'{key} bisect']:.2f} | "
+                       f"{ms[f'{key} traced'] / ms[f'{key} static']:.2f}x | "
+                       f"{ms[f'{key} traced'] / ms[f'{key} bisect']:.2f}x | "
+                       + (compile_cell(key) if has_compile else "—") + " |\n"
+                       for label, key, has_compile in rows)
+             + f"\nThe three evaluations agree: lax.top_k's losses and dW1 differ from the "
+             f"sort's by {agree['static']['loss']:.1e} and {agree['static']['dW1']:.1e}, the "
+             f"bisection's by {agree['bisect']['loss']:.1e} and {agree['bisect']['dW1']:.1e} "
+             "(relative, dW1 to its largest entry); the bisection's thresholds equal the sort's "
+             f"exactly: {agree['threshold_bisect_equal_sort']}.\n")
+    save_results(results_dir(args.out, args.quick), "bench_topk", result, table)
+
+
+if __name__ == "__main__":
+    main()
