@@ -9,19 +9,20 @@ Expected:  a table of per-step milliseconds and compile seconds (bench_topk.md a
 
 The design question: k changes shapes. Either the members are grouped by k into blocks, each
 compiled with a static k and ``jax.lax.top_k``, or top-k becomes a masked operation with k a
-traced leaf (``saejax.architectures.common.kth_largest``: a sort along the latents, then the
-k-th largest as a threshold), so that one compiled program covers every k, which is what
-saejax does. Measured here, 64 members of 64-256-64 (k in {4, 8, 16, 32}, 16 members each,
+traced leaf, so that one compiled program covers every k, which is what saejax does: first
+with a sort along the latents (the k-th largest as a threshold), since 2708021 with a sort-free
+bisection (``saejax.architectures.common.kth_largest``). Measured here, 64 members of 64-256-64 (k in {4, 8, 16, 32}, 16 members each,
 their own initializations), one shared batch of 256 rows of standardized 8x8 patches of the
 embedded photographs, float32, no auxiliary loss:
-- k traced: ``saejax.architectures.terms_and_grad`` (the topk forward and its hand-written
-  gradient) vmapped over the 64 members, k one of the mapped leaves: one program;
+- k traced, sort: the topk forward and its hand-written gradient (``topk.grad_given``) with the
+  threshold from a sort, vmapped over the 64 members, k one of the mapped leaves: one program;
 - k static: the same math with the threshold taken from ``jax.lax.top_k(pre, k)[0][:, -1]``
   (then ``topk.grad_given``, the same gradient code), vmapped over 16 members: 4 programs, one
   per k, called one after another;
-- k traced without a sort (written here, not in saejax): the exact k-th largest by bisection
-  on the float32 bit patterns (32 passes of a compare and a count per example), the rest as
-  above: one program;
+- k traced, bisection: ``saejax.architectures.terms_and_grad`` as it is now, the exact k-th
+  largest by bisection on the float32 bit patterns (32 passes of a compare and a count per
+  example): one program. (The numbers in docs/benchmarks.md were measured before 2708021, with
+  this script's own copy of the same bisection in this column and saejax's sort in the first.)
 - the same three as a whole Adam step (the evaluation, optax's adam, decoder columns back to unit
   norm);
 - the selection alone: the three thresholds, over the 64 members' (256, 256) pre-activations.
@@ -68,35 +69,29 @@ def static_terms_and_grad(params, x_MxN, hyper, k: int):
     return topk.grad_given(params, x_MxN, hyper, OPTIONS, None, pre, kept)
 
 
+def kth_largest_sort(values, k):
+    """The k-th largest entry along the last axis (k traced) by a sort: saejax's
+    ``common.kth_largest`` until 2708021 replaced it by the bisection below."""
+    n = values.shape[-1]
+    idx = jnp.clip(n - jnp.asarray(k).astype(jnp.int32), 0, n - 1)
+    return jnp.take(jnp.sort(values, axis=-1), idx, axis=-1)
+
+
 def traced_terms_and_grad(params, x_MxN, hyper):
-    """saejax's own: k a traced leaf of hyper."""
-    return architectures.terms_and_grad(params, x_MxN, hyper, "topk", OPTIONS)
+    """topk's terms and hand-written gradient, k traced, the threshold by a sort."""
+    pre = common.pre_activation(params, x_MxN)
+    kept = ((pre >= kth_largest_sort(pre, hyper.k)[:, None]) & (pre > 0)).astype(pre.dtype)
+    return topk.grad_given(params, x_MxN, hyper, OPTIONS, None, pre, kept)
 
 
-def kth_largest_bisect(values, k):
-    """The k-th largest entry along the last axis (k traced), exactly, without a sort: float32
-    values mapped to uint32 keys of the same order, and the largest key t with at least k
-    entries >= t built bit by bit from the top (32 passes of a compare and a count)."""
-    bits = jax.lax.bitcast_convert_type(values, jnp.uint32)
-    keys = jnp.where(bits >> 31 == 1, ~bits, bits | jnp.uint32(0x80000000))
-    k = jnp.asarray(k)
-
-    def body(i, t):
-        candidate = t | (jnp.uint32(1) << (31 - i).astype(jnp.uint32))
-        count = jnp.sum(keys >= candidate[..., None], axis=-1)
-        return jnp.where(count >= k, candidate, t)
-
-    t = jax.lax.fori_loop(0, 32, body, jnp.zeros(values.shape[:-1], jnp.uint32), unroll=True)
-    t = jnp.where(t >> 31 == 1, t & jnp.uint32(0x7FFFFFFF), ~t)
-    return jax.lax.bitcast_convert_type(t, values.dtype)
+# saejax's own selection since 2708021: the exact k-th largest by bisection (radix select) on
+# the float bits, k traced, no sort.
+kth_largest_bisect = common.kth_largest
 
 
 def bisect_terms_and_grad(params, x_MxN, hyper):
-    """topk's terms and hand-written gradient, k traced, the threshold by bisection."""
-    pre = common.pre_activation(params, x_MxN)
-    threshold_M = kth_largest_bisect(pre, hyper.k)
-    kept = ((pre >= threshold_M[:, None]) & (pre > 0)).astype(pre.dtype)
-    return topk.grad_given(params, x_MxN, hyper, OPTIONS, None, pre, kept)
+    """saejax's own: ``architectures.terms_and_grad``, k traced, the threshold by bisection."""
+    return architectures.terms_and_grad(params, x_MxN, hyper, "topk", OPTIONS)
 
 
 TX = optax.adam(1e-3)
@@ -157,7 +152,7 @@ def main():
     step_static = {k: jax.jit(jax.vmap(partial(adam_step, partial(static_terms_and_grad, k=k)),
                                        in_axes=(0, None, 0))) for k in KS}
     pre = jax.jit(jax.vmap(common.pre_activation, in_axes=(0, None)))(params, x)
-    sel_traced = jax.jit(jax.vmap(common.kth_largest))
+    sel_traced = jax.jit(jax.vmap(kth_largest_sort))
     sel_bisect = jax.jit(jax.vmap(kth_largest_bisect))
     sel_static = {k: jax.jit(lambda p, k=k: jax.lax.top_k(p, k)[0][..., -1]) for k in KS}
 
@@ -233,8 +228,8 @@ def main():
     table = (f"TopK in a 64-member sweep, k traced against k static ({setting}); {machine}; "
              f"medians of {repeats} interleaved rounds; measured "
              f"{measured_label(result['measured_at'])}.\n\n"
-             "| what | k traced, sort (saejax): 1 program of 64, ms | k static, lax.top_k: 4 "
-             "programs of 16, ms | k traced, bisection: 1 program of 64, ms | sort / top_k | "
+             "| what | k traced, sort: 1 program of 64, ms | k static, lax.top_k: 4 "
+             "programs of 16, ms | k traced, bisection (saejax): 1 program of 64, ms | sort / top_k | "
              "sort / bisection | compile s (sort / top_k, 4 added / bisection) |\n"
              "|---|---|---|---|---|---|---|\n"
              + "".join(f"| {label} | {ms[f'{key} traced']:.2f} | {ms[f'{key} static']:.2f} | "
