@@ -102,6 +102,17 @@ def encode(params, x_MxN, hyper, arch: str):
     return module(arch).encode(params, x_MxN)
 
 
+def sparsity_sum(params, f_MxH, hyper, arch: str):
+    """m times the sparsity term, from codes f as inference computes them: relu-l1's
+    l1 sum f_kj ||W2_j||, jumprelu's l0 #{f_kj > 0} (f > 0 exactly where pre > theta > 0), and 0
+    for topk and batchtopk, whose auxiliary loss needs the training's dead latents."""
+    if arch == "relu-l1":
+        return hyper.l1 * jnp.sum(f_MxH * jnp.linalg.norm(params["W2"], axis=0)[None, :])
+    if arch == "jumprelu":
+        return hyper.l0 * jnp.sum((f_MxH > 0).astype(f_MxH.dtype))
+    return jnp.zeros((), f_MxH.dtype)
+
+
 def stats(params, x_MxN, hyper, arch: str) -> dict:
     """A member's statistics (``metrics.code_stats``) with the codes inference computes:
     rho_hat is each latent's firing frequency over x, and a latent is dead when it fires on
@@ -120,4 +131,4 @@ def after_update(params, terms_, arch: str, first) -> dict:
 
 
 __all__ = ["MODULES", "Options", "after_update", "encode", "init_params", "loss", "module",
-           "options_of", "param_keys", "stats", "terms", "terms_and_grad"]
+           "options_of", "param_keys", "sparsity_sum", "stats", "terms", "terms_and_grad"]

@@ -6,8 +6,10 @@ from __future__ import annotations
 from functools import partial
 
 import jax
+import jax.numpy as jnp
 
 from saejax import architectures, losses, metrics
+from saejax.architectures import common
 
 
 @partial(jax.jit, static_argnames=("config",))
@@ -17,12 +19,63 @@ def final_stats(params, x, hyper, config):
     vmapped over a sweep's members.
 
     The sigmoid network: ``losses.compute_terms`` and ``metrics.activation_stats``. The family:
-    ``architectures.terms`` (without the auxiliary loss, which needs the training's dead
-    latents) and ``architectures.stats`` (the codes inference computes).
+    ``family_final``, block by block.
     """
     if config.arch == "sigmoid":
         return (losses.compute_terms(params, x, hyper, config.penalty, config.decoder,
                                      config.tied),
                 metrics.activation_stats(params, x, hyper.rho, config.decoder, config.tied))
-    return (architectures.terms(params, x, hyper, config.arch, architectures.options_of(config)),
-            architectures.stats(params, x, hyper, config.arch))
+    return family_final(params, x, hyper, config.arch)
+
+
+# Examples per block of a family member's final evaluation.
+FINAL_BLOCK = 2048
+
+
+def family_final(params, x_MxN, hyper, arch: str, block: int = FINAL_BLOCK):
+    """A family member's ``(terms, stats)`` on x, with the codes inference computes, summed over
+    blocks of at most ``block`` examples.
+
+    The sums are those of ``architectures.terms`` and ``metrics.code_stats`` (equal to them,
+    which the tests check), taken block by block: a sweep evaluates every member at once, and
+    64 members' (M, H) codes on 100,000 examples would need 6.5 GB, one block's 130 MB.
+    batchtopk's codes are its inference codes (its threshold), and the auxiliary loss of topk
+    and batchtopk is left out: it needs the training's dead latents.
+    """
+    m, n = x_MxN.shape
+    nb = -(-m // block)
+    block = -(-m // nb)  # blocks of equal size
+    pad = nb * block - m
+    xb = jnp.pad(x_MxN, ((0, pad), (0, 0))).reshape(nb, block, n)
+    wb = (jnp.arange(nb * block) < m).reshape(nb, block).astype(x_MxN.dtype)
+
+    def one_block(acc, blk):
+        x_b, w_b = blk
+        f = architectures.encode(params, x_b, hyper, arch) * w_b[:, None]
+        x_hat = common.decode(params, f)
+        norm_x = jnp.linalg.norm(x_b, axis=1)
+        nonzero = (norm_x > 0) & (w_b > 0)
+        ratio = jnp.linalg.norm(x_hat, axis=1) / jnp.where(nonzero, norm_x, 1.0)
+        sse, sparse, fired, ratios, count = acc
+        return (sse + jnp.sum(jnp.sum((x_hat - x_b) ** 2, axis=1) * w_b),
+                sparse + architectures.sparsity_sum(params, f, hyper, arch),
+                fired + jnp.sum((f > 0).astype(f.dtype), axis=0),
+                ratios + jnp.sum(jnp.where(nonzero, ratio, 0.0)),
+                count + jnp.sum(nonzero.astype(x_b.dtype))), None
+
+    zero = jnp.zeros((), x_MxN.dtype)
+    acc0 = (zero, zero, jnp.zeros(params["W1"].shape[0], x_MxN.dtype), zero, zero)
+    (sse, sparse, fired_H, ratios, count), _ = jax.lax.scan(one_block, acc0, (xb, wb))
+    fvu = sse / metrics.total_variance(x_MxN)
+    rho_hat_H = fired_H / m
+    terms = {"reconstruction": sse / m,
+             "weight_decay": common.weight_decay_from(params, hyper.lam),
+             "sparsity": sparse / m}
+    terms["loss"] = terms["reconstruction"] + terms["weight_decay"] + terms["sparsity"]
+    terms.update(rho_hat=rho_hat_H, mean_l0=jnp.sum(fired_H) / m, fvu=fvu)
+    stats = {"rho_hat": rho_hat_H, "rho_hat_mean": jnp.mean(rho_hat_H),
+             "rho_hat_min": jnp.min(rho_hat_H), "rho_hat_max": jnp.max(rho_hat_H),
+             "dead_fraction": jnp.mean(rho_hat_H == 0), "explained_variance": 1.0 - fvu,
+             "mean_l0": terms["mean_l0"], "fvu": fvu,
+             "shrinkage": ratios / jnp.maximum(count, 1)}
+    return terms, stats
