@@ -56,15 +56,8 @@ def make_evaluate(config: TrainConfig, batched: bool = False):
         return lambda params, batch, hyper, dead=None: (
             blocked if batch.shape[0] >= 2 * block else whole)(params, batch, hyper)
 
-    def evaluate(params, batch, hyper, dead=None):
-        def f(p):
-            terms = losses.compute_terms(p, batch, hyper, penalty, decoder, tied)
-            return terms["loss"], terms
-
-        (_, terms), g = jax.value_and_grad(f, has_aux=True)(params)
-        return terms, g
-
-    return evaluate
+    return _autodiff(lambda p, batch, hyper, dead: losses.compute_terms(
+        p, batch, hyper, penalty, decoder, tied))
 
 
 def _family_evaluate(config: TrainConfig):
@@ -72,10 +65,16 @@ def _family_evaluate(config: TrainConfig):
     if config.grad == "analytic":
         return lambda params, batch, hyper, dead=None: architectures.terms_and_grad(
             params, batch, hyper, arch, options, dead)
+    return _autodiff(lambda p, batch, hyper, dead: architectures.terms(
+        p, batch, hyper, arch, options, dead))
+
+
+def _autodiff(terms_of):
+    """``evaluate`` by ``jax.value_and_grad`` of ``terms_of(params, batch, hyper, dead)``'s J."""
 
     def evaluate(params, batch, hyper, dead=None):
         def f(p):
-            terms = architectures.terms(p, batch, hyper, arch, options, dead)
+            terms = terms_of(p, batch, hyper, dead)
             return terms["loss"], terms
 
         (_, terms), g = jax.value_and_grad(f, has_aux=True)(params)
