@@ -144,6 +144,7 @@ def test_bad_array_files_exit_2_naming_what_to_do(tmp_path, capsys):
     assert not (tmp_path / "w").exists()
 
 
+@pytest.mark.slow
 def test_sweep_on_an_array(tmp_path, capsys):
     x = np.random.default_rng(2).uniform(0.1, 0.9, (30, 5)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)

@@ -55,6 +55,7 @@ def test_member_equals_standalone_run(arch):
     assert (l0[high].mean() > l0[low].mean()) if name == "k" else (l0[low].mean() > l0[high].mean())
 
 
+@pytest.mark.slow
 def test_one_seed_shares_the_batches_and_still_equals_standalone_runs():
     c = cfg(arch="topk", n_hidden=6, lam=0.0, aux_coeff=0.0)
     x = data()

@@ -11,7 +11,8 @@ from saejax.losses import Hyper
 from saejax.train.final import family_final
 
 
-@pytest.mark.parametrize("arch", ["relu-l1", "topk", "batchtopk", "jumprelu"])
+@pytest.mark.parametrize("arch", ["topk", *(pytest.param(a, marks=pytest.mark.slow)
+                                            for a in ("relu-l1", "batchtopk", "jumprelu"))])
 def test_blocks_sum_to_the_whole_batch(arch):
     jax.config.update("jax_enable_x64", True)
     rng = np.random.default_rng(0)
