@@ -149,6 +149,17 @@ def module_command(module: str, *args) -> list[str]:
     return [sys.executable, "-m", module, *map(str, args)]
 
 
+def timed_process(cmd, env=None) -> tuple[float, str]:
+    """``(wall seconds, stdout)`` of ``cmd`` run to its exit, as a user would time it;
+    RuntimeError with the end of its stderr when it fails."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} failed:\n{proc.stderr[-3000:]}")
+    return wall, proc.stdout
+
+
 def module_env(env: dict | None = None) -> dict:
     """``env`` (default: this process's) with the project root first on PYTHONPATH, so that a
     child ``python -m experiments...`` finds this checkout's scripts and saejax from any

@@ -31,10 +31,8 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -46,16 +44,8 @@ from experiments.common import (
     module_env,
     results_dir,
     save_results,
+    timed_process,
 )
-
-
-def timed_process(cmd, env=None) -> tuple[float, str]:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd} failed:\n{proc.stderr[-3000:]}")
-    return wall, proc.stdout
 
 
 def main():

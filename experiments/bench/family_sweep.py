@@ -41,10 +41,8 @@ import os
 import platform
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +56,7 @@ from experiments.common import (
     module_env,
     results_dir,
     save_results,
+    timed_process,
 )
 
 NAME = "bench_family_sweep"
@@ -81,15 +80,6 @@ def grid(arch: str, quick: bool) -> dict:
         l1 = np.geomspace(0.01, 10, 8 if quick else 64)
         return {"--l1": [f"{v:.6g}" for v in l1], "--seed": ["0"]}
     return {"--k": ["4", "8", "16", "32"], "--seed": [str(s) for s in range(2 if quick else 16)]}
-
-
-def timed_process(cmd, env=None) -> tuple[float, str]:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd} failed:\n{proc.stderr[-3000:]}")
-    return wall, proc.stdout
 
 
 def measure(arch: str, tmp: Path, data: Path, examples: int, steps: int, repeats: int,
