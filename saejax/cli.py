@@ -359,18 +359,10 @@ def _encode(args) -> int:
     if x.shape[1] != n_visible:
         raise ValueError(f"the model takes {n_visible} inputs but {info['source']} gives "
                          f"{x.shape[1]} per example; encode data of the model's kind.")
-    params = {k: jnp.asarray(v) for k, v in params.items()}
-    x = jnp.asarray(x, dtype)
-    if config.arch == "sigmoid":
-        from saejax.model import encode
+    from saejax.train.final import codes
 
-        code = encode(params, x).a2
-    else:
-        from saejax import architectures
-        from saejax.losses import hyper_of
-
-        code = architectures.encode(params, x, hyper_of(config), config.arch)
-    code = np.asarray(code)
+    code = np.asarray(codes({k: jnp.asarray(v) for k, v in params.items()},
+                            jnp.asarray(x, dtype), config))
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "xb") as f:  # never overwrites
         np.save(f, code)

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from saejax import architectures, losses, metrics
 from saejax.architectures import common
+from saejax.model import encode
 
 
 @partial(jax.jit, static_argnames=("config",))
@@ -26,6 +27,15 @@ def final_stats(params, x, hyper, config):
                                      config.tied),
                 metrics.activation_stats(params, x, hyper.rho, config.decoder, config.tied))
     return family_final(params, x, hyper, config.arch)
+
+
+def codes(params, x, config):
+    """The codes of trained params for examples x, as inference computes them: the sigmoid
+    network's a2, or a family member's f (``architectures.encode``: batchtopk by its
+    threshold)."""
+    if config.arch == "sigmoid":
+        return encode(params, x).a2
+    return architectures.encode(params, x, losses.hyper_of(config), config.arch)
 
 
 # Examples per block of a family member's final evaluation.

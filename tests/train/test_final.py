@@ -32,3 +32,22 @@ def test_blocks_sum_to_the_whole_batch(arch):
         want = architectures.terms(params, x, hyper, arch)  # no dead latents: no aux loss
         for key in ("loss", "reconstruction", "weight_decay", "sparsity", "mean_l0", "fvu"):
             np.testing.assert_allclose(terms[key], want[key], rtol=1e-12, err_msg=key)
+
+
+def test_codes_are_the_architectures_inference_codes():
+    # topk written in NumPy: each row's k largest of pre = (x - b2) W1^T + b1, then a ReLU
+    from saejax.config import TrainConfig
+    from saejax.train.final import codes
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(7, 5))
+    config = TrainConfig(arch="topk", n_hidden=6, k=2, dtype="float64")
+    params = architectures.init_params(jax.random.key(0), 5, 6, "topk", x.mean(0), jnp.float64)
+    pre = (x - np.asarray(params["b2"])) @ np.asarray(params["W1"]).T + np.asarray(params["b1"])
+    kth = np.sort(pre, axis=1)[:, -2:-1]
+    want = np.where((pre >= kth) & (pre > 0), pre, 0.0)
+    np.testing.assert_allclose(codes(params, jnp.asarray(x), config), want, rtol=1e-12)
+    sigmoid = TrainConfig(n_hidden=6, dtype="float64")
+    p = {k: params[k] for k in ("W1", "b1", "W2", "b2")}
+    a2 = 1 / (1 + np.exp(-(x @ np.asarray(p["W1"]).T + np.asarray(p["b1"]))))  # UFLDL's a2
+    np.testing.assert_allclose(codes(p, jnp.asarray(x), sigmoid), a2, rtol=1e-12)
