@@ -1,6 +1,9 @@
-"""Finite differences and the three-way gradient check: analytic, autodiff and numerical.
+"""The three-way gradient check of the sigmoid network: analytic, autodiff and numerical, and
+the report of ``saejax gradcheck`` over every architecture.
 
-The measure is UFLDL's: ||a - b|| / ||a + b|| over all parameters flattened, and per block.
+The measure is UFLDL's: ||a - b|| / ||a + b|| over all parameters flattened, and per block
+(``saejax.differences``); the family's check, at points drawn off its kinks, lives in
+``saejax.architectures.gradcheck``.
 """
 
 from __future__ import annotations
@@ -8,23 +11,32 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
 from saejax import grads, losses, schema
+from saejax.architectures.gradcheck import (
+    FAMILY_KNOBS,
+    family_checks,
+    family_problem,
+    format_family_table,
+    kink_margin,
+    required_margin,
+)
+from saejax.differences import (
+    NUMERICAL_EPS,
+    PAIRS,
+    TOLERANCES,
+    block_differences,
+    numerical_grad,
+    relative_difference,
+)
 from saejax.model import PARAM_KEYS, init_params
 
-PAIRS = ("analytic~autodiff", "analytic~numerical", "autodiff~numerical")
-
-# Tolerances on the relative difference, per dtype. float64 is the UFLDL check; float32 central
-# differences are limited by rounding (~1e-7 / eps), so they only catch gross errors.
-TOLERANCES = {
-    "float64": {"analytic~autodiff": 1e-12, "analytic~numerical": 1e-9, "autodiff~numerical": 1e-9},
-    "float32": {"analytic~autodiff": 1e-5, "analytic~numerical": 2e-2, "autodiff~numerical": 2e-2},
-}
-# Finite-difference step of the check, per dtype. Central differences err by eps^2 f'''/6
-# (truncation) plus about ulp(J)/eps (rounding); on the default problem UFLDL's 1e-4 leaves
-# ~1e-9 of truncation error on the b2 block and 2e-5 about 1e-10 (measured). float32 needs 1e-2.
-NUMERICAL_EPS = {"float64": 2e-5, "float32": 1e-2}
+# The measures come from saejax.differences and the family's check from
+# saejax.architectures.gradcheck; both are named here too, where a gradient check is looked for.
+__all__ = ["FAMILY_KNOBS", "NUMERICAL_EPS", "PAIRS", "TERM_FUNCTIONS", "TOLERANCES",
+           "block_differences", "check", "family_checks", "family_problem", "format_report",
+           "format_table", "gradients", "kink_margin", "numerical_grad", "problem",
+           "relative_difference", "report", "required_margin", "ufldl_sanity_check"]
 
 # Each term of J as (value, analytic gradient), both called as f(params, x, hyper, penalty, arch)
 # with arch = {"decoder": ..., "tied": ...}.
@@ -49,52 +61,6 @@ TERM_FUNCTIONS = {
 if tuple(TERM_FUNCTIONS) != schema.TERMS:
     raise ImportError(f"gradcheck.TERM_FUNCTIONS {tuple(TERM_FUNCTIONS)} must list schema.TERMS "
                       f"{schema.TERMS} in order.")
-
-
-def numerical_grad(f, params, eps: float = 1e-4):
-    """Central finite differences of a scalar function over every parameter entry.
-
-    UFLDL's computeNumericalGradient: g_i = (f(theta + eps e_i) - f(theta - eps e_i)) / (2 eps).
-
-    Args:
-      f: a JAX-traceable function from a pytree like ``params`` to a scalar.
-      params: any pytree of arrays (a params dict, or e.g. ``{"x": array}``).
-      eps: the step; 1e-4 in float64 as in UFLDL.
-
-    Returns:
-      A pytree shaped like ``params`` holding the numerical gradient.
-    """
-    theta, unravel = ravel_pytree(params)
-    theta = np.asarray(theta)
-    # One compiled program evaluated at each perturbed point, as UFLDL's loop does. Separate
-    # calls keep f(theta + eps e_i) and f(theta - eps e_i) bitwise comparable, so a structural
-    # zero of the gradient comes out as exactly zero rather than as rounding noise.
-    f_flat = jax.jit(lambda t: f(unravel(t)))
-    g = np.empty_like(theta)
-    for i in range(theta.size):
-        up, down = theta.copy(), theta.copy()
-        up[i] += eps
-        down[i] -= eps
-        g[i] = (float(f_flat(up)) - float(f_flat(down))) / (2 * eps)
-    return unravel(g)
-
-
-def relative_difference(a, b) -> float:
-    """||a - b|| / ||a + b|| over all leaves flattened (0 when both are zero)."""
-    fa, _ = ravel_pytree(a)
-    fb, _ = ravel_pytree(b)
-    fa, fb = np.asarray(fa, np.float64), np.asarray(fb, np.float64)
-    num, den = np.linalg.norm(fa - fb), np.linalg.norm(fa + fb)
-    if den == 0:
-        return 0.0 if num == 0 else float("inf")
-    return float(num / den)
-
-
-def block_differences(a: dict, b: dict) -> dict:
-    """Relative differences per parameter block, plus ``"all"`` over every block together."""
-    out = {k: relative_difference(a[k], b[k]) for k in a}
-    out["all"] = relative_difference(a, b)
-    return out
 
 
 def gradients(params, x, hyper, penalty: str = "kl", term: str = "loss", eps=None, *,
@@ -263,283 +229,4 @@ def format_report(result: dict) -> str:
                   for pair, value in net["differences"].items()]
         lines.append(("PASS" if net["passed"] else "FAIL") + "\n")
     lines.append("all checks passed" if result["passed"] else "SOME CHECKS FAILED")
-    return "\n".join(lines)
-
-
-# --- The family (saejax.architectures): relu-l1, topk, batchtopk, jumprelu --------------------
-
-# The knobs of the family's check, chosen so that each sparsity mechanism is at work on the small
-# problem: relu-l1's penalty a visible share of J, topk keeping 3 of 5 latents per example,
-# jumprelu's L0 term present (its gradient is the pseudo-derivative's).
-FAMILY_KNOBS = {"l1": 0.3, "k": 3, "l0": 0.1}
-# topk's and batchtopk's auxiliary loss in the check: a dead latent of every other index (3 of 5
-# for H = 5), of which each example uses its top 2, weighted enough to be a visible share of J.
-FAMILY_AUX = {"aux_k": 2, "aux_coeff": 0.25}
-# Finite-difference step of the family's check, per dtype. Between kinks the family's J is a
-# polynomial of low degree, so truncation is small and rounding (~ulp(J)/eps) dominates: on the
-# default problem float64 agrees to ~2e-11 at 2e-5 and ~4e-10 at 1e-6 (measured). float32 takes
-# 1e-3, small enough to stay inside a kink margin.
-FAMILY_EPS = {"float64": 2e-5, "float32": 1e-3}
-# The least distance from a kink (in pre-activation units) of a point the family is checked at.
-KINK_MARGIN = 1e-3
-# jumprelu's bandwidth at the check's point inside the kernel: wide enough that the threshold,
-# a quarter bandwidth from a pre-activation, is KINK_MARGIN and more from the jump.
-FAMILY_KERNEL_BANDWIDTH = 0.01
-# A point is redrawn at most this many times to get off the kinks.
-MAX_DRAWS = 200
-# The params that get the paper's pseudo-derivative rather than the true one: checked against
-# autodiff (whose custom VJP is that pseudo-derivative) and reported, not gated, against
-# finite differences, which see the true derivative.
-PSEUDO_DERIVATIVE = {"jumprelu": ("log_threshold",)}
-
-
-def _sorted_desc(values, axis=-1):
-    return -np.sort(-values, axis=axis)
-
-
-def kink_margin(params, x, hyper, arch: str, options=None, dead_H=None,
-                kernel: bool = True) -> float:
-    """The distance of a point from the nearest kink of ``arch``'s loss, in pre-activation units.
-
-    Between kinks the family's J is smooth, so central differences of step eps converge to the
-    gradient when every pre-activation moves by less than this margin. The kinks:
-
-      every arch   pre = 0 (the ReLU; conservative for jumprelu, whose theta > 0)
-      topk         each example's gap between its k-th and (k+1)-th largest pre
-      batchtopk    the batch's gap between its (k m)-th and (k m + 1)-th largest pre
-      aux loss     (topk, batchtopk with ``dead_H`` and aux_coeff > 0) each example's gap
-                   between its aux_k-th and (aux_k + 1)-th largest pre among the dead latents
-      jumprelu     |pre - theta| - bandwidth / 2: outside the pseudo-derivative's kernel, where
-                   it is 0 as the true derivative is; |pre - theta| with ``kernel=False`` (the
-                   jump itself, for a point inside the kernel on purpose)
-
-    Returns the smallest of these (a float; inf if there is none).
-    """
-    from saejax.architectures import Options, topk
-
-    options = Options() if options is None else options
-    p = {key: np.asarray(v, np.float64) for key, v in params.items()}
-    pre = (np.asarray(x, np.float64) - p["b2"][None, :]) @ p["W1"].T + p["b1"][None, :]
-    m, h = pre.shape
-    gaps = [np.min(np.abs(pre))]
-    k = int(hyper.k) if arch in ("topk", "batchtopk") else None
-    if arch == "topk" and k < h:
-        s = _sorted_desc(pre)
-        gaps.append(np.min(s[:, k - 1] - s[:, k]))
-    if arch == "batchtopk" and k * m < m * h:
-        s = _sorted_desc(pre.reshape(-1))
-        gaps.append(s[k * m - 1] - s[k * m])
-    if arch in ("topk", "batchtopk") and topk.uses_aux(options, dead_H):
-        dead = np.asarray(dead_H, bool)
-        a = min(options.aux_k, h)
-        if a < dead.sum():
-            s = _sorted_desc(pre[:, dead])
-            gaps.append(np.min(s[:, a - 1] - s[:, a]))
-    if arch == "jumprelu":
-        theta = np.exp(p["log_threshold"])[None, :]
-        gaps.append(np.min(np.abs(pre - theta)) - (0.5 * options.bandwidth if kernel else 0.0))
-    return float(min(gaps))
-
-
-def required_margin(params, x, eps: float) -> float:
-    """The margin a point needs for central differences of step eps: ``KINK_MARGIN``, or ten
-    times the most one perturbed entry can move a pre-activation (eps |x - b2| through W1,
-    eps |W1| through b2, eps through b1, eps theta through log_threshold), whichever is larger."""
-    xc = np.abs(np.asarray(x, np.float64) - np.asarray(params["b2"], np.float64)[None, :])
-    scale = max(1.0, float(xc.max()), float(np.abs(np.asarray(params["W1"])).max()))
-    if "log_threshold" in params:
-        scale = max(scale, float(np.exp(np.asarray(params["log_threshold"])).max()))
-    return max(KINK_MARGIN, 10.0 * eps * scale)
-
-
-def _family_draw(rng, arch: str, n_visible: int, n_hidden: int, m: int, dtype):
-    # NumPy's generator: a point costs microseconds, where jax.random's first calls compile.
-    w = rng.standard_normal((n_visible, n_hidden))
-    W2 = w / np.linalg.norm(w, axis=0, keepdims=True)  # unit columns, as at initialization
-    params = {
-        # Away from the initialization's symmetries (W1 = W2^T, unit columns, zero biases), so
-        # that a transposed or a missing term shows.
-        "W1": W2.T + 0.3 * rng.standard_normal((n_hidden, n_visible)),
-        "b1": 0.2 * rng.standard_normal(n_hidden),
-        "W2": W2 * rng.uniform(0.5, 1.5, (1, n_hidden)),
-        "b2": 0.2 * rng.standard_normal(n_visible),
-    }
-    if arch == "jumprelu":  # thresholds that silence a good share of the codes
-        params["log_threshold"] = np.log(rng.uniform(0.2, 0.8, n_hidden))
-    if arch == "batchtopk":
-        params["threshold"] = np.asarray(0.5)
-    x = rng.standard_normal((m, n_visible))
-    return ({k: jnp.asarray(v, dtype) for k, v in params.items()}, jnp.asarray(x, dtype))
-
-
-def _into_kernel(params, x, bandwidth: float) -> dict:
-    """jumprelu's params with each threshold moved to a quarter bandwidth below its latent's
-    largest pre-activation (where that exceeds the bandwidth): one example per latent inside the
-    kernel, still active, a quarter bandwidth from the jump."""
-    from saejax.architectures import common
-
-    top_H = jnp.max(common.pre_activation(params, x), axis=0)
-    theta_H = jnp.where(top_H > bandwidth, top_H - 0.25 * bandwidth,
-                        jnp.exp(params["log_threshold"]))
-    return {**params, "log_threshold": jnp.log(theta_H)}
-
-
-def family_problem(arch: str, n_visible: int = 8, n_hidden: int = 5, m: int = 10, hyper=None,
-                   options=None, dead_H=None, dtype=jnp.float64, seed: int = 0, eps=None,
-                   margin=None, inside_kernel: bool = False):
-    """A small random problem of a family architecture, drawn off the kinks of its loss.
-
-    The point, from NumPy's ``default_rng([seed, i])`` for draw i: unit decoder columns (as
-    ``architectures.init_params`` draws them) scaled by U(0.5, 1.5), W1 their transpose moved by
-    0.3 N(0, 1), biases 0.2 N(0, 1), jumprelu's thresholds U(0.2, 0.8), batchtopk's 0.5; x ~
-    N(0, 1) of shape (m, n_visible). The first draw whose ``kink_margin`` exceeds ``margin``
-    (default ``required_margin`` for the step eps, itself ``FAMILY_EPS`` by default) is
-    returned, so the same arguments give the same point. ValueError after ``MAX_DRAWS`` draws.
-
-    ``inside_kernel`` (jumprelu): the thresholds are then moved into the kernel of the
-    pseudo-derivative (``_into_kernel``), so that its log_threshold gradient is nonzero, and the
-    margin is measured to the jump itself (``kink_margin(kernel=False)``): finite differences
-    still see a smooth J there, whose true log_threshold derivative is 0.
-
-    Returns:
-      ``(params, x, margin)``: the point and its ``kink_margin``.
-    """
-    from saejax.architectures import Options
-    from saejax.losses import Hyper
-
-    hyper = Hyper(0.01, 3.0, 1e-4, **FAMILY_KNOBS) if hyper is None else hyper
-    options = Options() if options is None else options
-    dtype = jnp.dtype(dtype)
-    eps = FAMILY_EPS.get(dtype.name, 1e-6) if eps is None else eps
-    for draw in range(MAX_DRAWS):
-        rng = np.random.default_rng([seed, draw])
-        params, x = _family_draw(rng, arch, n_visible, n_hidden, m, dtype)
-        if inside_kernel:
-            params = _into_kernel(params, x, options.bandwidth)
-        need = required_margin(params, x, eps) if margin is None else margin
-        got = kink_margin(params, x, hyper, arch, options, dead_H, kernel=not inside_kernel)
-        if got > need:
-            return params, x, got
-    raise ValueError(f"no point of {arch} with a kink margin above {need:.1e} in {MAX_DRAWS} "
-                     f"draws of {n_visible}-{n_hidden}-{n_visible}, m={m}; use a smaller eps or "
-                     "a smaller problem.")
-
-
-def family_dead(n_hidden: int):
-    """The dead latents of the family's check: every other one, starting with the first."""
-    return jnp.arange(n_hidden) % 2 == 0
-
-
-def family_gradients(params, x, hyper, arch: str, options=None, dead_H=None, eps=None) -> dict:
-    """The analytic, autodiff and numerical gradients of a family member's J.
-
-    Returns ``{"analytic": g, "autodiff": g, "numerical": g}``, each a dict like params.
-    """
-    from saejax import architectures
-
-    options = architectures.Options() if options is None else options
-    dtype = jnp.result_type(params["W1"]).name
-    eps = FAMILY_EPS.get(dtype, 1e-6) if eps is None else eps
-
-    def f(p):
-        return architectures.loss(p, x, hyper, arch, options, dead_H)
-
-    # Fresh closures, compiled once each: a function jitted before would come from jax's cache
-    # and miss a change to the module it calls (a test plants a wrong gradient that way).
-    def analytic(p):
-        return architectures.terms_and_grad(p, x, hyper, arch, options, dead_H)[1]
-
-    return {"analytic": jax.jit(analytic)(params),
-            "autodiff": jax.jit(jax.grad(f))(params),
-            "numerical": numerical_grad(f, params, eps)}
-
-
-def family_check(params, x, hyper, arch: str, options=None, dead_H=None, eps=None,
-                 inside_kernel: bool = False) -> dict:
-    """The three-way check of a family member's J at one point (best drawn by
-    ``family_problem``, off the kinks).
-
-    Every block is gated analytic~autodiff; the finite differences are gated over all blocks
-    together except ``PSEUDO_DERIVATIVE``'s (jumprelu's log_threshold), whose numbers against
-    them are reported only. Returns a JSON-ready dict with ``arch``, ``variant`` ("", "aux loss"
-    when the auxiliary loss is on, "inside the kernel" for ``family_problem``'s point of that
-    name), ``dtype``, ``eps``, ``margin``, ``differences`` (pair -> block ->
-    relative difference, ``"all"`` over the gated blocks), ``autodiff_only`` (the blocks not
-    gated against finite differences), ``tolerances`` and ``passed``.
-    """
-    from saejax import architectures
-    from saejax.architectures import topk
-
-    options = architectures.Options() if options is None else options
-    dtype = jnp.result_type(params["W1"]).name
-    eps = FAMILY_EPS.get(dtype, 1e-6) if eps is None else eps
-    g = family_gradients(params, x, hyper, arch, options, dead_H, eps)
-    autodiff_only = PSEUDO_DERIVATIVE.get(arch, ())
-    tolerances = TOLERANCES.get(dtype, TOLERANCES["float32"])
-    differences = {}
-    for pair in PAIRS:
-        left, right = pair.split("~")
-        a, b = g[left], g[right]
-        d = {key: relative_difference(a[key], b[key]) for key in params}
-        gated = ([key for key in params if key not in autodiff_only] if "numerical" in pair
-                 else list(params))
-        d["all"] = relative_difference({key: a[key] for key in gated},
-                                       {key: b[key] for key in gated})
-        differences[pair] = d
-    passed = all(differences[p]["all"] <= tolerances[p] for p in PAIRS) and all(
-        differences["analytic~autodiff"][key] <= tolerances["analytic~autodiff"]
-        for key in params)
-    aux = arch in ("topk", "batchtopk") and topk.uses_aux(options, dead_H)
-    variant = "aux loss" if aux else "inside the kernel" if inside_kernel else ""
-    return {"arch": arch, "variant": variant, "dtype": dtype, "eps": float(eps),
-            "bandwidth": float(options.bandwidth) if arch == "jumprelu" else None,
-            "margin": kink_margin(params, x, hyper, arch, options, dead_H,
-                                  kernel=not inside_kernel),
-            "differences": differences, "autodiff_only": list(autodiff_only),
-            "tolerances": tolerances, "passed": bool(passed)}
-
-
-def family_checks(arch: str, n_visible: int, n_hidden: int, m: int, hyper, dtype: str = "float64",
-                  eps=None, seed: int = 0) -> list:
-    """``family_check`` of ``arch`` on ``family_problem``'s points: for topk and batchtopk twice,
-    without and with the auxiliary loss (``family_dead``'s latents, ``FAMILY_AUX``); for jumprelu
-    twice, off the kernel (the pseudo-derivative 0, as finite differences see it) and inside it
-    (``FAMILY_KERNEL_BANDWIDTH``: the pseudo-derivative nonzero, checked against autodiff)."""
-    from saejax.architectures import Options
-
-    runs = [(Options(), None, False)]
-    if arch in ("topk", "batchtopk"):
-        runs.append((Options(**FAMILY_AUX), family_dead(n_hidden), False))
-    if arch == "jumprelu":
-        runs.append((Options(bandwidth=FAMILY_KERNEL_BANDWIDTH), None, True))
-    results = []
-    for options, dead_H, inside in runs:
-        params, x, _ = family_problem(arch, n_visible, n_hidden, m, hyper, options, dead_H,
-                                      dtype, seed, eps, inside_kernel=inside)
-        results.append(family_check(params, x, hyper, arch, options, dead_H, eps, inside))
-    return results
-
-
-def format_family_table(result: dict) -> str:
-    """A fixed-width text table of one ``family_check`` result: blocks down, pairs across; a
-    block checked against autodiff only is marked with *."""
-    from saejax.architectures import param_keys
-
-    variant = f" ({result['variant']})" if result["variant"] else ""
-    bandwidth = "" if result["bandwidth"] is None else f", bandwidth {result['bandwidth']:g}"
-    title = (f"loss | arch={result['arch']}{variant} | {result['dtype']} | eps="
-             f"{result['eps']:.0e}, kink margin {result['margin']:.2e}{bandwidth}")
-    head = f"{'block':<14}" + "".join(f"{p:>22}" for p in PAIRS)
-    lines = [title, head, "-" * len(head)]
-    blocks = result["differences"]["analytic~autodiff"]
-    for block in [k for k in param_keys(result["arch"]) if k in blocks] + ["all"]:
-        row = "".join(f"{result['differences'][p][block]:>22.3e}" for p in PAIRS)
-        name = block + ("*" if block in result["autodiff_only"] else "")
-        lines.append(f"{name:<14}{row}")
-    tol = "".join(f"{result['tolerances'][p]:>22.0e}" for p in PAIRS)
-    lines.append(f"{'limit':<14}{tol}")
-    if result["autodiff_only"]:
-        lines.append(f"* {', '.join(result['autodiff_only'])}: the pseudo-derivative, gated "
-                     "against autodiff only; finite differences see the true derivative")
-    lines.append("PASS" if result["passed"] else "FAIL")
     return "\n".join(lines)
