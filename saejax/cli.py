@@ -116,6 +116,7 @@ def _train(args) -> int:
 
     from saejax import train
     from saejax.config import refuse_lr_for_lbfgs
+    from saejax.data import config_data
     from saejax.records import rundir
 
     workdir = rundir.choose(args.workdir, args.resume, args.preset, "run")  # before the data
@@ -126,7 +127,7 @@ def _train(args) -> int:
     refuse_lr_for_lbfgs(config, args.lr is not None)
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    config, x, info = _training_data(args, config, all_rows=base is None)
+    config, x, info = config_data(config, all_rows=base is None and args.num_examples is None)
     print(
         f"training {_network(config, x.shape[1])} on {x.shape[0]} examples "
         f"({info['source']}), {config.optimizer} for {config.steps} steps, {config.dtype}, "
@@ -149,25 +150,6 @@ def _train(args) -> int:
     filters = workdir / "filters.png"
     print(f"filters: {filters}" if filters.exists() else f"run directory: {workdir}")
     return 0
-
-
-def _training_data(args, config, all_rows: bool):
-    """``(config, x, info)``: the run's data, normalized as ``config.normalize`` says. A .npy or
-    .npz --data makes the data set an array, whose rows are all taken unless --num-examples is
-    given (with ``all_rows``; a resumed run takes its recorded count); config then records the
-    number of rows actually used."""
-    from saejax.data import is_array_spec, training_data
-
-    if is_array_spec(args.data):
-        config = config.replace(dataset="array")
-    array = config.dataset == "array"
-    num_examples = None if array and all_rows and args.num_examples is None else (
-        config.num_examples)
-    x, info = training_data(config.dataset, config.data, num_examples, config.patch_size,
-                            config.seed, normalize=config.normalize)
-    if array:
-        config = config.replace(num_examples=int(x.shape[0]))
-    return config, x, info
 
 
 def _network(config, n_visible: int) -> str:
@@ -225,7 +207,7 @@ def _sweep(args) -> int:
         jax.config.update("jax_enable_x64", True)
     from saejax import sweeps
     from saejax.config import refuse_lr_for_lbfgs
-    from saejax.data import training_labels
+    from saejax.data import config_data, training_labels
     from saejax.records import rundir
 
     config = config_from_args(args, swept=AXES)
@@ -244,7 +226,7 @@ def _sweep(args) -> int:
     mode = "points" if args.points else "product"
     grid = sweeps.make_grid(config, args.rho, args.beta, args.lam, args.lr, args.seed, mode,
                             l1=args.l1, k=args.k, l0=args.l0)
-    config, x, info = _training_data(args, config, all_rows=True)
+    config, x, info = config_data(config, all_rows=args.num_examples is None)
     labels = None
     if args.probe:
         labels = training_labels(config.dataset, config.data, config.num_examples)

@@ -4,6 +4,7 @@ from saejax.data import normalize
 from saejax.data.arrays import describe_array, file_sha256, is_array_spec, load_array
 from saejax.data.datasets import (
     color_patches,
+    config_data,
     data_of,
     detect_format,
     training_data,
@@ -26,6 +27,7 @@ __all__ = [
     "DataError",
     "check_finite",
     "color_patches",
+    "config_data",
     "data_of",
     "describe_array",
     "detect_format",

@@ -162,6 +162,23 @@ def training_labels(dataset: str, path=None, num_examples: int | None = None) ->
     return None
 
 
+def config_data(config, all_rows: bool = False):
+    """``(config, x, info)``: a run's data as its ``config`` names it, normalized as
+    ``config.normalize`` says. A .npy or .npz ``config.data`` makes the data set an array, whose
+    rows are all taken when ``all_rows`` (the command line without --num-examples; a resumed
+    run keeps its recorded count), else ``config.num_examples`` of them; the config returned
+    records the number of rows actually used."""
+    if is_array_spec(config.data):
+        config = config.replace(dataset="array")
+    array = config.dataset == "array"
+    x, info = training_data(config.dataset, config.data,
+                            None if array and all_rows else config.num_examples,
+                            config.patch_size, config.seed, normalize=config.normalize)
+    if array:
+        config = config.replace(num_examples=int(x.shape[0]))
+    return config, x, info
+
+
 def data_of(config, dataset: str | None = None, path=None, num_examples: int | None = None,
             recorded: dict | None = None) -> tuple[np.ndarray, dict]:
     """``training_data`` for a trained model's ``config``, unnormalized (the caller applies the
