@@ -24,8 +24,6 @@ d/dW1_ij [beta sum_l KL(rho||rho_hat_l)] = beta (-rho/rho_hat_i + (1-rho)/(1-rho
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 
@@ -193,10 +191,14 @@ def analytic_grad(params: dict, x, hyper: Hyper, penalty: str = "kl", *,
     return value_and_analytic_grad(params, x, hyper, penalty, decoder=decoder, tied=tied)[1]
 
 
-@partial(jax.jit, static_argnames=("decoder", "tied"))
-def _reconstruction_grad(params, x_MxN, decoder, tied):
+def _reconstruction_grad_impl(params, x_MxN, decoder, tied):
     return _backprop(params, x_MxN, None, None, recon=True, sparse=False, decoder=decoder,
                      tied=tied)[2]
+
+
+# jit applied by call rather than as a decorator, here and below, so that the mutation run
+# (make mutants) reaches the function body.
+_reconstruction_grad = jax.jit(_reconstruction_grad_impl, static_argnames=("decoder", "tied"))
 
 
 def reconstruction_grad(params: dict, x, *, decoder: str = "sigmoid", tied: bool = False):
@@ -212,9 +214,11 @@ def weight_decay_grad(params: dict, lam, *, tied: bool = False) -> dict:
     return _decay_grad(params, lam, tied)
 
 
-@partial(jax.jit, static_argnames=("penalty", "tied"))
-def _sparsity_grad(params, x_MxN, hyper, penalty, tied):
+def _sparsity_grad_impl(params, x_MxN, hyper, penalty, tied):
     return _backprop(params, x_MxN, hyper, penalty, recon=False, sparse=True, tied=tied)[2]
+
+
+_sparsity_grad = jax.jit(_sparsity_grad_impl, static_argnames=("penalty", "tied"))
 
 
 def sparsity_grad(params: dict, x, hyper: Hyper, penalty: str = "kl", *,

@@ -1,6 +1,7 @@
 """Test configuration: float64 and no silent rank promotion, for every test."""
 
 import os
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -18,9 +19,41 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 os.environ.setdefault("SAEJAX_CACHE_DIR", tempfile.mkdtemp(prefix="saejax-test-xla-"))
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    """Every run of the property tests draws from one seed, printed in the header: a new one
+    each run unless ``--hypothesis-seed=N`` repeats a run's draws."""
+    from hypothesis import core
+
+    if config.getoption("hypothesis_seed", None) is None:
+        core.global_force_seed = secrets.randbelow(2**32)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The seed, after the results (printed under -q as well)."""
+    from hypothesis import core
+
+    seed = core.global_force_seed
+    terminalreporter.write_line(
+        f"hypothesis seed: {seed} (repeat this run's draws with --hypothesis-seed={seed})")
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """The shared data directory; skips the test when it is absent."""
     if not DATA.is_dir():
         pytest.skip(f"shared data not found at {DATA} (set SAEJAX_DATA to its path)")
     return DATA
+
+
+@pytest.fixture(autouse=True)
+def _trace_afresh_under_mutmut_stats():
+    """Under mutmut's coverage run (make mutants), each test traces its jitted functions afresh.
+
+    mutmut learns which tests call a function by recording the calls; a jitted function whose
+    trace a previous test cached is not called again in Python, so without this the later test
+    would not be run against that function's mutants.
+    """
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        jax.clear_caches()
+    yield

@@ -117,3 +117,16 @@ def read_png(path, expected_hw):
     h, w = expected_hw
     assert abs(pixels.shape[0] - h) <= 2 and abs(pixels.shape[1] - w) <= 2, pixels.shape
     return pixels
+
+
+# --- Property tests ---------------------------------------------------------------------------
+
+
+def property_settings(max_examples: int = 15):
+    """The hypothesis settings of the property tests: a bounded number of examples (the fast tier
+    keeps its budget), no deadline (an example of a new shape compiles), and a failing example
+    printed with its reproduction blob. The database (.hypothesis/) replays failures first."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(max_examples=max_examples, deadline=None, print_blob=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

@@ -120,9 +120,11 @@ def test_blocked_evaluation_equals_the_whole_batch(penalty, decoder, tied, m, bl
     # the one-pass terms and gradient to rounding.
     from saejax import grads
 
-    k1, k2, k3 = jax.random.split(jax.random.key(m), 3)
+    k1, k2, k3, k4 = jax.random.split(jax.random.key(m), 4)
     params = saejax.init_params(k1, 6, 4, jnp.float64, tied=tied)
+    # every bias nonzero: a path that dropped one would go unseen at zero
     params["b1"] = 0.3 * jax.random.normal(k2, (4,), jnp.float64)
+    params["b2"] = 0.3 * jax.random.normal(k4, (6,), jnp.float64)
     x = jax.random.uniform(k3, (m, 6), jnp.float64)
     hyper = saejax.Hyper(0.05, 3.0, 1e-3)
     want_terms, want = grads.terms_and_grad(params, x, hyper, penalty, decoder, tied)

@@ -114,3 +114,40 @@ def test_float32_saturated_units_stay_finite():
     lo, hi = float(np.float32(eps)), float(np.float32(1 - eps))
     want = np.sum(reference.penalty_value("kl", rho, np.array([hi, lo, float(rho_hat[2])])))
     np.testing.assert_allclose(saejax.sparsity(params, x, hyper) / 3.0, want, rtol=1e-4)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+@pytest.mark.parametrize("fn", ["weight_decay", "weight_decay_grad"])
+def test_weight_decay_refuses_malformed_params_and_a_negative_lam(fn, tied):
+    f = getattr(saejax, fn)
+    params = saejax.init_params(jax.random.key(0), 4, 3, jnp.float64, tied=tied)
+    with pytest.raises(ValueError, match="must have exactly the keys"):
+        f({k: v for k, v in params.items() if k != "b1"}, 0.1, tied=tied)
+    with pytest.raises(ValueError, match=r"params\['b2'\] has shape \(3,\)"):
+        f({**params, "b2": jnp.zeros(3)}, 0.1, tied=tied)
+    with pytest.raises(ValueError, match="must be a dict"):
+        f([params["W1"]], 0.1, tied=tied)
+    with pytest.raises(ValueError, match="lam"):
+        f(params, -0.1, tied=tied)
+    # the other variant's params: named as such
+    other = saejax.init_params(jax.random.key(0), 4, 3, jnp.float64, tied=not tied)
+    with pytest.raises(ValueError, match="tied"):
+        f(other, 0.1, tied=tied)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_weight_decay_and_its_gradient_by_hand(tied):
+    # W1 = [[1, -2], [0, 3]] (||W1||^2 = 14); untied W2 = [[0.5, 0], [0, -1]] (1.25);
+    # tied, W2 = W1^T counts W1 twice. lam = 0.2: (0.2/2)(14 + 1.25) = 1.525, tied 2.8.
+    w1 = jnp.array([[1.0, -2.0], [0.0, 3.0]])
+    params = {"W1": w1, "b1": jnp.array([5.0, -5.0]), "b2": jnp.array([7.0, 1.0])}
+    if not tied:
+        params["W2"] = jnp.array([[0.5, 0.0], [0.0, -1.0]])
+    np.testing.assert_allclose(saejax.weight_decay(params, 0.2, tied=tied),
+                               2.8 if tied else 1.525, rtol=1e-15)
+    g = saejax.weight_decay_grad(params, 0.2, tied=tied)
+    np.testing.assert_allclose(g["W1"], (0.4 if tied else 0.2) * np.asarray(w1), rtol=1e-15)
+    np.testing.assert_array_equal(g["b1"], np.zeros(2))
+    np.testing.assert_array_equal(g["b2"], np.zeros(2))
+    if not tied:
+        np.testing.assert_allclose(g["W2"], [[0.1, 0.0], [0.0, -0.2]], rtol=1e-15)

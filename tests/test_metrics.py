@@ -96,3 +96,20 @@ def test_spatial_energy_share_by_hand():
                                [14 / 50])
     with pytest.raises(ValueError, match="multiple of 3 channels"):
         metrics.spatial_energy_share(np.ones((2, 10)))
+
+
+def test_spatial_energy_share_is_scale_free_below_unit_energy():
+    # [1, 2, 3, 6] / 10 has energy 0.5 (below 1) and [1, 2, 3, 6] / 1e4 energy 5e-7: the share is
+    # 14/50 at every scale, and only the all-zero feature gets 0. On a (2, 3) layout of
+    # 2 pixels x 3 channels, the means differ per channel: an axis swap changes the answer.
+    for scale in (1.0, 0.1, 1e-4):
+        share = metrics.spatial_energy_share([[1.0 * scale, 2 * scale, 3 * scale, 6 * scale]],
+                                             channels=1)
+        np.testing.assert_allclose(share, [14 / 50], rtol=1e-12)
+    # pixels (1, 0, 0) and (0, 0, 1) in RGB: channel means (0.5, 0, 0.5), flat energy
+    # 2 * (0.25 + 0.25) = 1 of a total 2 -> 0.5; scaled by 0.1, energy 0.02, the same share
+    f = np.array([[1.0, 0.0, 0.0, 0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(metrics.spatial_energy_share(0.1 * f), [0.5], rtol=1e-12)
+    # grayscale over the same six numbers: mean 1/3, flat energy 6/9, share 1 - (2/3)/2 = 2/3
+    np.testing.assert_allclose(metrics.spatial_energy_share(0.1 * f, channels=1), [2 / 3],
+                               rtol=1e-12)

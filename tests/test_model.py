@@ -16,8 +16,12 @@ def numpy_sigmoid(z):
 @pytest.fixture
 def net():
     params = saejax.init_params(jax.random.key(0), 6, 4, dtype=np.float64)
-    x = np.random.default_rng(0).uniform(0, 1, (5, 6))
-    return {k: np.asarray(v) for k, v in params.items()}, x
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (5, 6))
+    params = {k: np.asarray(v) for k, v in params.items()}
+    # nonzero biases, so that a bias dropped or subtracted changes every result
+    params["b1"], params["b2"] = rng.normal(0, 0.5, 4), rng.normal(0, 0.5, 6)
+    return params, x
 
 
 def test_results_name_themselves_and_still_unpack(net):
@@ -35,7 +39,15 @@ def test_results_name_themselves_and_still_unpack(net):
     np.testing.assert_allclose(out.a3, a3, rtol=1e-12)
     np.testing.assert_allclose(saejax.decode(params, a2).a3, a3, rtol=1e-12)
     linear = saejax.decode(params, a2, decoder="linear")
+    np.testing.assert_allclose(linear.z3, a2 @ params["W2"].T + params["b2"], rtol=1e-12)
     np.testing.assert_array_equal(linear.a3, linear.z3)
+    np.testing.assert_allclose(saejax.forward(params, x, "linear").a3, linear.z3, rtol=1e-12)
+    # tied: W2 = W1^T
+    tied = {k: v for k, v in params.items() if k != "W2"}
+    np.testing.assert_allclose(saejax.decode(tied, a2, decoder="linear", tied=True).z3,
+                               a2 @ params["W1"] + params["b2"], rtol=1e-12)
+    # rho_hat: the mean over the examples (rows), per hidden unit
+    np.testing.assert_allclose(saejax.mean_activation(a2), a2.mean(axis=0), rtol=1e-12)
 
 
 def test_a_wrong_width_raises_a_value_error_naming_the_shapes(net):

@@ -76,3 +76,37 @@ def test_an_unknown_penalty_names_the_choices(name):
     with pytest.raises(ValueError, match=r"unknown penalty .*choose one of \['kl', 'squared', "
                                          r"'l1'\]"):
         saejax.penalty_value(name, 0.1, jnp.ones(2))
+
+
+def test_kl_derivative_on_both_sides_of_each_clip_bound_and_at_it():
+    """Inside the open interval (1e-6, 1 - 1e-6) the derivative is the notes' formula, written
+    here in NumPy; at each bound and beyond it the clipped KL is flat and the derivative 0."""
+    eps = 1e-6  # the clip constant, written here rather than read from saejax
+    assert saejax.RHO_HAT_EPS == eps
+    rho = 0.2
+    inside = np.array([np.nextafter(eps, 1.0), 2 * eps, 0.2, 0.5, 1 - 2 * eps,
+                       np.nextafter(1 - eps, 0.0)])
+    outside = np.array([0.0, np.nextafter(eps, 0.0), eps, 1 - eps, np.nextafter(1 - eps, 1.0),
+                        1.0])
+    want = -rho / inside + (1 - rho) / (1 - inside)
+    got = saejax.penalty_derivative("kl", rho, jnp.asarray(np.concatenate([inside, outside])))
+    np.testing.assert_allclose(got[:len(inside)], want, rtol=1e-9)
+    np.testing.assert_array_equal(got[len(inside):], np.zeros(len(outside)))
+    # and the value is flat there: the same at each bound as beyond it
+    at = saejax.penalty_value("kl", rho, jnp.asarray([eps, 0.0, 1 - eps, 1.0]))
+    assert at[0] == at[1] and at[2] == at[3]
+    np.testing.assert_allclose(at[0], rho * np.log(rho / eps) + (1 - rho) * np.log((1 - rho)
+                                                                                  / (1 - eps)),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["squared", "l1"])
+def test_unclipped_penalties_have_their_derivative_everywhere(name):
+    # squared and l1 are not clipped: their derivative holds at 0, 1 and beyond the KL clip
+    r = np.array([0.0, 1e-9, 1e-6, 0.3, 1 - 1e-6, 1.0])
+    want = {"squared": 2 * (r - 0.3), "l1": np.ones_like(r)}[name]
+    np.testing.assert_allclose(saejax.penalty_derivative(name, 0.3, jnp.asarray(r)), want,
+                               rtol=1e-15, atol=1e-18)
+    value = {"squared": (r - 0.3) ** 2, "l1": r}[name]
+    np.testing.assert_allclose(saejax.penalty_value(name, 0.3, jnp.asarray(r)), value,
+                               rtol=1e-15, atol=1e-18)

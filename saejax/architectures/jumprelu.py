@@ -29,7 +29,6 @@ Hand-written gradient (g = 2 (x_hat - x) / m, df = g W2, K_kj = K((pre_kj - thet
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -46,8 +45,7 @@ def _kernel(pre, theta, bandwidth):
     return (jnp.abs(pre - theta) < 0.5 * bandwidth).astype(pre.dtype)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(2,))
-def jumprelu(pre_MxH, theta_H, bandwidth: float):
+def _jumprelu(pre_MxH, theta_H, bandwidth: float):
     """pre * H(pre - theta), with the paper's pseudo-derivative for theta (H,)."""
     return pre_MxH * (pre_MxH > theta_H[None, :]).astype(pre_MxH.dtype)
 
@@ -64,11 +62,13 @@ def _jumprelu_bwd(bandwidth, residual, g):
     return d_pre, d_theta
 
 
+# custom_vjp applied by call rather than as a decorator, here and for step, so that the
+# mutation run (make mutants) reaches the function bodies.
+jumprelu = jax.custom_vjp(_jumprelu, nondiff_argnums=(2,))
 jumprelu.defvjp(_jumprelu_fwd, _jumprelu_bwd)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(2,))
-def step(pre_MxH, theta_H, bandwidth: float):
+def _step(pre_MxH, theta_H, bandwidth: float):
     """H(pre - theta), with the paper's pseudo-derivative for theta (H,) (none for pre)."""
     return (pre_MxH > theta_H[None, :]).astype(pre_MxH.dtype)
 
@@ -83,6 +83,7 @@ def _step_bwd(bandwidth, residual, g):
     return jnp.zeros_like(pre), jnp.sum(g * -(1.0 / bandwidth) * kernel, axis=0)
 
 
+step = jax.custom_vjp(_step, nondiff_argnums=(2,))
 step.defvjp(_step_fwd, _step_bwd)
 
 

@@ -175,3 +175,30 @@ def test_state_is_a_pytree_that_vmaps():
     for i in range(2):
         alone, _, opt_i, _ = run(lambda x, c=cs[i]: f(x, c), [0.0, 0.0], 20, memory=5, ticks=40)
         np.testing.assert_allclose(params["x"][i], alone["x"], rtol=1e-12)
+
+
+def _rosen4(x):
+    return ((1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2 + (x[2] - 0.5) ** 2
+            + 0.1 * (x[3] + x[2]) ** 4)
+
+
+@pytest.mark.parametrize("memory", [10, 2])
+def test_first_three_iterations_follow_minfunc(memory):
+    """Iterations 1-3 on a 4-D Rosenbrock against tests/minfunc.py (the first uses d = -g, the
+    second a memory of one pair, the third of two, which memory 2 then holds in full)."""
+    from minfunc import minfunc_lbfgs
+
+    def fg(x):
+        value, g = jax.value_and_grad(_rosen4)(jnp.asarray(x))
+        return float(value), np.asarray(g)
+
+    x0 = [-1.2, 1.0, 2.0, -1.0]
+    want = minfunc_lbfgs(fg, x0, 3, memory)
+    assert len(want) == 3
+    for i, ref in enumerate(want, start=1):
+        params, step, opt, rows = run(_rosen4, x0, i, memory=memory)
+        assert int(step) == i
+        np.testing.assert_allclose(params["x"], ref["x"], rtol=1e-12, err_msg=f"iteration {i}")
+        np.testing.assert_allclose(float(opt.value), ref["f"], rtol=1e-12)
+        assert int(rows[-1]["linesearch_steps"]) == ref["evals"], i
+    assert [r["evals"] for r in want] != [1, 1, 1]  # the searches do more than accept t0
