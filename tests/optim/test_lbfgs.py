@@ -183,9 +183,10 @@ def _rosen4(x):
 
 
 @pytest.mark.parametrize("memory", [10, 2])
-def test_first_three_iterations_follow_minfunc(memory):
-    """Iterations 1-3 on a 4-D Rosenbrock against tests/minfunc.py (the first uses d = -g, the
-    second a memory of one pair, the third of two, which memory 2 then holds in full)."""
+def test_the_first_iterations_follow_minfunc(memory):
+    """Five iterations on a 4-D Rosenbrock against tests/minfunc.py: the first along -g, then
+    memories of one, two, three and four pairs, which memory 2 holds only by wrapping its ring
+    (the fourth and fifth iterations overwrite its oldest rows)."""
     from minfunc import minfunc_lbfgs
 
     def fg(x):
@@ -193,12 +194,94 @@ def test_first_three_iterations_follow_minfunc(memory):
         return float(value), np.asarray(g)
 
     x0 = [-1.2, 1.0, 2.0, -1.0]
-    want = minfunc_lbfgs(fg, x0, 3, memory)
-    assert len(want) == 3
-    for i, ref in enumerate(want, start=1):
-        params, step, opt, rows = run(_rosen4, x0, i, memory=memory)
-        assert int(step) == i
-        np.testing.assert_allclose(params["x"], ref["x"], rtol=1e-12, err_msg=f"iteration {i}")
-        np.testing.assert_allclose(float(opt.value), ref["f"], rtol=1e-12)
-        assert int(rows[-1]["linesearch_steps"]) == ref["evals"], i
-    assert [r["evals"] for r in want] != [1, 1, 1]  # the searches do more than accept t0
+    want = minfunc_lbfgs(fg, x0, 5, memory)
+    assert len(want) == 5 and [r["evals"] for r in want] != [1] * 5  # more than accepting t0
+    params, step, opt, rows = run(_rosen4, x0, 5, memory=memory)
+    assert int(step) == 5 and len(rows) == 5
+    # row i: J where iteration i started, and the evaluations of its line search
+    starts = [fg(np.asarray(x0))[0]] + [r["f"] for r in want[:-1]]
+    np.testing.assert_allclose([float(r["loss"]) for r in rows], starts, rtol=1e-12)
+    assert [int(r["linesearch_steps"]) for r in rows] == [r["evals"] for r in want]
+    np.testing.assert_allclose(params["x"], want[-1]["x"], rtol=1e-12)
+    np.testing.assert_allclose(float(opt.value), want[-1]["f"], rtol=1e-12)
+
+
+def _fake_evaluate(value_and_grad):
+    """An ``evaluate`` from x -> (J, g) on a 1-D x; g may be any vector, true gradient or not."""
+    def evaluate(params, batch, hyper):
+        value, g = value_and_grad(params["x"][0])
+        z = jnp.zeros_like(value)
+        return ({"loss": value, "reconstruction": value, "weight_decay": z, "sparsity": z,
+                 "rho_hat": jnp.zeros(1), "mean_l0": z, "fvu": z}, {"x": jnp.reshape(g, (1,))})
+    return evaluate
+
+
+def _ticks(evaluate, x0, memory=5, max_iterations=50, ticks=200):
+    """Every tick's (x, finished iterations, pairs stored, stop reason, accepted, state)."""
+    tick = jax.jit(optim.make_lbfgs_tick(evaluate, max_iterations))
+    params, opt = {"x": jnp.asarray([x0])}, optim.init_lbfgs({"x": jnp.asarray([x0])}, memory)
+    step, out = jnp.zeros((), jnp.int32), []
+    for _ in range(ticks):
+        params, step, opt, _, accepted = tick(params, step, opt, None, None)
+        out.append((float(params["x"][0]), int(step), int(opt.stored),
+                    optim.STOP_REASONS[int(opt.stop)], bool(accepted), opt))
+        if int(opt.stop):
+            break
+    return out
+
+
+def test_a_failed_search_restarts_once_from_steepest_descent_then_stops():
+    # J = x^2/2 for x >= 1 and 1/2 below, while the gradient reported below 1 is 1 (a plateau
+    # whose slope says "go left" but whose J never falls: float32's rounding at small scale).
+    # By hand: from x = 4, d = -4 and t0 = 1/4 give x = 3 (a Wolfe point at the first trial:
+    # phi' = -12, |-12| <= 0.9 * 16); the pair s = y = -1 gives H0 = 1, d = -3, t = 1: x = 0,
+    # J = 1/2 (phi' = -3, a Wolfe point). From 0 no trial is below 1/2: the memory (2 pairs)
+    # is emptied and the search restarts from d = -g; when that fails too, the run stops,
+    # at x = 0, "no_decrease" (its bracket narrows below progTol before 26 evaluations).
+    evaluate = _fake_evaluate(lambda x: (jnp.where(x >= 1.0, 0.5 * x * x, 0.5),
+                                         jnp.where(x >= 1.0, x, 1.0)))
+    ticks = _ticks(evaluate, 4.0)
+    accepted = [(x, step, stored) for x, step, stored, _, acc, _ in ticks if acc]
+    assert accepted[:2] == [(3.0, 1, 1), (0.0, 2, 2)]
+    assert accepted[2] == (0.0, 3, 0)  # the restart: an empty memory, still running
+    assert ticks[-1][:4] == (0.0, 4, 0, "no_decrease")
+    restart = next(i for i, t in enumerate(ticks) if t[4] and t[2] == 0)
+    assert ticks[restart][3] == "running"
+    # the restarted search starts from -g with minFunc's first trial min(1, 1/sum|g|) = 1
+    opt = ticks[restart][5]
+    np.testing.assert_allclose(opt.direction, [-1.0])
+    assert float(opt.search.t) == 1.0
+    assert int(ticks[-1][5].search.evals) < 26  # it narrowed; it did not run out
+
+
+def test_a_search_that_uses_every_evaluation_stops_with_linesearch():
+    # J is finite only at the start: every trial is inf, the zoom bisects [0, t] and 2^-25 of
+    # the first trial stays above progTol, so the search spends its 26 evaluations (minFunc's
+    # maxLS = 25 after the first) and, with an empty memory, the run stops: "linesearch".
+    evaluate = _fake_evaluate(lambda x: (jnp.where(x == 3.0, 4.5, jnp.inf), x))
+    ticks = _ticks(evaluate, 3.0)
+    x, step, stored, reason, accepted, opt = ticks[-1]
+    assert reason == "linesearch" and x == 3.0 and stored == 0 and accepted
+    assert int(opt.search.evals) == 26 and int(opt.evaluations) == 27  # the start, 26 trials
+
+
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
+def test_the_approximate_wolfe_tolerance_is_ten_roundings_of_j(dtype):
+    # After the first tick the search along -g accepts a trial whose J is within
+    # 10 eps |J(x0)| of J(x0): eps of the dtype, written here.
+    eps = {jnp.float64: 2.220446049250313e-16, jnp.float32: 1.1920929e-07}[dtype]
+    assert optim.lbfgs.APPROX_WOLFE_ULPS == 10
+
+    def evaluate(params, batch, hyper):
+        x = params["x"]
+        value = 0.5 * jnp.sum(x * x) + 7.0
+        z = jnp.zeros_like(value)
+        return ({"loss": value, "reconstruction": value, "weight_decay": z, "sparsity": z,
+                 "rho_hat": jnp.zeros(1, dtype), "mean_l0": z, "fvu": z}, {"x": x})
+
+    params = {"x": jnp.asarray([3.0, -4.0], dtype)}
+    tick = jax.jit(optim.make_lbfgs_tick(evaluate, 5))
+    _, _, opt, _, _ = tick(params, jnp.zeros((), jnp.int32), optim.init_lbfgs(params, 3), None,
+                           None)
+    np.testing.assert_allclose(float(opt.search.f_tol), 10 * eps * 19.5, rtol=1e-6)
+    assert float(opt.search.f0) == 19.5

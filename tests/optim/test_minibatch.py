@@ -63,3 +63,12 @@ def test_momentum_accumulates_the_gradient():
     x, _ = sgd_walk(config, 3)
     velocities = [1.0, 1.5, 1.75]
     np.testing.assert_allclose(x, -0.1 * sum(velocities) * np.asarray(G), rtol=1e-12)
+
+
+def test_adam_is_chosen_by_name_and_moves_by_the_sign():
+    # Adam's first steps under a constant gradient: m_hat = G and v_hat = G^2, so each step is
+    # -lr G / (|G| + 1e-8), about -lr sign(G) whatever |G|; sgd would move by -lr G.
+    config = TrainConfig(optimizer="adam", lr=0.1, steps=3, dtype="float64", arch="relu-l1")
+    x, _ = sgd_walk(config, 3)
+    want = -0.3 * np.asarray(G) / (np.abs(np.asarray(G)) + 1e-8)
+    np.testing.assert_allclose(x, want, rtol=1e-12)

@@ -1,0 +1,138 @@
+"""make mutants: mutmut on the math modules, then the score of each module and its survivors.
+
+    python tests/mutants.py run [MODULE ...]     mutmut on these modules (default: every one in
+                                                 pyproject's [tool.mutmut] only_mutate)
+    python tests/mutants.py changed [REV]        the modules that differ from REV (default main)
+    python tests/mutants.py report               the table below, from mutmut's results
+
+mutmut keeps its results in mutants/ and reruns only the functions that changed since, so a
+second run costs minutes. The report counts, per module, mutants killed (a test failed, or the
+mutant timed out), mutants that survived, and survivors listed in tests/equivalent_mutants.md
+with the reason no input can tell them apart. The score is killed / (all - equivalent); a
+survivor that is neither killed nor listed is a test to write. Exit status 1 when a module
+scores below the goal or has a survivor not listed, and when the list names a mutant that is
+no longer a survivor (a stale entry). Docs: docs/mutants.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[1]
+EQUIVALENT = REPO / "tests" / "equivalent_mutants.md"
+GOAL = 0.90
+# mutmut's statuses (mutmut.stats.status_by_exit_code) that count as killed: a test failed, the
+# tests ran past their time or crashed. "survived", "no tests" and "suspicious" are not killed.
+KILLED = {"killed", "timeout", "segfault", "caught by type check"}
+NOT_RUN = {"not checked", "check was interrupted by user"}
+
+
+def modules() -> list[str]:
+    """The files mutmut mutates, as pyproject.toml lists them."""
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mutmut"]
+    return list(config["only_mutate"])
+
+
+def pattern(path: str) -> str:
+    """mutmut's name glob for the mutants of one file: saejax/optim/lbfgs.py -> saejax.optim.lbfgs.*"""
+    return path.removesuffix(".py").replace("/", ".") + ".*"
+
+
+def run(paths: list[str]) -> int:
+    unknown = sorted(set(paths) - set(modules()))
+    if unknown:
+        print(f"not a mutated module: {unknown}; choose from {modules()}", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, "-m", "mutmut", "run", "--max-children", "2",
+                            *(pattern(p) for p in paths or modules())], cwd=REPO)
+
+
+def changed(rev: str) -> list[str]:
+    out = subprocess.run(["git", "diff", "--name-only", rev, "--"], cwd=REPO, check=True,
+                         capture_output=True, text=True).stdout.split()
+    return [p for p in modules() if p in out]
+
+
+def equivalent() -> dict[str, str]:
+    """tests/equivalent_mutants.md's rows: mutant name -> the reason it is equivalent."""
+    rows = {}
+    for line in EQUIVALENT.read_text().splitlines():
+        m = re.match(r"\|\s*`([\w.]+__mutmut_\d+)`\s*\|(.+)\|\s*$", line)
+        if m:
+            rows[m.group(1)] = m.group(2).strip()
+    return rows
+
+
+def results() -> dict[str, dict[str, int | None]]:
+    """Per mutated file, each mutant's exit code (None: not run yet), from mutants/*.meta."""
+    out = {}
+    for path in modules():
+        meta = REPO / "mutants" / (path + ".meta")
+        out[path] = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
+    return out
+
+
+def report() -> int:
+    from mutmut.stats import status_by_exit_code
+
+    listed, failing, seen_survivors = equivalent(), False, set()
+    print("| module | mutants | killed | survived | of them no test | equivalent | not run "
+          "| score |")
+    print("|---|---|---|---|---|---|---|---|")
+    survivors_unlisted = []
+    for path, codes in results().items():
+        kind = Counter()
+        for name, code in codes.items():
+            status = status_by_exit_code[code]
+            if status in NOT_RUN:
+                kind["not run"] += 1
+            elif status in KILLED:
+                kind["killed"] += 1
+            elif name in listed:
+                kind["equivalent"] += 1
+                seen_survivors.add(name)
+            else:
+                kind["survived"] += 1
+                kind["no test"] += status == "no tests"
+                survivors_unlisted.append((name, status))
+        scored = len(codes) - kind["equivalent"] - kind["not run"]
+        score = kind["killed"] / scored if scored else float("nan")
+        failing |= not codes or not score >= GOAL or kind["not run"] > 0
+        print(f"| {path} | {len(codes)} | {kind['killed']} | {kind['survived']} | "
+              f"{kind['no test']} | {kind['equivalent']} | {kind['not run']} | {score:.1%} |")
+    stale = sorted(set(listed) - seen_survivors)
+    for name, status in survivors_unlisted:
+        print(f"{status}, not listed: {name}  (mutmut show {name})")
+    for name in stale:
+        print(f"listed in {EQUIVALENT.name} but not a survivor now: {name}")
+    return 1 if failing or survivors_unlisted or stale else 0
+
+
+def main(argv: list[str]) -> int:
+    command, args = (argv[0], argv[1:]) if argv else ("report", [])
+    if command == "run":
+        return run(args)
+    if command == "changed":
+        paths = changed(args[0] if args else "main")
+        if not paths:
+            print("no mutated module differs; nothing to run")
+            return 0
+        return run(paths)
+    if command == "report":
+        return report()
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
