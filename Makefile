@@ -2,13 +2,14 @@
 #   make demo   trains the sparse autoencoder on the embedded natural images (or: make gradcheck)
 #   make test   lint + the whole test suite (what CI runs)
 #   make check  lint + the fast tier of the tests, for the edit-and-test loop
+#   make mutants  mutation testing of the math (docs/mutants.md; an hour or more, not part of test)
 # Each creates .venv (and installs saejax into it) when it is missing or pyproject.toml changed.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo gradcheck test check lint docs clean
+.PHONY: demo gradcheck test check lint docs mutants mutants-changed clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,8 +32,18 @@ test: lint
 check: lint
 	$(BIN)/pytest -q -m "not slow"
 
+# MODULES=saejax/penalties.py limits the run to those files; mutants-changed runs the files
+# that differ from REV (default main). mutmut keeps its results in mutants/ between runs.
+mutants: $(BIN)/.installed
+	$(BIN)/python tests/mutants.py run $(MODULES)
+	$(BIN)/python tests/mutants.py report
+
+mutants-changed: $(BIN)/.installed
+	$(BIN)/python tests/mutants.py changed $(or $(REV),main)
+	$(BIN)/python tests/mutants.py report
+
 docs: $(BIN)/.installed
 	$(BIN)/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mutants

@@ -21,9 +21,14 @@ from saejax.schema import RESULTS
 DEAD_FRACTION_OF_RHO = 0.1
 
 
+def is_dead(rho_hat_H, rho):
+    """The sigmoid network's dead units, (H,) booleans: rho_hat_j < 0.1 * rho."""
+    return rho_hat_H < DEAD_FRACTION_OF_RHO * rho
+
+
 def dead_fraction(rho_hat_H, rho):
     """Fraction of hidden units with rho_hat_j < 0.1 * rho (a scalar)."""
-    return jnp.mean(rho_hat_H < DEAD_FRACTION_OF_RHO * rho)
+    return jnp.mean(is_dead(rho_hat_H, rho))
 
 
 def total_variance(x_MxN):
@@ -77,8 +82,7 @@ def activation_stats(params, x_MxN, rho, decoder: str = "sigmoid", tied: bool = 
     (rho_hat_j < 0.1 rho), explained variance, L0, FVU and shrinkage."""
     a2_MxH, a3_MxN = forward(params, x_MxN, decoder, tied)
     rho_hat_H = mean_activation(a2_MxH)
-    return code_stats(x_MxN, a2_MxH, a3_MxN, rho_hat_H,
-                      rho_hat_H < DEAD_FRACTION_OF_RHO * rho)
+    return code_stats(x_MxN, a2_MxH, a3_MxN, rho_hat_H, is_dead(rho_hat_H, rho))
 
 
 def results(terms: dict, stats: dict) -> dict:
@@ -107,7 +111,10 @@ def spatial_energy_share(features_HxN, channels: int = 3) -> np.ndarray:
     if f.ndim != 2 or f.shape[1] % channels:
         raise ValueError(f"features must be (H, N) with N a multiple of {channels} channels, "
                          f"got shape {f.shape}.")
-    f = f.reshape(f.shape[0], -1, channels)
+    f = f.reshape(f.shape[0], f.shape[1] // channels, channels)
     flat = np.sum(f.mean(axis=1) ** 2, axis=1) * f.shape[1]  # energy of the per-channel means
     total = np.sum(f ** 2, axis=(1, 2))
-    return np.where(total > 0, 1.0 - flat / np.where(total > 0, total, 1.0), 0.0).clip(0.0, 1.0)
+    # flat <= total; a flat feature's rounding can leave 1 - flat/total at -2e-16, hence the 0
+    # floor. An all-zero feature is never divided: its share is 1 - 1 = 0.
+    share = 1.0 - np.divide(flat, total, out=np.ones_like(total), where=total > 0)
+    return np.maximum(share, 0.0)

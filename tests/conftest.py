@@ -14,6 +14,15 @@ jax.config.update("jax_enable_x64", True)
 # Silent broadcasting is the classic bug of hand-written backprop: make it an error.
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
+# Under mutmut (make mutants), each mutant's process would compile every program its tests use
+# anew: JAX's persistent cache, shared by those processes, loads the programs a mutant did not
+# change from disk instead (a mutated program has other HLO, so it misses and compiles).
+if "MUTANT_UNDER_TEST" in os.environ:
+    jax.config.update("jax_compilation_cache_dir",
+                      str(Path(__file__).resolve().parents[1] / ".jax-cache"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
 # Compiled programs go to a cache of this session's own, shared with the subprocesses that tests
 # start (resume after SIGKILL, the CLI), never to the user's ~/.cache.
 os.environ.setdefault("SAEJAX_CACHE_DIR", tempfile.mkdtemp(prefix="saejax-test-xla-"))

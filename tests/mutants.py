@@ -5,8 +5,8 @@
     python tests/mutants.py changed [REV]        the modules that differ from REV (default main)
     python tests/mutants.py report               the table below, from mutmut's results
 
-mutmut keeps its results in mutants/ and reruns only the functions that changed since, so a
-second run costs minutes. The report counts, per module, mutants killed (a test failed, or the
+mutmut keeps its results in mutants/ and reruns only the functions that changed since, plus
+(this script sees to it) every mutant not yet killed, so a second run costs minutes. The report counts, per module, mutants killed (a test failed, or the
 mutant timed out), mutants that survived, and survivors listed in tests/equivalent_mutants.md
 with the reason no input can tell them apart. The score is killed / (all - equivalent); a
 survivor that is neither killed nor listed is a test to write. Exit status 1 when a module
@@ -48,11 +48,28 @@ def pattern(path: str) -> str:
     return path.removesuffix(".py").replace("/", ".") + ".*"
 
 
+def recheck(paths: list[str]) -> None:
+    """Forget the verdicts of these files' mutants that were not killed, so that mutmut runs
+    them again: a test written since may kill them (killed mutants stay killed)."""
+    from mutmut.stats import status_by_exit_code
+
+    for path in paths:
+        meta = REPO / "mutants" / (path + ".meta")
+        if meta.exists():
+            data = json.loads(meta.read_text())
+            codes = data["exit_code_by_key"]
+            for name, code in codes.items():
+                if status_by_exit_code[code] not in KILLED:
+                    codes[name] = None
+            meta.write_text(json.dumps(data, indent=4))
+
+
 def run(paths: list[str]) -> int:
     unknown = sorted(set(paths) - set(modules()))
     if unknown:
         print(f"not a mutated module: {unknown}; choose from {modules()}", file=sys.stderr)
         return 2
+    recheck(paths or modules())
     return subprocess.call([sys.executable, "-m", "mutmut", "run", "--max-children", "2",
                             *(pattern(p) for p in paths or modules())], cwd=REPO)
 

@@ -151,3 +151,49 @@ def test_weight_decay_and_its_gradient_by_hand(tied):
     np.testing.assert_array_equal(g["b2"], np.zeros(2))
     if not tied:
         np.testing.assert_allclose(g["W2"], [[0.1, 0.0], [0.0, -0.2]], rtol=1e-15)
+
+
+def test_the_term_helpers_follow_decoder_and_tied_like_the_loss():
+    # reconstruction() and sparsity() of tied params and of a linear decoder on data outside
+    # [0, 1], against NumPy written here (a3 = W1^T-decoded when tied, z3 itself when linear)
+    def sigmoid(z):
+        return 1 / (1 + np.exp(-z))
+
+    params, x01 = make_problem(n=5, h=3, m=6, seed=2)
+    x = 3.0 * np.asarray(x01) - 1.0  # in [-1, 2): the linear decoder's data
+    p = {k: np.asarray(v) for k, v in params.items()}
+    a2 = sigmoid(x @ p["W1"].T + p["b1"])
+    for tied in (False, True):
+        w2 = p["W1"].T if tied else p["W2"]
+        q = {k: v for k, v in params.items() if not (tied and k == "W2")}
+        a3 = a2 @ w2.T + p["b2"]
+        np.testing.assert_allclose(
+            saejax.reconstruction(q, x, decoder="linear", tied=tied),
+            0.5 * np.sum((a3 - x) ** 2) / 6, rtol=1e-13)
+        a3s = sigmoid(sigmoid(np.asarray(x01) @ p["W1"].T + p["b1"]) @ w2.T + p["b2"])
+        np.testing.assert_allclose(saejax.reconstruction(q, x01, tied=tied),
+                                   0.5 * np.sum((a3s - np.asarray(x01)) ** 2) / 6, rtol=1e-13)
+        rho_hat = sigmoid(np.asarray(x01) @ p["W1"].T + p["b1"]).mean(axis=0)
+        np.testing.assert_allclose(
+            saejax.sparsity(q, x01, saejax.Hyper(0.3, 2.0, 0.0), "squared", tied=tied),
+            2.0 * np.sum((rho_hat - 0.3) ** 2), rtol=1e-13)
+
+
+def test_the_term_helpers_refuse_what_the_loss_refuses():
+    params, x = make_problem()
+    with pytest.raises(ValueError, match=r"rho"):
+        saejax.sparsity(params, x, saejax.Hyper(1.5, 3.0, 0.0))
+    with pytest.raises(ValueError, match=r"^lam must be finite and >= 0"):
+        saejax.weight_decay(params, -1.0)
+    with pytest.raises(ValueError, match="decoder"):
+        saejax.reconstruction(params, x, decoder="relu")
+
+
+def test_compute_terms_defaults_are_the_kl_penalty_untied():
+    # compute_terms (what a training step differentiates) with its defaults: KL, sigmoid, untied
+    params, x = make_problem()
+    hyper = saejax.Hyper(0.05, 3.0, 1e-3)
+    got = saejax.losses.compute_terms(params, x, hyper)
+    want = reference.terms(params, x, 0.05, 3.0, 1e-3, "kl")
+    for key in ("loss", "reconstruction", "weight_decay", "sparsity", "rho_hat"):
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-13, err_msg=key)

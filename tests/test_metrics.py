@@ -113,3 +113,54 @@ def test_spatial_energy_share_is_scale_free_below_unit_energy():
     # grayscale over the same six numbers: mean 1/3, flat energy 6/9, share 1 - (2/3)/2 = 2/3
     np.testing.assert_allclose(metrics.spatial_energy_share(0.1 * f, channels=1), [2 / 3],
                                rtol=1e-12)
+
+
+def test_spatial_energy_share_is_float64_floored_at_zero_and_divides_no_zero():
+    # float32 features are measured in float64: the share of the float32 numbers nearest
+    # [1, 2, 3, 6] / 10, to float64's digits (float32 arithmetic would err by ~1e-8)
+    f32 = np.array([[0.1, 0.2, 0.3, 0.6]], np.float32)
+    v = f32[0].astype(np.float64)
+    want = 1 - 4 * v.mean() ** 2 / np.sum(v**2)
+    share = metrics.spatial_energy_share(f32, channels=1)
+    assert share.dtype == np.float64
+    np.testing.assert_allclose(share, [want], rtol=1e-14)
+    f32_share = 1 - np.float32(4) * f32.mean() ** 2 / np.sum(f32**2)
+    assert abs(float(f32_share) - want) > 1e-9  # what float32 would have given
+    # A flat colour square whose rounding gives 1 - flat/total = -2.2e-16: the share is 0.
+    colour = np.tile([0.85740428, 0.03358558, 0.72965545], 4)[None]
+    assert metrics.spatial_energy_share(colour)[0] == 0.0
+    # An all-zero feature is not divided by its zero energy: no warning, no NaN.
+    with np.errstate(all="raise"):
+        np.testing.assert_array_equal(metrics.spatial_energy_share(np.zeros((2, 6))), [0.0, 0.0])
+
+
+def test_results_are_the_named_floats_with_j_as_final_loss():
+    terms = {"loss": jnp.asarray(2.5), "reconstruction": jnp.asarray(1.0),
+             "weight_decay": jnp.asarray(0.5), "sparsity": jnp.asarray(1.0),
+             "mean_l0": jnp.asarray(3.0), "fvu": jnp.asarray(0.25), "ignored": 9.0}
+    stats = {k: jnp.asarray(float(i)) for i, k in enumerate(metrics.RESULTS[4:])}
+    got = metrics.results(terms, stats)
+    assert list(got) == list(metrics.RESULTS)
+    assert got["final_loss"] == 2.5 and got["reconstruction"] == 1.0
+    assert got["weight_decay"] == 0.5 and got["sparsity"] == 1.0
+    assert all(type(v) is float for v in got.values())
+    assert [got[k] for k in metrics.RESULTS[4:]] == [float(i) for i in range(len(stats))]
+
+
+def test_activation_stats_of_tied_weights():
+    # tied: W2 = W1^T, so the linear decoder gives a3 = a2 W1 + b2; a unit exactly at the dead
+    # threshold is alive (dead: strictly below 0.1 rho).
+    tied = {"W1": W1, "b1": B1, "b2": jnp.array([0.25, -0.5])}
+    a2 = 1 / (1 + np.exp(-(np.asarray(X) @ np.asarray(W1).T + np.asarray(B1))))
+    a3 = a2 @ np.asarray(W1) + np.array([0.25, -0.5])
+    got = metrics.activation_stats(tied, X, 0.05, decoder="linear", tied=True)
+    x = np.asarray(X)
+    np.testing.assert_allclose(got["fvu"], np.sum((a3 - x) ** 2) / np.sum((x - x.mean(0)) ** 2),
+                               rtol=1e-12)
+    rho_hat = a2.mean(axis=0)
+    # rho = 10 rho_hat of unit 3 (0.01): its threshold is exactly rho_hat_3, so only unit 2
+    # (0.001) is dead
+    rho = float(rho_hat[2]) / 0.1
+    assert 0.1 * rho == rho_hat[2]
+    got = metrics.activation_stats(tied, X, rho, decoder="linear", tied=True)
+    np.testing.assert_allclose(got["dead_fraction"], 1 / 3, rtol=1e-6)

@@ -28,7 +28,7 @@ from saejax.differences import relative_difference
 from saejax.losses import Hyper
 from saejax.schema import ARCHS, PENALTIES
 
-PROPERTY = property_settings()
+PROPERTY = property_settings(max_examples=10)
 FAMILY = ARCHS[1:]
 # rho anywhere in (0, 1), its ends included in the draw
 RHOS = st.one_of(st.sampled_from([1e-4, 0.01, 0.5, 0.99, 0.9999]), st.floats(1e-4, 0.9999))
