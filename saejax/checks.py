@@ -11,8 +11,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from saejax.model import param_keys
-from saejax.schema import DECODERS, PENALTIES
+from saejax import penalties
+from saejax.model import check_decoder, param_keys
 
 
 def _concrete(value) -> np.ndarray | None:
@@ -106,15 +106,8 @@ def check_hyper(hyper) -> None:
 
 
 def check_penalty(penalty: str) -> None:
-    """Raises for an unknown penalty name."""
-    if penalty not in PENALTIES:
-        raise ValueError(f"unknown penalty {penalty!r}; choose one of {list(PENALTIES)}.")
-
-
-def check_decoder(decoder: str) -> None:
-    """Raises for an unknown decoder name."""
-    if decoder not in DECODERS:
-        raise ValueError(f"unknown decoder {decoder!r}; choose one of {list(DECODERS)}.")
+    """Raises for an unknown penalty name (the rule of ``penalties.get``)."""
+    penalties.get(penalty)
 
 
 def check_inputs(params, x, hyper=None, penalty: str | None = None,

@@ -22,6 +22,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from saejax.schema import DECODERS
+
 PARAM_KEYS = ("W1", "b1", "W2", "b2")
 TIED_PARAM_KEYS = ("W1", "b1", "b2")
 
@@ -92,6 +94,19 @@ class Activations(NamedTuple):
     a3: jax.Array
 
 
+# a3 from z3, per decoder (schema.DECODERS names them)
+OUTPUTS = {"sigmoid": jax.nn.sigmoid, "linear": lambda z: z}
+if tuple(OUTPUTS) != DECODERS:
+    raise ImportError(f"model.OUTPUTS {tuple(OUTPUTS)} and schema.DECODERS {DECODERS} must list "
+                      "the same decoders in the same order.")
+
+
+def check_decoder(decoder: str) -> None:
+    """Raises for an unknown decoder name (a typo must not silently mean sigmoid)."""
+    if decoder not in OUTPUTS:
+        raise ValueError(f"unknown decoder {decoder!r}; choose one of {list(DECODERS)}.")
+
+
 def _check_width(name: str, array, width: int, what: str) -> None:
     if array.shape[-1] != width:
         raise ValueError(f"{name} has shape {tuple(array.shape)} but the network takes {width} "
@@ -121,9 +136,10 @@ def decode(
         raise ValueError("these params hold a W2 (untied weights): pass tied=False."
                          if tied else
                          "these params hold no W2 (tied weights, W2 = W1^T): pass tied=True.")
+    check_decoder(decoder)
     _check_width("a2", a2_MxH, params["W1"].shape[0], "hidden units")
     z3_MxN = a2_MxH @ decoder_weights(params, tied).T + params["b2"][None, :]
-    return Output(z3_MxN, z3_MxN if decoder == "linear" else jax.nn.sigmoid(z3_MxN))
+    return Output(z3_MxN, OUTPUTS[decoder](z3_MxN))
 
 
 def forward(

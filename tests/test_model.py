@@ -83,3 +83,12 @@ def test_init_params_ufldl():
         assert np.abs(w).max() > 0.95 * r
         np.testing.assert_allclose(w.var(), r**2 / 3, rtol=0.15)
     assert not np.any(params["b1"]) and not np.any(params["b2"])
+
+
+@pytest.mark.parametrize("fn", ["decode", "forward"])
+def test_an_unknown_decoder_is_refused_not_read_as_sigmoid(net, fn):
+    params, x = net
+    arg = np.ones((5, 4)) if fn == "decode" else x
+    with pytest.raises(ValueError, match=r"unknown decoder 'linaer'; choose one of \['sigmoid', "
+                                         r"'linear'\]"):
+        getattr(saejax, fn)(params, arg, decoder="linaer")
