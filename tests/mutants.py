@@ -2,6 +2,8 @@
 
     python tests/mutants.py run [MODULE ...]     mutmut on these modules (default: every one in
                                                  pyproject's [tool.mutmut] only_mutate)
+    python tests/mutants.py run --sample N [MODULE ...]
+                                                 N mutants of each module, drawn at random (seeded)
     python tests/mutants.py changed [REV]        the modules that differ from REV (default main)
     python tests/mutants.py report               the table below, from mutmut's results
 
@@ -64,14 +66,32 @@ def recheck(paths: list[str]) -> None:
             meta.write_text(json.dumps(data, indent=4))
 
 
-def run(paths: list[str]) -> int:
+def sample(paths: list[str], size: int, seed: int = 0) -> list[str]:
+    """``size`` mutants of each file, drawn without replacement (seeded), from mutmut's list of
+    them (a run must have generated it: mutants/ holds it after the first)."""
+    import random
+
+    names = []
+    for path, codes in results().items():
+        if path in paths:
+            every = sorted(codes)
+            names += random.Random(f"{seed}:{path}").sample(every, min(size, len(every)))
+    return names
+
+
+def run(paths: list[str], size: int | None = None) -> int:
     unknown = sorted(set(paths) - set(modules()))
     if unknown:
         print(f"not a mutated module: {unknown}; choose from {modules()}", file=sys.stderr)
         return 2
-    recheck(paths or modules())
+    paths = paths or modules()
+    recheck(paths)
+    names = sample(paths, size) if size else [pattern(p) for p in paths]
+    if not names:
+        print("no mutants listed yet: run without --sample first", file=sys.stderr)
+        return 2
     return subprocess.call([sys.executable, "-m", "mutmut", "run", "--max-children", "2",
-                            *(pattern(p) for p in paths or modules())], cwd=REPO)
+                            *names], cwd=REPO)
 
 
 def changed(rev: str) -> list[str]:
@@ -122,6 +142,7 @@ def report() -> int:
                 kind["survived"] += 1
                 kind["no test"] += status == "no tests"
                 survivors_unlisted.append((name, status))
+        # a module run in part (--sample) is scored on the mutants run
         scored = len(codes) - kind["equivalent"] - kind["not run"]
         score = kind["killed"] / scored if scored else float("nan")
         failing |= not codes or not score >= GOAL or kind["not run"] > 0
@@ -138,7 +159,10 @@ def report() -> int:
 def main(argv: list[str]) -> int:
     command, args = (argv[0], argv[1:]) if argv else ("report", [])
     if command == "run":
-        return run(args)
+        size = None
+        if args[:1] == ["--sample"]:
+            size, args = int(args[1]), args[2:]
+        return run(args, size)
     if command == "changed":
         paths = changed(args[0] if args else "main")
         if not paths:

@@ -118,8 +118,9 @@ def backprop(params, x_MxN, paths, dpre_extra=None, lam=0.0) -> dict:
 def project(params) -> dict:
     """The params with every decoder column W2[:, j] scaled to unit norm (a column of zeros
     stays zero)."""
-    norm_H = jnp.linalg.norm(params["W2"], axis=0)
-    return {**params, "W2": params["W2"] / jnp.where(norm_H > 0, norm_H, 1.0)[None, :]}
+    norm_1xH = jnp.linalg.norm(params["W2"], axis=0, keepdims=True)
+    # a zero column divides by 0; where keeps it zero
+    return {**params, "W2": jnp.where(norm_1xH > 0, params["W2"] / norm_1xH, 0.0)}
 
 
 def kth_largest(values, k):
