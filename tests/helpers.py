@@ -125,8 +125,11 @@ def read_png(path, expected_hw):
 def property_settings(max_examples: int = 15):
     """The hypothesis settings of the property tests: a bounded number of examples (the fast tier
     keeps its budget), no deadline (an example of a new shape compiles), and a failing example
-    printed with its reproduction blob. The database (.hypothesis/) replays failures first."""
+    printed with its reproduction blob. The database (.hypothesis/) replays failures first.
+    Under mutmut (make mutants) each test draws three examples."""
     from hypothesis import HealthCheck, settings
 
+    if "MUTANT_UNDER_TEST" in os.environ:  # make mutants: thousands of runs, three examples each
+        max_examples = min(max_examples, 3)
     return settings(max_examples=max_examples, deadline=None, print_blob=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

@@ -497,3 +497,31 @@ def test_approximate_wolfe_point_accepted_only_when_asked():
                             approx_tol=1e-12)
     state = _step(state, *map(np.float64, phi(1.0)))
     assert not bool(state.ended)
+
+
+def test_the_constants_are_minfuncs_as_ufldl_sets_them():
+    # written in tests/minfunc.py, not read from saejax: c1, c2, maxLS and progTol of the
+    # exercise's minFunc call; a search evaluates phi at most maxLS + 1 times
+    from minfunc import MAX_LS, PROG_TOL
+
+    assert (linesearch.C1, linesearch.C2) == (C1, C2) == (1e-4, 0.9)
+    assert (linesearch.MAX_LS, linesearch.PROG_TOL) == (MAX_LS, PROG_TOL) == (25, 1e-9)
+    assert linesearch.MAX_EVALS == 26
+
+
+def test_a_flat_phi_ends_when_its_bracket_narrows_below_prog_tol():
+    # phi = 1 everywhere with a slope of -1: no trial satisfies Armijo, and the zoom cuts the
+    # bracket [0, t] to r t each trial, r = (3 - sqrt 3)/6 = 0.2113 (the minimizer of the cubic
+    # through two points of equal phi and slope -1). Trial n leaves the width r^(n-1); the
+    # search ends at the first with r^(n-1) max|d| < 1e-9 (minFunc's progTol): n = 15 for
+    # max|d| = 1 and 19 for 1e3, before the 26 evaluations it may use.
+    def phi(t):
+        return 1.0, -1.0
+
+    r = (3 - math.sqrt(3)) / 6
+    for scale, n in ((1.0, 15), (1e3, 19)):
+        events = set()
+        state = assert_matches_reference(phi, 1.0, -1.0, 1.0, scale, events=events)
+        assert "zoom: progTol" in events and int(state.evals) == n
+        assert float(state.best_t) == 0.0 and not bool(state.wolfe)
+        assert r ** (n - 1) * scale < 1e-9 <= r ** (n - 2) * scale
