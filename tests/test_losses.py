@@ -197,3 +197,19 @@ def test_compute_terms_defaults_are_the_kl_penalty_untied():
     want = reference.terms(params, x, 0.05, 3.0, 1e-3, "kl")
     for key in ("loss", "reconstruction", "weight_decay", "sparsity", "rho_hat"):
         np.testing.assert_allclose(got[key], want[key], rtol=1e-13, err_msg=key)
+
+
+@pytest.mark.parametrize("decoder", ["sigmoid", "linear"])
+def test_tied_loss_and_terms_match_numpy(decoder):
+    # tied params (no W2) through loss, loss_terms and compute_terms, against the reference
+    params, x = make_problem(n=6, h=4, m=5, seed=3)
+    tied = {k: v for k, v in params.items() if k != "W2"}
+    hyper = saejax.Hyper(0.05, 3.0, 1e-2)
+    want = reference.terms(tied, x, 0.05, 3.0, 1e-2, "kl", decoder)
+    got = saejax.loss_terms(tied, x, hyper, decoder=decoder, tied=True)
+    direct = saejax.losses.compute_terms(tied, x, hyper, "kl", decoder, True)
+    for key in ("loss", "reconstruction", "weight_decay", "sparsity"):
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-13, err_msg=key)
+        np.testing.assert_allclose(direct[key], want[key], rtol=1e-13, err_msg=key)
+    np.testing.assert_allclose(saejax.loss(tied, x, hyper, decoder=decoder, tied=True),
+                               want["loss"], rtol=1e-13)

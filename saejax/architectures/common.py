@@ -78,7 +78,7 @@ def terms_of(params, x_MxN, f_MxH, x_hat_MxN, lam, sparsity) -> dict:
     return terms
 
 
-def backprop(params, x_MxN, paths, dpre_extra=None, lam=0.0) -> dict:
+def backprop(params, x_MxN, paths, lam=0.0) -> dict:
     """dJ/dparams through the decoder and the encoder, given each decoder path's output gradient.
 
     Args:
@@ -89,13 +89,12 @@ def backprop(params, x_MxN, paths, dpre_extra=None, lam=0.0) -> dict:
         J with respect to that path's output f W2^T, and any further dJ/df (a penalty's, or
         None). The first path is the reconstruction x_hat = f W2^T + b2, whose g also reaches b2;
         topk's auxiliary loss adds a second, f_aux W2^T.
-      dpre_extra: a further dJ/dpre (M, H), or None.
       lam: the weight decay.
 
     Returns:
       ``{"W1", "b1", "W2", "b2"}``:
         dW2 = sum_paths g^T f + lam W2          db2 = sum_k g_k (first path) - (sum_k dpre_k) W1
-        dpre = sum_paths (g W2 + df_extra) * active (+ dpre_extra)
+        dpre = sum_paths (g W2 + df_extra) * active
         dW1 = dpre^T (x - b2) + lam W1          db1 = sum_k dpre_k
     """
     W2_NxH = params["W2"]
@@ -105,8 +104,6 @@ def backprop(params, x_MxN, paths, dpre_extra=None, lam=0.0) -> dict:
         gW2 = gW2 + g.T @ f
         df = g @ W2_NxH if df_extra is None else g @ W2_NxH + df_extra
         dpre = dpre + df * active
-    if dpre_extra is not None:
-        dpre = dpre + dpre_extra
     sum_dpre_H = jnp.sum(dpre, axis=0)
     # dpre^T (x - b2) as dpre^T x - (sum_k dpre_k) b2^T: x unchanged, as in pre_activation
     return {"W1": dpre.T @ x_MxN - jnp.outer(sum_dpre_H, params["b2"]) + lam * params["W1"],

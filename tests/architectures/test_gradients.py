@@ -150,3 +150,18 @@ def test_jumprelu_log_threshold_gradient_inside_the_kernel():
     K = (np.abs(pre - theta[None, :]) < eps / 2).astype(np.float64)
     d_theta = -(theta / eps) * np.sum((g @ p["W2"]) * K, axis=0) - 0.1 / (m * eps) * K.sum(0)
     np.testing.assert_allclose(analytic["log_threshold"], theta * d_theta, rtol=1e-12)
+
+
+@pytest.mark.parametrize("arch", ["relu-l1", "topk", "batchtopk", "jumprelu"])
+def test_float32_params_give_float32_terms_and_gradients(arch):
+    # nothing in a float32 evaluation may quietly promote to float64 (x64 is on in the tests)
+    params, x = point(arch, Options(), None)
+    p32 = {k: v.astype(jnp.float32) for k, v in params.items()}
+    terms, grads = terms_and_grad(p32, x.astype(jnp.float32), HYPER, arch, Options(), None)
+    for key, value in grads.items():
+        assert value.dtype == jnp.float32, key
+    for key in ("loss", "reconstruction", "weight_decay", "sparsity", "rho_hat", "mean_l0",
+                "fvu"):
+        assert terms[key].dtype == jnp.float32, key
+    init = architectures.init_params(jax.random.key(0), 6, 5, arch, np.zeros(6), jnp.float32)
+    assert {v.dtype for v in init.values()} == {jnp.dtype(jnp.float32)}

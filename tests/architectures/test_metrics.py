@@ -31,6 +31,8 @@ def test_shrinkage_by_hand():
     x = jnp.array([[3.0, 4.0], [0.0, 0.0], [6.0, 8.0]])
     x_hat = jnp.array([[0.0, 5.0], [1.0, 1.0], [3.0, 4.0]])
     np.testing.assert_allclose(metrics.shrinkage(x, x_hat), 0.75, rtol=1e-15)
+    # One nonzero example: its ratio, divided by the one example (ratio 5 / 5 = 1).
+    np.testing.assert_allclose(metrics.shrinkage(x[:2], x_hat[:2]), 1.0, rtol=1e-15)
     # No nonzero example: 0, not a division by zero.
     assert float(metrics.shrinkage(jnp.zeros((2, 2)), jnp.ones((2, 2)))) == 0.0
 

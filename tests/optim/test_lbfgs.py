@@ -285,3 +285,68 @@ def test_the_approximate_wolfe_tolerance_is_ten_roundings_of_j(dtype):
                            None)
     np.testing.assert_allclose(float(opt.search.f_tol), 10 * eps * 19.5, rtol=1e-6)
     assert float(opt.search.f0) == 19.5
+
+
+@pytest.mark.parametrize("stored", [1, 3])
+def test_two_loop_ignores_the_stale_rows_a_restart_leaves(stored):
+    # After a restart the ring's rows beyond `stored` still hold old pairs: H g must read
+    # only the stored ones (the rows 0 .. stored-1), whatever the others hold.
+    rng = np.random.default_rng(stored)
+    n, m = 5, 4
+    A = rng.normal(size=(n, n))
+    A = A @ A.T + n * np.eye(n)
+    S = rng.normal(size=(m, n))  # every row nonzero: the stale ones too
+    Y = S @ A.T
+    rho = 1.0 / np.sum(S * Y, axis=1)
+    pairs = [(S[i], Y[i]) for i in range(stored)]
+    g = rng.normal(size=n)
+    s, y = pairs[-1]
+    got = optim.two_loop(jnp.asarray(g), jnp.asarray(S), jnp.asarray(Y), jnp.asarray(rho),
+                         jnp.asarray(stored), (s @ y) / (y @ y), jnp.asarray(S @ Y.T),
+                         jnp.asarray(Y @ Y.T))
+    np.testing.assert_allclose(got, np_two_loop(g, pairs), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_the_state_keeps_the_params_dtype(dtype):
+    state = optim.init_lbfgs({"x": jnp.zeros(3, dtype), "b": jnp.zeros((2, 2), dtype)}, 4)
+    for name in ("S", "Y", "rho", "SY", "YY", "h_diag", "value", "grad", "direction",
+                 "best_grad"):
+        assert getattr(state, name).dtype == dtype, name
+    assert state.S.shape == (4, 7) and state.SY.shape == (4, 4)
+
+
+def test_the_driver_runs_the_ticks_and_files_each_iteration_in_its_row():
+    # LbfgsDriver over a quadratic: the same iterations as ticking by hand (run above), each
+    # finished iteration's J in its row, and cond false once the budget is reached.
+    from saejax.pytree import pytree_dataclass
+
+    @pytree_dataclass
+    class State:
+        params: dict
+        step: jax.Array
+        opt_state: optim.LbfgsState
+
+    def f(x):
+        return 0.5 * jnp.sum(jnp.arange(1.0, 4.0) * x * x) - jnp.sum(x)
+
+    def evaluate(params, batch, hyper):
+        value, g = jax.value_and_grad(f)(params["x"])
+        z = jnp.zeros_like(value)
+        return ({"loss": value, "reconstruction": value, "weight_decay": z, "sparsity": z,
+                 "rho_hat": jnp.zeros(1), "mean_l0": z, "fvu": z}, {"x": g})
+
+    driver = optim.make_driver(evaluate, 4)
+    params = {"x": jnp.asarray([1.0, -1.0, 2.0])}
+    state = State(params, jnp.zeros((), jnp.int32), optim.init_lbfgs(params, 5))
+    rows = driver.init(params, 4)
+    step = jax.jit(driver.step, static_argnums=(5,))
+    while bool(driver.cond(state, 4)):
+        state, rows = step(state, rows, None, None, 4, 4)
+    want_params, want_step, want_opt, want_rows = run(f, [1.0, -1.0, 2.0], 4, memory=5)
+    assert int(state.step) == int(want_step) == 4
+    np.testing.assert_allclose(state.params["x"], want_params["x"], rtol=1e-14)
+    np.testing.assert_allclose(rows["loss"], [r["loss"] for r in want_rows], rtol=1e-14)
+    assert bool(np.all(rows["valid"]))
+    assert list(np.asarray(rows["linesearch_steps"])) == [int(r["linesearch_steps"])
+                                                         for r in want_rows]

@@ -72,3 +72,16 @@ def test_adam_is_chosen_by_name_and_moves_by_the_sign():
     x, _ = sgd_walk(config, 3)
     want = -0.3 * np.asarray(G) / (np.abs(np.asarray(G)) + 1e-8)
     np.testing.assert_allclose(x, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("total, warmup", [(10, 1), (50, 2), (19, 1)])
+def test_warmup_is_a_twentieth_of_the_steps_rounded_down_and_at_least_one(total, warmup):
+    # 10 // 20 = 0 -> 1 step of warmup; 50 // 20 = 2 (not 2.5); 19 // 20 = 0 -> 1
+    lr = 0.2
+    config = TrainConfig(optimizer="sgd", schedule="warmup_cosine", lr=lr, steps=total,
+                         dtype="float64")
+    rates = [lr * s / warmup for s in range(warmup)] + [
+        lr * 0.5 * (1 + math.cos(math.pi * (s - warmup) / (total - warmup)))
+        for s in range(warmup, 4)]
+    x, _ = sgd_walk(config, 4)
+    np.testing.assert_allclose(x, -sum(rates) * np.asarray(G), rtol=1e-12, atol=1e-15)
