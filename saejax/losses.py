@@ -75,8 +75,7 @@ def sparsity_from(rho_hat_H, hyper: Hyper, penalty: str):
     return hyper.beta * jnp.sum(penalty_value(penalty, hyper.rho, rho_hat_H))
 
 
-def terms_from(params, x_MxN, a2_MxH, a3_MxN, hyper: Hyper, penalty: str,
-               tied: bool = False) -> dict:
+def terms_from(params, x_MxN, a2_MxH, a3_MxN, hyper: Hyper, penalty: str, tied: bool) -> dict:
     """Every term of J, J itself, the L0 and the FVU, from one forward pass's activations."""
     rho_hat_H = mean_activation(a2_MxH)
     terms = {

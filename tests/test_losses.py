@@ -213,3 +213,14 @@ def test_tied_loss_and_terms_match_numpy(decoder):
         np.testing.assert_allclose(direct[key], want[key], rtol=1e-13, err_msg=key)
     np.testing.assert_allclose(saejax.loss(tied, x, hyper, decoder=decoder, tied=True),
                                want["loss"], rtol=1e-13)
+
+
+def test_the_terms_report_l0_and_fvu_of_the_sigmoid_network():
+    # every sigmoid unit is active (a2 > 0): L0 = H; FVU against NumPy written here
+    params, x = make_problem(n=6, h=4, m=5, seed=4)
+    got = saejax.loss_terms(params, x, saejax.Hyper(0.05, 3.0, 1e-3))
+    want = reference.terms(params, x, 0.05, 3.0, 1e-3, "kl")
+    xn = np.asarray(x)
+    assert float(got["mean_l0"]) == 4.0
+    np.testing.assert_allclose(got["fvu"], np.sum((want["a3"] - xn) ** 2)
+                               / np.sum((xn - xn.mean(axis=0)) ** 2), rtol=1e-12)
