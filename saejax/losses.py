@@ -65,7 +65,7 @@ def reconstruction_from(x_MxN, a3_MxN):
     return 0.5 * jnp.sum((a3_MxN - x_MxN) ** 2) / m
 
 
-def weight_decay_from(params, lam, tied: bool = False):
+def weight_decay_from(params, lam, tied: bool):
     """(lam/2) (||W1||_F^2 + ||W2||_F^2); with tied weights W2 = W1^T, so lam ||W1||_F^2."""
     return 0.5 * lam * (jnp.sum(params["W1"] ** 2) + jnp.sum(decoder_weights(params, tied) ** 2))
 

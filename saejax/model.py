@@ -33,7 +33,7 @@ def param_keys(tied: bool = False) -> tuple:
     return TIED_PARAM_KEYS if tied else PARAM_KEYS
 
 
-def decoder_weights(params: dict, tied: bool = False):
+def decoder_weights(params: dict, tied: bool):
     """W2, shape (N, H): params["W2"], or W1^T when the weights are tied."""
     return params["W1"].T if tied else params["W2"]
 

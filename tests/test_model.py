@@ -52,7 +52,8 @@ def test_results_name_themselves_and_still_unpack(net):
 
 def test_a_wrong_width_raises_a_value_error_naming_the_shapes(net):
     params, x = net
-    with pytest.raises(ValueError, match=r"x has shape \(5, 3\) but the network takes 6"):
+    with pytest.raises(ValueError, match=r"x has shape \(5, 3\) but the network takes 6 inputs "
+                                         r"per example: pass \(M, 6\)"):
         saejax.encode(params, x[:, :3])
     with pytest.raises(ValueError, match=r"a2 has shape \(5, 2\).*takes 4 hidden units"):
         saejax.decode(params, np.ones((5, 2)))
@@ -79,8 +80,9 @@ def test_init_params_ufldl():
     for key in ("W1", "W2"):
         w = np.asarray(params[key])
         assert np.abs(w).max() <= r
-        # Uniform on [-r, r]: the extremes come close to r and the variance is r^2 / 3.
-        assert np.abs(w).max() > 0.95 * r
+        # Uniform on [-r, r]: the extremes come close to r (closer than the bound with
+        # n + h + 2 under the root, 0.9945 r) and the variance is r^2 / 3.
+        assert np.abs(w).max() > np.sqrt(6) / np.sqrt(n + h + 2)
         np.testing.assert_allclose(w.var(), r**2 / 3, rtol=0.15)
     assert not np.any(params["b1"]) and not np.any(params["b2"])
 
@@ -92,3 +94,8 @@ def test_an_unknown_decoder_is_refused_not_read_as_sigmoid(net, fn):
     with pytest.raises(ValueError, match=r"unknown decoder 'linaer'; choose one of \['sigmoid', "
                                          r"'linear'\]"):
         getattr(saejax, fn)(params, arg, decoder="linaer")
+
+
+def test_param_keys_name_the_untied_network_by_default():
+    assert saejax.model.param_keys() == ("W1", "b1", "W2", "b2")
+    assert saejax.model.param_keys(tied=True) == ("W1", "b1", "b2")
