@@ -108,7 +108,7 @@ def check_decoder(decoder: str) -> None:
 
 
 def _check_width(name: str, array, width: int, what: str) -> None:
-    if array.shape[-1] != width:
+    if array.ndim != 2 or array.shape[1] != width:
         raise ValueError(f"{name} has shape {tuple(array.shape)} but the network takes {width} "
                          f"{what} per example: pass (M, {width}).")
 

@@ -55,6 +55,11 @@ def test_a_wrong_width_raises_a_value_error_naming_the_shapes(net):
     with pytest.raises(ValueError, match=r"x has shape \(5, 3\) but the network takes 6 inputs "
                                          r"per example: pass \(M, 6\)"):
         saejax.encode(params, x[:, :3])
+    # one example as a vector, or a stack of batches: (M, N) is what the network takes
+    with pytest.raises(ValueError, match=r"x has shape \(6,\) but .* pass \(M, 6\)"):
+        saejax.encode(params, x[0])
+    with pytest.raises(ValueError, match=r"x has shape \(2, 5, 6\)"):
+        saejax.encode(params, np.stack([x, x]))
     with pytest.raises(ValueError, match=r"a2 has shape \(5, 2\).*takes 4 hidden units"):
         saejax.decode(params, np.ones((5, 2)))
 
