@@ -20,7 +20,8 @@ Two choices differ from minFunc's code, both to keep a member's state a few scal
   test ignores (its ``LSiter > 1``, kept here as is).
 - A non-finite phi or phi' ends the bracketing phase like a too-long step (the bracket is
   [previous t, t]) and the zoom bisects it, where minFunc switches to Armijo backtracking.
-  Both shrink the step toward the last finite point.
+  Both shrink the step toward the last finite point. Such a point is never the bracket's low
+  end, even when its phi is the lower (a finite phi beside an infinite slope).
 ``improved`` says that the latest trial became ``best``; the caller keeps that trial's gradient.
 
 One option goes beyond minFunc: ``init(..., approx_tol=eps)`` also accepts Hager and Zhang's
@@ -149,8 +150,12 @@ def step(s: LineSearchState, f, g) -> LineSearchState:
                             t + 0.01 * (t - s.prev_t), 10.0 * t)
 
     # --- zoom: the trial replaces the bracket's high end, or becomes its low end ---
-    # minFunc's LOpos: the end with the lower phi (a on ties; MATLAB's min skips a NaN)
-    a_low = (s.a_f <= s.b_f) | jnp.isnan(s.b_f)
+    # minFunc's LOpos: the end with the lower phi (a on ties; MATLAB's min skips a NaN), but
+    # never an end whose phi or phi' is not finite: a low phi with an infinite slope beside it
+    # must not draw the zoom away from the legal points
+    legal_a = jnp.isfinite(s.a_f) & jnp.isfinite(s.a_g)
+    legal_b = jnp.isfinite(s.b_f) & jnp.isfinite(s.b_g)
+    a_low = legal_a & (~legal_b | (s.a_f <= s.b_f))
     lo_f = jnp.where(a_low, s.a_f, s.b_f)
     lo_t, hi_t = jnp.where(a_low, s.a_t, s.b_t), jnp.where(a_low, s.b_t, s.a_t)
     replace_hi = ~finite | ~(f < s.f0 + C1 * t * s.g0) | (f >= lo_f)

@@ -525,3 +525,47 @@ def test_a_flat_phi_ends_when_its_bracket_narrows_below_prog_tol():
         assert "zoom: progTol" in events and int(state.evals) == n
         assert float(state.best_t) == 0.0 and not bool(state.wolfe)
         assert r ** (n - 1) * scale < 1e-9 <= r ** (n - 2) * scale
+
+
+def _half_walled(f_bad, g_bad):
+    """_walled, but beyond t = 2 only phi (f_bad) or only phi' (g_bad) is non-finite."""
+    def phi(t):
+        if t > 2.0:
+            return (f_bad if f_bad is not None else (t - 3.0) ** 2,
+                    g_bad if g_bad is not None else 2.0 * (t - 3.0))
+        return (t - 3.0) ** 2, 2.0 * (t - 3.0)
+
+    return phi
+
+
+@pytest.mark.parametrize("f_bad", [math.inf, math.nan])
+@pytest.mark.parametrize("t0", [2.5, 10.0])
+def test_a_non_finite_phi_with_a_finite_slope_follows_minfunc(f_bad, t0):
+    # (inf, finite), (NaN, finite): the trial is illegal, in the bracketing and in the zoom
+    # (which bisects), and the trials are minFunc's; the step is the lowest legal phi.
+    phi = _half_walled(f_bad, None)
+    events = set()
+    ref_trials, *_ = minfunc_wolfe(phi, t0, 9.0, -6.0, 1.0, events=events)
+    trials, state = run_ours(phi, 9.0, -6.0, t0, 1.0)
+    assert_same_trials(trials, ref_trials)
+    assert "bracket: not finite" in events and int(state.evals) == len(ref_trials)
+    legal = [(phi(t)[0], t) for t in trials if all(map(math.isfinite, phi(t)))]
+    assert (float(state.best_f), float(state.best_t)) == min(legal)
+    assert 0.0 < min(legal)[1] <= 2.0
+
+
+@pytest.mark.parametrize("f_bad, g_bad", [(None, math.inf), (None, -math.inf),
+                                          (None, math.nan), (-math.inf, None)])
+@pytest.mark.parametrize("t0", [2.5, 10.0])
+def test_an_illegal_low_point_is_never_taken_nor_zoomed_to(f_bad, g_bad, t0):
+    # (finite, inf), (finite, NaN), (-inf, finite): phi beyond t = 2 is low, but its slope or
+    # phi itself is not finite. saejax's step is the lowest phi among the trials with both
+    # finite, and its zoom stays on the legal side (such a point is never the bracket's low
+    # end), where minFunc would pick the low illegal end as LO, zoom toward it and return it
+    # (an L-BFGS step with an infinite gradient).
+    phi = _half_walled(f_bad, g_bad)
+    trials, state = run_ours(phi, 9.0, -6.0, t0, 1.0)
+    legal = [(phi(t)[0], t) for t in trials if all(map(math.isfinite, phi(t)))]
+    assert legal and (float(state.best_f), float(state.best_t)) == min(legal)
+    assert 0.0 < float(state.best_t) <= 2.0 and bool(state.ended)
+    assert any(t > 2.0 for t in trials)  # it did meet the illegal region
