@@ -140,3 +140,36 @@ def test_blocked_evaluation_equals_the_whole_batch(penalty, decoder, tied, m, bl
         np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-15, err_msg=k)
     for k in ("loss", "reconstruction", "weight_decay", "sparsity", "rho_hat"):
         np.testing.assert_allclose(got_terms[k], want_terms[k], rtol=1e-12, err_msg=k)
+
+
+def test_the_terms_gradients_sum_to_the_total_when_tied():
+    params, x = make_problem()
+    tied = {k: v for k, v in params.items() if k != "W2"}
+    hyper = saejax.Hyper(0.05, 3.0, 1e-3)
+    parts = [saejax.reconstruction_grad(tied, x, tied=True),
+             saejax.weight_decay_grad(tied, 1e-3, tied=True),
+             saejax.sparsity_grad(tied, x, hyper, tied=True)]
+    total = saejax.analytic_grad(tied, x, hyper, tied=True)
+    want = reference.grad(tied, x, 0.05, 3.0, 1e-3)
+    for k in tied:
+        np.testing.assert_allclose(sum(p[k] for p in parts), total[k], rtol=1e-12, atol=1e-16)
+        np.testing.assert_allclose(total[k], want[k], rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="unknown decoder"):
+        saejax.reconstruction_grad(params, x, decoder="linaer")
+
+
+def test_blocked_evaluation_keeps_float32_and_reports_l0_and_fvu():
+    from saejax import grads
+
+    params, x = make_problem(n=6, h=4, m=11, seed=7, dtype=jnp.float32)
+    hyper = saejax.Hyper(0.05, 3.0, 1e-3)
+    want_terms, want = grads.terms_and_grad(params, x, hyper, "kl", "sigmoid", False)
+    got_terms, got = grads.terms_and_grad_blocked(params, x, hyper, "kl", "sigmoid", False,
+                                                  block=4)
+    for k in want:
+        assert got[k].dtype == jnp.float32, k
+        np.testing.assert_allclose(got[k], want[k], rtol=2e-5, atol=1e-6, err_msg=k)
+    for k in ("loss", "mean_l0", "fvu"):
+        assert got_terms[k].dtype == jnp.float32, k
+        np.testing.assert_allclose(got_terms[k], want_terms[k], rtol=2e-5, err_msg=k)
+    assert float(got_terms["mean_l0"]) == 4.0

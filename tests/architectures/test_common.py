@@ -85,3 +85,32 @@ def test_batchtopk_threshold_moving_average():
     np.testing.assert_allclose(got["W2"], [[1.0], [0.0]], rtol=1e-15)
     # relu-l1's decoder is left alone.
     assert architectures.after_update(params, {}, "relu-l1", False) is params
+
+
+def test_kth_largest_returns_zero_itself_and_negatives_exactly():
+    # +0.0's key is exactly the sign bit: the k-th largest 0.0 must come back as 0.0, not NaN
+    values = jnp.asarray([[3.0, 0.0, -1.0, -0.5], [0.0, 0.0, 2.0, -7.0]])
+    for k, want in ((1, [3.0, 2.0]), (2, [0.0, 0.0]), (3, [-0.5, 0.0]), (4, [-1.0, -7.0])):
+        got = common.kth_largest(values, k)
+        np.testing.assert_array_equal(got, want, err_msg=f"k={k}")
+    for dtype in (jnp.float32, jnp.float64):
+        assert common.kth_largest(values.astype(dtype), 2).dtype == dtype
+
+
+def test_batchtopk_keeps_no_zero_pre_activation():
+    # pre = [[1, 2, 0], [3, -1, 0]] (W1 = [e1, e2, 0], no biases); k = 2 over 2 examples keeps
+    # the 4 largest, the 4th being 0: a pre-activation of exactly 0 is not kept (f = relu), so
+    # three are, and the smallest kept (the threshold's next target) is 1, not 0.
+    params = {"W1": jnp.asarray([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), "b1": jnp.zeros(3),
+              "W2": jnp.eye(2, 3), "b2": jnp.zeros(2), "threshold": jnp.asarray(0.0)}
+    x = jnp.asarray([[1.0, 2.0], [3.0, -1.0]])
+    pre, kept = batchtopk.selection(params, x, Hyper(0.01, 0.0, 0.0, k=2))
+    np.testing.assert_array_equal(kept, [[1, 1, 0], [1, 0, 0]])
+    terms = batchtopk.terms(params, x, Hyper(0.01, 0.0, 0.0, k=2), architectures.Options())
+    assert float(terms["smallest_kept"]) == 1.0
+
+
+def test_batchtopk_threshold_keeps_its_dtype():
+    params = {"threshold": jnp.asarray(2.0, jnp.float32)}
+    got = batchtopk.after_update(params, {"smallest_kept": jnp.asarray(4.0, jnp.float64)}, False)
+    assert got["threshold"].dtype == jnp.float32

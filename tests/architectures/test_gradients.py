@@ -152,12 +152,12 @@ def test_jumprelu_log_threshold_gradient_inside_the_kernel():
     np.testing.assert_allclose(analytic["log_threshold"], theta * d_theta, rtol=1e-12)
 
 
-@pytest.mark.parametrize("arch", ["relu-l1", "topk", "batchtopk", "jumprelu"])
-def test_float32_params_give_float32_terms_and_gradients(arch):
+@pytest.mark.parametrize("arch, options, dead", CASES, ids=IDS)
+def test_float32_params_give_float32_terms_and_gradients(arch, options, dead):
     # nothing in a float32 evaluation may quietly promote to float64 (x64 is on in the tests)
-    params, x = point(arch, Options(), None)
+    params, x = point(arch, options, dead)
     p32 = {k: v.astype(jnp.float32) for k, v in params.items()}
-    terms, grads = terms_and_grad(p32, x.astype(jnp.float32), HYPER, arch, Options(), None)
+    terms, grads = terms_and_grad(p32, x.astype(jnp.float32), HYPER, arch, options, dead)
     for key, value in grads.items():
         assert value.dtype == jnp.float32, key
     for key in ("loss", "reconstruction", "weight_decay", "sparsity", "rho_hat", "mean_l0",

@@ -350,3 +350,38 @@ def test_the_driver_runs_the_ticks_and_files_each_iteration_in_its_row():
     assert bool(np.all(rows["valid"]))
     assert list(np.asarray(rows["linesearch_steps"])) == [int(r["linesearch_steps"])
                                                          for r in want_rows]
+
+
+def test_the_driver_stops_at_a_chunks_end_and_keeps_float32():
+    # a chunk ends at iteration 2 of a budget of 10: cond is false there, not one tick later;
+    # the rows keep the params' float32, and "valid" is a boolean
+    from saejax.pytree import pytree_dataclass
+
+    @pytree_dataclass
+    class State:
+        params: dict
+        step: jax.Array
+        opt_state: optim.LbfgsState
+
+    def evaluate(params, batch, hyper):
+        x = params["x"]
+        value = jnp.sum((x - 1.0) ** 2 * jnp.arange(1.0, 4.0, dtype=x.dtype))
+        z = jnp.zeros_like(value)
+        return ({"loss": value, "reconstruction": value, "weight_decay": z, "sparsity": z,
+                 "rho_hat": jnp.zeros(1, x.dtype), "mean_l0": z, "fvu": z},
+                {"x": jax.grad(lambda v: jnp.sum((v - 1.0) ** 2
+                                                 * jnp.arange(1.0, 4.0, dtype=v.dtype)))(x)})
+
+    driver = optim.make_driver(evaluate, 10)
+    params = {"x": jnp.asarray([5.0, -3.0, 2.0], jnp.float32)}
+    state = State(params, jnp.zeros((), jnp.int32), optim.init_lbfgs(params, 5))
+    rows = driver.init(params, 2)
+    assert rows["valid"].dtype == jnp.bool_ and rows["loss"].dtype == jnp.float32
+    assert rows["linesearch_steps"].dtype == jnp.int32
+    ticks = 0
+    while bool(driver.cond(state, 2)):
+        state, rows = driver.step(state, rows, None, None, 2, 2)
+        ticks += 1
+    assert int(state.step) == 2 and int(state.opt_state.stop) == 0  # running: only the chunk ended
+    assert bool(np.all(rows["valid"])) and rows["loss"].dtype == jnp.float32
+    assert ticks == int(state.opt_state.evaluations)
