@@ -569,3 +569,15 @@ def test_an_illegal_low_point_is_never_taken_nor_zoomed_to(f_bad, g_bad, t0):
     assert legal and (float(state.best_f), float(state.best_t)) == min(legal)
     assert 0.0 < float(state.best_t) <= 2.0 and bool(state.ended)
     assert any(t > 2.0 for t in trials)  # it did meet the illegal region
+
+
+def test_a_float32_search_stays_float32():
+    # phi(0) in float32: every float of the state stays float32 through the steps (a float64
+    # phi fed in is cast), evals is an int32, and the flags are booleans
+    state = linesearch.init(np.float32(1.0), np.float32(-1.0), np.float32(1.0), np.float32(1.0))
+    for t in (1.0, 2.0, 3.0):
+        state = _step(state, np.float64((t - 2.0) ** 2), np.float64(2.0 * (t - 2.0)))
+    for name, value in vars(state).items():
+        want = {"evals": jnp.int32, "zoom": jnp.bool_, "insuf": jnp.bool_, "ended": jnp.bool_,
+                "wolfe": jnp.bool_, "improved": jnp.bool_}.get(name, jnp.float32)
+        assert value.dtype == want, name
