@@ -30,7 +30,7 @@ import jax.numpy as jnp
 from saejax import checks
 from saejax.losses import Hyper, sparsity_from, terms_from, weight_decay_from
 from saejax.metrics import total_variance
-from saejax.model import decoder_weights, forward, mean_activation
+from saejax.model import OUTPUTS, check_decoder, decoder_weights, forward, mean_activation
 from saejax.penalties import penalty_derivative
 
 
@@ -105,6 +105,7 @@ def terms_and_grad_blocked(params, x_MxN, hyper: Hyper, penalty: str = "kl",
     exist whole: one block's stay in cache, which is what makes a vmapped sweep's evaluation
     cheap per member. Same equations as ``_backprop``; the sums only run in another order.
     """
+    check_decoder(decoder)
     m, n = x_MxN.shape
     nb = -(-m // block)
     block = -(-m // nb)  # blocks of equal size: m = 10,000 in blocks of 2,000, not 2,048
@@ -122,7 +123,7 @@ def terms_and_grad_blocked(params, x_MxN, hyper: Hyper, penalty: str = "kl",
     def one_block(acc, blk):
         x_b, a2_b, w_b = blk
         z3 = a2_b @ W2_NxH.T + params["b2"][None, :]
-        a3 = z3 if decoder == "linear" else jax.nn.sigmoid(z3)
+        a3 = OUTPUTS[decoder](z3)
         err = (a3 - x_b) * w_b
         delta3 = err / m if decoder == "linear" else err * a3 * (1.0 - a3) / m
         delta2 = (delta3 @ W2_NxH + sparse_H[None, :]) * a2_b * (1.0 - a2_b) * w_b

@@ -58,9 +58,10 @@ def shrinkage(x_MxN, x_hat_MxN):
     shrink the reconstruction, the L1 penalty's known bias)."""
     norm_x = jnp.linalg.norm(x_MxN, axis=1)
     nonzero = norm_x > 0
-    # an example with x_k = 0 divides by 0; where discards it
-    ratio = jnp.where(nonzero, jnp.linalg.norm(x_hat_MxN, axis=1) / norm_x, 0.0)
-    return jnp.sum(ratio) / jnp.maximum(jnp.sum(nonzero), 1)
+    # an example with x_k = 0 is left out, and divides by 1 rather than 0 (no NaN to trip
+    # jax_debug_nans, even where it is discarded)
+    ratio = jnp.linalg.norm(x_hat_MxN, axis=1) / jnp.where(nonzero, norm_x, 1.0)
+    return jnp.sum(jnp.where(nonzero, ratio, 0.0)) / jnp.maximum(jnp.sum(nonzero), 1)
 
 
 def code_stats(x_MxN, f_MxH, x_hat_MxN, rho_hat_H, dead_H) -> dict:

@@ -103,7 +103,7 @@ if tuple(OUTPUTS) != DECODERS:
 
 def check_decoder(decoder: str) -> None:
     """Raises for an unknown decoder name (a typo must not silently mean sigmoid)."""
-    if decoder not in OUTPUTS:
+    if not isinstance(decoder, str) or decoder not in OUTPUTS:
         raise ValueError(f"unknown decoder {decoder!r}; choose one of {list(DECODERS)}.")
 
 

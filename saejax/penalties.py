@@ -64,11 +64,13 @@ def kl_derivative(rho, rho_hat_H):
 
     Evaluated as (rho_hat - rho) / (rho_hat (1 - rho_hat)), the same quotient over one
     denominator, which does not cancel near rho_hat = rho. Zero outside the interval is the
-    exact derivative of ``kl_divergence``, which is constant there. (Outside, the quotient may
-    divide by zero; ``where`` discards it.)
+    exact derivative of ``kl_divergence``, which is constant there. The quotient is taken of the
+    clipped rho_hat, so that no unit divides by zero (a saturated float32 unit has rho_hat 0 or
+    1): ``where`` discards it outside, but an inf there would still trip ``jax_debug_infs``.
     """
     inside_H = (rho_hat_H > RHO_HAT_EPS) & (rho_hat_H < 1.0 - RHO_HAT_EPS)
-    return jnp.where(inside_H, (rho_hat_H - rho) / (rho_hat_H * (1.0 - rho_hat_H)), 0.0)
+    r_H = jnp.clip(rho_hat_H, RHO_HAT_EPS, 1.0 - RHO_HAT_EPS)
+    return jnp.where(inside_H, (r_H - rho) / (r_H * (1.0 - r_H)), 0.0)
 
 
 def squared_penalty(rho, rho_hat_H):

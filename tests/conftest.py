@@ -1,7 +1,6 @@
 """Test configuration: float64 and no silent rank promotion, for every test."""
 
 import os
-import secrets
 import tempfile
 from pathlib import Path
 
@@ -28,23 +27,17 @@ if "MUTANT_UNDER_TEST" in os.environ:
 os.environ.setdefault("SAEJAX_CACHE_DIR", tempfile.mkdtemp(prefix="saejax-test-xla-"))
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_configure(config):
-    """Every run of the property tests draws from one seed, printed in the header: a new one
-    each run unless ``--hypothesis-seed=N`` repeats a run's draws."""
-    from hypothesis import core
-
-    if config.getoption("hypothesis_seed", None) is None:
-        core.global_force_seed = secrets.randbelow(2**32)
-
-
-def pytest_terminal_summary(terminalreporter):
-    """The seed, after the results (printed under -q as well)."""
-    from hypothesis import core
-
-    seed = core.global_force_seed
-    terminalreporter.write_line(
-        f"hypothesis seed: {seed} (repeat this run's draws with --hypothesis-seed={seed})")
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed property test prints the seed hypothesis drew it from (its failing example is
+    kept in .hypothesis/ and replayed first by the next run); ``--hypothesis-seed=N`` repeats
+    the draws."""
+    outcome = yield
+    report = outcome.get_result()
+    seed = getattr(getattr(item, "obj", None), "_hypothesis_internal_use_generated_seed", None)
+    if report.when == "call" and report.failed and seed is not None:
+        report.sections.append(("hypothesis seed",
+                                f"{seed} (repeat its draws with --hypothesis-seed={seed})"))
 
 
 @pytest.fixture

@@ -125,7 +125,8 @@ def read_png(path, expected_hw):
 def property_settings(max_examples: int = 15):
     """The hypothesis settings of the property tests: a bounded number of examples (the fast tier
     keeps its budget), no deadline (an example of a new shape compiles), and a failing example
-    printed with its reproduction blob. The database (.hypothesis/) replays failures first.
+    printed with its reproduction blob (and its seed: tests/conftest.py). The database
+    (.hypothesis/) replays failures first.
     Under mutmut (make mutants) each test draws three examples."""
     from hypothesis import HealthCheck, settings
 

@@ -7,13 +7,14 @@
     python tests/mutants.py changed [REV]        the modules that differ from REV (default main)
     python tests/mutants.py report               the table below, from mutmut's results
 
-mutmut keeps its results in mutants/ and reruns only the functions that changed since, plus
-(this script sees to it) every mutant not yet killed, so a second run costs minutes. The report counts, per module, mutants killed (a test failed, or the
+mutmut keeps its results in mutants/. A run of every module re-tests only the mutants of the
+functions that changed since, and (this script sees to it) every mutant not yet killed; a run of
+named modules, or of a sample, re-tests all the mutants it names. The report counts, per module, mutants killed (a test failed, or the
 mutant timed out), mutants that survived, and survivors listed in tests/equivalent_mutants.md
 with the reason no input can tell them apart. The score is killed / (all - equivalent); a
 survivor that is neither killed nor listed is a test to write. Exit status 1 when a module
-scores below the goal or has a survivor not listed, and when the list names a mutant that is
-no longer a survivor (a stale entry). Docs: docs/mutants.md.
+scores below the goal, has mutants not run or a survivor not listed, and when the list names a
+mutant that a test kills or that is gone (a stale entry). Docs: docs/mutants.md.
 """
 
 from __future__ import annotations
@@ -84,12 +85,18 @@ def run(paths: list[str], size: int | None = None) -> int:
     if unknown:
         print(f"not a mutated module: {unknown}; choose from {modules()}", file=sys.stderr)
         return 2
-    paths = paths or modules()
-    recheck(paths)
-    names = sample(paths, size) if size else [pattern(p) for p in paths]
-    if not names:
-        print("no mutants listed yet: run without --sample first", file=sys.stderr)
-        return 2
+    if not paths and not size:
+        # every module: mutmut skips the mutants it has decided, unless their function changed;
+        # the ones not killed are run again (a test written since may kill them)
+        recheck(modules())
+        names = []
+    else:
+        # mutmut runs every mutant it is named, decided or not
+        paths = paths or modules()
+        names = sample(paths, size) if size else [pattern(p) for p in paths]
+        if not names:
+            print("no mutants listed yet: run without --sample first", file=sys.stderr)
+            return 2
     return subprocess.call([sys.executable, "-m", "mutmut", "run", "--max-children", "2",
                             *names], cwd=REPO)
 
@@ -122,7 +129,7 @@ def results() -> dict[str, dict[str, int | None]]:
 def report() -> int:
     from mutmut.stats import status_by_exit_code
 
-    listed, failing, seen_survivors = equivalent(), False, set()
+    listed, failing, status_of = equivalent(), False, {}
     print("| module | mutants | killed | survived | of them no test | equivalent | not run "
           "| score |")
     print("|---|---|---|---|---|---|---|---|")
@@ -131,28 +138,31 @@ def report() -> int:
         kind = Counter()
         for name, code in codes.items():
             status = status_by_exit_code[code]
+            status_of[name] = status
             if status in NOT_RUN:
                 kind["not run"] += 1
             elif status in KILLED:
                 kind["killed"] += 1
             elif name in listed:
                 kind["equivalent"] += 1
-                seen_survivors.add(name)
             else:
                 kind["survived"] += 1
                 kind["no test"] += status == "no tests"
                 survivors_unlisted.append((name, status))
-        # a module run in part (--sample) is scored on the mutants run
+        # a module run in part (--sample) is scored on the mutants run, and fails the report
+        # until every mutant has run
         scored = len(codes) - kind["equivalent"] - kind["not run"]
         score = kind["killed"] / scored if scored else float("nan")
         failing |= not codes or not score >= GOAL or kind["not run"] > 0
         print(f"| {path} | {len(codes)} | {kind['killed']} | {kind['survived']} | "
               f"{kind['no test']} | {kind['equivalent']} | {kind['not run']} | {score:.1%} |")
-    stale = sorted(set(listed) - seen_survivors)
+    # a listed mutant that a test now kills, or that no longer exists (its function changed)
+    stale = sorted(name for name in listed
+                   if name not in status_of or status_of[name] in KILLED)
     for name, status in survivors_unlisted:
         print(f"{status}, not listed: {name}  (mutmut show {name})")
     for name in stale:
-        print(f"listed in {EQUIVALENT.name} but not a survivor now: {name}")
+        print(f"listed in {EQUIVALENT.name} but killed or gone now: {name}")
     return 1 if failing or survivors_unlisted or stale else 0
 
 

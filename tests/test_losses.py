@@ -224,3 +224,16 @@ def test_the_terms_report_l0_and_fvu_of_the_sigmoid_network():
     assert float(got["mean_l0"]) == 4.0
     np.testing.assert_allclose(got["fvu"], np.sum((want["a3"] - xn) ** 2)
                                / np.sum((xn - xn.mean(axis=0)) ** 2), rtol=1e-12)
+
+
+def test_the_decoder_and_the_penalty_are_checked_first_by_name():
+    # a bad name is reported before a bad shape, and an unhashable one as unknown (not as a
+    # jit error about static arguments)
+    params, x = make_problem()
+    for fn in (saejax.reconstruction, saejax.reconstruction_grad):
+        with pytest.raises(ValueError, match="unknown decoder 'linaer'"):
+            fn(params, x[:, :3], decoder="linaer")
+    hyper = saejax.Hyper(0.05, 3.0, 1e-3)
+    for fn in (saejax.loss, saejax.loss_terms, saejax.analytic_grad):
+        with pytest.raises(ValueError, match=r"unknown penalty \['kl'\]"):
+            fn(params, x, hyper, ["kl"])

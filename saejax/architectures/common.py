@@ -116,8 +116,8 @@ def project(params) -> dict:
     """The params with every decoder column W2[:, j] scaled to unit norm (a column of zeros
     stays zero)."""
     norm_1xH = jnp.linalg.norm(params["W2"], axis=0, keepdims=True)
-    # a zero column divides by 0; where keeps it zero
-    return {**params, "W2": jnp.where(norm_1xH > 0, params["W2"] / norm_1xH, 0.0)}
+    # a zero column is divided by 1 (no 0/0 NaN, which jax_debug_nans would flag)
+    return {**params, "W2": params["W2"] / jnp.where(norm_1xH > 0, norm_1xH, 1.0)}
 
 
 def kth_largest(values, k):

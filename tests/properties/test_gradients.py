@@ -9,8 +9,8 @@
 - Each penalty's dP/drho_hat equals ``jax.grad`` of P wherever P is differentiable: inside
   the KL clip interval and outside it, on both sides of each bound.
 
-The seed of each run is printed in pytest's header (tests/conftest.py); failing examples are
-kept in hypothesis's database (.hypothesis/) and replayed first on the next run.
+A failing example is printed with its reproduction blob and its seed (tests/conftest.py), and
+kept in hypothesis's database (.hypothesis/), which replays it first on the next run.
 """
 
 import jax
