@@ -164,12 +164,13 @@ def test_blocked_evaluation_keeps_float32_and_reports_l0_and_fvu():
     params, x = make_problem(n=6, h=4, m=11, seed=7, dtype=jnp.float32)
     hyper = saejax.Hyper(0.05, 3.0, 1e-3)
     want_terms, want = grads.terms_and_grad(params, x, hyper, "kl", "sigmoid", False)
-    got_terms, got = grads.terms_and_grad_blocked(params, x, hyper, "kl", "sigmoid", False,
-                                                  block=4)
-    for k in want:
-        assert got[k].dtype == jnp.float32, k
-        np.testing.assert_allclose(got[k], want[k], rtol=2e-5, atol=1e-6, err_msg=k)
-    for k in ("loss", "mean_l0", "fvu"):
-        assert got_terms[k].dtype == jnp.float32, k
-        np.testing.assert_allclose(got_terms[k], want_terms[k], rtol=2e-5, err_msg=k)
-    assert float(got_terms["mean_l0"]) == 4.0
+    for block in (4, 11):  # a padded last block, and one block of all 11 (no padding mask)
+        got_terms, got = grads.terms_and_grad_blocked(params, x, hyper, "kl", "sigmoid", False,
+                                                      block=block)
+        for k in want:
+            assert got[k].dtype == jnp.float32, k
+            np.testing.assert_allclose(got[k], want[k], rtol=2e-5, atol=1e-6, err_msg=k)
+        for k in ("loss", "mean_l0", "fvu"):
+            assert got_terms[k].dtype == jnp.float32, k
+            np.testing.assert_allclose(got_terms[k], want_terms[k], rtol=2e-5, err_msg=k)
+        assert float(got_terms["mean_l0"]) == 4.0

@@ -32,7 +32,7 @@ def selection(params, x_MxN, hyper):
 def encode(params, x_MxN):
     """Inference: f = relu(pre) where pre > params["threshold"], (M, H)."""
     pre = common.pre_activation(params, x_MxN)
-    return jnp.where((pre > params["threshold"]) & (pre > 0), pre, 0.0)
+    return jnp.where(pre > jnp.maximum(params["threshold"], 0.0), pre, 0.0)
 
 
 def smallest_kept(pre, kept):

@@ -114,3 +114,16 @@ def test_batchtopk_threshold_keeps_its_dtype():
     params = {"threshold": jnp.asarray(2.0, jnp.float32)}
     got = batchtopk.after_update(params, {"smallest_kept": jnp.asarray(4.0, jnp.float64)}, False)
     assert got["threshold"].dtype == jnp.float32
+
+
+def test_batchtopk_inference_keeps_what_is_above_its_threshold_and_zero():
+    # pre = [[1, 2, 0], [3, -1, 0]] as above: threshold 2 keeps only 3 (2 itself is not above
+    # it); a negative threshold keeps every positive pre-activation and never a zero one
+    params = {"W1": jnp.asarray([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), "b1": jnp.zeros(3),
+              "W2": jnp.eye(2, 3), "b2": jnp.zeros(2), "threshold": jnp.asarray(2.0)}
+    x = jnp.asarray([[1.0, 2.0], [3.0, -1.0]])
+    np.testing.assert_array_equal(batchtopk.encode(params, x), [[0, 0, 0], [3, 0, 0]])
+    params["threshold"] = jnp.asarray(-0.5)
+    got = batchtopk.encode(params, x)
+    np.testing.assert_array_equal(got, [[1, 2, 0], [3, 0, 0]])
+    assert not np.any(np.signbit(np.asarray(got)))  # the zeros are +0

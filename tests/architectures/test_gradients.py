@@ -163,5 +163,8 @@ def test_float32_params_give_float32_terms_and_gradients(arch, options, dead):
     for key in ("loss", "reconstruction", "weight_decay", "sparsity", "rho_hat", "mean_l0",
                 "fvu"):
         assert terms[key].dtype == jnp.float32, key
+    # the loss jax.grad differentiates (jumprelu's through its custom VJPs) stays float32 too
+    loss = architectures.loss(p32, x.astype(jnp.float32), HYPER, arch, options, dead)
+    assert loss.dtype == jnp.float32
     init = architectures.init_params(jax.random.key(0), 6, 5, arch, np.zeros(6), jnp.float32)
     assert {v.dtype for v in init.values()} == {jnp.dtype(jnp.float32)}

@@ -352,9 +352,10 @@ def test_the_driver_runs_the_ticks_and_files_each_iteration_in_its_row():
                                                          for r in want_rows]
 
 
-def test_the_driver_stops_at_a_chunks_end_and_keeps_float32():
-    # a chunk ends at iteration 2 of a budget of 10: cond is false there, not one tick later;
-    # the rows keep the params' float32, and "valid" is a boolean
+def test_the_driver_runs_in_chunks_files_rows_by_chunk_and_keeps_float32():
+    # a budget of 10 run in chunks of 2 iterations: cond is false at each chunk's end (not one
+    # tick later), each chunk's rows hold its own iterations (row i = iteration end - 2 + i),
+    # the evaluation gets the batch (here the target), and float32 stays float32
     from saejax.pytree import pytree_dataclass
 
     @pytree_dataclass
@@ -363,25 +364,32 @@ def test_the_driver_stops_at_a_chunks_end_and_keeps_float32():
         step: jax.Array
         opt_state: optim.LbfgsState
 
+    weights = jnp.arange(1.0, 4.0, dtype=jnp.float32)
+
+    def f(x, target):
+        return jnp.sum((x - target) ** 2 * weights)
+
     def evaluate(params, batch, hyper):
-        x = params["x"]
-        value = jnp.sum((x - 1.0) ** 2 * jnp.arange(1.0, 4.0, dtype=x.dtype))
+        value, g = jax.value_and_grad(f)(params["x"], batch)
         z = jnp.zeros_like(value)
         return ({"loss": value, "reconstruction": value, "weight_decay": z, "sparsity": z,
-                 "rho_hat": jnp.zeros(1, x.dtype), "mean_l0": z, "fvu": z},
-                {"x": jax.grad(lambda v: jnp.sum((v - 1.0) ** 2
-                                                 * jnp.arange(1.0, 4.0, dtype=v.dtype)))(x)})
+                 "rho_hat": jnp.zeros(1, value.dtype), "mean_l0": z, "fvu": z}, {"x": g})
 
+    target = jnp.asarray([1.0, -2.0, 0.5], jnp.float32)
     driver = optim.make_driver(evaluate, 10)
     params = {"x": jnp.asarray([5.0, -3.0, 2.0], jnp.float32)}
     state = State(params, jnp.zeros((), jnp.int32), optim.init_lbfgs(params, 5))
-    rows = driver.init(params, 2)
-    assert rows["valid"].dtype == jnp.bool_ and rows["loss"].dtype == jnp.float32
-    assert rows["linesearch_steps"].dtype == jnp.int32
-    ticks = 0
-    while bool(driver.cond(state, 2)):
-        state, rows = driver.step(state, rows, None, None, 2, 2)
-        ticks += 1
-    assert int(state.step) == 2 and int(state.opt_state.stop) == 0  # running: only the chunk ended
-    assert bool(np.all(rows["valid"])) and rows["loss"].dtype == jnp.float32
-    assert ticks == int(state.opt_state.evaluations)
+    chunks = []
+    for end in (2, 4):
+        rows = driver.init(params, 2)
+        assert rows["valid"].dtype == jnp.bool_ and rows["loss"].dtype == jnp.float32
+        assert rows["linesearch_steps"].dtype == jnp.int32
+        while bool(driver.cond(state, end)):
+            state, rows = driver.step(state, rows, target, None, end, 2)
+        assert int(state.step) == end and int(state.opt_state.stop) == 0  # only the chunk ended
+        assert bool(np.all(rows["valid"])) and rows["loss"].dtype == jnp.float32
+        chunks.append(np.asarray(rows["loss"]))
+    # the same four iterations ticked by hand, in float32, toward the same target
+    _, _, _, want = run(lambda x: f(x.astype(jnp.float32), target), [5.0, -3.0, 2.0], 4,
+                        memory=5)
+    np.testing.assert_allclose(np.concatenate(chunks), [r["loss"] for r in want], rtol=1e-5)
