@@ -174,3 +174,15 @@ def test_blocked_evaluation_keeps_float32_and_reports_l0_and_fvu():
             assert got_terms[k].dtype == jnp.float32, k
             np.testing.assert_allclose(got_terms[k], want_terms[k], rtol=2e-5, err_msg=k)
         assert float(got_terms["mean_l0"]) == 4.0
+
+
+def test_blocked_evaluation_defaults_are_the_sigmoid_untied_network_in_one_block():
+    from saejax import grads
+
+    params, x = make_problem(n=5, h=3, m=7, seed=8)
+    hyper = saejax.Hyper(0.05, 3.0, 1e-3)
+    want_terms, want = grads.terms_and_grad(params, x, hyper)
+    got_terms, got = grads.terms_and_grad_blocked(params, x, hyper)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-15, err_msg=k)
+    np.testing.assert_allclose(got_terms["loss"], want_terms["loss"], rtol=1e-13)

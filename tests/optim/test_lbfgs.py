@@ -369,8 +369,8 @@ def test_the_driver_runs_in_chunks_files_rows_by_chunk_and_keeps_float32():
     def f(x, target):
         return jnp.sum((x - target) ** 2 * weights)
 
-    def evaluate(params, batch, hyper):
-        value, g = jax.value_and_grad(f)(params["x"], batch)
+    def evaluate(params, batch, hyper):  # J scaled by the hyperparameter it is given
+        value, g = jax.value_and_grad(lambda x: hyper * f(x, batch))(params["x"])
         z = jnp.zeros_like(value)
         return ({"loss": value, "reconstruction": value, "weight_decay": z, "sparsity": z,
                  "rho_hat": jnp.zeros(1, value.dtype), "mean_l0": z, "fvu": z}, {"x": g})
@@ -385,11 +385,11 @@ def test_the_driver_runs_in_chunks_files_rows_by_chunk_and_keeps_float32():
         assert rows["valid"].dtype == jnp.bool_ and rows["loss"].dtype == jnp.float32
         assert rows["linesearch_steps"].dtype == jnp.int32
         while bool(driver.cond(state, end)):
-            state, rows = driver.step(state, rows, target, None, end, 2)
+            state, rows = driver.step(state, rows, target, jnp.float32(2.0), end, 2)
         assert int(state.step) == end and int(state.opt_state.stop) == 0  # only the chunk ended
         assert bool(np.all(rows["valid"])) and rows["loss"].dtype == jnp.float32
         chunks.append(np.asarray(rows["loss"]))
     # the same four iterations ticked by hand, in float32, toward the same target
-    _, _, _, want = run(lambda x: f(x.astype(jnp.float32), target), [5.0, -3.0, 2.0], 4,
+    _, _, _, want = run(lambda x: 2.0 * f(x.astype(jnp.float32), target), [5.0, -3.0, 2.0], 4,
                         memory=5)
     np.testing.assert_allclose(np.concatenate(chunks), [r["loss"] for r in want], rtol=1e-5)
