@@ -158,6 +158,7 @@ def test_the_terms_gradients_sum_to_the_total_when_tied():
         saejax.reconstruction_grad(params, x, decoder="linaer")
 
 
+@pytest.mark.slow
 def test_blocked_evaluation_keeps_float32_and_reports_l0_and_fvu():
     from saejax import grads
 

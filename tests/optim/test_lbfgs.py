@@ -316,6 +316,7 @@ def test_the_state_keeps_the_params_dtype(dtype):
     assert state.S.shape == (4, 7) and state.SY.shape == (4, 4)
 
 
+@pytest.mark.slow
 def test_the_driver_runs_the_ticks_and_files_each_iteration_in_its_row():
     # LbfgsDriver over a quadratic: the same iterations as ticking by hand (run above), each
     # finished iteration's J in its row, and cond false once the budget is reached.
@@ -352,6 +353,7 @@ def test_the_driver_runs_the_ticks_and_files_each_iteration_in_its_row():
                                                          for r in want_rows]
 
 
+@pytest.mark.slow
 def test_the_driver_runs_in_chunks_files_rows_by_chunk_and_keeps_float32():
     # a budget of 10 run in chunks of 2 iterations: cond is false at each chunk's end (not one
     # tick later), each chunk's rows hold its own iterations (row i = iteration end - 2 + i),

@@ -16,6 +16,7 @@ kept in hypothesis's database (.hypothesis/), which replays it first on the next
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from helpers import property_settings
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -53,6 +54,7 @@ def sigmoid_problem(n, h, m, seed, tied, low, spread):
 SHAPES = st.sampled_from([(1, 1, 1), (2, 3, 1), (5, 2, 4), (3, 4, 6)])
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(shape=SHAPES, seed=st.integers(0, 2**16), rho=RHOS, beta=BETAS, lam=LAMS, penalty=st.sampled_from(PENALTIES),
        variant=st.sampled_from([("sigmoid", False), ("sigmoid", True), ("linear", False)]),
@@ -72,6 +74,7 @@ def test_sigmoid_analytic_grad_equals_autodiff(shape, seed, rho, beta, lam, pena
         np.testing.assert_allclose(got[key], want[key], rtol=1e-9, atol=1e-12, err_msg=key)
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(mb=st.sampled_from([(7, 3), (8, 4), (5, 8)]), seed=st.integers(0, 2**16), rho=RHOS, beta=BETAS, lam=LAMS,
        penalty=st.sampled_from(PENALTIES),
