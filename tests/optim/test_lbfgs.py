@@ -49,14 +49,19 @@ def test_two_loop_matches_numpy_across_the_ring(stored):
     np.testing.assert_allclose(got, np_two_loop(g, pairs), rtol=1e-12, atol=1e-14)
 
 
+def terms_of(value):
+    """The terms an evaluate returns, for a J that is all reconstruction (rho_hat: one zero)."""
+    z = jnp.zeros_like(value)
+    return {"loss": value, "reconstruction": value, "weight_decay": z, "sparsity": z,
+            "rho_hat": jnp.zeros(1, value.dtype), "mean_l0": z, "fvu": z}
+
+
 def run(f, x0, max_iterations, memory=10, ticks=2000):
     """Ticks of optim's L-BFGS on f(params["x"]) until it stops; returns params and state."""
 
     def evaluate(params, batch, hyper):
         value, g = jax.value_and_grad(f)(params["x"])
-        zero = jnp.zeros_like(value)
-        terms = {"loss": value, "reconstruction": value, "weight_decay": zero,
-                 "sparsity": zero, "rho_hat": jnp.zeros(1), "mean_l0": zero, "fvu": zero}
+        terms = terms_of(value)
         return terms, {"x": g}
 
     tick = jax.jit(optim.make_lbfgs_tick(evaluate, max_iterations))
@@ -156,9 +161,7 @@ def test_state_is_a_pytree_that_vmaps():
     def member_run(c, ticks):
         def evaluate(params, batch, hyper):
             value, g = jax.value_and_grad(f)(params["x"], c)
-            z = jnp.zeros_like(value)
-            return ({"loss": value, "reconstruction": value, "weight_decay": z, "sparsity": z,
-                     "rho_hat": jnp.zeros(1), "mean_l0": z, "fvu": z}, {"x": g})
+            return (terms_of(value), {"x": g})
         return optim.make_lbfgs_tick(evaluate, 20)
 
     cs = jnp.asarray([[1.0, 2.0], [-3.0, 0.5]])
@@ -210,9 +213,7 @@ def _fake_evaluate(value_and_grad):
     """An ``evaluate`` from x -> (J, g) on a 1-D x; g may be any vector, true gradient or not."""
     def evaluate(params, batch, hyper):
         value, g = value_and_grad(params["x"][0])
-        z = jnp.zeros_like(value)
-        return ({"loss": value, "reconstruction": value, "weight_decay": z, "sparsity": z,
-                 "rho_hat": jnp.zeros(1), "mean_l0": z, "fvu": z}, {"x": jnp.reshape(g, (1,))})
+        return (terms_of(value), {"x": jnp.reshape(g, (1,))})
     return evaluate
 
 
@@ -275,9 +276,7 @@ def test_the_approximate_wolfe_tolerance_is_ten_roundings_of_j(dtype):
     def evaluate(params, batch, hyper):
         x = params["x"]
         value = 0.5 * jnp.sum(x * x) + 7.0
-        z = jnp.zeros_like(value)
-        return ({"loss": value, "reconstruction": value, "weight_decay": z, "sparsity": z,
-                 "rho_hat": jnp.zeros(1, dtype), "mean_l0": z, "fvu": z}, {"x": x})
+        return (terms_of(value), {"x": x})
 
     params = {"x": jnp.asarray([3.0, -4.0], dtype)}
     tick = jax.jit(optim.make_lbfgs_tick(evaluate, 5))
@@ -333,9 +332,7 @@ def test_the_driver_runs_the_ticks_and_files_each_iteration_in_its_row():
 
     def evaluate(params, batch, hyper):
         value, g = jax.value_and_grad(f)(params["x"])
-        z = jnp.zeros_like(value)
-        return ({"loss": value, "reconstruction": value, "weight_decay": z, "sparsity": z,
-                 "rho_hat": jnp.zeros(1), "mean_l0": z, "fvu": z}, {"x": g})
+        return (terms_of(value), {"x": g})
 
     driver = optim.make_driver(evaluate, 4)
     params = {"x": jnp.asarray([1.0, -1.0, 2.0])}
@@ -373,9 +370,7 @@ def test_the_driver_runs_in_chunks_files_rows_by_chunk_and_keeps_float32():
 
     def evaluate(params, batch, hyper):  # J scaled by the hyperparameter it is given
         value, g = jax.value_and_grad(lambda x: hyper * f(x, batch))(params["x"])
-        z = jnp.zeros_like(value)
-        return ({"loss": value, "reconstruction": value, "weight_decay": z, "sparsity": z,
-                 "rho_hat": jnp.zeros(1, value.dtype), "mean_l0": z, "fvu": z}, {"x": g})
+        return (terms_of(value), {"x": g})
 
     target = jnp.asarray([1.0, -2.0, 0.5], jnp.float32)
     driver = optim.make_driver(evaluate, 10)
