@@ -1,7 +1,7 @@
 # Two commands for a fresh machine with only python3:
 #   make demo   trains the sparse autoencoder on the embedded natural images (or: make gradcheck)
 #   make test   lint + the whole test suite (what CI runs)
-#   make check  lint + the fast tier of the tests, for the edit-and-test loop
+#   make check  lint + the fast tier of the tests on two workers, for the edit-and-test loop
 #   make mutants  mutation testing of the math (docs/mutants.md; an hour or more, not part of test)
 # Each creates .venv (and installs saejax into it) when it is missing or pyproject.toml changed.
 
@@ -30,7 +30,7 @@ test: lint
 	$(BIN)/pytest -q
 
 check: lint
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m "not slow" -n 2
 
 # MODULES=saejax/penalties.py limits the run to those files; mutants-changed runs the files
 # that differ from REV (default main). mutmut keeps its results in mutants/ between runs.

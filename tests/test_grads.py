@@ -112,11 +112,13 @@ def test_analytic_grad_uses_no_autodiff(monkeypatch):
 
 
 # Each penalty with each variant; each variant meets every kind of last block (padded, an exact
-# fit, one block larger than m) once, a Latin square. The property test in tests/properties/
-# draws further combinations.
+# fit, one block larger than m) once, a Latin square. The first penalty's row (every variant,
+# every kind of block) is in the fast tier, the others in the slow one. The property test in
+# tests/properties/ draws further combinations.
 VARIANTS = [("sigmoid", False), ("linear", False), ("sigmoid", True)]
 BLOCKS = [(37, 8), (40, 8), (9, 16)]
-BLOCKED = [(penalty, *variant, *BLOCKS[(i + j) % 3])
+BLOCKED = [pytest.param(penalty, *variant, *BLOCKS[(i + j) % 3],
+                        marks=[pytest.mark.slow] if i else [])
            for i, penalty in enumerate(PENALTIES) for j, variant in enumerate(VARIANTS)]
 
 
@@ -177,6 +179,7 @@ def test_blocked_evaluation_keeps_float32_and_reports_l0_and_fvu():
         assert float(got_terms["mean_l0"]) == 4.0
 
 
+@pytest.mark.slow
 def test_blocked_evaluation_defaults_are_the_sigmoid_untied_network_in_one_block():
     from saejax import grads
 

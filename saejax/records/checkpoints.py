@@ -10,6 +10,10 @@ plain orbax reads it without saejax::
 
 ``Checkpointer.restore(like)`` puts the arrays back into ``like``'s structure (``unnamed``) and
 refuses any that do not fit it, with a ``CheckpointError`` that never restarts a run silently.
+
+Each saved tree carries ``"sha256"``, the digest of its arrays (``records.files.digest``) as 32
+uint8, computed before the save and checked after every restore, so that a data file changed
+on disk after it was written (which orbax reads without complaint) is refused, by name.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from saejax.records import files
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +58,27 @@ def named(tree) -> dict:
             node = node.setdefault(_name(key), {})
         node[_name(path[-1])] = np.asarray(leaf)
     return out
+
+
+DIGEST = "sha256"
+
+
+def sealed(tree: dict) -> dict:
+    """A ``named`` tree with its ``DIGEST`` added."""
+    return {**tree, DIGEST: np.frombuffer(bytes.fromhex(files.digest(tree)), np.uint8)}
+
+
+def unsealed(tree: dict, where: str) -> dict:
+    """A restored tree without its ``DIGEST``, once the digest matches its arrays (a tree saved
+    without one is taken as it is); otherwise a ``CheckpointError`` naming ``where``."""
+    tree = dict(tree)
+    stored = tree.pop(DIGEST, None)
+    if stored is not None and bytes(np.asarray(stored, np.uint8)).hex() != files.digest(tree):
+        raise CheckpointError(
+            f"{where} is corrupt: its arrays differ from the sha256 saved with them, so its files "
+            "changed after they were written. Delete it (a run falls back to its previous "
+            "checkpoint; a sweep block is trained again on --resume).")
+    return tree
 
 
 def unnamed(tree: dict, like):
@@ -121,7 +148,7 @@ class Checkpointer:
         save that does not ``wait`` writes host copies, so the arrays may change meanwhile."""
         if step in self._manager.all_steps():
             return
-        tree = named(tree)
+        tree = sealed(named(tree))
         if not wait:  # copies, never views of buffers a later computation may reuse
             tree = jax.tree.map(np.array, tree)
         self._manager.save(step, args=load_orbax().args.StandardSave(tree))
@@ -137,9 +164,10 @@ class Checkpointer:
                 f"no checkpoint found in {self.directory}. Run without --resume to start afresh."
             )
         try:
-            return self._manager.restore(step, args=load_orbax().args.StandardRestore())
+            tree = self._manager.restore(step, args=load_orbax().args.StandardRestore())
         except Exception as err:
             raise _unusable(self.directory, step, err) from err
+        return unsealed(tree, f"checkpoint {step} in {self.directory}")
 
     def restore(self, like, step: int | None = None):
         """Restores checkpoint ``step`` (default: the latest) into the structure of ``like``.
@@ -176,24 +204,34 @@ def save_tree(path: str | Path, tree) -> None:
     """Writes ``tree`` to ``path`` once (a sweep block's members), ``named``, by this process
     alone; the directory appears complete or not at all."""
     checkpointer = load_orbax().StandardCheckpointer(multiprocessing_options=solo_options())
-    checkpointer.save(Path(path).absolute(), named(tree), force=True)
+    checkpointer.save(Path(path).absolute(), sealed(named(tree)), force=True)
     checkpointer.wait_until_finished()
 
 
 def restore_tree(path: str | Path) -> dict:
     """The ``named`` tree that ``save_tree`` wrote to ``path``, as NumPy arrays."""
     checkpointer = load_orbax().StandardCheckpointer(multiprocessing_options=solo_options())
-    return jax.tree.map(np.asarray, checkpointer.restore(Path(path).absolute()))
+    try:
+        tree = jax.tree.map(np.asarray, checkpointer.restore(Path(path).absolute()))
+    except Exception as err:  # orbax and tensorstore raise many kinds; each means unreadable
+        raise CheckpointError(
+            f"{path} cannot be read ({type(err).__name__}: {_first_line(err)}): it is corrupt. "
+            "Delete it; a sweep trains its block again on --resume.") from err
+    return unsealed(tree, str(path))
 
 
 def _unusable(directory, step, err) -> CheckpointError:
     return CheckpointError(
         f"checkpoint {step} in {directory} cannot be restored "
-        f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
+        f"({type(err).__name__}: {_first_line(err)}). "
         "It is corrupt or was written by a different configuration (network size, "
         "optimizer, dtype). Delete it to fall back to an earlier one, or start a new "
         "run in another --workdir."
     )
+
+
+def _first_line(err) -> str:
+    return str(err).splitlines()[0] if str(err) else ""
 
 
 def _check_like(restored, like, directory, step) -> None:

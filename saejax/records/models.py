@@ -23,16 +23,13 @@ PyTorch: ``safetensors.torch.load_file``).
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from saejax.config import TrainConfig
-from saejax.records import rundir
+from saejax.records import files, rundir
 from saejax.records.checkpoints import Checkpointer, CheckpointError
 from saejax.records.sweep_record import load_member
 from saejax.schema import AXES
@@ -119,12 +116,12 @@ def load_data_info(path: str | Path, member: int | None = None) -> dict:
         raise FileNotFoundError(f"{path} does not exist: give a run, sweep or export directory.")
     if (path / CONFIG).exists():
         _no_member(member, path, "an export")
-        return json.loads((path / CONFIG).read_text()).get("data") or {}
+        return files.read_json(path / CONFIG).get("data") or {}
     kind = rundir.kind_of(path)
     if kind not in ("run", "sweep"):
         raise ModelError(f"{path} holds no saejax run, sweep or export (no config.json, "
                          f"checkpoints or {WEIGHTS}).")
-    record = rundir.read_json(path / "config.json")
+    record = files.read_json(path / "config.json")
     if kind == "run":
         _no_member(member, path, "a training run")
     else:
@@ -139,7 +136,7 @@ def load_normalization(path: str | Path, member: int | None = None) -> dict:
     ``{"kind": "none"}``."""
     path = Path(path)
     if (path / CONFIG).exists():
-        cfg = json.loads((path / CONFIG).read_text())
+        cfg = files.read_json(path / CONFIG)
         if cfg.get("normalization"):
             return cfg["normalization"]
     return load_data_info(path, member).get("normalization") or NO_NORMALIZATION
@@ -157,17 +154,29 @@ def _write(out: Path, tensors: dict, cfg: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     from safetensors.numpy import save_file
 
-    with tempfile.NamedTemporaryFile(dir=out, prefix=f".{WEIGHTS}.", delete=False) as tmp:
-        name = tmp.name
-    try:
-        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, name,
-                  metadata={"format": cfg["format"]})
-        os.replace(name, out / WEIGHTS)
-    finally:
-        if os.path.exists(name):
-            os.unlink(name)
-    rundir.write_json(out / CONFIG, cfg)
+    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    files.replace(out / WEIGHTS,
+                  lambda tmp: save_file(arrays, str(tmp), metadata={"format": cfg["format"]}))
+    files.write_json(out / CONFIG, {**cfg, "weights_sha256": files.sha256(out / WEIGHTS)})
     return out
+
+
+def _read_weights(path: Path, cfg: dict) -> dict:
+    """The tensors of ``path/weights.safetensors``, refused when its bytes differ from the
+    sha256 that cfg.json recorded at export (exports older than the checksum have none)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    weights = path / WEIGHTS
+    recorded = cfg.get("weights_sha256")
+    try:
+        if recorded is not None and files.sha256(weights) != recorded:
+            raise ModelError(f"{weights} is corrupt: its sha256 differs from the one {CONFIG} "
+                             "recorded when it was exported, so the file changed since. Export "
+                             "the model again from its run or sweep.")
+        return load_file(str(weights))
+    except (SafetensorError, OSError) as err:
+        raise ModelError(f"{weights} cannot be read ({err}).") from err
 
 
 STACK_FORMAT = "saejax-stacked-autoencoder"
@@ -193,13 +202,11 @@ def load_stack(path: str | Path) -> tuple[dict, dict]:
     missing = [name for name in (WEIGHTS, CONFIG) if not (path / name).exists()]
     if missing:
         raise ModelError(f"{path} lacks {', '.join(missing)}: an export has both files.")
-    cfg = json.loads((path / CONFIG).read_text())
+    cfg = files.read_json(path / CONFIG)
     if cfg.get("format") != STACK_FORMAT:
         raise ModelError(f"{path} holds no stacked network (format {cfg.get('format')!r}); "
                          "load a single autoencoder with saejax.load.")
-    from safetensors.numpy import load_file
-
-    tensors = load_file(str(path / WEIGHTS))
+    tensors = _read_weights(path, cfg)
     sizes, k = cfg["sizes"], cfg["num_classes"]
     want = {f"layers.{i}.W": (h, n) for i, (n, h) in enumerate(zip(sizes[:-1], sizes[1:],
                                                                    strict=True))}
@@ -230,7 +237,7 @@ def _check_member(path, member, size: int) -> None:
 
 def _from_run(path: Path):
     """A training run's config, its latest checkpoint's params and its record."""
-    record = rundir.read_json(path / "config.json")
+    record = files.read_json(path / "config.json")
     config = TrainConfig(**record["config"])
     checkpoints = Checkpointer(path / "checkpoints")
     if checkpoints.latest_step() is None:
@@ -244,7 +251,7 @@ def _from_run(path: Path):
         checkpoints.close()
     params = {k: np.asarray(v) for k, v in state["params"].items()}
     summary_path = path / "summary.json"
-    summary = rundir.read_json(summary_path) if summary_path.exists() else {}
+    summary = files.read_json(summary_path) if summary_path.exists() else {}
     summary.pop("rho_hat", None)  # per-unit values: in the run directory, not the export
     return config, params, {"data": record.get("data", {}), "summary": summary,
                             "source": {"run": str(path), "step": int(state["step"])}}
@@ -252,7 +259,7 @@ def _from_run(path: Path):
 
 def _from_sweep(path: Path, member: int | None):
     """A sweep member's own config, params and results row."""
-    record = rundir.read_json(path / "config.json")
+    record = files.read_json(path / "config.json")
     _check_member(path, member, len(record["grid"]["rho"]))
     try:
         params = load_member(path, member)
@@ -261,7 +268,7 @@ def _from_sweep(path: Path, member: int | None):
     grid = record["grid"]
     config = TrainConfig(**record["config"]).replace(
         **{a: type(getattr(TrainConfig(), a))(grid[a][member]) for a in AXES})
-    rows = rundir.read_json(path / "results.json") if (path / "results.json").exists() else []
+    rows = files.read_json(path / "results.json", list) if (path / "results.json").exists() else []
     summary = rows[member] if member < len(rows) else {}
     return config, params, {"data": record.get("data", {}), "summary": summary,
                             "source": {"sweep": str(path), "member": member}}
@@ -272,18 +279,12 @@ def _read_export(path: Path):
     missing = [name for name in (WEIGHTS, CONFIG) if not (path / name).exists()]
     if missing:
         raise ModelError(f"{path} lacks {', '.join(missing)}: an export has both files.")
+    cfg = files.read_json(path / CONFIG)
     try:
-        cfg = json.loads((path / CONFIG).read_text())
         config = TrainConfig(**cfg["config"])
     except (ValueError, KeyError, TypeError) as err:
         raise ModelError(f"{path / CONFIG} is not a saejax export config ({err}).") from err
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    try:
-        params = load_file(str(path / WEIGHTS))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise ModelError(f"{path / WEIGHTS} cannot be read ({err}).") from err
+    params = _read_weights(path, cfg)
     h, n = cfg["n_hidden"], cfg["n_visible"]
     want = {"W1": (h, n), "b1": (h,), "b2": (n,)}
     if not config.tied:
@@ -296,4 +297,8 @@ def _read_export(path: Path):
         raise ModelError(f"{path / WEIGHTS} holds tensors {got}, but cfg.json describes "
                          f"{want} ({n} visible, {h} hidden units"
                          f"{', tied' if config.tied else ''}).")
+    dtypes = {k: str(v.dtype) for k, v in params.items() if str(v.dtype) != config.dtype}
+    if dtypes:
+        raise ModelError(f"{path / WEIGHTS} holds tensors of dtype {dtypes}, but cfg.json "
+                         f"says {config.dtype}: the export was altered. Export it again.")
     return config, params, cfg

@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from saejax.config import RUN_RESUMABLE, TrainConfig
-from saejax.records import rundir
+from saejax.records import files, rundir
 from saejax.records.checkpoints import Checkpointer, CheckpointError
 from saejax.runtime.clock import SaveClock
 from saejax.schema import TERMS
@@ -95,8 +95,8 @@ class RunRecord:
                   "data": data_info, "segments": [rundir.segment(0, _segment_settings(
                       self.config))]}
         if not self.resume:
-            rundir.write_json(self.workdir / "config.json", record)
-            rundir.write_text(self.workdir / "metrics.jsonl", "")
+            files.write_json(self.workdir / "config.json", record)
+            files.write_text(self.workdir / "metrics.jsonl", "")
             return state, []
         saved = self._check_resume(n_visible)
         state = self.ckpt.restore(state)
@@ -107,17 +107,17 @@ class RunRecord:
         if metrics_path.is_file():
             # Lines written after the checkpoint were from steps that will be run again.
             history = [r for r in read_metrics(metrics_path) if r["step"] < step]
-            rundir.write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in history))
+            files.write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in history))
         # Segments that began after this checkpoint are replayed from here: the new one
         # replaces them.
         segments = [g for g in saved.get("segments", []) if g["start_step"] < step]
         record["segments"] = segments + [rundir.segment(step, _segment_settings(self.config))]
         record["resumed_from"] = step
-        rundir.write_json(self.workdir / "config.json", record)
+        files.write_json(self.workdir / "config.json", record)
         return state, history
 
     def _check_resume(self, n_visible: int) -> dict:
-        saved_record = rundir.read_json(self.workdir / "config.json")
+        saved_record = files.read_json(self.workdir / "config.json")
         saved = asdict(saved_config(self.workdir))
         n_saved = saved_record.get("n_visible")
         changed = {k: (saved[k], v) for k, v in asdict(self.config).items()
@@ -188,10 +188,10 @@ class RunRecord:
                                                        "dead_fraction")}})
             self.board.close()
             self.board = None
-        rundir.write_json(self.workdir / "summary.json", summary)
+        files.write_json(self.workdir / "summary.json", summary)
         return final
 
     def resumed_at(self) -> list[int]:
         """The steps at which this run was resumed (config.json's later segments)."""
-        segments = rundir.read_json(self.workdir / "config.json").get("segments", [])
+        segments = files.read_json(self.workdir / "config.json").get("segments", [])
         return [g["start_step"] for g in segments if g["start_step"] > 0]

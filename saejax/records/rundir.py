@@ -9,8 +9,8 @@ results.csv, results.json, members/ and figures). Before anything is written:
                                    RunDirError (exit status 2 on the command line), and the
                                    directory is left untouched.
     fresh(name)                    the default directory, runs/<name>-<time>, always a new one
-    write_text / write_json        a temporary file renamed over the target, so that a kill
-                                   leaves either the old contents or the new, never a mix
+
+Files in it are written whole or not at all, with the umask's mode (``records.files``).
 
 config.json records the run's settings and its ``segments``: one entry per start or resume,
 with the step it started from and the settings a resume may change, so that a run resumed with
@@ -20,7 +20,6 @@ another learning rate or budget says which steps ran with which.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -32,28 +31,6 @@ MARKERS = ("config.json", "metrics.jsonl", "summary.json", "checkpoints", "resul
 
 class RunDirError(ValueError):
     """A run directory that cannot be used as asked; the message says what to do instead."""
-
-
-def write_text(path: str | Path, text: str) -> None:
-    """Replaces ``path``'s contents in one step (a temporary file renamed over it)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def write_json(path: str | Path, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2) + "\n")
-
-
-def read_json(path: str | Path):
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as err:
-        raise RunDirError(f"{path} is missing: is {path.parent} a run directory?") from err
-    except json.JSONDecodeError as err:
-        raise RunDirError(f"{path} is not readable JSON ({err}).") from err
 
 
 def kind_of(workdir: str | Path) -> str | None:

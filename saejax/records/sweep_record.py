@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from saejax.config import RECORD_SETTINGS
-from saejax.records import rundir
+from saejax.records import files, rundir
 from saejax.records.checkpoints import Checkpointer, restore_tree, save_tree, unnamed
 from saejax.runtime.hosts import is_writer
 from saejax.schema import AXES, COUNTS, KNOBS, RESULTS
@@ -50,9 +50,9 @@ class SweepRecord:
         self = cls(workdir, record["chunk_size"])
         if not resume:
             if is_writer():
-                rundir.write_json(workdir / "config.json", record)
+                files.write_json(workdir / "config.json", record)
             return self
-        saved = rundir.read_json(workdir / "config.json")
+        saved = files.read_json(workdir / "config.json")
         changed = _changes(saved, record)
         if changed:
             raise rundir.RunDirError(
@@ -63,12 +63,12 @@ class SweepRecord:
             saved.setdefault("resumes", []).append(
                 {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                  "environment": record["environment"]})
-            rundir.write_json(workdir / "config.json", saved)
+            files.write_json(workdir / "config.json", saved)
         return self
 
     def finished_rows(self) -> list:
         path = self.workdir / "results.json"
-        return rundir.read_json(path) if path.exists() else []
+        return files.read_json(path, list) if path.exists() else []
 
     def save_block(self, b: int, rows: list, params: dict) -> None:
         """Block b's members' params (members/<b>), then all rows so far, atomically."""
@@ -80,8 +80,8 @@ class SweepRecord:
         writer = csv.DictWriter(table, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows({k: r[k] for k in fields} for r in rows)
-        rundir.write_text(self.workdir / "results.csv", table.getvalue())
-        rundir.write_json(self.workdir / "results.json", rows)
+        files.write_text(self.workdir / "results.csv", table.getvalue())
+        files.write_json(self.workdir / "results.json", rows)
 
     def load_block(self, b: int) -> dict:
         restored = restore_tree(self.workdir / "members" / f"{b:05d}")
@@ -109,8 +109,8 @@ class SweepRecord:
 
     def finish(self, summary: dict) -> None:
         if is_writer():
-            record = rundir.read_json(self.workdir / "config.json")
-            rundir.write_json(self.workdir / "config.json", {**record, "summary": summary})
+            record = files.read_json(self.workdir / "config.json")
+            files.write_json(self.workdir / "config.json", {**record, "summary": summary})
 
 
 def _changes(saved: dict, record: dict) -> str:
@@ -183,7 +183,7 @@ def load_member(workdir: str | Path, index: int) -> dict:
     target = workdir.absolute() / "members"
     if not target.exists():
         raise FileNotFoundError(f"{target} not found: is {workdir} a sweep's run directory?")
-    record = rundir.read_json(workdir / "config.json")
+    record = files.read_json(workdir / "config.json")
     g, block = len(record["grid"]["rho"]), record.get("chunk_size")
     if not 0 <= index < g:
         raise IndexError(f"member {index} is outside the sweep's {g} members.")

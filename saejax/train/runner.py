@@ -82,7 +82,12 @@ def run(
     data = jnp.asarray(data, jnp.dtype(config.dtype))  # on the device from here on
     # the data as trained on, whatever the description says
     info = {**(data_info or {}), "shape": [m, n_visible], "num_examples": m}
-    state, history = record.begin(init_state(config, n_visible, x_mean=x_mean), n_visible, info)
+    try:
+        state, history = record.begin(init_state(config, n_visible, x_mean=x_mean), n_visible,
+                                      info)
+    except BaseException:
+        record.close()  # orbax's manager, opened to read the checkpoint that was refused
+        raise
     state = resumed(state, config) if resume else state
     start_step = int(state.step)
     bar = progress_bar(config.steps, start_step, progress)

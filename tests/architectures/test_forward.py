@@ -67,3 +67,18 @@ def test_aux_loss_is_zero_without_dead_latents(arch):
     assert want["sparsity"] == 0.0
     got = terms(params, x, HYPER, arch, AUX, nobody)
     np.testing.assert_allclose(got["sparsity"], want["sparsity"], atol=1e-15)
+
+
+def test_jumprelu_counts_a_code_exactly_at_its_threshold_as_zero():
+    # H(0) = 0: a pre-activation equal to theta gives f = 0 and adds nothing to L0; one rounding
+    # above theta gives f = pre and counts. W1 = 0 makes pre = b1 exactly, and log_threshold = 0
+    # makes theta = exp(0) = 1 exactly. Units: at, just below and just above the threshold.
+    params, x, _ = gradcheck.family_problem("jumprelu", 6, 3, 4, HYPER)
+    above = np.nextafter(1.0, 2.0)
+    params = {**params, "W1": np.zeros((3, 6)), "log_threshold": np.zeros(3),
+              "b1": np.array([1.0, np.nextafter(1.0, 0.0), above])}
+    want_f = np.tile([0.0, 0.0, above], (4, 1))
+    np.testing.assert_array_equal(architectures.encode(params, x, HYPER, "jumprelu"), want_f)
+    got = terms(params, x, HYPER, "jumprelu", Options(), None)
+    assert float(got["sparsity"]) == 0.1 * 1  # l0 times one counted unit per example
+    assert float(got["mean_l0"]) == 1.0

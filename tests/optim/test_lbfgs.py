@@ -126,9 +126,8 @@ def test_first_iteration_follows_minfunc():
     def half_square(x):
         return 0.5 * x @ x
 
-    _, _, _, rows = run(half_square, [3.0, -4.0], 1)
+    params, step, opt, rows = run(half_square, [3.0, -4.0], 1)
     assert rows[0]["linesearch_steps"] == 1
-    params, step, opt, _ = run(half_square, [3.0, -4.0], 1)
     np.testing.assert_allclose(params["x"], np.array([3.0, -4.0]) * 6 / 7, rtol=1e-14)
     assert optim.STOP_REASONS[int(opt.stop)] == "budget" and int(step) == 1
     assert int(opt.evaluations) == 2  # the start, and the one trial
@@ -185,7 +184,7 @@ def _rosen4(x):
             + 0.1 * (x[3] + x[2]) ** 4)
 
 
-@pytest.mark.parametrize("memory", [10, 2])
+@pytest.mark.parametrize("memory", [pytest.param(10, marks=pytest.mark.slow), 2])
 def test_the_first_iterations_follow_minfunc(memory):
     """Five iterations on a 4-D Rosenbrock against tests/minfunc.py: the first along -g, then
     memories of one, two, three and four pairs, which memory 2 holds only by wrapping its ring
@@ -266,7 +265,7 @@ def test_a_search_that_uses_every_evaluation_stops_with_linesearch():
     assert int(opt.search.evals) == 26 and int(opt.evaluations) == 27  # the start, 26 trials
 
 
-@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
+@pytest.mark.parametrize("dtype", [jnp.float64, pytest.param(jnp.float32, marks=pytest.mark.slow)])
 def test_the_approximate_wolfe_tolerance_is_ten_roundings_of_j(dtype):
     # After the first tick the search along -g accepts a trial whose J is within
     # 10 eps |J(x0)| of J(x0): eps of the dtype, written here.
@@ -348,6 +347,39 @@ def test_the_driver_runs_the_ticks_and_files_each_iteration_in_its_row():
     assert bool(np.all(rows["valid"]))
     assert list(np.asarray(rows["linesearch_steps"])) == [int(r["linesearch_steps"])
                                                          for r in want_rows]
+
+
+@pytest.mark.slow
+def test_an_inactive_driver_step_leaves_the_memory_as_it_was():
+    # A sweep member that is held ticks with active=False: the same ticks that store a pair
+    # (s, y) when active leave S, Y and the count of pairs as they were.
+    from saejax.pytree import pytree_dataclass
+
+    @pytree_dataclass
+    class State:
+        params: dict
+        step: jax.Array
+        opt_state: optim.LbfgsState
+
+    def evaluate(params, batch, hyper):
+        value, g = jax.value_and_grad(_rosen4)(params["x"])
+        return (terms_of(value), {"x": g})
+
+    driver = optim.make_driver(evaluate, 10)
+    params = {"x": jnp.asarray([-1.2, 1.0, 2.0, -1.0])}
+    state = State(params, jnp.zeros((), jnp.int32), optim.init_lbfgs(params, 5))
+    rows = driver.init(params, 10)
+    step = jax.jit(driver.step, static_argnums=(5,))
+    while int(state.step) < 2:
+        state, rows = step(state, rows, None, None, 10, 10)
+    held = moved = state
+    while int(moved.step) < 3:
+        moved, _ = step(moved, rows, None, None, 10, 10, True)
+        held, _ = step(held, rows, None, None, 10, 10, False)
+    assert int(moved.opt_state.stored) == int(state.opt_state.stored) + 1
+    assert int(held.opt_state.stored) == int(state.opt_state.stored)
+    np.testing.assert_array_equal(held.opt_state.S, state.opt_state.S)
+    np.testing.assert_array_equal(held.opt_state.Y, state.opt_state.Y)
 
 
 @pytest.mark.slow

@@ -98,6 +98,7 @@ _family_grad = jax.jit(architectures.terms_and_grad, static_argnums=(3, 4))
 _family_autodiff = jax.jit(jax.grad(architectures.loss), static_argnums=(3, 4))
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(arch=st.sampled_from(FAMILY), shape=st.sampled_from([(3, 4, 5), (6, 5, 3)]),
        seed=st.integers(0, 2**10), k=st.integers(1, 3),

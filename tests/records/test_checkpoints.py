@@ -33,7 +33,8 @@ def test_plain_orbax_reads_a_run_checkpoint_by_name(tmp_path, optimizer):
     # a user who knows orbax, not saejax: no target, the params under their names
     tree = ocp.StandardCheckpointer().restore((tmp_path / "run" / "checkpoints" / "4" /
                                                "default").absolute())
-    assert set(tree) == {"step", "params", "opt_state", "key", "since_fired"}
+    assert set(tree) == {"step", "params", "opt_state", "key", "since_fired", "sha256"}
+    assert tree["sha256"].dtype == np.uint8 and tree["sha256"].shape == (32,)
     assert int(tree["step"]) == 4
     for k, v in state.params.items():
         np.testing.assert_array_equal(tree["params"][k], v)

@@ -133,10 +133,13 @@ def test_bad_input_is_refused_with_exit_2_and_touches_nothing(run_dir, tmp_path,
     with pytest.raises(CheckpointError, match="holds no checkpoint"):
         saejax.load(empty)
 
-    # a tensor file whose shapes disagree with cfg.json
+    # a tensor file whose shapes disagree with cfg.json (a cfg.json with no checksum, as one
+    # written by hand: the shapes are then what tells)
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "cfg.json").write_text((out / "cfg.json").read_text())
+    cfg = json.loads((out / "cfg.json").read_text())
+    del cfg["weights_sha256"]
+    (bad / "cfg.json").write_text(json.dumps(cfg))
     weights = load_file(str(out / "weights.safetensors"))
     save_file({**weights, "W1": np.zeros((4, 8), np.float32)}, str(bad / "weights.safetensors"))
     with pytest.raises(ModelError, match="holds tensors"):
@@ -198,6 +201,7 @@ def test_an_export_with_the_architecture_s_own_params_loads(run_dir, tmp_path):
     out = saejax.export(run_dir, tmp_path / "model")
     cfg = json.loads((out / "cfg.json").read_text())
     cfg["config"].update(arch="jumprelu", decoder="linear", optimizer="adam", batch_size=8)
+    del cfg["weights_sha256"]  # the tensors below are written by hand
     jump = tmp_path / "jump"
     jump.mkdir()
     (jump / "cfg.json").write_text(json.dumps(cfg))

@@ -12,7 +12,7 @@ from helpers import small_config, snapshot, tiny_data
 
 import saejax
 from saejax import cli, train
-from saejax.records import rundir
+from saejax.records import files, rundir
 
 
 def test_claim_refuses_a_run_without_checkpoints_and_touches_nothing(tmp_path):
@@ -52,10 +52,33 @@ def test_fresh_never_returns_an_existing_directory(tmp_path, monkeypatch):
 
 def test_write_text_replaces_whole_and_leaves_no_temporary(tmp_path):
     path = tmp_path / "results.csv"
-    rundir.write_text(path, "old\n")
-    rundir.write_text(path, "new\n")
+    files.write_text(path, "old\n")
+    files.write_text(path, "new\n")
     assert path.read_text() == "new\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]
+
+
+def test_a_failed_write_keeps_the_old_contents_and_names_the_file(tmp_path):
+    path = tmp_path / "config.json"
+    files.write_text(path, "old\n")
+
+    def full_disk(tmp):
+        tmp.write_text("half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(files.RecordError, match="cannot write .*config.json: No space left"):
+        files.replace(path, full_disk)
+    assert path.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
+
+
+def test_temporary_names_are_never_shared(tmp_path, monkeypatch):
+    # Two writers of one file each get their own temporary file (a fixed name let one process
+    # rename the other's half-written file into place).
+    path, seen = tmp_path / "config.json", []
+    files.replace(path, lambda tmp: seen.append(tmp) or tmp.write_text("a"))
+    files.replace(path, lambda tmp: seen.append(tmp) or tmp.write_text("b"))
+    assert seen[0] != seen[1] and all(t.parent == tmp_path for t in seen)
 
 
 TRAIN = ["train", "--preset", "digits", "--optimizer", "adam", "--batch-size", "32",
@@ -119,15 +142,15 @@ def test_config_json_records_what_the_run_ran_on(tmp_path):
 def test_kind_of_reads_config_json_and_else_the_files_present(tmp_path):
     assert rundir.kind_of(tmp_path / "absent") is None
     assert rundir.kind_of(tmp_path) is None  # empty
-    for files, kind in [({"config.json": '{"kind": "sweep"}'}, "sweep"),
-                        ({"config.json": "not json", "metrics.jsonl": ""}, "run"),
-                        ({"results.csv": "rho\n"}, "sweep"),
-                        ({"summary.json": "{}"}, "unknown")]:
-        directory = tmp_path / "-".join(sorted(files)).replace(".", "_") / kind
+    for present, kind in [({"config.json": '{"kind": "sweep"}'}, "sweep"),
+                          ({"config.json": "not json", "metrics.jsonl": ""}, "run"),
+                          ({"results.csv": "rho\n"}, "sweep"),
+                          ({"summary.json": "{}"}, "unknown")]:
+        directory = tmp_path / "-".join(sorted(present)).replace(".", "_") / kind
         directory.mkdir(parents=True)
-        for name, text in files.items():
+        for name, text in present.items():
             (directory / name).write_text(text)
-        assert rundir.kind_of(directory) == kind, files
+        assert rundir.kind_of(directory) == kind, present
     (tmp_path / "partial").mkdir()
     (tmp_path / "partial" / "summary.json").write_text("{}")
     with pytest.raises(rundir.RunDirError, match="already holds a run of saejax"):
@@ -135,13 +158,21 @@ def test_kind_of_reads_config_json_and_else_the_files_present(tmp_path):
 
 
 def test_read_json_says_which_file_is_missing_or_unreadable(tmp_path):
-    with pytest.raises(rundir.RunDirError, match="config.json is missing: is .* a run directory"):
-        rundir.read_json(tmp_path / "config.json")
-    (tmp_path / "config.json").write_text('{"kind": ')
-    with pytest.raises(rundir.RunDirError, match="is not readable JSON"):
-        rundir.read_json(tmp_path / "config.json")
-    rundir.write_json(tmp_path / "config.json", {"kind": "run", "segments": [1, 2]})
-    assert rundir.read_json(tmp_path / "config.json") == {"kind": "run", "segments": [1, 2]}
+    path = tmp_path / "config.json"
+    with pytest.raises(files.RecordError, match="config.json is missing: is .* a run directory"):
+        files.read_json(path)
+    path.write_text('{"kind": ')
+    with pytest.raises(files.RecordError, match="config.json is not readable JSON"):
+        files.read_json(path)
+    path.write_bytes(b'{"kind": "\xff"}')
+    with pytest.raises(files.RecordError, match="config.json is not UTF-8 text"):
+        files.read_json(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(files.RecordError, match="config.json holds a JSON list, not the dict"):
+        files.read_json(path)
+    assert files.read_json(path, list) == [1, 2]
+    files.write_json(path, {"kind": "run", "segments": [1, 2]})
+    assert files.read_json(path) == {"kind": "run", "segments": [1, 2]}
 
 
 def test_a_file_or_an_unknown_kind_is_refused(tmp_path):
