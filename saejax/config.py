@@ -52,6 +52,8 @@ RULES = {
     "positive": (lambda v: _is_number(v) and math.isfinite(v) and v > 0, "must be finite and > 0"),
     "positive_int": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
                      "must be a positive integer"),
+    "step_count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v < 2**31,
+                   "must be a positive integer below 2**31 (steps are counted in int32)"),
     "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**31,
              "must be a whole number in [0, 2**31)"),
 }
@@ -134,7 +136,7 @@ class TrainConfig:
     optimizer: str = setting(AUTO, "lbfgs (full batch, strong-Wolfe line search), adam, sgd or "
                              "momentum; auto: lbfgs for sigmoid, adam for the others",
                              program=True, choices=(*OPTIMIZERS, AUTO))
-    steps: int = setting(400, "optimizer iterations", program=True, rule="positive_int")
+    steps: int = setting(400, "optimizer iterations", program=True, rule="step_count")
     batch_size: int | str | None = setting(
         AUTO, f"examples per minibatch step (auto: {DEFAULT_BATCH_SIZE} for adam/sgd/momentum, "
         "full batch for lbfgs)", program=True)
@@ -154,11 +156,11 @@ class TrainConfig:
                         program=False, rule="seed")
     # --- loop, logging, checkpoints ---
     steps_per_call: int = setting(100, "optimizer steps per compiled call (lax.scan)",
-                                  program=False, rule="positive_int")
+                                  program=False, rule="step_count")
     log_every: int = setting(1, "steps between metrics.jsonl lines (the last is always written)",
-                             program=False, rule="positive_int")
+                             program=False, rule="step_count")
     checkpoint_every: int = setting(100, "steps between checkpoints (and one at the end)",
-                                    program=False, rule="positive_int")
+                                    program=False, rule="step_count")
     checkpoint_seconds: float = setting(
         60.0, "least seconds between two checkpoints before the end: a checkpoint every "
         "checkpoint_every steps is skipped until this long after the last (0: never skipped)",

@@ -99,9 +99,13 @@ class RunRecord:
             files.write_text(self.workdir / "metrics.jsonl", "")
             return state, []
         saved = self._check_resume(n_visible)
-        state = self.ckpt.restore(state)
+        if self.ckpt.latest_step() is None:  # stopped before its first checkpoint
+            logger.warning("%s holds no checkpoint yet: the run starts again from step 0",
+                           self.workdir)
+        else:
+            state = self.ckpt.restore(state)
+            logger.info("resumed from checkpoint %d in %s", int(state.step), self.ckpt.directory)
         step = int(state.step)
-        logger.info("resumed from checkpoint %d in %s", step, self.ckpt.directory)
         history = []
         metrics_path = self.workdir / "metrics.jsonl"
         if metrics_path.is_file():

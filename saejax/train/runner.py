@@ -97,6 +97,10 @@ def run(
             state, compile_seconds = _train(state, data, hyper, config, record, bar, history)
             summary = _summary(state, data, hyper, config, time.perf_counter() - t_start,
                                compile_seconds, start_step)
+            if not np.isfinite(summary["final_loss"]):  # a checkpoint saved in that state
+                raise DivergenceError(
+                    f"training diverged: J is {summary['final_loss']} at the final params "
+                    f"(step {summary['steps']}). {_advice(config, False)}")
             # the bar's last word: J after the last update, as the final row of metrics.jsonl
             bar.set_postfix(loss=f"{summary['final_loss']:.4g}",
                             rho_hat=f"{summary['rho_hat_mean']:.3g}")
@@ -174,11 +178,13 @@ def _train(state, data, hyper, config, record, bar, history):
 
 def _check_finite(rows, new_state, first, last_good, record, config):
     finite = np.isfinite(rows["loss"])
-    params_ok = all(np.isfinite(v).all() for v in jax.device_get(new_state.params).values())
-    value_ok = np.isfinite(jax.device_get(getattr(new_state.opt_state, "value", 0.0)))
-    if finite.all() and params_ok and value_ok:
+    if finite.all() and _is_good(new_state):
         return
     bad = first + (int(np.argmin(finite)) if not finite.all() else len(finite))
+    if not _is_good(last_good):  # J was not finite where training began: nothing to keep
+        raise DivergenceError(
+            f"training diverged: J is NaN or Inf at the starting point (step {first}), so no "
+            f"state is worth keeping and no checkpoint was written. {_advice(config, False)}")
     where = "no checkpoint was written"
     if record.workdir is not None:
         good = int(last_good.step)
@@ -186,13 +192,28 @@ def _check_finite(rows, new_state, first, last_good, record, config):
         where = f"the last good state (step {good}) is saved in {directory}"
     raise DivergenceError(
         f"training diverged: the loss became NaN or Inf at step {bad}. Training stopped and "
-        f"{where}. "
-        + (f"Lower the learning rate (now {config.lr}) and run again with --resume (a resume "
-           f"may change only {', '.join(RUN_RESUMABLE)}), or start a new run in another "
-           "--workdir with a smaller lam or beta."
-           if record.workdir is not None else
-           f"Lower the learning rate (now {config.lr}), lam or beta and run again.")
-    )
+        f"{where}. {_advice(config, record.workdir is not None)}")
+
+
+def _is_good(state) -> bool:
+    """Finite params, and for L-BFGS a finite J where they stand."""
+    params_ok = all(np.isfinite(v).all() for v in jax.device_get(state.params).values())
+    return params_ok and bool(np.isfinite(jax.device_get(getattr(state.opt_state, "value",
+                                                                   0.0))))
+
+
+def _advice(config, resumable: bool) -> str:
+    """What to change after a divergence: L-BFGS has no learning rate, so its J overflows
+    through the penalties' weights (or float32's range)."""
+    if config.optimizer == "lbfgs":
+        return (f"J overflows: lower beta (now {config.beta:g}) or lam (now {config.lam:g})"
+                + (", or train in float64," if config.dtype == "float32" else ",")
+                + " in a new run in another --workdir.")
+    if resumable:
+        return (f"Lower the learning rate (now {config.lr}) and run again with --resume (a "
+                f"resume may change only {', '.join(RUN_RESUMABLE)}), or start a new run in "
+                "another --workdir with a smaller lam or beta.")
+    return f"Lower the learning rate (now {config.lr}), lam or beta and run again."
 
 
 def _log_rows(rows, first, config, last=False) -> list:

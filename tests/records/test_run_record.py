@@ -91,16 +91,19 @@ def test_a_resume_may_change_only_the_resumable_settings(tmp_path):
 
     def resume(changed, n_visible=16):
         return run_record.RunRecord.claim(tmp_path / "run", changed, resume=True).begin(
-            None, n_visible, {})
+            train.init_state(changed, n_visible), n_visible, {})
 
     with pytest.raises(CheckpointError, match=r"settings differ .*\(rho: 0.1 -> 0.3\)"):
         resume(config.replace(rho=0.3))
     with pytest.raises(CheckpointError, match=r"n_visible: 16 -> 17"):
         resume(config, n_visible=17)
-    # lr, steps and the record settings may change: the check passes, and the resume then
-    # needs the checkpoint that this directory does not hold yet
-    with pytest.raises(CheckpointError, match="no checkpoint found"):
-        resume(config.replace(lr=0.5, steps=9, log_every=3, keep_checkpoints=1))
+    # lr, steps and the record settings may change: the check passes, and a run stopped
+    # before its first checkpoint starts again from step 0, from the state given
+    state, history = resume(config.replace(lr=0.5, steps=9, log_every=3, keep_checkpoints=1))
+    assert int(state.step) == 0 and history == []
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert [g["start_step"] for g in saved["segments"]] == [0] and saved["resumed_from"] == 0
+    assert saved["segments"][0]["steps"] == 9
 
 
 def test_resumed_at_lists_the_steps_where_later_segments_began(tmp_path):
