@@ -171,12 +171,14 @@ class RunRecord:
         return str(self.ckpt.directory)
 
     def close(self) -> None:
-        """Waits for the last checkpoint; a run that stopped early keeps what it logged."""
+        """Waits for the last checkpoint, then lets go of the directory's lock; a run that
+        stopped early keeps what it logged."""
         if self.ckpt is not None:
             self.ckpt.close()
         if self.board is not None:
             self.board.close()
             self.board = None
+        rundir.release(self.workdir)
 
     def finish(self, summary: dict) -> dict:
         """Ends metrics.jsonl with the final J (``final_row``, returned), writes summary.json

@@ -7,7 +7,8 @@ results.csv, results.json, members/ and figures). Before anything is written:
     claim(workdir, kind, resume)   a new run needs a directory that holds no run and no sweep;
                                    a resumed one needs a directory of its own kind. Otherwise
                                    RunDirError (exit status 2 on the command line), and the
-                                   directory is left untouched.
+                                   directory is left untouched. The process that claims it
+                                   holds its lock (hold / release) until the run ends.
     fresh(name)                    the default directory, runs/<name>-<time>, always a new one
 
 Files in it are written whole or not at all, with the umask's mode (``records.files``).
@@ -20,6 +21,7 @@ another learning rate or budget says which steps ran with which.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -57,11 +59,26 @@ def _name(kind: str) -> str:
 
 
 def claim(workdir: str | Path, kind: str, resume: bool, create: bool = True) -> Path:
-    """Checks that ``workdir`` may hold a new (or resumed) ``kind``; creates it when new
-    (unless ``create`` is False: a check only, before anything else can fail)."""
+    """Checks that ``workdir`` may hold a new (or resumed) ``kind``; unless ``create`` is False
+    (a check only, before anything else can fail), creates it and takes its lock (``hold``),
+    then checks again under the lock: of two processes started on one directory at the same
+    moment, one trains and the other is refused."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
     workdir = Path(workdir)
+    _check(workdir, kind, resume)
+    if create:
+        workdir.mkdir(parents=True, exist_ok=True)
+        hold(workdir)
+        try:
+            _check(workdir, kind, resume)
+        except RunDirError:
+            release(workdir)
+            raise
+    return workdir
+
+
+def _check(workdir: Path, kind: str, resume: bool) -> None:
     found = kind_of(workdir)
     if resume:
         if found is None:
@@ -70,15 +87,47 @@ def claim(workdir: str | Path, kind: str, resume: bool, create: bool = True) -> 
         if found != kind:
             raise RunDirError(f"cannot resume: {workdir} holds a {_name(found)}, not a "
                               f"{_name(kind)}.")
-        return workdir
+        return
     if found is not None:
         raise RunDirError(f"{workdir} already holds a {_name(found)}; nothing was changed. Pass "
                           "--resume to continue it, or choose another --workdir.")
     if workdir.exists() and not workdir.is_dir():
         raise RunDirError(f"{workdir} is a file, not a directory: choose another --workdir.")
-    if create:
-        workdir.mkdir(parents=True, exist_ok=True)
-    return workdir
+
+
+LOCK = ".saejax.lock"
+_held: dict[Path, int] = {}
+
+
+def hold(workdir: str | Path) -> None:
+    """Takes ``workdir``'s lock for this process: an ``flock`` on ``workdir/.saejax.lock``,
+    which the system drops when the process ends, however it ends (a killed run leaves no stale
+    lock). A process holding it already keeps it; ``RunDirError`` when another one does."""
+    import fcntl
+
+    path = Path(workdir).resolve()
+    if path in _held:
+        return
+    try:
+        fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as err:
+        raise RunDirError(f"cannot lock {workdir}: {err.strerror or err}. Choose a directory "
+                          "you can write to.") from err
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        os.close(fd)
+        raise RunDirError(f"{workdir} is in use by another saejax process (it holds {LOCK}); "
+                          "nothing was changed. Wait for it to finish, or choose another "
+                          "--workdir.") from err
+    _held[path] = fd
+
+
+def release(workdir: str | Path | None) -> None:
+    """Lets go of ``workdir``'s lock, if this process holds it."""
+    fd = _held.pop(Path(workdir).resolve(), None) if workdir is not None else None
+    if fd is not None:
+        os.close(fd)
 
 
 def fresh(name: str, root: str | Path = "runs") -> Path:

@@ -24,7 +24,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from saejax import checks, metrics
+from saejax import checks, health, metrics
 from saejax.config import TrainConfig
 from saejax.losses import Hyper
 from saejax.records import rundir
@@ -86,6 +86,18 @@ class SweepResult:
     workdir: Path | None
     summary: dict
 
+    def __repr__(self) -> str:  # a few lines in a REPL, never the arrays
+        s = self.summary
+        axes = ", ".join(f"{a} {len(set(getattr(self.grid, a)))}" for a in AXES
+                         if len(set(getattr(self.grid, a))) > 1)
+        return "\n".join([
+            f"SweepResult: {s['members']} members ({axes or 'one setting'}), "
+            f"{s['diverged']} diverged",
+            f"  healthy: {s.get('healthy', True)}"
+            + "".join(f"\n  problem: {p}" for p in s.get("problems", [])),
+            f"  workdir: {self.workdir}",
+            "  .rows (one per member), .params (stacked on axis 0), .grid, .summary"])
+
 
 def sweep(config: TrainConfig, data, rho=None, beta=None, lam=None, lr=None, seed=None,
           mode: str = "product", chunk_size: int = 64, num_devices: int | None = None,
@@ -131,27 +143,31 @@ def run_sweep(config: TrainConfig, data, grid: Grid, layout: Layout = Layout(),
     """``sweep`` on a built grid (``make_grid``; ``mode`` is recorded in config.json), its
     settings in three groups: where the members train, what the sweep writes, and an optional
     linear probe."""
-    run = _Sweep(config, data, grid, layout, output, probe_with, mode)
-    bar = progress_bar(run.n_blocks * config.steps, 0, output.progress)
-    rows, params, t0 = [], [], time.perf_counter()
     try:
-        for b in range(run.n_blocks):
-            block_rows, block_params = run.block(b, bar)
-            rows.extend(block_rows)
-            params.append(block_params)
-            run.after_block(b, rows, block_params)
-    finally:
-        bar.close()
-    stacked = {k: np.concatenate([p[k] for p in params]) for k in params[0]}
-    summary = {"members": len(grid), "chunk_size": run.size, "devices": run.n_dev,
-               "diverged": int(sum(r["diverged"] for r in rows)),
-               "wall_seconds": time.perf_counter() - t0, "resumed_from": run.resumed_from}
-    if run.record is not None:
-        run.record.finish(summary)
-        if is_writer():
-            from saejax.viz import figures
+        run = _Sweep(config, data, grid, layout, output, probe_with, mode)
+        bar = progress_bar(run.n_blocks * config.steps, 0, output.progress)
+        rows, params, t0 = [], [], time.perf_counter()
+        try:
+            for b in range(run.n_blocks):
+                block_rows, block_params = run.block(b, bar)
+                rows.extend(block_rows)
+                params.append(block_params)
+                run.after_block(b, rows, block_params)
+        finally:
+            bar.close()
+        stacked = {k: np.concatenate([p[k] for p in params]) for k in params[0]}
+        summary = {"members": len(grid), "chunk_size": run.size, "devices": run.n_dev,
+                   "diverged": int(sum(r["diverged"] for r in rows)),
+                   "wall_seconds": time.perf_counter() - t0, "resumed_from": run.resumed_from}
+        summary = health.record(summary, health.sweep_problems(rows, config))
+        if run.record is not None:
+            run.record.finish(summary)
+            if is_writer():
+                from saejax.viz import figures
 
-            figures.sweep_figures(run.record.workdir, config, grid, rows, stacked)
+                figures.sweep_figures(run.record.workdir, config, grid, rows, stacked)
+    finally:
+        rundir.release(output.workdir)  # the lock its claim took (process 0)
     return SweepResult(grid=grid, rows=rows, params=stacked, workdir=run.workdir,
                        summary=summary)
 

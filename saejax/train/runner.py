@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from saejax import checks, metrics
+from saejax import checks, health, metrics
 from saejax.config import RUN_RESUMABLE, TrainConfig
 from saejax.losses import hyper_of
 from saejax.records.run_record import RunRecord
@@ -38,6 +38,17 @@ class RunResult:
     history: list
     summary: dict
     workdir: Path | None
+
+    def __repr__(self) -> str:  # a few lines in a REPL, never the arrays
+        s = self.summary
+        lines = [f"RunResult: J = {s['final_loss']:.6g} after {s['steps']} steps "
+                 f"(stopped: {s['stop_reason']}), FVU {s.get('fvu', float('nan')):.4g}, "
+                 f"dead {s['dead_fraction']:.0%}",
+                 f"  healthy: {s.get('healthy', True)}"
+                 + "".join(f"\n  problem: {p}" for p in s.get("problems", [])),
+                 f"  workdir: {self.workdir}",
+                 "  .state (params, optimizer state), .history (metrics rows), .summary"]
+        return "\n".join(lines)
 
 
 def run(
@@ -82,9 +93,12 @@ def run(
     data = jnp.asarray(data, jnp.dtype(config.dtype))  # on the device from here on
     # the data as trained on, whatever the description says
     info = {**(data_info or {}), "shape": [m, n_visible], "num_examples": m}
+    start = init_state(config, n_visible, x_mean=x_mean)
+    # J where every run of these settings begins, on all the data: what the final J is judged
+    # against (health.run_problems); taken before training, which may donate start's buffers
+    initial_loss = float(final_stats(start.params, data, hyper, config.program())[0]["loss"])
     try:
-        state, history = record.begin(init_state(config, n_visible, x_mean=x_mean), n_visible,
-                                      info)
+        state, history = record.begin(start, n_visible, info)
     except BaseException:
         record.close()  # orbax's manager, opened to read the checkpoint that was refused
         raise
@@ -97,10 +111,12 @@ def run(
             state, compile_seconds = _train(state, data, hyper, config, record, bar, history)
             summary = _summary(state, data, hyper, config, time.perf_counter() - t_start,
                                compile_seconds, start_step)
+            summary["initial_loss"] = initial_loss
             if not np.isfinite(summary["final_loss"]):  # a checkpoint saved in that state
                 raise DivergenceError(
                     f"training diverged: J is {summary['final_loss']} at the final params "
                     f"(step {summary['steps']}). {_advice(config, False)}")
+            summary = health.record(summary, health.run_problems(summary, config))
             # the bar's last word: J after the last update, as the final row of metrics.jsonl
             bar.set_postfix(loss=f"{summary['final_loss']:.4g}",
                             rho_hat=f"{summary['rho_hat_mean']:.3g}")
