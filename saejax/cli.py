@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from saejax.config import network_name
 from saejax.flags import add_train_options, checked, config_from_args
 from saejax.schema import AXES, DATASETS, DECODERS, PENALTIES, TERMS
 
@@ -129,7 +130,7 @@ def _train(args) -> int:
         jax.config.update("jax_enable_x64", True)
     config, x, info = config_data(config, all_rows=base is None and args.num_examples is None)
     print(
-        f"training {_network(config, x.shape[1])} on {x.shape[0]} examples "
+        f"training {network_name(config, x.shape[1])} on {x.shape[0]} examples "
         f"({info['source']}), {config.optimizer} for {config.steps} steps, {config.dtype}, "
         f"{config.grad} gradient -> {workdir}"
     )
@@ -150,12 +151,6 @@ def _train(args) -> int:
     filters = workdir / "filters.png"
     print(f"filters: {filters}" if filters.exists() else f"run directory: {workdir}")
     return 0
-
-
-def _network(config, n_visible: int) -> str:
-    """The network in words: "64-25-64", or "topk 64-256-64" for the family."""
-    sizes = f"{n_visible}-{config.n_hidden}-{n_visible}"
-    return sizes if config.arch == "sigmoid" else f"{config.arch} {sizes}"
 
 
 def _add_sweep(sub) -> None:
@@ -233,7 +228,7 @@ def _sweep(args) -> int:
         if labels is None:
             raise ValueError(f"--probe needs labelled data (mnist or digits), not "
                              f"{config.dataset}.")
-    print(f"sweeping {len(grid)} members of {_network(config, x.shape[1])} on "
+    print(f"sweeping {len(grid)} members of {network_name(config, x.shape[1])} on "
           f"{x.shape[0]} examples ({info['source']}), {config.optimizer} for {config.steps} "
           f"steps -> {workdir}")
     result = sweeps.run_sweep(

@@ -296,6 +296,12 @@ PRESETS = {
 PRESET_DECODERS = {"color-patches": ("linear",)}
 
 
+def network_name(config: TrainConfig, n_visible: int) -> str:
+    """The network in words: "64-25-64", or "topk 64-256-64" for the family."""
+    sizes = f"{n_visible}-{config.n_hidden}-{n_visible}"
+    return sizes if config.arch == "sigmoid" else f"{config.arch} {sizes}"
+
+
 def check_preset(preset: str, config: TrainConfig) -> None:
     """Raises ValueError when the settings do not suit the preset's data."""
     allowed = PRESET_DECODERS.get(preset, DECODERS)

@@ -18,8 +18,6 @@ logger = logging.getLogger(__name__)
 # Beside J's terms, a logged row may hold the activity of the codes (schema.SCALAR_TERMS):
 # save_curves draws these on a panel of their own, as their units are not J's.
 ACTIVITY_KEYS = ("fvu", "mean_l0")
-# Margins of save_curves' figure with the activity panel: room for its right-hand L0 axis.
-TWO_AXES_MARGINS = {"left": 0.06, "right": 0.94, "bottom": 0.12, "top": 0.92, "wspace": 0.28}
 
 
 def _as_float(value) -> float | None:
@@ -80,18 +78,19 @@ def curve_scale(series: Mapping) -> str:
 
 def save_curves(history: Sequence[Mapping], path: str | Path, title=None,
                 resumed_at: Sequence[int] = ()) -> Path:
-    """Plots the terms of J against step, one line per term present in the rows.
+    """Plots J against step on a panel of its own (a linear axis, so that its decrease shows),
+    and its terms on a second panel, one line per term present in the rows.
 
     The points are ``curve_series(history)``: rows without a numeric "step" and non-finite
-    values (a diverged step) are left out, and keys other than TERMS are ignored. The y-axis
-    is ``curve_scale``'s: logarithmic unless a value is negative (zeros are left off it).
+    values (a diverged step) are left out, and keys other than TERMS are ignored. The terms'
+    y-axis is ``curve_scale``'s: logarithmic unless a value is negative (zeros are left off it).
     When the rows also hold the codes' activity (``ACTIVITY_KEYS``: FVU and L0, which every
-    training step logs), a second panel draws FVU (left axis) and L0 (right axis) against step.
+    training step logs), a third panel draws FVU (left axis) and L0 (right axis) against step.
 
     Args:
       history: rows of a metrics.jsonl, each a mapping with "step" and any of the terms.
       path: where to write the PNG; parent directories are created.
-      title: optional axes title.
+      title: optional figure title (the run's data, network and optimizer).
       resumed_at: steps at which the run was resumed (config.json's segments), each drawn as
         a dashed vertical line.
 
@@ -109,14 +108,51 @@ def save_curves(history: Sequence[Mapping], path: str | Path, title=None,
 
     series = curve_series(history)
     activity = curve_series(history, ACTIVITY_KEYS)
-    scale = curve_scale(series)
+    panels = 3 if activity else 2
+    fig = new_figure(5.0 * panels, 4.0, PANEL_MARGINS[panels])
+    loss_ax, terms_ax = fig.add_subplot(1, panels, 1), fig.add_subplot(1, panels, 2)
+    _loss_panel(loss_ax, series.get("loss"), resumed_at)
+    _terms_panel(terms_ax, {k: v for k, v in series.items() if k != "loss"}, resumed_at)
     if activity:
-        fig = new_figure(11.0, 4.0, TWO_AXES_MARGINS)
-        ax = fig.add_subplot(1, 2, 1)
-        _activity_panel(fig.add_subplot(1, 2, 2), activity, resumed_at)
+        _activity_panel(fig.add_subplot(1, panels, 3), activity, resumed_at)
+    if title:
+        fig.suptitle(title)
+    return save_png(fig, path)
+
+
+# Margins of save_curves' figure, by its number of panels: room for the L0 axis on the right.
+PANEL_MARGINS = {2: {"left": 0.07, "right": 0.98, "bottom": 0.12, "top": 0.86, "wspace": 0.22},
+                 3: {"left": 0.05, "right": 0.95, "bottom": 0.12, "top": 0.86, "wspace": 0.3}}
+
+
+def _marker(steps) -> str | None:
+    return "o" if len(steps) <= 30 else None  # a short run (one row: one point) stays visible
+
+
+def _resumes(ax, resumed_at: Sequence[int], label: bool) -> None:
+    for i, step in enumerate(resumed_at):
+        ax.axvline(step, color="0.4", ls="--", lw=1,
+                   label="resumed" if label and i == 0 else None)
+
+
+def _loss_panel(ax, points, resumed_at: Sequence[int]) -> None:
+    """J on a linear axis."""
+    if points:
+        ax.plot(*points, color="tab:blue", label="J", marker=_marker(points[0]), ms=3)
     else:
-        fig = new_figure(6.0, 4.0, ONE_AXES_MARGINS)
-        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, "no J to plot", ha="center", va="center", transform=ax.transAxes)
+    _resumes(ax, resumed_at, label=True)
+    if resumed_at:
+        ax.legend()
+    ax.set_xlabel("step")
+    ax.set_ylabel("J")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.set_title("J (loss)", fontsize=10)
+
+
+def _terms_panel(ax, series: Mapping, resumed_at: Sequence[int]) -> None:
+    """J's terms, on ``curve_scale``'s axis."""
+    scale = curve_scale(series)
     for key in TERMS:
         if key in series:
             steps, values = series[key]
@@ -127,23 +163,17 @@ def save_curves(history: Sequence[Mapping], path: str | Path, title=None,
                 values = [v for v in values if v > 0]
                 if zeros:
                     label = f"{key} ({zeros} zero{'s' if zeros > 1 else ''} not drawn)"
-            # Markers keep a short run (a single row is a single point) visible.
-            ax.plot(steps, values, label=label, marker="o" if len(steps) <= 30 else None, ms=3)
+            ax.plot(steps, values, label=label, marker=_marker(steps), ms=3)
     if series:
         ax.set_yscale(scale)
         ax.legend()
     else:
-        ax.text(0.5, 0.5, "no curves to plot", ha="center", va="center", transform=ax.transAxes)
-    for i, step in enumerate(resumed_at):
-        ax.axvline(step, color="0.4", ls="--", lw=1, label="resumed" if i == 0 else None)
-    if resumed_at:
-        ax.legend()
+        ax.text(0.5, 0.5, "no terms to plot", ha="center", va="center", transform=ax.transAxes)
+    _resumes(ax, resumed_at, label=False)
     ax.set_xlabel("step")
     ax.set_ylabel("value")
     ax.grid(True, which="major", alpha=0.3)
-    if title:
-        ax.set_title(title)
-    return save_png(fig, path)
+    ax.set_title("the terms of J", fontsize=10)
 
 
 def _activity_panel(ax, activity: Mapping, resumed_at: Sequence[int]) -> None:
@@ -154,12 +184,11 @@ def _activity_panel(ax, activity: Mapping, resumed_at: Sequence[int]) -> None:
         if key not in activity:
             continue
         steps, values = activity[key]
-        handles += axis.plot(steps, values, color=colour, label=name,
-                             marker="o" if len(steps) <= 30 else None, ms=3)
+        handles += axis.plot(steps, values, color=colour, label=name, marker=_marker(steps),
+                             ms=3)
         axis.set_ylabel({"fvu": "FVU: fraction of variance unexplained",
                          "mean_l0": "L0: mean active latents per example"}[key], color=colour)
-    for step in resumed_at:
-        ax.axvline(step, color="0.4", ls="--", lw=1)
+    _resumes(ax, resumed_at, label=False)
     ax.set_xlabel("step")
     ax.grid(True, which="major", alpha=0.3)
     twin.legend(handles=handles, fontsize="small")  # the twin is drawn over ax

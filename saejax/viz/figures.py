@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from saejax import viz
+from saejax.config import network_name
 from saejax.schema import KNOBS
 
 
@@ -44,7 +45,9 @@ def run_figures(workdir: Path, params: dict, summary: dict, history: list, confi
                          title=f"W1 rows, {arch}{knobs}")
     if history:
         viz.save_curves(history, workdir / "curves.png",
-                        title=f"{arch}{config.optimizer}, {config.grad}", resumed_at=resumed_at)
+                        title=f"{config.dataset} data, {network_name(config, n_visible)}, "
+                              f"{config.optimizer}, {config.grad} gradient",
+                        resumed_at=resumed_at)
     rho_hat = np.asarray(summary["rho_hat"])
     if family:  # firing frequencies: no target to mark
         viz.save_firing_histogram(rho_hat, workdir / "rho_hat.png",

@@ -159,7 +159,12 @@ def save_heatmaps(
         mesh = ax.pcolormesh(x_edges, y_edges, masked, cmap="viridis", shading="flat")
         if masked.count() == 0:
             mesh.set_clim(0.0, 1.0)
-        fig.colorbar(mesh, ax=ax).set_label(label)
+        bar = fig.colorbar(mesh, ax=ax)
+        bar.set_label(label)
+        finite = masked.compressed()
+        if finite.size and np.ptp(finite) == 0:  # one value: a scale would mean nothing
+            bar.ax.set_visible(False)  # (its room kept, so every panel has the same layout)
+            panel_title = f"{panel_title}\nevery cell {finite[0]:.4g}"
         if x_log:
             ax.set_xscale("log")
         if y_log:

@@ -15,7 +15,7 @@ def test_save_curves_full_history(tmp_path):
          "weight_decay": 0.01, "sparsity": 0.1, "lr": 1e-3, "optimizer": "lbfgs"}
         for s in range(50)
     ]
-    read_png(viz.save_curves(history, tmp_path / "curves.png", title="run"), (400, 600))
+    read_png(viz.save_curves(history, tmp_path / "curves.png", title="run"), (400, 1000))
 
 
 @pytest.mark.parametrize(
@@ -29,7 +29,7 @@ def test_save_curves_full_history(tmp_path):
     ],
 )
 def test_save_curves_edge_cases(tmp_path, history):
-    read_png(viz.save_curves(history, tmp_path / "curves.png"), (400, 600))
+    read_png(viz.save_curves(history, tmp_path / "curves.png"), (400, 1000))
 
 
 def test_curve_series_keeps_only_usable_points():
@@ -92,16 +92,18 @@ def test_a_zero_term_is_left_off_the_log_axis_and_named(tmp_path, monkeypatch):
     seen, save = {}, curves.save_png
 
     def recording(fig, path):
-        ax = fig.axes[0]
-        seen["scale"] = ax.get_yscale()
-        seen["labels"] = [t.get_text() for t in ax.get_legend().get_texts()]
-        seen["sparsity_steps"] = list(ax.get_lines()[1].get_xdata())
+        loss, terms = fig.axes[:2]
+        seen["scales"] = loss.get_yscale(), terms.get_yscale()
+        seen["loss"] = [line.get_label() for line in loss.get_lines()]
+        seen["labels"] = [t.get_text() for t in terms.get_legend().get_texts()]
+        seen["sparsity_steps"] = list(terms.get_lines()[0].get_xdata())
         return save(fig, path)
 
     monkeypatch.setattr(curves, "save_png", recording)
-    read_png(viz.save_curves(history, tmp_path / "c.png"), (400, 600))
-    assert seen["scale"] == "log"
-    assert seen["labels"] == ["loss", "sparsity (1 zero not drawn)"]
+    read_png(viz.save_curves(history, tmp_path / "c.png"), (400, 1000))
+    # J alone on a linear axis, where its decrease shows; the terms on a log axis
+    assert seen["scales"] == ("linear", "log") and seen["loss"] == ["J"]
+    assert seen["labels"] == ["sparsity (1 zero not drawn)"]
     assert seen["sparsity_steps"] == [0, 1, 3, 4]
 
 
@@ -165,8 +167,8 @@ def test_save_curves_adds_a_panel_for_fvu_and_l0(tmp_path, monkeypatch):
     monkeypatch.setattr(curves, "save_png", recording)
     history = [{"step": s, "loss": 1.0 / (s + 1), "mean_l0": 16.0 - s, "fvu": 0.5 / (s + 1),
                 "rho_hat_mean": 0.1} for s in range(4)]
-    read_png(viz.save_curves(history, tmp_path / "c.png"), (400, 1100))
-    # J's terms, then FVU on the second panel's left axis and L0 on its twin
-    assert seen["panels"] == [["loss"], ["FVU"], ["L0"]]
+    read_png(viz.save_curves(history, tmp_path / "c.png"), (400, 1500))
+    # J, its terms (none here), then FVU on the third panel's left axis and L0 on its twin
+    assert seen["panels"] == [["J"], [], ["FVU"], ["L0"]]
     assert viz.curve_series(history, curves.ACTIVITY_KEYS)["mean_l0"] == (
         [0.0, 1.0, 2.0, 3.0], [16.0, 15.0, 14.0, 13.0])

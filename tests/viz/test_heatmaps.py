@@ -128,6 +128,24 @@ def test_save_heatmaps_puts_each_value_in_its_cell(tmp_path):
     np.testing.assert_array_equal(np.argsort(reconstruction[finite]), np.argsort(drawn[finite]))
 
 
+def test_a_constant_panel_has_no_colour_bar(tmp_path, monkeypatch):
+    from saejax.viz import heatmaps
+
+    seen, save = {}, heatmaps.save_png
+
+    def recording(fig, path):
+        seen["visible"] = [ax.get_visible() for ax in fig.axes]
+        seen["titles"] = [ax.get_title() for ax in fig.axes]
+        return save(fig, path)
+
+    monkeypatch.setattr(heatmaps, "save_png", recording)
+    panels = {"dead_fraction": np.zeros((2, 2)), "reconstruction": [[1.0, 2.0], [3.0, 4.0]]}
+    viz.save_heatmaps([0.01, 0.1], [1.0, 3.0], panels, tmp_path / "h.png")
+    # axes: panel 1, its colour bar, panel 2, its colour bar
+    assert seen["visible"] == [True, False, True, True]
+    assert seen["titles"][0].endswith("every cell 0")
+
+
 def test_save_heatmaps_single_cell_and_all_nan(tmp_path):
     panels = {"rho_hat_mean": [[0.02]], "reconstruction": [[np.nan]]}
     pixels = read_png(viz.save_heatmaps([0.01], [3.0], panels, tmp_path / "one.png"),
