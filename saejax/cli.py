@@ -7,11 +7,10 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 
 from saejax.config import network_name
-from saejax.flags import add_train_options, checked, config_from_args
-from saejax.schema import AXES, DATASETS, DECODERS, PENALTIES, TERMS
+from saejax.flags import Parser, add_train_options, checked, command, config_from_args, to_flags
+from saejax.schema import AXES, DECODERS, PENALTIES, TERMS
 
 
 def _add_gradcheck(sub) -> None:
@@ -19,7 +18,7 @@ def _add_gradcheck(sub) -> None:
     from saejax.gradcheck import FAMILY_KNOBS
     from saejax.schema import ARCHS
 
-    p = _command(sub, "gradcheck", _gradcheck,
+    p = command(sub, "gradcheck", _gradcheck,
                  "compare analytic, autodiff and numerical gradients on a small network")
     p.add_argument("--n-visible", type=checked(int, "positive_int", "n_visible"), default=8,
                    metavar="N", help="input width N (default 8)")
@@ -33,8 +32,11 @@ def _add_gradcheck(sub) -> None:
              "(default), one term, or all"),
             ("--decoder", DECODERS, "sigmoid", "output layer: sigmoid (default), linear, or all")):
         p.add_argument(flag, nargs="+", choices=[*choices, "all"], default=[default], help=help_)
-    p.add_argument("--tied", choices=["no", "yes", "all"], default="no",
-                   help="tied weights W2 = W1^T: no (default), yes, or all (both)")
+    p.add_argument("--tied", nargs="?", const="yes", choices=["yes", "all"], default="no",
+                   help="check tied weights W2 = W1^T (as train's --tied), or --tied all for "
+                        "both (default: untied)")
+    p.add_argument("--no-tied", dest="tied", action="store_const", const="no",
+                   help="check untied weights only (the default)")
     p.add_argument("--arch", nargs="+", choices=[*ARCHS, "all"], default=["sigmoid"],
                    help="architectures to check: sigmoid (default; the choices above), the "
                         "family (relu-l1, topk, batchtopk, jumprelu: analytic, autodiff and "
@@ -100,7 +102,7 @@ def _all(chosen: list, choices: tuple) -> tuple:
 
 
 def _add_train(sub) -> None:
-    p = _command(sub, "train", _train,
+    p = command(sub, "train", _train,
                  "train the sparse autoencoder (default: the UFLDL exercise on embedded images)")
     add_train_options(p)
     p.add_argument("--workdir", help="run directory (default runs/<preset>-<time>)")
@@ -154,13 +156,14 @@ def _train(args) -> int:
 
 
 def _add_sweep(sub) -> None:
-    p = _command(sub, "sweep", _sweep,
+    p = command(sub, "sweep", _sweep,
                  "train one autoencoder per grid point of its sparsity knobs (rho and beta; l1, "
                  "k or l0), as one compiled program")
-    add_train_options(p, swept=AXES)
+    add_train_options(p, swept=AXES, without=("log_every",))  # a sweep logs no curves
     p.add_argument("--points", action="store_true",
                    help="zip the lists into points instead of taking their cartesian product")
-    p.add_argument("--chunk-size", type=int, default=64, help="members trained at once")
+    p.add_argument("--chunk-size", type=checked(int, "positive_int", "chunk_size"), default=64,
+                   metavar="N", help="members trained at once (default: 64)")
     p.add_argument("--devices", type=int,
                    help="devices to shard over (default: all; on a CPU host, one per core, or "
                         "$SAEJAX_CPU_DEVICES)")
@@ -177,10 +180,12 @@ def _add_sweep(sub) -> None:
         "several processes", "run the same command in every process (same --workdir); the "
         "members are spread over every process's devices and process 0 writes the results")
     multi.add_argument("--coordinator", metavar="HOST:PORT",
-                       help="process 0's address, for jax.distributed.initialize")
+                       help="process 0's address, for jax.distributed.initialize (default: "
+                            "none, one process)")
     multi.add_argument("--num-processes", type=checked(int, "positive_int", "num_processes"),
-                       metavar="N", help="how many processes take part")
-    multi.add_argument("--process-id", type=int, metavar="I", help="this process, 0 to N-1")
+                       metavar="N", help="how many processes take part (default: 1)")
+    multi.add_argument("--process-id", type=int, metavar="I",
+                       help="this process, 0 to N-1 (default: none, one process)")
 
 
 def _sweep(args) -> int:
@@ -210,9 +215,6 @@ def _sweep(args) -> int:
         raise ValueError("a sweep needs --rho and --beta values, e.g. --rho 0.01 0.1 --beta 1 3 "
                          "(or --arch with its knob: --arch topk --k 8 16 32)")
     refuse_lr_for_lbfgs(config, args.lr is not None)
-    if args.log_every is not None:
-        raise ValueError("--log-every does not apply to a sweep: it logs no curves (each "
-                         "block's results go to results.csv when the block ends).")
     if args.coordinator and not args.workdir:
         raise ValueError("several processes need --workdir: every process names the same one.")
     # process 0 claims the directory (before the data loads) and alone writes it
@@ -248,108 +250,26 @@ def _sweep(args) -> int:
     return 0
 
 
-def _command(sub, name: str, func, help: str) -> argparse.ArgumentParser:
-    """The subcommand ``name``: ``help`` in the command list, ``func``'s docstring as its
-    description, ``func(args)`` what it runs."""
-    p = sub.add_parser(name, help=help, description=" ".join(func.__doc__.split()))
-    p.set_defaults(func=func)
-    return p
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="saejax", description="The CS294A/UFLDL sparse autoencoder in JAX."
-    )
+    from saejax import cli_models
+
+    parser = Parser(prog="saejax", description="The CS294A/UFLDL sparse autoencoder in JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_sweep(sub)
     _add_gradcheck(sub)
-    _add_export(sub)
-    _add_encode(sub)
+    cli_models.add_export(sub)
+    cli_models.add_encode(sub)
+    parser.commands = sub.choices  # each command's own parser, for its errors
     return parser
 
 
-def _add_export(sub) -> None:
-    p = _command(sub, "export", _export,
-                 "write a trained model as weights.safetensors + cfg.json")
-    p.add_argument("source", help="a run or sweep directory")
-    p.add_argument("out", help="output directory (must not hold an export)")
-    p.add_argument("--member", type=int, metavar="I", help="the sweep member (row of results.csv)")
-
-
-def _export(args) -> int:
-    """Export a run's latest checkpoint, or one sweep member, as OUT/weights.safetensors (W1, b1,
-    W2, b2 at the dtype trained; no W2 when tied) and OUT/cfg.json (sizes, rho, beta, lam,
-    penalty, decoder, tied, dtype, data, final summary)."""
-    from saejax.records import models
-
-    out = models.export(args.source, args.out, args.member)
-    print(f"exported {args.source}" + (f" member {args.member}" if args.member is not None
-                                       else "") + f" -> {out / models.WEIGHTS}, "
-          f"{out / models.CONFIG}")
-    return 0
-
-
-def _add_encode(sub) -> None:
-    p = _command(sub, "encode", _encode,
-                 "write a trained model's hidden features of a data set to a .npy file")
-    p.add_argument("--model", required=True, help="a run, sweep or export directory")
-    p.add_argument("--member", type=int, metavar="I", help="the sweep member, for a sweep")
-    p.add_argument("--dataset", choices=DATASETS, help="data set (default: the model's)")
-    p.add_argument("--data", metavar="PATH",
-                   help="path of the data: FILE.npy, FILE.npz or FILE.npz:NAME (an (M, N) "
-                        "array), or a data set's path (default: the model's; a model trained on "
-                        "an array file reads it again if it is unchanged)")
-    p.add_argument("--num-examples", type=checked(int, "positive_int", "num_examples"),
-                   metavar="N", help="examples to encode (default: the model's; for an array, "
-                                     "all its rows, and fewer a seeded sample)")
-    p.add_argument("--out", required=True, help="the .npy file to write (must not exist)")
-
-
-def _encode(args) -> int:
-    """Hidden features a2 = sigmoid(W1 x + b1) of every example (the architecture's code for
-    the others), as an (M, H) array in a .npy file. The data are prepared as the model's config
-    prepares them (patch size), then normalized with the numbers recorded at training (never
-    refitted); --dataset, --data and --num-examples pick other data."""
-    import jax.numpy as jnp
-    import numpy as np
-
-    from saejax.data import data_of, normalize
-    from saejax.records import models
-
-    out = Path(args.out)
-    if out.exists():
-        raise ValueError(f"{out} already exists; nothing was changed. Choose another --out.")
-    config, params = models.load(args.model, args.member)
-    recorded = models.load_data_info(args.model, args.member)
-    dtype = next(iter(params.values())).dtype
-    if dtype == np.float64:  # a float64 model encodes in float64
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
-    x, info = data_of(config, args.dataset, args.data, args.num_examples, recorded)
-    if info.get("reused"):
-        print(f"the model was trained on the array at {info['path']}; it is unchanged (sha256 "
-              f"{info['sha256'][:12]}...), so it is encoded again")
-    x = normalize.apply(models.load_normalization(args.model, args.member), x)
-    n_visible = params["W1"].shape[1]  # W1 is (H, N)
-    if x.shape[1] != n_visible:
-        raise ValueError(f"the model takes {n_visible} inputs but {info['source']} gives "
-                         f"{x.shape[1]} per example; encode data of the model's kind.")
-    from saejax.train.final import codes
-
-    code = np.asarray(codes({k: jnp.asarray(v) for k, v in params.items()},
-                            jnp.asarray(x, dtype), config))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "xb") as f:  # never overwrites
-        np.save(f, code)
-    print(f"wrote {out}: {code.shape[0]} x {code.shape[1]} hidden features of {info['source']}")
-    return 0
-
-
 def main(argv=None) -> int:
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # a misspelled flag: the command's own usage, not saejax's
+            parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as exit_:  # --help (0), or a bad flag: argparse printed why (2)
         return exit_.code
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -359,10 +279,15 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except (ValueError, CheckpointError, FileNotFoundError) as e:  # bad input: one line
-        print(f"saejax {args.command}: error: {e}", file=sys.stderr)
+        print(f"saejax {args.command}: error: {to_flags(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file that cannot be read or written: a full disk, no permission
+        print(f"saejax {args.command}: error: cannot use {e.filename or 'a file'}: "
+              f"{e.strerror or e}. Nothing was overwritten; free some space or choose a "
+              "directory you can write to, then run again.", file=sys.stderr)
         return 2
     except DivergenceError as e:
-        print(f"saejax {args.command}: {e}", file=sys.stderr)
+        print(f"saejax {args.command}: {to_flags(str(e))}", file=sys.stderr)
         return 3
 
 

@@ -1,10 +1,15 @@
-"""Command-line flags made from ``TrainConfig``'s own fields: one flag per setting, with the
-setting's help text, default, rule and choices, so the flags can never drift from the config.
-``saejax train`` and ``saejax sweep`` share them (a sweep's axes take lists)."""
+"""The command line's grammar, defined once: flags made from ``TrainConfig``'s own fields (one
+per setting, with its help text, default, rule and choices, so the flags can never drift from
+the config; ``saejax train`` and ``saejax sweep`` share them, and a sweep's axes take lists,
+space- or comma-separated), the parser every command uses (its --help shows each flag's
+default; an error prints the command's one-line usage), and the one mapping from the Python
+arguments that errors name to the flags the command line shows (``to_flags``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import re
 
 
 def checked(kind, rule: str | None, name: str):
@@ -29,9 +34,10 @@ def checked(kind, rule: str | None, name: str):
     return parse
 
 
-def add_train_options(p, swept=()) -> None:
-    """One flag per TrainConfig field but ``dataset``, its comment as the help; ``swept`` ones
-    take lists. Shared by `saejax train` and `saejax sweep`."""
+def add_train_options(p, swept=(), without=()) -> None:
+    """One flag per TrainConfig field but ``dataset`` and ``without`` (settings the command
+    does not take), its comment as the help; ``swept`` ones take lists. Shared by `saejax
+    train` and `saejax sweep`."""
     import dataclasses
 
     from saejax.config import PRESETS, TrainConfig
@@ -40,10 +46,10 @@ def add_train_options(p, swept=()) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), default="ufldl-patches",
                    help="starting settings (default ufldl-patches: the UFLDL exercise)")
     for f in dataclasses.fields(TrainConfig):
-        if f.name == "dataset":  # the preset picks the data set
+        if f.name == "dataset" or f.name in without:  # the preset picks the data set
             continue
         flag, meta, default = "--" + f.name.replace("_", "-"), f.metadata, f.default
-        help_ = meta["help"] if default is None else f"{meta['help']} (default: {default})"
+        help_ = f"{meta['help']} (default: {'none' if default is None else default})"
         if f.name == "tied":
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
             continue
@@ -52,7 +58,8 @@ def add_train_options(p, swept=()) -> None:
         kw = {"type": checked(kind, rule, f.name), "choices": meta["choices"], "help": help_,
               "metavar": {int: "N", float: "X", str: "PATH"}[kind] if not meta["choices"] else None}
         if f.name in swept:
-            kw.update(nargs="+", help=help_ + "; space-separated values to sweep")
+            kw.update(nargs="+", action=Values, type=values_of(kind, f.name),
+                      help=help_ + "; the values to sweep, separated by spaces or commas")
         p.add_argument(flag, **kw)
     p.epilog = ("Defaults shown are the ufldl-patches preset's; the other presets change some "
                 "(see the README's preset table).")
@@ -71,3 +78,81 @@ def config_from_args(args, swept=(), base=None):
     config = (base or PRESETS[args.preset]).replace(**overrides)
     check_preset(args.preset, config)
     return config
+
+
+def values_of(kind, name: str):
+    """An argparse type for a list's token: one value, or several separated by commas."""
+    one = checked(kind, None, name)
+
+    def parse(text: str):
+        return [one(part) for part in text.split(",") if part.strip()]
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+class Values(argparse.Action):
+    """``nargs="+"`` of ``values_of`` tokens, flattened: ``--rho 0.01 0.1`` and
+    ``--rho 0.01,0.1`` give the same list."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, [v for token in values for v in token])
+
+
+class Formatter(argparse.HelpFormatter):
+    """--help with every flag's default: the help text's own, else "(default: X)", and
+    "(default: off)" for a switch."""
+
+    def _get_help_string(self, action):
+        help_ = action.help or ""
+        if "default" in help_ or not action.option_strings or action.dest == "help":
+            return help_
+        if action.nargs == 0:  # a switch
+            return help_ + " (default: off)"
+        if action.default is not None and action.default is not argparse.SUPPRESS:
+            shown = (" ".join(map(str, action.default)) if isinstance(action.default, list)
+                     else action.default)
+            return help_ + f" (default: {shown})"
+        return help_
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with ``Formatter``, whose errors print the command's one-line usage and the
+    error, and how to see every flag, instead of the whole usage block."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", Formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        usage = self.format_usage()
+        if usage.count("\n") > 1:  # a long usage block: name the command only
+            usage = f"usage: {self.prog} [flags]\n"
+        self.exit(2, f"{usage}{self.prog}: error: {message}\n"
+                     f"(`{self.prog} --help` lists every flag with its default)\n")
+
+
+def command(sub, name: str, func, help: str) -> argparse.ArgumentParser:
+    """The subcommand ``name``: ``help`` in the command list, ``func``'s docstring as its
+    description, ``func(args)`` what it runs."""
+    p = sub.add_parser(name, help=help, description=" ".join(func.__doc__.split()))
+    p.set_defaults(func=func)
+    return p
+
+
+# The Python arguments that errors raised from Python name, and the flags the command line
+# shows in their place (``to_flags``): a message says "pass resume=True" or "another workdir="
+# to a Python caller, and "pass --resume" or "another --workdir" on the command line;
+# "member=3" becomes "--member 3".
+FLAG_OF = {"resume": "--resume", "workdir": "--workdir", "member": "--member",
+           "steps": "--steps"}
+_ARGUMENT = re.compile(r"\b(" + "|".join(FLAG_OF) + r")=(True\b|[^\s,;)]*[^\s,;).])?")
+
+
+def to_flags(message: str) -> str:
+    """An error message from Python, its arguments named as the command line's flags."""
+    def flag(match):
+        value = match.group(2)
+        return FLAG_OF[match.group(1)] + ("" if value in (None, "True") else f" {value}")
+
+    return _ARGUMENT.sub(flag, message)

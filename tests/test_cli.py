@@ -170,7 +170,7 @@ def test_train_cli_resume_uses_the_saved_settings(tmp_path, capsys):
     (["train", "--lr", "0.1"], "--lr does not apply to L-BFGS"),  # the default preset's L-BFGS
     (["sweep", "--rho", "0.1", "--beta", "1", "--lr", "0.1", "0.2"], "--lr does not apply"),
     (["sweep", "--rho", "0.1", "--beta", "1", "--log-every", "5"],
-     "--log-every does not apply to a sweep"),
+     "unrecognized arguments: --log-every 5"),
     (["sweep", "--rho", "0.1", "--beta", "1", "--coordinator", "127.0.0.1:1"],
      "several processes need all of --coordinator"),
 ])

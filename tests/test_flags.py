@@ -17,8 +17,8 @@ def test_every_field_but_dataset_is_a_flag_with_its_help(command, capsys):
     text = " ".join(capsys.readouterr().out.split())
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        if f.name == "dataset":
-            assert flag not in text
+        if f.name == "dataset" or (command, f.name) == ("sweep", "log_every"):
+            assert flag not in text  # the preset picks the data; a sweep logs no curves
             continue
         assert flag in text, flag
         assert " ".join(f.metadata["help"].split()) in text, f.name
@@ -35,7 +35,7 @@ def test_flags_reach_the_config():
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--rho", "2"], "rho must lie strictly inside (0, 1)"),
-    (["train", "--steps", "0"], "steps must be a positive integer"),
+    (["train", "--steps", "0"], "steps must be a positive integer below 2**31"),
     (["train", "--lr", "abc"], "lr must be a float"),
     (["gradcheck", "--eps", "-1"], "eps must be finite and > 0"),
     (["gradcheck", "--m", "0"], "m must be a positive integer"),

@@ -32,6 +32,7 @@ def test_the_rules_on_hand_made_summaries():
     assert health.sweep_problems(rows[:1], adam) == []
 
 
+@pytest.mark.slow
 def test_a_run_with_every_unit_dead_warns_and_records_it(tmp_path, caplog):
     cfg = small_config(optimizer="adam", lr=10.0, batch_size=8, steps=30, steps_per_call=10)
     with caplog.at_level(logging.WARNING, logger="saejax.health"):

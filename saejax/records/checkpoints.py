@@ -77,7 +77,7 @@ def unsealed(tree: dict, where: str) -> dict:
         raise CheckpointError(
             f"{where} is corrupt: its arrays differ from the sha256 saved with them, so its files "
             "changed after they were written. Delete it (a run falls back to its previous "
-            "checkpoint; a sweep block is trained again on --resume).")
+            "checkpoint; a sweep block is trained again on resume=True).")
     return tree
 
 
@@ -161,7 +161,7 @@ class Checkpointer:
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(
-                f"no checkpoint found in {self.directory}. Run without --resume to start afresh."
+                f"no checkpoint found in {self.directory}. Run without resume=True to start afresh."
             )
         try:
             tree = self._manager.restore(step, args=load_orbax().args.StandardRestore())
@@ -216,7 +216,7 @@ def restore_tree(path: str | Path) -> dict:
     except Exception as err:  # orbax and tensorstore raise many kinds; each means unreadable
         raise CheckpointError(
             f"{path} cannot be read ({type(err).__name__}: {_first_line(err)}): it is corrupt. "
-            "Delete it; a sweep trains its block again on --resume.") from err
+            "Delete it; a sweep trains its block again on resume=True.") from err
     return unsealed(tree, str(path))
 
 
@@ -226,7 +226,7 @@ def _unusable(directory, step, err) -> CheckpointError:
         f"({type(err).__name__}: {_first_line(err)}). "
         "It is corrupt or was written by a different configuration (network size, "
         "optimizer, dtype). Delete it to fall back to an earlier one, or start a new "
-        "run in another --workdir."
+        "run in another workdir=."
     )
 
 
@@ -241,5 +241,5 @@ def _check_like(restored, like, directory, step) -> None:
     if got != want:
         raise CheckpointError(
             f"checkpoint {step} in {directory} cannot be restored: it does not match this "
-            f"run's configuration (shapes/dtypes differ). Start a new run in another --workdir."
+            f"run's configuration (shapes/dtypes differ). Start a new run in another workdir=."
         )

@@ -124,4 +124,4 @@ def _leaves(tree: dict, prefix: str):
 def _write_error(path: Path, err: OSError) -> RecordError:
     return RecordError(f"cannot write {path}: {err.strerror or err}. Nothing there was changed; "
                        "free some space or choose a directory you can write to, then run "
-                       "again (with --resume to continue a run).")
+                       "again (with resume=True to continue a run).")

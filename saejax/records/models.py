@@ -223,15 +223,15 @@ def load_stack(path: str | Path) -> tuple[dict, dict]:
 
 def _no_member(member, path, what) -> None:
     if member is not None:
-        raise ModelError(f"{path} is {what}, not a sweep: leave out the member index.")
+        raise ModelError(f"{path} is {what}, not a sweep: leave out member=.")
 
 
 def _check_member(path, member, size: int) -> None:
     if member is None:
-        raise ModelError(f"{path} is a sweep of {size} members: give a member index, 0 to "
+        raise ModelError(f"{path} is a sweep of {size} members: give member=, 0 to "
                          f"{size - 1} (the row of results.csv).")
     if not 0 <= member < size:
-        raise ModelError(f"member {member} is outside the sweep's {size} members (0 to "
+        raise ModelError(f"member={member} is outside the sweep's {size} members (0 to "
                          f"{size - 1}).")
 
 

@@ -133,13 +133,13 @@ class RunRecord:
             raise CheckpointError(
                 f"cannot resume {self.workdir}: this run's settings differ from the saved run's "
                 f"({listing}). Only {', '.join(RUN_RESUMABLE)} may change on resume; use "
-                "another --workdir for a different run."
+                "another workdir= for a different run."
             )
         latest = self.ckpt.latest_step()
         if latest is not None and self.config.steps < latest:
             raise CheckpointError(
                 f"cannot resume {self.workdir} with steps {self.config.steps}: the run is "
-                f"already at step {latest}. Pass --steps above {latest} to train on, or leave "
+                f"already at step {latest}. Pass steps= above {latest} to train on, or leave "
                 "it out."
             )
         return saved_record

@@ -83,16 +83,16 @@ def _check(workdir: Path, kind: str, resume: bool) -> None:
     if resume:
         if found is None:
             raise RunDirError(f"cannot resume: {workdir} holds no {_name(kind)} (no config.json)."
-                              " Start a new one without --resume.")
+                              " Start a new one without resume=True.")
         if found != kind:
             raise RunDirError(f"cannot resume: {workdir} holds a {_name(found)}, not a "
                               f"{_name(kind)}.")
         return
     if found is not None:
         raise RunDirError(f"{workdir} already holds a {_name(found)}; nothing was changed. Pass "
-                          "--resume to continue it, or choose another --workdir.")
+                          "resume=True to continue it, or choose another workdir=.")
     if workdir.exists() and not workdir.is_dir():
-        raise RunDirError(f"{workdir} is a file, not a directory: choose another --workdir.")
+        raise RunDirError(f"{workdir} is a file, not a directory: choose another workdir=.")
 
 
 LOCK = ".saejax.lock"
@@ -119,7 +119,7 @@ def hold(workdir: str | Path) -> None:
         os.close(fd)
         raise RunDirError(f"{workdir} is in use by another saejax process (it holds {LOCK}); "
                           "nothing was changed. Wait for it to finish, or choose another "
-                          "--workdir.") from err
+                          "workdir=.") from err
     _held[path] = fd
 
 
@@ -193,6 +193,6 @@ def choose(workdir: str | Path | None, resume: bool, name: str, kind: str,
     ``runs/<name>-<time>``; checked with ``claim`` (nothing created) unless ``check`` is False,
     so a taken directory is refused before any data loads."""
     if resume and not workdir:
-        raise RunDirError("--resume needs --workdir, the directory to continue.")
+        raise RunDirError("resume=True needs workdir=, the directory to continue.")
     path = Path(workdir) if workdir else fresh(name)
     return claim(path, kind, resume, create=False) if check else path

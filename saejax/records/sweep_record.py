@@ -57,7 +57,7 @@ class SweepRecord:
         if changed:
             raise rundir.RunDirError(
                 f"cannot resume the sweep in {workdir}: {changed}. A resumed sweep needs the "
-                "same grid, settings, --chunk-size and data; use another --workdir for a new "
+                "same grid, settings, --chunk-size and data; use another workdir= for a new "
                 "sweep.")
         if is_writer():  # what each resume ran on
             saved.setdefault("resumes", []).append(
@@ -189,6 +189,6 @@ def load_member(workdir: str | Path, index: int) -> dict:
         raise IndexError(f"member {index} is outside the sweep's {g} members.")
     if block is None or not (target / f"{index // block:05d}").exists():
         raise FileNotFoundError(f"member {index}'s block is not in {target}: the sweep has not "
-                                "finished it yet (resume it with --resume).")
+                                "finished it yet (resume it with resume=True).")
     params = SweepRecord(workdir, block).load_block(index // block)
     return {k: np.asarray(v)[index % block] for k, v in params.items()}

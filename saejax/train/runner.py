@@ -224,11 +224,11 @@ def _advice(config, resumable: bool) -> str:
     if config.optimizer == "lbfgs":
         return (f"J overflows: lower beta (now {config.beta:g}) or lam (now {config.lam:g})"
                 + (", or train in float64," if config.dtype == "float32" else ",")
-                + " in a new run in another --workdir.")
+                + " in a new run in another workdir=.")
     if resumable:
-        return (f"Lower the learning rate (now {config.lr}) and run again with --resume (a "
+        return (f"Lower the learning rate (now {config.lr}) and run again with resume=True (a "
                 f"resume may change only {', '.join(RUN_RESUMABLE)}), or start a new run in "
-                "another --workdir with a smaller lam or beta.")
+                "another workdir= with a smaller lam or beta.")
     return f"Lower the learning rate (now {config.lr}), lam or beta and run again."
 
 

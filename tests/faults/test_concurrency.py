@@ -16,6 +16,9 @@ LOCK = ".saejax.lock"  # the lock file each run and sweep directory holds
 
 HOLD = """
 import fcntl, os, sys, time
+
+# whole trainings, sweeps and processes: the slow tier (make test, CI)
+pytestmark = pytest.mark.slow
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o666)
 fcntl.flock(fd, fcntl.LOCK_EX)
 print("locked", flush=True)
@@ -52,7 +55,6 @@ def test_a_directory_in_use_is_refused_and_freed_when_its_holder_dies(tmp_path, 
     train.run(cfg.replace(steps=4), tiny_data(), workdir, resume=True, progress=False)
 
 
-@pytest.mark.slow
 def test_two_runs_started_together_on_one_directory(tmp_path):
     argv = [sys.executable, "-m", "saejax.cli", "train", "--preset", "digits",
             "--num-examples", "200", "--n-hidden", "6", "--steps", "30", "--steps-per-call",

@@ -16,6 +16,9 @@ from saejax.config import TrainConfig
 from saejax.records.checkpoints import CheckpointError
 from saejax.records.models import ModelError
 
+# whole trainings, sweeps and processes: the slow tier (make test, CI)
+pytestmark = pytest.mark.slow
+
 
 def config(**kw):
     base = dict(dataset="digits", n_hidden=4, rho=0.1, beta=3.0, lam=1e-3, steps=4,
@@ -35,7 +38,6 @@ def modes(directory):
             for p in directory.rglob("*") if p.is_file()}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("umask", [0o022, 0o077], indirect=True, ids=["022", "077"])
 def test_every_file_written_has_the_mode_of_the_umask(umask, tmp_path):
     # 0644 under 022: colleagues on a shared file system can read the run and its export;

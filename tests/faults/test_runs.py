@@ -12,6 +12,9 @@ from helpers import small_config, tiny_data
 from saejax import cli, train
 from saejax.records.run_record import RunRecord
 
+# whole trainings, sweeps and processes: the slow tier (make test, CI)
+pytestmark = pytest.mark.slow
+
 
 class Killed(Exception):
     """Stands for the signal that ends a process mid-run."""

@@ -103,7 +103,7 @@ def test_save_tree_and_restore_tree_round_trip(tmp_path):
 def test_an_empty_directory_has_no_checkpoint_and_is_left_unmade(tmp_path):
     ckpt = Checkpointer(tmp_path / "checkpoints")
     assert ckpt.latest_step() is None and ckpt.all_steps() == []
-    with pytest.raises(CheckpointError, match="no checkpoint found in .*Run without --resume"):
+    with pytest.raises(CheckpointError, match="no checkpoint found in .*Run without resume=True"):
         ckpt.restore({"x": np.zeros(2)})
     assert not (tmp_path / "checkpoints").exists()
 

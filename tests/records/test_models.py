@@ -193,7 +193,7 @@ def test_the_normalization_reaches_the_export_and_load_normalization(tmp_path):
     # a model recorded before normalizations were: none
     (out / "cfg.json").write_text(json.dumps({**cfg, "normalization": None, "data": {}}))
     assert models.load_normalization(out) == {"kind": "none"}
-    with pytest.raises(ModelError, match="not a sweep: leave out the member index"):
+    with pytest.raises(ModelError, match="not a sweep: leave out member="):
         models.load_data_info(workdir, member=0)
 
 

@@ -20,7 +20,7 @@ def test_claim_refuses_a_run_without_checkpoints_and_touches_nothing(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"kind": "run", "config": {}}))
     (tmp_path / "metrics.jsonl").write_text('{"step": 0}\n')
     before = snapshot(tmp_path)
-    with pytest.raises(rundir.RunDirError, match="already holds a training run.*--resume"):
+    with pytest.raises(rundir.RunDirError, match="already holds a training run.*resume=True"):
         rundir.claim(tmp_path, "run", resume=False)
     with pytest.raises(rundir.RunDirError, match="holds a training run, not a sweep"):
         rundir.claim(tmp_path, "sweep", resume=True)
@@ -184,7 +184,7 @@ def test_a_file_or_an_unknown_kind_is_refused(tmp_path):
 
 
 def test_choose_checks_without_creating(tmp_path, monkeypatch):
-    with pytest.raises(rundir.RunDirError, match="--resume needs --workdir"):
+    with pytest.raises(rundir.RunDirError, match="resume=True needs workdir="):
         rundir.choose(None, True, "digits", "run")
     assert rundir.choose(tmp_path / "w", False, "digits", "run") == tmp_path / "w"
     assert not (tmp_path / "w").exists()

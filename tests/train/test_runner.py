@@ -79,8 +79,8 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
     # The message offers --resume only with what a resume accepts (a lower learning rate) and
     # sends a change of lam or beta to a new run directory; the resume it offers then works.
     message = str(info.value)
-    assert "with --resume" in message and "smaller lam or beta" in message
-    assert "another --workdir" in message
+    assert "with resume=True" in message and "smaller lam or beta" in message
+    assert "another workdir=" in message
     resumed = train.run(cfg.replace(lr=1e-3), x, tmp_path, resume=True, progress=False)
     assert np.isfinite(resumed.summary["final_loss"]) and resumed.summary["steps"] == 50
 
