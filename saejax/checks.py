@@ -59,7 +59,17 @@ def check_params(params, tied: bool = False) -> tuple[int, int]:
 
 
 def check_x(x, n_visible: int, name: str = "x"):
-    """Checks that x is (M, n_visible) with M >= 1 and, when concrete, finite."""
+    """Checks that x is a real numeric (M, n_visible) array with M >= 1 and, when concrete,
+    finite."""
+    kind = getattr(getattr(x, "dtype", None), "kind", None)
+    if kind is None and not hasattr(x, "shape"):  # a list: what NumPy would make of it
+        kind = np.asarray(x, dtype=object if _ragged(x) else None).dtype.kind
+    if kind is not None and kind not in "biuf":
+        what = {"c": "complex", "b": "boolean", "O": "object", "U": "string", "S": "bytes"}.get(
+            kind, f"dtype kind {kind!r}")
+        raise ValueError(f"{name} must be a real numeric array (floats, integers or booleans), got "
+                         f"{what} values; convert it first (complex data: take .real or "
+                         "abs() yourself, as the analysis needs).")
     shape = jnp.shape(x)
     if len(shape) != 2:
         raise ValueError(
@@ -79,6 +89,15 @@ def check_x(x, n_visible: int, name: str = "x"):
         raise ValueError(
             f"{name} contains {bad} NaN or Inf values; clean or drop those examples first."
         )
+
+
+def _ragged(x) -> bool:
+    """Whether a nested list has rows of unequal lengths (NumPy refuses to make an array)."""
+    try:
+        np.asarray(x)
+        return False
+    except ValueError:
+        return True
 
 
 def check_nonnegative(name: str, value) -> None:

@@ -86,6 +86,9 @@ def encode(args) -> int:
     if x.shape[1] != n_visible:
         raise ValueError(f"the model takes {n_visible} inputs but {info['source']} gives "
                          f"{x.shape[1]} per example; encode data of the model's kind.")
+    from saejax.checks import check_x
+
+    check_x(x, n_visible, name=f"the data to encode ({info['source']})")  # NaN, complex, ...
     from saejax.train.final import codes
 
     code = np.asarray(codes({k: jnp.asarray(v) for k, v in params.items()},

@@ -119,6 +119,7 @@ def encode(params: dict, x_MxN: jax.Array) -> Hidden:
     Raises:
       ValueError: x does not have N = W1.shape[1] columns.
     """
+    x_MxN = jnp.asarray(x_MxN)  # a nested list too
     _check_width("x", x_MxN, params["W1"].shape[1], "inputs")
     z2_MxH = x_MxN @ params["W1"].T + params["b1"][None, :]
     return Hidden(z2_MxH, jax.nn.sigmoid(z2_MxH))

@@ -95,6 +95,10 @@ def training_data(
         return _normalized(x, info, normalize)
     if num_examples is None:
         num_examples = DIGITS if dataset == "digits" else DEFAULT_EXAMPLES
+    if path is not None and dataset in ("digits", "color-patches"):
+        raise DataError(f"the {dataset} data are embedded, so --data {path} would be ignored; "
+                        "leave --data out, or give an array file (FILE.npy, FILE.npz) to train "
+                        "on your own data.")
     if dataset == "patches":
         if path is None:
             images, source = embedded_images(), "embedded scikit-image photographs, whitened"

@@ -40,14 +40,22 @@ def saved_config(workdir: str | Path) -> TrainConfig:
 
 
 def read_metrics(path: Path) -> list:
-    """The rows of metrics.jsonl; a line that is not JSON (the last one, cut short by a kill)
-    is dropped with a warning."""
-    rows = []
-    for line in path.read_text().splitlines():
+    """The rows of metrics.jsonl; a line that is not a JSON object with a numeric "step" (the
+    last one cut short by a kill or a full disk, or bytes garbled on disk) is dropped with a
+    warning naming the file."""
+    rows, dropped = [], 0
+    for line in path.read_bytes().splitlines():
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            logger.warning("%s: dropped a line cut short by an interrupted write", path)
+            row = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            row = None
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append(row)
+        elif line.strip():
+            dropped += 1
+    if dropped:
+        logger.warning("%s: dropped %d line(s) that were cut short or garbled (the steps they "
+                       "logged are trained again on resume)", path, dropped)
     return rows
 
 
@@ -153,8 +161,15 @@ class RunRecord:
             self.board.scalars(r["step"], r)
 
     def _append(self, rows: list) -> None:
-        with open(self.workdir / "metrics.jsonl", "a") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
+        path = self.workdir / "metrics.jsonl"
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
+        except OSError as err:  # a full disk: what was logged stays, a cut line is dropped later
+            raise files.RecordError(
+                f"cannot append to {path}: {err.strerror or err}. The run stopped; its "
+                "checkpoints are intact. Free some space, then continue it with "
+                "resume=True.") from err
 
     def due(self, step: int) -> bool:
         """A checkpoint at ``step``: every ``checkpoint_every`` steps, at most once in

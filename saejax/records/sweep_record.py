@@ -75,6 +75,12 @@ class SweepRecord:
         if not is_writer():
             return
         save_tree(self.workdir / "members" / f"{b:05d}", {"params": params})
+        self.write_results(rows)
+
+    def write_results(self, rows: list) -> None:
+        """results.csv and results.json from ``rows``, each replaced whole."""
+        if not is_writer():
+            return
         fields = list(COLUMNS) + (["probe_accuracy"] if "probe_accuracy" in rows[0] else [])
         table = io.StringIO()
         writer = csv.DictWriter(table, fieldnames=fields, lineterminator="\n")
@@ -82,6 +88,9 @@ class SweepRecord:
         writer.writerows({k: r[k] for k in fields} for r in rows)
         files.write_text(self.workdir / "results.csv", table.getvalue())
         files.write_json(self.workdir / "results.json", rows)
+
+    def has_block(self, b: int) -> bool:
+        return (self.workdir / "members" / f"{b:05d}").is_dir()
 
     def load_block(self, b: int) -> dict:
         restored = restore_tree(self.workdir / "members" / f"{b:05d}")
@@ -107,8 +116,11 @@ class SweepRecord:
                           prefix=f"member{i:04d} {knobs(row)}/")
         board.close()
 
-    def finish(self, summary: dict) -> None:
+    def finish(self, summary: dict, rows: list) -> None:
+        """config.json's ``summary``, and the results written again from ``rows`` (a resumed
+        sweep that was finished already makes a damaged results.csv whole)."""
         if is_writer():
+            self.write_results(rows)
             record = files.read_json(self.workdir / "config.json")
             files.write_json(self.workdir / "config.json", {**record, "summary": summary})
 

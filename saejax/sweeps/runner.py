@@ -29,7 +29,7 @@ from saejax.config import TrainConfig
 from saejax.losses import Hyper
 from saejax.records import rundir
 from saejax.records.sweep_record import SweepRecord, fingerprint, finished_blocks
-from saejax.runtime import compile_cache
+from saejax.runtime import compile_cache, memory
 from saejax.runtime.hosts import fetch, is_writer, put
 from saejax.runtime.progress import prefetch_imports, progress_bar
 from saejax.schema import AXES, HYPER
@@ -161,7 +161,7 @@ def run_sweep(config: TrainConfig, data, grid: Grid, layout: Layout = Layout(),
                    "wall_seconds": time.perf_counter() - t0, "resumed_from": run.resumed_from}
         summary = health.record(summary, health.sweep_problems(rows, config))
         if run.record is not None:
-            run.record.finish(summary)
+            run.record.finish(summary, rows)
             if is_writer():
                 from saejax.viz import figures
 
@@ -200,14 +200,20 @@ class _Sweep:
         self.n_dev = len(devices)
         self.size = self.n_dev * math.ceil(min(int(layout.chunk_size), len(grid)) / self.n_dev)
         self.n_blocks = math.ceil(len(grid) / self.size)
+        memory.check_fits(config, *self.data_host.shape, members=self.size)  # before any write
         self.workdir, self.record, done_rows = None, None, []
         if output.workdir is not None:  # process 0 claims and writes it; the others read it
             self.workdir = (rundir.claim(output.workdir, "sweep", output.resume) if is_writer()
                             else Path(output.workdir))
             self.record = SweepRecord.open(self.workdir, self._record(mode), output.resume)
             done_rows = self.record.finished_rows() if output.resume else []
-        self.done_rows = done_rows
-        self.finished = finished_blocks(len(done_rows), len(grid), self.size)
+        finished = finished_blocks(len(done_rows), len(grid), self.size)
+        kept = next((b for b in range(finished) if not self.record.has_block(b)), finished)
+        if kept < finished:  # members/<b> deleted or lost: train that block and the rest again
+            logger.warning("%s lacks members/%05d: the sweep trains it and the later blocks "
+                           "again", self.workdir, kept)
+            done_rows = done_rows[:kept * self.size]
+        self.done_rows, self.finished = done_rows, kept
         compile_cache.enable()
         mesh = Mesh(np.array(devices), ("members",))
         self.by_member = NamedSharding(mesh, P("members"))

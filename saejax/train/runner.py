@@ -19,7 +19,7 @@ from saejax import checks, health, metrics
 from saejax.config import RUN_RESUMABLE, TrainConfig
 from saejax.losses import hyper_of
 from saejax.records.run_record import RunRecord
-from saejax.runtime import compile_cache
+from saejax.runtime import compile_cache, memory
 from saejax.runtime.progress import prefetch_imports, progress_bar
 from saejax.train.final import final_stats
 from saejax.train.state import TrainState, init_state, resumed, run_counts, stopped
@@ -86,6 +86,7 @@ def run(
         config, data, data_info = in_memory(config, data)
     data = checks.check_training_data(data, config)
     m, n_visible = data.shape
+    memory.check_fits(config, m, n_visible)  # before anything is written
     record = RunRecord.claim(workdir, config, resume, tensorboard)
     compile_cache.enable()
     hyper = hyper_of(config)
