@@ -1,6 +1,6 @@
 # Two commands for a fresh machine with only python3:
 #   make demo   trains the sparse autoencoder on the embedded natural images (or: make gradcheck)
-#   make test   lint + the whole test suite (what CI runs)
+#   make test   lint + the whole test suite on two workers (what CI runs)
 #   make check  lint + the fast tier of the tests on two workers, for the edit-and-test loop
 #   make mutants  mutation testing of the math (docs/mutants.md; an hour or more, not part of test)
 # Each creates .venv (and installs saejax into it) when it is missing or pyproject.toml changed.
@@ -27,7 +27,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 check: lint
 	$(BIN)/pytest -q -m "not slow" -n 2
