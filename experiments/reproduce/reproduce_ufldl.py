@@ -45,7 +45,7 @@ from experiments.common import (
     run_script,
     workdir_of,
 )
-from saejax.records import rundir
+from saejax.records import files
 
 
 def script(name, workdir, *args, timeout=1800):
@@ -96,7 +96,7 @@ def main():
         raise ValueError("the reproduction does not resume; run it again in a new directory.")
     workdir = workdir_of(args)
     workdir.mkdir(parents=True)
-    rundir.write_json(workdir / "config.json", {"kind": "run", "experiment": "reproduce-ufldl",
+    files.write_json(workdir / "config.json", {"kind": "run", "experiment": "reproduce-ufldl",
                                                 "data": args.data, "fast": args.fast})
     rows = []
 
@@ -159,8 +159,8 @@ def main():
     table = ("| result | UFLDL | saejax | tolerance | status |\n|---|---|---|---|---|\n"
              + "".join(f"| {r['result']} | {r['ufldl']} | {r['measured']} | {r['tolerance']} | "
                        f"{r['status']} |\n" for r in rows))
-    rundir.write_text(workdir / "table.md", table)
-    rundir.write_json(workdir / "table.json", rows)
+    files.write_text(workdir / "table.md", table)
+    files.write_json(workdir / "table.json", rows)
     print("\n" + table + f"\nrun directory: {workdir}")
     failed = [r["result"] for r in rows if r["status"] != "pass"]
     if failed:

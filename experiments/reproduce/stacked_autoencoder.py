@@ -32,7 +32,7 @@ from experiments.common import add_arguments, run_script, workdir_of
 from saejax import stacked
 from saejax.config import TrainConfig
 from saejax.data import load_mnist
-from saejax.records import models, rundir
+from saejax.records import files, models
 
 
 def main():
@@ -61,13 +61,13 @@ def main():
     start = time.perf_counter()
     settings = {k: v for k, v in vars(args).items() if k not in ("workdir", "resume")}
     if args.resume:  # the layers resume from their own checkpoints; the settings must agree
-        saved = rundir.read_json(workdir / "config.json").get("settings")
+        saved = files.read_json(workdir / "config.json").get("settings")
         if saved != settings:
             raise ValueError(f"cannot resume {workdir}: it was started with {saved}, not "
                              f"{settings}. Use another --workdir for other settings.")
     else:
         workdir.mkdir(parents=True)
-        rundir.write_json(workdir / "config.json", {"kind": "run", "experiment":
+        files.write_json(workdir / "config.json", {"kind": "run", "experiment":
                                                     "stacked-autoencoder", "settings": settings})
 
     pretrain_examples = args.pretrain_examples or (60_000 if args.ufldl else 20_000)
@@ -107,7 +107,7 @@ def main():
     t_fine = time.perf_counter() - t0
     print(f"after fine-tuning: {100 * after:.2f}%  (fine-tuning {t_fine:.1f} s, J "
           f"{info['loss'][0]:.4f} -> {info['final_loss']:.4f})")
-    rundir.write_json(workdir / "result.json", {
+    files.write_json(workdir / "result.json", {
         "before_finetuning": before, "after_finetuning": after,
         "finetune_loss": info["loss"], "seconds": {"pretraining": t_pre, "softmax": t_soft,
                                                    "finetuning": t_fine}})

@@ -4,8 +4,9 @@ deep inside XLA (or the system's out-of-memory killer).
 
 The estimate counts, per member: the params P = H N (twice when untied) + H + N, the
 optimizer's state (L-BFGS: its 2 x memory rows of P, and the half-dozen vectors of P it keeps;
-a minibatch optimizer: gradients and moments, 4 P), and the activations of one evaluation block
-(its rows x (4 H + 2 N)); then the data, once. It is a lower bound of the real need, so a run
+a minibatch optimizer: gradients and moments, 4 P), the activations of one evaluation block
+(its rows x (4 H + 2 N)) and the metrics rows of one compiled call (``ROW_VALUES`` per step of
+min(steps, steps_per_call)); then the data, once. It is a lower bound of the real need, so a run
 it refuses cannot fit; one it accepts may still be near the limit.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 
 FULL_BATCH_BLOCK = 2048  # rows per pass of a full-batch evaluation (train.step's blocks)
+ROW_VALUES = 16  # values a step logs (J, its terms, rho_hat_mean, grad_norm, ...), at most
 
 
 def estimate_bytes(config, m: int, n_visible: int, members: int = 1) -> int:
@@ -24,15 +26,18 @@ def estimate_bytes(config, m: int, n_visible: int, members: int = 1) -> int:
     state = (2 * config.lbfgs_memory + 6) * params if config.optimizer == "lbfgs" else 4 * params
     rows = min(m, config.batch_size or FULL_BATCH_BLOCK)
     activations = rows * (4 * h + 2 * n_visible)
-    return itemsize * (members * (params + state + activations) + m * n_visible)
+    logged = ROW_VALUES * min(config.steps, config.steps_per_call)
+    return itemsize * (members * (params + state + activations + logged) + m * n_visible)
 
 
 def available_bytes() -> int | None:
-    """The memory of the first device: an accelerator's own limit when it reports one, else
-    the host's physical memory; None when neither is known."""
+    """The memory of this process's first device: an accelerator's own limit when it reports
+    one, else the host's physical memory; None when neither is known. Only this process's
+    device is asked: asking process 0's from another process left a two-process sweep's
+    collectives timing out (tests/cross/test_processes.py)."""
     import jax
 
-    stats = getattr(jax.devices()[0], "memory_stats", lambda: None)()
+    stats = getattr(jax.local_devices()[0], "memory_stats", lambda: None)()
     if stats and stats.get("bytes_limit"):
         return int(stats["bytes_limit"])
     try:

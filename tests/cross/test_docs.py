@@ -108,7 +108,7 @@ def check_training(lines, cwd):
     assert "rho" in lines[2]
     assert lines[3] == "256 False True"
     # plain orbax read the tiny run's checkpoint by name: saejax.load's W1, bit for bit
-    assert lines[4] == "['key', 'opt_state', 'params', 'since_fired', 'step'] 5"
+    assert lines[4] == "['key', 'opt_state', 'params', 'sha256', 'since_fired', 'step'] 5"
     w1 = loaded(cwd / "runs/tiny")["W1"]
     assert w1.shape == (4, 6)
     assert ast.literal_eval(lines[5]) == w1.tolist()

@@ -12,13 +12,13 @@ from helpers import small_config, sweep_config, sweep_data, tiny_data
 from saejax import sweeps, train
 from saejax.records.rundir import RunDirError
 
+# whole trainings, sweeps and processes: the slow tier (make test, CI)
+pytestmark = pytest.mark.slow
+
 LOCK = ".saejax.lock"  # the lock file each run and sweep directory holds
 
 HOLD = """
 import fcntl, os, sys, time
-
-# whole trainings, sweeps and processes: the slow tier (make test, CI)
-pytestmark = pytest.mark.slow
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o666)
 fcntl.flock(fd, fcntl.LOCK_EX)
 print("locked", flush=True)

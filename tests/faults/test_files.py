@@ -178,3 +178,30 @@ def test_a_value_changed_on_disk_is_refused_by_its_digest(exported, tmp_path, wh
         with pytest.raises(CheckpointError, match="members/00000 is corrupt: its arrays"):
             saejax.load(sweep, member=0)
         assert cli.main(["export", str(sweep), str(tmp_path / "m"), "--member", "0"]) == 2
+
+
+@pytest.mark.parametrize("where", ["config.json", "checkpoint"])
+def test_a_full_disk_exits_2_naming_the_file_and_the_run_resumes(tmp_path, capsys,
+                                                                   monkeypatch, where):
+    # A fake file system that is full: the first write of config.json, or the first orbax
+    # save, fails with ENOSPC. The command exits 2 with one line that names the file, and once
+    # space is back the run starts (or resumes) and ends as an uninterrupted run.
+    from saejax.records import checkpoints, files
+
+    full = OSError(28, "No space left on device", "/fake/disk/file")
+    if where == "config.json":
+        monkeypatch.setattr(files.tempfile, "mkstemp", lambda **kw: (_ for _ in ()).throw(full))
+    else:
+        monkeypatch.setattr(checkpoints.Checkpointer, "save",
+                            lambda *a, **k: (_ for _ in ()).throw(full))
+    argv = ["train", "--preset", "digits", "--num-examples", "100", "--n-hidden", "4",
+            "--steps", "4", "--steps-per-call", "2", "--checkpoint-every", "2",
+            "--checkpoint-seconds", "0", "--workdir", str(tmp_path / "run"), "--no-progress"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Traceback" not in err
+    assert ("config.json" if where == "config.json" else "/fake/disk/file") in err
+    monkeypatch.undo()
+    resume = ["--resume"] if (tmp_path / "run" / "config.json").exists() else []
+    assert cli.main([*argv, *resume]) == 0
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] == 4

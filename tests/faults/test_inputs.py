@@ -33,19 +33,26 @@ def test_data_a_preset_would_ignore_is_refused(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-def test_the_memory_estimate_by_hand_and_a_network_that_cannot_fit(tmp_path, capsys):
-    # 4-3-4 untied, float32, adam on batches of 8 of 10 examples: params 3*4*2 + 3 + 4 = 31,
-    # state 4 * 31 = 124, activations 8 * (4*3 + 2*4) = 160, data 10 * 4 = 40; 4 bytes each.
-    cfg = small_config(n_hidden=3, dtype="float32", optimizer="adam", batch_size=8)
-    assert memory.estimate_bytes(cfg, 10, 4) == 4 * (31 + 124 + 160 + 40)
+def test_the_memory_estimate_by_hand_and_a_network_that_cannot_fit(tmp_path, capsys,
+                                                                    monkeypatch):
+    # 4-3-4 untied, float32, adam on batches of 8 of 10 examples, 6 steps in calls of 5:
+    # params 3*4*2 + 3 + 4 = 31, state 4 * 31 = 124, activations 8 * (4*3 + 2*4) = 160, rows
+    # 16 values * 5 steps = 80, data 10 * 4 = 40; 4 bytes each.
+    cfg = small_config(n_hidden=3, dtype="float32", optimizer="adam", batch_size=8, steps=6,
+                       steps_per_call=5)
+    assert memory.estimate_bytes(cfg, 10, 4) == 4 * (31 + 124 + 160 + 80 + 40)
     # L-BFGS of memory 5 on the full batch (10 rows < a block): state (2*5 + 6) * 31
     lbfgs = cfg.replace(optimizer="lbfgs", batch_size=None, lbfgs_memory=5)
-    assert memory.estimate_bytes(lbfgs, 10, 4) == 4 * (31 + 16 * 31 + 10 * 20 + 40)
-    assert memory.estimate_bytes(lbfgs, 10, 4, members=3) == 4 * (3 * (31 + 16 * 31 + 200) + 40)
-    assert cli.main(["train", "--preset", "digits", "--n-hidden", "10000000", "--workdir",
-                     str(tmp_path / "run"), "--no-progress"]) == 2
-    assert "needs at least" in capsys.readouterr().err
-    assert not (tmp_path / "run").exists()
+    assert memory.estimate_bytes(lbfgs, 10, 4) == 4 * (31 + 16 * 31 + 10 * 20 + 80 + 40)
+    assert memory.estimate_bytes(lbfgs, 10, 4, members=3) == 4 * (
+        3 * (31 + 16 * 31 + 200 + 80) + 40)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 16 * 2**30)  # any machine: 16 GiB
+    for flags in (["--n-hidden", "10000000"], ["--steps", "1000000000", "--steps-per-call",
+                                               "1000000000"]):
+        assert cli.main(["train", "--preset", "digits", *flags, "--workdir",
+                         str(tmp_path / "run"), "--no-progress"]) == 2
+        assert "needs at least" in capsys.readouterr().err
+        assert not (tmp_path / "run").exists()
 
 
 def test_encode_takes_a_list_as_an_array():

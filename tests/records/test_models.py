@@ -152,7 +152,7 @@ def test_a_sweep_member_out_of_range_is_refused(tmp_path, capsys):
                  progress=False)
     assert cli.main(["export", str(tmp_path / "s"), str(tmp_path / "m"), "--member", "2"]) == 2
     assert "member 2 is outside the sweep's 2 members" in capsys.readouterr().err
-    with pytest.raises(ModelError, match="give a member index"):
+    with pytest.raises(ModelError, match="give member=, 0 to 1"):
         saejax.load(tmp_path / "s")
     assert not (tmp_path / "m").exists()
 
