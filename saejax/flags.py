@@ -146,7 +146,8 @@ def command(sub, name: str, func, help: str) -> argparse.ArgumentParser:
 # "member=3" becomes "--member 3".
 FLAG_OF = {"resume": "--resume", "workdir": "--workdir", "member": "--member",
            "steps": "--steps"}
-_ARGUMENT = re.compile(r"\b(" + "|".join(FLAG_OF) + r")=(True\b|[^\s,;)]*[^\s,;).])?")
+# (an argument stands alone: "runs/steps=400", a path, is left as it is)
+_ARGUMENT = re.compile(r"(?<![\w/.=-])(" + "|".join(FLAG_OF) + r")=(True\b|[^\s,;)]*[^\s,;).])?")
 
 
 def to_flags(message: str) -> str:

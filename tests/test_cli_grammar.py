@@ -90,6 +90,8 @@ def test_errors_name_python_arguments_in_python_and_flags_on_the_command_line(tm
     # the member of a sweep, both ways
     assert flags.to_flags("give member=, 0 to 8") == "give --member, 0 to 8"
     assert flags.to_flags("member=12 is outside") == "--member 12 is outside"
+    # a path that happens to hold "steps=" is a path, not an argument
+    assert flags.to_flags("runs/steps=400 is taken") == "runs/steps=400 is taken"
 
 
 def test_every_mapped_argument_is_a_flag_some_command_takes():

@@ -2,9 +2,9 @@
 checksums that tell a file that changed after it was written.
 
     replace(path, write)        ``write(tmp)`` fills a temporary file of a name no other
-                                process uses; it gets the mode a new file gets under the umask
-                                (0644 under umask 022, 0600 under 077) and is renamed over
-                                ``path``: a kill leaves the old contents or the new, never a mix
+                                process uses, created as ``open`` creates a file (0644 under
+                                umask 022, 0600 under 077), then renamed over ``path``: a
+                                kill leaves the old contents or the new, never a mix
     write_text / write_json     the same for text and JSON
     read_json                   JSON read back, or a ``RecordError`` naming the file
     sha256(path)                the hex digest of a file's bytes
@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -30,33 +30,26 @@ class RecordError(ValueError):
     """A file of a run, a sweep or an export that cannot be read or written as it should."""
 
 
-def new_file_mode() -> int:
-    """The mode ``open`` gives a new file under the process's umask (0o666 less the umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def replace(path: str | Path, write) -> Path:
     """Writes ``path`` in one step: ``write(tmp)`` fills a temporary file beside it (a unique
-    name, so two processes never share one), which gets the umask's mode and is renamed over
-    ``path``. A failure leaves ``path`` as it was and no temporary file behind; an ``OSError``
-    (a full disk, a read-only directory) becomes a ``RecordError`` naming ``path``."""
+    name, so two processes never share one, created with mode 0666 less the umask, as ``open``
+    creates a file), which is renamed over ``path``. A failure leaves ``path`` as it was and no
+    temporary file behind; an ``OSError`` (a full disk, a read-only directory) becomes a
+    ``RecordError`` naming ``path``."""
     path = Path(path)
+    name = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     except OSError as err:
         raise _write_error(path, err) from err
-    os.close(fd)
     try:
-        write(Path(name))
-        os.chmod(name, new_file_mode())
+        write(name)
         os.replace(name, path)
     except OSError as err:
         raise _write_error(path, err) from err
     finally:
-        if os.path.exists(name):
-            os.unlink(name)
+        if name.exists():
+            name.unlink()
     return path
 
 

@@ -23,6 +23,7 @@ PyTorch: ``safetensors.torch.load_file``).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -65,18 +66,19 @@ def load(path: str | Path, member: int | None = None) -> tuple[TrainConfig, dict
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: give a run, sweep or export directory.")
-    if (path / WEIGHTS).exists() or (path / CONFIG).exists():
-        _no_member(member, path, "an export")
-        config, params, _ = _read_export(path)
-        return config, params
-    kind = rundir.kind_of(path)
-    if kind == "run":
-        _no_member(member, path, "a training run")
-        config, params, _ = _from_run(path)
-        return config, params
-    if kind == "sweep":
-        config, params, _ = _from_sweep(path, member)
-        return config, params
+    with _readable(path):
+        if (path / WEIGHTS).exists() or (path / CONFIG).exists():
+            _no_member(member, path, "an export")
+            config, params, _ = _read_export(path)
+            return config, params
+        kind = rundir.kind_of(path)
+        if kind == "run":
+            _no_member(member, path, "a training run")
+            config, params, _ = _from_run(path)
+            return config, params
+        if kind == "sweep":
+            config, params, _ = _from_sweep(path, member)
+            return config, params
     raise ModelError(f"{path} holds no saejax run, sweep or export (no config.json, checkpoints "
                      f"or {WEIGHTS}).")
 
@@ -91,13 +93,14 @@ def export(path: str | Path, out: str | Path, member: int | None = None) -> Path
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: give a run or sweep directory.")
     kind = rundir.kind_of(path)
-    if kind == "run":
-        _no_member(member, path, "a training run")
-        config, params, record = _from_run(path)
-    elif kind == "sweep":
-        config, params, record = _from_sweep(path, member)
-    else:
-        raise ModelError(f"{path} holds no saejax run or sweep to export.")
+    with _readable(path):
+        if kind == "run":
+            _no_member(member, path, "a training run")
+            config, params, record = _from_run(path)
+        elif kind == "sweep":
+            config, params, record = _from_sweep(path, member)
+        else:
+            raise ModelError(f"{path} holds no saejax run or sweep to export.")
     n_hidden, n_visible = params["W1"].shape
     cfg = {"format": FORMAT, "n_visible": int(n_visible), "n_hidden": int(n_hidden),
            **{k: getattr(config, k) for k in ("rho", "beta", "lam", "penalty", "decoder", "tied",
@@ -152,11 +155,16 @@ def _write(out: Path, tensors: dict, cfg: dict) -> Path:
     if out.exists() and not out.is_dir():
         raise ModelError(f"{out} is a file, not a directory: choose another output directory.")
     out.mkdir(parents=True, exist_ok=True)
+    from safetensors import SafetensorError
     from safetensors.numpy import save_file
 
     arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
-    files.replace(out / WEIGHTS,
-                  lambda tmp: save_file(arrays, str(tmp), metadata={"format": cfg["format"]}))
+    try:
+        files.replace(out / WEIGHTS,
+                      lambda tmp: save_file(arrays, str(tmp), metadata={"format": cfg["format"]}))
+    except SafetensorError as err:  # safetensors' own error for a write that failed
+        raise files.RecordError(f"cannot write {out / WEIGHTS}: {err}. Nothing there was "
+                                "changed; free some space or choose another directory.") from err
     files.write_json(out / CONFIG, {**cfg, "weights_sha256": files.sha256(out / WEIGHTS)})
     return out
 
@@ -219,6 +227,17 @@ def load_stack(path: str | Path) -> tuple[dict, dict]:
                         for i in range(len(sizes) - 1)],
              "softmax": {"W": tensors["softmax.W"], "b": tensors["softmax.b"]}}
     return cfg, stack
+
+
+@contextmanager
+def _readable(path: Path):
+    """Records of the right JSON type that lack a field saejax wrote (or hold the wrong kind of
+    value there) are refused by name instead of failing deep inside."""
+    try:
+        yield
+    except (KeyError, TypeError) as err:
+        raise ModelError(f"{path} holds a record saejax cannot read ({type(err).__name__}: "
+                         f"{err}): it was not written by saejax, or it is damaged.") from err
 
 
 def _no_member(member, path, what) -> None:

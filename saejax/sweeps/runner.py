@@ -200,7 +200,8 @@ class _Sweep:
         self.n_dev = len(devices)
         self.size = self.n_dev * math.ceil(min(int(layout.chunk_size), len(grid)) / self.n_dev)
         self.n_blocks = math.ceil(len(grid) / self.size)
-        memory.check_fits(config, *self.data_host.shape, members=self.size)  # before any write
+        # before any write; each device holds its share of the block's members
+        memory.check_fits(config, *self.data_host.shape, members=self.size // self.n_dev)
         self.workdir, self.record, done_rows = None, None, []
         if output.workdir is not None:  # process 0 claims and writes it; the others read it
             self.workdir = (rundir.claim(output.workdir, "sweep", output.resume) if is_writer()

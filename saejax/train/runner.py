@@ -87,7 +87,6 @@ def run(
     data = checks.check_training_data(data, config)
     m, n_visible = data.shape
     memory.check_fits(config, m, n_visible)  # before anything is written
-    record = RunRecord.claim(workdir, config, resume, tensorboard)
     compile_cache.enable()
     hyper = hyper_of(config)
     x_mean = np.mean(data, axis=0, dtype=np.float64)  # the family's decoder bias starts here
@@ -98,16 +97,17 @@ def run(
     # J where every run of these settings begins, on all the data: what the final J is judged
     # against (health.run_problems); taken before training, which may donate start's buffers
     initial_loss = float(final_stats(start.params, data, hyper, config.program())[0]["loss"])
-    try:
+    if not np.isfinite(initial_loss):  # no optimizer can start from there: nothing is written
+        raise DivergenceError(
+            f"training diverged: J is NaN or Inf ({initial_loss}) at the starting point (step 0), "
+            f"so no state is worth keeping and nothing was written. {_advice(config, False)}")
+    record = RunRecord.claim(workdir, config, resume, tensorboard)
+    try:  # from here on the directory is locked: every way out lets go of it (record.close)
         state, history = record.begin(start, n_visible, info)
-    except BaseException:
-        record.close()  # orbax's manager, opened to read the checkpoint that was refused
-        raise
-    state = resumed(state, config) if resume else state
-    start_step = int(state.step)
-    bar = progress_bar(config.steps, start_step, progress)
-    t_start = time.perf_counter()
-    try:
+        state = resumed(state, config) if resume else state
+        start_step = int(state.step)
+        bar = progress_bar(config.steps, start_step, progress)
+        t_start = time.perf_counter()
         try:
             state, compile_seconds = _train(state, data, hyper, config, record, bar, history)
             summary = _summary(state, data, hyper, config, time.perf_counter() - t_start,

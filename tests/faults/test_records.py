@@ -52,6 +52,7 @@ def test_a_sweep_whose_block_was_deleted_trains_it_again(tmp_path):
     ("config.json", b"\xff\xfe{", "config.json is not UTF-8 text"),
     ("config.json", b"[1, 2]", "config.json holds a JSON list, not the dict"),
     ("summary.json", b'"done"', "summary.json holds a JSON str"),
+    ("config.json", b'{"kind": "run"}', "holds a record saejax cannot read (KeyError: 'config')"),
 ])
 def test_a_garbled_json_record_is_refused_by_name(tmp_path, capsys, name, text, match):
     run = tmp_path / "run"

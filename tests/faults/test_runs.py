@@ -44,19 +44,27 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_from_its_start(tmp_pa
     assert [r["step"] for r in rows] == list(range(10)) + [10]  # each step once, then final
 
 
-def test_lbfgs_overflowing_from_the_start_exits_3_and_so_does_its_resume(tmp_path, capsys):
+def test_lbfgs_overflowing_from_the_start_exits_3_and_writes_nothing(tmp_path, capsys):
     workdir = str(tmp_path / "run")
     argv = ["train", "--preset", "digits", "--num-examples", "100", "--n-hidden", "25",
             "--steps", "20", "--steps-per-call", "10", "--checkpoint-every", "10",
             "--checkpoint-seconds", "0", "--beta", "1e38", "--workdir", workdir, "--no-progress"]
     assert cli.main(argv) == 3
     err = capsys.readouterr().err
-    assert "NaN or Inf at the starting point (step 0)" in err and "lower beta (now 1e+38)" in err
-    assert "learning rate" not in err  # L-BFGS has none
-    assert not list((tmp_path / "run" / "checkpoints").glob("*/"))
-    assert cli.main([*argv, "--resume"]) == 3
-    assert "NaN or Inf at the starting point" in capsys.readouterr().err
-    assert not (tmp_path / "run" / "summary.json").exists()
+    assert "NaN or Inf (inf) at the starting point (step 0)" in err
+    assert "lower beta (now 1e+38)" in err.lower() and "learning rate" not in err  # L-BFGS has none
+    assert not (tmp_path / "run").exists()  # so no resume can report it a success
+    assert cli.main([*argv, "--resume"]) == 2
+    assert "holds no training run" in capsys.readouterr().err
+
+
+def test_adam_from_a_starting_point_with_j_infinite_exits_3_and_writes_nothing(tmp_path):
+    cfg = small_config(optimizer="adam", lr=0.01, batch_size=8, dtype="float32", beta=1e38,
+                       n_hidden=25)
+    with pytest.raises(train.DivergenceError, match="at the starting point") as info:
+        train.run(cfg, tiny_data(), tmp_path / "run", progress=False)
+    assert "Lower the learning rate" in str(info.value)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("flag", ["--steps", "--steps-per-call", "--log-every",
