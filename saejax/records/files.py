@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import uuid
 from pathlib import Path
 
@@ -39,11 +40,12 @@ def replace(path: str | Path, write) -> Path:
     path = Path(path)
     name = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        mode = _create(name)
     except OSError as err:
         raise _write_error(path, err) from err
     try:
         write(name)
+        os.chmod(name, mode)  # a writer that made its own file (safetensors: 0600) gets it too
         os.replace(name, path)
     except OSError as err:
         raise _write_error(path, err) from err
@@ -51,6 +53,16 @@ def replace(path: str | Path, write) -> Path:
         if name.exists():
             name.unlink()
     return path
+
+
+def _create(name: Path) -> int:
+    """Creates the empty file ``name`` as ``open`` would (0666 less the umask, which is read
+    here without being changed) and returns its mode."""
+    fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+    try:
+        return stat.S_IMODE(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -190,7 +190,7 @@ def test_a_full_disk_exits_2_naming_the_file_and_the_run_resumes(tmp_path, capsy
 
     full = OSError(28, "No space left on device", "/fake/disk/file")
     if where == "config.json":
-        monkeypatch.setattr(files.tempfile, "mkstemp", lambda **kw: (_ for _ in ()).throw(full))
+        monkeypatch.setattr(files, "_create", lambda name: (_ for _ in ()).throw(full))
     else:
         monkeypatch.setattr(checkpoints.Checkpointer, "save",
                             lambda *a, **k: (_ for _ in ()).throw(full))
