@@ -11,24 +11,32 @@ from saejax.schema import DATASETS
 
 def add_export(sub) -> None:
     p = command(sub, "export", export,
-                 "write a trained model as weights.safetensors + cfg.json")
+                 "write a trained model as weights.safetensors + cfg.json, or in SAELens's "
+                 "layout")
     p.add_argument("source", help="a run or sweep directory")
     p.add_argument("out", help="output directory (must not hold an export)")
     p.add_argument("--member", type=int, metavar="I",
                    help="the sweep member, the row of results.csv (default: none; a sweep needs "
                         "one)")
+    p.add_argument("--format", choices=("saejax", "saelens"), default="saejax",
+                   help="saejax: weights.safetensors + cfg.json; saelens: SAELens's "
+                        "sae_weights.safetensors + cfg.json, which SAE.load_from_disk loads "
+                        "(relu-l1, topk, batchtopk, jumprelu) (default: saejax)")
 
 
 def export(args) -> int:
     """Export a run's latest checkpoint, or one sweep member, as OUT/weights.safetensors (W1, b1,
     W2, b2 at the dtype trained; no W2 when tied) and OUT/cfg.json (sizes, rho, beta, lam,
-    penalty, decoder, tied, dtype, data, final summary)."""
-    from saejax.records import models
+    penalty, decoder, tied, dtype, data, final summary), or with --format saelens in SAELens's
+    layout (records.saelens)."""
+    from saejax.records import models, saelens
 
-    out = models.export(args.source, args.out, args.member)
+    out = models.export(args.source, args.out, args.member, args.format)
+    weights = saelens.WEIGHTS if args.format == "saelens" else models.WEIGHTS
     print(f"exported {args.source}" + (f" member {args.member}" if args.member is not None
-                                       else "") + f" -> {out / models.WEIGHTS}, "
-          f"{out / models.CONFIG}")
+                                       else "") + f" -> {out / weights}, "
+          f"{out / models.CONFIG}" + (" (SAELens: SAE.load_from_disk(OUT))"
+                                      if args.format == "saelens" else ""))
     return 0
 
 

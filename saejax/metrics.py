@@ -7,6 +7,17 @@ much of each colour feature is spatial structure.
     shrinkage  (1/m') sum_k ||x_hat_k|| / ||x_k||              over the m' examples with x_k != 0
     dead       sigmoid: rho_hat_j < 0.1 rho; the family: f_kj = 0 for every example k of the
                window (the data the statistics are computed on)
+
+and, on data made from a known dictionary (``saejax.data.synthetic``), how well a model found
+its features (``recovery``):
+
+    matching   one-to-one (Hungarian) pairs of true features i and latents j that maximize the
+               summed |cos(D_i, W2[:, j])|, over min(F, H) pairs
+    mcc        the mean |cos| of the matched pairs (SAELens's mean_correlation_coefficient)
+    recovered  the fraction of the F true features whose matched |cos| exceeds 0.9
+    f1         per true feature, the F1 of its matched latent's firing (f_kj > 0) against its
+               own (c_ki > 0) over held-out examples; the mean over the F true features (an
+               unmatched feature scores 0)
 """
 
 from __future__ import annotations
@@ -91,6 +102,63 @@ def results(terms: dict, stats: dict) -> dict:
     """The ``schema.RESULTS`` of one run or member as floats, from ``final_stats``'s pair."""
     values = {"final_loss": terms["loss"], **terms, **stats}
     return {k: float(values[k]) for k in RESULTS}
+
+
+# A true feature counts as recovered when its matched latent's decoder column is this close.
+RECOVERED_COSINE = 0.9
+
+
+def match_features(decoder_NxH, dictionary_FxN):
+    """The one-to-one matching of true features to latents that maximizes the summed absolute
+    cosine between each feature's direction D_i and its latent's decoder column W2[:, j]
+    (``scipy.optimize.linear_sum_assignment``, the Hungarian method).
+
+    Returns:
+      ``(feature_P, latent_P, cos_P)``: the min(F, H) matched pairs, by feature index, and
+      their |cos|. A zero column has cosine 0 with every feature.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    d = np.asarray(dictionary_FxN, dtype=np.float64)
+    w = np.asarray(decoder_NxH, dtype=np.float64)
+    d = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-300)
+    w = w / np.where((n := np.linalg.norm(w, axis=0, keepdims=True)) > 0, n, 1.0)
+    cos_FxH = np.abs(d @ w)
+    feature_P, latent_P = linear_sum_assignment(cos_FxH, maximize=True)
+    return feature_P, latent_P, cos_FxH[feature_P, latent_P]
+
+
+def firing_f1(fires_MxP, true_MxP):
+    """Per column, the F1 score of predicted firing against true firing (booleans over the
+    same examples): 2 TP / (2 TP + FP + FN), 0 when neither ever fires."""
+    fires, true = np.asarray(fires_MxP, bool), np.asarray(true_MxP, bool)
+    tp = np.sum(fires & true, axis=0)
+    wrong = np.sum(fires ^ true, axis=0)
+    return np.divide(2.0 * tp, 2.0 * tp + wrong, out=np.zeros(tp.shape), where=tp + wrong > 0)
+
+
+def recovery(decoder_NxH, dictionary_FxN, codes_MxH=None, true_codes_MxF=None) -> dict:
+    """How well a model recovered a known dictionary (``schema.RECOVERY``).
+
+    Args:
+      decoder_NxH: the model's decoder columns W2 (N, H) (the sigmoid network's, too).
+      dictionary_FxN: the true feature directions, one per row.
+      codes_MxH, true_codes_MxF: the model's codes and the true codes of the same held-out
+        examples; without them ``f1`` is NaN.
+
+    Returns:
+      ``{"mcc", "recovered_fraction", "f1"}`` as floats (see the module docstring).
+    """
+    n_features = np.shape(dictionary_FxN)[0]
+    feature_P, latent_P, cos_P = match_features(decoder_NxH, dictionary_FxN)
+    out = {"mcc": float(np.mean(cos_P)),
+           "recovered_fraction": float(np.sum(cos_P > RECOVERED_COSINE) / n_features),
+           "f1": float("nan")}
+    if codes_MxH is not None and true_codes_MxF is not None:
+        codes, true = np.asarray(codes_MxH), np.asarray(true_codes_MxF)
+        f1_P = firing_f1(codes[:, latent_P] > 0, true[:, feature_P] > 0)
+        out["f1"] = float(np.sum(f1_P) / n_features)
+    return out
 
 
 def spatial_energy_share(features_HxN, channels: int = 3) -> np.ndarray:

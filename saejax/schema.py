@@ -38,6 +38,9 @@ STATS = ("rho_hat_mean", "rho_hat_min", "rho_hat_max", "dead_fraction", "explain
 # What a finished run or member reports: J and its terms at the final params, then the stats.
 # A run's summary.json holds them (with J as "final_loss"), a sweep's results.csv a column each.
 RESULTS = ("final_loss", *TERMS[1:], *STATS)
+# How well a model found the features of data made from a known dictionary
+# (saejax.metrics.recovery): in a run's summary and a sweep's rows when the data has one.
+RECOVERY = ("mcc", "recovered_fraction", "f1")
 # How a run or member ended: iterations, evaluations of J and its gradient, and why it stopped.
 COUNTS = ("iterations", "evaluations", "stop_reason")
 

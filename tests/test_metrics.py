@@ -164,3 +164,72 @@ def test_activation_stats_of_tied_weights():
     assert 0.1 * rho == rho_hat[2]
     got = metrics.activation_stats(tied, X, rho, decoder="linear", tied=True)
     np.testing.assert_allclose(got["dead_fraction"], 1 / 3, rtol=1e-6)
+
+
+# --- recovery of a known dictionary ---------------------------------------------------------
+
+def _dictionary(f=6, n=4, seed=0):
+    d = np.random.default_rng(seed).normal(size=(f, n))
+    return d / np.linalg.norm(d, axis=1, keepdims=True)
+
+
+def _true_codes(m=200, f=6, seed=1):
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random((m, f)) < 0.3, rng.uniform(0.5, 1.5, (m, f)), 0.0)
+
+
+def test_a_perfect_dictionary_is_recovered_whole():
+    d, c = _dictionary(), _true_codes()
+    out = metrics.recovery(d.T * 2.5, d, c, c)  # column norms do not matter
+    assert out == {"mcc": pytest.approx(1.0), "recovered_fraction": 1.0, "f1": 1.0}
+
+
+def test_a_permuted_and_sign_flipped_dictionary_is_matched_back():
+    d, c = _dictionary(), _true_codes()
+    perm = np.array([3, 0, 5, 1, 4, 2])
+    signs = np.array([1, -1, 1, 1, -1, 1])
+    decoder = (d[perm] * signs[:, None]).T  # latent j is true feature perm[j]
+    feature, latent, cos = metrics.match_features(decoder, d)
+    np.testing.assert_array_equal(perm[latent], feature)
+    np.testing.assert_allclose(cos, 1.0)
+    out = metrics.recovery(decoder, d, c[:, perm], c)
+    assert out == {"mcc": pytest.approx(1.0), "recovered_fraction": 1.0, "f1": 1.0}
+
+
+def test_a_degraded_dictionary_scores_its_hand_worked_values():
+    # 2-D: three true features at angles 0, 90 and 45 degrees; the model's latents at 0, 90 and
+    # 0.3 rad. The best one-to-one matching pairs them in order (1 + 1 + cos(pi/4 - 0.3) against
+    # 0.3 rad's cos + 1 + cos(pi/4) for the swap); 2 of 3 features are above 0.9
+    s = 1 / np.sqrt(2)
+    d = np.array([[1.0, 0.0], [0.0, 1.0], [s, s]])
+    decoder = np.array([[1.0, 0.0], [0.0, 1.0], [np.cos(0.3), np.sin(0.3)]]).T
+    out = metrics.recovery(decoder, d)
+    assert np.cos(np.pi / 4 - 0.3) < 0.9
+    assert out["mcc"] == pytest.approx((2 + np.cos(np.pi / 4 - 0.3)) / 3)
+    assert out["recovered_fraction"] == pytest.approx(2 / 3)
+    assert np.isnan(out["f1"])
+    # firing: feature 0 fires on examples 0-3, its latent on 0-1 and 4 (TP 2, FP 1, FN 2:
+    # F1 = 4/7); feature 1 and its latent agree (F1 1); feature 2 never fires and its latent
+    # fires once (F1 0)
+    true = np.zeros((6, 3))
+    true[:4, 0] = 1
+    true[[1, 5], 1] = 1
+    codes = np.zeros((6, 3))
+    codes[[0, 1, 4], 0] = 1
+    codes[[1, 5], 1] = 1
+    codes[2, 2] = 1
+    out = metrics.recovery(decoder, d, codes, true)
+    assert out["f1"] == pytest.approx((4 / 7 + 1 + 0) / 3)
+
+
+def test_fewer_latents_than_features_leave_the_rest_unrecovered():
+    d, c = _dictionary(f=6), _true_codes(f=6)
+    out = metrics.recovery(d[:4].T, d, c[:, :4], c)
+    assert out["mcc"] == pytest.approx(1.0)  # the mean over the 4 matched pairs, as SAELens
+    assert out["recovered_fraction"] == pytest.approx(4 / 6)
+    assert out["f1"] == pytest.approx(4 / 6)
+
+
+def test_firing_f1_of_columns_that_never_fire_is_zero():
+    np.testing.assert_array_equal(metrics.firing_f1(np.zeros((3, 2), bool),
+                                                    np.zeros((3, 2), bool)), [0.0, 0.0])

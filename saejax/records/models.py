@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from saejax.config import TrainConfig
-from saejax.records import files, rundir
+from saejax.records import files, rundir, saelens
 from saejax.records.checkpoints import Checkpointer, CheckpointError
 from saejax.records.sweep_record import load_member
 from saejax.schema import AXES
@@ -38,6 +38,7 @@ from saejax.schema import AXES
 WEIGHTS = "weights.safetensors"
 CONFIG = "cfg.json"
 FORMAT = "saejax-sparse-autoencoder"
+FORMATS = ("saejax", "saelens")  # what export writes: saejax's own layout, or SAELens's
 NO_NORMALIZATION = {"kind": "none"}
 
 
@@ -50,7 +51,8 @@ def load(path: str | Path, member: int | None = None) -> tuple[TrainConfig, dict
 
     Args:
       path: a run directory (``saejax train``), a sweep directory (``saejax sweep``; give
-        ``member``) or an export directory (``saejax export``).
+        ``member``), an export directory (``saejax export``) or a directory in SAELens's
+        layout (``records.saelens``: exported by saejax or saved by SAELens).
       member: the sweep member's index (its row in results.csv); only for a sweep.
 
     Returns:
@@ -67,6 +69,9 @@ def load(path: str | Path, member: int | None = None) -> tuple[TrainConfig, dict
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: give a run, sweep or export directory.")
     with _readable(path):
+        if saelens.is_saelens(path):  # a model in SAELens's layout, saejax's or another's
+            _no_member(member, path, "a SAELens model")
+            return saelens.read(path)
         if (path / WEIGHTS).exists() or (path / CONFIG).exists():
             _no_member(member, path, "an export")
             config, params, _ = _read_export(path)
@@ -83,12 +88,17 @@ def load(path: str | Path, member: int | None = None) -> tuple[TrainConfig, dict
                      f"or {WEIGHTS}).")
 
 
-def export(path: str | Path, out: str | Path, member: int | None = None) -> Path:
-    """Writes ``out/weights.safetensors`` and ``out/cfg.json`` for a run or a sweep member.
+def export(path: str | Path, out: str | Path, member: int | None = None,
+           format: str = "saejax") -> Path:
+    """Writes a run's or a sweep member's model to ``out``: ``weights.safetensors`` and
+    ``cfg.json`` (``format="saejax"``), or SAELens's ``sae_weights.safetensors`` and
+    ``cfg.json`` (``format="saelens"``, ``records.saelens``; not for the sigmoid network).
 
     ``out`` must not hold an export already (nothing is overwritten); it is created if needed.
     Both files are written whole or not at all. Returns ``out``.
     """
+    if format not in FORMATS:
+        raise ModelError(f"unknown export format {format!r}; choose one of {list(FORMATS)}.")
     path, out = Path(path), Path(out)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: give a run or sweep directory.")
@@ -101,12 +111,15 @@ def export(path: str | Path, out: str | Path, member: int | None = None) -> Path
             config, params, record = _from_sweep(path, member)
         else:
             raise ModelError(f"{path} holds no saejax run or sweep to export.")
+    normalization = record["data"].get("normalization") or NO_NORMALIZATION
+    if format == "saelens":
+        tensors, cfg = saelens.to_saelens(config, params, normalization, record)
+        return saelens.write(out, tensors, cfg)
     n_hidden, n_visible = params["W1"].shape
     cfg = {"format": FORMAT, "n_visible": int(n_visible), "n_hidden": int(n_hidden),
            **{k: getattr(config, k) for k in ("rho", "beta", "lam", "penalty", "decoder", "tied",
                                               "dtype")},
-           "config": asdict(config), **record,
-           "normalization": record["data"].get("normalization") or NO_NORMALIZATION}
+           "config": asdict(config), **record, "normalization": normalization}
     return _write(out, params, cfg)
 
 

@@ -25,7 +25,7 @@ from saejax.config import RECORD_SETTINGS
 from saejax.records import files, rundir
 from saejax.records.checkpoints import Checkpointer, restore_tree, save_tree, unnamed
 from saejax.runtime.hosts import is_writer
-from saejax.schema import AXES, COUNTS, KNOBS, RESULTS
+from saejax.schema import AXES, COUNTS, KNOBS, RECOVERY, RESULTS
 
 # The columns of results.csv after the member's own axes: its results, whether it diverged,
 # and how it ended; a probe's accuracy comes last when the sweep has one.
@@ -81,7 +81,7 @@ class SweepRecord:
         """results.csv and results.json from ``rows``, each replaced whole."""
         if not is_writer():
             return
-        fields = list(COLUMNS) + (["probe_accuracy"] if "probe_accuracy" in rows[0] else [])
+        fields = list(COLUMNS) + [k for k in ("probe_accuracy", *RECOVERY) if k in rows[0]]
         table = io.StringIO()
         writer = csv.DictWriter(table, fieldnames=fields, lineterminator="\n")
         writer.writeheader()

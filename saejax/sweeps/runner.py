@@ -37,6 +37,7 @@ from saejax.sweeps.block import train_block
 from saejax.sweeps.grid import Grid, make_grid
 from saejax.sweeps.probe import probe
 from saejax.sweeps.program import jitted_programs
+from saejax.train.final import recovery_of
 from saejax.train.runner import in_memory
 from saejax.train.state import count_arrays, run_counts
 
@@ -69,11 +70,14 @@ class Output:
 
 @dataclass(frozen=True)
 class Probe:
-    """A linear probe of every member (``sweeps.probe``): class ``labels`` (M,) of the data,
-    and the L-BFGS ``steps`` of each member's softmax."""
+    """What each member is measured against beyond its own data: a linear probe
+    (``sweeps.probe``) of class ``labels`` (M,) of the data, with ``steps`` L-BFGS iterations
+    of each member's softmax, and a known dictionary, ``truth``
+    (``saejax.data.synthetic.load``), for the ``schema.RECOVERY`` columns."""
 
     labels: object = None
     steps: int = 200
+    truth: object = None
 
 
 @dataclass
@@ -104,7 +108,7 @@ def sweep(config: TrainConfig, data, rho=None, beta=None, lam=None, lr=None, see
           workdir: str | Path | None = None, progress: bool = True,
           data_info: dict | None = None, labels=None, probe_steps: int = 200,
           resume: bool = False, tensorboard: bool = False, *, l1=None, k=None,
-          l0=None) -> SweepResult:
+          l0=None, truth=None) -> SweepResult:
     """Trains one autoencoder per grid member, all members in one compiled, sharded program.
 
     Args:
@@ -126,13 +130,15 @@ def sweep(config: TrainConfig, data, rho=None, beta=None, lam=None, lr=None, see
       tensorboard: also write each member's results as TensorBoard scalars to
         ``workdir/tensorboard``, tagged ``member<i> rho=<rho>,beta=<beta>/<result>``, as each
         block finishes (needs the tensorboard package).
+      truth: the data's known dictionary and held-out codes (``saejax.data.synthetic.load``):
+        every row then reports ``schema.RECOVERY`` (``metrics.recovery``).
 
     Returns:
       ``SweepResult``; ``rows[i]`` holds member i's settings and results, ``diverged`` among them.
     """
     grid = make_grid(config, rho, beta, lam, lr, seed, mode, l1=l1, k=k, l0=l0)
     output = Output(workdir, resume, progress, data_info, tensorboard)
-    probe_with = None if labels is None else Probe(labels, probe_steps)
+    probe_with = None if labels is None and truth is None else Probe(labels, probe_steps, truth)
     return run_sweep(config, data, grid, Layout(chunk_size, num_devices), output, probe_with,
                      mode)
 
@@ -179,6 +185,7 @@ class _Sweep:
         self.config, self.grid, self.output = config, grid, output
         probe_with = probe_with or Probe()
         self.labels, self.probe_steps = probe_with.labels, probe_with.steps
+        self.truth = probe_with.truth
         if output.tensorboard:
             from saejax.records.tensorboard import check_available
 
@@ -266,6 +273,8 @@ class _Sweep:
         rows, params = self._rows(final, states, hyper, diverged, idx, real)
         if self.labels is not None:
             probe(rows, params, self.data_host, self.labels, self.probe_steps)
+        if self.truth is not None:
+            self._recovery(rows, params)
         self.store = store
         return rows, params
 
@@ -284,6 +293,16 @@ class _Sweep:
             rows.append({**self.grid.member(int(idx[j])), **values,
                          "diverged": bool(diverged[j]), **self._counts(counts, j)})
         return rows, {k: v[real] for k, v in params.items()}
+
+    def _recovery(self, rows: list, params: dict) -> None:
+        """Each row's ``schema.RECOVERY``, with its member's own knobs (NaN where diverged)."""
+        normalization = (self.output.data_info or {}).get("normalization")
+        for j, row in enumerate(rows):
+            member = self.config.replace(
+                **{a: type(getattr(self.config, a))(row[a]) for a in AXES})
+            values = recovery_of({k: v[j] for k, v in params.items()}, member, self.truth,
+                                 normalization)
+            row.update(dict.fromkeys(values, float("nan")) if row["diverged"] else values)
 
     def _counts(self, counts, j) -> dict:
         """Member j's iterations, evaluations and stop reason (shared minibatch steps: the

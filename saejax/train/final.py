@@ -7,6 +7,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from saejax import architectures, losses, metrics
 from saejax.architectures import common
@@ -89,3 +90,42 @@ def family_final(params, x_MxN, hyper, arch: str, block: int = FINAL_BLOCK):
              "mean_l0": terms["mean_l0"], "fvu": fvu,
              "shrinkage": ratios / jnp.maximum(count, 1)}
     return terms, stats
+
+
+def recovery_of(params, config, truth, normalization: dict | None = None) -> dict:
+    """``metrics.recovery`` of trained params against a known dictionary: the decoder columns
+    (W1^T when tied) against the true directions, and the codes of the held-out examples
+    against their true codes.
+
+    Args:
+      params: one model's params (host or device arrays).
+      config: its ``TrainConfig``.
+      truth: the data's ground truth (``saejax.data.synthetic.SyntheticSet`` or anything with
+        ``dictionary`` (F, N), ``heldout_x`` (M', N) and ``heldout_codes`` (M', F)).
+      normalization: the record of the normalization the training data went through
+        (``data.normalize.fit``): the held-out examples go through it too, and each true
+        direction is carried into the normalized space (standardize divides it by each input's
+        std; ufldl removes its mean, the linear part of removing each example's mean).
+    """
+    from saejax.data import normalize
+
+    record = normalization or {"kind": "none"}
+    dictionary = np.asarray(truth.dictionary, np.float64)
+    if record["kind"] == "standardize":
+        dictionary = dictionary / np.asarray(record["std"], np.float64)[None, :]
+    elif record["kind"] == "ufldl":
+        dictionary = dictionary - dictionary.mean(axis=1, keepdims=True)
+    heldout = normalize.apply(record, np.asarray(truth.heldout_x))
+    decoder = params["W1"].T if config.tied else params["W2"]
+    codes = _codes(params, jnp.asarray(heldout, jnp.dtype(config.dtype)), losses.hyper_of(config),
+                   config.program())
+    return metrics.recovery(np.asarray(decoder), dictionary, np.asarray(codes),
+                            np.asarray(truth.heldout_codes))
+
+
+@partial(jax.jit, static_argnames=("config",))
+def _codes(params, x, hyper, config):
+    """``codes`` with the member's knobs traced (one compilation serves a sweep's k values)."""
+    if config.arch == "sigmoid":
+        return encode(params, x).a2
+    return architectures.encode(params, x, hyper, config.arch)

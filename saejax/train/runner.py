@@ -21,7 +21,7 @@ from saejax.losses import hyper_of
 from saejax.records.run_record import RunRecord
 from saejax.runtime import compile_cache, memory
 from saejax.runtime.progress import prefetch_imports, progress_bar
-from saejax.train.final import final_stats
+from saejax.train.final import final_stats, recovery_of
 from saejax.train.state import TrainState, init_state, resumed, run_counts, stopped
 from saejax.train.step import chunk_lengths, jitted_train_chunk
 
@@ -59,6 +59,7 @@ def run(
     progress: bool = True,
     data_info: dict | None = None,
     tensorboard: bool = False,
+    truth=None,
 ) -> RunResult:
     """Trains the sparse autoencoder on ``data`` (M, N) and writes the run directory; returns
     ``RunResult(state, history, summary, workdir)``.
@@ -75,6 +76,8 @@ def run(
         sha256 (``data.describe_array``), normalized first as ``config.normalize`` says.
       tensorboard: also write TensorBoard summaries to ``workdir/tensorboard``
         (``saejax.records.tensorboard``; needs the tensorboard package and a workdir).
+      truth: the data's known dictionary and held-out codes (``saejax.data.synthetic.load``):
+        the summary then reports ``schema.RECOVERY`` (``metrics.recovery``).
 
     Raises:
       ValueError: bad settings or data.
@@ -112,6 +115,9 @@ def run(
             state, compile_seconds = _train(state, data, hyper, config, record, bar, history)
             summary = _summary(state, data, hyper, config, time.perf_counter() - t_start,
                                compile_seconds, start_step)
+            if truth is not None:
+                summary.update(recovery_of(jax.device_get(state.params), config, truth,
+                                           info.get("normalization")))
             summary["initial_loss"] = initial_loss
             if not np.isfinite(summary["final_loss"]):  # a checkpoint saved in that state
                 raise DivergenceError(
