@@ -120,6 +120,7 @@ def _train(args) -> int:
     from saejax import train
     from saejax.config import refuse_lr_for_lbfgs
     from saejax.data import config_data
+    from saejax.data.synthetic import truth_of
     from saejax.records import rundir
 
     workdir = rundir.choose(args.workdir, args.resume, args.preset, "run")  # before the data
@@ -137,7 +138,7 @@ def _train(args) -> int:
         f"{config.grad} gradient -> {workdir}"
     )
     result = train.run(config, x, workdir, resume=args.resume, progress=not args.no_progress,
-                       data_info=info, tensorboard=args.tensorboard)
+                       data_info=info, tensorboard=args.tensorboard, truth=truth_of(info))
     s = result.summary
     activity = (f"mean rho_hat {s['rho_hat_mean']:.4g} (target {config.rho})"
                 if config.arch == "sigmoid" else
@@ -150,6 +151,10 @@ def _train(args) -> int:
         f"(compile {s['compile_seconds']:.2f} s); {s['iterations']} iterations, "
         f"{s['evaluations']} evaluations, stopped: {s['stop_reason']}"
     )
+    if "mcc" in s:
+        print(f"against the true dictionary: MCC {s['mcc']:.4f}, "
+              f"{100 * s['recovered_fraction']:.1f}% of the features above cosine 0.9, "
+              f"firing F1 {s['f1']:.4f}")
     filters = workdir / "filters.png"
     print(f"filters: {filters}" if filters.exists() else f"run directory: {workdir}")
     return 0
@@ -208,6 +213,7 @@ def _sweep(args) -> int:
     from saejax import sweeps
     from saejax.config import refuse_lr_for_lbfgs
     from saejax.data import config_data, training_labels
+    from saejax.data.synthetic import truth_of
     from saejax.records import rundir
 
     config = config_from_args(args, swept=AXES)
@@ -236,7 +242,7 @@ def _sweep(args) -> int:
     result = sweeps.run_sweep(
         config, x, grid, sweeps.Layout(args.chunk_size, args.devices),
         sweeps.Output(workdir, args.resume, not args.no_progress, info, args.tensorboard),
-        None if labels is None else sweeps.Probe(labels), mode)
+        sweeps.Probe(labels, truth=truth_of(info)), mode)
     s = result.summary
     if s["resumed_from"]:
         print(f"resumed block {s['resumed_from']['block'] + 1} from its checkpoint at step "
@@ -251,7 +257,7 @@ def _sweep(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from saejax import cli_models
+    from saejax import cli_data, cli_models
 
     parser = Parser(prog="saejax", description="The CS294A/UFLDL sparse autoencoder in JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -260,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gradcheck(sub)
     cli_models.add_export(sub)
     cli_models.add_encode(sub)
+    cli_data.add_synth(sub)
     parser.commands = sub.choices  # each command's own parser, for its errors
     return parser
 

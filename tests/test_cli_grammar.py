@@ -17,7 +17,7 @@ def commands():
     return parser, parser.commands
 
 
-@pytest.mark.parametrize("name", ["train", "sweep", "gradcheck", "export", "encode"])
+@pytest.mark.parametrize("name", ["train", "sweep", "gradcheck", "export", "encode", "synth"])
 def test_every_flag_of_every_command_shows_its_default(name):
     _, parsers = commands()
     p = parsers[name]

@@ -171,7 +171,15 @@ def config_data(config, all_rows: bool = False):
     ``config.normalize`` says. A .npy or .npz ``config.data`` makes the data set an array, whose
     rows are all taken when ``all_rows`` (the command line without --num-examples; a resumed
     run keeps its recorded count), else ``config.num_examples`` of them; the config returned
-    records the number of rows actually used."""
+    records the number of rows actually used.
+
+    A directory that ``saejax synth`` wrote trains on its x.npy, and ``info["synthetic"]``
+    names the directory whenever the array is a set's x.npy, so that its known dictionary
+    scores the model (``synthetic.truth_of``)."""
+    from saejax.data import synthetic
+
+    if config.data is not None and synthetic.is_synthetic(config.data):
+        config = config.replace(data=str(Path(config.data) / synthetic.X_FILE))
     if is_array_spec(config.data):
         config = config.replace(dataset="array")
     array = config.dataset == "array"
@@ -180,6 +188,9 @@ def config_data(config, all_rows: bool = False):
                             config.patch_size, config.seed, normalize=config.normalize)
     if array:
         config = config.replace(num_examples=int(x.shape[0]))
+        home = Path(info["path"]).parent
+        if Path(info["path"]).name == synthetic.X_FILE and synthetic.is_synthetic(home):
+            info["synthetic"] = str(home)
     return config, x, info
 
 
