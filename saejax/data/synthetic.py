@@ -45,7 +45,7 @@ class SynthConfig:
     num_examples: int = _setting(200_000, "training examples")
     num_heldout: int = _setting(10_000, "held-out examples, whose true codes are saved")
     mean_l0: float = _setting(8.0, "expected number of active true features per example")
-    zipf_exponent: float = _setting(1.0, "a: feature i fires with probability proportional to "
+    zipf_exponent: float = _setting(0.5, "a: feature i fires with probability proportional to "
                                          "(i + 1) ** -a, capped at 1")
     magnitude: str = _setting("folded-normal", "a firing feature's value: folded-normal "
                               "|N(mean, std)|, exponential (that mean) or constant (the mean)")

@@ -81,11 +81,15 @@ class SweepRecord:
         """results.csv and results.json from ``rows``, each replaced whole."""
         if not is_writer():
             return
-        fields = list(COLUMNS) + [k for k in ("probe_accuracy", *RECOVERY) if k in rows[0]]
+        # a probe's and a known dictionary's columns, when any row has them (a sweep resumed
+        # with other extras leaves the earlier rows' cells empty)
+        extras = [k for k in ("probe_accuracy", *RECOVERY) if any(k in r for r in rows)]
+        fields = [*COLUMNS, *extras]
         table = io.StringIO()
         writer = csv.DictWriter(table, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
-        writer.writerows({k: r[k] for k in fields} for r in rows)
+        writer.writerows({**{k: r[k] for k in COLUMNS}, **{k: r.get(k, "") for k in extras}}
+                         for r in rows)
         files.write_text(self.workdir / "results.csv", table.getvalue())
         files.write_json(self.workdir / "results.json", rows)
 

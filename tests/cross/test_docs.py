@@ -156,12 +156,36 @@ def check_softmax_stacked(lines, cwd):
     assert 0.5 < float(lines[0]) <= 1.0  # before fine-tuning: ten classes, far above chance
 
 
+def check_synthetic(lines, cwd):
+    from safetensors.numpy import load_file
+    from scipy.optimize import linear_sum_assignment
+
+    mcc, recovered, f1 = (float(v) for v in lines[0].split())
+    assert lines[1] == "topk 2 ['W1', 'W2', 'b1', 'b2']"
+    w = {k: v.astype(np.float64) for k, v in
+         load_file(str(cwd / "exported/small-saelens/sae_weights.safetensors")).items()}
+    d = np.load(cwd / "sets/small/dictionary.npy").astype(np.float64)
+    cos = np.abs((d / np.linalg.norm(d, axis=1, keepdims=True))
+                 @ (w["W_dec"] / np.linalg.norm(w["W_dec"], axis=1, keepdims=True)).T)
+    rows, cols = linear_sum_assignment(-cos)
+    assert math.isclose(mcc, cos[rows, cols].mean(), rel_tol=1e-6)
+    assert math.isclose(recovered, np.mean(cos[rows, cols] > 0.9), rel_tol=1e-12)
+    x = np.load(cwd / "sets/small/heldout_x.npy").astype(np.float64)
+    true = np.load(cwd / "sets/small/heldout_codes.npy") > 0
+    pre = (x - w["b_dec"]) @ w["W_enc"] + w["b_enc"]
+    fires = (pre >= np.sort(pre, axis=1)[:, -2][:, None]) & (pre > 0)  # top 2 of each example
+    tp = np.sum(fires[:, cols] & true[:, rows], axis=0)
+    wrong = np.sum(fires[:, cols] ^ true[:, rows], axis=0)
+    assert math.isclose(f1, np.mean(2 * tp / np.maximum(2 * tp + wrong, 1)), rel_tol=1e-6)
+
+
 CHECKS = {
     "model.md": check_model,
     "numerics.md": check_numerics,
     "gradcheck.md": check_gradcheck,
     "training.md": check_training,
     "models.md": check_models,
+    "synthetic.md": check_synthetic,
     "sweeps.md": check_sweeps,
     "data.md": check_data,
     "softmax-stacked.md": check_softmax_stacked,

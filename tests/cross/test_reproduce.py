@@ -55,3 +55,37 @@ def test_an_experiment_script_runs_twice_each_time_in_a_directory_of_its_own(tmp
     assert "already holds a training run" in again.stderr and "Traceback" not in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
     assert snapshot(runs[0]) == before
+
+
+@pytest.mark.slow
+def test_the_synthetic_benchmark_scores_each_member_as_its_saved_model_scores(tmp_path):
+    import numpy as np
+
+    import saejax
+    from saejax import metrics
+    from saejax.data import synthetic
+
+    done = subprocess.run([sys.executable, "-m", "experiments.reproduce.synthetic_benchmark",
+                           "--quick", "--workdir", str(tmp_path / "b"), "--out",
+                           str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads((tmp_path / "out" / "synthetic_benchmark.json").read_text())
+    table = (tmp_path / "out" / "synthetic_benchmark.md").read_text()
+    for arch in ("sigmoid", "relu-l1", "topk", "batchtopk", "jumprelu"):
+        assert f"| {arch} |" in table and len(result["members"][arch]) == 4
+    truth = synthetic.load(tmp_path / "b" / "set")
+    for member, row in enumerate(result["members"]["relu-l1"]):
+        _, p = saejax.load(tmp_path / "b" / "relu-l1", member)
+        pre = (np.asarray(truth.heldout_x, np.float64) - p["b2"]) @ p["W1"].T + p["b1"]
+        want = metrics.recovery(p["W2"], truth.dictionary, np.maximum(pre, 0),
+                                truth.heldout_codes)
+        assert row["mcc"] == pytest.approx(want["mcc"], abs=1e-6)
+        # float64 here, float32 there: a code within rounding of 0 may fire in one and not the
+        # other, which moves F1 by about 1/400 (400 held-out examples)
+        assert row["f1"] == pytest.approx(want["f1"], abs=0.01)
+    # a second run into the same directory is refused untouched
+    again = subprocess.run([sys.executable, "-m", "experiments.reproduce.synthetic_benchmark",
+                            "--quick", "--workdir", str(tmp_path / "b")], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "not empty" in again.stderr

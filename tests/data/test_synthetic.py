@@ -153,8 +153,9 @@ def test_the_bytes_of_one_small_set_are_frozen():
     # If this fails and you did not mean to change how sets are drawn, it is a bug: a seed no
     # longer gives the set it gave before. If you did, record the new digest and say so.
     data = synthetic.generate(SynthConfig(n_dims=3, n_features=6, num_examples=4,
-                                          num_heldout=5, mean_l0=2.0, hierarchy=0.3,
-                                          correlation=0.5, group_size=2, noise_std=0.1, seed=3))
+                                          num_heldout=5, mean_l0=2.0, zipf_exponent=1.0,
+                                          hierarchy=0.3, correlation=0.5, group_size=2,
+                                          noise_std=0.1, seed=3))
     digest = hashlib.sha256()
     for name in synthetic.FILES:
         digest.update(getattr(data, name).tobytes())
