@@ -2,16 +2,20 @@
 sparsity knob and seeds, each sweep one compiled program, scored against the true features.
 
 Command:   .venv/bin/python -m experiments.reproduce.synthetic_benchmark [--quick]
-Run time:  RUN_TIME
-Reading:   READING
+Run time:  about 15 minutes on 2 CPU cores (measured 896 s as a whole process; --quick: 20 s).
+Reading:   (measured; docs/synthetic.md) at the true L0 of 8, TopK recovers 94% of the true
+           features above cosine 0.9 (MCC 0.957); BatchTopK, ReLU with L1 and JumpReLU reach MCC
+           0.58, 0.53 and 0.45; the sigmoid network 0.39, near the chance of random decoder
+           columns (0.378).
 
 Settings: the default synthetic set of ``saejax synth`` (d = 64 inputs, F = 512 true features in
 superposition, Zipf firing with mean L0 8, magnitudes |N(1, 0.5)|, 200,000 examples, seed 0).
-Every network has H = 512 latents, lam = 0, and trains by Adam (peak learning rate LR, cosine
-decay, batch BATCH) for STEPS steps; the sigmoid network has its linear decoder. Each
-architecture's sweep covers KNOBS x seeds 0 and 1. Writes the set, one sweep directory per
-architecture and frontier.png to --workdir, and the table to
-experiments/results/synthetic_benchmark.{md,json,png} (--quick: tiny settings, runs/quick).
+Every network has H = 512 latents, lam = 0, and trains by Adam (peak learning rate 0.01, cosine
+decay, batch 1024) for 1,500 steps; the sigmoid network has its linear decoder, JumpReLU a
+bandwidth of 1.0. Each architecture's sweep covers its ``KNOBS`` x seeds 0 and 1, in blocks of
+2. Writes the set, one sweep directory per architecture and frontier.png to --workdir, and the
+table to experiments/results/synthetic_benchmark.{md,json,png} (--quick: tiny settings,
+runs/quick).
 
 The table's row of an architecture is its member at matched L0: of its knob values, the one
 whose mean L0 over the seeds is nearest the true mean L0, with the seeds' mean of each column
