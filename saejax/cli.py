@@ -257,7 +257,7 @@ def _sweep(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from saejax import cli_data, cli_models
+    from saejax import cli_data, cli_lm, cli_models
 
     parser = Parser(prog="saejax", description="The CS294A/UFLDL sparse autoencoder in JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -267,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_models.add_export(sub)
     cli_models.add_encode(sub)
     cli_data.add_synth(sub)
+    cli_lm.add_activations(sub)
     parser.commands = sub.choices  # each command's own parser, for its errors
     return parser
 

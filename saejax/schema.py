@@ -50,3 +50,9 @@ COUNTS = ("iterations", "evaluations", "stop_reason")
 HYPER = ("rho", "beta", "lam", "l1", "k", "l0")
 # The axes a sweep may vary; each is a TrainConfig field of that name.
 AXES = (*HYPER, "lr", "seed")
+
+# A language model's sites in a block (saejax.models.llama has each one's definition), the dtypes
+# its weights may be held in, and the dtypes an activations cache may store.
+LM_SITES = ("resid_pre", "attn_out", "mlp_in", "mlp_out", "resid_post")
+LM_DTYPES = ("float32", "bfloat16")
+CACHE_DTYPES = ("float32", "float16")

