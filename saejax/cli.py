@@ -268,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_models.add_encode(sub)
     cli_data.add_synth(sub)
     cli_lm.add_activations(sub)
+    cli_lm.add_evaluate(sub)
     parser.commands = sub.choices  # each command's own parser, for its errors
     return parser
 

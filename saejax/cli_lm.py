@@ -59,3 +59,68 @@ def activations(args) -> int:
     print(f"train on it: saejax train --data {args.out} --arch topk --k 32 --n-hidden "
           f"{8 * record['d_model']} --lam 0")
     return 0
+
+
+def add_evaluate(sub) -> None:
+    p = command(sub, "evaluate", evaluate,
+                "the next-token loss with an autoencoder's reconstruction spliced in, on "
+                "held-out text")
+    p.add_argument("model", help="a run or sweep directory trained on `saejax activations`")
+    p.add_argument("--text", required=True, metavar="PATH",
+                   help="held-out text: a file, a directory, 'pydoc:' or 'stdlib:'")
+    p.add_argument("--tokens", type=checked(int, None, "tokens"), default=16_384, metavar="N",
+                   help="held-out rows to evaluate, in whole contexts (default 16,384)")
+    p.add_argument("--batch-size", type=checked(int, None, "batch_size"), default=8,
+                   metavar="B", help="contexts per forward pass (default 8)")
+
+
+def evaluate(args) -> int:
+    """Run the language model the autoencoder's activations came from over held-out text three
+    times: clean, with the site replaced by the autoencoder's reconstruction, and with the site
+    zeroed. Report the three mean next-token losses, the fraction of loss recovered
+    ((zero - spliced) / (zero - clean), SAELens's ce_loss_score), and variance explained, L0 and
+    dead latents on the held-out rows. A run's result goes into its summary.json under lm_eval;
+    a sweep's into every row of results.csv and results.json."""
+    from pathlib import Path
+
+    from saejax.activations import splice
+    from saejax.records import files, models
+    from saejax.records.sweep_record import SweepRecord
+
+    home = Path(args.model)
+    sweep = (home / "results.json").is_file()
+    members = range(len(files.read_json(home / "results.json", list))) if sweep else [None]
+    held = splice.prepare(models.load_data_info(home, 0 if sweep else None), args.text,
+                          args.tokens)
+    base = splice.baseline(held, args.batch_size)
+    print(f"{held.text['source']}: {held.text['documents']} documents, {len(held.contexts)} "
+          f"contexts; clean loss {base['clean_loss']:.4f}, zero-ablation loss "
+          f"{base['zero_ablation_loss']:.4f}")
+    results = []
+    for m in members:
+        config, params = models.load(home, m)
+        r = splice.evaluate(held, config, params, models.load_normalization(home, m),
+                            args.batch_size, base)
+        results.append(r)
+        print(f"{'' if m is None else f'member {m}: '}spliced loss {r['spliced_loss']:.4f}, "
+              f"loss recovered {r['loss_recovered']:.4f}, variance explained "
+              f"{r['heldout_explained_variance']:.4f}, L0 {r['heldout_mean_l0']:.2f}, dead "
+              f"{100 * r['heldout_dead_fraction']:.1f}%")
+    if not results[0]["held_out"]:
+        print("note: this is the text the activations were cached from, not held-out text")
+    if sweep:
+        from saejax.schema import LM_EVAL
+
+        rows = files.read_json(home / "results.json", list)
+        for row, r in zip(rows, results, strict=True):
+            row.update({k: r[k] for k in LM_EVAL})
+        SweepRecord(home, 0).write_results(rows)
+        print(f"wrote the columns {', '.join(LM_EVAL)} into {home / 'results.csv'}")
+    else:
+        summary = files.read_json(home / "summary.json")
+        if "lm_eval" in summary:
+            print(f"replaced the earlier lm_eval of {home / 'summary.json'} "
+                  f"(on {summary['lm_eval']['text']})")
+        files.write_json(home / "summary.json", {**summary, "lm_eval": results[0]})
+        print(f"wrote lm_eval into {home / 'summary.json'}")
+    return 0

@@ -56,3 +56,9 @@ AXES = (*HYPER, "lr", "seed")
 LM_SITES = ("resid_pre", "attn_out", "mlp_in", "mlp_out", "resid_post")
 LM_DTYPES = ("float32", "bfloat16")
 CACHE_DTYPES = ("float32", "float16")
+# A language-model autoencoder on held-out text (saejax.activations.splice): next-token losses
+# clean, with the reconstruction spliced in and with the site zeroed, the fraction of loss
+# recovered, and the code statistics of the held-out rows. A run's summary.json holds them under
+# "lm_eval"; a sweep's rows, a column each.
+LM_EVAL = ("clean_loss", "spliced_loss", "zero_ablation_loss", "loss_recovered",
+           "heldout_explained_variance", "heldout_mean_l0", "heldout_dead_fraction")

@@ -92,12 +92,20 @@ def _resume_point(out: Path, identity: dict) -> dict | None:
     return None
 
 
-def contexts_of(tokenizer, docs: list[str], bos_id: int, context: int) -> np.ndarray:
-    """(n, context) int32: BOS, then the next ``context - 1`` tokens of the joined stream."""
-    stream = np.concatenate([np.asarray(e.ids, np.int32)
-                             for e in tokenizer.encode_batch(docs)] or [np.zeros(0, np.int32)])
-    body = context - 1
-    n = len(stream) // body
+def contexts_of(tokenizer, docs: list[str], bos_id: int, context: int,
+                limit: int | None = None) -> np.ndarray:
+    """(n, context) int32: BOS, then the next ``context - 1`` tokens of the documents' joined
+    token stream; with ``limit``, at most that many contexts (documents are tokenized only
+    until they fill them)."""
+    body, pieces, have, chunk = context - 1, [], 0, 64
+    for start in range(0, len(docs), chunk):
+        if limit is not None and have >= limit * body:
+            break
+        pieces += [np.asarray(e.ids, np.int32)
+                   for e in tokenizer.encode_batch(docs[start:start + chunk])]
+        have += sum(len(p) for p in pieces[-chunk:])
+    stream = np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
+    n = len(stream) // body if limit is None else min(limit, len(stream) // body)
     out = np.empty((n, context), np.int32)
     out[:, 0] = bos_id
     out[:, 1:] = stream[:n * body].reshape(n, body)
@@ -134,16 +142,15 @@ def write(out: str | Path, model: str | Path, text: str | Path, config: CacheCon
     record = _resume_point(out, identity)
     lm = llama.load(path, config.model_dtype)
     check(config, lm.config)
-    contexts = contexts_of(lm.tokenizer, docs, lm.bos_id, config.context)
+    wanted = math.ceil(config.tokens / rows_per_context)
+    contexts = contexts_of(lm.tokenizer, docs, lm.bos_id, config.context, wanted)
     if len(contexts) == 0:
         raise DataError(f"the text ({text_info['source']}) holds fewer than {config.context - 1} "
                         "tokens: give more text or a shorter --context.")
-    wanted = math.ceil(config.tokens / rows_per_context)
     if len(contexts) < wanted:
         logger.warning("the text holds %d contexts of %d tokens, %d rows; the cache will hold "
                        "those, not the %d tokens asked for", len(contexts), config.context,
                        len(contexts) * rows_per_context, config.tokens)
-    contexts = contexts[:wanted]
     total = min(config.tokens, len(contexts) * rows_per_context)
     if record is None:
         out.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from saejax.config import RECORD_SETTINGS
 from saejax.records import files, rundir
 from saejax.records.checkpoints import Checkpointer, restore_tree, save_tree, unnamed
 from saejax.runtime.hosts import is_writer
-from saejax.schema import AXES, COUNTS, KNOBS, RECOVERY, RESULTS
+from saejax.schema import AXES, COUNTS, KNOBS, LM_EVAL, RECOVERY, RESULTS
 
 # The columns of results.csv after the member's own axes: its results, whether it diverged,
 # and how it ended; a probe's accuracy comes last when the sweep has one.
@@ -83,7 +83,7 @@ class SweepRecord:
             return
         # a probe's and a known dictionary's columns, when any row has them (a sweep resumed
         # with other extras leaves the earlier rows' cells empty)
-        extras = [k for k in ("probe_accuracy", *RECOVERY) if any(k in r for r in rows)]
+        extras = [k for k in ("probe_accuracy", *RECOVERY, *LM_EVAL) if any(k in r for r in rows)]
         fields = [*COLUMNS, *extras]
         table = io.StringIO()
         writer = csv.DictWriter(table, fieldnames=fields, lineterminator="\n")

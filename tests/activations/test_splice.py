@@ -1,0 +1,88 @@
+"""The spliced-in loss on a tiny random Llama and a random TopK autoencoder, against the NumPy
+forward pass with the site replaced by hand (by the NumPy TopK reconstruction, and by zeros)."""
+
+import jax
+import numpy as np
+import pytest
+from architectures import family_reference as ref
+from models import tiny_llama as tiny
+
+from saejax import architectures
+from saejax.activations import cache, splice
+from saejax.config import TrainConfig
+from saejax.data import arrays
+from saejax.data.errors import DataError
+
+TRAIN = "the cat sat on the mat. " * 50
+HELD = "a dog ran in the park, 12 times! " * 40
+
+
+def nll(logits, tokens):
+    lg = logits - logits.max(-1, keepdims=True)
+    logp = lg - np.log(np.exp(lg).sum(-1, keepdims=True))
+    return -np.take_along_axis(logp[:, :-1], tokens[:, 1:, None], -1)[..., 0].mean()
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["bos-left", "bos-kept"])
+def setup(request, tmp_path_factory):
+    home = tmp_path_factory.mktemp("splice")
+    weights = tiny.random_weights(seed=7)
+    model = tiny.write_gguf(home / "tiny.gguf", weights)
+    (home / "train.txt").write_text(TRAIN)
+    (home / "held.txt").write_text(HELD)
+    cfg = cache.CacheConfig(layer=1, site="resid_post", tokens=150, context=12,
+                            keep_bos=request.param)
+    cache.write(home / "acts", model, home / "train.txt", cfg, progress=False)
+    _, info = arrays.load_array(home / "acts")
+    return home, weights, info, request.param
+
+
+def test_losses_and_stats_equal_numpy(setup):
+    home, weights, info, kept = setup
+    config = TrainConfig(dataset="array", arch="topk", k=3, n_hidden=20, lam=0.0)
+    params = architectures.init_params(jax.random.PRNGKey(0), tiny.D, 20, "topk")
+    held = splice.prepare(info, home / "held.txt", tokens=60)
+    got = splice.evaluate(held, config, params, {"kind": "none"}, batch_size=4)
+    ctx = held.contexts
+    p = ref.as_numpy(params)
+    first = 0 if kept else 1
+
+    def sae(value):  # the NumPy TopK reconstruction at the positions the SAE was trained on
+        out = value.copy()
+        x = value[:, first:].reshape(-1, tiny.D)
+        f = ref.codes(p, x, "topk", k=3)
+        out[:, first:] = (f @ p["W2"].T + p["b2"]).reshape(value[:, first:].shape)
+        return out
+
+    def zero(value):
+        out = value.copy()
+        out[:, first:] = 0.0
+        return out
+
+    clean = nll(tiny.reference(weights, ctx)[2], ctx)
+    spliced = nll(tiny.reference(weights, ctx, replace=(1, "resid_post", sae))[2], ctx)
+    zeroed = nll(tiny.reference(weights, ctx, replace=(1, "resid_post", zero))[2], ctx)
+    assert len(ctx) == -(-60 // (11 + kept)) and got["tokens"] == len(ctx) * (11 + kept)
+    for key, want in [("clean_loss", clean), ("spliced_loss", spliced),
+                      ("zero_ablation_loss", zeroed)]:
+        assert abs(got[key] - want) < 1e-4 * want, key
+    assert abs(got["loss_recovered"] - (zeroed - spliced) / (zeroed - clean)) < 1e-3
+    x = tiny.reference(weights, ctx)[1][1]["resid_post"][:, first:].reshape(-1, tiny.D)
+    f = ref.codes(p, x, "topk", k=3)
+    x_hat = f @ p["W2"].T + p["b2"]
+    ev = 1 - ((x_hat - x) ** 2).sum() / ((x - x.mean(0)) ** 2).sum()
+    assert abs(got["heldout_explained_variance"] - ev) < 1e-4
+    assert abs(got["heldout_mean_l0"] - (f > 0).sum(1).mean()) < 1e-6
+    assert abs(got["heldout_dead_fraction"] - (1 - (f > 0).any(0).mean())) < 1e-9
+    assert got["held_out"] and got["bos_replaced"] == kept
+
+
+def test_a_model_not_trained_on_activations_is_refused(setup):
+    with pytest.raises(DataError, match="not trained on a language model's activations"):
+        splice.prepare({"dataset": "array", "source": "x.npy"}, "pydoc:")
+    home, _, info, _ = setup
+    held = splice.prepare(info, home / "held.txt", tokens=20)
+    config = TrainConfig(dataset="array", arch="topk", k=3, n_hidden=20, lam=0.0)
+    params = architectures.init_params(jax.random.PRNGKey(0), tiny.D, 20, "topk")
+    with pytest.raises(DataError, match="normalized as 'ufldl'"):
+        splice.evaluate(held, config, params, {"kind": "ufldl"})
