@@ -269,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_data.add_synth(sub)
     cli_lm.add_activations(sub)
     cli_lm.add_evaluate(sub)
+    cli_lm.add_features(sub)
     parser.commands = sub.choices  # each command's own parser, for its errors
     return parser
 

