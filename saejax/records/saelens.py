@@ -96,7 +96,23 @@ def to_saelens(config: TrainConfig, params: dict, normalization: dict | None = N
                                    **(record or {})}}}
     if config.arch == "topk":
         cfg.update(k=int(config.k), rescale_acts_by_decoder_norm=False)
+    act = ((record or {}).get("data") or {}).get("activations")
+    if act:  # trained on a language model's activations: where they came from, as SAELens says
+        cfg["metadata"].update(model_name=act["model"], hook_name=hook_name(act),
+                               context_size=int(act["context"]),
+                               prepend_bos=True, exclude_special_tokens=not act["bos_kept"])
     return tensors, cfg
+
+
+# saejax's sites -> TransformerLens's hook names (SAELens's hook_name), {L} the block.
+HOOKS = {"resid_pre": "blocks.{L}.hook_resid_pre", "attn_out": "blocks.{L}.hook_attn_out",
+         "mlp_in": "blocks.{L}.ln2.hook_normalized", "mlp_out": "blocks.{L}.hook_mlp_out",
+         "resid_post": "blocks.{L}.hook_resid_post"}
+
+
+def hook_name(act: dict) -> str:
+    """The TransformerLens hook name of a cache's site (``activation_files.describe``)."""
+    return HOOKS[act["site"]].format(L=int(act["layer"]))
 
 
 def from_saelens(cfg: dict, tensors: dict) -> tuple[TrainConfig, dict]:

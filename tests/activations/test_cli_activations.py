@@ -36,6 +36,11 @@ def test_cache_then_train_on_it(files, tmp_path, capsys):
     assert data["num_examples"] == 300
     x, _ = arrays.load_array(out)
     np.testing.assert_array_equal(x.shape, (300, tiny.D))
+    assert main(["export", "--format", "saelens", str(run), str(tmp_path / "sl")]) == 0
+    meta = json.loads((tmp_path / "sl" / "cfg.json").read_text())["metadata"]
+    assert (meta["model_name"], meta["hook_name"], meta["context_size"]) == (
+        "tiny", "blocks.2.hook_resid_pre", 20)
+    assert meta["prepend_bos"] and meta["exclude_special_tokens"]
 
 
 @pytest.mark.parametrize("argv, says", [
