@@ -36,6 +36,9 @@ def test_cache_then_train_on_it(files, tmp_path, capsys):
     assert data["num_examples"] == 300
     x, _ = arrays.load_array(out)
     np.testing.assert_array_equal(x.shape, (300, tiny.D))
+    assert main(["encode", str(run), "--out", str(tmp_path / "codes.npy")]) == 0
+    codes = np.load(tmp_path / "codes.npy")  # the cache read again, checked unchanged
+    assert codes.shape == (300, 32) and ((codes > 0).sum(1) <= 4).all()
     assert main(["export", "--format", "saelens", str(run), str(tmp_path / "sl")]) == 0
     meta = json.loads((tmp_path / "sl" / "cfg.json").read_text())["metadata"]
     assert (meta["model_name"], meta["hook_name"], meta["context_size"]) == (
