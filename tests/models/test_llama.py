@@ -7,7 +7,7 @@ import pytest
 from models import tiny_llama as tiny
 
 from saejax.data.errors import DataError
-from saejax.models import gguf_file, llama
+from saejax.models import llama
 
 TOKENS = np.random.default_rng(1).integers(0, len(tiny.vocabulary()[0]), size=(2, 7))
 
@@ -94,9 +94,8 @@ def test_next_token_loss_is_mean_cross_entropy(tiny_model):
 
 
 def test_bfloat16_weights_stay_close(tiny_model):
-    weights, _ = tiny_model
-    path = gguf_file.resolve  # noqa: F841 (the module is used below)
-    model = llama.load(tiny_model[1].path, dtype="bfloat16")
+    weights, loaded = tiny_model
+    model = llama.load(loaded.path, dtype="bfloat16")
     assert model.params["blocks"]["attn_q"].dtype == jnp.bfloat16
     _, _, logits_np = tiny.reference(weights, TOKENS)
     assert rel(llama.logits(model.params, TOKENS, model.config), logits_np) < 0.05
