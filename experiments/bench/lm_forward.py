@@ -13,8 +13,8 @@ Both run float32 on a batch of 8 contexts of 128 tokens (the BOS first), the tex
 library's documentation. saejax: ``llama.activations`` jitted (weights dequantized once at load);
 transformers: ``AutoModelForCausalLM.from_pretrained(dir, gguf_file=...)`` as a user loads it,
 under ``torch.no_grad()``, its ``model.layers`` cut to the first 7 and its hidden state after
-the last of them read. The two layer-6 outputs are compared (relative difference) in the same
-run. Times are medians of interleaved rounds (``experiments.common.interleaved_medians``);
+the last of them read. The whole model is timed to the logits on both sides. The outputs are
+compared (relative difference) in the same run. Times are medians of interleaved rounds (``experiments.common.interleaved_medians``);
 compile and load times are reported apart.
 """
 
@@ -68,32 +68,42 @@ def main(argv=None) -> None:
     cut = torch.nn.ModuleList(list(full_layers)[:LAYER + 1])
     ids = torch.tensor(tokens, dtype=torch.long)
 
-    def ours(layer):
-        return lambda: jax.block_until_ready(
-            llama.activations(lm.params, tokens, lm.config, layer, "resid_post"))
+    def ours_cut():
+        return jax.block_until_ready(
+            llama.activations(lm.params, tokens, lm.config, LAYER, "resid_post"))
 
-    def theirs(layers):
-        def run():
-            net.model.layers = layers
+    def ours_full():
+        return jax.block_until_ready(llama.logits(lm.params, tokens, lm.config))
+
+    def theirs_cut():  # the hidden state after the 7th block of a model cut after it (normed)
+        net.model.layers = cut
+        try:
             with torch.no_grad():
-                out = net.model(ids, output_hidden_states=True)
+                return net.model(ids, output_hidden_states=True).hidden_states[LAYER + 1]
+        finally:
             net.model.layers = full_layers
-            return out.hidden_states[len(layers)]  # the last is normed only for the whole model
-        return run
+
+    def theirs_full():
+        with torch.no_grad():
+            return net(ids).logits
 
     t0 = time.perf_counter()
-    mine = np.asarray(ours(LAYER)())
+    mine = np.asarray(ours_cut())
     compile_cut = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ours(lm.config.n_layers - 1)()
+    mine_logits = np.asarray(ours_full())
     compile_full = time.perf_counter() - t0
-    ref = theirs(cut)().numpy()
-    rel = float(np.linalg.norm(mine - ref) / np.linalg.norm(ref))
+    # transformers applies the final norm to the last hidden state it returns, here block 6's
+    ref = theirs_cut().numpy()
+    normed = np.asarray(llama.rms_norm(mine, lm.params["norm"], lm.config.rms_eps))
+    rel = float(np.linalg.norm(normed - ref) / np.linalg.norm(ref))
+    ref_logits = theirs_full().numpy()
+    rel_logits = float(np.linalg.norm(mine_logits - ref_logits) / np.linalg.norm(ref_logits))
     times = interleaved_medians({
-        "saejax, blocks 0-6": ours(LAYER), "transformers, blocks 0-6": theirs(cut),
-        "saejax, all 30 blocks": ours(lm.config.n_layers - 1),
-        "transformers, all 30 blocks": theirs(full_layers)}, repeats=repeats)
-    rows = BATCH * CONTEXT
+        "saejax, blocks 0-6": ours_cut, "transformers, blocks 0-6": theirs_cut,
+        "saejax, all 30 blocks and the logits": ours_full,
+        "transformers, all 30 blocks and the logits": theirs_full}, repeats=repeats)
+    rows, full = BATCH * CONTEXT, "transformers, all 30 blocks and the logits"
     rates = {k: rows / v for k, v in times.items()}
     at = measured_at()
     lines = [f"SmolLM2-135M ({path.name}), float32, batch {BATCH} x {CONTEXT} tokens, "
@@ -104,13 +114,16 @@ def main(argv=None) -> None:
     lines += [f"| {k} | {rates[k]:,.0f} | {1000 * times[k]:.0f} |" for k in times]
     lines += ["", f"saejax over transformers, blocks 0-6: "
               f"{rates['saejax, blocks 0-6'] / rates['transformers, blocks 0-6']:.1f}x; "
-              f"all blocks: {rates['saejax, all 30 blocks'] / rates['transformers, all 30 blocks']:.1f}x.",
-              f"Layer-6 outputs differ by {rel:.1e} (relative, whole batch). Load: saejax "
+              "the whole model: "
+              f"{rates['saejax, all 30 blocks and the logits'] / rates[full]:.1f}x.",
+              f"Layer-6 outputs (normed as transformers returns them) differ by {rel:.1e}, the logits by {rel_logits:.1e} "
+              "(relative, whole batch). Load: saejax "
               f"{load_saejax:.1f} s (dequantizing once), transformers {load_hf:.1f} s; saejax "
               f"compile: {compile_cut:.1f} s (blocks 0-6), {compile_full:.1f} s (all).", ""]
     save_results(results_dir(args.out, args.quick), "bench_lm_forward",
                  {"measured": at, "seconds": times, "tokens_per_second": rates,
-                  "relative_difference": rel, "load_seconds": {"saejax": load_saejax,
+                  "relative_difference": {"block_6": rel, "logits": rel_logits},
+                  "load_seconds": {"saejax": load_saejax,
                                                                "transformers": load_hf},
                   "compile_seconds": {"blocks_0_6": compile_cut, "all": compile_full}},
                  "\n".join(lines))
