@@ -142,7 +142,8 @@ def _contexts(encode, rows_of, tokens, values, rows, j, rpc, before, after, toke
     width = before + after + 1
     starts = (rows // rpc) * rpc
     lo = np.maximum(starts, rows - before)
-    hi = np.minimum(starts + rpc, rows + after + 1)
+    hi = np.minimum(np.minimum(starts + rpc, rows + after + 1), len(tokens))  # the cache may
+    # end inside its last context
     index = lo[:, None] + np.arange(width)[None, :]
     valid = index < hi[:, None]
     acts = encode(rows_of(np.where(valid, index, lo[:, None]).ravel()))[:, j]

@@ -70,6 +70,20 @@ def test_contexts_are_the_top_rows_with_their_tokens(collected):
             assert c["tokens"] == [lm.tokenizer.decode([int(t)]) for t in tokens[rows]]
 
 
+def test_a_window_stops_where_the_cache_ends():
+    tokens = np.arange(40)  # 40 rows: 2 contexts of 15 rows, then a last one cut at 10
+
+    def rows_of(index):
+        return np.asarray(index, np.float32)[:, None] * np.ones((1, 3), np.float32)
+
+    windows = collect._contexts(lambda x: x, rows_of, tokens, np.array([2.0, 1.0]),
+                                np.array([39, 31]), 0, 15, 4, 2, str)
+    assert [w["tokens"] for w in windows] == [[str(t) for t in range(35, 40)],
+                                              [str(t) for t in range(30, 34)]]
+    assert [w["focus"] for w in windows] == [4, 1]
+    assert windows[0]["values"] == [35.0, 36.0, 37.0, 38.0, 39.0]
+
+
 def test_logit_effects_are_the_unembedding_times_the_decoder(collected):
     data, _, p, weights, lm, *_ = collected
     effects = weights["embed"].astype(np.float64) @ p["W2"]  # tied: the embedding unembeds
