@@ -148,6 +148,7 @@ def features(args) -> int:
     from saejax.features import collect, page
     from saejax.records import models
 
+    page.check_out(args.out)  # before the minutes of collecting
     config, params = models.load(args.model, args.member)
     data = collect.collect(config, params, models.load_normalization(args.model, args.member),
                            models.load_data_info(args.model, args.member), top=args.top,

@@ -24,8 +24,8 @@ from saejax.data.errors import DataError
 from saejax.records import files
 
 logger = logging.getLogger(__name__)
-IDENTITY = ("model_sha256", "layer", "site", "context", "keep_bos", "dtype", "text_sha256",
-            "tokens_requested", "contexts_per_shard")
+IDENTITY = ("model_sha256", "model_dtype", "layer", "site", "context", "keep_bos", "dtype",
+            "text_sha256", "tokens_requested", "contexts_per_shard")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +44,8 @@ class CacheConfig:
 
 
 def _identity(config: CacheConfig, model_sha: str, text_sha: str, per_shard: int) -> dict:
-    return {"model_sha256": model_sha, "layer": config.layer, "site": config.site,
+    return {"model_sha256": model_sha, "model_dtype": config.model_dtype,
+            "layer": config.layer, "site": config.site,
             "context": config.context, "keep_bos": config.keep_bos, "dtype": config.dtype,
             "text_sha256": text_sha, "tokens_requested": config.tokens,
             "contexts_per_shard": per_shard}

@@ -11,6 +11,8 @@ trained on: all but each context's BOS unless its cache kept the BOS.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from pathlib import Path
 
@@ -41,8 +43,44 @@ def _reconstruct(value_BxTxD, args):
     b, t, d = value_BxTxD.shape
     mean, std = args["mean"][None, :], args["std"][None, :]
     x = (value_BxTxD.reshape(b * t, d) - mean) / std
-    _, x_hat = reconstruction_of(args["params"], x.astype(args["dtype"].dtype), args["config"])
+    _, x_hat = reconstruction_of(args["params"], x.astype(args["dtype"].dtype), args["net"],
+                                 args["hyper"])
     return (x_hat.astype(jnp.float32) * std + mean).reshape(b, t, d)
+
+
+@dataclasses.dataclass(frozen=True)
+class Net:
+    """What of an autoencoder's config its compiled reconstruction depends on; the knobs (k,
+    l1, ...) ride as traced ``Hyper`` leaves, so every member of a sweep shares one program."""
+
+    arch: str
+    decoder: str
+    tied: bool
+
+
+@functools.cache
+def _splicer(net: Net):
+    """The one ``replace`` function of ``llama.logits`` for networks like ``net`` (hashed as a
+    static argument: the same object for every member and batch)."""
+
+    def replace(value, args):
+        return _spliced(value, {**args, "net": net})
+
+    return replace
+
+
+@functools.partial(jax.jit, static_argnames=("lm_config", "layer", "site", "first", "net"))
+def _site_stats(lm_params, tokens_BxT, traced, lm_config, layer, site, first, net):
+    """The held-out rows at the site, their reconstruction and their codes."""
+    from saejax.models import llama
+    from saejax.train.final import reconstruction_of
+
+    x = llama.activations(lm_params, tokens_BxT, lm_config, layer, site)
+    x = x[:, first:].reshape(-1, lm_config.d_model)
+    mean, std = traced["mean"][None, :], traced["std"][None, :]
+    f, x_hat = reconstruction_of(traced["params"], ((x - mean) / std)
+                                 .astype(traced["dtype"].dtype), net, traced["hyper"])
+    return x, x_hat.astype(jnp.float32) * std + mean, f
 
 
 def lm_of(data_info: dict):
@@ -61,7 +99,7 @@ def lm_of(data_info: dict):
     if files.sha256(path) != act["model_sha256"]:
         raise DataError(f"{path} has changed since the activations were cached (its sha256 "
                         "differs): evaluate with the model the autoencoder was trained on.")
-    return llama.load(path), act
+    return llama.load(path, act.get("model_dtype", "float32")), act
 
 
 class Held:
@@ -133,8 +171,7 @@ def evaluate(held: Held, config, params, normalization: dict, batch_size: int = 
     Returns:
       The evaluation (summary.json's ``lm_eval``; a sweep row's ``schema.LM_EVAL`` columns).
     """
-    from saejax.models import llama
-    from saejax.train.final import reconstruction_of
+    from saejax.losses import hyper_of
 
     kind = normalization.get("kind", "none")
     if kind not in ("none", "standardize"):
@@ -146,22 +183,16 @@ def evaluate(held: Held, config, params, normalization: dict, batch_size: int = 
     std = np.ones(d) if kind == "none" else np.asarray(normalization["std"])
     dtype = next(iter(params.values())).dtype
     traced = {"params": {k: jnp.asarray(v) for k, v in params.items()},
+              "hyper": jax.tree.map(lambda v: jnp.asarray(v, dtype), hyper_of(config)),
               "mean": jnp.asarray(mean, jnp.float32), "std": jnp.asarray(std, jnp.float32),
               "mask": jnp.asarray(held.mask), "dtype": jnp.zeros((), dtype)}
     first = 1 - int(held.kept)
-
-    @jax.jit
-    def site_stats(tokens_BxT, traced):
-        x = llama.activations(lm.params, tokens_BxT, lm.config, act["layer"], act["site"])
-        x = x[:, first:].reshape(-1, d)
-        mean, std = traced["mean"][None, :], traced["std"][None, :]
-        f, x_hat = reconstruction_of(traced["params"], ((x - mean) / std)
-                                     .astype(traced["dtype"].dtype), config)
-        return x, x_hat.astype(jnp.float32) * std + mean, f
+    net = Net(config.arch, config.decoder, config.tied)
 
     xs, x_hats, l0_sum, fired, rows = [], [], 0.0, None, 0
     for batch, n in _batches(held, batch_size):
-        x, x_hat, f = site_stats(batch, traced)
+        x, x_hat, f = _site_stats(lm.params, batch, traced, lm.config, act["layer"],
+                                  act["site"], first, net)
         keep = n * (act["context"] - first)
         xs.append(np.asarray(x[:keep]))
         x_hats.append(np.asarray(x_hat[:keep]))
@@ -170,23 +201,13 @@ def evaluate(held: Held, config, params, normalization: dict, batch_size: int = 
         fired = fires if fired is None else fired | fires
         rows += keep
     base = base or baseline(held, batch_size)
-    spliced = _mean_loss(held, batch_size, _with_config(_spliced, config), traced)
+    spliced = _mean_loss(held, batch_size, _splicer(net), traced)
     clean, zero = base["clean_loss"], base["zero_ablation_loss"]
     x, x_hat = np.concatenate(xs), np.concatenate(x_hats)
     return {"text": held.text["source"], "text_sha256": held.text["sha256"],
             "held_out": held.text["sha256"] != act.get("text_sha256"),
             "contexts": len(held.contexts), "tokens": rows, "bos_replaced": held.kept,
             "clean_loss": clean, "spliced_loss": spliced, "zero_ablation_loss": zero,
-            "loss_recovered": (zero - spliced) / (zero - clean),
+            "loss_recovered": (zero - spliced) / (zero - clean) if zero != clean else math.nan,
             "heldout_explained_variance": float(metrics.explained_variance(x, x_hat)),
             "heldout_mean_l0": l0_sum / rows, "heldout_dead_fraction": float(1 - fired.mean())}
-
-
-def _with_config(fn, config):
-    """``fn(value, args)`` with the autoencoder's static config put into ``args`` (one function
-    object per evaluation, so that every batch reuses one compiled program)."""
-
-    def replace(value, args):
-        return fn(value, {**args, "config": config})
-
-    return replace

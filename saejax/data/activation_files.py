@@ -76,6 +76,7 @@ def describe(home: str | Path, record: dict) -> dict:
     """What a run records about the activations it trained on."""
     return {"activations": str(Path(home).resolve()), "model": record["model"]["name"],
             "model_file": record["model"]["file"], "model_sha256": record["model"]["sha256"],
+            "model_dtype": record["model"]["dtype"], "bos_id": record["bos"]["id"],
             "layer": record["layer"], "site": record["site"], "context": record["context"],
             "bos_kept": record["bos"]["kept"], "text": record["text"]["source"],
             "text_sha256": record["text"]["sha256"]}

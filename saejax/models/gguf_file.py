@@ -66,6 +66,14 @@ def _field(reader, key: str, default=None):
     return default if field is None else field.contents()
 
 
+def _required(reader, key: str, path: Path):
+    value = _field(reader, key)
+    if value is None:
+        raise DataError(f"{path}: the file states no {key}; it is not a complete "
+                        "Llama-architecture model file.")
+    return value
+
+
 def open_reader(path: Path):
     import gguf
 
@@ -83,8 +91,8 @@ def read_config(reader, path: Path) -> LlamaConfig:
                         f"{', '.join(ARCHITECTURES)} (Llama-architecture models such as SmolLM2, "
                         "TinyLlama and Llama 3.2).")
     a = arch + "."
-    d_model = int(_field(reader, a + "embedding_length"))
-    n_heads = int(_field(reader, a + "attention.head_count"))
+    d_model = int(_required(reader, a + "embedding_length", path))
+    n_heads = int(_required(reader, a + "attention.head_count", path))
     names = {t.name for t in reader.tensors}
     token_rows = next(t for t in reader.tensors if t.name == "token_embd.weight").shape[-1]
     head_dim = d_model // n_heads
@@ -96,16 +104,16 @@ def read_config(reader, path: Path) -> LlamaConfig:
         raise DataError(f"{path}: rope scaling {_field(reader, a + 'rope.scaling.type')!r} is "
                         "not supported; saejax runs plain rotary embeddings.")
     return LlamaConfig(
-        n_layers=int(_field(reader, a + "block_count")),
+        n_layers=int(_required(reader, a + "block_count", path)),
         d_model=d_model,
-        d_ff=int(_field(reader, a + "feed_forward_length")),
+        d_ff=int(_required(reader, a + "feed_forward_length", path)),
         n_heads=n_heads,
         n_kv_heads=int(_field(reader, a + "attention.head_count_kv", n_heads)),
         head_dim=head_dim,
         rope_base=float(_field(reader, a + "rope.freq_base", 10000.0)),
-        rms_eps=float(_field(reader, a + "attention.layer_norm_rms_epsilon")),
+        rms_eps=float(_required(reader, a + "attention.layer_norm_rms_epsilon", path)),
         vocab_size=int(_field(reader, a + "vocab_size", token_rows)),
-        context_length=int(_field(reader, a + "context_length")),
+        context_length=int(_required(reader, a + "context_length", path)),
         tied="output.weight" not in names,
     )
 
@@ -125,8 +133,10 @@ def _dequantize(tensor, path: Path) -> np.ndarray:
 
 def read_weights(reader, config: LlamaConfig, path: Path) -> dict:
     """The weights as float32 NumPy arrays, each (out, in) as a linear layer holds it:
-    ``embed`` (vocab, d), ``norm`` (d), ``unembed`` (vocab, d; absent when tied) and ``blocks``,
-    a list of dicts keyed by ``BLOCK_WEIGHTS``."""
+    ``embed`` (vocab, d), ``norm`` (d), ``unembed`` (vocab, d; absent when tied), ``blocks``,
+    a list of dicts keyed by ``BLOCK_WEIGHTS``, and ``rope_freqs`` (head_dim / 2; only in files
+    whose rotary frequencies are scaled, as llama.cpp writes Llama 3.1 and later: each
+    frequency is divided by its factor)."""
     tensors = {t.name: t for t in reader.tensors}
 
     def get(name):
@@ -140,6 +150,8 @@ def read_weights(reader, config: LlamaConfig, path: Path) -> dict:
                           for i in range(config.n_layers)]}
     if not config.tied:
         weights["unembed"] = get("output.weight")
+    if "rope_freqs.weight" in tensors:  # Llama 3.1+ rope scaling: each frequency's divisor
+        weights["rope_freqs"] = get("rope_freqs.weight")
     return weights
 
 

@@ -71,12 +71,16 @@ def load(model: str | Path = gguf_file.SMOLLM2, dtype: str = "float32") -> Model
 def to_params(weights: dict, dtype=jnp.float32) -> dict:
     """JAX params from ``gguf_file.read_weights``: the blocks' weights stacked on a leading
     layer axis (so a model stops after any block without a second compile per depth)."""
-    blocks = {k: jnp.asarray(np.stack([b[k] for b in weights["blocks"]]), dtype)
+    norms = ("attn_norm", "ffn_norm")  # norm weights stay float32 in a bfloat16 model
+    blocks = {k: jnp.asarray(np.stack([b[k] for b in weights["blocks"]]),
+                             jnp.float32 if k in norms else dtype)
               for k in gguf_file.BLOCK_WEIGHTS}
     params = {"embed": jnp.asarray(weights["embed"], dtype),
               "norm": jnp.asarray(weights["norm"], jnp.float32), "blocks": blocks}
     if "unembed" in weights:
         params["unembed"] = jnp.asarray(weights["unembed"], dtype)
+    if "rope_freqs" in weights:
+        params["rope_freqs"] = jnp.asarray(weights["rope_freqs"], jnp.float32)
     return params
 
 
@@ -85,10 +89,13 @@ def rms_norm(x_BxTxD, w_D, eps):
     return x * jax.lax.rsqrt(jnp.mean(x * x, axis=-1, keepdims=True) + eps) * w_D[(None,) * (x.ndim - 1)]
 
 
-def rotary(x_BxTxHxE, positions_T, base):
-    """Rotates each adjacent pair (2i, 2i+1) of every head by position * base^(-2i/E)."""
+def rotary(x_BxTxHxE, positions_T, base, factors_E2=None):
+    """Rotates each adjacent pair (2i, 2i+1) of every head by position * base^(-2i/E), each
+    frequency divided by its factor when the file scales them (``rope_freqs``)."""
     e = x_BxTxHxE.shape[-1]
     inv_freq = base ** (-jnp.arange(0, e, 2, dtype=jnp.float32) / e)
+    if factors_E2 is not None:
+        inv_freq = inv_freq / factors_E2
     angle_1xTx1xE2 = (positions_T[:, None].astype(jnp.float32) * inv_freq[None, :])[None, :, None]
     cos, sin = jnp.cos(angle_1xTx1xE2), jnp.sin(angle_1xTx1xE2)
     x = x_BxTxHxE.astype(jnp.float32).reshape(*x_BxTxHxE.shape[:-1], e // 2, 2)
@@ -97,15 +104,15 @@ def rotary(x_BxTxHxE, positions_T, base):
         x_BxTxHxE.shape)
 
 
-def attention(block, h_BxTxD, config: LlamaConfig):
+def attention(block, h_BxTxD, config: LlamaConfig, factors_E2=None):
     b, t, _ = h_BxTxD.shape
     dt = block["attn_q"].dtype
     h = h_BxTxD.astype(dt)
     positions = jnp.arange(t)
     q = rotary((h @ block["attn_q"].T).reshape(b, t, config.n_heads, config.head_dim),
-               positions, config.rope_base)
+               positions, config.rope_base, factors_E2)
     k = rotary((h @ block["attn_k"].T).reshape(b, t, config.n_kv_heads, config.head_dim),
-               positions, config.rope_base)
+               positions, config.rope_base, factors_E2)
     v = (h @ block["attn_v"].T).reshape(b, t, config.n_kv_heads, config.head_dim)
     group = config.n_heads // config.n_kv_heads
     q = q.reshape(b, t, config.n_kv_heads, group, config.head_dim)
@@ -125,9 +132,10 @@ def mlp(block, h_BxTxD):
     return (hidden @ block["ffn_down"].T).astype(jnp.float32)
 
 
-def block_sites(block, resid_BxTxD, config: LlamaConfig, replace=None):
+def block_sites(block, resid_BxTxD, config: LlamaConfig, replace=None, factors_E2=None):
     """One block: every site's value, with ``replace(site, value)`` (when given) substituted for
-    the value at each site it returns non-None for. Returns the dict of sites."""
+    the value at each site it returns non-None for; ``factors_E2``, the file's rotary frequency
+    factors (``params.get("rope_freqs")``). Returns the dict of sites."""
     sites = {"resid_pre": resid_BxTxD}
 
     def put(site, value):
@@ -137,7 +145,7 @@ def block_sites(block, resid_BxTxD, config: LlamaConfig, replace=None):
 
     resid = put("resid_pre", resid_BxTxD)
     mid = resid + put("attn_out", attention(block, rms_norm(resid, block["attn_norm"],
-                                                            config.rms_eps), config))
+                                                            config.rms_eps), config, factors_E2))
     mlp_in = put("mlp_in", rms_norm(mid, block["ffn_norm"], config.rms_eps))
     put("resid_post", mid + put("mlp_out", mlp(block, mlp_in)))
     return sites
@@ -155,14 +163,14 @@ def embed(params, tokens_BxT):
 def activations(params, tokens_BxT, config: LlamaConfig, layer: int, site: str):
     """The (B, T, D) float32 activations at ``site`` of block ``layer`` (from 0); blocks after
     it are not run."""
-    resid = embed(params, tokens_BxT)
+    resid, factors = embed(params, tokens_BxT), params.get("rope_freqs")
 
     def step(resid, block):
-        return block_sites(block, resid, config)["resid_post"], None
+        return block_sites(block, resid, config, None, factors)["resid_post"], None
 
     before = jax.tree.map(lambda w: w[:layer], params["blocks"])
     resid, _ = jax.lax.scan(step, resid, before)
-    return block_sites(_layer(params, layer), resid, config)[site]
+    return block_sites(_layer(params, layer), resid, config, None, factors)[site]
 
 
 def logits_of(params, resid_BxTxD, config: LlamaConfig):
@@ -178,10 +186,10 @@ def logits(params, tokens_BxT, config: LlamaConfig, layer: int | None = None,
     site is replaced by ``replace(value, replace_args)`` before the rest of the model runs.
     ``replace`` is a module-level function (it is hashed as a static argument, so a new closure
     would compile again); ``replace_args`` is traced (an SAE's params, say)."""
-    resid = embed(params, tokens_BxT)
+    resid, factors = embed(params, tokens_BxT), params.get("rope_freqs")
 
     def step(resid, block):
-        return block_sites(block, resid, config)["resid_post"], None
+        return block_sites(block, resid, config, None, factors)["resid_post"], None
 
     if layer is None:
         resid, _ = jax.lax.scan(step, resid, params["blocks"])
@@ -190,7 +198,7 @@ def logits(params, tokens_BxT, config: LlamaConfig, layer: int | None = None,
     after = jax.tree.map(lambda w: w[layer + 1:], params["blocks"])
     resid, _ = jax.lax.scan(step, resid, before)
     swap = lambda s, v: replace(v, replace_args) if s == site else None  # noqa: E731
-    resid = block_sites(_layer(params, layer), resid, config, swap)["resid_post"]
+    resid = block_sites(_layer(params, layer), resid, config, swap, factors)["resid_post"]
     resid, _ = jax.lax.scan(step, resid, after)
     return logits_of(params, resid, config)
 
@@ -198,9 +206,9 @@ def logits(params, tokens_BxT, config: LlamaConfig, layer: int | None = None,
 def hidden_states(params, tokens_BxT, config: LlamaConfig) -> list:
     """Every block's ``resid_post``, in order, float32 (for checks against other
     implementations; not jitted as a whole)."""
-    out, resid = [], embed(params, tokens_BxT)
+    out, resid, factors = [], embed(params, tokens_BxT), params.get("rope_freqs")
     for i in range(config.n_layers):
-        resid = block_sites(_layer(params, i), resid, config)["resid_post"]
+        resid = block_sites(_layer(params, i), resid, config, None, factors)["resid_post"]
         out.append(resid)
     return out
 

@@ -47,7 +47,7 @@ def from_gguf_fields(fields: dict, path: Path | str = "the file"):
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [*splits, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tokenizer.decoder = decoders.ByteLevel()
-    types = fields["token_type"] or []
+    types = fields["token_type"] or [1] * len(fields["tokens"])  # none stated: all normal
     tokenizer.add_special_tokens([AddedToken(t, special=True, normalized=False)
                                   for t, kind in zip(fields["tokens"], types, strict=True) if kind == CONTROL])
     return tokenizer

@@ -98,21 +98,26 @@ def to_saelens(config: TrainConfig, params: dict, normalization: dict | None = N
         cfg.update(k=int(config.k), rescale_acts_by_decoder_norm=False)
     act = ((record or {}).get("data") or {}).get("activations")
     if act:  # trained on a language model's activations: where they came from, as SAELens says
-        cfg["metadata"].update(model_name=act["model"], hook_name=hook_name(act),
-                               context_size=int(act["context"]),
-                               prepend_bos=True, exclude_special_tokens=not act["bos_kept"])
+        cfg["metadata"].update(model_name=act["model"], context_size=int(act["context"]),
+                               prepend_bos=True, exclude_special_tokens=(
+                                   [] if act["bos_kept"] else [int(act["bos_id"])]))
+        if hook_name(act) is not None:
+            cfg["metadata"]["hook_name"] = hook_name(act)
     return tensors, cfg
 
 
-# saejax's sites -> TransformerLens's hook names (SAELens's hook_name), {L} the block.
+# saejax's sites -> TransformerLens's hook names (SAELens's hook_name), {L} the block. mlp_in
+# has none: saejax's is the normed stream times the norm's weight, TransformerLens's
+# ln2.hook_normalized the stream before the weight, so an SAE of one would misread the other.
 HOOKS = {"resid_pre": "blocks.{L}.hook_resid_pre", "attn_out": "blocks.{L}.hook_attn_out",
-         "mlp_in": "blocks.{L}.ln2.hook_normalized", "mlp_out": "blocks.{L}.hook_mlp_out",
-         "resid_post": "blocks.{L}.hook_resid_post"}
+         "mlp_out": "blocks.{L}.hook_mlp_out", "resid_post": "blocks.{L}.hook_resid_post"}
 
 
-def hook_name(act: dict) -> str:
-    """The TransformerLens hook name of a cache's site (``activation_files.describe``)."""
-    return HOOKS[act["site"]].format(L=int(act["layer"]))
+def hook_name(act: dict) -> str | None:
+    """The TransformerLens hook name of a cache's site (``activation_files.describe``); None
+    for a site TransformerLens has no hook of the same values for (mlp_in)."""
+    hook = HOOKS.get(act["site"])
+    return None if hook is None else hook.format(L=int(act["layer"]))
 
 
 def from_saelens(cfg: dict, tensors: dict) -> tuple[TrainConfig, dict]:

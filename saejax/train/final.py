@@ -39,13 +39,16 @@ def codes(params, x, config):
     return architectures.encode(params, x, losses.hyper_of(config), config.arch)
 
 
-def reconstruction_of(params, x, config):
+def reconstruction_of(params, x, config, hyper=None):
     """``(codes, x_hat)`` of trained params for examples x, as inference computes them: the
-    sigmoid network's (a2, a3), or a family member's (f, its linear decoding)."""
+    sigmoid network's (a2, a3), or a family member's (f, its linear decoding). ``config`` needs
+    only ``arch``, ``decoder`` and ``tied``; ``hyper`` (default ``losses.hyper_of(config)``)
+    carries the knobs, traced when given as arrays."""
     if config.arch == "sigmoid":
         out = forward(params, x, config.decoder, config.tied)
         return out.a2, out.a3
-    f = codes(params, x, config)
+    hyper = losses.hyper_of(config) if hyper is None else hyper
+    f = architectures.encode(params, x, hyper, config.arch)
     return f, common.decode(params, f)
 
 

@@ -111,6 +111,8 @@ def test_refusals_change_nothing(setup, tmp_path):
         cache.write(out, model, home / "a.txt", config(), progress=False)
     with pytest.raises(DataError, match="other settings \\(layer differ"):
         cache.write(out, model, home / "a.txt", config(layer=0), progress=False)
+    with pytest.raises(DataError, match="other settings \\(model_dtype differ"):
+        cache.write(out, model, home / "a.txt", config(model_dtype="bfloat16"), progress=False)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "keep.txt").write_text("mine")

@@ -44,7 +44,7 @@ def test_cache_then_train_on_it(files, tmp_path, capsys):
     meta = json.loads((tmp_path / "sl" / "cfg.json").read_text())["metadata"]
     assert (meta["model_name"], meta["hook_name"], meta["context_size"]) == (
         "tiny", "blocks.2.hook_resid_pre", 20)
-    assert meta["prepend_bos"] and meta["exclude_special_tokens"]
+    assert meta["prepend_bos"] and meta["exclude_special_tokens"] == [1]  # the BOS id
 
 
 @pytest.mark.parametrize("argv, says", [

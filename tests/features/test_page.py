@@ -19,7 +19,7 @@ def data():
         return {"index": j, "frequency": freq, "max": 3.0,
                 "histogram": {"edges": [0.0, 1.5, 3.0], "counts": [4, 1]},
                 "contexts": [{"row": 7, "activation": 3.0, "focus": 1,
-                              "tokens": ["def", " f", "</script><b>x", "\n"],
+                              "tokens": ["def", " f", "</script><b>x", "<!--<script>"],
                               "values": [0.0, 3.0, 1.0, 0.0]}],
                 "promoted": [[" return", 0.9]], "suppressed": [[" the", -0.4]]}
 
@@ -32,7 +32,8 @@ def test_the_page_is_self_contained_and_its_json_round_trips(tmp_path):
     where = page.write(tmp_path / "p", data(), "tiny block 1 resid_post")
     html = where.read_text()
     assert not re.search(r"(src|href)=[\"']?(https?:)?//", html)  # nothing from the network
-    assert "<script><b>x" not in html  # a token cannot close the data's script element
+    assert "</script><b>x" not in html and html.count("</script>") == 2  # a token cannot
+    assert "<!--" not in html.split('type="application/json">')[1]  # end or comment the data
     assert json.loads((tmp_path / "p" / "features.json").read_text()) == data()
     with pytest.raises(ValueError, match="not empty: nothing was changed"):
         page.write(tmp_path / "p", data(), "again")

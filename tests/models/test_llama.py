@@ -80,6 +80,15 @@ def test_a_replaced_site_changes_only_what_follows(tiny_model):
     assert not np.allclose(a, b)
 
 
+def test_scaled_rotary_frequencies_follow_the_files_factors(tmp_path):
+    weights = tiny.random_weights(seed=4)
+    factors = np.array([1.0, 8.0])  # Llama 3.1 style: the low frequency slowed eightfold
+    model = llama.load(tiny.write_gguf(tmp_path / "s.gguf", weights, rope_freqs=factors))
+    want = tiny.reference(weights, TOKENS, factors=factors)[2]
+    assert rel(llama.logits(model.params, TOKENS, model.config), want) < 1e-5
+    assert rel(tiny.reference(weights, TOKENS)[2], want) > 1e-3  # the factors matter here
+
+
 def test_next_token_loss_is_mean_cross_entropy(tiny_model):
     _, model = tiny_model
     lg = np.asarray(llama.logits(model.params, TOKENS, model.config), np.float64)
@@ -97,6 +106,7 @@ def test_bfloat16_weights_stay_close(tiny_model):
     weights, loaded = tiny_model
     model = llama.load(loaded.path, dtype="bfloat16")
     assert model.params["blocks"]["attn_q"].dtype == jnp.bfloat16
+    assert model.params["blocks"]["attn_norm"].dtype == jnp.float32
     _, _, logits_np = tiny.reference(weights, TOKENS)
     assert rel(llama.logits(model.params, TOKENS, model.config), logits_np) < 0.05
 

@@ -55,7 +55,7 @@ def to_adjacent_pairs(w, n_heads):
             .swapaxes(1, 2).reshape(w.shape))
 
 
-def write_gguf(path, weights, arch="llama", pre="smollm", quant_embed=None):
+def write_gguf(path, weights, arch="llama", pre="smollm", quant_embed=None, rope_freqs=None):
     """Writes ``weights`` (transformers' layout) as a GGUF file; returns the path."""
     import gguf
 
@@ -84,6 +84,8 @@ def write_gguf(path, weights, arch="llama", pre="smollm", quant_embed=None):
     else:
         writer.add_tensor("token_embd.weight", *quant_embed)
     writer.add_tensor("output_norm.weight", weights["norm"])
+    if rope_freqs is not None:  # as llama.cpp writes Llama 3.1's scaled frequencies
+        writer.add_tensor("rope_freqs.weight", np.asarray(rope_freqs, np.float32))
     if "unembed" in weights:
         writer.add_tensor("output.weight", weights["unembed"])
     for i, b in enumerate(weights["blocks"]):
@@ -104,10 +106,13 @@ def rms(x, w, eps=EPS):
     return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * w
 
 
-def rope_half_split(x, positions, base=BASE):
-    """transformers' rotate_half rotary: dimension i pairs with i + E/2."""
+def rope_half_split(x, positions, base=BASE, factors=None):
+    """transformers' rotate_half rotary: dimension i pairs with i + E/2; each frequency divided
+    by its factor when given."""
     e = x.shape[-1]
     inv = base ** (-np.arange(0, e, 2, dtype=np.float64) / e)
+    if factors is not None:
+        inv = inv / np.asarray(factors, np.float64)
     angle = positions[:, None] * inv  # (T, E/2)
     cos = np.concatenate([np.cos(angle)] * 2, -1)[None, :, None, :]
     sin = np.concatenate([np.sin(angle)] * 2, -1)[None, :, None, :]
@@ -116,7 +121,8 @@ def rope_half_split(x, positions, base=BASE):
     return x * cos + rotated * sin
 
 
-def reference(weights, tokens, shape=(D, H, KV, BASE, EPS), layers=None, replace=None):
+def reference(weights, tokens, shape=(D, H, KV, BASE, EPS), layers=None, replace=None,
+              factors=None):
     """float64 NumPy forward, in transformers' layout: (every block's resid_post, every block's
     sites, logits). ``shape`` is (d_model, heads, kv heads, rope base, rms eps); ``layers``
     stops after that many blocks (logits None); ``replace`` = (layer, site, fn) puts
@@ -134,8 +140,8 @@ def reference(weights, tokens, shape=(D, H, KV, BASE, EPS), layers=None, replace
         blk = {k: v.astype(np.float64) for k, v in blk.items()}
         x = put(i, "resid_pre", x)
         h = rms(x, blk["attn_norm"], EPS)
-        q = rope_half_split((h @ blk["attn_q"].T).reshape(b, t, H, E), pos, BASE)
-        k = rope_half_split((h @ blk["attn_k"].T).reshape(b, t, KV, E), pos, BASE)
+        q = rope_half_split((h @ blk["attn_q"].T).reshape(b, t, H, E), pos, BASE, factors)
+        k = rope_half_split((h @ blk["attn_k"].T).reshape(b, t, KV, E), pos, BASE, factors)
         v = (h @ blk["attn_v"].T).reshape(b, t, KV, E)
         k, v = np.repeat(k, H // KV, axis=2), np.repeat(v, H // KV, axis=2)
         s = np.einsum("bqhe,bshe->bhqs", q, k) / np.sqrt(E)
