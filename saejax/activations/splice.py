@@ -38,14 +38,19 @@ def _zeroed(value_BxTxD, args):
 
 
 def _reconstruct(value_BxTxD, args):
+    b, t, d = value_BxTxD.shape
+    return _codes_and_reconstruction(value_BxTxD.reshape(b * t, d), args)[1].reshape(b, t, d)
+
+
+def _codes_and_reconstruction(x_MxD, args):
+    """The autoencoder's codes of rows x of the site, and its reconstruction of them in the
+    site's own units: the data's normalization applied before, and undone after."""
     from saejax.train.final import reconstruction_of
 
-    b, t, d = value_BxTxD.shape
     mean, std = args["mean"][None, :], args["std"][None, :]
-    x = (value_BxTxD.reshape(b * t, d) - mean) / std
-    _, x_hat = reconstruction_of(args["params"], x.astype(args["dtype"].dtype), args["net"],
-                                 args["hyper"])
-    return (x_hat.astype(jnp.float32) * std + mean).reshape(b, t, d)
+    f, x_hat = reconstruction_of(args["params"], ((x_MxD - mean) / std)
+                                 .astype(args["dtype"].dtype), args["net"], args["hyper"])
+    return f, x_hat.astype(jnp.float32) * std + mean
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,14 +78,11 @@ def _splicer(net: Net):
 def _site_stats(lm_params, tokens_BxT, traced, lm_config, layer, site, first, net):
     """The held-out rows at the site, their reconstruction and their codes."""
     from saejax.models import llama
-    from saejax.train.final import reconstruction_of
 
     x = llama.activations(lm_params, tokens_BxT, lm_config, layer, site)
     x = x[:, first:].reshape(-1, lm_config.d_model)
-    mean, std = traced["mean"][None, :], traced["std"][None, :]
-    f, x_hat = reconstruction_of(traced["params"], ((x - mean) / std)
-                                 .astype(traced["dtype"].dtype), net, traced["hyper"])
-    return x, x_hat.astype(jnp.float32) * std + mean, f
+    f, x_hat = _codes_and_reconstruction(x, {**traced, "net": net})
+    return x, x_hat, f
 
 
 def lm_of(data_info: dict):
