@@ -99,3 +99,28 @@ def test_evaluate_a_run_and_a_sweep(files, tmp_path, capsys):
     assert rows[0]["clean_loss"] == rows[1]["clean_loss"] == lm_eval["clean_loss"]
     assert rows[0]["heldout_mean_l0"] <= 2 < rows[1]["heldout_mean_l0"] <= 8
     assert main(["evaluate", str(tmp_path), *argv]) == 2
+
+
+@pytest.mark.slow
+def test_saelens_reads_where_the_activations_came_from(files, tmp_path):
+    sae_lens = pytest.importorskip(
+        "sae_lens", reason="sae-lens is not installed: pip install 'saejax[interop]' to check "
+                           "the exported metadata with SAELens's own loader")
+    import torch
+
+    home, model = files
+    out, run = tmp_path / "acts", tmp_path / "run"
+    assert main(["activations", str(model), "--layer", "1", "--text", str(home / "t.txt"),
+                 "--out", str(out), "--tokens", "300", "--context", "20"]) == 0
+    assert main(["train", "--data", str(out), "--arch", "topk", "--k", "4", "--n-hidden", "32",
+                 "--lam", "0", "--steps", "5", "--workdir", str(run)]) == 0
+    assert main(["export", "--format", "saelens", str(run), str(tmp_path / "sl")]) == 0
+    sae = sae_lens.SAE.load_from_disk(str(tmp_path / "sl"))
+    meta = sae.cfg.metadata
+    assert (meta.model_name, meta.hook_name, meta.context_size) == (
+        "tiny", "blocks.1.hook_resid_post", 20)
+    x, _ = arrays.load_array(out)
+    assert main(["encode", str(run), "--out", str(tmp_path / "c.npy")]) == 0
+    with torch.no_grad():
+        f_sl = sae.encode(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(f_sl, np.load(tmp_path / "c.npy"), atol=1e-4)
