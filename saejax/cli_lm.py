@@ -54,7 +54,8 @@ def activations(args) -> int:
     record = cache.write(args.out, args.model, args.text, config)
     print(f"wrote {args.out}: {record['tokens']} tokens x {record['d_model']} of "
           f"{record['model']['name']}, block {record['layer']} {record['site']}, "
-          f"{len(record['shards'])} shards ({record['dtype']}); row norm "
+          f"{len(record['shards'])} shard{'s' * (len(record['shards']) != 1)} "
+          f"({record['dtype']}); row norm "
           f"{record['stats']['row_norm_mean']:.2f} on average")
     print(f"train on it: saejax train --data {args.out} --arch topk --k 32 --n-hidden "
           f"{8 * record['d_model']} --lam 0")

@@ -94,6 +94,7 @@ def test_a_killed_run_resumes_to_the_same_bytes(setup, tmp_path, monkeypatch):
     with pytest.raises(DataError, match="unfinished activations cache"):
         arrays.load_array(tmp_path / "cut")
     monkeypatch.setattr(cache, "_save", real)
+    (tmp_path / "cut" / ".activations_00002.npy.123.abc.tmp").write_bytes(b"half a shard")
     cache.write(tmp_path / "cut", model, home / "a.txt", config(), progress=False)
     whole = json.loads((tmp_path / "whole" / "activations.json").read_text())
     again = json.loads((tmp_path / "cut" / "activations.json").read_text())
