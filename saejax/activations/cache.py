@@ -153,13 +153,13 @@ def write(out: str | Path, model: str | Path, text: str | Path, config: CacheCon
                        "those, not the %d tokens asked for", len(contexts), config.context,
                        len(contexts) * rows_per_context, config.tokens)
     total = min(config.tokens, len(contexts) * rows_per_context)
-    if record is not None:  # a killed writer may have left a shard's temporary file
-        for stale in out.glob(".*.tmp"):
-            stale.unlink()
     if record is None:
         out.mkdir(parents=True, exist_ok=True)
         record = _new_record(lm, path, identity, config, text_info, total, rows_per_context)
         files.write_json(out / RECORD, record)
+    else:  # a killed writer may have left a shard's temporary file
+        for stale in out.glob(".*.tmp"):
+            stale.unlink()
     _write_shards(out, lm, contexts, config, record, per_shard, progress)
     record["stats"] = _stats(out, record)
     record["complete"] = True

@@ -57,17 +57,23 @@ def verify(home: str | Path, record: dict) -> str:
 def read_rows(home: str | Path, record: dict, rows=None, dtype=np.float32) -> np.ndarray:
     """Rows of the cache's activations, as ``dtype``: all of them (``rows`` None) or the sorted
     global row indices ``rows``, read shard by shard from memory maps."""
-    pieces, start = [], 0
+    total = sum(s["rows"] for s in record["shards"])
+    x = np.empty((total if rows is None else len(rows), record["d_model"]), dtype)
+    start = filled = 0  # filled in place: no second copy of a cache as large as memory allows
     for s in record["shards"]:
         shard = np.load(Path(home) / s["activations"], mmap_mode="r")
         n = shard.shape[0]
         if rows is None:
-            pieces.append(np.array(shard, dtype=dtype))
+            x[start:start + n] = shard
+            filled += n
         else:
             lo, hi = np.searchsorted(rows, [start, start + n])
-            pieces.append(np.array(shard[rows[lo:hi] - start], dtype=dtype))
+            x[filled:filled + hi - lo] = shard[rows[lo:hi] - start]
+            filled += hi - lo
         start += n
-    x = np.concatenate(pieces) if pieces else np.zeros((0, record["d_model"]), dtype)
+    if filled != len(x):
+        raise DataError(f"the shards in {home} hold {start} rows, not the {total} its record "
+                        "lists: write the cache again (saejax activations).")
     check_finite(x, f"the activations in {home}")
     return x
 
