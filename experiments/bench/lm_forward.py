@@ -16,6 +16,11 @@ under ``torch.no_grad()``, its ``model.layers`` cut to the first 7 and its hidde
 the last of them read. The whole model is timed to the logits on both sides. The outputs are
 compared (relative difference) in the same run. Times are medians of interleaved rounds (``experiments.common.interleaved_medians``);
 compile and load times are reported apart.
+
+Then the whole process, as a user times it: `saejax activations smollm2 --layer 6 --text pydoc:
+--tokens N` against ``experiments.peers.torch_activations`` (transformers, the same contexts
+and layer, a forward hook, .npy shards), each a fresh process, taking turns for ``--rounds``
+rounds (median); their first shards are compared.
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
+import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -32,8 +41,11 @@ from experiments.common import (
     interleaved_medians,
     measured_at,
     measured_label,
+    module_command,
+    module_env,
     results_dir,
     save_results,
+    timed_process,
 )
 
 LAYER, BATCH, CONTEXT = 6, 8, 128
@@ -42,7 +54,11 @@ LAYER, BATCH, CONTEXT = 6, 8, 128
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--quick", action="store_true", help="3 repeats")
+    parser.add_argument("--quick", action="store_true",
+                        help="3 repeats; 1 round of 10,000 tokens")
+    parser.add_argument("--tokens", type=int, default=100_000,
+                        help="tokens each whole process caches (default 100,000)")
+    parser.add_argument("--rounds", type=int, default=3, help="whole-process rounds (default 3)")
     add_out_argument(parser, quick=True)
     args = parser.parse_args(argv)
     repeats = 3 if args.quick else args.repeats
@@ -120,13 +136,46 @@ def main(argv=None) -> None:
               "(relative, whole batch). Load: saejax "
               f"{load_saejax:.1f} s (dequantizing once), transformers {load_hf:.1f} s; saejax "
               f"compile: {compile_cut:.1f} s (blocks 0-6), {compile_full:.1f} s (all).", ""]
+    tokens_n, rounds = (10_000, 1) if args.quick else (args.tokens, args.rounds)
+    processes, shard_diff = whole_processes(tokens_n, rounds)
+    lines += [f"The whole process, caching {tokens_n:,} tokens of layer 6 over pydoc: (median of "
+              f"{rounds} rounds, taking turns):", "",
+              "| process | seconds | tokens/s |", "|---|---:|---:|"]
+    lines += [f"| {k} | {v:.1f} | {tokens_n / v:,.0f} |" for k, v in processes.items()]
+    lines += ["", f"Their first shards differ by {shard_diff:.1e} (relative).", ""]
     save_results(results_dir(args.out, args.quick), "bench_lm_forward",
                  {"measured": at, "seconds": times, "tokens_per_second": rates,
+                  "whole_process_seconds": processes, "whole_process_tokens": tokens_n,
                   "relative_difference": {"block_6": rel, "logits": rel_logits},
                   "load_seconds": {"saejax": load_saejax,
                                                                "transformers": load_hf},
                   "compile_seconds": {"blocks_0_6": compile_cut, "all": compile_full}},
                  "\n".join(lines))
+
+
+def whole_processes(tokens: int, rounds: int) -> tuple[dict, float]:
+    """Median wall seconds of each caching process, fresh each round, and the relative
+    difference of their first shards."""
+    work = Path(tempfile.mkdtemp(prefix="lm_forward_"))
+    commands = {
+        "saejax activations": lambda out: module_command(
+            "saejax.cli", "activations", "smollm2", "--layer", LAYER, "--text", "pydoc:",
+            "--tokens", tokens, "--out", out),
+        "transformers (experiments.peers.torch_activations)": lambda out: module_command(
+            "experiments.peers.torch_activations", "--layer", LAYER, "--tokens", tokens,
+            "--out", out)}
+    walls = {name: [] for name in commands}
+    try:
+        for r in range(rounds):
+            for i, (name, command) in enumerate(commands.items()):
+                out = work / f"{i}-{r}"
+                walls[name].append(timed_process(command(out), env=module_env())[0])
+        first = [np.load(work / f"{i}-0" / "activations_00000.npy") for i in range(2)]
+        n = min(len(first[0]), len(first[1]))
+        diff = float(np.linalg.norm(first[0][:n] - first[1][:n]) / np.linalg.norm(first[1][:n]))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {k: statistics.median(v) for k, v in walls.items()}, diff
 
 
 if __name__ == "__main__":
