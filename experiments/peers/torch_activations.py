@@ -14,7 +14,12 @@ standard library's documentation topics (``pydoc_data.topics``, in sorted order 
 `saejax activations --text pydoc:` reads them) tokenized and cut into contexts of the BOS and
 ``context - 1`` tokens; the model's layers cut after ``--layer`` (so later blocks cost nothing);
 the residual stream after that block read with a forward hook on it, the BOS position left out,
-and written as float32 .npy shards of whole contexts.
+and written as float32 .npy shards of whole contexts, with their token ids.
+
+transformers 5.25 builds the tokenizer of this GGUF file without the digit split that the file's
+pre-tokenizer ("smollm") means in llama.cpp, so where spaces come before a digit its token ids
+differ from saejax's (docs/language-model.md); the benchmark compares the rows of the contexts
+both tokenized alike.
 """
 
 from __future__ import annotations
@@ -71,13 +76,16 @@ def main(argv=None) -> None:
     written = 0
     for i in range(0, n, per_shard):
         rows = []
-        for b in range(i, min(n, i + per_shard), args.batch_size):
+        end = min(n, i + per_shard)
+        for b in range(i, end, args.batch_size):
             captured.clear()
             with torch.no_grad():
-                net.model(torch.from_numpy(contexts[b:b + args.batch_size]))
+                net.model(torch.from_numpy(contexts[b:min(end, b + args.batch_size)]))
             rows.append(captured[0][:, 1:].reshape(-1, captured[0].shape[-1]).numpy())
         x = np.concatenate(rows)[:args.tokens - written]
+        ids = contexts[i:i + per_shard, 1:].reshape(-1)[:len(x)]
         np.save(args.out / f"activations_{i // per_shard:05d}.npy", x)
+        np.save(args.out / f"tokens_{i // per_shard:05d}.npy", ids)
         written += len(x)
     print(f"wrote {written} tokens x {x.shape[1]} of block {args.layer} to {args.out} in "
           f"{time.perf_counter() - t0:.1f} seconds")

@@ -119,6 +119,13 @@ def test_the_tokenizer_follows_the_files_merges_and_digit_split(tmp_path):
         ids = model.tokenizer.encode(" the 12<|im_end|>").ids
         assert [tokens[i] for i in ids] == ["Ġthe", "Ġ", *digits, "<|im_end|>"]
         assert model.tokenizer.decode(ids, skip_special_tokens=False) == " the 12<|im_end|>"
+    # llama.cpp's smollm split: digits first, each alone, then GPT-2's regex on what is left,
+    # so the spaces before a digit stay with the newline (transformers 5.25's GGUF tokenizer
+    # knows no smollm split and gives ["ĊĠĠ", "Ġ2"] like plain GPT-2, which "gpt2" checks here)
+    for pre, pieces in [("smollm", ["ĊĠĠĠ", "2", "Ġ", "1"]), ("gpt2", ["ĊĠĠ", "Ġ2", "Ġ1"])]:
+        model = llama.load(tmp_path / f"{pre}.gguf")
+        got = [p for p, _ in model.tokenizer.pre_tokenizer.pre_tokenize_str("\n   2 1")]
+        assert got == pieces, pre
 
 
 def test_bad_files_are_refused_by_name(tmp_path):
