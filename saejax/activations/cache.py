@@ -102,9 +102,10 @@ def contexts_of(tokenizer, docs: list[str], bos_id: int, context: int,
     for start in range(0, len(docs), chunk):
         if limit is not None and have >= limit * body:
             break
-        pieces += [np.asarray(e.ids, np.int32)
-                   for e in tokenizer.encode_batch(docs[start:start + chunk])]
-        have += sum(len(p) for p in pieces[-chunk:])
+        new = [np.asarray(e.ids, np.int32)
+               for e in tokenizer.encode_batch(docs[start:start + chunk])]
+        pieces += new
+        have += sum(len(p) for p in new)
     stream = np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
     n = len(stream) // body if limit is None else min(limit, len(stream) // body)
     out = np.empty((n, context), np.int32)

@@ -31,10 +31,10 @@ def _encoder(config, params, normalization):
 
     dtype = next(iter(params.values())).dtype
     p = {k: jnp.asarray(v) for k, v in params.items()}
-    run = jax.jit(lambda x: codes(p, x, config))
+    run = jax.jit(lambda p, x: codes(p, x, config))  # params as arguments, not constants
 
     def encode(x):
-        return np.asarray(run(jnp.asarray(normalize.apply(normalization, x), dtype)))
+        return np.asarray(run(p, jnp.asarray(normalize.apply(normalization, x), dtype)))
 
     return encode
 

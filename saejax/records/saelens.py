@@ -101,8 +101,8 @@ def to_saelens(config: TrainConfig, params: dict, normalization: dict | None = N
         cfg["metadata"].update(model_name=act["model"], context_size=int(act["context"]),
                                prepend_bos=True, exclude_special_tokens=(
                                    [] if act["bos_kept"] else [int(act["bos_id"])]))
-        if hook_name(act) is not None:
-            cfg["metadata"]["hook_name"] = hook_name(act)
+        if (hook := hook_name(act)) is not None:
+            cfg["metadata"]["hook_name"] = hook
     return tensors, cfg
 
 
