@@ -122,6 +122,7 @@ def _train(args) -> int:
     from saejax.data import config_data
     from saejax.data.synthetic import truth_of
     from saejax.records import rundir
+    from saejax.runtime import devices
 
     workdir = rundir.choose(args.workdir, args.resume, args.preset, "run")  # before the data
     # A resumed run starts from its own saved settings; flags given again must agree with them
@@ -132,6 +133,7 @@ def _train(args) -> int:
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     config, x, info = config_data(config, all_rows=base is None and args.num_examples is None)
+    devices.announce()
     print(
         f"training {network_name(config, x.shape[1])} on {x.shape[0]} examples "
         f"({info['source']}), {config.optimizer} for {config.steps} steps, {config.dtype}, "
@@ -236,6 +238,7 @@ def _sweep(args) -> int:
         if labels is None:
             raise ValueError(f"--probe needs labelled data (mnist or digits), not "
                              f"{config.dataset}.")
+    devices.announce()
     print(f"sweeping {len(grid)} members of {network_name(config, x.shape[1])} on "
           f"{x.shape[0]} examples ({info['source']}), {config.optimizer} for {config.steps} "
           f"steps -> {workdir}")

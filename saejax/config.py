@@ -28,6 +28,7 @@ from saejax.schema import (
     DTYPES,
     GRADS,
     LBFGS_ARCHS,
+    MEMBER_EVALS,
     NORMALIZATIONS,
     OPTIMIZERS,
     PENALTIES,
@@ -150,6 +151,12 @@ class TrainConfig:
                                 program=True, rule="positive_int")
     grad: str = setting("analytic", "gradient that drives training", program=True,
                         choices=GRADS)
+    member_eval: str = setting(
+        AUTO, "how a sweep evaluates its sigmoid-network members at once (a run has one): "
+        "blocked (each member over blocks of examples, vmapped), whole (each member on all "
+        "examples, vmapped) or folded (all members' products stacked into wide ones); auto: "
+        "the rule measured per platform (docs/gpu.md), recorded in config.json",
+        program=True, choices=(*MEMBER_EVALS, AUTO))
     dtype: str = setting("float32", "float32, or float64 (needs jax_enable_x64)", program=True,
                          choices=DTYPES)
     seed: int = setting(0, "seed of the data sample, the initialization and the minibatches",

@@ -45,8 +45,8 @@ import traceback
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
+from experiments.bench import gpu_parts, lbfgs_memory
 from experiments.common import (
     add_out_argument,
     load_results,
@@ -57,13 +57,14 @@ from experiments.common import (
     results_dir,
     save_results,
 )
-from saejax import optim, sweeps, train
+from saejax import sweeps, train
 from saejax.config import PRESETS
 from saejax.data import training_data
 from saejax.losses import Hyper
+from saejax.schema import MEMBER_EVALS
 
-CHECKS = ["exercise", "members", "loop", "matmul", "mnist", "mnist-adam", "mnist-parts",
-          "mnist-tick", "step", "lm"]
+CHECKS = ["matmul", "evals", "exercise", "mnist", "lbfgs-memory", "lm", "mnist-adam", "loop",
+          "members", "step", "mnist-tick", "mnist-parts"]
 
 
 def results_name(device_kind: str) -> str:
@@ -138,6 +139,13 @@ def main():
                              "L-BFGS memory of 256 members at 784-196, history 100, is 63 GB)")
     parser.add_argument("--mnist-side", type=int, default=16,
                         help="the MNIST sweep's grid is side x side (default 16: 256 members)")
+    parser.add_argument("--member-evals", nargs="+", choices=MEMBER_EVALS,
+                        default=list(MEMBER_EVALS),
+                        help="the exercise sweep and the evals check run with each of these")
+    parser.add_argument("--mnist-memory", type=int, nargs="+", default=[100, 10],
+                        help="L-BFGS pairs of the MNIST sweeps (default 100, minFunc's, and 10)")
+    parser.add_argument("--memory-study", type=int, nargs="+", default=[5, 10, 20, 50, 100],
+                        help="L-BFGS pairs of the lbfgs-memory check's runs")
     parser.add_argument("--tick-members", type=int, nargs="+", default=[16, 64],
                         help="members of the mnist-tick check's blocks (default 16 64)")
     parser.add_argument("--precision", choices=["default", "high", "highest"], default="default",
@@ -181,20 +189,51 @@ def main():
                                                 steps_per_call=20 if q else 400)
     x, _ = training_data("patches", args.images)
     rho, beta = np.geomspace(0.005, 0.2, side), np.geomspace(0.1, 10, side)
-    found = {}
+    found, timings = {}, {}
+    mnist = PRESETS["mnist"].replace(data=args.mnist, num_examples=1000 if q else 10_000,
+                                     steps=3 if q else 50, steps_per_call=3 if q else 50)
+    xm, _ = training_data("mnist", args.mnist, mnist.num_examples)
+    m, n, h = xm.shape[0], xm.shape[1], mnist.n_hidden
+    peak = {}
 
-    def exercise_sweep():
-        first, run, res = timed_sweep(exercise, x, rho, beta, side * side)
-        found["rows"] = res.rows
+    def exercise_sweep(how):
+        first, run, res = timed_sweep(exercise.replace(member_eval=how), x, rho, beta,
+                                      side * side)
+        found.setdefault("rows", res.rows)
         evals = sum(r["evaluations"] for r in res.rows)
         stops = {}
         for r in res.rows:
             stops[r["stop_reason"]] = stops.get(r["stop_reason"], 0) + 1
         return (f"**{run:.1f} s** (first call, with compilation: {first:.1f} s); {evals} "
-                f"member evaluations; stop reasons {stops}")
+                f"member evaluations, {1e3 * run / (evals / side ** 2):.1f} ms a tick; stop "
+                f"reasons {stops}")
 
-    check("exercise", f"exercise sweep, {side * side} members, L-BFGS at most {exercise.steps} iterations",
-          "< 60 s (1,024 members, H100)", exercise_sweep)
+    def member_evals():
+        out = []
+        for name, config, data, g in (("64-25", exercise, x, 4 if q else 1024),
+                                      ("784-196", mnist, xm, 4 if q else 64)):
+            states = jax.vmap(lambda s, c=config, d=data: train.init_state(c, d.shape[1], seed=s))(
+                jnp.arange(g))
+            hyper = Hyper(jnp.full(g, 0.1), jnp.full(g, 3.0), jnp.full(g, config.lam))
+            data = jnp.asarray(data, jnp.float32)
+            flops = 10.0 * data.shape[0] * data.shape[1] * config.n_hidden * g
+            for how in args.member_evals:
+                evaluate = jax.jit(jax.vmap(train.make_evaluate(
+                    config.replace(member_eval=how), batched=True), (0, None, 0)))
+                t = median_seconds(lambda e=evaluate, s=states, d=data, h=hyper:
+                                   jax.block_until_ready(e(s.params, d, h)), 11, warmup=2)
+                if name != "64-25":
+                    timings[(name, how)] = t
+                out.append(f"{name} x {g} {how}: {1e3 * t:.2f} ms ({flops / t / 1e9:.0f} GFLOP/s)")
+        return "; ".join(out)
+
+    check("evals", "one evaluation of every member of a sweep block, by member_eval",
+          "report", member_evals)
+
+    for how in args.member_evals:
+        check("exercise", f"exercise sweep, {side * side} members, L-BFGS at most "
+              f"{exercise.steps} iterations, member_eval {how}", "<= 3 s (1,024 members, H100)",
+              lambda how=how: exercise_sweep(how))
 
     def members_vs_standalone():
         out = []
@@ -233,11 +272,6 @@ def main():
           "runs (compiled beforehand)", "<= 0.5x; members within 0.5%", sweep_against_loop)
 
     side = 2 if q else args.mnist_side
-    mnist = PRESETS["mnist"].replace(data=args.mnist, num_examples=1000 if q else 10_000,
-                                     steps=3 if q else 50, steps_per_call=3 if q else 50)
-    xm, _ = training_data("mnist", args.mnist, mnist.num_examples)
-    m, n, h = xm.shape[0], xm.shape[1], mnist.n_hidden
-    peak = {}
 
     def matmul_peak():
         shapes = [(2048,) * 3 if q else (4096,) * 3, (m, n, h), (m, h, n), (h, m, n)]
@@ -253,18 +287,38 @@ def main():
             matmul_peak()
         return peak["value"]
 
-    def mnist_sweep():
-        first, run, res = timed_sweep(mnist, xm, np.geomspace(0.02, 0.2, side),
+    def mnist_sweep(config):
+        first, run, res = timed_sweep(config, xm, np.geomspace(0.02, 0.2, side),
                                       np.geomspace(0.3, 10, side),
                                       min(args.mnist_chunk, side * side))
         evals = sum(r["evaluations"] for r in res.rows)
         gflops = 10.0 * m * n * h * evals / run / 1e9
         return (f"{run:.1f} s (first call {first:.1f} s); {gflops:.0f} GFLOP/s = "
                 f"**{100 * gflops / peak_gflops():.0f}%** of the {peak_gflops():.0f} GFLOP/s "
-                "matmul peak")
+                f"matmul peak; mean final J {np.mean([r['final_loss'] for r in res.rows]):.5f}")
 
-    check("mnist", f"MNIST sweep {n}-{h}, {side * side} members, m = {m}, L-BFGS {mnist.steps} "
-          "iterations", ">= 50% of peak (H100)", mnist_sweep)
+    # the member evaluation the evals check found fastest at this size (else the config's rule)
+    fastest = min(timings, key=timings.get)[1] if timings else "auto"
+    for pairs in args.mnist_memory:
+        config = mnist.replace(member_eval=fastest, lbfgs_memory=pairs)
+        check("mnist", f"MNIST sweep {n}-{h}, {side * side} members, m = {m}, L-BFGS "
+              f"{mnist.steps} iterations, {pairs} pairs, member_eval {fastest}",
+              ">= 30% of peak (H100)", lambda config=config: mnist_sweep(config))
+
+    def lbfgs_pairs():
+        rows = lbfgs_memory.measure(xm, [3, 10] if q else args.memory_study, 10 if q else 300)
+        save_results(out_dir, results_name(device.device_kind).replace("gpu_check", "lbfgs_memory"),
+                     {"machine": machine, "rows": rows}, lbfgs_memory.table(rows, machine, m, 10 if q else 300, when))
+        return "; ".join(
+            f"{r['memory']} pairs: J {r['final_loss']:.5f}, to 0.1% of the best "
+            + ("not reached" if r["seconds_to_0.001"] is None else
+               f"in {r['iterations_to_0.001']} it. / {r['seconds_to_0.001']:.2f} s")
+            + f" ({1e3 * r['seconds_per_iteration']:.1f} ms an it.)" for r in rows)
+
+    check("lbfgs-memory", f"L-BFGS pairs against iterations and seconds to a J, one run at "
+          f"{n}-{h}, m = {m}", "report", lbfgs_pairs)
+    check("lm", "SmolLM2-135M, whole forward pass to the logits, bfloat16",
+          ">= 200,000 tokens/s", lambda: gpu_parts.lm_forward(q))
 
     adam = mnist.replace(optimizer="adam", lr=1e-3, batch_size=None, steps=5 if q else 100,
                          steps_per_call=5 if q else 100)
@@ -280,67 +334,11 @@ def main():
     check("mnist-adam", f"MNIST sweep {n}-{h}, {side * side} members, m = {m}, full-batch Adam "
           f"{adam.steps} steps", ">= 50% of peak (H100)", mnist_adam_sweep)
 
-    def tick_parts():
-        g = 4 if q else 16
-        states = jax.vmap(lambda s: train.init_state(mnist, n, seed=s))(jnp.arange(g))
-        hyper = Hyper(jnp.full(g, 0.1), jnp.full(g, 3.0), jnp.full(g, mnist.lam))
-        data = jnp.asarray(xm, jnp.float32)
-        evaluate = jax.jit(jax.vmap(train.make_evaluate(mnist, batched=True), (0, None, 0)))
-        t_eval = median_seconds(
-            lambda: jax.block_until_ready(evaluate(states.params, data, hyper)), 11, warmup=2)
-        opt = states.opt_state
-        flat = jax.vmap(lambda p: ravel_pytree(p)[0])(states.params)
-        memory = jax.random.normal(jax.random.key(0), opt.S.shape, opt.S.dtype)
-        two_loop = jax.jit(jax.vmap(optim.two_loop))
-        gram = memory @ jnp.swapaxes(memory, 1, 2)
-        args_ = (flat, memory, 0.5 * memory, jnp.full(opt.rho.shape, 0.01),
-                 jnp.full((g,), 150, jnp.int32), jnp.ones((g,)), 0.5 * gram, 0.25 * gram)
-        t_two = median_seconds(lambda: jax.block_until_ready(two_loop(*args_)), 11, warmup=2)
-        bytes_two = 2 * 2 * memory.size * memory.dtype.itemsize  # S and Y read twice
-        return (f"{g} members: evaluation {1e3 * t_eval:.1f} ms "
-                f"({10.0 * m * n * h * g / t_eval / 1e9:.0f} GFLOP/s); two-loop over "
-                f"{opt.S.shape[1]} pairs {1e3 * t_two:.1f} ms "
-                f"({bytes_two / t_two / 1e9:.0f} GB/s of S and Y read twice)")
-
-    def tick_time():
-        out = []
-        data = jnp.asarray(xm, jnp.float32)
-        config = mnist.replace(steps=1000)  # no member reaches its budget here
-        driver = train.make_lbfgs_driver(config, batched=True)
-        advance, rows0 = driver.step, driver.init
-        for g in ((2, 4) if q else args.tick_members):
-            states = jax.vmap(lambda s: train.init_state(config, n, seed=s))(jnp.arange(g))
-            hyper = Hyper(jnp.full(g, 0.1), jnp.full(g, 3.0), jnp.full(g, config.lam))
-            chunk = jax.jit(sweeps.make_sweep_chunk(config), static_argnames="num_steps",
-                            donate_argnums=0)
-            states = chunk(states, data, hyper, num_steps=3)[0]  # compiles; fills some memory
-            jax.block_until_ready(states)
-            before = int(jnp.sum(states.opt_state.evaluations))
-            t0 = time.perf_counter()
-            states = jax.block_until_ready(chunk(states, data, hyper, num_steps=3)[0])
-            ticks = (int(jnp.sum(states.opt_state.evaluations)) - before) / g
-            t_chunk = (time.perf_counter() - t0) / max(ticks, 1)
-            # the same ticks without the sweep's holding of stopped members
-            def plain(states, hyper, ticks_):
-                rows = jax.vmap(lambda p: rows0(p, 8))(states.params)
-                end = states.step + 8
-                step = jax.vmap(advance, in_axes=(0, 0, None, 0, 0, None))
-                return jax.lax.fori_loop(
-                    0, ticks_, lambda i, c: step(*c, data, hyper, end, 8), (states, rows))[0]
-
-            plain = jax.jit(plain, static_argnums=2, donate_argnums=0)
-            states = jax.block_until_ready(plain(states, hyper, 4))
-            t0 = time.perf_counter()
-            states = jax.block_until_ready(plain(states, hyper, 4))
-            t_plain = (time.perf_counter() - t0) / 4
-            out.append(f"{g} members: {1e3 * t_chunk:.1f} ms per tick in the sweep's chunk, "
-                       f"{1e3 * t_plain:.1f} ms in a plain loop of vmapped ticks")
-            del states
-        return "; ".join(out)
-
-    check("mnist-tick", f"one L-BFGS tick at {n}-{h}, m = {m}", "report", tick_time)
-
-    check("mnist-parts", f"parts of one L-BFGS tick at {n}-{h}, m = {m}", "report", tick_parts)
+    tick = dict(mnist=mnist, xm=xm, quick=q)
+    check("mnist-tick", f"one L-BFGS tick at {n}-{h}, m = {m}", "report",
+          lambda: gpu_parts.tick_time(members=args.tick_members, **tick))
+    check("mnist-parts", f"parts of one L-BFGS tick at {n}-{h}, m = {m}", "report",
+          lambda: gpu_parts.tick_parts(**tick))
 
     for name, config, data in (("64-25", exercise, x), (f"{n}-{h}", mnist, xm)):
         def one_step(config=config, data=data):
@@ -350,33 +348,6 @@ def main():
 
         check("step", f"one evaluation of J and its gradient at {name}, m = {data.shape[0]}", "report",
               one_step)
-
-    check("lm", "SmolLM2-135M, whole forward pass to the logits, bfloat16",
-          ">= 200,000 tokens/s", lambda: lm_forward(q))
-
-
-def lm_forward(quick: bool) -> str:
-    """Tokens/s of SmolLM2's forward pass in bfloat16, and its GFLOP/s against a bfloat16
-    matmul in this process (the FLOPs: 2 per weight per token, and the attention's QK and PV)."""
-    from saejax.models import llama
-
-    lm = llama.load("smollm2", dtype="bfloat16")
-    c = lm.config
-    batch, context = (2, 128) if quick else (64, 512)
-    tokens = jax.random.randint(jax.random.key(0), (batch, context), 0, c.vocab_size)
-    run = jax.jit(lambda t: llama.logits(lm.params, t, c))
-    t0 = time.perf_counter()
-    jax.block_until_ready(run(tokens))
-    compile_s = time.perf_counter() - t0
-    seconds = median_seconds(lambda: jax.block_until_ready(run(tokens)), 11, warmup=2)
-    weights = sum(int(np.prod(w.shape[1:])) for w in lm.params["blocks"].values()
-                  if w.ndim == 3) * c.n_layers + c.vocab_size * c.d_model
-    flops = batch * context * (2.0 * weights + 4.0 * c.n_layers * context * c.d_model / 2)
-    peak = matmul_gflops(*((2048,) * 3 if quick else (8192,) * 3), dtype=jnp.bfloat16)
-    rate = flops / seconds / 1e9
-    return (f"**{batch * context / seconds:,.0f} tokens/s** ({batch} x {context}); "
-            f"{rate:,.0f} GFLOP/s, {100 * rate / peak:.1f}% of a bfloat16 matmul's "
-            f"{peak:,.0f}; compile {compile_s:.1f} s")
 
 
 if __name__ == "__main__":

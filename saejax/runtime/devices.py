@@ -17,6 +17,7 @@ split only processes that run sweeps (docs/benchmarks.md has the measurements).
 from __future__ import annotations
 
 import os
+import shutil
 
 import jax
 
@@ -77,3 +78,40 @@ def join(coordinator: str | None, num_processes: int | None, process_id: int | N
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
                                process_id=process_id)
     return True
+
+
+def gpu_driver_present() -> bool:
+    """Whether this machine has an NVIDIA driver (its /proc entry, or nvidia-smi on the PATH),
+    whatever JAX runs on."""
+    return os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
+
+
+def platform_line() -> str:
+    """What JAX computes on, in one line: "JAX 0.11.2 on gpu: 1 device (NVIDIA H200)"."""
+    found = jax.devices()
+    kinds = ", ".join(sorted({d.device_kind for d in found}))
+    hosts = f" over {jax.process_count()} processes" if jax.process_count() > 1 else ""
+    return (f"JAX {jax.__version__} on {jax.default_backend()}: {len(found)} "
+            f"device{'s' if len(found) > 1 else ''} ({kinds}){hosts}")
+
+
+def unused_gpu_warning(driver: bool | None = None) -> str | None:
+    """A warning when an NVIDIA driver is present (``driver``, default: looked up) but JAX runs
+    on the CPU, as it does when the installed jaxlib has no CUDA plugin; else None."""
+    driver = gpu_driver_present() if driver is None else driver
+    if not driver or jax.default_backend() != "cpu":
+        return None
+    return ("warning: this machine has an NVIDIA driver, but JAX runs on the CPU (the installed "
+            "JAX has no CUDA plugin). For the GPU: pip install -U 'jax[cuda13]' (or "
+            "'jax[cuda12]', as the driver allows), then check that this line says gpu.")
+
+
+def announce() -> None:
+    """Prints ``platform_line()`` and, to stderr, ``unused_gpu_warning()`` if there is one: what
+    ``saejax train`` and ``sweep`` say first."""
+    import sys
+
+    print(platform_line(), flush=True)
+    warning = unused_gpu_warning()
+    if warning:
+        print(warning, file=sys.stderr, flush=True)

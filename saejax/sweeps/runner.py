@@ -40,6 +40,7 @@ from saejax.sweeps.program import jitted_programs
 from saejax.train.final import recovery_of
 from saejax.train.runner import in_memory
 from saejax.train.state import count_arrays, run_counts
+from saejax.train.step import settled
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +183,7 @@ class _Sweep:
     """One sweep's checked inputs, placement, compiled programs and record."""
 
     def __init__(self, config, data, grid, layout, output, probe_with, mode):
+        config = settled(config)  # the machine's choices, as config.json records them
         self.config, self.grid, self.output = config, grid, output
         probe_with = probe_with or Probe()
         self.labels, self.probe_steps = probe_with.labels, probe_with.steps

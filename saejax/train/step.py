@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from saejax import architectures, grads, losses, optim
-from saejax.config import TrainConfig
+from saejax import architectures, folded, grads, losses, optim
+from saejax.config import AUTO, TrainConfig
 from saejax.losses import Hyper
 from saejax.runtime.compile_cache import program_cache
 from saejax.train.state import TrainState
@@ -31,6 +31,24 @@ from saejax.train.state import TrainState
 # blocks keep the (M, N) temporaries in cache. docs/benchmarks.md has the measurements.
 EVAL_BLOCK = 2048
 EVAL_BLOCK_BATCHED = 1024
+# member_eval="auto": the sweep's evaluation on each platform, as measured (docs/gpu.md and
+# docs/benchmarks.md): on 2 CPU cores, 64 members at 64-25 (m = 10,000) took 172 ms blocked,
+# 229 ms whole and 477 ms folded; 16 at 784-196, 1,046, 1,443 and 2,226 ms.
+MEMBER_EVAL_RULE = {"cpu": "blocked", "gpu": "blocked", "tpu": "blocked"}
+
+
+def member_eval_of(config: TrainConfig, platform: str | None = None) -> str:
+    """The sweep's member evaluation: ``config.member_eval``, or for "auto" the rule of
+    ``platform`` (default: JAX's default backend's) in ``MEMBER_EVAL_RULE``."""
+    if config.member_eval != AUTO:
+        return config.member_eval
+    return MEMBER_EVAL_RULE.get(platform or jax.default_backend(), "blocked")
+
+
+def settled(config: TrainConfig) -> TrainConfig:
+    """``config`` with its "auto" choices that depend on the machine made (``member_eval``):
+    what a run or sweep records in config.json and compiles."""
+    return config.replace(member_eval=member_eval_of(config))
 
 
 def make_evaluate(config: TrainConfig, batched: bool = False):
@@ -39,22 +57,31 @@ def make_evaluate(config: TrainConfig, batched: bool = False):
 
     One evaluation: the hand-written forward and backward pass (``grad="analytic"``), or
     ``jax.value_and_grad`` of the loss (``grad="autodiff"``). For the sigmoid network the
-    analytic pass runs over blocks of ``EVAL_BLOCK`` examples (``EVAL_BLOCK_BATCHED`` when
-    ``batched``: many members at once under vmap) when the batch holds at least two blocks.
-    ``terms`` holds loss, reconstruction, weight_decay, sparsity, the vector rho_hat, mean_l0
-    and fvu. ``dead`` (bool, (H,)) names the latents topk's and batchtopk's auxiliary loss
-    may use (the sigmoid network ignores it).
+    analytic pass runs over blocks of ``EVAL_BLOCK`` examples when the batch holds at least
+    two blocks. ``batched``: a sweep will vmap it over its members, evaluated as
+    ``member_eval_of(config)`` says: "blocked" (blocks of ``EVAL_BLOCK_BATCHED``), "whole"
+    (all examples at once) or "folded" (``saejax.folded``: all members in wide products
+    when they share the batch). ``terms`` holds loss, reconstruction, weight_decay, sparsity,
+    the vector rho_hat, mean_l0 and fvu. ``dead`` (bool, (H,)) names the latents topk's and
+    batchtopk's auxiliary loss may use (the sigmoid network ignores it).
     """
     if config.arch != "sigmoid":
         return _family_evaluate(config)
     penalty, decoder, tied = config.penalty, config.decoder, config.tied
     if config.grad == "analytic":
+        how = member_eval_of(config) if batched else "blocked"
         block = EVAL_BLOCK_BATCHED if batched else EVAL_BLOCK
         whole = partial(grads.terms_and_grad, penalty=penalty, decoder=decoder, tied=tied)
         blocked = partial(grads.terms_and_grad_blocked, penalty=penalty, decoder=decoder,
                           tied=tied, block=block)
-        return lambda params, batch, hyper, dead=None: (
-            blocked if batch.shape[0] >= 2 * block else whole)(params, batch, hyper)
+        if how == "blocked":
+            return lambda params, batch, hyper, dead=None: (
+                blocked if batch.shape[0] >= 2 * block else whole)(params, batch, hyper)
+        if how == "folded":
+            evaluate = folded.member_vmap(whole, partial(
+                folded.folded_terms_and_grad, penalty=penalty, decoder=decoder, tied=tied))
+            return lambda params, batch, hyper, dead=None: evaluate(params, batch, hyper)
+        return lambda params, batch, hyper, dead=None: whole(params, batch, hyper)
 
     return _autodiff(lambda p, batch, hyper, dead: losses.compute_terms(
         p, batch, hyper, penalty, decoder, tied))
