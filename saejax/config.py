@@ -251,6 +251,10 @@ class TrainConfig:
                                             if not f.metadata["program"]})
 
 
+# Settings added after records were first written, with the value every earlier run and sweep
+# trained with: a config.json without the setting is read as having this value.
+EARLIER_DEFAULTS = {"member_eval": "blocked"}
+
 # Settings that only say how progress is logged and checkpointed: a resumed run or sweep may
 # change them, as they leave the training untouched.
 RECORD_SETTINGS = ("log_every", "checkpoint_every", "checkpoint_seconds", "keep_checkpoints")

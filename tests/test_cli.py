@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import pytest
 
 from saejax import cli
@@ -91,6 +92,7 @@ def test_train_cli_writes_the_run_directory(tmp_path, capsys):
                      "--workdir", str(workdir), "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0
+    assert out.startswith(f"JAX {jax.__version__} on cpu: 1 device (cpu)\n")  # what it runs on
     assert f"filters: {workdir / 'filters.png'}" in out
     for name in ("config.json", "metrics.jsonl", "summary.json", "filters.png", "curves.png",
                  "rho_hat.png"):
@@ -190,8 +192,11 @@ def test_sweep_cli(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "heatmaps" in out
+    assert out.startswith("JAX ") and " on cpu: " in out.splitlines()[0]
     with open(tmp_path / "results.csv") as f:
         assert len(list(csv.DictReader(f))) == 4
+    # the machine's choice of member evaluation, as compiled, is in config.json
+    assert json.loads((tmp_path / "config.json").read_text())["config"]["member_eval"] == "blocked"
     assert cli.main(["sweep", "--rho", "0.1", "2", "--beta", "1",
                      "--workdir", str(tmp_path / "b")]) == 2
     assert "strictly inside" in capsys.readouterr().err

@@ -63,8 +63,8 @@ from saejax.data import training_data
 from saejax.losses import Hyper
 from saejax.schema import MEMBER_EVALS
 
-CHECKS = ["matmul", "evals", "exercise", "mnist", "lbfgs-memory", "lm", "mnist-adam", "loop",
-          "members", "step", "mnist-tick", "mnist-parts"]
+CHECKS = ["matmul", "evals", "exercise", "mnist", "lbfgs-memory", "lbfgs-passes", "lm",
+          "mnist-adam", "loop", "members", "step", "mnist-tick", "mnist-parts"]
 
 
 def results_name(device_kind: str) -> str:
@@ -317,6 +317,9 @@ def main():
 
     check("lbfgs-memory", f"L-BFGS pairs against iterations and seconds to a J, one run at "
           f"{n}-{h}, m = {m}", "report", lbfgs_pairs)
+    check("lbfgs-passes", "L-BFGS memory passes as matrix products or as fused reductions, "
+          "alone and in sweeps", "report", lambda: gpu_parts.memory_passes(
+              exercise, x, mnist, xm, q, timed_sweep, peak_gflops))
     check("lm", "SmolLM2-135M, whole forward pass to the logits, bfloat16",
           ">= 200,000 tokens/s", lambda: gpu_parts.lm_forward(q))
 

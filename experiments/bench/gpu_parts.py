@@ -136,3 +136,53 @@ def random_params(c) -> dict:
               for k, s in shapes.items()}
     return {"embed": 0.02 * jax.random.normal(next(keys), (c.vocab_size, c.d_model), jnp.bfloat16),
             "norm": jnp.ones((c.d_model,), jnp.float32), "blocks": blocks}
+
+
+def memory_passes(exercise, x, mnist, xm, quick, timed_sweep, peak) -> str:
+    """saejax.optim.lbfgs's two ways through the memory S, Y ("dot" and "reduce"), each set as
+    this platform's and timed alone (the passes of one tick, vmapped over members) and in whole
+    sweeps: the exercise's 1,024 members and 64 members at 784-196."""
+    from saejax.optim import lbfgs
+    from saejax.runtime.compile_cache import clear_program_cache
+
+    platform, saved = jax.default_backend(), dict(lbfgs.MEMORY_PASSES)
+    shapes = ((4, 3289, 100), (2, 20000, 10)) if quick else \
+        ((1024, 3289, 100), (64, 308308, 100), (128, 308308, 10))
+    side = 4 if quick else 32
+    grid = (np.geomspace(0.005, 0.2, side), np.geomspace(0.1, 10, side))
+    mgrid = (np.geomspace(0.02, 0.2, 2 if quick else 8), np.geomspace(0.3, 10, 2 if quick else 8))
+    m, n, h = xm.shape[0], xm.shape[1], mnist.n_hidden
+    out = []
+    try:
+        for how in ("dot", "reduce"):
+            lbfgs.MEMORY_PASSES[platform] = how
+            clear_program_cache()
+            for g, p, pairs in shapes:
+                keys = jax.random.split(jax.random.key(0), 6)
+                S, Y = (jax.random.normal(keys[i], (g, pairs, p)) for i in (0, 1))
+                u, v, w = (jax.random.normal(keys[i], (g, p)) for i in (2, 3, 4))
+                c = jax.random.normal(keys[5], (g, pairs))
+                passes = jax.jit(jax.vmap(lambda S, Y, u, v, w, c: (
+                    lbfgs._dots(S, u, w), lbfgs._dots(Y, u, v, w),
+                    u + lbfgs._combination(c, S) - lbfgs._combination(c, Y))))
+                t = median_seconds(lambda f=passes, a=(S, Y, u, v, w, c):
+                                   jax.block_until_ready(f(*a)), 11, warmup=2)
+                gb = 4 * S.size * S.dtype.itemsize / 1e9
+                out.append(f"{how}: {g} x {pairs} pairs x P {p}: {1e3 * t:.2f} ms "
+                           f"({gb / t:,.0f} GB/s of S and Y read twice)")
+                del S, Y
+            _, run, res = timed_sweep(exercise.replace(member_eval="whole"), x, *grid, side ** 2)
+            out.append(f"{how}: exercise sweep {side ** 2} members **{run:.1f} s**")
+            config = mnist.replace(member_eval="whole")
+            _, run, res = timed_sweep(config, xm, *mgrid, len(mgrid[0]) ** 2)
+            evals = sum(r["evaluations"] for r in res.rows)
+            rate = 10.0 * m * n * h * evals / run / 1e9
+            out.append(f"{how}: {n}-{h} sweep {len(res.rows)} members {config.steps} it. "
+                       f"{run:.1f} s, **{100 * rate / peak():.0f}%** of peak, mean J "
+                       f"{np.mean([r['final_loss'] for r in res.rows]):.5f}")
+            print("   " + "; ".join(out[-len(shapes) - 2:]), flush=True)
+    finally:
+        lbfgs.MEMORY_PASSES.clear()
+        lbfgs.MEMORY_PASSES.update(saved)
+        clear_program_cache()
+    return "; ".join(out)

@@ -70,6 +70,32 @@ class LbfgsState:
     stop: jax.Array  # int32: index into STOP_REASONS (0 = running)
 
 
+# How a tick's passes over the memory S, Y are computed, by platform: as matrix products
+# ("dot") or as elementwise products summed ("reduce", which XLA fuses into reductions, in full
+# float32 where a GPU's matrix units round products to TF32). Measured (docs/gpu.md): on 2 CPU
+# cores "reduce" took 5x as long (64 members at 64-25, 100 pairs: 68 ms against 13 ms). On one
+# H200 the passes alone ran faster at 784-196 (64 members, 100 pairs: 10.3 ms against 16.2)
+# but whole sweeps ran slower (the 1,024-member exercise 7.8 s against 5.6, 64 members at
+# 784-196 3.3 s against 2.1), so "dot" everywhere until a platform measures otherwise.
+MEMORY_PASSES = {"cpu": "dot", "gpu": "dot", "tpu": "dot"}
+
+
+def _reduce() -> bool:
+    return MEMORY_PASSES.get(jax.default_backend(), "dot") == "reduce"
+
+
+def _dots(A, *vectors):
+    """(m, k): the rows of A (m, P) dotted with each of the k vectors (P,)."""
+    if _reduce():
+        return jnp.stack([jnp.sum(A * v[None, :], axis=1) for v in vectors], axis=1)
+    return A @ jnp.stack(vectors, axis=1)
+
+
+def _combination(coef, A):
+    """(P,): sum_i coef_i A_i over the rows of A (m, P)."""
+    return jnp.sum(coef[:, None] * A, axis=0) if _reduce() else coef @ A
+
+
 def init_lbfgs(params, memory_size: int) -> LbfgsState:
     """A fresh L-BFGS state; its first tick evaluates J and g at ``params``."""
     flat, _ = ravel_pytree(params)
@@ -108,8 +134,8 @@ def two_loop(g, S, Y, rho, stored, h_diag, SY, YY, Sg=None, Yg=None):
     order = (stored - 1 - jnp.arange(m)) % m  # newest first
     used = jnp.arange(m) < jnp.minimum(stored, m)
     both = used[:, None] & used[None, :]
-    Sg = S @ g if Sg is None else Sg
-    Yg = Y @ g if Yg is None else Yg
+    Sg = _dots(S, g)[:, 0] if Sg is None else Sg
+    Yg = _dots(Y, g)[:, 0] if Yg is None else Yg
     # in newest-first order: M[i, j] = s_i . y_j, Q[i, j] = y_i . y_j, D = diag(1 / rho)
     M = jnp.where(both, SY[order][:, order], 0.0)
     Q = jnp.where(both, YY[order][:, order], 0.0)
@@ -125,7 +151,7 @@ def two_loop(g, S, Y, rho, stored, h_diag, SY, YY, Sg=None, Yg=None):
     ring = jnp.zeros_like(alpha)
     coef_s = ring.at[order].set(jnp.where(used, alpha - beta, 0.0))
     coef_y = ring.at[order].set(jnp.where(used, h_diag * alpha, 0.0))
-    return h_diag * g + coef_s @ S - coef_y @ Y
+    return h_diag * g + _combination(coef_s, S) - _combination(coef_y, Y)
 
 
 def _where(cond, a, b):
@@ -147,8 +173,8 @@ def _remember(opt: LbfgsState, s, y, ys, store, restart, g):
     h_diag = jnp.where(store, ys / jnp.dot(y, y), jnp.where(restart, 1.0, opt.h_diag))
     # One pass over the memory gives the direction's S g, Y g and the new pair's row and
     # column of SY and YY.
-    Sgy = S @ jnp.stack([g, y], axis=1)
-    Ygsy = Y @ jnp.stack([g, s, y], axis=1)
+    Sgy = _dots(S, g, y)
+    Ygsy = _dots(Y, g, s, y)
     SY = opt.SY.at[k, :].set(jnp.where(store, Ygsy[:, 1], opt.SY[k, :]))
     SY = SY.at[:, k].set(jnp.where(store, Sgy[:, 1], SY[:, k]))
     YY = opt.YY.at[k, :].set(jnp.where(store, Ygsy[:, 2], opt.YY[k, :]))

@@ -19,7 +19,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from saejax.config import RUN_RESUMABLE, TrainConfig
+from saejax.config import EARLIER_DEFAULTS, RUN_RESUMABLE, TrainConfig
 from saejax.records import files, rundir
 from saejax.records.checkpoints import Checkpointer, CheckpointError
 from saejax.runtime.clock import SaveClock
@@ -34,7 +34,7 @@ def saved_config(workdir: str | Path) -> TrainConfig:
     if not path.is_file():
         raise CheckpointError(f"cannot resume: {path} is missing. Start a new run instead.")
     try:
-        return TrainConfig(**json.loads(path.read_text())["config"])
+        return TrainConfig(**{**EARLIER_DEFAULTS, **json.loads(path.read_text())["config"]})
     except (ValueError, KeyError, TypeError) as err:
         raise CheckpointError(f"cannot resume: {path} is unreadable ({err}).") from err
 

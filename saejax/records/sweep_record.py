@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from saejax.config import RECORD_SETTINGS
+from saejax.config import EARLIER_DEFAULTS, RECORD_SETTINGS
 from saejax.records import files, rundir
 from saejax.records.checkpoints import Checkpointer, restore_tree, save_tree, unnamed
 from saejax.runtime.hosts import is_writer
@@ -133,7 +133,8 @@ def _changes(saved: dict, record: dict) -> str:
     """What differs between a saved sweep's config.json and a resume's, but the settings a
     resume may change (``config.RECORD_SETTINGS``); empty when nothing does."""
     def comparable(r):
-        config = {k: v for k, v in r.get("config", {}).items() if k not in RECORD_SETTINGS}
+        config = {k: v for k, v in {**EARLIER_DEFAULTS, **r.get("config", {})}.items()
+                  if k not in RECORD_SETTINGS}
         grid = {k: tuple(v) for k, v in r.get("grid", {}).items()}
         return {"config": config, "grid": grid, "mode": r.get("mode"),
                 "chunk_size": r.get("chunk_size"), "data_fingerprint": r.get("data_fingerprint")}

@@ -30,10 +30,13 @@ from saejax.train.step import (
     make_lbfgs_driver,
     make_train_chunk,
     make_train_step,
+    member_eval_of,
+    settled,
 )
 
 __all__ = [
     "DivergenceError", "RunResult", "TrainState", "count_arrays", "init_state",
     "jitted_train_chunk", "make_evaluate", "make_lbfgs_driver", "make_train_chunk",
-    "make_train_step", "run", "run_counts", "saved_config", "set_learning_rate", "stopped",
+    "make_train_step", "member_eval_of", "run", "run_counts", "saved_config",
+    "set_learning_rate", "settled", "stopped",
 ]

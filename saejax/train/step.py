@@ -31,10 +31,13 @@ from saejax.train.state import TrainState
 # blocks keep the (M, N) temporaries in cache. docs/benchmarks.md has the measurements.
 EVAL_BLOCK = 2048
 EVAL_BLOCK_BATCHED = 1024
-# member_eval="auto": the sweep's evaluation on each platform, as measured (docs/gpu.md and
-# docs/benchmarks.md): on 2 CPU cores, 64 members at 64-25 (m = 10,000) took 172 ms blocked,
-# 229 ms whole and 477 ms folded; 16 at 784-196, 1,046, 1,443 and 2,226 ms.
-MEMBER_EVAL_RULE = {"cpu": "blocked", "gpu": "blocked", "tpu": "blocked"}
+# member_eval="auto": the sweep's evaluation on each platform, as measured (docs/gpu.md). On 2
+# CPU cores, 64 members at 64-25 (m = 10,000) took 172 ms blocked, 229 ms whole and 477 ms
+# folded; 16 at 784-196, 1,046, 1,443 and 2,226 ms. On one H200, 1,024 members at 64-25 took
+# 9.9, 8.2 and 9.7 ms, 64 at 784-196 13.1, 10.7 and 11.7 ms, and the 1,024-member exercise
+# sweep 6.2, 5.4 and 5.8 s. Blocks keep the CPU's caches warm; an accelerator does better
+# without them. TPU: not measured, taken as the GPU.
+MEMBER_EVAL_RULE = {"cpu": "blocked", "gpu": "whole", "tpu": "whole"}
 
 
 def member_eval_of(config: TrainConfig, platform: str | None = None) -> str:

@@ -422,3 +422,46 @@ def test_the_driver_runs_in_chunks_files_rows_by_chunk_and_keeps_float32():
     _, _, _, want = run(lambda x: 2.0 * f(x.astype(jnp.float32), target), [5.0, -3.0, 2.0], 4,
                         memory=5)
     np.testing.assert_allclose(np.concatenate(chunks), [r["loss"] for r in want], rtol=1e-5)
+
+
+@pytest.mark.parametrize("passes", ["dot", "reduce"])
+def test_both_ways_through_the_memory_give_the_two_loop_of_numpy(passes, monkeypatch):
+    # optim.lbfgs.MEMORY_PASSES picks, per platform, matrix products or fused reductions for the
+    # passes over S and Y; either is the same recursion.
+    monkeypatch.setitem(optim.lbfgs.MEMORY_PASSES, jax.default_backend(), passes)
+    rng = np.random.default_rng(5)
+    n, m = 9, 4
+    S, Y = rng.normal(size=(m, n)), rng.normal(size=(m, n))
+    Y = Y + 3 * S  # y.s > 0
+    rho = 1.0 / np.sum(S * Y, axis=1)
+    g = rng.normal(size=n)
+    h = (S[-1] @ Y[-1]) / (Y[-1] @ Y[-1])
+    got = jax.jit(optim.two_loop)(jnp.asarray(g), jnp.asarray(S), jnp.asarray(Y),
+                                  jnp.asarray(rho), jnp.asarray(m), h, jnp.asarray(S @ Y.T),
+                                  jnp.asarray(Y @ Y.T))
+    np.testing.assert_allclose(got, np_two_loop(g, list(zip(S, Y))), rtol=1e-12, atol=1e-14)
+    # and the memory the ring keeps through a run
+    _, _, opt, _ = run(lambda x: jnp.sum((x - 1.0) ** 4) + jnp.sum(x ** 2), np.arange(6.0), 15,
+                       memory=3)
+    np.testing.assert_allclose(np.asarray(opt.SY), np.asarray(opt.S) @ np.asarray(opt.Y).T,
+                               rtol=1e-12, atol=1e-300)
+
+
+def test_a_tick_reads_its_memory_twice_and_writes_one_pair():
+    # The memory work of a tick: write the new pair into its row, one pass over S and Y for the
+    # new Gram row and column and S g, Y g, and one pass for the direction. XLA's cost model of
+    # the compiled tick (memory donated, as the drivers donate it) counts S's bytes about 5.5
+    # times (S and Y read twice, the rows written): a third pass over both would add 2.
+    m, p = 20, 50_000
+    opt = optim.init_lbfgs({"x": jnp.zeros(p)}, m)
+
+    def memory_work(opt, s, y, g):
+        S, Y, rho, stored, h, SY, YY, Sgy, Ygsy = optim.lbfgs._remember(
+            opt, s, y, jnp.dot(y, s), True, False, g)
+        return optim.two_loop(g, S, Y, rho, stored, h, SY, YY, Sgy[:, 0], Ygsy[:, 0]), S, Y
+
+    v = jnp.ones(p)
+    compiled = jax.jit(memory_work, donate_argnums=0).lower(opt, v, v, v).compile()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    assert cost["bytes accessed"] <= 6.0 * opt.S.nbytes, cost["bytes accessed"] / opt.S.nbytes

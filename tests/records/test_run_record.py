@@ -64,7 +64,9 @@ def test_saved_config_needs_a_readable_config_json(tmp_path):
     with pytest.raises(CheckpointError, match="is unreadable .*rho must lie strictly inside"):
         run_record.saved_config(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"config": {"rho": 0.2, "n_hidden": 7}}))
-    assert run_record.saved_config(tmp_path) == TrainConfig(rho=0.2, n_hidden=7)
+    # a record from before member_eval existed: the blocked evaluation it compiled
+    assert run_record.saved_config(tmp_path) == TrainConfig(rho=0.2, n_hidden=7,
+                                                            member_eval="blocked")
 
 
 def test_without_a_workdir_nothing_is_written_and_nothing_is_due():

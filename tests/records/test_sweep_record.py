@@ -101,3 +101,15 @@ def test_a_saved_block_is_read_back_and_its_members_found(tmp_path):
         sweep_record.load_member(tmp_path, 3)
     with pytest.raises(FileNotFoundError, match="a sweep's run directory"):
         sweep_record.load_member(tmp_path / "elsewhere", 0)
+
+
+def test_a_sweep_recorded_before_member_eval_existed_resumes_as_blocked(tmp_path):
+    # config.EARLIER_DEFAULTS: sweeps written before the setting compiled the blocked evaluation
+    config = TrainConfig(n_hidden=3, optimizer="adam", steps=4, member_eval="blocked")
+    old = record(config)
+    del old["config"]["member_eval"]
+    sweep_record.SweepRecord.open(tmp_path, old, resume=False)
+    assert sweep_record.SweepRecord.open(tmp_path, record(config), resume=True).block == 2
+    with pytest.raises(RunDirError, match="member_eval 'blocked' -> 'whole'"):
+        sweep_record.SweepRecord.open(tmp_path, record(config.replace(member_eval="whole")),
+                                      resume=True)

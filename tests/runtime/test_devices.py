@@ -44,3 +44,25 @@ def test_too_late_says_where_to_call_it():
     assert out.returncode != 0
     assert "right after `import jax`" in out.stderr
     assert "xla_force_host_platform_device_count=2" in out.stderr
+
+
+def test_the_platform_line_names_jax_the_backend_and_the_devices():
+    import jax
+
+    from saejax.runtime import devices
+
+    line = devices.platform_line()
+    assert line.startswith(f"JAX {jax.__version__} on {jax.default_backend()}: ")
+    assert f"{len(jax.devices())} device" in line and jax.devices()[0].device_kind in line
+
+
+def test_a_gpu_driver_beside_a_cpu_jax_gets_a_warning_with_the_install_line():
+    import jax
+
+    from saejax.runtime import devices
+
+    assert jax.default_backend() == "cpu"  # the test machines have no accelerator
+    warning = devices.unused_gpu_warning(driver=True)
+    assert "NVIDIA driver" in warning and "runs on the CPU" in warning
+    assert "pip install -U 'jax[cuda13]'" in warning
+    assert devices.unused_gpu_warning(driver=False) is None

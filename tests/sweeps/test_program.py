@@ -85,3 +85,27 @@ def test_sharded_equals_unsharded_on_four_cpu_devices():
     proc = subprocess.run([sys.executable, "-c", SHARDED], env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_a_sweep_is_the_same_whichever_member_evaluation_it_compiles():
+    # member_eval changes only how the members' evaluation is laid out (blocked, whole, folded
+    # into wide products): float64 sweeps of each end at the same params, member for member.
+    import jax
+    import numpy as np
+
+    from saejax.config import TrainConfig
+
+    jax.config.update("jax_enable_x64", True)
+    x = np.random.default_rng(3).uniform(0.1, 0.9, (2100, 12))  # two blocks of the blocked one
+    base = TrainConfig(n_hidden=5, steps=12, steps_per_call=12, dtype="float64")
+    results = {how: sweeps.sweep(base.replace(member_eval=how), x, rho=[0.01, 0.1],
+                                 beta=[0.3, 3.0], chunk_size=4, progress=False)
+               for how in ("blocked", "whole", "folded")}
+    want = results["blocked"]
+    for how in ("whole", "folded"):
+        got = results[how]
+        assert [r["iterations"] for r in got.rows] == [r["iterations"] for r in want.rows]
+        for k in want.params:
+            np.testing.assert_allclose(got.params[k], want.params[k], rtol=1e-9, atol=1e-12,
+                                       err_msg=f"{how} {k}")
