@@ -63,7 +63,7 @@ from saejax.data import training_data
 from saejax.losses import Hyper
 from saejax.schema import MEMBER_EVALS
 
-CHECKS = ["matmul", "evals", "exercise", "mnist", "lbfgs-memory", "lbfgs-passes", "lm",
+CHECKS = ["matmul", "evals", "exercise", "mnist", "steady", "lbfgs-memory", "lbfgs-passes", "lm",
           "mnist-adam", "loop", "members", "step", "mnist-tick", "mnist-parts"]
 
 
@@ -317,6 +317,9 @@ def main():
 
     check("lbfgs-memory", f"L-BFGS pairs against iterations and seconds to a J, one run at "
           f"{n}-{h}, m = {m}", "report", lbfgs_pairs)
+    check("steady", "sweeps at two lengths: the ticks alone, without what a sweep pays once",
+          ">= 30% of peak at 784-196 (H100)", lambda: gpu_parts.steady_state(
+              exercise, x, mnist, xm, q, timed_sweep, peak_gflops))
     check("lbfgs-passes", "L-BFGS memory passes as matrix products or as fused reductions, "
           "alone and in sweeps", "report", lambda: gpu_parts.memory_passes(
               exercise, x, mnist, xm, q, timed_sweep, peak_gflops))
