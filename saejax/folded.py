@@ -88,11 +88,6 @@ def member_vmap(single, folded):
     members that share ``batch``, ``folded`` of all of them (hyper broadcast to the members
     where it is shared); any other batching vmaps ``single`` as usual."""
 
-    @custom_vmap
-    def evaluate(params, batch, hyper):
-        return single(params, batch, hyper)
-
-    @evaluate.def_vmap
     def rule(axis_size, in_batched, params, batch, hyper):
         params_b, batch_b, hyper_b = in_batched
         if batch_b or not all(jax.tree.leaves(params_b)):
@@ -105,4 +100,7 @@ def member_vmap(single, folded):
             out = folded(params, batch, hyper)
         return out, jax.tree.map(lambda _: True, out)
 
+    # custom_vmap applied by call, not as a decorator, so that the mutation run reaches rule
+    evaluate = custom_vmap(lambda params, batch, hyper: single(params, batch, hyper))
+    evaluate.def_vmap(rule)
     return evaluate
