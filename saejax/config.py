@@ -259,9 +259,9 @@ EARLIER_DEFAULTS = {"member_eval": "blocked"}
 # change them, as they leave the training untouched.
 RECORD_SETTINGS = ("log_every", "checkpoint_every", "checkpoint_seconds", "keep_checkpoints")
 # A resumed run may also go on with another learning rate or a larger budget (config.json's
-# segments say which steps ran with which). A sweep may not: its members' rows would no longer
-# describe one training each.
-RUN_RESUMABLE = ("lr", "steps", *RECORD_SETTINGS)
+# segments say which steps ran with which), and another member_eval, which only sweeps use. A
+# sweep may not: its members' rows would no longer describe one training each.
+RUN_RESUMABLE = ("lr", "steps", "member_eval", *RECORD_SETTINGS)
 
 
 def refuse_lr_for_lbfgs(config: TrainConfig, lr_given: bool) -> None:

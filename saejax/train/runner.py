@@ -23,7 +23,7 @@ from saejax.runtime import compile_cache, memory
 from saejax.runtime.progress import prefetch_imports, progress_bar
 from saejax.train.final import final_stats, recovery_of
 from saejax.train.state import TrainState, init_state, resumed, run_counts, stopped
-from saejax.train.step import chunk_lengths, jitted_train_chunk, settled
+from saejax.train.step import chunk_lengths, jitted_train_chunk
 
 
 class DivergenceError(RuntimeError):
@@ -85,7 +85,6 @@ def run(
       DivergenceError: a NaN or Inf loss.
     """
     config.check_k()
-    config = settled(config)  # the machine's choices, as config.json records them
     if data_info is None:  # an array from Python: the records describe it, not a preset's data
         config, data, data_info = in_memory(config, data)
     data = checks.check_training_data(data, config)

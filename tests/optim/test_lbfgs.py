@@ -447,6 +447,7 @@ def test_both_ways_through_the_memory_give_the_two_loop_of_numpy(passes, monkeyp
                                rtol=1e-12, atol=1e-300)
 
 
+@pytest.mark.filterwarnings("ignore:Some donated buffers were not usable")
 def test_a_tick_reads_its_memory_twice_and_writes_one_pair():
     # The memory work of a tick: write the new pair into its row, one pass over S and Y for the
     # new Gram row and column and S g, Y g, and one pass for the direction. XLA's cost model of
