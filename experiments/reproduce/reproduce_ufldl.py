@@ -22,6 +22,10 @@ figures it prints, so the table and the scripts cannot disagree:
   iterations on the 60,000 training images, accuracy on the 10,000 test images;
 - self-taught learning: self_taught_learning.py (UFLDL: about 98% on features, 96% on pixels);
 - stacked autoencoder: stacked_autoencoder.py (UFLDL: 87.7% before, 97.6% after fine-tuning);
+- PCA and whitening: pca_whitening.py (UFLDL's pca_gen checks: the rotated data's covariance
+  is diagonal, PCA whitening without regularization gives the identity on the components
+  kept for 99% of the variance, ZCA whitening's covariance is U diag(s/(s+eps)) U^T), pictures
+  in pca_whitening/;
 - linear decoder: linear_decoder_color.py (UFLDL: mostly oriented edges, grey or coloured, and
   colour-opponent blobs), the share of features whose energy is mostly spatial
   (``saejax.metrics.spatial_energy_share`` at least 0.5) rather than a flat colour square:
@@ -120,6 +124,18 @@ def main():
     row("sparse autoencoder exercise: J after 400 iterations (filters: "
         "ufldl_sparse_autoencoder/filters.png)", "edge filters (J not published)",
         f"J = {j:.4f}", f"within 0.01 of {reference}", abs(j - reference) <= 0.01, t)
+
+    out, t = script("pca_whitening", workdir)
+    k = number(r"^components for 99% of the variance: ([0-9]+)", out)
+    rot = number(r"^x_rot covariance: largest off-diagonal ([0-9.e+-]+)", out)
+    white = number(r"^PCA whitening, epsilon 0: .* within ([0-9.e+-]+) of I", out)
+    zca = number(r"^ZCA whitening, epsilon [0-9.]+: covariance within ([0-9.e+-]+)", out)
+    row("PCA and whitening on 12x12 raw patches: x_rot's covariance diagonal, PCA-white's the "
+        "identity on the components kept for 99%, ZCA's U diag(s/(s+eps)) U^T (pictures: "
+        "pca_whitening/*.png)", "diagonal; identity; edges enhanced (k not published)",
+        f"k = {k:.0f} of 144; off-diagonal {rot:.0e}, from I {white:.0e}, ZCA {zca:.0e}",
+        "off-diagonal < 1e-10, from I < 1e-8, ZCA < 1e-10",
+        rot < 1e-10 and white < 1e-8 and zca < 1e-10, t)
 
     if not args.fast:
         out, t = script("ufldl_mnist", workdir, "--data", str(mnist))

@@ -14,15 +14,24 @@ from saejax.data.errors import DataError, check_finite
 from saejax.data.images import (
     embedded_color_images,
     embedded_images,
+    embedded_raw_images,
     load_images,
     load_images_mat,
     load_sparsenet,
 )
 from saejax.data.mnist import load_digits, load_mnist
 from saejax.data.patches import normalize_patches, sample_patches, ufldl_patches
-from saejax.data.whiten import ZCA, whiten_image, whiten_images, whitening_filter
+from saejax.data.pca import PCA, zero_mean_patches
+from saejax.data.whiten import (
+    ZCA,
+    whiten_image,
+    whiten_images,
+    whitening_filter,
+    whitening_scale,
+)
 
 __all__ = [
+    "PCA",
     "ZCA",
     "DataError",
     "check_finite",
@@ -33,6 +42,7 @@ __all__ = [
     "detect_format",
     "embedded_color_images",
     "embedded_images",
+    "embedded_raw_images",
     "file_sha256",
     "is_array_spec",
     "load_array",
@@ -50,4 +60,6 @@ __all__ = [
     "whiten_image",
     "whiten_images",
     "whitening_filter",
+    "whitening_scale",
+    "zero_mean_patches",
 ]

@@ -193,14 +193,27 @@ def _read_embedded(name: str) -> np.ndarray:
     return skimage.io.imread(path)
 
 
-@functools.lru_cache(maxsize=4)
-def _embedded_images(f0: float) -> tuple[np.ndarray, ...]:
+@functools.lru_cache(maxsize=1)
+def _embedded_gray() -> tuple[np.ndarray, ...]:
     from skimage.color import rgb2gray
     from skimage.util import img_as_float
 
     gray = [img_as_float(_read_embedded(name)) for name in _GRAY_FILES]
     gray += [rgb2gray(_read_embedded(name)) for name in _COLOR_FILES]
-    whitened = whiten_images(gray, f0=f0)
+    for image in gray:
+        image.flags.writeable = False
+    return tuple(gray)
+
+
+def embedded_raw_images() -> list[np.ndarray]:
+    """The nine photographs of ``embedded_images`` before whitening: grayscale in [0, 1], as
+    UFLDL's IMAGES_RAW.mat holds raw images for its PCA exercise. Fresh copies each call."""
+    return [image.copy() for image in _embedded_gray()]
+
+
+@functools.lru_cache(maxsize=4)
+def _embedded_images(f0: float) -> tuple[np.ndarray, ...]:
+    whitened = whiten_images(list(_embedded_gray()), f0=f0)
     for image in whitened:
         # Cached arrays are shared between callers; make accidental in-place edits fail loudly.
         image.flags.writeable = False

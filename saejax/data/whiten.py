@@ -94,6 +94,13 @@ def whiten_images(
     return [w * scale for w in whitened]
 
 
+def whitening_scale(s: np.ndarray, epsilon: float) -> np.ndarray:
+    """1 / sqrt(s + epsilon): what whitening multiplies the component of eigenvalue s by (PCA
+    and ZCA whitening alike; the square root makes the whitened variance s / (s + epsilon),
+    1 for epsilon = 0)."""
+    return 1.0 / np.sqrt(np.asarray(s, dtype=np.float64) + epsilon)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class ZCA:
     """A fitted ZCA whitening transform, reusable on new data (UFLDL "PCA and Whitening").
@@ -146,7 +153,7 @@ class ZCA:
                 "ZCA.fit: the data covariance is singular and epsilon is 0, so whitening would "
                 "divide by zero. Use epsilon > 0."
             )
-        w = (u / np.sqrt(s)) @ u.T
+        w = (u * whitening_scale(s, 0.0)) @ u.T  # epsilon is in s already
         w_inv = (u * np.sqrt(s)) @ u.T
         logger.debug("ZCA fitted on %d x %d data, epsilon=%g", *x.shape, epsilon)
         return cls(mean=mean, W=w, W_inv=w_inv, epsilon=float(epsilon))

@@ -20,11 +20,17 @@ def test_the_fast_reproduction_passes_and_writes_its_table(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     rows = json.loads((tmp_path / "r" / "table.json").read_text())
-    assert [r["status"] for r in rows] == ["pass", "pass"]
+    assert [r["status"] for r in rows] == ["pass", "pass", "pass"]
     assert float(rows[0]["measured"]) < 1e-9  # UFLDL's gradient-check criterion
     j = float(rows[1]["measured"].removeprefix("J = "))
     assert abs(j - 0.379) <= 0.01  # the exercise on the embedded photographs
     assert (tmp_path / "r" / "ufldl_sparse_autoencoder" / "filters.png").exists()
+    # PCA and whitening: 114 of 144 components keep 99% of the raw embedded patches' variance
+    assert rows[2]["measured"].startswith("k = 114 of 144")
+    for name in ("raw", "pca_99", "pca_90", "zca", "covariances"):
+        assert (tmp_path / "r" / "pca_whitening" / f"{name}.png").exists(), name
+    config = json.loads((tmp_path / "r" / "pca_whitening" / "config.json").read_text())
+    assert config["results"]["wrong_zca_from_formula"] > 0.1  # the 1/(s+eps) mistake shows
     assert "| gradient check" in (tmp_path / "r" / "table.md").read_text()
 
 

@@ -1,0 +1,112 @@
+"""data.pca: pca_gen's PCA, PCA whitening and ZCA whitening against NumPy's SVD and their
+covariances, as the exercise checks them."""
+
+import numpy as np
+import pytest
+
+from saejax.data import PCA, ZCA, DataError, whitening_scale, zero_mean_patches
+
+
+def patches(m=2000, n=16, seed=0):
+    """Correlated data: smooth 4x4 'patches', each zero-meaned by its own mean."""
+    rng = np.random.default_rng(seed)
+    mix = rng.normal(size=(n, n)) * np.exp(-np.arange(n) / 4.0)[None, :]
+    return zero_mean_patches(rng.normal(size=(m, n)) @ mix.T)
+
+
+def cov(z):
+    return z.T @ z / len(z)
+
+
+def test_zero_mean_patches_subtracts_each_patchs_own_mean():
+    x = np.arange(12.0).reshape(3, 4) ** 2
+    np.testing.assert_allclose(zero_mean_patches(x), x - x.mean(axis=1)[:, None])
+    np.testing.assert_allclose(zero_mean_patches(x).mean(axis=1), 0.0, atol=1e-12)
+
+
+def test_the_components_are_the_svd_of_sigma_as_pca_gen_takes_it():
+    x = patches()
+    pca = PCA.fit(x)
+    u, s, _ = np.linalg.svd(x.T @ x / len(x))  # [U, S, V] = svd(sigma), columns of x
+    np.testing.assert_allclose(pca.s, np.clip(s, 0, None), rtol=1e-10, atol=1e-12)
+    big = s > 1e-8 * s[0]
+    # each eigenvector up to its sign
+    dots = np.abs(np.sum(pca.U[:, big] * u[:, big], axis=0))
+    np.testing.assert_allclose(dots, 1.0, atol=1e-8)
+    assert np.all(np.diff(pca.s) <= 0)
+
+
+def test_x_rot_has_a_diagonal_covariance_of_the_eigenvalues():
+    x = patches()
+    pca = PCA.fit(x)
+    np.testing.assert_allclose(cov(pca.rotate(x)), np.diag(pca.s), atol=1e-12)
+
+
+@pytest.mark.parametrize("retained, k", [(0.4, 1), (0.5, 2), (0.7, 2), (0.9, 3), (0.91, 4),
+                                         (0.99, 4), (1.0, 4)])
+def test_components_for_a_share_of_the_variance_by_hand(retained, k):
+    # eigenvalues 4, 3, 2, 1 of 10: the leading ones keep 40%, 70%, 90%, 100%
+    pca = PCA(U=np.eye(4), s=np.array([4.0, 3.0, 2.0, 1.0]))
+    assert pca.components_for(retained) == k
+
+
+def test_dimension_reduction_projects_and_recovers():
+    x = patches()
+    pca = PCA.fit(x)
+    np.testing.assert_allclose(pca.recover(pca.rotate(x)), x, atol=1e-12)
+    k = pca.components_for(0.9)
+    x_hat = pca.recover(pca.rotate(x, k))
+    # the residual is orthogonal to the kept components, and its variance is what was dropped
+    np.testing.assert_allclose(pca.rotate(x - x_hat, k), 0.0, atol=1e-10)
+    np.testing.assert_allclose(np.sum((x - x_hat) ** 2) / len(x), np.sum(pca.s[k:]), rtol=1e-8)
+
+
+def test_pca_whitening_gives_the_identity_and_regularization_shrinks_it():
+    x = patches()
+    pca = PCA.fit(x)
+    k = pca.components_for(0.99)
+    np.testing.assert_allclose(cov(pca.white(x, 0.0, k)), np.eye(k), atol=1e-10)
+    eps = 0.1
+    np.testing.assert_allclose(cov(pca.white(x, eps)), np.diag(pca.s / (pca.s + eps)),
+                               atol=1e-12)
+
+
+def test_zca_whitening_has_the_square_root():
+    # ZCA = U diag(1/sqrt(s + eps)) U^T: the whitened covariance is U diag(s/(s+eps)) U^T, and
+    # the identity for eps = 0 on full-rank data. A port's 1/(s + eps) fails both.
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3000, 6)) @ rng.normal(size=(6, 6))
+    pca = PCA.fit(x)
+    np.testing.assert_allclose(cov(pca.zca(x, 0.0)), np.eye(6), atol=1e-10)
+    eps = 0.5
+    want = (pca.U * (pca.s / (pca.s + eps))) @ pca.U.T
+    np.testing.assert_allclose(cov(pca.zca(x, eps)), want, atol=1e-12)
+    wrong = x @ ((pca.U / (pca.s + eps)) @ pca.U.T)
+    assert np.max(np.abs(cov(wrong) - want)) > 1e-3
+    np.testing.assert_allclose(whitening_scale([4.0, 1.0], 0.0), [0.5, 1.0])
+
+
+def test_zca_class_and_pca_share_the_whitening_rule():
+    x = patches(n=9)
+    x = x + np.random.default_rng(1).normal(size=x.shape)  # full rank
+    eps = 0.1
+    zca = ZCA.fit(x, eps)
+    pca = PCA.fit(x - x.mean(axis=0))  # ZCA removes each feature's mean first
+    np.testing.assert_allclose(zca.apply(x), pca.zca(x - x.mean(axis=0), eps), atol=1e-10)
+
+
+def test_bad_input_is_refused_by_name():
+    with pytest.raises(DataError, match="shape"):
+        PCA.fit(np.ones(5))
+    with pytest.raises(DataError, match="NaN|Inf|finite"):
+        PCA.fit(np.array([[1.0, np.nan], [0.0, 1.0]]))
+    pca = PCA.fit(patches())
+    with pytest.raises(DataError, match="retained"):
+        pca.components_for(1.5)
+    with pytest.raises(DataError, match="k must be"):
+        pca.rotate(patches(), 17)
+    with pytest.raises(DataError, match="epsilon must be >= 0"):
+        pca.white(patches(), -1.0)
+    # zero-meaned patches lose one direction: whitening all of it with epsilon 0 divides by 0
+    with pytest.raises(DataError, match="zero eigenvalue"):
+        pca.white(patches(), 0.0)
