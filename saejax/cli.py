@@ -58,6 +58,9 @@ def _add_gradcheck(sub) -> None:
     p.add_argument("--stacked", action="store_true",
                    help="also check the stacked network's fine-tuning gradient (two sparse "
                         "layers N-H-H and a 3-class softmax, m examples)")
+    p.add_argument("--cnn", action="store_true",
+                   help="also check the convolutional network's gradient (4 images of 12x12, "
+                        "2 filters of 5x5, mean pooling over 2x2, 4 classes)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -79,10 +82,12 @@ def _gradcheck(args) -> int:
         jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
-    from saejax import gradcheck, stacked
+    from saejax import cnn, gradcheck, stacked
     from saejax.losses import Hyper
 
-    net = None
+    net = conv = None
+    if args.cnn:  # the tutorial's convolutional network, small
+        conv = cnn.check(*cnn.problem(jnp.dtype(args.dtype), args.seed), eps=args.eps)
     if args.stacked:  # two sparse layers N-H-H and a 3-class softmax, m examples
         net = stacked.check(*stacked.problem((args.n_visible, args.n_hidden, args.n_hidden), 3,
                                              args.m, jnp.dtype(args.dtype), args.seed),
@@ -92,7 +97,7 @@ def _gradcheck(args) -> int:
         _all(args.term, TERMS), _all(args.decoder, DECODERS),
         {"no": (False,), "yes": (True,), "all": (False, True)}[args.tied],
         Hyper(args.rho, args.beta, args.lam, args.l1, args.k, args.l0), args.dtype, args.eps,
-        args.seed, net, archs)
+        args.seed, net, archs, conv)
     print(json.dumps(result, indent=2) if args.json else gradcheck.format_report(result))
     return 0 if result["passed"] else 1
 

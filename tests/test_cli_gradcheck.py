@@ -63,3 +63,27 @@ def test_planted_wrong_gradient_fails(capsys, monkeypatch):
 def test_k_above_n_hidden_is_bad_input(capsys):
     assert cli.main(["gradcheck", "--arch", "topk", "--k", "6"]) == 2
     assert "k = 6 exceeds the 5 latents" in capsys.readouterr().err
+
+
+def test_the_convolutional_network_is_checked_three_ways(capsys):
+    assert cli.main(["gradcheck", "--cnn", "--penalty", "kl"]) == 0
+    out = capsys.readouterr().out
+    assert "convolutional network 12x12 images, 2 filters 5x5" in out and "all checks passed" in out
+    assert cli.main(["gradcheck", "--cnn", "--penalty", "kl", "--json"]) == 0
+    conv = json.loads(capsys.readouterr().out)["cnn"]
+    assert conv["passed"] and conv["differences"]["analytic~autodiff"] < 1e-10
+    assert conv["differences"]["analytic~numerical"] < 1e-7
+
+
+def test_a_planted_wrong_convolution_gradient_fails(capsys, monkeypatch):
+    from saejax import cnn
+
+    right = cnn.loss_and_grad
+
+    def wrong(*args, **kw):
+        cost, grads = right(*args, **kw)
+        return cost, {**grads, "Wc": grads["Wc"].at[0, 0, 0].add(1e-3)}
+
+    monkeypatch.setattr(cnn, "loss_and_grad", wrong)
+    assert cli.main(["gradcheck", "--cnn", "--penalty", "kl"]) == 1
+    assert "SOME CHECKS FAILED" in capsys.readouterr().out

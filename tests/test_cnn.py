@@ -1,0 +1,121 @@
+"""saejax.cnn: convolution and pooling against direct loops, the hand-written gradient against
+autodiff and finite differences (float64), and minFuncSGD's update rule against NumPy."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from saejax import cnn
+from saejax.differences import numerical_grad, relative_difference
+
+
+def loop_convolve(images, filters):
+    """cnnConvolve by loops: conv2(image, rot90(filter, 2), 'valid') = cross-correlation."""
+    b, d, _ = images.shape
+    f, k, _ = filters.shape
+    out = np.zeros((b, f, d - k + 1, d - k + 1))
+    for n in range(b):
+        for g in range(f):
+            for i in range(d - k + 1):
+                for j in range(d - k + 1):
+                    out[n, g, i, j] = np.sum(images[n, i:i + k, j:j + k] * filters[g])
+    return out
+
+
+def loop_pool(a, p):
+    b, f, c, _ = a.shape
+    out = np.zeros((b, f, c // p, c // p))
+    for i in range(c // p):
+        for j in range(c // p):
+            out[:, :, i, j] = a[:, :, i * p:(i + 1) * p, j * p:(j + 1) * p].mean(axis=(2, 3))
+    return out
+
+
+def problem(seed=0):
+    """A small float64 network: 3 images of 12x12, 3 filters of 5x5, pooling 2, 4 classes."""
+    k = jax.random.split(jax.random.key(seed), 4)
+    params = cnn.init_params(k[0], 12, 5, 3, 2, 4, jnp.float64)
+    params["bc"] = 0.2 * jax.random.normal(k[1], (3,), jnp.float64)
+    params["bd"] = 0.1 * jax.random.normal(k[2], (4,), jnp.float64)
+    x = jax.random.uniform(k[3], (3, 12, 12), jnp.float64)
+    return params, x, jnp.array([0, 3, 1])
+
+
+def test_convolve_is_the_valid_cross_correlation_of_cnnconvolve():
+    rng = np.random.default_rng(0)
+    images, filters = rng.normal(size=(2, 7, 7)), rng.normal(size=(3, 3, 3))
+    np.testing.assert_allclose(cnn.convolve(jnp.asarray(images), jnp.asarray(filters)),
+                               loop_convolve(images, filters), rtol=1e-12, atol=1e-12)
+
+
+def test_mean_pool_averages_disjoint_blocks():
+    a = np.random.default_rng(1).normal(size=(2, 3, 6, 6))
+    np.testing.assert_allclose(cnn.mean_pool(jnp.asarray(a), 2), loop_pool(a, 2), rtol=1e-12)
+    np.testing.assert_allclose(cnn.mean_pool(jnp.asarray(a), 3), loop_pool(a, 3), rtol=1e-12)
+
+
+def test_the_loss_is_the_cross_entropy_computed_in_numpy():
+    params, x, y = problem()
+    p = {k: np.asarray(v) for k, v in params.items()}
+    a = 1 / (1 + np.exp(-(loop_convolve(np.asarray(x), p["Wc"]) + p["bc"][None, :, None, None])))
+    h = loop_pool(a, 2).reshape(len(x), -1)
+    logits = h @ p["Wd"].T + p["bd"]
+    log_p = logits - np.log(np.sum(np.exp(logits), axis=1, keepdims=True))
+    want = -np.mean(log_p[np.arange(len(y)), np.asarray(y)])
+    np.testing.assert_allclose(cnn.loss(params, x, y), want, rtol=1e-12)
+
+
+def test_the_hand_written_gradient_is_autodiffs_and_finite_differences():
+    params, x, y = problem()
+    cost, g = cnn.loss_and_grad(params, x, y)
+    np.testing.assert_allclose(cost, cnn.loss(params, x, y), rtol=1e-14)
+    auto = jax.grad(cnn.loss)(params, x, y)
+    assert relative_difference(g, auto) < 1e-10
+    numerical = numerical_grad(lambda p: cnn.loss(p, x, y), params, eps=1e-5)
+    assert relative_difference(g, numerical) < 1e-7
+    for key in g:  # every block, not only the whole
+        assert relative_difference(g[key], auto[key]) < 1e-10, key
+
+
+def test_init_follows_cnninitparams_and_refuses_a_pool_that_does_not_divide():
+    params = cnn.init_params(jax.random.key(0))
+    assert params["Wc"].shape == (10, 9, 9) and params["Wd"].shape == (10, 1000)
+    r = np.sqrt(6) / np.sqrt(10 + 1000 + 1)
+    assert np.max(np.abs(params["Wd"])) <= r and np.max(np.abs(params["Wd"])) > 0.9 * r
+    assert abs(float(np.std(params["Wc"])) - 0.1) < 0.01
+    assert not np.any(params["bc"]) and not np.any(params["bd"])
+    with pytest.raises(ValueError, match="must divide"):
+        cnn.init_params(jax.random.key(0), 28, 8, 2, 2)
+
+
+def test_sgd_is_minfuncsgd_step_for_step():
+    # A NumPy transcription of minFuncSGD over the same minibatches: momentum 0.5, then 0.95
+    # from iteration 10; velocity = mom v + alpha g; theta -= v; alpha halved each epoch.
+    params, x, y = problem(seed=2)
+    x = jnp.tile(x, (8, 1, 1))  # 24 images, minibatches of 4: 6 iterations an epoch
+    y = jnp.tile(y, 8)
+    got, costs = cnn.train_sgd(params, x, y, epochs=2, minibatch=4, alpha=0.1, momentum=0.95,
+                               seed=5)
+    rng = np.random.default_rng(5)
+    theta = {k: np.asarray(v) for k, v in params.items()}
+    velocity = {k: np.zeros_like(v) for k, v in theta.items()}
+    alpha, mom, it, want_costs = 0.1, 0.5, 0, []
+    for _ in range(2):
+        order = rng.permutation(len(y))
+        for s in range(0, len(y) - 4 + 1, 4):
+            it += 1
+            if it == 10:
+                mom = 0.95
+            idx = order[s:s + 4]
+            c, g = cnn.loss_and_grad({k: jnp.asarray(v) for k, v in theta.items()}, x[idx],
+                                     y[idx])
+            want_costs.append(float(c))
+            for k in theta:
+                velocity[k] = mom * velocity[k] + alpha * np.asarray(g[k])
+                theta[k] = theta[k] - velocity[k]
+        alpha /= 2
+    np.testing.assert_allclose(costs, want_costs, rtol=1e-10)
+    for k in theta:
+        np.testing.assert_allclose(got[k], theta[k], rtol=1e-10, atol=1e-14)
+    assert not np.allclose(got["Wc"], params["Wc"])  # the caller's params are left as they were
