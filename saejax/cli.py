@@ -61,6 +61,8 @@ def _add_gradcheck(sub) -> None:
     p.add_argument("--cnn", action="store_true",
                    help="also check the convolutional network's gradient (4 images of 12x12, "
                         "2 filters of 5x5, mean pooling over 2x2, 4 classes)")
+    p.add_argument("--rica", action="store_true",
+                   help="also check RICA's gradient (6 filters, 20 patches of 9 pixels)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -82,12 +84,16 @@ def _gradcheck(args) -> int:
         jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
-    from saejax import cnn, gradcheck, stacked
+    from saejax import cnn, gradcheck, rica, stacked
     from saejax.losses import Hyper
 
-    net = conv = None
-    if args.cnn:  # the tutorial's convolutional network, small
-        conv = cnn.check(*cnn.problem(jnp.dtype(args.dtype), args.seed), eps=args.eps)
+    net = None
+    others = {}  # the other networks of the tutorial, small
+    if args.cnn:
+        others["cnn"] = cnn.check(*cnn.problem(jnp.dtype(args.dtype), args.seed), eps=args.eps)
+    if args.rica:
+        others["rica"] = rica.check(*rica.problem(jnp.dtype(args.dtype), args.seed),
+                                    eps=args.eps)
     if args.stacked:  # two sparse layers N-H-H and a 3-class softmax, m examples
         net = stacked.check(*stacked.problem((args.n_visible, args.n_hidden, args.n_hidden), 3,
                                              args.m, jnp.dtype(args.dtype), args.seed),
@@ -97,7 +103,7 @@ def _gradcheck(args) -> int:
         _all(args.term, TERMS), _all(args.decoder, DECODERS),
         {"no": (False,), "yes": (True,), "all": (False, True)}[args.tied],
         Hyper(args.rho, args.beta, args.lam, args.l1, args.k, args.l0), args.dtype, args.eps,
-        args.seed, net, archs, conv)
+        args.seed, net, archs, others)
     print(json.dumps(result, indent=2) if args.json else gradcheck.format_report(result))
     return 0 if result["passed"] else 1
 

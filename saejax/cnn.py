@@ -163,16 +163,6 @@ def problem(dtype=jnp.float64, seed: int = 0):
 
 
 def check(params, images, labels, pool: int = 2, eps=None) -> dict:
-    """The three-way check of ``loss_and_grad``, as ``gradcheck.check`` does for J:
-    ``{"dtype", "differences": {pair: ||a-b||/||a+b||}, "tolerances", "passed"}``."""
-    dtype = jnp.result_type(params["Wc"]).name
-    eps = diff.NUMERICAL_EPS.get(dtype, 1e-4) if eps is None else eps
+    """The three-way check of ``loss_and_grad`` (``differences.three_way``)."""
     f = partial(loss, images_BxDxD=images, labels_B=labels, pool=pool)
-    g = {"analytic": loss_and_grad(params, images, labels, pool)[1],
-         "autodiff": jax.grad(f)(params),
-         "numerical": diff.numerical_grad(f, params, eps)}
-    tolerances = diff.TOLERANCES.get(dtype, diff.TOLERANCES["float32"])
-    found = {pair: diff.relative_difference(*(g[s] for s in pair.split("~")))
-             for pair in diff.PAIRS}
-    return {"dtype": dtype, "differences": found, "tolerances": tolerances,
-            "passed": bool(all(found[p] <= tolerances[p] for p in diff.PAIRS))}
+    return diff.three_way(f, lambda p: loss_and_grad(p, images, labels, pool)[1], params, eps)

@@ -66,3 +66,18 @@ def block_differences(a: dict, b: dict) -> dict:
     out = {k: relative_difference(a[k], b[k]) for k in a}
     out["all"] = relative_difference(a, b)
     return out
+
+
+def three_way(loss_fn, analytic, params, eps=None) -> dict:
+    """The three-way check of a hand-written gradient ``analytic`` (params -> dJ/dparams) of
+    ``loss_fn`` (params -> J) against ``jax.grad`` and central differences, as the checks of the
+    other networks report it: ``{"dtype", "differences": {pair: ||a-b||/||a+b||},
+    "tolerances", "passed"}``."""
+    dtype = np.result_type(*(leaf.dtype for leaf in jax.tree.leaves(params))).name
+    eps = NUMERICAL_EPS.get(dtype, 1e-4) if eps is None else eps
+    g = {"analytic": analytic(params), "autodiff": jax.grad(loss_fn)(params),
+         "numerical": numerical_grad(loss_fn, params, eps)}
+    tolerances = TOLERANCES.get(dtype, TOLERANCES["float32"])
+    found = {pair: relative_difference(*(g[side] for side in pair.split("~"))) for pair in PAIRS}
+    return {"dtype": dtype, "differences": found, "tolerances": tolerances,
+            "passed": bool(all(found[p] <= tolerances[p] for p in PAIRS))}

@@ -169,18 +169,19 @@ def format_table(result: dict) -> str:
 def report(n_visible: int = 8, n_hidden: int = 5, m: int = 10, penalties=("kl",),
            terms=("loss",), decoders=("sigmoid",), tieds=(False,), hyper=None,
            dtype: str = "float64", eps=None, seed: int = 0, stacked: dict | None = None,
-           archs=("sigmoid",), cnn: dict | None = None) -> dict:
+           archs=("sigmoid",), others: dict | None = None) -> dict:
     """Every combination's ``check`` on one small problem and UFLDL's sanity check of
-    ``numerical_grad``, with ``stacked`` (a ``saejax.stacked.check`` result) and ``cnn`` (a
-    ``saejax.cnn.check`` result) beside them; ``passed`` is True only if all pass.
+    ``numerical_grad``, with ``stacked`` (a ``saejax.stacked.check`` result) and ``others``
+    (``{"cnn": saejax.cnn.check(...), "rica": saejax.rica.check(...)}``, as asked) beside them;
+    ``passed`` is True only if all pass.
 
     ``archs`` (``schema.ARCHS``): "sigmoid" runs the combinations above; each family
     architecture adds its ``family_checks`` (knobs l1, k, l0 from ``hyper``; the finite-difference
     step ``eps``, else ``FAMILY_EPS``) at points drawn off its kinks.
 
     Returns:
-      ``{"problem", "sanity", "checks", "family", "stacked", "cnn", "passed"}``;
-      ``format_report`` prints it.
+      ``{"problem", "sanity", "checks", "family", "stacked", "cnn", "rica", "passed"}``
+      (``None`` for a network not checked); ``format_report`` prints it.
     """
     hyper = losses.Hyper(0.01, 3.0, 1e-4) if hyper is None else hyper
     unknown = [a for a in archs if a not in schema.ARCHS]
@@ -198,14 +199,15 @@ def report(n_visible: int = 8, n_hidden: int = 5, m: int = 10, penalties=("kl",)
     sanity = ufldl_sanity_check()
     sanity["passed"] = dtype != "float64" or sanity["difference"] < 1e-9
     passed = (sanity["passed"] and all(r["passed"] for r in results + family)
-              and all(n is None or n["passed"] for n in (net, cnn)))
+              and all(n is None or n["passed"] for n in (net, *(others or {}).values())))
     setup = {"n_visible": n_visible, "n_hidden": n_hidden, "m": m, "rho": float(hyper.rho),
              "beta": float(hyper.beta), "lam": float(hyper.lam), "dtype": dtype, "seed": seed,
              "archs": list(archs),
              **{knob: None if getattr(hyper, knob) is None else cast(getattr(hyper, knob))
                 for knob, cast in (("l1", float), ("k", int), ("l0", float))}}
     return {"problem": setup, "sanity": sanity, "checks": results, "family": family,
-            "stacked": net, "cnn": cnn, "passed": bool(passed)}
+            "stacked": net, **{k: (others or {}).get(k) for k in ("cnn", "rica")},
+            "passed": bool(passed)}
 
 
 def format_report(result: dict) -> str:
@@ -223,7 +225,8 @@ def format_report(result: dict) -> str:
         lines += [format_family_table(r) + "\n" for r in result["family"]]
     titles = {"stacked": f"stacked network {p['n_visible']}-{p['n_hidden']}-{p['n_hidden']}-3 "
                          "fine-tuning gradient",
-              "cnn": "convolutional network 12x12 images, 2 filters 5x5, pool 2, 4 classes"}
+              "cnn": "convolutional network 12x12 images, 2 filters 5x5, pool 2, 4 classes",
+              "rica": "RICA 6 filters, 20 patches of 9 pixels, lambda 0.3, epsilon 1e-2"}
     for key, title in titles.items():
         net = result.get(key)
         if net is None:

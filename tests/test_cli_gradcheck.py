@@ -87,3 +87,11 @@ def test_a_planted_wrong_convolution_gradient_fails(capsys, monkeypatch):
     monkeypatch.setattr(cnn, "loss_and_grad", wrong)
     assert cli.main(["gradcheck", "--cnn", "--penalty", "kl"]) == 1
     assert "SOME CHECKS FAILED" in capsys.readouterr().out
+
+
+def test_rica_is_checked_three_ways(capsys):
+    assert cli.main(["gradcheck", "--rica", "--penalty", "kl", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rica"]["passed"] and out["cnn"] is None
+    assert out["rica"]["differences"]["analytic~autodiff"] < 1e-10
+    assert out["rica"]["differences"]["analytic~numerical"] < 1e-7

@@ -3,7 +3,8 @@
 Command:   .venv/bin/python -m experiments.reproduce.reproduce_ufldl --data ../shared/data
            (DIR holds mnist/ and IMAGES_sparsenet.mat or IMAGES.mat)
            .venv/bin/python -m experiments.reproduce.reproduce_ufldl --fast   (embedded data, < 1 minute)
-Run time:  the full table about 15 minutes on 2 CPU cores (see the README); --fast about 20 s.
+Run time:  the full table about 20 minutes on 2 CPU cores (docs/reproduction.md); --fast under
+           a minute.
 Prints:    result | UFLDL's figure | saejax's measured figure | tolerance | status, one row per
            result; the table is also written to the run directory (table.md, table.json). Exits
            1 if any row fails, 2 on bad input.
@@ -22,6 +23,9 @@ figures it prints, so the table and the scripts cannot disagree:
   iterations on the 60,000 training images, accuracy on the 10,000 test images;
 - self-taught learning: self_taught_learning.py (UFLDL: about 98% on features, 96% on pixels);
 - stacked autoencoder: stacked_autoencoder.py (UFLDL: 87.7% before, 97.6% after fine-tuning);
+- convolution and pooling, self-taught: stl_rica.py (the newer tutorial's stlExercise: RICA
+  filters convolved and square-square-root pooled over digits 0-4, a softmax on top; "~99%"
+  test accuracy, "97.5%" with random filters);
 - convolutional network: cnn_mnist.py (the newer tutorial's cnnTrain: 9x9 convolution, mean
   pooling, softmax, SGD with momentum for 3 epochs; "above 97%", "around 97.4%");
 - PCA and whitening: pca_whitening.py (UFLDL's pca_gen checks: the rotated data's covariance
@@ -172,6 +176,18 @@ def main():
         row("convolutional network on MNIST, 3 epochs of SGD (filters: cnn_mnist/filters.png)",
             "above 97% (cnnTrain.m; also 'around 97.4%')", f"{accuracy:.2f}%", "above 97%",
             accuracy > 97.0, t)
+
+        out, t = script("stl_rica", workdir, "--data", str(mnist))
+        learned = number(r"^test accuracy, RICA filters: ([0-9.]+)%", out)
+        random_ = number(r"^test accuracy, random filters: ([0-9.]+)%", out)
+        row("convolution and pooling, self-taught: RICA filters on digits 0-4 (filters: "
+            "stl_rica/rica_filters.png)", "~99%", f"{learned:.2f}%", "within 1 point",
+            abs(learned - 99.0) <= 1.0, t)
+        row("convolution and pooling, self-taught: random filters", "97.5%", f"{random_:.2f}%",
+            "within 1 point", abs(random_ - 97.5) <= 1.0, 0.0)
+        row("convolution and pooling, self-taught: RICA filters against random ones",
+            "+1.5 points", f"{learned - random_:+.2f} points", "RICA ahead", learned > random_,
+            0.0)
 
         out, t = script("linear_decoder_color", workdir)
         spatial = number(r"^spatial features: ([0-9.]+)%", out)

@@ -99,6 +99,16 @@ class PCA:
                             "fewer components (k) or use epsilon > 0.")
         return self.rotate(x, k) * whitening_scale(self.s[:k], epsilon)[None, :]
 
+    def zca_matrix(self, epsilon: float) -> np.ndarray:
+        """U diag(1 / sqrt(s + epsilon)) U^T, symmetric: ZCA whitening as one matrix (the V
+        that the newer tutorial's zca2 returns, and that RICA's filters are multiplied by)."""
+        if not epsilon >= 0:
+            raise DataError(f"epsilon must be >= 0, got {epsilon}.")
+        if epsilon == 0 and not np.all(self.s > 0):
+            raise DataError("ZCA whitening with epsilon = 0 divides by a zero eigenvalue: use "
+                            "epsilon > 0.")
+        return (self.U * whitening_scale(self.s, epsilon)[None, :]) @ self.U.T
+
     def zca(self, x: np.ndarray, epsilon: float) -> np.ndarray:
         """x_ZCAwhite = U x_PCAwhite: whitened, and rotated back to the pixels' own axes."""
-        return self.white(x, epsilon) @ self.U.T
+        return np.asarray(x, dtype=np.float64) @ self.zca_matrix(epsilon)

@@ -1,0 +1,62 @@
+"""saejax.rica: RICA's hand-written gradient against autodiff and finite differences (float64),
+its cost against NumPy, and square-square-root pooling against a direct loop."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from saejax import rica
+from saejax.differences import numerical_grad, relative_difference
+
+
+def problem(seed=0):
+    k = jax.random.split(jax.random.key(seed), 2)
+    return (jax.random.normal(k[0], (6, 9), jnp.float64),
+            jax.random.normal(k[1], (20, 9), jnp.float64))
+
+
+def test_the_cost_is_softicacost_in_numpy():
+    W, x = problem()
+    Wn, xn = np.asarray(W), np.asarray(x).T  # columns are patches, as the exercise has them
+    V = Wn / np.sqrt(np.sum(Wn**2, axis=1, keepdims=True) + 1e-5)
+    A = V @ xn
+    want = (0.3 * np.sum(np.sqrt(A**2 + 1e-2)) + 0.5 * np.sum((V.T @ A - xn) ** 2)) / xn.shape[1]
+    np.testing.assert_allclose(rica.cost(W, x, 0.3, 1e-2), want, rtol=1e-12)
+
+
+def test_the_hand_written_gradient_is_autodiffs_and_finite_differences():
+    W, x = problem(1)
+    J, g = rica.cost_and_grad(W, x, 0.3, 1e-2)
+    np.testing.assert_allclose(J, rica.cost(W, x, 0.3, 1e-2), rtol=1e-14)
+    assert relative_difference(g, jax.grad(rica.cost)(W, x, 0.3, 1e-2)) < 1e-10
+    numerical = numerical_grad(lambda w: rica.cost(w, x, 0.3, 1e-2), W, eps=1e-5)
+    assert relative_difference(g, numerical) < 1e-7
+
+
+def test_training_lowers_the_cost_and_keeps_unit_rows():
+    _, x = problem(2)
+    W, values = rica.train(x, 4, lam=0.1, steps=30)
+    assert values[-1] < 0.9 * values[0]
+    np.testing.assert_allclose(np.linalg.norm(W, axis=1), 1.0, atol=1e-5)
+
+
+def test_square_sqrt_pooling_by_loops():
+    resp = np.random.default_rng(0).normal(size=(2, 3, 10, 10))
+    want = np.zeros((2, 3, 2, 2))
+    for i in range(2):
+        for j in range(2):
+            block = resp[:, :, 5 * i:5 * i + 5, 5 * j:5 * j + 5]
+            want[:, :, i, j] = np.sqrt(np.sum(block**2, axis=(2, 3)) + 1e-2)
+    np.testing.assert_allclose(rica.square_sqrt_pool(jnp.asarray(resp), 5, 1e-2), want,
+                               rtol=1e-12)
+
+
+def test_features_convolve_then_pool_each_image():
+    rng = np.random.default_rng(1)
+    images, filters = rng.normal(size=(3, 14, 14)), rng.normal(size=(2, 5, 5))
+    got = rica.features(images, jnp.asarray(filters), 5, 1e-2, batch=2)
+    assert got.shape == (3, 2 * 2 * 2)
+    # the first feature of image 1: the first 5x5 pooling region of filter 0's response
+    resp = np.array([[np.sum(images[1, i:i + 5, j:j + 5] * filters[0]) for j in range(5)]
+                     for i in range(5)])
+    np.testing.assert_allclose(got[1, 0], np.sqrt(np.sum(resp**2) + 1e-2), rtol=1e-10)
