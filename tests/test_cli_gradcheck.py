@@ -65,6 +65,7 @@ def test_k_above_n_hidden_is_bad_input(capsys):
     assert "k = 6 exceeds the 5 latents" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # the command line over saejax.*.check, which the fast tier tests
 def test_the_convolutional_network_is_checked_three_ways(capsys):
     assert cli.main(["gradcheck", "--cnn", "--penalty", "kl"]) == 0
     out = capsys.readouterr().out
@@ -75,6 +76,7 @@ def test_the_convolutional_network_is_checked_three_ways(capsys):
     assert conv["differences"]["analytic~numerical"] < 1e-7
 
 
+@pytest.mark.slow  # the command line over saejax.*.check, which the fast tier tests
 def test_a_planted_wrong_convolution_gradient_fails(capsys, monkeypatch):
     from saejax import cnn
 
@@ -89,9 +91,18 @@ def test_a_planted_wrong_convolution_gradient_fails(capsys, monkeypatch):
     assert "SOME CHECKS FAILED" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # the command line over saejax.*.check, which the fast tier tests
 def test_rica_is_checked_three_ways(capsys):
     assert cli.main(["gradcheck", "--rica", "--penalty", "kl", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["rica"]["passed"] and out["cnn"] is None
     assert out["rica"]["differences"]["analytic~autodiff"] < 1e-10
     assert out["rica"]["differences"]["analytic~numerical"] < 1e-7
+
+
+@pytest.mark.slow  # the command line over saejax.*.check, which the fast tier tests
+def test_sparse_coding_is_checked_three_ways(capsys):
+    assert cli.main(["gradcheck", "--sparse-coding", "--penalty", "kl", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["sparse_coding"]["passed"] and out["rica"] is None
+    assert out["sparse_coding"]["differences"]["analytic~numerical"] < 1e-7

@@ -4,6 +4,7 @@ its cost against NumPy, and square-square-root pooling against a direct loop."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from saejax import rica
 from saejax.differences import numerical_grad, relative_difference
@@ -33,6 +34,7 @@ def test_the_hand_written_gradient_is_autodiffs_and_finite_differences():
     assert relative_difference(g, numerical) < 1e-7
 
 
+@pytest.mark.slow  # a compiled L-BFGS
 def test_training_lowers_the_cost_and_keeps_unit_rows():
     _, x = problem(2)
     W, values = rica.train(x, 4, lam=0.1, steps=30)

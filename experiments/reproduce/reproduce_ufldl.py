@@ -23,6 +23,8 @@ figures it prints, so the table and the scripts cannot disagree:
   iterations on the 60,000 training images, accuracy on the 10,000 test images;
 - self-taught learning: self_taught_learning.py (UFLDL: about 98% on features, 96% on pixels);
 - stacked autoencoder: stacked_autoencoder.py (UFLDL: 87.7% before, 97.6% after fine-tuning);
+- topographic sparse coding: sparse_coding.py (the bases arranged topographically, measured
+  as the mean |cosine| between neighbours on the torus against the others);
 - convolution and pooling, self-taught: stl_rica.py (the newer tutorial's stlExercise: RICA
   filters convolved and square-square-root pooled over digits 0-4, a softmax on top; "~99%"
   test accuracy, "97.5%" with random filters);
@@ -176,6 +178,14 @@ def main():
         row("convolutional network on MNIST, 3 epochs of SGD (filters: cnn_mnist/filters.png)",
             "above 97% (cnnTrain.m; also 'around 97.4%')", f"{accuracy:.2f}%", "above 97%",
             accuracy > 97.0, t)
+
+        out, t = script("sparse_coding", workdir, "--images", str(images))
+        near = number(r"^topography: neighbours' mean \|cosine\| ([0-9.]+)", out)
+        far = number(r"^topography: .* against ([0-9.]+) for the others", out)
+        row("topographic sparse coding, 121 bases on 8x8 patches: neighbouring bases alike "
+            "(bases: sparse_coding/bases.png)", "edges arranged topographically",
+            f"mean |cos| {near:.3f} for neighbours, {far:.3f} for the others",
+            "neighbours at least 1.5 times the others", near >= 1.5 * far, t)
 
         out, t = script("stl_rica", workdir, "--data", str(mnist))
         learned = number(r"^test accuracy, RICA filters: ([0-9.]+)%", out)
