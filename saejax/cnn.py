@@ -104,10 +104,16 @@ def loss_and_grad(params, images_BxDxD, labels_B, pool: int = 2):
     return cost, grads
 
 
+def _predict_impl(params, images, pool: int):
+    return jnp.argmax(_forward(params, images, pool)[2], axis=1)
+
+
+_predict = jax.jit(_predict_impl, static_argnames="pool")  # by call: mutmut reaches the body
+
+
 def predict(params, images_BxDxD, pool: int = 2, batch: int = 2000) -> np.ndarray:
     """The most probable class of each image, in batches."""
-    run = jax.jit(lambda p, x: jnp.argmax(_forward(p, x, pool)[2], axis=1))
-    return np.concatenate([np.asarray(run(params, images_BxDxD[i:i + batch]))
+    return np.concatenate([np.asarray(_predict(params, images_BxDxD[i:i + batch], pool))
                            for i in range(0, len(images_BxDxD), batch)])
 
 

@@ -91,12 +91,16 @@ def square_sqrt_pool(resp_BxFxCxC, pool: int, epsilon):
     return jnp.sqrt(sq + epsilon)
 
 
+@partial(jax.jit, static_argnames="pool")
+def _features(x, filters, pool: int, epsilon):
+    return square_sqrt_pool(convolve(x, filters), pool, epsilon).reshape(x.shape[0], -1)
+
+
 def features(images_BxDxD, filters_FxKxK, pool: int, epsilon, batch: int = 1000) -> np.ndarray:
     """The images convolved with the filters (no bias) and square-square-root pooled, one row
-    of F (C/p)^2 features per image, in batches."""
-    run = jax.jit(lambda x: square_sqrt_pool(convolve(x, filters_FxKxK), pool, epsilon).reshape(
-        x.shape[0], -1))
-    return np.concatenate([np.asarray(run(jnp.asarray(images_BxDxD[i:i + batch])))
+    of F (C/p)^2 features per image, in batches (one compiled program per batch shape)."""
+    return np.concatenate([np.asarray(_features(jnp.asarray(images_BxDxD[i:i + batch]),
+                                                filters_FxKxK, pool, epsilon))
                            for i in range(0, len(images_BxDxD), batch)])
 
 
