@@ -142,7 +142,7 @@ def check_inputs(params, x, hyper=None, penalty: str | None = None,
     return jnp.asarray(x, dtype=jnp.result_type(params["W1"]))
 
 
-def check_training_data(data, config) -> np.ndarray:
+def check_training_data(data, config, rows: int | None = None) -> np.ndarray:
     """The training data (M, N) as a NumPy array, checked against the config that will train
     on it: finite, 2-D, at least a batch of examples, float64 only when JAX allows it, and
     within [0, 1] for the sigmoid decoder, whose output cannot leave (0, 1).
@@ -150,6 +150,8 @@ def check_training_data(data, config) -> np.ndarray:
     Args:
       data: training examples, one per row.
       config: a ``TrainConfig``.
+      rows: the examples trained on, when ``data`` holds only some of them (a stream's
+        evaluation rows); default: all of ``data``.
 
     Raises:
       ValueError: naming the problem (a run, a sweep and the command line share these).
@@ -159,8 +161,9 @@ def check_training_data(data, config) -> np.ndarray:
                          "jax.config.update('jax_enable_x64', True) first.")
     data = np.asarray(data)
     check_x(data, data.shape[-1] if data.ndim == 2 else -1, name="training data")
-    if config.batch_size is not None and config.batch_size > data.shape[0]:
-        raise ValueError(f"batch_size {config.batch_size} exceeds the {data.shape[0]} training "
+    rows = data.shape[0] if rows is None else rows
+    if config.batch_size is not None and config.batch_size > rows:
+        raise ValueError(f"batch_size {config.batch_size} exceeds the {rows} training "
                          "examples.")
     if config.decoder == "sigmoid":
         # a3 = sigmoid(z3) lies in (0, 1): a target outside [0, 1] cannot be reconstructed, and

@@ -153,7 +153,7 @@ def _train(args) -> int:
     devices.announce()
     print(
         f"training {network_name(config, x.shape[1])} on {x.shape[0]} examples "
-        f"({info['source']}), {config.optimizer} for {config.steps} steps, {config.dtype}, "
+        f"({info['source']}{streamed_note(info)}), {config.optimizer} for {config.steps} steps, {config.dtype}, "
         f"{config.grad} gradient -> {workdir}"
     )
     result = train.run(config, x, workdir, resume=args.resume, progress=not args.no_progress,
@@ -177,6 +177,14 @@ def _train(args) -> int:
     filters = workdir / "filters.png"
     print(f"filters: {filters}" if filters.exists() else f"run directory: {workdir}")
     return 0
+
+
+def streamed_note(info: dict) -> str:
+    """", read a minibatch at a time (J on N rows)" for data streamed from disk, else ""."""
+    if "streamed" not in info:
+        return ""
+    return (", read a minibatch at a time; J on "
+            f"{info['streamed']['evaluation_rows']} of its rows")
 
 
 def _add_sweep(sub) -> None:
@@ -257,7 +265,7 @@ def _sweep(args) -> int:
                              f"{config.dataset}.")
     devices.announce()
     print(f"sweeping {len(grid)} members of {network_name(config, x.shape[1])} on "
-          f"{x.shape[0]} examples ({info['source']}), {config.optimizer} for {config.steps} "
+          f"{x.shape[0]} examples ({info['source']}{streamed_note(info)}), {config.optimizer} for {config.steps} "
           f"steps -> {workdir}")
     result = sweeps.run_sweep(
         config, x, grid, sweeps.Layout(args.chunk_size, args.devices),

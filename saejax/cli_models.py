@@ -85,6 +85,10 @@ def encode(args) -> int:
         import jax
 
         jax.config.update("jax_enable_x64", True)
+    cache = _cache_to_encode(config, args, recorded)
+    if cache is not None:  # read and written a block at a time, never whole
+        return _encode_stream(cache, config, params, dtype, out, args.num_examples,
+                              models.load_normalization(args.model, args.member), recorded)
     x, info = data_of(config, args.dataset, args.data, args.num_examples, recorded)
     if info.get("reused"):
         print(f"the model was trained on the array at {info['path']}; it is unchanged (sha256 "
@@ -105,4 +109,58 @@ def encode(args) -> int:
     with open(out, "xb") as f:  # never overwrites
         np.save(f, code)
     print(f"wrote {out}: {code.shape[0]} x {code.shape[1]} hidden features of {info['source']}")
+    return 0
+
+
+def _cache_to_encode(config, args, recorded):
+    """The activations cache that encode reads: --data, or the model's own cache when it was
+    trained on one and no other data is named; None for any other data."""
+    from saejax.data import activation_files
+
+    if args.data is not None:
+        return args.data if activation_files.is_activations(args.data) else None
+    own = recorded.get("path") if config.dataset == "array" else None
+    if args.dataset in (None, "array") and activation_files.is_activations(own):
+        return own
+    return None
+
+
+def _encode_stream(home, config, params, dtype, out, num_examples, normalization,
+                   recorded) -> int:
+    """``encode`` of an activations cache: its rows read, encoded and written into the .npy a
+    block at a time (``data.stream``); the file appears complete or not at all."""
+    import os
+
+    import jax.numpy as jnp
+    import numpy as np
+
+    from saejax.data.stream import ActivationStream
+    from saejax.train.final import codes
+
+    stream, info = ActivationStream.open(home, num_examples, config.seed)
+    if recorded.get("path") == str(Path(home).resolve()) and recorded.get("sha256") not in (
+            None, info["sha256"]):
+        raise ValueError(f"the model was trained on the activations in {home}, but they have "
+                         "changed since (their sha256 differs from the model's record): pass "
+                         "--data DIR to encode another cache.")
+    stream.normalization = normalization
+    m, n_visible = stream.shape
+    if n_visible != params["W1"].shape[1]:
+        raise ValueError(f"the model takes {params['W1'].shape[1]} inputs but {home} holds "
+                         f"{n_visible} per row; encode activations of the model's site.")
+    device_params = {k: jnp.asarray(v) for k, v in params.items()}
+    h = params["W1"].shape[0]
+    tmp = out.with_name(f".{out.name}.partial")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    codes_MxH = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(m, h))
+    start = 0
+    for block in stream.blocks():
+        codes_MxH[start:start + len(block)] = np.asarray(
+            codes(device_params, jnp.asarray(block, dtype), config))
+        start += len(block)
+    codes_MxH.flush()
+    del codes_MxH
+    os.link(tmp, out)  # fails rather than overwrite a file made meanwhile
+    tmp.unlink()
+    print(f"wrote {out}: {m} x {h} hidden features of {home}, read a block at a time")
     return 0

@@ -22,6 +22,7 @@ from saejax.data.images import (
 from saejax.data.mnist import load_digits, load_mnist
 from saejax.data.patches import normalize_patches, sample_patches, ufldl_patches
 from saejax.data.pca import PCA, zero_mean_patches
+from saejax.data.stream import ActivationStream
 from saejax.data.whiten import (
     ZCA,
     whiten_image,
@@ -31,6 +32,7 @@ from saejax.data.whiten import (
 )
 
 __all__ = [
+    "ActivationStream",
     "PCA",
     "ZCA",
     "DataError",

@@ -169,7 +169,7 @@ def training_labels(dataset: str, path=None, num_examples: int | None = None) ->
 
 def config_data(config, all_rows: bool = False):
     """``(config, x, info)``: a run's data as its ``config`` names it, normalized as
-    ``config.normalize`` says. A .npy or .npz ``config.data`` makes the data set an array, whose
+    ``config.normalize`` says; x is an ``ActivationStream`` when the run ``streams``. A .npy or .npz ``config.data`` makes the data set an array, whose
     rows are all taken when ``all_rows`` (the command line without --num-examples; a resumed
     run keeps its recorded count), else ``config.num_examples`` of them; the config returned
     records the number of rows actually used.
@@ -184,6 +184,12 @@ def config_data(config, all_rows: bool = False):
     if is_array_spec(config.data):
         config = config.replace(dataset="array")
     array = config.dataset == "array"
+    if array and streams(config):
+        from saejax.data.stream import ActivationStream
+
+        stream, info = ActivationStream.open(config.data, None if all_rows else
+                                             config.num_examples, config.seed, config.normalize)
+        return config.replace(num_examples=len(stream)), stream, info
     x, info = training_data(config.dataset, config.data,
                             None if array and all_rows else config.num_examples,
                             config.patch_size, config.seed, normalize=config.normalize)
@@ -193,6 +199,13 @@ def config_data(config, all_rows: bool = False):
         if Path(info["path"]).name == synthetic.X_FILE and synthetic.is_synthetic(home):
             info["synthetic"] = str(home)
     return config, x, info
+
+
+def streams(config) -> bool:
+    """Whether a run reads its data a minibatch at a time (``data.stream``) instead of loading
+    it: an activations cache trained by a minibatch optimizer."""
+    return (activation_files.is_activations(config.data) and config.batch_size is not None
+            and config.optimizer != "lbfgs")
 
 
 def data_of(config, dataset: str | None = None, path=None, num_examples: int | None = None,

@@ -67,7 +67,9 @@ def make_sweep_chunk(config: TrainConfig):
     """``sweep_chunk(states, data, hyper, num_steps, shared_batches=False, end=None, exit_at=0)``.
 
     ``make_train_chunk(config)`` mapped over the members' states and ``Hyper`` (leading axis);
-    the data is shared (in_axes=None), never copied per member. When every member has the same
+    the data is shared (in_axes=None), never copied per member. Minibatches read from a stream
+    (``train.feed``) come as (num_steps, B, N) when the members share them, else as
+    (G, num_steps, B, N). When every member has the same
     seed, they draw the same minibatch indices; ``shared_batches=True`` then keeps the step and
     key unbatched, so the batch ``data[idx]`` is gathered once for all members and its matmuls
     with the members' weights become one wide matmul instead of many small ones.
@@ -83,7 +85,9 @@ def make_sweep_chunk(config: TrainConfig):
 
     def sweep_chunk(states, data, hyper, num_steps, shared_batches=False, end=None, exit_at=0):
         axes = _state_axes(shared_batches)
-        return jax.vmap(partial(train_chunk, num_steps=num_steps), in_axes=(axes, None, 0),
+        # (G, num_steps, B, N): each member's own minibatches, read from a stream
+        data_axis = 0 if data.ndim == 4 else None
+        return jax.vmap(partial(train_chunk, num_steps=num_steps), in_axes=(axes, data_axis, 0),
                         out_axes=(axes, 0))(states, data, hyper)
 
     return sweep_chunk

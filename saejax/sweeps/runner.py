@@ -26,6 +26,7 @@ from jax.sharding import PartitionSpec as P
 
 from saejax import checks, health, metrics
 from saejax.config import TrainConfig
+from saejax.data.stream import is_stream
 from saejax.losses import Hyper
 from saejax.records import rundir
 from saejax.records.sweep_record import SweepRecord, fingerprint, finished_blocks
@@ -114,7 +115,8 @@ def sweep(config: TrainConfig, data, rho=None, beta=None, lam=None, lr=None, see
 
     Args:
       config: settings shared by every member (optimizer, steps, network, dtype, ...).
-      data: training examples (M, N), shared by every member.
+      data: training examples (M, N), shared by every member; or a
+        ``data.ActivationStream``, read a minibatch at a time (minibatch optimizers only).
       rho, beta, lam, lr, seed, mode, l1, k, l0: the grid (see ``make_grid``): the sigmoid
         network sweeps rho and beta, relu-l1 l1, topk and batchtopk k, jumprelu l0.
       chunk_size, num_devices: the ``Layout``.
@@ -197,10 +199,17 @@ class _Sweep:
         if int(layout.chunk_size) < 1:
             raise ValueError(f"chunk_size must be at least 1, got {layout.chunk_size}.")
         devices = _devices(layout.num_devices)
-        if output.data_info is None:  # an array from Python: the records describe it
+        self.stream = data if is_stream(data) else None
+        if self.stream is not None:  # read a minibatch at a time; J on its evaluation rows
+            _check_streamable(config, self.labels)
+            self.output = dataclasses.replace(output, data_info=output.data_info or data.info)
+            data = data.evaluation_rows()
+        elif output.data_info is None:  # an array from Python: the records describe it
             config, data, info = in_memory(config, data)
             self.config, self.output = config, dataclasses.replace(output, data_info=info)
-        self.data_host = checks.check_training_data(data, config)
+        self.data_host = checks.check_training_data(
+            data, config, rows=None if self.stream is None else len(self.stream))
+        self.shape = self.data_host.shape if self.stream is None else self.stream.shape
         if self.labels is not None:
             from saejax.softmax import check_labels
 
@@ -232,6 +241,13 @@ class _Sweep:
         self.x_mean = put(np.mean(self.data_host, axis=0, dtype=np.float64).astype(self.dtype),
                           NamedSharding(mesh, P()))
         self.programs = jitted_programs(config.program(), self.data.shape[1], self.by_member)
+        self.feed = None
+        if self.stream is not None:
+            from saejax.train.feed import Feed
+
+            replicated = NamedSharding(mesh, P())
+            self.feed = Feed(self.stream, config.batch_size, self.dtype, lambda b: put(
+                b, self.by_member if b.ndim == 4 else replicated))
         # One seed and minibatches: every member draws the same batches at the same step.
         self.shared = len(set(grid.seed)) == 1 and config.batch_size is not None
         self.resumed_from, self.drawn = None, time.perf_counter()
@@ -240,8 +256,8 @@ class _Sweep:
         data = self.data_host
         return {"kind": "sweep", "config": asdict(self.config), "grid": asdict(self.grid),
                 "mode": mode, "chunk_size": self.size, "data_fingerprint": fingerprint(data),
-                "data": {**(self.output.data_info or {}), "shape": list(data.shape),
-                         "num_examples": int(data.shape[0])},
+                "data": {**(self.output.data_info or {}), "shape": list(self.shape),
+                         "num_examples": int(self.shape[0])},
                 "environment": rundir.environment()}
 
     def block(self, b: int, bar) -> tuple[list, dict]:
@@ -258,6 +274,8 @@ class _Sweep:
         hyper = Hyper(**{a: put(np.asarray(member[a], self.dtype), self.by_member)
                          for a in HYPER})
         run_chunk, init, final = self.programs
+        if self.feed is not None:
+            run_chunk = streamed(run_chunk, self.feed)
         states = init(member["seed"].astype(np.int32), member["lr"], self.x_mean)
         if self.shared:
             states = states.replace(step=states.step[0], key=states.key[0])
@@ -342,3 +360,25 @@ def _devices(num_devices: int | None) -> list:
             f"XLA_FLAGS=--xla_force_host_platform_device_count={num_devices}."
         )
     return devices[:num_devices]
+
+
+def streamed(run_chunk, feed):
+    """``run_chunk`` (``sweeps.program``) on a stream's minibatches, read a piece at a time."""
+    from saejax.train.feed import run_pieces
+
+    def chunk(states, data, hyper, num_steps, shared_batches=False, end=None, exit_at=0):
+        def call(s, batches, h, length):
+            return run_chunk(s, batches, h, num_steps=length, shared_batches=shared_batches)
+
+        return run_pieces(call, states, feed, hyper, num_steps, axis=1)
+
+    return chunk
+
+
+def _check_streamable(config, labels) -> None:
+    from saejax.train.feed import check_config
+
+    check_config(config)
+    if labels is not None:
+        raise ValueError("a linear probe needs labelled data in memory, not a stream of "
+                         "activations: leave --probe out.")

@@ -66,7 +66,9 @@ def run(
 
     Args:
       config: the run's settings (``TrainConfig``).
-      data: training examples, shape (M, N), one per row, finite.
+      data: training examples, shape (M, N), one per row, finite; or an activations cache
+        read a minibatch at a time (``data.ActivationStream``; minibatch optimizers only), its
+        J and summary taken on its evaluation rows.
       workdir: run directory for config.json, metrics.jsonl, summary.json, checkpoints/ and the
         figures; None trains in memory only.
       resume: continue from the latest checkpoint in ``workdir/checkpoints``.
@@ -85,20 +87,16 @@ def run(
       DivergenceError: a NaN or Inf loss.
     """
     config.check_k()
-    if data_info is None:  # an array from Python: the records describe it, not a preset's data
-        config, data, data_info = in_memory(config, data)
-    data = checks.check_training_data(data, config)
-    m, n_visible = data.shape
-    memory.check_fits(config, m, n_visible)  # before anything is written
+    config, data, feed, info = prepared(config, data, data_info)
+    m, n_visible = info["shape"]
     compile_cache.enable()
     hyper = hyper_of(config)
     x_mean = np.mean(data, axis=0, dtype=np.float64)  # the family's decoder bias starts here
     data = jnp.asarray(data, jnp.dtype(config.dtype))  # on the device from here on
-    # the data as trained on, whatever the description says
-    info = {**(data_info or {}), "shape": [m, n_visible], "num_examples": m}
     start = init_state(config, n_visible, x_mean=x_mean)
-    # J where every run of these settings begins, on all the data: what the final J is judged
-    # against (health.run_problems); taken before training, which may donate start's buffers
+    # J where every run of these settings begins, on all the data (a stream's evaluation rows):
+    # what the final J is judged against (health.run_problems); taken before training, which
+    # may donate start's buffers
     initial_loss = float(final_stats(start.params, data, hyper, config.program())[0]["loss"])
     if not np.isfinite(initial_loss):  # no optimizer can start from there: nothing is written
         raise DivergenceError(
@@ -112,7 +110,9 @@ def run(
         bar = progress_bar(config.steps, start_step, progress)
         t_start = time.perf_counter()
         try:
-            state, compile_seconds = _train(state, data, hyper, config, record, bar, history)
+            chunks = Chunks(config, data, hyper, feed)
+            state = _train(state, chunks, config, record, bar, history)
+            compile_seconds = chunks.compile_seconds
             summary = _summary(state, data, hyper, config, time.perf_counter() - t_start,
                                compile_seconds, start_step)
             if truth is not None:
@@ -133,6 +133,28 @@ def run(
     finally:
         record.close()  # waits for the last checkpoint
     return RunResult(state=state, history=history, summary=summary, workdir=record.workdir)
+
+
+def prepared(config: TrainConfig, data, data_info):
+    """``(config, x, feed, info)``: the data checked, and on the host the rows J is evaluated on
+    (all of them, or a stream's evaluation rows, ``data.stream``); ``feed`` (a ``train.feed.Feed``)
+    reads a stream's minibatches, None for data in memory. ``info`` describes the data as
+    trained on, whatever ``data_info`` says."""
+    from saejax.data.stream import is_stream
+
+    feed = None
+    if is_stream(data):
+        from saejax.train.feed import Feed, check_config
+
+        check_config(config)
+        data_info = data_info or data.info
+        feed, data = Feed(data, config.batch_size, config.dtype), data.evaluation_rows()
+    elif data_info is None:  # an array from Python: the records describe it, not a preset's
+        config, data, data_info = in_memory(config, data)
+    data = checks.check_training_data(data, config, rows=len(feed.stream) if feed else None)
+    m, n_visible = feed.stream.shape if feed else data.shape
+    memory.check_fits(config, data.shape[0], n_visible)  # before anything is written
+    return config, data, feed, {**(data_info or {}), "shape": [m, n_visible], "num_examples": m}
 
 
 def in_memory(config: TrainConfig, data) -> tuple[TrainConfig, np.ndarray, dict]:
@@ -163,22 +185,44 @@ def _finish(record, state, summary, history, config) -> None:
                             record.resumed_at())
 
 
-def _train(state, data, hyper, config, record, bar, history):
+class Chunks:
+    """``chunks(state, n) -> (state, rows)``: the compiled chunk of ``n`` steps on the data in
+    memory, or on a stream's minibatches (``feed``) a piece at a time; each shape compiled once,
+    the seconds spent compiling kept in ``compile_seconds``."""
+
+    def __init__(self, config, data, hyper, feed=None):
+        self.function, self.data, self.hyper, self.feed = (jitted_train_chunk(config), data,
+                                                           hyper, feed)
+        self.compiled, self.compile_seconds = {}, 0.0
+
+    def _compiled(self, state, data, n):
+        if n not in self.compiled:
+            t0 = time.perf_counter()
+            self.compiled[n] = self.function.lower(state, data, self.hyper, num_steps=n).compile()
+            self.compile_seconds += time.perf_counter() - t0
+        return self.compiled[n]
+
+    def __call__(self, state, n):
+        if self.feed is None:
+            return self._compiled(state, self.data, n)(state, self.data, self.hyper)
+        from saejax.train.feed import run_pieces
+
+        return run_pieces(lambda s, b, h, length: self._compiled(s, b, length)(s, b, h),
+                          state, self.feed, self.hyper, n)
+
+
+def _train(state, chunks, config, record, bar, history):
     """The chunks from the state's step to the budget (or an L-BFGS stop); returns the final
-    state and the seconds spent compiling."""
-    train_chunk = jitted_train_chunk(config)
-    compiled, compile_seconds = {}, 0.0
+    state."""
+    first_chunk = True
     for n in chunk_lengths(int(state.step), config.steps, config.steps_per_call):
         if bool(stopped(state)):
             break
-        if n not in compiled:
-            t0 = time.perf_counter()
-            compiled[n] = train_chunk.lower(state, data, hyper, num_steps=n).compile()
-            compile_seconds += time.perf_counter() - t0
-            if record.workdir is not None and len(compiled) == 1:
-                prefetch_imports()  # while the chunks run
         first = int(state.step)
-        new_state, rows = compiled[n](state, data, hyper)  # L-BFGS: state donated
+        new_state, rows = chunks(state, n)  # L-BFGS: state donated
+        if record.workdir is not None and first_chunk:
+            prefetch_imports()  # while the chunk runs
+        first_chunk = False
         rows = jax.device_get(rows)
         valid = rows.pop("valid")
         rows = {k: v[valid] for k, v in rows.items()}
@@ -196,7 +240,7 @@ def _train(state, data, hyper, config, record, bar, history):
         if logged:
             bar.set_postfix(loss=f"{logged[-1]['loss']:.4g}",
                             rho_hat=f"{logged[-1]['rho_hat_mean']:.3g}")
-    return state, compile_seconds
+    return state
 
 
 def _check_finite(rows, new_state, first, last_good, record, config):

@@ -180,19 +180,29 @@ def make_train_chunk(config: TrainConfig):
     batch_size = config.batch_size
 
     def train_chunk(state: TrainState, data, hyper: Hyper, num_steps: int):
-        def body(state, _):
-            if batch_size is None:
+        # (num_steps, B, N): the chunk's minibatches, read on the host from a stream
+        # (saejax.train.feed) at the indices minibatch_indices gives, so the run is the same
+        drawn = data.ndim == 3
+
+        def body(state, batch):
+            if not drawn and batch_size is None:
                 batch = data
-            else:
-                key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
-                idx = jax.random.randint(key, (batch_size,), 0, data.shape[0])
+            elif not drawn:
+                idx = minibatch_indices(state.key, state.step, batch_size, data.shape[0])
                 batch = jnp.take(data, idx, axis=0)
             state, metrics = train_step(state, batch, hyper)
             return state, {**metrics, "valid": jnp.ones((), bool)}
 
-        return jax.lax.scan(body, state, None, length=num_steps)
+        return jax.lax.scan(body, state, data if drawn else None, length=num_steps)
 
     return train_chunk
+
+
+def minibatch_indices(key_data, step, batch_size: int, m: int):
+    """The rows of step ``step``'s minibatch: ``batch_size`` uniform draws from ``m`` rows, with
+    replacement, keyed by ``fold_in(key, step)`` (a resumed run draws the same ones)."""
+    key = jax.random.fold_in(jax.random.wrap_key_data(key_data), step)
+    return jax.random.randint(key, (batch_size,), 0, m)
 
 
 @program_cache

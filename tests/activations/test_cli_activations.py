@@ -32,19 +32,36 @@ def test_cache_then_train_on_it(files, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--data", str(out), "--arch", "topk", "--k", "4", "--n-hidden", "32",
                  "--lam", "0", "--steps", "5", "--workdir", str(run)]) == 0
+    assert "read a minibatch at a time; J on 300 of its rows" in capsys.readouterr().out
     data = json.loads((run / "config.json").read_text())["data"]
     assert data["activations"]["layer"] == 2 and data["activations"]["site"] == "resid_pre"
-    assert data["num_examples"] == 300
+    assert data["num_examples"] == 300 and data["streamed"]["evaluation_rows"] == 300
     x, _ = arrays.load_array(out)
     np.testing.assert_array_equal(x.shape, (300, tiny.D))
     assert main(["encode", str(run), "--out", str(tmp_path / "codes.npy")]) == 0
+    assert "read a block at a time" in capsys.readouterr().out
     codes = np.load(tmp_path / "codes.npy")  # the cache read again, checked unchanged
     assert codes.shape == (300, 32) and ((codes > 0).sum(1) <= 4).all()
+    np.testing.assert_allclose(codes, topk_codes(run, x, 4), rtol=1e-5, atol=1e-5)
+    assert main(["encode", str(run), "--out", str(tmp_path / "codes.npy")]) == 2  # kept
     assert main(["export", "--format", "saelens", str(run), str(tmp_path / "sl")]) == 0
     meta = json.loads((tmp_path / "sl" / "cfg.json").read_text())["metadata"]
     assert (meta["model_name"], meta["hook_name"], meta["context_size"]) == (
         "tiny", "blocks.2.hook_resid_pre", 20)
     assert meta["prepend_bos"] and meta["exclude_special_tokens"] == [1]  # the BOS id
+
+
+def topk_codes(run, x, k):
+    """TopK codes in NumPy from the run's exported params: ReLU of W1 (x - b2) + b1, the k
+    largest kept."""
+    from saejax.records import models
+
+    _, p = models.load(run)
+    pre = (x - p["b2"]) @ p["W1"].T + p["b1"]
+    keep = np.argsort(-pre, axis=1)[:, :k]
+    out = np.zeros_like(pre)
+    np.put_along_axis(out, keep, np.maximum(np.take_along_axis(pre, keep, 1), 0), 1)
+    return out
 
 
 @pytest.mark.parametrize("argv, says", [
