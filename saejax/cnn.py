@@ -44,6 +44,31 @@ def convolve(images_BxDxD, filters_FxKxK):
         dimension_numbers=("NCHW", "OIHW", "NCHW"), precision=jax.lax.Precision.HIGHEST)
 
 
+def convolve_channels(images_BxDxDxC, filters_FxKxKxC):
+    """The "valid" cross-correlation of colour images with colour filters, summed over the
+    channels: (B, F, D-k+1, D-k+1)."""
+    return jax.lax.conv_general_dilated(
+        images_BxDxDxC, filters_FxKxKxC, (1, 1), "VALID",
+        dimension_numbers=("NHWC", "OHWI", "NCHW"), precision=jax.lax.Precision.HIGHEST)
+
+
+def autoencoder_features(images_BxDxDxC, W1_HxN, b1_H, whiten_NxN, mean_N, pool: int):
+    """The older tutorial's cnnConvolve and cnnPool: sigmoid(W1 T (x - mean) + b1) at every
+    k x k patch x of each image (T the ZCA matrix, N = k k C, the patch flattened row-major
+    over (k, k, C) as ``data.sample_patches`` flattens it), then the mean over disjoint
+    pool x pool regions: (B, H, (D-k+1)/pool, (D-k+1)/pool).
+
+    The whitening moves into the filters: W1 T (x - mean) = (W1 T) x - (W1 T) mean.
+    """
+    h, n = W1_HxN.shape
+    channels = images_BxDxDxC.shape[-1]
+    k = int(round((n // channels) ** 0.5))
+    filters_HxN = W1_HxN @ whiten_NxN
+    z = (convolve_channels(images_BxDxDxC, filters_HxN.reshape(h, k, k, channels))
+         + (b1_H - filters_HxN @ mean_N)[None, :, None, None])
+    return mean_pool(jax.nn.sigmoid(z), pool)
+
+
 def mean_pool(a_BxFxCxC, pool: int):
     """Means over the disjoint pool x pool blocks of the last two axes (C a multiple of pool)."""
     b, f, c, _ = a_BxFxCxC.shape

@@ -55,6 +55,22 @@ def test_mean_pool_averages_disjoint_blocks():
     np.testing.assert_allclose(cnn.mean_pool(jnp.asarray(a), 3), loop_pool(a, 3), rtol=1e-12)
 
 
+def test_autoencoder_features_are_cnnconvolve_and_cnnpool_patch_by_patch():
+    """Every 3x3x3 patch whitened, encoded by the sigmoid layer and pooled, by loops."""
+    rng = np.random.default_rng(2)
+    images = rng.uniform(size=(2, 8, 8, 3))
+    W1, b1 = rng.normal(size=(4, 27)), rng.normal(size=4)
+    T, mean = rng.normal(size=(27, 27)) / 5, rng.uniform(size=27)
+    a = np.zeros((2, 4, 6, 6))
+    for n in range(2):
+        for i in range(6):
+            for j in range(6):
+                x = images[n, i:i + 3, j:j + 3, :].reshape(-1)  # row-major over (3, 3, 3)
+                a[n, :, i, j] = 1 / (1 + np.exp(-(W1 @ (T @ (x - mean)) + b1)))
+    got = cnn.autoencoder_features(*map(jnp.asarray, (images, W1, b1, T, mean)), pool=3)
+    np.testing.assert_allclose(got, loop_pool(a, 3), rtol=1e-12, atol=1e-12)
+
+
 def test_the_loss_is_the_cross_entropy_computed_in_numpy():
     params, x, y = problem()
     p = {k: np.asarray(v) for k, v in params.items()}
