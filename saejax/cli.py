@@ -66,6 +66,9 @@ def _add_gradcheck(sub) -> None:
     p.add_argument("--sparse-coding", action="store_true",
                    help="also check topographic sparse coding's feature gradient (16 features, "
                         "10 patches of 8 pixels, 5 random groups)")
+    p.add_argument("--ica", action="store_true",
+                   help="also check orthonormal ICA's gradient (4 orthonormal filters, 20 "
+                        "patches of 6 pixels)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -87,7 +90,7 @@ def _gradcheck(args) -> int:
         jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
-    from saejax import cnn, gradcheck, rica, sparse_coding, stacked
+    from saejax import cnn, gradcheck, ica, rica, sparse_coding, stacked
     from saejax.losses import Hyper
 
     net = None
@@ -100,6 +103,8 @@ def _gradcheck(args) -> int:
     if args.sparse_coding:
         others["sparse_coding"] = sparse_coding.check(
             *sparse_coding.problem(jnp.dtype(args.dtype), args.seed), eps=args.eps)
+    if args.ica:
+        others["ica"] = ica.check(*ica.problem(jnp.dtype(args.dtype), args.seed), eps=args.eps)
     if args.stacked:  # two sparse layers N-H-H and a 3-class softmax, m examples
         net = stacked.check(*stacked.problem((args.n_visible, args.n_hidden, args.n_hidden), 3,
                                              args.m, jnp.dtype(args.dtype), args.seed),

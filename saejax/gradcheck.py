@@ -172,9 +172,8 @@ def report(n_visible: int = 8, n_hidden: int = 5, m: int = 10, penalties=("kl",)
            archs=("sigmoid",), others: dict | None = None) -> dict:
     """Every combination's ``check`` on one small problem and UFLDL's sanity check of
     ``numerical_grad``, with ``stacked`` (a ``saejax.stacked.check`` result) and ``others``
-    (``{"cnn": ..., "rica": ..., "sparse_coding": ...}``, each its module's ``check`` result,
-    as asked) beside them;
-    ``passed`` is True only if all pass.
+    (``{"cnn": ..., "rica": ..., "sparse_coding": ..., "ica": ...}``, each its module's
+    ``check`` result, as asked) beside them; ``passed`` is True only if all pass.
 
     ``archs`` (``schema.ARCHS``): "sigmoid" runs the combinations above; each family
     architecture adds its ``family_checks`` (knobs l1, k, l0 from ``hyper``; the finite-difference
@@ -182,7 +181,7 @@ def report(n_visible: int = 8, n_hidden: int = 5, m: int = 10, penalties=("kl",)
 
     Returns:
       ``{"problem", "sanity", "checks", "family", "stacked", "cnn", "rica", "sparse_coding",
-      "passed"}``
+      "ica", "passed"}``
       (``None`` for a network not checked); ``format_report`` prints it.
     """
     hyper = losses.Hyper(0.01, 3.0, 1e-4) if hyper is None else hyper
@@ -209,7 +208,7 @@ def report(n_visible: int = 8, n_hidden: int = 5, m: int = 10, penalties=("kl",)
                 for knob, cast in (("l1", float), ("k", int), ("l0", float))}}
     return {"problem": setup, "sanity": sanity, "checks": results, "family": family,
             "stacked": net,
-            **{k: (others or {}).get(k) for k in ("cnn", "rica", "sparse_coding")},
+            **{k: (others or {}).get(k) for k in ("cnn", "rica", "sparse_coding", "ica")},
             "passed": bool(passed)}
 
 
@@ -231,7 +230,8 @@ def format_report(result: dict) -> str:
               "cnn": "convolutional network 12x12 images, 2 filters 5x5, pool 2, 4 classes",
               "rica": "RICA 6 filters, 20 patches of 9 pixels, lambda 0.3, epsilon 1e-2",
               "sparse_coding": "topographic sparse coding, feature step: 16 features, 10 "
-                               "patches of 8 pixels, 5 random groups"}
+                               "patches of 8 pixels, 5 random groups",
+              "ica": "orthonormal ICA 4 filters, 20 patches of 6 pixels, epsilon 1e-2"}
     for key, title in titles.items():
         net = result.get(key)
         if net is None:

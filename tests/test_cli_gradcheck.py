@@ -106,3 +106,23 @@ def test_sparse_coding_is_checked_three_ways(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["sparse_coding"]["passed"] and out["rica"] is None
     assert out["sparse_coding"]["differences"]["analytic~numerical"] < 1e-7
+
+
+@pytest.mark.slow  # the command line over saejax.*.check, which the fast tier tests
+def test_orthonormal_ica_is_checked_three_ways(capsys):
+    assert cli.main(["gradcheck", "--ica", "--penalty", "kl", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ica"]["passed"] and out["sparse_coding"] is None
+    assert out["ica"]["differences"]["analytic~autodiff"] < 1e-10
+    assert out["ica"]["differences"]["analytic~numerical"] < 1e-7
+
+
+@pytest.mark.slow  # the command line over saejax.*.check, which the fast tier tests
+def test_a_wrong_ica_gradient_fails_the_command(capsys, monkeypatch):
+    from saejax import ica
+
+    right = ica.cost_and_grad
+    monkeypatch.setattr(ica, "cost_and_grad",  # the 1/m left out of the gradient
+                        lambda W, x, eps: (right(W, x, eps)[0], right(W, x, eps)[1] * len(x)))
+    assert cli.main(["gradcheck", "--ica", "--penalty", "kl"]) == 1
+    assert "SOME CHECKS FAILED" in capsys.readouterr().out

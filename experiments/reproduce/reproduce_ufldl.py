@@ -1,7 +1,8 @@
 """UFLDL's published results that saejax covers, reproduced by one command, as one table.
 
 Command:   .venv/bin/python -m experiments.reproduce.reproduce_ufldl --data ../shared/data
-           (DIR holds mnist/ and IMAGES_sparsenet.mat or IMAGES.mat)
+           (DIR holds mnist/ and IMAGES_sparsenet.mat or IMAGES.mat; stlSampledPatches.mat,
+           if there, makes the ICA row the exercise's colour one)
            .venv/bin/python -m experiments.reproduce.reproduce_ufldl --fast   (embedded data, < 1 minute)
 Run time:  the full table about 20 minutes on 2 CPU cores (docs/reproduction.md); --fast under
            a minute.
@@ -25,6 +26,10 @@ figures it prints, so the table and the scripts cannot disagree:
 - stacked autoencoder: stacked_autoencoder.py (UFLDL: 87.7% before, 97.6% after fine-tuning);
 - topographic sparse coding: sparse_coding.py (the bases arranged topographically, measured
   as the mean |cosine| between neighbours on the torus against the others);
+- orthonormal ICA: ica.py, on grayscale 8x8 patches of the embedded photographs unless DIR holds
+  the exercise's stlSampledPatches.mat (colour); UFLDL shows localized oriented edges, measured
+  as the filters' energy in their strongest 4x4 block and their responses' kurtosis on held-out
+  patches, each against a random W with orthonormal rows;
 - convolution and pooling, self-taught: stl_rica.py (the newer tutorial's stlExercise: RICA
   filters convolved and square-square-root pooled over digits 0-4, a softmax on top; "~99%"
   test accuracy, "97.5%" with random filters);
@@ -192,6 +197,20 @@ def main():
             "(bases: sparse_coding/bases.png)", "edges arranged topographically",
             f"mean |cos| {near:.3f} for neighbours, {far:.3f} for the others",
             "neighbours at least 1.5 times the others", near >= 1.5 * far, t)
+
+        colour = Path(args.data) / "stlSampledPatches.mat"
+        out, t = script("ica", workdir, *(["--patches", str(colour)] if colour.exists() else []))
+        local = [number(rf"^localization: {side} ([0-9.]+)", out) for side in ("learned",
+                                                                               ".*, random")]
+        kurt = [number(rf"^kurtosis: {side} ([0-9.]+)", out) for side in ("learned",
+                                                                          ".*, random")]
+        data = ("colour (stlSampledPatches.mat)" if colour.exists()
+                else "grayscale, not the exercise's colour patches")
+        row(f"orthonormal ICA on ZCA-whitened 8x8 patches, {data}: localized filters with "
+            "sparse responses (filters: ica/filters.png)", "localized oriented edges",
+            f"energy in the best 4x4 block {local[0]:.3f} (random {local[1]:.3f}); held-out "
+            f"kurtosis {kurt[0]:.1f} (random {kurt[1]:.1f})", "both at least 1.5 times random's",
+            local[0] >= 1.5 * local[1] and kurt[0] >= 1.5 * kurt[1], t)
 
         out, t = script("stl_rica", workdir, "--data", str(mnist))
         learned = number(r"^test accuracy, RICA filters: ([0-9.]+)%", out)
