@@ -15,11 +15,14 @@ The constraint is kept by projection, W <- (W W^T)^(-1/2) W (``orthonormalize``)
 matrix with orthonormal rows. ``train`` steps W(t) = P(W - t g) and accepts t when
 J(W(t)) <= J(W) - alpha <g, W - W(t)>, an Armijo test against the decrease that the step
 actually takes (for small t, W - W(t) ~ t times g's tangent part, so the test is met unless W is
-stationary); else t shrinks by 0.9, and after each accepted step it grows by 1.1. The exercise's
-starter loop instead tries W - alpha g with t nowhere in the trial point, so backtracking
-repeats one rejected step until its threshold decays into rounding, and it measures the
-decrease against ||g||^2, which counts g's component normal to the constraint that the
-projection removes: once that component dominates, as it does near a solution, no step passes.
+stationary); else t shrinks by 0.9, and after each accepted step it grows by 1.1. The starter
+loop of the exercise (UFLDL wiki "Exercise:Independent Component Analysis") tries W - alpha g
+with t nowhere in the trial point, so backtracking re-evaluates one fixed step while only its
+threshold shrinks: it takes that step once the required decrease has decayed below rounding,
+or loops forever if the step raises J. And it asks for a decrease of alpha t ||g||^2, counting
+g's component normal to the constraint, which the projection removes: where that component
+holds more than 1 - alpha of ||g||^2 (``tangent_share`` below alpha), as it does on whitened
+patches from the first step, no small step passes.
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ def _fit(W0, x, epsilon, t0, steps: int):
 
 def tangent_share(W, g):
     """||g's tangent part||^2 / ||g||^2 at orthonormal W: the share of the gradient that a
-    projected step can follow (the rest, W^T sym(g W^T), only moves W off the constraint)."""
+    projected step can follow (the rest, sym(g W^T) W, only moves W off the constraint)."""
     S = g @ W.T
     tangent = g - 0.5 * (S + S.T) @ W
     return jnp.sum(tangent * tangent) / jnp.sum(g * g)
@@ -110,7 +113,9 @@ def train(x_MxN, num_features: int, epsilon: float = 0.02, steps: int = 1000, t0
     """Orthonormal ICA's weights by ``steps`` projected gradient steps (``line_search``).
 
     Args:
-      x_MxN: whitened patches, one per row (unit covariance: see the module docstring).
+      x_MxN: whitened patches, one per row (unit covariance: see the module docstring); in
+        float32 the rounding of J can hide the last steps' decrease, and each such step then
+        backtracks ``line_search``'s 100 trials without moving: float64 is the safe choice.
       num_features: k, at most the patch dimension n.
       epsilon: the smoothing of |a| as sqrt(a^2 + epsilon), at the patches' unit scale.
       steps: projected gradient steps; t0: the first trial step.

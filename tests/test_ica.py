@@ -136,3 +136,26 @@ def test_the_exercises_colour_patches_are_read_from_matlabs_layout(tmp_path):
                                   raw[:6].reshape(6, -1) / 255.0)
     with pytest.raises(ValueError, match="192 x at least 8"):
         colour_patches(tmp_path / "p.mat", count=8)
+
+
+@pytest.mark.slow  # the experiment script in a fresh process
+def test_the_script_prints_what_the_reproduction_row_reads(tmp_path):
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    from experiments.reproduce.reproduce_ufldl import number
+
+    done = subprocess.run([sys.executable, "-m", "experiments.reproduce.ica", "--steps", "40",
+                           "--workdir", str(tmp_path / "ica")], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "grayscale" in out and "rose 0 times" in out
+    learned, random_ = (number(rf"^localization: {side} ([0-9.]+)", out)
+                        for side in ("learned", ".*, random"))
+    assert 0 < random_ < learned <= 1
+    assert number(r"^kurtosis: .*, random ([0-9.]+)", out) < number(
+        r"^kurtosis: learned ([0-9.]+)", out)
+    assert (tmp_path / "ica" / "filters.png").exists()

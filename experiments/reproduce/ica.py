@@ -4,8 +4,8 @@ colour patches).
 
 Command:   .venv/bin/python -m experiments.reproduce.ica [--patches stlSampledPatches.mat]
            [--steps 1000] [--workdir DIR]
-Run time:  about 15 s on 2 CPU cores (grayscale; 1,000 steps in 13 s); with --patches, 121
-           features on 192 dimensions, about 4 minutes.
+Run time:  10-15 s on 2 CPU cores (grayscale; 1,000 steps in 7-13 s over two runs); with
+           --patches, 121 features on 192 dimensions, about 4 minutes.
 Expected:  "localization: ..." and "kurtosis: ..." lines, the learned filters against a random
            W with orthonormal rows (the row passes when the learned filters are at least 1.5
            times as localized and their held-out responses at least 1.5 times as kurtotic),

@@ -198,19 +198,7 @@ def main():
             f"mean |cos| {near:.3f} for neighbours, {far:.3f} for the others",
             "neighbours at least 1.5 times the others", near >= 1.5 * far, t)
 
-        colour = Path(args.data) / "stlSampledPatches.mat"
-        out, t = script("ica", workdir, *(["--patches", str(colour)] if colour.exists() else []))
-        local = [number(rf"^localization: {side} ([0-9.]+)", out) for side in ("learned",
-                                                                               ".*, random")]
-        kurt = [number(rf"^kurtosis: {side} ([0-9.]+)", out) for side in ("learned",
-                                                                          ".*, random")]
-        data = ("colour (stlSampledPatches.mat)" if colour.exists()
-                else "grayscale, not the exercise's colour patches")
-        row(f"orthonormal ICA on ZCA-whitened 8x8 patches, {data}: localized filters with "
-            "sparse responses (filters: ica/filters.png)", "localized oriented edges",
-            f"energy in the best 4x4 block {local[0]:.3f} (random {local[1]:.3f}); held-out "
-            f"kurtosis {kurt[0]:.1f} (random {kurt[1]:.1f})", "both at least 1.5 times random's",
-            local[0] >= 1.5 * local[1] and kurt[0] >= 1.5 * kurt[1], t)
+        ica_row(workdir, Path(args.data), row)
 
         out, t = script("stl_rica", workdir, "--data", str(mnist))
         learned = number(r"^test accuracy, RICA filters: ([0-9.]+)%", out)
@@ -249,6 +237,22 @@ def main():
     if failed:
         print(f"{len(failed)} of {len(rows)} rows not reproduced: {'; '.join(failed)}")
         sys.exit(1)
+
+
+def ica_row(workdir, data, row) -> None:
+    """Orthonormal ICA's row: the exercise's colour patches if DIR holds them, else grayscale."""
+    colour = data / "stlSampledPatches.mat"
+    out, t = script("ica", workdir, *(["--patches", str(colour)] if colour.exists() else []))
+    local = [number(rf"^localization: {side} ([0-9.]+)", out) for side in ("learned",
+                                                                           ".*, random")]
+    kurt = [number(rf"^kurtosis: {side} ([0-9.]+)", out) for side in ("learned", ".*, random")]
+    data = ("colour (stlSampledPatches.mat)" if colour.exists()
+            else "grayscale, not the exercise's colour patches")
+    row(f"orthonormal ICA on ZCA-whitened 8x8 patches, {data}: localized filters with sparse "
+        "responses (filters: ica/filters.png)", "localized oriented edges",
+        f"energy in the best 4x4 block {local[0]:.3f} (random {local[1]:.3f}); held-out "
+        f"kurtosis {kurt[0]:.1f} (random {kurt[1]:.1f})", "both at least 1.5 times random's",
+        local[0] >= 1.5 * local[1] and kurt[0] >= 1.5 * kurt[1], t)
 
 
 def softmax_on_pixels(mnist) -> float:
