@@ -137,24 +137,6 @@ def train(x_MxN, num_features: int, epsilon: float = 0.02, steps: int = 1000, t0
                "tries": np.asarray(tries), "tangent_share": np.asarray(share)}
 
 
-def localization(W, side: int, channels: int = 1, window: int = 4) -> np.ndarray:
-    """Per filter (a row, flattened row-major over (side, side, channels)), the share of its
-    energy inside its strongest window x window block of pixels, all channels together: near 1
-    for a localized edge, about (window / side)^2 and a little more for a spread-out one."""
-    f = (np.asarray(W, np.float64) ** 2).reshape(len(W), side, side, channels).sum(axis=3)
-    blocks = [f[:, r:r + window, c:c + window].sum(axis=(1, 2))
-              for r in range(side - window + 1) for c in range(side - window + 1)]
-    return np.max(blocks, axis=0) / f.sum(axis=(1, 2))
-
-
-def kurtosis(W, x_MxN) -> np.ndarray:
-    """Per filter, the excess kurtosis E[a^4] / E[a^2]^2 - 3 of its responses a = W x over the
-    patches (each response centred): 0 for a Gaussian, large for a sparse response."""
-    a = np.asarray(x_MxN, np.float64) @ np.asarray(W, np.float64).T
-    a = a - a.mean(axis=0)
-    return np.mean(a**4, axis=0) / np.mean(a**2, axis=0) ** 2 - 3.0
-
-
 def random_orthonormal(n: int, num_features: int, seed: int = 0) -> np.ndarray:
     """A random W with orthonormal rows (Gaussian, projected): the baseline the learned W is
     measured against."""

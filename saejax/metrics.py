@@ -188,3 +188,21 @@ def spatial_energy_share(features_HxN, channels: int = 3) -> np.ndarray:
     # floor. An all-zero feature is never divided: its share is 1 - 1 = 0.
     share = 1.0 - np.divide(flat, total, out=np.ones_like(total), where=total > 0)
     return np.maximum(share, 0.0)
+
+
+def localization(W, side: int, channels: int = 1, window: int = 4) -> np.ndarray:
+    """Per filter (a row, flattened row-major over (side, side, channels)), the share of its
+    energy inside its strongest window x window block of pixels, all channels together: near 1
+    for a localized edge, about (window / side)^2 and a little more for a spread-out one."""
+    f = (np.asarray(W, np.float64) ** 2).reshape(len(W), side, side, channels).sum(axis=3)
+    blocks = [f[:, r:r + window, c:c + window].sum(axis=(1, 2))
+              for r in range(side - window + 1) for c in range(side - window + 1)]
+    return np.max(blocks, axis=0) / f.sum(axis=(1, 2))
+
+
+def kurtosis(W, x_MxN) -> np.ndarray:
+    """Per filter, the excess kurtosis E[a^4] / E[a^2]^2 - 3 of its responses a = W x over the
+    patches (each response centred): 0 for a Gaussian, large for a sparse response."""
+    a = np.asarray(x_MxN, np.float64) @ np.asarray(W, np.float64).T
+    a = a - a.mean(axis=0)
+    return np.mean(a**4, axis=0) / np.mean(a**2, axis=0) ** 2 - 3.0

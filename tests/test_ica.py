@@ -105,16 +105,7 @@ def test_training_lowers_the_cost_every_step_and_keeps_orthonormal_rows():
         ica.train(x, 7, steps=1)
 
 
-def test_localization_and_kurtosis_on_planted_filters():
-    point, flat = np.zeros(64), np.full(64, 1 / 8)
-    point[27] = 1.0
-    np.testing.assert_allclose(ica.localization(np.stack([point, flat]), 8), [1.0, 16 / 64])
-    colour = np.zeros((8, 8, 3))
-    colour[:2, :2] = 1.0  # a 2x2 corner in every channel: all in one 4x4 block
-    assert ica.localization(colour.reshape(1, -1), 8, 3)[0] == pytest.approx(1.0)
-    rng = np.random.default_rng(7)
-    x = np.stack([rng.normal(size=200_000), rng.laplace(size=200_000)], axis=1)
-    np.testing.assert_allclose(ica.kurtosis(np.eye(2), x), [0.0, 3.0], atol=0.15)
+def test_a_random_orthonormal_baseline_has_orthonormal_rows():
     R = ica.random_orthonormal(9, 5, seed=1)
     np.testing.assert_allclose(R @ R.T, np.eye(5), atol=1e-12)
 

@@ -233,3 +233,17 @@ def test_fewer_latents_than_features_leave_the_rest_unrecovered():
 def test_firing_f1_of_columns_that_never_fire_is_zero():
     np.testing.assert_array_equal(metrics.firing_f1(np.zeros((3, 2), bool),
                                                     np.zeros((3, 2), bool)), [0.0, 0.0])
+
+
+def test_localization_and_kurtosis_on_planted_filters():
+    """A point filter is all in one block, a flat one a quarter; Gaussian responses have
+    excess kurtosis 0, Laplace ones 3."""
+    point, flat = np.zeros(64), np.full(64, 1 / 8)
+    point[27] = 1.0
+    np.testing.assert_allclose(metrics.localization(np.stack([point, flat]), 8), [1.0, 16 / 64])
+    colour = np.zeros((8, 8, 3))
+    colour[:2, :2] = 1.0  # a 2x2 corner in every channel: all in one 4x4 block
+    assert metrics.localization(colour.reshape(1, -1), 8, 3)[0] == pytest.approx(1.0)
+    rng = np.random.default_rng(7)
+    x = np.stack([rng.normal(size=200_000), rng.laplace(size=200_000)], axis=1)
+    np.testing.assert_allclose(metrics.kurtosis(np.eye(2), x), [0.0, 3.0], atol=0.15)

@@ -52,23 +52,18 @@ import jax
 import numpy as np
 
 from experiments.common import add_arguments, run_script, workdir_of
-from saejax import ica, viz
-from saejax.data import PCA, embedded_raw_images, sample_patches
+from saejax import ica, metrics, viz
+from saejax.data import PCA, embedded_raw_images, load_stl_patches, sample_patches
 from saejax.records import files
 
 PATCHES, HELD_OUT, SIDE, EPSILON = 20_000, 10_000, 8, 1e-6 * 20_000
 
 
 def colour_patches(path, count: int = PATCHES + HELD_OUT):
-    """stlSampledPatches.mat's first ``count`` patches as rows in [0, 1], each flattened
-    row-major over (8, 8, 3) (the file's columns are MATLAB's column-major 8 x 8 x 3)."""
-    from scipy.io import loadmat
-
-    p = np.asarray(loadmat(path)["patches"], np.float64)
-    if p.shape[0] != SIDE * SIDE * 3 or p.shape[1] < count:
-        raise ValueError(f"{path}: expected patches of 192 x at least {count}, got {p.shape}.")
-    p = p[:, :count].T.reshape(-1, 3, SIDE, SIDE).transpose(0, 3, 2, 1)
-    return p.reshape(len(p), -1) / 255.0
+    """stlSampledPatches.mat's first ``count`` patches (``data.load_stl_patches``), divided by
+    255 as ICAExercise.m divides them (the file's patches are in [0, 1] already; the whitening
+    undoes any scale)."""
+    return load_stl_patches(path, count) / 255.0
 
 
 def whiten(train, held):
@@ -108,9 +103,9 @@ def main():
     seconds = time.perf_counter() - t0
     W = np.asarray(W)
     R = ica.random_orthonormal(x.shape[1], features, args.seed)
-    local = {name: float(ica.localization(w, SIDE, channels).mean()) for name, w in
+    local = {name: float(metrics.localization(w, SIDE, channels).mean()) for name, w in
              (("learned", W), ("random", R))}
-    kurt = {name: float(ica.kurtosis(w, held).mean()) for name, w in
+    kurt = {name: float(metrics.kurtosis(w, held).mean()) for name, w in
             (("learned", W), ("random", R))}
     cost, share = trace["cost"], trace["tangent_share"]
     results = {"seconds": seconds, "first_cost": float(cost[0]), "last_cost": float(cost[-1]),

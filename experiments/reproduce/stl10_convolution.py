@@ -40,7 +40,7 @@ from experiments.common import add_arguments, run_script, workdir_of
 from saejax import train
 from saejax.cnn import autoencoder_features
 from saejax.config import PRESETS
-from saejax.data import ZCA, color_patches
+from saejax.data import ZCA, color_patches, load_stl_patches
 from saejax.records import files
 from saejax.softmax import accuracy, train_softmax
 
@@ -62,15 +62,6 @@ def load_subset(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{path} holds {split}Images of shape {images.shape[1:]} and "
                          f"{len(labels)} labels; the exercise's file holds 64x64x3 images.")
     return images, labels
-
-
-def load_patches(path: Path) -> np.ndarray:
-    """stlSampledPatches.mat's patches (192, M), each column an 8x8x3 patch in MATLAB's
-    column-major order, as rows flattened row-major over (8, 8, 3)."""
-    from scipy.io import loadmat
-
-    patches = np.asarray(loadmat(path)["patches"], np.float64)
-    return patches.T.reshape(-1, 3, 8, 8).transpose(0, 3, 2, 1).reshape(len(patches.T), -1)
 
 
 def pooled(images, W1, b1, zca: ZCA, batch: int = 25) -> np.ndarray:
@@ -100,7 +91,7 @@ def main():
     workdir.mkdir(parents=True)
     t0 = time.perf_counter()
     if (args.stl / PATCHES_FILE).is_file():
-        raw, source = load_patches(args.stl / PATCHES_FILE)[:args.num_patches], PATCHES_FILE
+        raw, source = load_stl_patches(args.stl / PATCHES_FILE, args.num_patches), PATCHES_FILE
         zca = ZCA.fit(raw, 0.1)
         x = zca.apply(raw)
     else:

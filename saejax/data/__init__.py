@@ -18,6 +18,7 @@ from saejax.data.images import (
     load_images,
     load_images_mat,
     load_sparsenet,
+    load_stl_patches,
 )
 from saejax.data.mnist import load_digits, load_mnist
 from saejax.data.patches import normalize_patches, sample_patches, ufldl_patches
@@ -53,6 +54,7 @@ __all__ = [
     "load_images_mat",
     "load_mnist",
     "load_sparsenet",
+    "load_stl_patches",
     "normalize",
     "normalize_patches",
     "sample_patches",

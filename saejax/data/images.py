@@ -34,6 +34,29 @@ _COLOR_PHOTOS = (*(("skimage", name) for name in _COLOR_FILES),
 COLOR_SHORT_SIDE = 96
 
 
+def load_stl_patches(path: str | Path, count: int | None = None) -> np.ndarray:
+    """The colour patches of UFLDL's stlSampledPatches.mat (its ``patches``, 192 x 100,000,
+    each column an 8x8x3 patch in MATLAB's column-major order, scaled to [0, 1]) as rows
+    flattened row-major over (8, 8, 3), as ``sample_patches`` flattens colour patches; the
+    first ``count`` of them (None: all).
+
+    Raises:
+      DataError: a missing file, no ``patches`` of 192 rows, or fewer patches than ``count``.
+    """
+    from scipy.io import loadmat
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist: stlSampledPatches.mat comes with UFLDL's "
+                        "linear decoder exercise (stl10_patches_100k.zip).")
+    p = np.asarray(loadmat(path).get("patches", np.zeros((0, 0))), np.float64)
+    count = p.shape[1] if count is None else count
+    if p.shape[0] != 192 or p.shape[1] < count:
+        raise DataError(f"{path}: expected patches of 192 x at least {count}, got {p.shape}.")
+    p = p[:, :count].T.reshape(-1, 3, 8, 8).transpose(0, 3, 2, 1)
+    return p.reshape(len(p), -1)
+
+
 def load_images_mat(path: str | Path, variable: str = "IMAGES") -> np.ndarray:
     """Loads images from a MATLAB (v5 or earlier) .mat file such as UFLDL's IMAGES.mat.
 

@@ -27,11 +27,6 @@ def test_the_files_are_read_in_matlabs_layout(tmp_path):
     stored = loadmat(tmp_path / "stlTrainSubset.mat")["trainImages"]
     np.testing.assert_array_equal(images[2], stored[:, :, :, 2])
     np.testing.assert_array_equal(labels, [0, 1, 2, 3, 0, 1])
-    patches = rng.uniform(size=(5, 8, 8, 3))  # as MATLAB stores them: columns of p(:)
-    savemat(tmp_path / "p.mat", {"patches": np.stack([p.reshape(-1, order="F")
-                                                     for p in patches], axis=1)})
-    np.testing.assert_array_equal(stl.load_patches(tmp_path / "p.mat"),
-                                  patches.reshape(5, -1))
 
 
 def test_without_the_files_it_says_how_to_get_them(tmp_path, monkeypatch, capsys):

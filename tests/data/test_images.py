@@ -176,3 +176,24 @@ def test_embedded_images_offline(monkeypatch):
         np.testing.assert_allclose(image.mean(axis=(0, 1)), whole.mean(axis=(0, 1)), atol=0.01)
     with pytest.raises(ValueError, match="short_side"):
         embedded_color_images(4)
+
+
+def test_stl_patches_are_read_from_matlabs_column_major_layout(tmp_path):
+    from scipy.io import savemat
+
+    from saejax.data import load_stl_patches
+
+    patches = np.random.default_rng(3).uniform(size=(5, 8, 8, 3))
+    columns = np.zeros((192, 5))
+    for r in range(8):  # MATLAB's p(:) of an 8 x 8 x 3 patch: row r, column c, channel ch
+        for c in range(8):
+            for ch in range(3):
+                columns[r + 8 * c + 64 * ch] = patches[:, r, c, ch]
+    savemat(tmp_path / "p.mat", {"patches": columns})
+    np.testing.assert_array_equal(load_stl_patches(tmp_path / "p.mat"), patches.reshape(5, -1))
+    np.testing.assert_array_equal(load_stl_patches(tmp_path / "p.mat", 2),
+                                  patches[:2].reshape(2, -1))
+    with pytest.raises(DataError, match="192 x at least 6"):
+        load_stl_patches(tmp_path / "p.mat", 6)
+    with pytest.raises(DataError, match="linear decoder exercise"):
+        load_stl_patches(tmp_path / "missing.mat")
