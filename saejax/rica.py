@@ -60,6 +60,17 @@ def cost_and_grad(W, x_MxN, lam, epsilon):
     return J, dW
 
 
+def preprocess(patches_MxN, zca_epsilon: float = 1e-4):
+    """The exercise's preprocessing (zca2.m, runSoftICA.m, stlExercise.m): ZCA whitening with
+    ``zca_epsilon`` and no mean removal (``data.PCA`` of the patches as they are), then each
+    patch divided by sqrt(||x||^2 + 1e-8). Returns (x, the ZCA matrix V)."""
+    from saejax.data import PCA
+
+    V = PCA.fit(patches_MxN).zca_matrix(zca_epsilon)
+    white = patches_MxN @ V
+    return white / np.sqrt(np.sum(white**2, axis=1, keepdims=True) + 1e-8), V
+
+
 def initial_weights(n: int, num_features: int, seed: int = 0, dtype=jnp.float32):
     """The exercise's start: 0.01 N(0, 1), each row scaled to unit length."""
     W0 = 0.01 * jax.random.normal(jax.random.key(seed), (num_features, n), dtype)

@@ -62,3 +62,36 @@ def test_features_convolve_then_pool_each_image():
     resp = np.array([[np.sum(images[1, i:i + 5, j:j + 5] * filters[0]) for j in range(5)]
                      for i in range(5)])
     np.testing.assert_allclose(got[1, 0], np.sqrt(np.sum(resp**2) + 1e-2), rtol=1e-10)
+
+
+def test_preprocess_is_zca2_without_mean_removal_then_unit_patches():
+    """zca2 in NumPy: sigma = x^T x / m (no mean removed), U diag(1/sqrt(s + eps)) U^T."""
+    patches = np.random.default_rng(4).uniform(size=(300, 9))
+    x, V = rica.preprocess(patches, 1e-4)
+    s, U = np.linalg.eigh(patches.T @ patches / len(patches))
+    np.testing.assert_allclose(V, (U / np.sqrt(s + 1e-4)) @ U.T, rtol=1e-8, atol=1e-10)
+    white = patches @ V
+    np.testing.assert_allclose(x, white / np.linalg.norm(white, axis=1, keepdims=True),
+                               rtol=1e-7)
+
+
+@pytest.mark.slow  # MNIST and a compiled L-BFGS
+def test_the_exercise_script_prints_what_its_row_reads(tmp_path, monkeypatch, capsys):
+    import json
+    import sys
+
+    from helpers import MNIST_DIR, require
+
+    from experiments.reproduce import rica_mnist
+
+    require(MNIST_DIR)
+    monkeypatch.setattr(sys, "argv", ["rica_mnist", "--data", str(MNIST_DIR), "--steps", "30",
+                                      "--workdir", str(tmp_path / "r")])
+    rica_mnist.main()
+    said = capsys.readouterr().out
+    results = json.loads((tmp_path / "r" / "config.json").read_text())["results"]
+    assert (f"localization: learned {results['localization']['learned']:.3f}, random "
+            f"{results['localization']['random']:.3f}") in said
+    assert f"kurtosis: learned {results['kurtosis']['learned']:.2f}" in said
+    assert results["last_cost"] < results["first_cost"]
+    assert (tmp_path / "r" / "filters.png").exists()

@@ -43,6 +43,9 @@ figures it prints, so the table and the scripts cannot disagree:
   colour-opponent blobs), the share of features whose energy is mostly spatial
   (``saejax.metrics.spatial_energy_share`` at least 0.5) rather than a flat colour square:
   "mostly" read as more than half;
+- RICA: rica_mnist.py (the newer tutorial's runSoftICA: 50 features on whitened 9x9 MNIST
+  patches; the filters localized and their held-out responses sparse, each measured at least
+  1.5 times the random start's);
 - convolution and pooling on STL-10: stl10_convolution.py (the older tutorial's cnnExercise:
   "about 80%"), only with UFLDL's stlTrainSubset.mat and stlTestSubset.mat in --stl DIR
   (default: --data DIR); without them the row says "not run" and counts as neither passing
@@ -219,13 +222,8 @@ def main():
             "mostly oriented edges, some colour blobs", f"{spatial:.0f}% of features",
             "more than 50%", spatial > 50.0, t)
 
-        out, t = script("stl10_convolution", workdir, "--stl", str(args.stl or args.data))
-        ran = not out.startswith("not run:")
-        accuracy = number(r"^test accuracy: ([0-9.]+)%", out) if ran else None
-        row("convolution and pooling on STL-10's subset: 400 colour features, 19x19 mean "
-            "pooling, softmax", "about 80%", f"{accuracy:.2f}%" if ran else
-            out.strip().split(";")[0], "within 3 points",
-            abs(accuracy - 80.0) <= 3.0 if ran else None, t)
+        rica_row(workdir, mnist, row)
+        stl10_row(workdir, Path(args.stl or args.data), row)
 
     table = ("| result | UFLDL | saejax | tolerance | status |\n|---|---|---|---|---|\n"
              + "".join(f"| {r['result']} | {r['ufldl']} | {r['measured']} | {r['tolerance']} | "
@@ -237,6 +235,30 @@ def main():
     if failed:
         print(f"{len(failed)} of {len(rows)} rows not reproduced: {'; '.join(failed)}")
         sys.exit(1)
+
+
+def rica_row(workdir, mnist, row) -> None:
+    """The newer tutorial's RICA exercise (runSoftICA.m): localized filters, sparse responses."""
+    out, t = script("rica_mnist", workdir, "--data", str(mnist))
+    local = [number(rf"^localization: {side} ([0-9.]+)", out) for side in ("learned",
+                                                                           ".*, random")]
+    kurt = [number(rf"^kurtosis: {side} ([0-9.]+)", out) for side in ("learned", ".*, random")]
+    row("RICA on whitened 9x9 MNIST patches, 50 features, 500 L-BFGS iterations: localized "
+        "filters with sparse responses (filters: rica_mnist/filters.png)",
+        "pen-stroke pieces (a picture)", f"energy in the best 4x4 block {local[0]:.3f} (random "
+        f"start {local[1]:.3f}); held-out kurtosis {kurt[0]:.1f} (random start {kurt[1]:.1f})",
+        "both at least 1.5 times the random start's",
+        local[0] >= 1.5 * local[1] and kurt[0] >= 1.5 * kurt[1], t)
+
+
+def stl10_row(workdir, stl, row) -> None:
+    """The older tutorial's convolution and pooling on STL-10, when the user has its files."""
+    out, t = script("stl10_convolution", workdir, "--stl", str(stl))
+    ran = not out.startswith("not run:")
+    accuracy = number(r"^test accuracy: ([0-9.]+)%", out) if ran else None
+    row("convolution and pooling on STL-10's subset: 400 colour features, 19x19 mean pooling, "
+        "softmax", "about 80%", f"{accuracy:.2f}%" if ran else out.strip().split(";")[0],
+        "within 3 points", abs(accuracy - 80.0) <= 3.0 if ran else None, t)
 
 
 def ica_row(workdir, data, row) -> None:

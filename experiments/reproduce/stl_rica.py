@@ -41,7 +41,7 @@ import numpy as np
 
 from experiments.common import add_arguments, run_script, workdir_of
 from saejax import rica, viz
-from saejax.data import PCA, load_mnist
+from saejax.data import load_mnist
 from saejax.records import files
 from saejax.softmax import accuracy, train_softmax
 
@@ -83,9 +83,7 @@ def main():
     rng = np.random.default_rng(args.seed)
     patches = sample_patches(np.concatenate([images[:50_000], images[train_idx]]), PATCHES,
                              PATCH, rng)
-    zca = PCA.fit(patches).zca_matrix(ZCA_EPSILON)
-    white = patches @ zca
-    white = white / np.sqrt(np.sum(white**2, axis=1, keepdims=True) + 1e-8)
+    white, zca = rica.preprocess(patches, ZCA_EPSILON)
     t0 = time.perf_counter()
     W, values = rica.train(white.astype(np.float32), FEATURES, LAMBDA, EPSILON, args.steps,
                            args.seed)
