@@ -152,15 +152,17 @@ def _encode_stream(home, config, params, dtype, out, num_examples, normalization
     h = params["W1"].shape[0]
     tmp = out.with_name(f".{out.name}.partial")
     out.parent.mkdir(parents=True, exist_ok=True)
-    codes_MxH = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(m, h))
-    start = 0
-    for block in stream.blocks():
-        codes_MxH[start:start + len(block)] = np.asarray(
-            codes(device_params, jnp.asarray(block, dtype), config))
-        start += len(block)
-    codes_MxH.flush()
-    del codes_MxH
-    os.link(tmp, out)  # fails rather than overwrite a file made meanwhile
-    tmp.unlink()
+    try:
+        codes_MxH = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(m, h))
+        start = 0
+        for block in stream.blocks():
+            codes_MxH[start:start + len(block)] = np.asarray(
+                codes(device_params, jnp.asarray(block, dtype), config))
+            start += len(block)
+        codes_MxH.flush()
+        del codes_MxH
+        os.link(tmp, out)  # fails rather than overwrite a file made meanwhile
+    finally:  # complete or not at all: no partial file stays behind
+        tmp.unlink(missing_ok=True)
     print(f"wrote {out}: {m} x {h} hidden features of {home}, read a block at a time")
     return 0

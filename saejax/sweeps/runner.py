@@ -253,9 +253,11 @@ class _Sweep:
         self.resumed_from, self.drawn = None, time.perf_counter()
 
     def _record(self, mode) -> dict:
-        data = self.data_host
+        data = self.data_host  # a stream's evaluation rows, with its cache's verified digest
+        digest = fingerprint(data) if self.stream is None else fingerprint(np.frombuffer(
+            (self.stream.info["sha256"] + fingerprint(data)).encode(), np.uint8))
         return {"kind": "sweep", "config": asdict(self.config), "grid": asdict(self.grid),
-                "mode": mode, "chunk_size": self.size, "data_fingerprint": fingerprint(data),
+                "mode": mode, "chunk_size": self.size, "data_fingerprint": digest,
                 "data": {**(self.output.data_info or {}), "shape": list(self.shape),
                          "num_examples": int(self.shape[0])},
                 "environment": rundir.environment()}

@@ -55,7 +55,6 @@ class Feed:
                  piece_bytes: int | None = None):
         self.stream, self.batch_size, self.dtype = stream, int(batch_size), np.dtype(dtype)
         self.place, self.piece_bytes = place, piece_bytes or PIECE_BYTES
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="saejax-feed")
 
     def piece_steps(self, members: int = 1) -> int:
         """Steps per piece: as many as ``piece_bytes`` holds, at least one."""
@@ -81,12 +80,14 @@ class Feed:
             check_finite(batches, f"the activations in {self.stream.home}")
             return part.shape[step_axis], batches.astype(self.dtype, copy=False)
 
-        pending = self._reader.submit(read, starts[0])
-        for i in range(len(starts)):
-            length, batches = pending.result()
-            if i + 1 < len(starts):  # read the next piece while this one trains
-                pending = self._reader.submit(read, starts[i + 1])
-            yield length, self.place(batches)
+        # one reader thread, ended when the pieces are (or the generator is dropped)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="saejax-feed") as reader:
+            pending = reader.submit(read, starts[0])
+            for i in range(len(starts)):
+                length, batches = pending.result()
+                if i + 1 < len(starts):  # read the next piece while this one trains
+                    pending = reader.submit(read, starts[i + 1])
+                yield length, self.place(batches)
 
 
 def run_pieces(call, state, feed: Feed, hyper, n: int, axis: int = 0):

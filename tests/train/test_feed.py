@@ -123,3 +123,44 @@ def test_a_nan_outside_the_evaluation_rows_is_named_when_read(home, tmp_path, mo
     assert np.isfinite(s.evaluation_rows()).all()
     with pytest.raises(DataError, match=f"the activations in {copy}"):
         train.run(config(copy, steps=200, batch_size=64), s, progress=False, data_info=info)
+
+
+def changed_copy(home, tmp_path, row):
+    """A copy of the cache with ``row`` doubled, its record's digests made to match."""
+    import json
+    import shutil
+
+    from saejax.records import files
+
+    copy = tmp_path / "c"
+    shutil.copytree(home, copy)
+    record = json.loads((copy / "activations.json").read_text())
+    for shard in record["shards"]:
+        rows = np.load(copy / shard["activations"])
+        if row < len(rows):
+            rows[row] *= 2
+            np.save(copy / shard["activations"], rows)
+            shard["sha256"] = files.sha256(copy / shard["activations"])
+            break
+        row -= len(rows)
+    (copy / "activations.json").write_text(json.dumps(record))
+    return copy
+
+
+@pytest.mark.slow
+def test_a_sweep_resumed_on_a_cache_changed_outside_its_evaluation_rows_is_refused(
+        home, tmp_path, monkeypatch):
+    from saejax.data.arrays import sample_indices
+    from saejax.records.rundir import RunDirError
+
+    monkeypatch.setattr(stream, "EVAL_ROWS", 20)
+    s, info = ActivationStream.open(home, seed=1)
+    outside = int(np.setdiff1d(np.arange(len(s)), sample_indices(len(s), 20, 1))[0])
+    work = tmp_path / "sweep"
+    sweeps.sweep(config(home, seed=1, steps=3), s, k=[2], workdir=work, progress=False,
+                 data_info=info)
+    changed, changed_info = ActivationStream.open(changed_copy(home, tmp_path, outside), seed=1)
+    np.testing.assert_array_equal(changed.evaluation_rows(), s.evaluation_rows())
+    with pytest.raises(RunDirError, match="data_fingerprint"):
+        sweeps.sweep(config(home, seed=1, steps=3), changed, k=[2], workdir=work,
+                     progress=False, data_info=changed_info, resume=True)
