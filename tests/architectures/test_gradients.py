@@ -152,7 +152,8 @@ def test_jumprelu_log_threshold_gradient_inside_the_kernel():
     np.testing.assert_allclose(analytic["log_threshold"], theta * d_theta, rtol=1e-12)
 
 
-@pytest.mark.parametrize("arch, options, dead", CASES, ids=IDS)
+@pytest.mark.parametrize("arch, options, dead", [  # one dtype path; every case in the whole suite
+    CASES[0], *(pytest.param(*c, marks=pytest.mark.slow) for c in CASES[1:])], ids=IDS)
 def test_float32_params_give_float32_terms_and_gradients(arch, options, dead):
     # nothing in a float32 evaluation may quietly promote to float64 (x64 is on in the tests)
     params, x = point(arch, options, dead)

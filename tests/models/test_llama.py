@@ -12,7 +12,9 @@ from saejax.models import llama
 TOKENS = np.random.default_rng(1).integers(0, len(tiny.vocabulary()[0]), size=(2, 7))
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["tied", "untied"])
+# untied (other Llama files) in the whole suite; SmolLM2's tied embeddings in the fast tier too
+@pytest.fixture(scope="module", params=[True, pytest.param(False, marks=pytest.mark.slow)],
+                ids=["tied", "untied"])
 def tiny_model(request, tmp_path_factory):
     weights = tiny.random_weights(seed=3, tied=request.param)
     path = tiny.write_gguf(tmp_path_factory.mktemp("gguf") / "tiny.gguf", weights)

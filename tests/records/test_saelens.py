@@ -69,6 +69,7 @@ def saejax_outputs(config, params, x):
     return np.asarray(f), np.asarray(common.decode(p, f))
 
 
+@pytest.mark.slow  # five short trainings (the runs fixture)
 @pytest.mark.parametrize("arch", FAMILY)
 def test_the_layout_computes_what_saejax_computes(runs, arch, tmp_path):
     out = saejax.export(runs[arch], tmp_path / "sl", format="saelens")
@@ -94,6 +95,7 @@ def test_the_layout_computes_what_saejax_computes(runs, arch, tmp_path):
     np.testing.assert_allclose(x_hat_back, x_hat, atol=1e-6)
 
 
+@pytest.mark.slow  # five short trainings (the runs fixture)
 def test_the_sigmoid_network_is_refused_naming_the_native_export(runs, tmp_path):
     with pytest.raises(saelens.SAELensError, match="native format.*saejax export RUN OUT"):
         saejax.export(runs["sigmoid"], tmp_path / "sl", format="saelens")
@@ -136,6 +138,7 @@ def test_ufldl_normalization_and_foreign_settings_are_refused():
         saelens.from_saelens({**cfg, "d_sae": 6}, tensors)
 
 
+@pytest.mark.slow  # five short trainings (the runs fixture)
 def test_an_export_never_overwrites(runs, tmp_path):
     out = saejax.export(runs["topk"], tmp_path / "sl", format="saelens")
     before = {p.name: p.read_bytes() for p in out.iterdir()}

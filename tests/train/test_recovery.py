@@ -79,6 +79,7 @@ def test_the_command_line_finds_the_set_behind_data_in_runs_and_sweeps(synth_dir
         assert {k: float(row[k]) for k in RECOVERY} == pytest.approx(want, abs=1e-6)
 
 
+@pytest.mark.slow  # a sweep and a standalone run
 def test_a_sweep_member_reports_what_its_standalone_run_reports(synth_dir, tmp_path):
     truth = synthetic.load(synth_dir)
     x = np.asarray(truth.x)

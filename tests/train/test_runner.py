@@ -127,6 +127,7 @@ def test_lbfgs_resumed_from_a_checkpoint_replays_the_same_run(tmp_path):
         assert resumed.summary[key] == full.summary[key], key
 
 
+@pytest.mark.slow  # several whole trainings
 def test_an_array_from_python_is_recorded_as_one_and_normalized_as_configured(tmp_path):
     # UFLDL's normalizeData written here: each example's mean removed, clipped at 3 standard
     # deviations (of every entry, ddof=1 as MATLAB's std), mapped from [-1, 1] to [0.1, 0.9]
