@@ -94,14 +94,7 @@ def run(
     x_mean = np.mean(data, axis=0, dtype=np.float64)  # the family's decoder bias starts here
     data = jnp.asarray(data, jnp.dtype(config.dtype))  # on the device from here on
     start = init_state(config, n_visible, x_mean=x_mean)
-    # J where every run of these settings begins, on all the data (a stream's evaluation rows):
-    # what the final J is judged against (health.run_problems); taken before training, which
-    # may donate start's buffers
-    initial_loss = float(final_stats(start.params, data, hyper, config.program())[0]["loss"])
-    if not np.isfinite(initial_loss):  # no optimizer can start from there: nothing is written
-        raise DivergenceError(
-            f"training diverged: J is NaN or Inf ({initial_loss}) at the starting point (step 0), "
-            f"so no state is worth keeping and nothing was written. {_advice(config, False)}")
+    initial_loss = _initial_loss(start, data, hyper, config)
     record = RunRecord.claim(workdir, config, resume, tensorboard)
     try:  # from here on the directory is locked: every way out lets go of it (record.close)
         state, history = record.begin(start, n_visible, info)
@@ -133,6 +126,18 @@ def run(
     finally:
         record.close()  # waits for the last checkpoint
     return RunResult(state=state, history=history, summary=summary, workdir=record.workdir)
+
+
+def _initial_loss(start, data, hyper, config) -> float:
+    """J where every run of these settings begins, on all the data (a stream's evaluation rows):
+    what the final J is judged against (health.run_problems); taken before training, which may
+    donate start's buffers. A ``DivergenceError`` when it is NaN or Inf."""
+    initial_loss = float(final_stats(start.params, data, hyper, config.program())[0]["loss"])
+    if not np.isfinite(initial_loss):  # no optimizer can start from there: nothing is written
+        raise DivergenceError(
+            f"training diverged: J is NaN or Inf ({initial_loss}) at the starting point (step 0), "
+            f"so no state is worth keeping and nothing was written. {_advice(config, False)}")
+    return initial_loss
 
 
 def prepared(config: TrainConfig, data, data_info):
