@@ -96,6 +96,7 @@ def test_quadratic_reaches_the_solution_of_its_linear_system():
     assert int(step) < 60
 
 
+@pytest.mark.slow  # the fast tier keeps the quadratic's solution
 def test_rosenbrock_reaches_its_minimum():
     def rosen(x):
         return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
@@ -424,7 +425,7 @@ def test_the_driver_runs_in_chunks_files_rows_by_chunk_and_keeps_float32():
     np.testing.assert_allclose(np.concatenate(chunks), [r["loss"] for r in want], rtol=1e-5)
 
 
-@pytest.mark.parametrize("passes", ["dot", "reduce"])
+@pytest.mark.parametrize("passes", ["dot", pytest.param("reduce", marks=pytest.mark.slow)])
 def test_both_ways_through_the_memory_give_the_two_loop_of_numpy(passes, monkeypatch):
     # optim.lbfgs.MEMORY_PASSES picks, per platform, matrix products or fused reductions for the
     # passes over S and Y; either is the same recursion.

@@ -37,6 +37,7 @@ def same_params(a, b):
         np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), err_msg=k)
 
 
+@pytest.mark.slow  # the fast tier keeps the evaluation-sample test of a streamed run
 def test_a_streamed_run_is_the_run_of_the_loaded_rows_piece_by_piece(home, monkeypatch):
     x, xi = arrays.load_array(home)
     cfg = config(home)

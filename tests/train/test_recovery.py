@@ -42,6 +42,7 @@ def expected(workdir, truth, member=None):
     return metrics.recovery(p["W2"], truth.dictionary, codes, truth.heldout_codes)
 
 
+@pytest.mark.slow  # a whole training; the fast tier keeps the normalization test
 def test_a_run_on_a_synthetic_set_reports_its_recovery(synth_dir, tmp_path):
     truth = synthetic.load(synth_dir)
     run = train.run(topk_config(), np.asarray(truth.x), workdir=tmp_path / "run",
