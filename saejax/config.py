@@ -154,8 +154,9 @@ class TrainConfig:
     member_eval: str = setting(
         AUTO, "how a sweep evaluates its sigmoid-network members at once (a run has one): "
         "blocked (each member over blocks of examples, vmapped), whole (each member on all "
-        "examples, vmapped) or folded (all members' products stacked into wide ones); auto: "
-        "the rule measured per platform (docs/gpu.md), recorded in config.json",
+        "examples, vmapped), folded (all members' products stacked into wide ones) or kernel "
+        "(one GPU kernel per member, its temporaries on chip; interpreted elsewhere, slowly); "
+        "auto: the rule measured per platform (docs/gpu.md), recorded in config.json",
         program=True, choices=(*MEMBER_EVALS, AUTO))
     dtype: str = setting("float32", "float32, or float64 (needs jax_enable_x64)", program=True,
                          choices=DTYPES)

@@ -62,11 +62,24 @@ def folded_terms_and_grad(params, x_MxN, hyper: Hyper, penalty: str = "kl",
     }
     if tied:  # W1 is used twice, as the encoder and (transposed) as the decoder
         g["W1"] = g["W1"] + jnp.swapaxes(g.pop("W2"), 1, 2)
-    decay = (2.0 if tied else 1.0) * hyper.lam
-    for key in ("W1", "W2"):
-        if key in g:
-            g[key] = g[key] + (decay[:, None, None] * params[key]).astype(params[key].dtype)
+    g = add_decay(g, params, hyper, tied)
     sq_G = jnp.sum(err * err, axis=(0, 2))
+    l0_G = jnp.sum((a2 > 0).astype(a2.dtype), axis=(0, 2))
+    return member_terms(params, x_MxN, hyper, penalty, tied, sq_G, rho_hat_GxH, l0_G), g
+
+
+def add_decay(g, params, hyper: Hyper, tied: bool):
+    """The members' data gradients ``g`` plus the weight decay's: lam W (2 lam W1 when tied)."""
+    decay = (2.0 if tied else 1.0) * hyper.lam
+    return {key: g[key] + (decay[:, None, None] * params[key]).astype(params[key].dtype)
+            if key in ("W1", "W2") else g[key] for key in g}
+
+
+def member_terms(params, x_MxN, hyper: Hyper, penalty: str, tied: bool, sq_G, rho_hat_GxH,
+                 l0_G) -> dict:
+    """The members' terms as ``grads.terms_and_grad`` returns them, from each member's sum of
+    squared errors ``sq_G``, rho_hat and count of a2 > 0 over the examples."""
+    m = x_MxN.shape[0]
     terms = {
         "reconstruction": 0.5 * sq_G / m,
         "weight_decay": jax.vmap(weight_decay_from, (0, 0, None))(params, hyper.lam, tied),
@@ -74,9 +87,9 @@ def folded_terms_and_grad(params, x_MxN, hyper: Hyper, penalty: str = "kl",
     }
     terms["loss"] = terms["reconstruction"] + terms["weight_decay"] + terms["sparsity"]
     terms["rho_hat"] = rho_hat_GxH
-    terms["mean_l0"] = jnp.sum((a2 > 0).astype(a2.dtype), axis=(0, 2)) / m
+    terms["mean_l0"] = l0_G / m
     terms["fvu"] = sq_G / total_variance(x_MxN)
-    return terms, g
+    return terms
 
 
 def _axes(batched):

@@ -24,7 +24,7 @@ DTYPES = ("float32", "float64")
 # How a sweep evaluates its sigmoid-network members at once (saejax.train.step.make_evaluate):
 # each member vmapped over blocks of examples, each vmapped on all examples, or all members
 # folded into wide products (saejax.folded).
-MEMBER_EVALS = ("blocked", "whole", "folded")
+MEMBER_EVALS = ("blocked", "whole", "folded", "kernel")
 DATASETS = ("patches", "mnist", "digits", "color-patches", "array")  # array: a .npy/.npz file
 # How a data set is normalized before training (and, the same way, before encoding): none,
 # UFLDL's scaling into [0.1, 0.9], or per-feature standardization (saejax.data.normalize).

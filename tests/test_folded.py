@@ -105,6 +105,7 @@ def test_vmapped_members_multiply_the_shared_data_in_one_wide_product(arch):
     assert f"{g * h},{n}" in products, products  # dW = delta^T x, all members at once
 
 
+@pytest.mark.filterwarnings("ignore:member_eval 'kernel' is a GPU kernel")
 @pytest.mark.parametrize("how", MEMBER_EVALS)
 def test_every_member_eval_gives_the_same_evaluation(how):
     config = TrainConfig(n_hidden=H, member_eval=how)

@@ -6,7 +6,8 @@ Needs:     a GPU build of jax (the script runs on whatever ``jax.devices()`` off
            shrinks everything to a CPU smoke test of a few minutes).
 Run time:  about 7 minutes on one H200, compilation included, within one device call of 10
            (the checks summed from their runs there; mnist and lbfgs-passes, which add about
-           4 minutes, run only when --only names them).
+           4 minutes, run only when --only names them), and by estimate a minute and a half
+           more for the kernel check and the kernel's exercise sweep, not yet run on a GPU.
 Expected:  a table in DIR/gpu_check_<device>.md and .json (gpu_check_h200 on an NVIDIA H200;
            DIR defaults to experiments/results, to runs/quick with --quick), rewritten after
            every check so that a run cut short keeps what it measured. The file holds the
@@ -17,7 +18,8 @@ Expected:  a table in DIR/gpu_check_<device>.md and .json (gpu_check_h200 on an 
 
 Measured in this one process, in this order:
 1. evals: one evaluation of every member of a sweep block with each member_eval (blocked,
-   whole, folded): 1,024 members at 64-25, 64 at 784-196 (m = 10,000);
+   whole, folded, kernel): 1,024 members at 64-25, 64 at 784-196 (m = 10,000); kernel: the
+   one-kernel-per-member evaluation (saejax.kernel) at 64-25 with each block and warp count;
 2. exercise: the UFLDL exercise as a 1,024-member L-BFGS sweep (rho x beta 32 x 32, 10,000
    8x8 patches, 64-25-64, at most 400 iterations) with each member_eval, whole-sweep wall time,
    first call (with compilation) and second call (programs reused);
@@ -67,13 +69,13 @@ from experiments.common import (
     results_dir,
     save_results,
 )
-from saejax import sweeps, train
+from saejax import kernel, sweeps, train
 from saejax.config import PRESETS
 from saejax.data import training_data
 from saejax.losses import Hyper
 from saejax.schema import MEMBER_EVALS
 
-CHECKS = ["matmul", "evals", "exercise", "mnist", "steady", "lbfgs-memory", "lbfgs-passes", "lm",
+CHECKS = ["matmul", "evals", "kernel", "exercise", "mnist", "steady", "lbfgs-memory", "lbfgs-passes", "lm",
           "mnist-adam", "loop", "members", "step", "mnist-tick", "mnist-parts"]
 # What a plain run runs: every check but the 256-member MNIST sweeps (steady times 64 members
 # at both pair counts) and the memory-pass comparison, which together add about 4 minutes
@@ -232,6 +234,9 @@ def main():
             data = jnp.asarray(data, jnp.float32)
             flops = 10.0 * data.shape[0] * data.shape[1] * config.n_hidden * g
             for how in args.member_evals:
+                if how == "kernel" and not kernel.fits(data.shape[1], config.n_hidden):
+                    out.append(f"{name} x {g} kernel: too wide for its registers")
+                    continue
                 evaluate = jax.jit(jax.vmap(train.make_evaluate(
                     config.replace(member_eval=how), batched=True), (0, None, 0)))
                 t = median_seconds(lambda e=evaluate, s=states, d=data, h=hyper:
@@ -243,6 +248,8 @@ def main():
 
     check("evals", "one evaluation of every member of a sweep block, by member_eval",
           "report", member_evals)
+    check("kernel", "saejax.kernel's evaluation of the 64-25 members by block and warps",
+          "report", lambda: gpu_parts.kernel_tuning(exercise, x, q))
 
     for how in args.member_evals:
         check("exercise", f"exercise sweep, {side * side} members, L-BFGS at most "

@@ -1,9 +1,10 @@
 """The parts of experiments.bench.gpu_check that time pieces: an L-BFGS tick and its parts at
-784-196, and a language model's forward pass."""
+784-196, a language model's forward pass, and the settings of saejax.kernel."""
 
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +12,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from experiments.common import matmul_gflops, median_seconds
-from saejax import optim, sweeps, train
+from saejax import kernel, optim, sweeps, train
 from saejax.losses import Hyper
 
 
@@ -223,3 +224,24 @@ def _length(config, data, grid, timed_sweep):
     """(seconds of a sweep after compilation, member evaluations of all members)."""
     _, run, res = timed_sweep(config, data, *grid, len(grid[0]) * len(grid[1]))
     return run, sum(r["evaluations"] for r in res.rows)
+
+
+def kernel_tuning(exercise, x, quick: bool) -> str:
+    """saejax.kernel's evaluation of the exercise's members (1,024; 4 with --quick) at each
+    block of examples and number of warps, in ms and GFLOP/s; the best first."""
+    g = 4 if quick else 1024
+    states = jax.vmap(lambda s: train.init_state(exercise, x.shape[1], seed=s))(jnp.arange(g))
+    hyper = Hyper(jnp.full(g, 0.1), jnp.full(g, 3.0), jnp.full(g, exercise.lam))
+    data = jnp.asarray(x, jnp.float32)
+    flops = 10.0 * data.shape[0] * data.shape[1] * exercise.n_hidden * g
+    times = {}
+    for block in (32, 64, 128):
+        for warps in (2, 4, 8):
+            evaluate = jax.jit(partial(kernel.kernel_terms_and_grad, block=block,
+                                       num_warps=warps))
+            times[block, warps] = median_seconds(
+                lambda e=evaluate: jax.block_until_ready(e(states.params, data, hyper)), 11,
+                warmup=2)
+    ranked = sorted(times.items(), key=lambda item: item[1])
+    return "; ".join(f"block {b}, {w} warps: {1e3 * t:.2f} ms ({flops / t / 1e9:.0f} GFLOP/s)"
+                     for (b, w), t in ranked)

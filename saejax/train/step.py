@@ -13,13 +13,14 @@ is evaluated on, as in the loss and gradient functions.
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from saejax import architectures, folded, grads, losses, optim
+from saejax import architectures, folded, grads, kernel, losses, optim
 from saejax.config import AUTO, TrainConfig
 from saejax.losses import Hyper
 from saejax.runtime.compile_cache import program_cache
@@ -63,7 +64,8 @@ def make_evaluate(config: TrainConfig, batched: bool = False):
     analytic pass runs over blocks of ``EVAL_BLOCK`` examples when the batch holds at least
     two blocks. ``batched``: a sweep will vmap it over its members, evaluated as
     ``member_eval_of(config)`` says: "blocked" (blocks of ``EVAL_BLOCK_BATCHED``), "whole"
-    (all examples at once) or "folded" (``saejax.folded``: all members in wide products
+    (all examples at once), "folded" (``saejax.folded``: all members in wide products
+    when they share the batch) or "kernel" (``saejax.kernel``: one GPU kernel per member
     when they share the batch). ``terms`` holds loss, reconstruction, weight_decay, sparsity,
     the vector rho_hat, mean_l0 and fvu. ``dead`` (bool, (H,)) names the latents topk's and
     batchtopk's auxiliary loss may use (the sigmoid network ignores it).
@@ -80,9 +82,14 @@ def make_evaluate(config: TrainConfig, batched: bool = False):
         if how == "blocked":
             return lambda params, batch, hyper, dead=None: (
                 blocked if batch.shape[0] >= 2 * block else whole)(params, batch, hyper)
-        if how == "folded":
-            evaluate = folded.member_vmap(whole, partial(
-                folded.folded_terms_and_grad, penalty=penalty, decoder=decoder, tied=tied))
+        if how in ("folded", "kernel"):
+            if how == "kernel" and jax.default_backend() != "gpu":
+                warnings.warn(f"member_eval 'kernel' is a GPU kernel: on {jax.default_backend()} "
+                              "it runs in Pallas's interpreter, correct but slow (member_eval "
+                              "'auto' picks this platform's own).", stacklevel=2)
+            stack = kernel.kernel_terms_and_grad if how == "kernel" else folded.folded_terms_and_grad
+            evaluate = folded.member_vmap(whole, partial(stack, penalty=penalty, decoder=decoder,
+                                                         tied=tied))
             return lambda params, batch, hyper, dead=None: evaluate(params, batch, hyper)
         return lambda params, batch, hyper, dead=None: whole(params, batch, hyper)
 

@@ -1,0 +1,183 @@
+"""The analytic evaluation of G sigmoid networks that share their data, one GPU kernel per member.
+
+On a GPU the members' (M, N) temporaries, z3, a3 and delta3, bound the evaluation: written and
+read again through memory a dozen times, 2.6 GB each for 1,024 members of the UFLDL exercise
+(docs/gpu.md). Here each member is one program of a Pallas kernel (the Triton backend) that walks
+its examples in blocks of ``block`` rows and keeps every temporary of a block on chip: what goes
+through memory is x (shared by the members, so read from cache) and the member's weights.
+
+Two kernels, because the sparsity term needs rho_hat, a mean over every example, before any
+example's delta2 (as ``grads.terms_and_grad_blocked``):
+
+    sums:   rho_hat = (1/m) sum_k a2_k and the count of a2 > 0, block by block
+    grads:  per block  a2 = s(x W1^T + b1)   a3 = f(a2 W2^T + b2)   err = a3 - x
+                       delta3 = err f'(z3) / m
+                       delta2 = (delta3 W2 + beta P'(rho_hat) / m) a2 (1 - a2)
+            summed     dW1 = delta2^T x   db1 = sum delta2   dW2 = delta3^T a2   db2 = sum delta3
+                       ||err||^2
+
+The equations are ``grads.terms_and_grad``'s; only the order of the sums differs, so the result
+equals ``jax.vmap`` of it to rounding. Shapes are padded for the kernel: N and H to powers of
+two (at least 16, as the Triton dot needs), M to a multiple of ``block``; padded examples and
+visible units are masked out of every sum, and padded hidden units (weights 0) change nothing
+that is kept. On the CPU the kernels run in Pallas's interpreter (correct, and slow: for tests).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as plt
+
+from saejax.folded import add_decay, member_terms
+from saejax.model import check_decoder
+from saejax.penalties import penalty_derivative
+
+# The weights of one member and their gradients stay in registers: N H (both padded) at most
+# this many (the exercise's 64-25 pads to 64 x 32 = 2,048). Wider networks have products wide
+# enough for XLA (member_eval "whole").
+MAX_PADDED_WEIGHTS = 8192
+NUM_WARPS = 4
+
+
+def padded(size: int) -> int:
+    """The next power of two, at least 16 (the smallest dimension of a Triton dot)."""
+    return max(16, 1 << (size - 1).bit_length())
+
+
+def block_rows(n_padded: int) -> int:
+    """Examples per block: 64 for N up to 128 (padded), fewer for wider inputs, so that a
+    block's (rows, N) tiles stay near 8,192 values."""
+    return max(16, min(64, 8192 // n_padded))
+
+
+def fits(n: int, h: int) -> bool:
+    """Whether an n-h network's padded weights stay within ``MAX_PADDED_WEIGHTS``."""
+    return padded(n) * padded(h) <= MAX_PADDED_WEIGHTS
+
+
+def check_size(n: int, h: int) -> None:
+    """Refuses networks whose padded weights would not stay in registers, saying what to do."""
+    if not fits(n, h):
+        raise ValueError(
+            f"member_eval 'kernel' keeps each member's weights on chip: {n}-{h} pads to "
+            f"{padded(n)} x {padded(h)}, more than {MAX_PADDED_WEIGHTS} values. Use "
+            f"member_eval 'whole' (its products are wide enough at this size).")
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + jnp.exp(-z))
+
+
+def _block(x_ref, W1, b1, i, block: int, m: int):
+    """Block i's examples, their a2 (zero on padded rows) and the rows' mask."""
+    start = pl.multiple_of(i * block, block)
+    xb = x_ref[pl.ds(start, block), :]
+    rows = start + jax.lax.broadcasted_iota(jnp.int32, (block, 1), 0)
+    keep = (rows < m).astype(xb.dtype)
+    return xb, _sigmoid(plt.dot(xb, W1, trans_b=True) + b1[None, :]) * keep, keep
+
+
+def _sums_kernel(x_ref, W1_ref, b1_ref, rho_ref, l0_ref, *, m: int, block: int, blocks: int):
+    W1, b1 = W1_ref[...], b1_ref[...]
+
+    def body(i, acc):
+        a2 = _block(x_ref, W1, b1, i, block, m)[1]
+        return acc[0] + jnp.sum(a2, axis=0), acc[1] + jnp.sum((a2 > 0).astype(a2.dtype), axis=0)
+
+    zero = jnp.zeros(b1.shape, b1.dtype)
+    total, count = jax.lax.fori_loop(0, blocks, body, (zero, zero))
+    rho_ref[...] = total / m
+    l0_ref[...] = count
+
+
+def _grads_kernel(x_ref, W1_ref, b1_ref, W2_ref, b2_ref, sparse_ref, cols_ref,
+                  gW1_ref, gb1_ref, gW2_ref, gb2_ref, sq_ref, *, m: int, block: int,
+                  blocks: int, decoder: str):
+    W1, b1, W2, b2 = W1_ref[...], b1_ref[...], W2_ref[...], b2_ref[...]
+    sparse, cols = sparse_ref[...], cols_ref[...]
+
+    def body(i, acc):
+        gW1, gb1, gW2, gb2, sq = acc
+        xb, a2, keep = _block(x_ref, W1, b1, i, block, m)
+        z3 = plt.dot(a2, W2, trans_b=True) + b2[None, :]
+        a3 = z3 if decoder == "linear" else _sigmoid(z3)
+        err = (a3 - xb) * keep * cols[None, :]
+        delta3 = err / m if decoder == "linear" else err * a3 * (1.0 - a3) / m
+        delta2 = (plt.dot(delta3, W2) + sparse[None, :]) * a2 * (1.0 - a2)
+        return (gW1 + plt.dot(delta2, xb, trans_a=True), gb1 + jnp.sum(delta2, axis=0),
+                gW2 + plt.dot(delta3, a2, trans_a=True), gb2 + jnp.sum(delta3, axis=0),
+                sq + jnp.sum(err * err, axis=0))
+
+    acc = jax.lax.fori_loop(0, blocks, body, (jnp.zeros_like(W1), jnp.zeros_like(b1),
+                                              jnp.zeros_like(W2), jnp.zeros_like(b2),
+                                              jnp.zeros_like(b2)))
+    for ref, value in zip((gW1_ref, gb1_ref, gW2_ref, gb2_ref, sq_ref), acc, strict=True):
+        ref[...] = value
+
+
+def _member(*shape):
+    """A BlockSpec of one member's slice of a (G, *shape) array."""
+    return pl.BlockSpec((None, *shape), lambda g: (g, *(0 for _ in shape)))
+
+
+def _shared(*shape):
+    """A BlockSpec of an array every member reads whole."""
+    return pl.BlockSpec(shape, lambda g: tuple(0 for _ in shape))
+
+
+def _call(kernel, G, ins, in_specs, outs, interpret: bool, num_warps: int):
+    return pl.pallas_call(
+        kernel, grid=(G,), in_specs=in_specs,
+        out_specs=[_member(*o.shape[1:]) for o in outs], out_shape=outs,
+        compiler_params=plt.CompilerParams(num_warps=num_warps), interpret=interpret)(*ins)
+
+
+def kernel_terms_and_grad(params, x_MxN, hyper, penalty: str = "kl", decoder: str = "sigmoid",
+                          tied: bool = False, interpret: bool | None = None,
+                          block: int | None = None, num_warps: int = NUM_WARPS):
+    """``folded.folded_terms_and_grad`` computed by the two kernels: params and hyper stacked on
+    axis 0, x (M, N) shared. ``interpret`` (default: anywhere but a GPU) runs Pallas's
+    interpreter; ``block`` (a power of two, default ``block_rows``) and ``num_warps`` (Triton's
+    threads per program, in warps of 32) tune the kernels."""
+    check_decoder(decoder)
+    if interpret is None:
+        interpret = jax.default_backend() != "gpu"
+    W1 = params["W1"]
+    G, H, N = W1.shape
+    check_size(N, H)
+    m, dtype = x_MxN.shape[0], W1.dtype
+    Np, Hp = padded(N), padded(H)
+    block = block or block_rows(Np)
+    blocks = -(-m // block)
+    x = jnp.pad(x_MxN.astype(dtype), ((0, blocks * block - m), (0, Np - N)))
+    W2 = jnp.swapaxes(W1, 1, 2) if tied else params["W2"]
+    W1p = jnp.pad(W1, ((0, 0), (0, Hp - H), (0, Np - N)))
+    W2p = jnp.pad(W2, ((0, 0), (0, Np - N), (0, Hp - H)))
+    b1p = jnp.pad(params["b1"], ((0, 0), (0, Hp - H)))
+    b2p = jnp.pad(params["b2"], ((0, 0), (0, Np - N)))
+    sizes = {"m": m, "block": block, "blocks": blocks}
+    rho_p, l0_p = _call(partial(_sums_kernel, **sizes), G, (x, W1p, b1p),
+                        [_shared(*x.shape), _member(Hp, Np), _member(Hp)],
+                        [jax.ShapeDtypeStruct((G, Hp), dtype)] * 2, interpret, num_warps)
+    rho_hat = rho_p[:, :H]
+    sparse = (hyper.beta[:, None] * penalty_derivative(penalty, hyper.rho[:, None], rho_hat)
+              / m).astype(dtype)
+    cols = (jnp.arange(Np) < N).astype(dtype)
+    out = _call(partial(_grads_kernel, decoder=decoder, **sizes), G,
+                (x, W1p, b1p, W2p, b2p, jnp.pad(sparse, ((0, 0), (0, Hp - H))), cols),
+                [_shared(*x.shape), _member(Hp, Np), _member(Hp), _member(Np, Hp),
+                 _member(Np), _member(Hp), _shared(Np)],
+                [jax.ShapeDtypeStruct(s, dtype) for s in
+                 ((G, Hp, Np), (G, Hp), (G, Np, Hp), (G, Np), (G, Np))], interpret, num_warps)
+    gW1, gb1, gW2, gb2, sq = out
+    g = {"W1": gW1[:, :H, :N], "b1": gb1[:, :H], "W2": gW2[:, :N, :H], "b2": gb2[:, :N]}
+    if tied:  # W1 is used twice, as the encoder and (transposed) as the decoder
+        g["W1"] = g["W1"] + jnp.swapaxes(g.pop("W2"), 1, 2)
+    g = add_decay(g, params, hyper, tied)
+    terms = member_terms(params, x_MxN, hyper, penalty, tied, jnp.sum(sq, axis=1), rho_hat,
+                         jnp.sum(l0_p[:, :H], axis=1))
+    return terms, g

@@ -1,0 +1,114 @@
+"""The one-kernel-per-member evaluation (saejax.kernel): Pallas's interpreter against vmap and the
+NumPy loop, its padding, its refusal of wide networks, and its Triton program for a GPU."""
+
+import itertools
+import re
+import warnings
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import reference
+
+from saejax import grads, kernel, train
+from saejax.config import TrainConfig
+from saejax.losses import Hyper
+from saejax.schema import DECODERS, PENALTIES
+
+
+def members(G, M, N, H, tied=False, seed=0, dtype=jnp.float64):
+    k = jax.random.split(jax.random.key(seed), 5)
+    params = {"W1": 0.4 * jax.random.normal(k[0], (G, H, N), dtype),
+              "b1": 0.3 * jax.random.normal(k[1], (G, H), dtype),
+              "b2": -0.2 * jax.random.normal(k[2], (G, N), dtype)}
+    if not tied:
+        params["W2"] = 0.4 * jax.random.normal(k[3], (G, N, H), dtype)
+    x = jax.random.uniform(k[4], (M, N), dtype)
+    hyper = Hyper(jnp.linspace(0.01, 0.3, G, dtype=dtype), jnp.linspace(0.1, 5.0, G, dtype=dtype),
+                  jnp.linspace(0, 1e-2, G, dtype=dtype))
+    return params, x, hyper
+
+
+def assert_same(got, want):
+    assert set(got[0]) == set(want[0]) and set(got[1]) == set(want[1])
+    for part_got, part_want in zip(got, want, strict=True):
+        for key in part_want:
+            np.testing.assert_allclose(part_got[key], part_want[key], rtol=1e-12, atol=1e-15,
+                                       err_msg=key)
+
+
+# The fast tier keeps two of the cases: the exercise's, and a linear tied one with another penalty.
+FAST = {("kl", "sigmoid", False), ("squared", "linear", True)}
+
+
+@pytest.mark.parametrize(("penalty", "decoder", "tied"), [
+    pytest.param(*case, marks=() if case in FAST else pytest.mark.slow)
+    for case in itertools.product(PENALTIES, DECODERS, (False, True))])
+def test_the_kernel_equals_the_vmapped_evaluation(penalty, decoder, tied):
+    # 37 examples in one padded block of 64; 9 visible and 5 hidden units padded to 16
+    params, x, hyper = members(3, 37, 9, 5, tied)
+    want = jax.vmap(partial(grads.terms_and_grad, penalty=penalty, decoder=decoder, tied=tied),
+                    (0, None, 0))(params, x, hyper)
+    got = kernel.kernel_terms_and_grad(params, x, hyper, penalty, decoder, tied, interpret=True)
+    assert_same(got, want)
+
+
+def test_several_blocks_of_a_wider_input_equal_the_numpy_loop():
+    # N = 100 pads to 128: blocks of 64 examples, 150 examples in three (the last one short)
+    G, M, N, H = 2, 150, 100, 7
+    assert (kernel.padded(N), kernel.block_rows(kernel.padded(N))) == (128, 64)
+    params, x, hyper = members(G, M, N, H, seed=1)
+    terms, got = kernel.kernel_terms_and_grad(params, x, hyper, interpret=True)
+    for g in range(G):
+        one = {k: np.asarray(v[g]) for k, v in params.items()}
+        want = reference.grad(one, np.asarray(x), float(hyper.rho[g]), float(hyper.beta[g]),
+                              float(hyper.lam[g]))
+        for key in want:
+            np.testing.assert_allclose(got[key][g], want[key], rtol=1e-10, atol=1e-14,
+                                       err_msg=f"member {g} {key}")
+        want_terms = reference.terms(one, np.asarray(x), float(hyper.rho[g]),
+                                     float(hyper.beta[g]), float(hyper.lam[g]))
+        for key in ("loss", "reconstruction", "sparsity"):
+            np.testing.assert_allclose(terms[key][g], want_terms[key], rtol=1e-12, err_msg=key)
+
+
+def test_padding_and_blocks_by_hand():
+    assert [kernel.padded(n) for n in (1, 9, 16, 17, 25, 64, 65, 784)] == [
+        16, 16, 16, 32, 32, 64, 128, 1024]
+    assert [kernel.block_rows(n) for n in (16, 64, 128, 256, 1024)] == [64, 64, 64, 32, 16]
+
+
+def test_a_network_too_wide_for_registers_is_refused_with_what_to_use():
+    kernel.check_size(64, 25)  # the exercise: 64 x 32 padded
+    params, x, hyper = members(2, 8, 784, 196, dtype=jnp.float32)
+    with pytest.raises(ValueError, match=r"784-196 pads to 1024 x 256.*member_eval 'whole'"):
+        kernel.kernel_terms_and_grad(params, x, hyper, interpret=True)
+
+
+def test_the_gpu_program_keeps_every_members_temporaries_out_of_memory():
+    # Lowered for CUDA (no GPU needed): the exercise's 1,024 members are two Triton kernels, and
+    # no array of the program is as large as one (M, N) temporary of every member, or of 64.
+    G, M, N, H = 1024, 10_000, 64, 25
+    S, f32 = jax.ShapeDtypeStruct, jnp.float32
+    params = {"W1": S((G, H, N), f32), "b1": S((G, H), f32), "W2": S((G, N, H), f32),
+              "b2": S((G, N), f32)}
+    hyper = Hyper(S((G,), f32), S((G,), f32), S((G,), f32))
+    lowered = jax.jit(partial(kernel.kernel_terms_and_grad, interpret=False)).trace(
+        params, S((M, N), f32), hyper).lower(lowering_platforms=("cuda",)).as_text()
+    assert lowered.count("xla.gpu.triton") == 2
+    sizes = [int(np.prod([int(d) for d in shape.split("x")]))
+             for shape in re.findall(r"tensor<((?:\d+x)+)\w+>", lowered)
+             for shape in [shape.rstrip("x")]]
+    assert sizes and max(sizes) < 64 * M * N, max(sizes)
+
+
+def test_choosing_the_kernel_off_a_gpu_warns_that_it_is_interpreted():
+    if jax.default_backend() == "gpu":
+        pytest.skip("on a GPU the kernel is compiled")
+    with pytest.warns(UserWarning, match="Pallas's interpreter, correct but slow"):
+        train.make_evaluate(TrainConfig(member_eval="kernel"), batched=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train.make_evaluate(TrainConfig(member_eval="folded"), batched=True)
