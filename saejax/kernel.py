@@ -68,24 +68,34 @@ def check_size(n: int, h: int) -> None:
             f"member_eval 'whole' (its products are wide enough at this size).")
 
 
+def matmul_precision():
+    """The kernels' dot precision from JAX's own setting (``jax_default_matmul_precision``): full
+    float32 where it asks for "highest" or "float32", else Triton's float32 default, TF32, as
+    XLA's default on a GPU."""
+    highest = jax.config.jax_default_matmul_precision in ("highest", "float32")
+    return jax.lax.Precision.HIGHEST if highest else None
+
+
 def _sigmoid(z):
     return 1.0 / (1.0 + jnp.exp(-z))
 
 
-def _block(x_ref, W1, b1, i, block: int, m: int):
+def _block(x_ref, W1, b1, i, block: int, m: int, precision):
     """Block i's examples, their a2 (zero on padded rows) and the rows' mask."""
     start = pl.multiple_of(i * block, block)
     xb = x_ref[pl.ds(start, block), :]
     rows = start + jax.lax.broadcasted_iota(jnp.int32, (block, 1), 0)
     keep = (rows < m).astype(xb.dtype)
-    return xb, _sigmoid(plt.dot(xb, W1, trans_b=True) + b1[None, :]) * keep, keep
+    z2 = plt.dot(xb, W1, trans_b=True, precision=precision) + b1[None, :]
+    return xb, _sigmoid(z2) * keep, keep
 
 
-def _sums_kernel(x_ref, W1_ref, b1_ref, rho_ref, l0_ref, *, m: int, block: int, blocks: int):
+def _sums_kernel(x_ref, W1_ref, b1_ref, rho_ref, l0_ref, *, m: int, block: int, blocks: int,
+                 precision):
     W1, b1 = W1_ref[...], b1_ref[...]
 
     def body(i, acc):
-        a2 = _block(x_ref, W1, b1, i, block, m)[1]
+        a2 = _block(x_ref, W1, b1, i, block, m, precision)[1]
         return acc[0] + jnp.sum(a2, axis=0), acc[1] + jnp.sum((a2 > 0).astype(a2.dtype), axis=0)
 
     zero = jnp.zeros(b1.shape, b1.dtype)
@@ -96,20 +106,21 @@ def _sums_kernel(x_ref, W1_ref, b1_ref, rho_ref, l0_ref, *, m: int, block: int, 
 
 def _grads_kernel(x_ref, W1_ref, b1_ref, W2_ref, b2_ref, sparse_ref, cols_ref,
                   gW1_ref, gb1_ref, gW2_ref, gb2_ref, sq_ref, *, m: int, block: int,
-                  blocks: int, decoder: str):
+                  blocks: int, decoder: str, precision):
     W1, b1, W2, b2 = W1_ref[...], b1_ref[...], W2_ref[...], b2_ref[...]
     sparse, cols = sparse_ref[...], cols_ref[...]
 
     def body(i, acc):
         gW1, gb1, gW2, gb2, sq = acc
-        xb, a2, keep = _block(x_ref, W1, b1, i, block, m)
-        z3 = plt.dot(a2, W2, trans_b=True) + b2[None, :]
+        xb, a2, keep = _block(x_ref, W1, b1, i, block, m, precision)
+        dot = partial(plt.dot, precision=precision)
+        z3 = dot(a2, W2, trans_b=True) + b2[None, :]
         a3 = z3 if decoder == "linear" else _sigmoid(z3)
         err = (a3 - xb) * keep * cols[None, :]
         delta3 = err / m if decoder == "linear" else err * a3 * (1.0 - a3) / m
-        delta2 = (plt.dot(delta3, W2) + sparse[None, :]) * a2 * (1.0 - a2)
-        return (gW1 + plt.dot(delta2, xb, trans_a=True), gb1 + jnp.sum(delta2, axis=0),
-                gW2 + plt.dot(delta3, a2, trans_a=True), gb2 + jnp.sum(delta3, axis=0),
+        delta2 = (dot(delta3, W2) + sparse[None, :]) * a2 * (1.0 - a2)
+        return (gW1 + dot(delta2, xb, trans_a=True), gb1 + jnp.sum(delta2, axis=0),
+                gW2 + dot(delta3, a2, trans_a=True), gb2 + jnp.sum(delta3, axis=0),
                 sq + jnp.sum(err * err, axis=0))
 
     acc = jax.lax.fori_loop(0, blocks, body, (jnp.zeros_like(W1), jnp.zeros_like(b1),
@@ -159,7 +170,7 @@ def kernel_terms_and_grad(params, x_MxN, hyper, penalty: str = "kl", decoder: st
     W2p = jnp.pad(W2, ((0, 0), (0, Np - N), (0, Hp - H)))
     b1p = jnp.pad(params["b1"], ((0, 0), (0, Hp - H)))
     b2p = jnp.pad(params["b2"], ((0, 0), (0, Np - N)))
-    sizes = {"m": m, "block": block, "blocks": blocks}
+    sizes = {"m": m, "block": block, "blocks": blocks, "precision": matmul_precision()}
     rho_p, l0_p = _call(partial(_sums_kernel, **sizes), G, (x, W1p, b1p),
                         [_shared(*x.shape), _member(Hp, Np), _member(Hp)],
                         [jax.ShapeDtypeStruct((G, Hp), dtype)] * 2, interpret, num_warps)

@@ -112,3 +112,11 @@ def test_choosing_the_kernel_off_a_gpu_warns_that_it_is_interpreted():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         train.make_evaluate(TrainConfig(member_eval="folded"), batched=True)
+
+
+def test_the_kernels_dot_precision_follows_jaxs_setting():
+    assert kernel.matmul_precision() is None  # Triton's float32 default: TF32, as XLA's
+    with jax.default_matmul_precision("highest"):
+        assert kernel.matmul_precision() == jax.lax.Precision.HIGHEST
+    with jax.default_matmul_precision("float32"):
+        assert kernel.matmul_precision() == jax.lax.Precision.HIGHEST
