@@ -3,8 +3,10 @@
 On a GPU the members' (M, N) temporaries, z3, a3 and delta3, bound the evaluation: written and
 read again through memory a dozen times, 2.6 GB each for 1,024 members of the UFLDL exercise
 (docs/gpu.md). Here each member is one program of a Pallas kernel (the Triton backend) that walks
-its examples in blocks of ``block`` rows and keeps every temporary of a block on chip: what goes
-through memory is x (shared by the members, so read from cache) and the member's weights.
+its examples in blocks of ``block`` rows and keeps every temporary of a block inside the program
+(in registers, sized for them; what does not fit spills to the program's local memory) rather
+than writing them as arrays: what goes through memory as arrays is x (shared by the members, so
+read from cache) and the member's weights. Its speed on a GPU is not yet measured.
 
 Two kernels, because the sparsity term needs rho_hat, a mean over every example, before any
 example's delta2 (as ``grads.terms_and_grad_blocked``):
@@ -20,7 +22,9 @@ The equations are ``grads.terms_and_grad``'s; only the order of the sums differs
 equals ``jax.vmap`` of it to rounding. Shapes are padded for the kernel: N and H to powers of
 two (at least 16, as the Triton dot needs), M to a multiple of ``block``; padded examples and
 visible units are masked out of every sum, and padded hidden units (weights 0) change nothing
-that is kept. On the CPU the kernels run in Pallas's interpreter (correct, and slow: for tests).
+that is kept. The dots run at JAX's matmul precision (``jax_default_matmul_precision``: at
+its default, float32 dots on a GPU are TF32, as XLA's). On the CPU the kernels run in Pallas's
+interpreter (correct, and slow: for tests).
 """
 
 from __future__ import annotations
@@ -36,11 +40,14 @@ from saejax.folded import add_decay, member_terms
 from saejax.model import check_decoder
 from saejax.penalties import penalty_derivative
 
-# The weights of one member and their gradients stay in registers: N H (both padded) at most
-# this many (the exercise's 64-25 pads to 64 x 32 = 2,048). Wider networks have products wide
-# enough for XLA (member_eval "whole").
-MAX_PADDED_WEIGHTS = 8192
+# One member's weights and their gradients (4 N H values, N and H padded) are held by the
+# program's threads, NUM_WARPS x 32 of them, within 255 registers each: N H at most 4,096 float32
+# values (2,048 float64) leaves room for a block's tiles. The exercise's 64-25 pads to 64 x 32 =
+# 2,048. Wider networks have products wide enough for XLA (member_eval "whole").
+MAX_PADDED_WEIGHT_BYTES = 4096 * 4
 NUM_WARPS = 4
+# Triton addresses x with 32-bit offsets: the padded (M, N) must stay below 2^31 values.
+MAX_OFFSET = 2**31
 
 
 def padded(size: int) -> int:
@@ -54,48 +61,50 @@ def block_rows(n_padded: int) -> int:
     return max(16, min(64, 8192 // n_padded))
 
 
-def fits(n: int, h: int) -> bool:
-    """Whether an n-h network's padded weights stay within ``MAX_PADDED_WEIGHTS``."""
-    return padded(n) * padded(h) <= MAX_PADDED_WEIGHTS
+def fits(n: int, h: int, dtype="float32") -> bool:
+    """Whether an n-h network's padded weights stay within ``MAX_PADDED_WEIGHT_BYTES``."""
+    return padded(n) * padded(h) * jnp.dtype(dtype).itemsize <= MAX_PADDED_WEIGHT_BYTES
 
 
-def check_size(n: int, h: int) -> None:
-    """Refuses networks whose padded weights would not stay in registers, saying what to do."""
-    if not fits(n, h):
+def check_size(n: int, h: int, dtype="float32", m: int = 0) -> None:
+    """Refuses networks whose padded weights would not stay in registers, and data too large
+    for 32-bit offsets, saying what to do."""
+    if not fits(n, h, dtype):
+        limit = MAX_PADDED_WEIGHT_BYTES // jnp.dtype(dtype).itemsize
         raise ValueError(
-            f"member_eval 'kernel' keeps each member's weights on chip: {n}-{h} pads to "
-            f"{padded(n)} x {padded(h)}, more than {MAX_PADDED_WEIGHTS} values. Use "
+            f"member_eval 'kernel' keeps each member's weights in registers: {n}-{h} pads to "
+            f"{padded(n)} x {padded(h)}, more than {limit} {jnp.dtype(dtype).name} values. Use "
             f"member_eval 'whole' (its products are wide enough at this size).")
+    if (m + 64) * padded(n) >= MAX_OFFSET:
+        raise ValueError(
+            f"member_eval 'kernel' addresses the data with 32-bit offsets: {m} examples of "
+            f"{padded(n)} (padded) values are too many. Use member_eval 'whole'.")
 
 
-def matmul_precision():
-    """The kernels' dot precision from JAX's own setting (``jax_default_matmul_precision``): full
-    float32 where it asks for "highest" or "float32", else Triton's float32 default, TF32, as
-    XLA's default on a GPU."""
-    highest = jax.config.jax_default_matmul_precision in ("highest", "float32")
-    return jax.lax.Precision.HIGHEST if highest else None
+def check_block(block: int) -> None:
+    """A block of examples is a power of two, at least 16 (Triton's tiles and dots)."""
+    if block < 16 or block & (block - 1):
+        raise ValueError(f"block must be a power of two, at least 16; got {block}.")
 
 
 def _sigmoid(z):
     return 1.0 / (1.0 + jnp.exp(-z))
 
 
-def _block(x_ref, W1, b1, i, block: int, m: int, precision):
+def _block(x_ref, W1, b1, i, block: int, m: int):
     """Block i's examples, their a2 (zero on padded rows) and the rows' mask."""
     start = pl.multiple_of(i * block, block)
     xb = x_ref[pl.ds(start, block), :]
     rows = start + jax.lax.broadcasted_iota(jnp.int32, (block, 1), 0)
     keep = (rows < m).astype(xb.dtype)
-    z2 = plt.dot(xb, W1, trans_b=True, precision=precision) + b1[None, :]
-    return xb, _sigmoid(z2) * keep, keep
+    return xb, _sigmoid(plt.dot(xb, W1, trans_b=True) + b1[None, :]) * keep, keep
 
 
-def _sums_kernel(x_ref, W1_ref, b1_ref, rho_ref, l0_ref, *, m: int, block: int, blocks: int,
-                 precision):
+def _sums_kernel(x_ref, W1_ref, b1_ref, rho_ref, l0_ref, *, m: int, block: int, blocks: int):
     W1, b1 = W1_ref[...], b1_ref[...]
 
     def body(i, acc):
-        a2 = _block(x_ref, W1, b1, i, block, m, precision)[1]
+        a2 = _block(x_ref, W1, b1, i, block, m)[1]
         return acc[0] + jnp.sum(a2, axis=0), acc[1] + jnp.sum((a2 > 0).astype(a2.dtype), axis=0)
 
     zero = jnp.zeros(b1.shape, b1.dtype)
@@ -106,21 +115,20 @@ def _sums_kernel(x_ref, W1_ref, b1_ref, rho_ref, l0_ref, *, m: int, block: int, 
 
 def _grads_kernel(x_ref, W1_ref, b1_ref, W2_ref, b2_ref, sparse_ref, cols_ref,
                   gW1_ref, gb1_ref, gW2_ref, gb2_ref, sq_ref, *, m: int, block: int,
-                  blocks: int, decoder: str, precision):
+                  blocks: int, decoder: str):
     W1, b1, W2, b2 = W1_ref[...], b1_ref[...], W2_ref[...], b2_ref[...]
     sparse, cols = sparse_ref[...], cols_ref[...]
 
     def body(i, acc):
         gW1, gb1, gW2, gb2, sq = acc
-        xb, a2, keep = _block(x_ref, W1, b1, i, block, m, precision)
-        dot = partial(plt.dot, precision=precision)
-        z3 = dot(a2, W2, trans_b=True) + b2[None, :]
+        xb, a2, keep = _block(x_ref, W1, b1, i, block, m)
+        z3 = plt.dot(a2, W2, trans_b=True) + b2[None, :]
         a3 = z3 if decoder == "linear" else _sigmoid(z3)
         err = (a3 - xb) * keep * cols[None, :]
         delta3 = err / m if decoder == "linear" else err * a3 * (1.0 - a3) / m
-        delta2 = (dot(delta3, W2) + sparse[None, :]) * a2 * (1.0 - a2)
-        return (gW1 + dot(delta2, xb, trans_a=True), gb1 + jnp.sum(delta2, axis=0),
-                gW2 + dot(delta3, a2, trans_a=True), gb2 + jnp.sum(delta3, axis=0),
+        delta2 = (plt.dot(delta3, W2) + sparse[None, :]) * a2 * (1.0 - a2)
+        return (gW1 + plt.dot(delta2, xb, trans_a=True), gb1 + jnp.sum(delta2, axis=0),
+                gW2 + plt.dot(delta3, a2, trans_a=True), gb2 + jnp.sum(delta3, axis=0),
                 sq + jnp.sum(err * err, axis=0))
 
     acc = jax.lax.fori_loop(0, blocks, body, (jnp.zeros_like(W1), jnp.zeros_like(b1),
@@ -159,10 +167,11 @@ def kernel_terms_and_grad(params, x_MxN, hyper, penalty: str = "kl", decoder: st
         interpret = jax.default_backend() != "gpu"
     W1 = params["W1"]
     G, H, N = W1.shape
-    check_size(N, H)
+    check_size(N, H, W1.dtype, x_MxN.shape[0])
     m, dtype = x_MxN.shape[0], W1.dtype
     Np, Hp = padded(N), padded(H)
     block = block or block_rows(Np)
+    check_block(block)
     blocks = -(-m // block)
     x = jnp.pad(x_MxN.astype(dtype), ((0, blocks * block - m), (0, Np - N)))
     W2 = jnp.swapaxes(W1, 1, 2) if tied else params["W2"]
@@ -170,7 +179,7 @@ def kernel_terms_and_grad(params, x_MxN, hyper, penalty: str = "kl", decoder: st
     W2p = jnp.pad(W2, ((0, 0), (0, Np - N), (0, Hp - H)))
     b1p = jnp.pad(params["b1"], ((0, 0), (0, Hp - H)))
     b2p = jnp.pad(params["b2"], ((0, 0), (0, Np - N)))
-    sizes = {"m": m, "block": block, "blocks": blocks, "precision": matmul_precision()}
+    sizes = {"m": m, "block": block, "blocks": blocks}
     rho_p, l0_p = _call(partial(_sums_kernel, **sizes), G, (x, W1p, b1p),
                         [_shared(*x.shape), _member(Hp, Np), _member(Hp)],
                         [jax.ShapeDtypeStruct((G, Hp), dtype)] * 2, interpret, num_warps)

@@ -75,8 +75,8 @@ from saejax.data import training_data
 from saejax.losses import Hyper
 from saejax.schema import MEMBER_EVALS
 
-CHECKS = ["matmul", "evals", "kernel", "exercise", "mnist", "steady", "lbfgs-memory", "lbfgs-passes", "lm",
-          "mnist-adam", "loop", "members", "step", "mnist-tick", "mnist-parts"]
+CHECKS = ["matmul", "evals", "kernel", "exercise", "mnist", "steady", "lbfgs-memory",
+          "lbfgs-passes", "lm", "mnist-adam", "loop", "members", "step", "mnist-tick", "mnist-parts"]
 # What a plain run runs: every check but the 256-member MNIST sweeps (steady times 64 members
 # at both pair counts) and the memory-pass comparison, which together add about 4 minutes
 # and run with --only. Measured on one H200: about 7 minutes, compilation included.
@@ -239,8 +239,13 @@ def main():
                     continue
                 evaluate = jax.jit(jax.vmap(train.make_evaluate(
                     config.replace(member_eval=how), batched=True), (0, None, 0)))
-                t = median_seconds(lambda e=evaluate, s=states, d=data, h=hyper:
-                                   jax.block_until_ready(e(s.params, d, h)), 11, warmup=2)
+                try:  # one evaluation that fails to compile leaves the others' timings
+                    t = median_seconds(lambda e=evaluate, s=states, d=data, h=hyper:
+                                       jax.block_until_ready(e(s.params, d, h)), 11, warmup=2)
+                except Exception as error:  # noqa: BLE001 - reported in the row
+                    out.append(f"{name} x {g} {how}: FAILED {type(error).__name__}: "
+                               f"{str(error)[:200]}")
+                    continue
                 if name != "64-25":
                     timings[(name, how)] = t
                 out.append(f"{name} x {g} {how}: {1e3 * t:.2f} ms ({flops / t / 1e9:.0f} GFLOP/s)")

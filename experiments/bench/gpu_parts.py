@@ -234,14 +234,18 @@ def kernel_tuning(exercise, x, quick: bool) -> str:
     hyper = Hyper(jnp.full(g, 0.1), jnp.full(g, 3.0), jnp.full(g, exercise.lam))
     data = jnp.asarray(x, jnp.float32)
     flops = 10.0 * data.shape[0] * data.shape[1] * exercise.n_hidden * g
-    times = {}
+    times, failed = {}, []
     for block in (32, 64, 128):
         for warps in (2, 4, 8):
             evaluate = jax.jit(partial(kernel.kernel_terms_and_grad, block=block,
                                        num_warps=warps))
-            times[block, warps] = median_seconds(
-                lambda e=evaluate: jax.block_until_ready(e(states.params, data, hyper)), 11,
-                warmup=2)
+            try:  # a setting that fails to compile is reported beside the others' times
+                times[block, warps] = median_seconds(
+                    lambda e=evaluate: jax.block_until_ready(e(states.params, data, hyper)), 11,
+                    warmup=2)
+            except Exception as error:  # noqa: BLE001 - reported in the row
+                failed.append(f"block {block}, {warps} warps: FAILED {type(error).__name__}: "
+                              f"{str(error)[:150]}")
     ranked = sorted(times.items(), key=lambda item: item[1])
-    return "; ".join(f"block {b}, {w} warps: {1e3 * t:.2f} ms ({flops / t / 1e9:.0f} GFLOP/s)"
-                     for (b, w), t in ranked)
+    return "; ".join([f"block {b}, {w} warps: {1e3 * t:.2f} ms ({flops / t / 1e9:.0f} GFLOP/s)"
+                      for (b, w), t in ranked] + failed)

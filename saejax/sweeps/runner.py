@@ -24,7 +24,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from saejax import checks, health, metrics
+from saejax import checks, health, kernel, metrics
 from saejax.config import TrainConfig
 from saejax.data.stream import is_stream
 from saejax.losses import Hyper
@@ -41,7 +41,7 @@ from saejax.sweeps.program import jitted_programs
 from saejax.train.final import recovery_of
 from saejax.train.runner import in_memory
 from saejax.train.state import count_arrays, run_counts
-from saejax.train.step import settled
+from saejax.train.step import member_eval_of, settled
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +220,8 @@ class _Sweep:
         self.n_blocks = math.ceil(len(grid) / self.size)
         # before any write; each device holds its share of the block's members
         memory.check_fits(config, *self.data_host.shape, members=self.size // self.n_dev)
+        if config.arch == "sigmoid" and member_eval_of(config) == "kernel":
+            kernel.check_size(self.shape[1], config.n_hidden, config.dtype, self.shape[0])
         self.workdir, self.record, done_rows = None, None, []
         if output.workdir is not None:  # process 0 claims and writes it; the others read it
             self.workdir = (rundir.claim(output.workdir, "sweep", output.resume) if is_writer()

@@ -87,7 +87,8 @@ def make_evaluate(config: TrainConfig, batched: bool = False):
                 warnings.warn(f"member_eval 'kernel' is a GPU kernel: on {jax.default_backend()} "
                               "it runs in Pallas's interpreter, correct but slow (member_eval "
                               "'auto' picks this platform's own).", stacklevel=2)
-            stack = kernel.kernel_terms_and_grad if how == "kernel" else folded.folded_terms_and_grad
+            stack = (kernel.kernel_terms_and_grad if how == "kernel"
+                     else folded.folded_terms_and_grad)
             evaluate = folded.member_vmap(whole, partial(stack, penalty=penalty, decoder=decoder,
                                                          tied=tied))
             return lambda params, batch, hyper, dead=None: evaluate(params, batch, hyper)
