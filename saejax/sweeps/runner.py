@@ -24,7 +24,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from saejax import checks, health, kernel, metrics
+from saejax import checks, health, metrics
 from saejax.config import TrainConfig
 from saejax.data.stream import is_stream
 from saejax.losses import Hyper
@@ -221,6 +221,8 @@ class _Sweep:
         # before any write; each device holds its share of the block's members
         memory.check_fits(config, *self.data_host.shape, members=self.size // self.n_dev)
         if config.arch == "sigmoid" and member_eval_of(config) == "kernel":
+            from saejax import kernel  # Pallas imported only where a sweep asks for it
+
             kernel.check_size(self.shape[1], config.n_hidden, config.dtype, self.shape[0])
         self.workdir, self.record, done_rows = None, None, []
         if output.workdir is not None:  # process 0 claims and writes it; the others read it

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from saejax import architectures, folded, grads, kernel, losses, optim
+from saejax import architectures, folded, grads, losses, optim
 from saejax.config import AUTO, TrainConfig
 from saejax.losses import Hyper
 from saejax.runtime.compile_cache import program_cache
@@ -87,8 +87,10 @@ def make_evaluate(config: TrainConfig, batched: bool = False):
                 warnings.warn(f"member_eval 'kernel' is a GPU kernel: on {jax.default_backend()} "
                               "it runs in Pallas's interpreter, correct but slow (member_eval "
                               "'auto' picks this platform's own).", stacklevel=2)
-            stack = (kernel.kernel_terms_and_grad if how == "kernel"
-                     else folded.folded_terms_and_grad)
+            if how == "kernel":  # Pallas imported only where a sweep asks for it
+                from saejax.kernel import kernel_terms_and_grad as stack
+            else:
+                stack = folded.folded_terms_and_grad
             evaluate = folded.member_vmap(whole, partial(stack, penalty=penalty, decoder=decoder,
                                                          tied=tied))
             return lambda params, batch, hyper, dead=None: evaluate(params, batch, hyper)
