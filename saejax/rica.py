@@ -60,14 +60,18 @@ def cost_and_grad(W, x_MxN, lam, epsilon):
     return J, dW
 
 
-def preprocess(patches_MxN, zca_epsilon: float = 1e-4):
-    """The exercise's preprocessing (zca2.m, runSoftICA.m, stlExercise.m): ZCA whitening with
-    ``zca_epsilon`` and no mean removal (``data.PCA`` of the patches as they are), then each
-    patch divided by sqrt(||x||^2 + 1e-8). Returns (x, the ZCA matrix V)."""
+def preprocess(patches_MxN, zca_epsilon: float = 1e-4, normalize: bool = True):
+    """The exercise's preprocessing (zca2.m, runSoftICA.m): ZCA whitening with ``zca_epsilon``
+    and no mean removal (``data.PCA`` of the patches as they are), then, with ``normalize``,
+    each patch divided by sqrt(||x||^2 + 1e-8) as runSoftICA.m does (stlExercise.m's answer
+    passes the whitened patches on as they are: ``normalize=False``). Returns (x, the ZCA
+    matrix V)."""
     from saejax.data import PCA
 
     V = PCA.fit(patches_MxN).zca_matrix(zca_epsilon)
     white = patches_MxN @ V
+    if not normalize:
+        return white, V
     return white / np.sqrt(np.sum(white**2, axis=1, keepdims=True) + 1e-8), V
 
 

@@ -73,6 +73,10 @@ def test_preprocess_is_zca2_without_mean_removal_then_unit_patches():
     white = patches @ V
     np.testing.assert_allclose(x, white / np.linalg.norm(white, axis=1, keepdims=True),
                                rtol=1e-7)
+    # stlExercise.m's answer hands minFunc the whitened patches as they are
+    raw, V_raw = rica.preprocess(patches, 1e-4, normalize=False)
+    np.testing.assert_allclose(V_raw, V, rtol=0, atol=0)
+    np.testing.assert_allclose(raw, white, rtol=1e-12)
 
 
 @pytest.mark.slow  # MNIST and a compiled L-BFGS
@@ -95,3 +99,41 @@ def test_the_exercise_script_prints_what_its_row_reads(tmp_path, monkeypatch, ca
     assert f"kurtosis: learned {results['kurtosis']['learned']:.2f}" in said
     assert results["last_cost"] < results["first_cost"]
     assert (tmp_path / "r" / "filters.png").exists()
+
+
+@pytest.mark.slow  # MNIST, two compiled L-BFGS fits and the convolution of 5,000 digits
+def test_the_self_taught_script_hands_rica_the_whitened_patches_unscaled(tmp_path, monkeypatch,
+                                                                         capsys):
+    """stl_rica's first J is RICA's cost, in NumPy, of zca2-whitened patches not scaled to unit
+    length (stlExercise.m), at the exercise's start; its printed accuracies are its record's."""
+    import json
+    import sys
+
+    from helpers import MNIST_DIR, require
+
+    from experiments.reproduce import stl_rica
+    from saejax.data import load_mnist
+
+    require(MNIST_DIR)
+    monkeypatch.setattr(stl_rica, "PATCHES", 3000)
+    monkeypatch.setattr(sys, "argv", ["stl_rica", "--data", str(MNIST_DIR), "--steps", "20",
+                                      "--workdir", str(tmp_path / "s")])
+    stl_rica.main()
+    said = capsys.readouterr().out
+    results = json.loads((tmp_path / "s" / "config.json").read_text())["results"]
+    x, y = load_mnist(MNIST_DIR, "train")
+    images = x.reshape(-1, 28, 28).astype(np.float64)
+    train_idx = 50_000 + np.flatnonzero(y[50_000:55_000] <= 4)
+    patches = stl_rica.sample_patches(np.concatenate([images[:50_000], images[train_idx]]),
+                                      3000, 9, np.random.default_rng(0))
+    s, U = np.linalg.eigh(patches.T @ patches / len(patches))
+    white = patches @ ((U / np.sqrt(s + 1e-4)) @ U.T)
+    W = np.asarray(rica.initial_weights(81, 32, 0), np.float64)
+    A = W @ white.T
+    J = (5e-4 * np.sum(np.sqrt(A**2 + 1e-2)) + 0.5 * np.sum((W.T @ A - white.T)**2)) / 3000
+    np.testing.assert_allclose(results["rica_first_cost"], J, rtol=1e-4)
+    assert results["rica_last_cost"] < results["rica_first_cost"]
+    assert f"test accuracy, RICA filters: {100 * results['test_accuracy']:.2f}%" in said
+    assert (f"test accuracy, random filters: {100 * results['random_test_accuracy']:.2f}%"
+            in said)
+    assert (tmp_path / "s" / "rica_filters.png").exists()
