@@ -16,13 +16,24 @@ def problem(seed=0):
             jax.random.normal(k[1], (20, 9), jnp.float64))
 
 
+def softicacost(W, x_MxN, lam, epsilon):
+    """softICACost.m in NumPy: rows of W scaled to unit length, patches as columns."""
+    W, xn = np.asarray(W, np.float64), np.asarray(x_MxN, np.float64).T
+    V = W / np.sqrt(np.sum(W**2, axis=1, keepdims=True) + 1e-5)
+    A = V @ xn
+    return (lam * np.sum(np.sqrt(A**2 + epsilon)) + 0.5 * np.sum((V.T @ A - xn) ** 2)) / xn.shape[1]
+
+
+def zca2(patches_MxN, epsilon):
+    """zca2.m in NumPy: sigma = x^T x / m (no mean removed), U diag(1/sqrt(s + eps)) U^T."""
+    s, U = np.linalg.eigh(patches_MxN.T @ patches_MxN / len(patches_MxN))
+    return (U / np.sqrt(s + epsilon)) @ U.T
+
+
 def test_the_cost_is_softicacost_in_numpy():
     W, x = problem()
-    Wn, xn = np.asarray(W), np.asarray(x).T  # columns are patches, as the exercise has them
-    V = Wn / np.sqrt(np.sum(Wn**2, axis=1, keepdims=True) + 1e-5)
-    A = V @ xn
-    want = (0.3 * np.sum(np.sqrt(A**2 + 1e-2)) + 0.5 * np.sum((V.T @ A - xn) ** 2)) / xn.shape[1]
-    np.testing.assert_allclose(rica.cost(W, x, 0.3, 1e-2), want, rtol=1e-12)
+    np.testing.assert_allclose(rica.cost(W, x, 0.3, 1e-2), softicacost(W, x, 0.3, 1e-2),
+                               rtol=1e-12)
 
 
 def test_the_hand_written_gradient_is_autodiffs_and_finite_differences():
@@ -65,11 +76,10 @@ def test_features_convolve_then_pool_each_image():
 
 
 def test_preprocess_is_zca2_without_mean_removal_then_unit_patches():
-    """zca2 in NumPy: sigma = x^T x / m (no mean removed), U diag(1/sqrt(s + eps)) U^T."""
+    """runSoftICA's zca2 then unit patches; with normalize=False, the whitened patches alone."""
     patches = np.random.default_rng(4).uniform(size=(300, 9))
     x, V = rica.preprocess(patches, 1e-4)
-    s, U = np.linalg.eigh(patches.T @ patches / len(patches))
-    np.testing.assert_allclose(V, (U / np.sqrt(s + 1e-4)) @ U.T, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(V, zca2(patches, 1e-4), rtol=1e-8, atol=1e-10)
     white = patches @ V
     np.testing.assert_allclose(x, white / np.linalg.norm(white, axis=1, keepdims=True),
                                rtol=1e-7)
@@ -126,11 +136,7 @@ def test_the_self_taught_script_hands_rica_the_whitened_patches_unscaled(tmp_pat
     train_idx = 50_000 + np.flatnonzero(y[50_000:55_000] <= 4)
     patches = stl_rica.sample_patches(np.concatenate([images[:50_000], images[train_idx]]),
                                       3000, 9, np.random.default_rng(0))
-    s, U = np.linalg.eigh(patches.T @ patches / len(patches))
-    white = patches @ ((U / np.sqrt(s + 1e-4)) @ U.T)
-    W = np.asarray(rica.initial_weights(81, 32, 0), np.float64)
-    A = W @ white.T
-    J = (5e-4 * np.sum(np.sqrt(A**2 + 1e-2)) + 0.5 * np.sum((W.T @ A - white.T)**2)) / 3000
+    J = softicacost(rica.initial_weights(81, 32, 0), patches @ zca2(patches, 1e-4), 5e-4, 1e-2)
     np.testing.assert_allclose(results["rica_first_cost"], J, rtol=1e-4)
     assert results["rica_last_cost"] < results["rica_first_cost"]
     assert f"test accuracy, RICA filters: {100 * results['test_accuracy']:.2f}%" in said
