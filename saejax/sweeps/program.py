@@ -66,7 +66,7 @@ def _lbfgs_sweep_chunk(config: TrainConfig):
 def make_sweep_chunk(config: TrainConfig):
     """``sweep_chunk(states, data, hyper, num_steps, shared_batches=False, end=None, exit_at=0)``.
 
-    ``make_train_chunk(config)`` mapped over the members' states and ``Hyper`` (leading axis);
+    ``make_train_chunk(config, batched=True)`` mapped over the members' states and ``Hyper`` (leading axis);
     the data is shared (in_axes=None), never copied per member. Minibatches read from a stream
     (``train.feed``) come as (num_steps, B, N) when the members share them, else as
     (G, num_steps, B, N). When every member has the same
@@ -81,7 +81,7 @@ def make_sweep_chunk(config: TrainConfig):
     """
     if config.optimizer == "lbfgs":
         return _lbfgs_sweep_chunk(config)
-    train_chunk = make_train_chunk(config)
+    train_chunk = make_train_chunk(config, batched=True)
 
     def sweep_chunk(states, data, hyper, num_steps, shared_batches=False, end=None, exit_at=0):
         axes = _state_axes(shared_batches)

@@ -123,9 +123,10 @@ def _autodiff(terms_of):
     return evaluate
 
 
-def make_train_step(config: TrainConfig):
+def make_train_step(config: TrainConfig, batched: bool = False):
     """Returns the pure ``train_step(state, batch, hyper) -> (state, metrics)``: one iteration
-    of a minibatch optimizer (adam, sgd, momentum).
+    of a minibatch optimizer (adam, sgd, momentum); ``batched`` when a sweep will vmap it (its
+    evaluation is then ``member_eval_of(config)``'s, see ``make_evaluate``).
 
     The metrics describe the params before the update (the loss at which the gradient was
     taken). L-BFGS has no such step: an iteration is as many evaluations as its line search
@@ -134,7 +135,7 @@ def make_train_step(config: TrainConfig):
     if config.optimizer == "lbfgs":
         raise ValueError("L-BFGS advances by ticks, not steps: use make_train_chunk or "
                          "make_lbfgs_driver.")
-    evaluate = make_evaluate(config)
+    evaluate = make_evaluate(config, batched)
     tx = optim.make_optimizer(config)
     family = config.arch != "sigmoid"
 
@@ -160,8 +161,9 @@ def make_lbfgs_driver(config: TrainConfig, batched: bool = False) -> optim.Lbfgs
     return optim.make_driver(make_evaluate(config, batched), config.steps)
 
 
-def make_train_chunk(config: TrainConfig):
-    """Returns ``train_chunk(state, data, hyper, num_steps) -> (state, metrics)``.
+def make_train_chunk(config: TrainConfig, batched: bool = False):
+    """Returns ``train_chunk(state, data, hyper, num_steps) -> (state, metrics)``; ``batched``
+    when a sweep will vmap it (``make_evaluate``).
 
     Minibatch optimizers: ``num_steps`` iterations of ``train_step`` in one ``lax.scan``; each
     minibatch is drawn from ``data`` (M, N) with ``fold_in(key, step)`` (uniform, with
@@ -175,7 +177,7 @@ def make_train_chunk(config: TrainConfig):
     iterations that ran (all of them, unless an L-BFGS run stopped inside the chunk).
     """
     if config.optimizer == "lbfgs":
-        driver = make_lbfgs_driver(config)
+        driver = make_lbfgs_driver(config, batched)
 
         def lbfgs_chunk(state: TrainState, data, hyper: Hyper, num_steps: int):
             end = state.step + num_steps
@@ -186,7 +188,7 @@ def make_train_chunk(config: TrainConfig):
 
         return lbfgs_chunk
 
-    train_step = make_train_step(config)
+    train_step = make_train_step(config, batched)
     batch_size = config.batch_size
 
     def train_chunk(state: TrainState, data, hyper: Hyper, num_steps: int):

@@ -20,8 +20,8 @@ def test_compiles_once_whatever_the_grid_size(monkeypatch):
     traces = []
     real = train.make_train_chunk
 
-    def counting(config):
-        chunk = real(config)
+    def counting(config, batched=False):
+        chunk = real(config, batched)
 
         def traced(*args, **kw):
             traces.append(kw.get("num_steps"))
@@ -88,12 +88,35 @@ def test_sharded_equals_unsharded_on_four_cpu_devices():
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]
 
 
+def test_a_minibatch_sweep_evaluates_its_members_as_member_eval_says(monkeypatch):
+    # Adam's members share their full batch, or their minibatches when their seeds are equal
+    # (as here): "folded" then traces one folded evaluation of the whole block.
+    from saejax import folded
+
+    calls = []
+    real = folded.folded_terms_and_grad
+
+    def recording(params, *args, **kw):
+        calls.append(params["W1"].shape)
+        return real(params, *args, **kw)
+
+    monkeypatch.setattr(folded, "folded_terms_and_grad", recording)
+    grid = dict(rho=[0.01, 0.02, 0.05, 0.1], beta=[3.0], chunk_size=4, progress=False)
+    for batch_size, how, want in ((None, "blocked", []), (8, "folded", [(4, 4, 16)])):
+        calls.clear()
+        clear_program_cache()
+        sweeps.sweep(cfg(member_eval=how, batch_size=batch_size, steps=2, steps_per_call=2),
+                     data(), **grid)
+        assert calls == want, (batch_size, how)
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:member_eval 'kernel' is a GPU kernel")
-def test_a_sweep_is_the_same_whichever_member_evaluation_it_compiles():
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_a_sweep_is_the_same_whichever_member_evaluation_it_compiles(optimizer):
     # member_eval changes only how the members' evaluation is laid out (blocked, whole, folded
     # into wide products, one kernel per member, interpreted here): float64 sweeps of each end
-    # at the same params, member for member.
+    # at the same params, member for member, by L-BFGS and by full-batch Adam.
     import jax
     import numpy as np
 
@@ -101,7 +124,8 @@ def test_a_sweep_is_the_same_whichever_member_evaluation_it_compiles():
 
     jax.config.update("jax_enable_x64", True)
     x = np.random.default_rng(3).uniform(0.1, 0.9, (2100, 12))  # two blocks of the blocked one
-    base = TrainConfig(n_hidden=5, steps=12, steps_per_call=12, dtype="float64")
+    base = TrainConfig(n_hidden=5, steps=12, steps_per_call=12, dtype="float64",
+                       optimizer=optimizer, **({} if optimizer == "lbfgs" else {"lr": 0.05}))
     results = {how: sweeps.sweep(base.replace(member_eval=how), x, rho=[0.01, 0.1],
                                  beta=[0.3, 3.0], chunk_size=4, progress=False)
                for how in MEMBER_EVALS}
