@@ -41,11 +41,18 @@ from saejax.model import check_decoder
 from saejax.penalties import penalty_derivative
 
 # One member's weights and their gradients (4 N H values, N and H padded) are held by the
-# program's threads, NUM_WARPS x 32 of them, within 255 registers each: N H at most 4,096 float32
-# values (2,048 float64) leaves room for a block's tiles. The exercise's 64-25 pads to 64 x 32 =
+# program's threads (NUM_WARPS x 32 of them, at most 255 registers each) with a block's tiles:
+# N H is at most 4,096 float32 values (2,048 float64). The exercise's 64-25 pads to 64 x 32 =
 # 2,048. Wider networks have products wide enough for XLA (member_eval "whole").
 MAX_PADDED_WEIGHT_BYTES = 4096 * 4
-NUM_WARPS = 4
+# The launch: blocks of BLOCK examples, NUM_WARPS warps a program. Compiled for sm_90a (Triton
+# 3.9, ptxas; experiments/bench/kernel_registers.py, no GPU needed), 16 rows and 8 warps keep
+# every float32 size up to that limit in registers (at most 217 a thread, no spills; 124 at
+# 64-25), where 64 rows and 4 warps spilled 424 bytes a thread at 64-25 and up to 2,168 at the
+# limit. float64 spills at every launch tried. Speed on a GPU: not yet measured (gpu_check's
+# kernel check tunes both).
+BLOCK = 16
+NUM_WARPS = 8
 # Triton addresses x with 32-bit offsets: the padded (M, N) must stay below 2^31 values.
 MAX_OFFSET = 2**31
 
@@ -53,12 +60,6 @@ MAX_OFFSET = 2**31
 def padded(size: int) -> int:
     """The next power of two, at least 16 (the smallest dimension of a Triton dot)."""
     return max(16, 1 << (size - 1).bit_length())
-
-
-def block_rows(n_padded: int) -> int:
-    """Examples per block: 64 for N up to 128 (padded), fewer for wider inputs, so that a
-    block's (rows, N) tiles stay near 8,192 values."""
-    return max(16, min(64, 8192 // n_padded))
 
 
 def fits(n: int, h: int, dtype="float32") -> bool:
@@ -157,10 +158,10 @@ def _call(kernel, G, ins, in_specs, outs, interpret: bool, num_warps: int):
 
 def kernel_terms_and_grad(params, x_MxN, hyper, penalty: str = "kl", decoder: str = "sigmoid",
                           tied: bool = False, interpret: bool | None = None,
-                          block: int | None = None, num_warps: int = NUM_WARPS):
+                          block: int = BLOCK, num_warps: int = NUM_WARPS):
     """``folded.folded_terms_and_grad`` computed by the two kernels: params and hyper stacked on
     axis 0, x (M, N) shared. ``interpret`` (default: anywhere but a GPU) runs Pallas's
-    interpreter; ``block`` (a power of two, default ``block_rows``) and ``num_warps`` (Triton's
+    interpreter; ``block`` (examples a step, a power of two) and ``num_warps`` (Triton's
     threads per program, in warps of 32) tune the kernels."""
     check_decoder(decoder)
     if interpret is None:
@@ -170,7 +171,6 @@ def kernel_terms_and_grad(params, x_MxN, hyper, penalty: str = "kl", decoder: st
     check_size(N, H, W1.dtype, x_MxN.shape[0])
     m, dtype = x_MxN.shape[0], W1.dtype
     Np, Hp = padded(N), padded(H)
-    block = block or block_rows(Np)
     check_block(block)
     blocks = -(-m // block)
     x = jnp.pad(x_MxN.astype(dtype), ((0, blocks * block - m), (0, Np - N)))

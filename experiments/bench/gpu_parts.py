@@ -235,8 +235,10 @@ def kernel_tuning(exercise, x, quick: bool) -> str:
     data = jnp.asarray(x, jnp.float32)
     flops = 10.0 * data.shape[0] * data.shape[1] * exercise.n_hidden * g
     times, failed = {}, []
-    for block in (32, 64, 128):
-        for warps in (2, 4, 8):
+    # the default (kernel.BLOCK, kernel.NUM_WARPS) and its neighbours; 64 rows at 4 warps (the
+    # earlier default) spills registers at this size (experiments/bench/kernel_registers.py)
+    for block in (16, 32, 64):
+        for warps in (4, 8):
             evaluate = jax.jit(partial(kernel.kernel_terms_and_grad, block=block,
                                        num_warps=warps))
             try:  # a setting that fails to compile is reported beside the others' times
