@@ -158,11 +158,12 @@ def _call(kernel, G, ins, in_specs, outs, interpret: bool, num_warps: int):
 
 def kernel_terms_and_grad(params, x_MxN, hyper, penalty: str = "kl", decoder: str = "sigmoid",
                           tied: bool = False, interpret: bool | None = None,
-                          block: int = BLOCK, num_warps: int = NUM_WARPS):
+                          block: int | None = None, num_warps: int | None = None):
     """``folded.folded_terms_and_grad`` computed by the two kernels: params and hyper stacked on
     axis 0, x (M, N) shared. ``interpret`` (default: anywhere but a GPU) runs Pallas's
     interpreter; ``block`` (examples a step, a power of two) and ``num_warps`` (Triton's
-    threads per program, in warps of 32) tune the kernels."""
+    threads per program, in warps of 32) tune the kernels (default: ``BLOCK`` and ``NUM_WARPS``,
+    read at each call)."""
     check_decoder(decoder)
     if interpret is None:
         interpret = jax.default_backend() != "gpu"
@@ -171,6 +172,8 @@ def kernel_terms_and_grad(params, x_MxN, hyper, penalty: str = "kl", decoder: st
     check_size(N, H, W1.dtype, x_MxN.shape[0])
     m, dtype = x_MxN.shape[0], W1.dtype
     Np, Hp = padded(N), padded(H)
+    block = BLOCK if block is None else block
+    num_warps = NUM_WARPS if num_warps is None else num_warps
     check_block(block)
     blocks = -(-m // block)
     x = jnp.pad(x_MxN.astype(dtype), ((0, blocks * block - m), (0, Np - N)))

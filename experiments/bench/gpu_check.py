@@ -22,7 +22,8 @@ Measured in this one process, in this order:
    one-kernel-per-member evaluation (saejax.kernel) at 64-25 with each block and warp count;
 2. exercise: the UFLDL exercise as a 1,024-member L-BFGS sweep (rho x beta 32 x 32, 10,000
    8x8 patches, 64-25-64, at most 400 iterations) with each member_eval, whole-sweep wall time,
-   first call (with compilation) and second call (programs reused);
+   first call (with compilation) and second call (programs reused); with the kernel also at
+   the kernel check's fastest launch, where that is not the default;
 3. members, loop: two of its members against standalone ``train.run`` calls of the same
    settings on the same device; the 4 x 4 grid of experiments.bench.lbfgs_sweep as one sweep
    against a loop of its 16 standalone runs, both compiled beforehand;
@@ -73,6 +74,7 @@ from saejax import kernel, sweeps, train
 from saejax.config import PRESETS
 from saejax.data import training_data
 from saejax.losses import Hyper
+from saejax.runtime.compile_cache import clear_program_cache
 from saejax.schema import MEMBER_EVALS
 
 CHECKS = ["matmul", "evals", "kernel", "exercise", "mnist", "steady", "lbfgs-memory",
@@ -253,13 +255,25 @@ def main():
 
     check("evals", "one evaluation of every member of a sweep block, by member_eval",
           "report", member_evals)
+    tuned = {}
     check("kernel", "saejax.kernel's evaluation of the 64-25 members by block and warps",
-          "report", lambda: gpu_parts.kernel_tuning(exercise, x, q))
+          "report", lambda: gpu_parts.kernel_tuning(exercise, x, q, tuned))
 
     for how in args.member_evals:
         check("exercise", f"exercise sweep, {side * side} members, L-BFGS at most "
               f"{exercise.steps} iterations, member_eval {how}", "<= 3 s (1,024 members, H100)",
               lambda how=how: exercise_sweep(how))
+    launch = (tuned.get("block"), tuned.get("num_warps"))
+    if "kernel" in args.member_evals and tuned and launch != (kernel.BLOCK, kernel.NUM_WARPS):
+        default = (kernel.BLOCK, kernel.NUM_WARPS)
+        kernel.BLOCK, kernel.NUM_WARPS = launch  # read by the kernel when a sweep compiles it
+        clear_program_cache()  # the sweep's programs compiled at the default launch
+        check("exercise", f"exercise sweep, {side * side} members, L-BFGS at most "
+              f"{exercise.steps} iterations, member_eval kernel at the kernel check's best "
+              f"launch (block {launch[0]}, {launch[1]} warps)", "<= 3 s (1,024 members, H100)",
+              lambda: exercise_sweep("kernel"))
+        kernel.BLOCK, kernel.NUM_WARPS = default
+        clear_program_cache()
 
     def members_vs_standalone():
         out = []

@@ -226,9 +226,10 @@ def _length(config, data, grid, timed_sweep):
     return run, sum(r["evaluations"] for r in res.rows)
 
 
-def kernel_tuning(exercise, x, quick: bool) -> str:
+def kernel_tuning(exercise, x, quick: bool, best: dict | None = None) -> str:
     """saejax.kernel's evaluation of the exercise's members (1,024; 4 with --quick) at each
-    block of examples and number of warps, in ms and GFLOP/s; the best first."""
+    block of examples and number of warps, in ms and GFLOP/s; the best first, also left in
+    ``best`` as {"block": b, "num_warps": w}."""
     g = 4 if quick else 1024
     states = jax.vmap(lambda s: train.init_state(exercise, x.shape[1], seed=s))(jnp.arange(g))
     hyper = Hyper(jnp.full(g, 0.1), jnp.full(g, 3.0), jnp.full(g, exercise.lam))
@@ -249,5 +250,7 @@ def kernel_tuning(exercise, x, quick: bool) -> str:
                 failed.append(f"block {block}, {warps} warps: FAILED {type(error).__name__}: "
                               f"{str(error)[:150]}")
     ranked = sorted(times.items(), key=lambda item: item[1])
+    if ranked and best is not None:
+        best.update(block=ranked[0][0][0], num_warps=ranked[0][0][1])
     return "; ".join([f"block {b}, {w} warps: {1e3 * t:.2f} ms ({flops / t / 1e9:.0f} GFLOP/s)"
                       for (b, w), t in ranked] + failed)

@@ -37,7 +37,7 @@ from saejax.losses import Hyper
 SIZES = ["64-25", "16-256", "32-128", "64-64", "128-32", "256-16"]
 
 
-def triton_programs(n: int, h: int, dtype="float32", block: int = kernel.BLOCK,
+def triton_programs(n: int, h: int, dtype="float32", block: int | None = None,
                     members: int = 1024, m: int = 10_000) -> dict[str, str]:
     """The Triton programs (TTIR text) of ``kernel.kernel_terms_and_grad`` for ``members``
     n-h networks on m examples, as lowered for CUDA: {"sums": ..., "grads": ...}."""
