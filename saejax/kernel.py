@@ -42,15 +42,17 @@ from saejax.penalties import penalty_derivative
 
 # One member's weights and their gradients (4 N H values, N and H padded) are held by the
 # program's threads (NUM_WARPS x 32 of them, at most 255 registers each) with a block's tiles:
-# N H is at most 4,096 float32 values (2,048 float64). The exercise's 64-25 pads to 64 x 32 =
-# 2,048. Wider networks have products wide enough for XLA (member_eval "whole").
+# N H is at most 4,096 float32 values (2,048 float64), and N at most 128 (a block's x, z3, a3
+# and delta3 are each BLOCK x N). The exercise's 64-25 pads to 64 x 32 = 2,048. Wider networks
+# have products wide enough for XLA (member_eval "whole").
 MAX_PADDED_WEIGHT_BYTES = 4096 * 4
-# The launch: blocks of BLOCK examples, NUM_WARPS warps a program. Compiled for sm_90a (Triton
-# 3.9, ptxas; experiments/bench/kernel_registers.py, no GPU needed), 16 rows and 8 warps keep
-# every float32 size up to that limit in registers (at most 217 a thread, no spills; 124 at
-# 64-25), where 64 rows and 4 warps spilled 424 bytes a thread at 64-25 and up to 2,168 at the
-# limit. float64 spills at every launch tried. Speed on a GPU: not yet measured (gpu_check's
-# kernel check tunes both).
+MAX_PADDED_INPUTS = 128
+# The launch: blocks of BLOCK examples, NUM_WARPS warps a program. As XLA compiles the kernel
+# for an H100 (experiments/bench/kernel_registers.py, which needs no GPU; ptxas 12.9), 16 rows
+# and 8 warps keep every float32 size within both limits in registers: 122 a thread at 64-25,
+# at most 227 at the limits, nothing spilled. 64 rows and 4 warps spilled 800 bytes a thread at
+# 64-25; 256 inputs spilled at every launch tried. float64 spills at every launch tried.
+# Speed on a GPU: not yet measured (gpu_check's kernel check tunes both).
 BLOCK = 16
 NUM_WARPS = 8
 # Triton addresses x with 32-bit offsets: the padded (M, N) must stay below 2^31 values.
@@ -63,8 +65,10 @@ def padded(size: int) -> int:
 
 
 def fits(n: int, h: int, dtype="float32") -> bool:
-    """Whether an n-h network's padded weights stay within ``MAX_PADDED_WEIGHT_BYTES``."""
-    return padded(n) * padded(h) * jnp.dtype(dtype).itemsize <= MAX_PADDED_WEIGHT_BYTES
+    """Whether an n-h network stays in registers: its padded weights within
+    ``MAX_PADDED_WEIGHT_BYTES`` and its padded inputs within ``MAX_PADDED_INPUTS``."""
+    return (padded(n) * padded(h) * jnp.dtype(dtype).itemsize <= MAX_PADDED_WEIGHT_BYTES
+            and padded(n) <= MAX_PADDED_INPUTS)
 
 
 def check_size(n: int, h: int, dtype="float32", m: int = 0) -> None:
@@ -74,8 +78,9 @@ def check_size(n: int, h: int, dtype="float32", m: int = 0) -> None:
         limit = MAX_PADDED_WEIGHT_BYTES // jnp.dtype(dtype).itemsize
         raise ValueError(
             f"member_eval 'kernel' keeps each member's weights in registers: {n}-{h} pads to "
-            f"{padded(n)} x {padded(h)}, more than {limit} {jnp.dtype(dtype).name} values. Use "
-            f"member_eval 'whole' (its products are wide enough at this size).")
+            f"{padded(n)} x {padded(h)}, more than {limit} {jnp.dtype(dtype).name} values or "
+            f"more than {MAX_PADDED_INPUTS} inputs. Use member_eval 'whole' (its products are "
+            f"wide enough at this size).")
     if (m + 64) * padded(n) >= MAX_OFFSET:
         raise ValueError(
             f"member_eval 'kernel' addresses the data with 32-bit offsets: {m} examples of "

@@ -86,9 +86,11 @@ def test_a_network_too_wide_for_registers_is_refused_with_what_to_use():
     kernel.check_size(64, 25)  # the exercise: 64 x 32 padded
     assert kernel.fits(64, 64) and not kernel.fits(64, 65)  # 4,096 float32 values, 8,192
     assert kernel.fits(64, 32, "float64") and not kernel.fits(64, 33, "float64")
+    assert kernel.fits(128, 32) and not kernel.fits(129, 16)  # at most 128 inputs, padded
     params, x, hyper = members(2, 8, 784, 196, dtype=jnp.float32)
     with pytest.raises(ValueError, match=r"784-196 pads to 1024 x 256, more than 4096 float32 "
-                                         r"values. Use member_eval 'whole'"):
+                                         r"values or more than 128 inputs. Use member_eval "
+                                         r"'whole'"):
         kernel.kernel_terms_and_grad(params, x, hyper, interpret=True)
 
 
@@ -145,16 +147,34 @@ def test_a_sweep_too_wide_for_the_kernel_is_refused_before_anything_is_written(t
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("size", ["64-25", "64-64", "128-32", "256-16", "16-256"])
-def test_the_default_launch_keeps_every_accepted_size_in_registers(size):
-    # ptxas's report on the kernel's two Triton programs compiled for sm_90a (no GPU needed):
-    # with the default launch no thread spills to local memory, at the exercise's size and at
-    # each padded shape of the weight limit.
-    pytest.importorskip("triton", reason="the triton package compiles the kernel for a GPU "
-                        "here: pip install -e '.[triton]'")
-    from experiments.bench.kernel_registers import ptxas_usage, triton_programs
+def test_the_default_launch_keeps_every_accepted_size_in_registers(tmp_path):
+    # ptxas's report on the PTX XLA generates for a compile-only H100 (no GPU needed): with the
+    # default launch no thread spills to local memory, at the exercise's size and at each padded
+    # shape of the kernel's limits; past them (256 inputs) it does, which is why they hold.
+    import importlib.util
+    import json
+    import os
+    import subprocess
+    import sys
 
-    n, h = map(int, size.split("-"))
-    for name, ttir in triton_programs(n, h).items():
-        usage = ptxas_usage(ttir, kernel.NUM_WARPS)
-        assert usage["spill_stores"] == 0 and 0 < usage["registers"] <= 255, (name, usage)
+    def installed(name):
+        try:
+            return importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # its parent package is absent
+            return False
+
+    if not (installed("jax_plugins.xla_cuda12") and installed("nvidia.cuda_nvcc")):
+        pytest.skip("jax's CUDA plugin and ptxas compile the kernel for a GPU here: see "
+                    "experiments/bench/kernel_registers.py's Needs line")
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.bench.kernel_registers", "--blocks",
+         str(kernel.BLOCK), "--warps", str(kernel.NUM_WARPS), "--out", str(tmp_path)],
+        env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads((tmp_path / "kernel_registers.json").read_text())["rows"]
+    assert {r["size"] for r in rows} >= {"64-25", "16-256", "32-128", "64-64", "128-32",
+                                         "256-16"}
+    for r in rows:
+        spilled = r["spill_stores"] > 0
+        assert spilled == (r["size"] == "256-16" and r["program"] == "grads_kernel"), r
+        assert r["accepted"] == (r["size"] != "256-16") and 0 < r["registers"] <= 255, r

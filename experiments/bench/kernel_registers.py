@@ -1,27 +1,29 @@
-"""The kernel's registers and spills on a Hopper GPU, read without one: saejax.kernel lowered for
-CUDA on the CPU, each of its Triton programs compiled for sm_90a by the triton package, ptxas's
-report read back.
+"""The kernel's registers and spills on an H100, read without one: saejax.kernel compiled by XLA
+for a compile-only H100 (jax's CUDA plugin, no GPU or driver needed), its PTX read by ptxas.
 
-Command:   .venv/bin/python -m experiments.bench.kernel_registers [--sizes 64-25 64-64 ...]
-           [--blocks 16 32 64] [--warps 4 8 16] [--dtype float32] [--out DIR]
-Needs:     the triton package (pip install -e '.[triton]', about 1 GB installed); no GPU.
-Run time:  about 3 minutes on 2 CPU cores for the default grid (one ptxas run per program).
+Command:   JAX_PLATFORMS=cpu python -m experiments.bench.kernel_registers
+           [--sizes 64-25 64-64 ...] [--blocks 16 32 64] [--warps 4 8] [--dtype float32]
+           [--out DIR]
+Needs:     jax's CUDA plugin of the installed jax's version and CUDA's ptxas, beside saejax
+           (about 600 MB; not a dependency, and best kept out of the environment the tests run
+           in): pip install jax-cuda12-plugin==V jax-cuda12-pjrt==V nvidia-cuda-nvcc-cu12, with
+           V the version `python -c "import jax; print(jax.__version__)"` prints. JAX_PLATFORMS=cpu
+           keeps the plugin from looking for a GPU.
+Run time:  about a minute on 2 CPU cores for the default grid.
 Expected:  kernel_registers.md and .json in --out (default experiments/results): for each
-           network size, block of examples and warp count, each kernel's registers per thread,
-           spill bytes and shared memory. The default launch (kernel.BLOCK rows, kernel.NUM_WARPS
-           warps) spills nothing in float32 at any size the kernel accepts.
-
-On a GPU, XLA compiles the same Triton program with jaxlib's own build of Triton and the
-machine's ptxas: its counts may differ from these by a few registers.
+           network size, block of examples and warp count, each of the kernel's two programs'
+           registers per thread and spilled bytes, as ptxas reports them for the PTX that XLA
+           (jaxlib's own Triton) generates for sm_90a. The default launch (kernel.BLOCK rows,
+           kernel.NUM_WARPS warps) spills nothing in float32 at any size the kernel accepts;
+           256-16, past its limits, spills at every launch.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import re
+import subprocess
 import tempfile
 from functools import partial
 from pathlib import Path
@@ -33,91 +35,123 @@ from experiments.common import add_out_argument, measured_at, results_dir, save_
 from saejax import kernel
 from saejax.losses import Hyper
 
-# Every padded shape the kernel accepts at its weight limit, and the UFLDL exercise's.
+# The UFLDL exercise's size, every padded shape at the kernel's limits, and one past them.
 SIZES = ["64-25", "16-256", "32-128", "64-64", "128-32", "256-16"]
+PROGRAMS = ("_sums_kernel", "_grads_kernel")
+
+# One H100 SXM as XLA's GPU compiler sees it (stream_executor.GpuTargetConfigProto): NVIDIA's
+# published figures for the card.
+H100 = """
+gpu_device_info {
+  threads_per_block_limit: 1024  threads_per_warp: 32  threads_per_core_limit: 2048
+  shared_memory_per_block: 49152  shared_memory_per_block_optin: 232448
+  shared_memory_per_core: 233472  registers_per_core_limit: 65536
+  registers_per_block_limit: 65536  core_count: 132  fpus_per_core: 128
+  block_dim_limit_x: 2147483647  block_dim_limit_y: 65535  block_dim_limit_z: 65535
+  memory_bandwidth: 3352320000000  l2_cache_size: 52428800  clock_rate_ghz: 1.98
+  device_memory_size: 84942979072  cuda_compute_capability { major: 9 }
+}
+platform_name: "CUDA"
+dnn_version_info { major: 9 }
+device_description_str: "NVIDIA H100 80GB HBM3"
+"""
 
 
-def triton_programs(n: int, h: int, dtype="float32", block: int | None = None,
-                    members: int = 1024, m: int = 10_000) -> dict[str, str]:
-    """The Triton programs (TTIR text) of ``kernel.kernel_terms_and_grad`` for ``members``
-    n-h networks on m examples, as lowered for CUDA: {"sums": ..., "grads": ...}."""
-    from jax._src.pallas.triton import pallas_call_registration as registration
+def h100():
+    """A compile-only H100 (raises where jax's CUDA plugin is not installed)."""
+    from jax.experimental import topologies
 
-    texts = []
-    lower = registration.lowering.lower_jaxpr_to_triton_module
-
-    def capture(*args, **kw):
-        result = lower(*args, **kw)
-        texts.append(result.module.operation.get_asm())
-        return result
-
-    S, f = jax.ShapeDtypeStruct, jnp.dtype(dtype)
-    params = {"W1": S((members, h, n), f), "b1": S((members, h), f),
-              "W2": S((members, n, h), f), "b2": S((members, n), f)}
-    hyper = Hyper(*(S((members,), f),) * 3)
-    registration.lowering.lower_jaxpr_to_triton_module = capture
     try:
-        jax.jit(partial(kernel.kernel_terms_and_grad, interpret=False, block=block)).trace(
-            params, S((m, n), f), hyper).lower(lowering_platforms=("cuda",))
-    finally:
-        registration.lowering.lower_jaxpr_to_triton_module = lower
-    return dict(zip(("sums", "grads"), texts, strict=True))
+        topology = topologies.get_topology_desc(platform="cuda", target_config=H100,
+                                                topology="1x1x1")
+    except NotImplementedError as error:
+        raise SystemExit("jax's CUDA plugin is not installed, or JAX_PLATFORMS is not cpu: "
+                         "see this script's Needs line.") from error
+    return topology.devices[0]
 
 
-def ptxas_usage(ttir: str, num_warps: int, capability: int = 90) -> dict:
-    """One Triton program compiled for sm_<capability> with ``num_warps`` warps: registers per
-    thread, spill stores and loads (bytes per thread) and shared memory (bytes), as ptxas -v
-    reports them."""
-    import triton
-    from triton import knobs
-    from triton.backends.compiler import GPUTarget
+def ptxas() -> Path:
+    """CUDA's ptxas, from the nvidia-cuda-nvcc package XLA compiles with."""
+    import nvidia.cuda_nvcc
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "kernel.ttir"
-        path.write_text(ttir)
-        log = io.StringIO()
-        with knobs.nvidia.scope(), knobs.compilation.scope(), contextlib.redirect_stdout(log):
-            knobs.nvidia.dump_ptxas_log = True
-            knobs.compilation.always_compile = True  # past Triton's cache: ptxas reports anew
-            compiled = triton.compile(str(path), target=GPUTarget("cuda", capability, 32),
-                                      options={"num_warps": num_warps, "num_stages": 3,
-                                               "enable_fp_fusion": True})
-    report = log.getvalue()
+    return Path(next(iter(nvidia.cuda_nvcc.__path__))) / "bin" / "ptxas"
+
+
+def kernel_ptx(device, n: int, h: int, dtype="float32", block: int | None = None,
+               num_warps: int | None = None, members: int = 1024,
+               m: int = 10_000) -> dict[str, str]:
+    """The PTX XLA generates for the kernel's two programs, for ``members`` n-h networks on
+    m examples: {"_sums_kernel": ptx, "_grads_kernel": ptx}."""
+    S = partial(jax.ShapeDtypeStruct, dtype=jnp.dtype(dtype),
+                sharding=jax.sharding.SingleDeviceSharding(device))
+    params = {"W1": S((members, h, n)), "b1": S((members, h)), "W2": S((members, n, h)),
+              "b2": S((members, n))}
+    evaluate = partial(kernel.kernel_terms_and_grad, interpret=False, block=block,
+                       num_warps=num_warps)
+    with tempfile.TemporaryDirectory() as dump:
+        jax.jit(evaluate).trace(params, S((m, n)), Hyper(*(S((members,)),) * 3)).lower(
+            ).compile(compiler_options={"xla_dump_to": dump})
+        found = {}
+        for path in Path(dump).glob("*.ptx"):
+            text = path.read_text()
+            for name in PROGRAMS:
+                if f".entry {name}(" in text:
+                    found[name] = text
+    return found
+
+
+def ptxas_usage(ptx: str) -> dict:
+    """Registers per thread, and spill stores and loads (bytes per thread), as ptxas -v reports
+    them for sm_90a."""
+    with tempfile.NamedTemporaryFile("w", suffix=".ptx") as source:
+        source.write(ptx)
+        source.flush()
+        report = subprocess.run([str(ptxas()), "-arch=sm_90a", "-v", source.name, "-o",
+                                 "/dev/null"], capture_output=True, text=True, check=True).stderr
     stores, loads = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads",
                               report).groups()
     return {"registers": int(re.search(r"Used (\d+) registers", report).group(1)),
-            "spill_stores": int(stores), "spill_loads": int(loads),
-            "shared": int(compiled.metadata.shared)}
+            "spill_stores": int(stores), "spill_loads": int(loads)}
 
 
 def usage_grid(sizes, blocks, warps, dtype="float32"):
-    """Rows of ptxas_usage for every size ("N-H"), block and warp count, both kernels."""
-    rows = []
+    """Rows of ptxas_usage for every size ("N-H"), block and warp count, both programs. Sizes
+    past the kernel's limits (``accepted`` false) are compiled too, to show why."""
+    device, rows = h100(), []
+    limits = kernel.MAX_PADDED_WEIGHT_BYTES, kernel.MAX_PADDED_INPUTS
     for size in sizes:
         n, h = map(int, size.split("-"))
         for block in blocks:
-            programs = triton_programs(n, h, dtype, block)
             for w in warps:
-                for name, ttir in programs.items():
-                    row = {"size": size, "dtype": dtype, "block": block, "warps": w,
-                           "kernel": name, **ptxas_usage(ttir, w)}
+                launch = {"size": size, "dtype": dtype, "block": block, "warps": w,
+                          "accepted": kernel.fits(n, h, dtype)}
+                kernel.MAX_PADDED_WEIGHT_BYTES, kernel.MAX_PADDED_INPUTS = 2**30, 2**30
+                try:
+                    usage = {name: ptxas_usage(ptx)
+                             for name, ptx in kernel_ptx(device, n, h, dtype, block, w).items()}
+                except jax.errors.JaxRuntimeError as error:  # a launch the card cannot run
+                    usage = {name: {"error": str(error).splitlines()[0]} for name in PROGRAMS}
+                finally:
+                    kernel.MAX_PADDED_WEIGHT_BYTES, kernel.MAX_PADDED_INPUTS = limits
+                for name, program in usage.items():
+                    row = {**launch, "program": name.strip("_"), **program}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
     return rows
 
 
 def table(rows) -> str:
-    lines = ["| N-H | block | warps | grads: registers, spilled bytes, shared KiB | "
-             "sums: registers, spilled bytes |", "|---|---|---|---|---|"]
-    by = {(r["size"], r["block"], r["warps"], r["kernel"]): r for r in rows}
+    lines = ["| N-H | block | warps | grads: registers, spilled bytes | sums: registers, "
+             "spilled bytes |", "|---|---|---|---|---|"]
+    by = {(r["size"], r["block"], r["warps"], r["program"]): r for r in rows}
     for (size, block, warps, name), r in by.items():
-        if name != "grads":
+        if name != "grads_kernel":
             continue
-        s = by[size, block, warps, "sums"]
+        s = by[size, block, warps, "sums_kernel"]
         default = " (default)" if (block, warps) == (kernel.BLOCK, kernel.NUM_WARPS) else ""
-        lines.append(f"| {size} | {block}{default} | {warps} | {r['registers']}, "
-                     f"{r['spill_stores']}, {r['shared'] // 1024} | {s['registers']}, "
-                     f"{s['spill_stores']} |")
+        cells = [x.get("error") or f"{x['registers']}, {x['spill_stores']}" for x in (r, s)]
+        past = "" if r["accepted"] else " (refused)"
+        lines.append(f"| {size}{past} | {block}{default} | {warps} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
 
 
@@ -132,13 +166,15 @@ def main(argv=None):
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     rows = usage_grid(args.sizes, args.blocks, args.warps, args.dtype)
-    import triton
-
-    header = (f"saejax.kernel's Triton programs for sm_90a, 1,024 members on 10,000 examples, "
-              f"{args.dtype}; triton {triton.__version__}, jax {jax.__version__}. Registers per "
-              f"thread (255 at most), spilled bytes per thread, shared memory per program.")
-    save_results(results_dir(args.out), "kernel_registers", {"measured": measured_at(),
-                 "triton": triton.__version__, "rows": rows}, header + "\n\n" + table(rows) + "\n")
+    version = subprocess.run([str(ptxas()), "--version"], capture_output=True,
+                             text=True).stdout.strip().splitlines()[-1]
+    header = (f"saejax.kernel compiled by XLA for a compile-only H100 (sm_90a), 1,024 members "
+              f"on 10,000 examples, {args.dtype}; jax {jax.__version__}, ptxas {version}. "
+              f"Registers per thread (255 at most) and spilled bytes per thread, per program.")
+    save_results(results_dir(args.out), "kernel_registers",
+                 {"measured": measured_at(), "ptxas": version, "rows": rows},
+                 header + "\n\n" + table(rows) + "\n")
+    return rows
 
 
 if __name__ == "__main__":
