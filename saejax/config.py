@@ -28,6 +28,7 @@ from saejax.schema import (
     DTYPES,
     GRADS,
     LBFGS_ARCHS,
+    LBFGS_MEMORY_DTYPES,
     MEMBER_EVALS,
     NORMALIZATIONS,
     OPTIMIZERS,
@@ -149,6 +150,10 @@ class TrainConfig:
                               program=True, rule="fraction")
     lbfgs_memory: int = setting(100, "L-BFGS history length (minFunc's default: 100)",
                                 program=True, rule="positive_int")
+    lbfgs_memory_dtype: str = setting(
+        "same", "how the L-BFGS memory keeps its pairs: same (the params' dtype, minFunc's "
+        "algorithm) or bfloat16 (each pair rounded, half the bytes a float32 tick reads; the "
+        "sums stay in the params' dtype)", program=True, choices=LBFGS_MEMORY_DTYPES)
     grad: str = setting("analytic", "gradient that drives training", program=True,
                         choices=GRADS)
     member_eval: str = setting(
@@ -254,7 +259,7 @@ class TrainConfig:
 
 # Settings added after records were first written, with the value every earlier run and sweep
 # trained with: a config.json without the setting is read as having this value.
-EARLIER_DEFAULTS = {"member_eval": "blocked"}
+EARLIER_DEFAULTS = {"member_eval": "blocked", "lbfgs_memory_dtype": "same"}
 
 # Settings that only say how progress is logged and checkpointed: a resumed run or sweep may
 # change them, as they leave the training untouched.

@@ -21,6 +21,9 @@ OPTIMIZERS = ("lbfgs", "adam", "sgd", "momentum")
 SCHEDULES = ("constant", "cosine", "warmup_cosine")  # learning-rate schedules
 GRADS = ("analytic", "autodiff")  # the gradient that drives training
 DTYPES = ("float32", "float64")
+# How the L-BFGS memory keeps its pairs: in the params' dtype (minFunc's algorithm), or rounded
+# to bfloat16 (half the bytes a float32 tick reads; saejax.optim.lbfgs.as_stored).
+LBFGS_MEMORY_DTYPES = ("same", "bfloat16")
 # How a sweep evaluates its sigmoid-network members at once (saejax.train.step.make_evaluate):
 # each member vmapped over blocks of examples, each vmapped on all examples, or all members
 # folded into wide products (saejax.folded).

@@ -52,7 +52,7 @@ def test_program_group_holds_exactly_the_program_settings():
     assert set(program_fields()) == {
         "arch", "n_hidden", "penalty", "decoder", "tied", "bandwidth", "aux_k", "aux_coeff",
         "dead_window", "optimizer", "steps", "batch_size", "schedule", "momentum",
-        "lbfgs_memory", "grad", "member_eval", "dtype"}
+        "lbfgs_memory", "lbfgs_memory_dtype", "grad", "member_eval", "dtype"}
     base = TrainConfig()
     others = dict(rho=0.3, beta=0.1, lam=0.5, l1=2.0, k=3, l0=0.5, normalize="standardize",
                   lr=0.2, seed=9, data="x.mat", num_examples=7,

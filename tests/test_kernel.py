@@ -151,21 +151,16 @@ def test_the_default_launch_keeps_every_accepted_size_in_registers(tmp_path):
     # ptxas's report on the PTX XLA generates for a compile-only H100 (no GPU needed): with the
     # default launch no thread spills to local memory, at the exercise's size and at each padded
     # shape of the kernel's limits; past them (256 inputs) it does, which is why they hold.
-    import importlib.util
     import json
     import os
     import subprocess
     import sys
 
-    def installed(name):
-        try:
-            return importlib.util.find_spec(name) is not None
-        except ModuleNotFoundError:  # its parent package is absent
-            return False
+    from experiments.bench import gpu_compile
 
-    if not (installed("jax_plugins.xla_cuda12") and installed("nvidia.cuda_nvcc")):
+    if not gpu_compile.available():
         pytest.skip("jax's CUDA plugin and ptxas compile the kernel for a GPU here: see "
-                    "experiments/bench/kernel_registers.py's Needs line")
+                    "experiments/bench/gpu_compile.py's Needs line")
     proc = subprocess.run(
         [sys.executable, "-m", "experiments.bench.kernel_registers", "--blocks",
          str(kernel.BLOCK), "--warps", str(kernel.NUM_WARPS), "--out", str(tmp_path)],

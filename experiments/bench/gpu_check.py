@@ -32,7 +32,7 @@ Measured in this one process, in this order:
    check found fastest, at 100 and 10 pairs (--mnist-memory), in GFLOP/s (10 m n h FLOPs per
    member evaluation, counted from the members' own evaluation counts) against the peak;
 5. steady: sweeps at two lengths, whose difference is the ticks alone (64 members at 784-196,
-   100 and 10 pairs, 50 and 150 iterations; the exercise at 200 and 400);
+   100 pairs, 100 in bfloat16 and 10, 50 and 150 iterations; the exercise at 200 and 400);
 6. lbfgs-memory: experiments.bench.lbfgs_memory (pairs against iterations and seconds to a J,
    one run at 784-196), also written to lbfgs_memory_<device>.md;
 7. lbfgs-passes: the L-BFGS memory passes as matrix products and as fused reductions

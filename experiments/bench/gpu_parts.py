@@ -192,7 +192,8 @@ def memory_passes(exercise, x, mnist, xm, quick, timed_sweep, peak) -> str:
 def steady_state(exercise, x, mnist, xm, quick, timed_sweep, peak) -> str:
     """Sweeps at two lengths, so that the difference is the ticks alone: the seconds a sweep
     pays once (initial states, final statistics, results to the host) drop out. At 784-196:
-    64 members, 100 and 10 pairs, 50 and 150 iterations; the exercise at 200 and 400."""
+    64 members, 100 pairs (as they are and in bfloat16) and 10, 50 and 150 iterations; the
+    exercise at 200 and 400, its pairs as they are and in bfloat16."""
     m, n, h = xm.shape[0], xm.shape[1], mnist.n_hidden
     side, mside = (4, 2) if quick else (32, 8)
     grid = (np.geomspace(0.005, 0.2, side), np.geomspace(0.1, 10, side))
@@ -200,30 +201,37 @@ def steady_state(exercise, x, mnist, xm, quick, timed_sweep, peak) -> str:
     out = []
 
     def two_lengths(config, data, grid_, lengths):
-        (s0, e0), (s1, e1) = [_length(config.replace(steps=k, steps_per_call=k), data, grid_,
-                                      timed_sweep) for k in lengths]
-        return s0, s1, (s1 - s0) / (e1 - e0)  # seconds per member evaluation, all members
+        (s0, e0, _), (s1, e1, j1) = [_length(config.replace(steps=k, steps_per_call=k), data,
+                                             grid_, timed_sweep) for k in lengths]
+        return s0, s1, (s1 - s0) / (e1 - e0), j1  # seconds per member evaluation, all members
 
-    for pairs in (100, 10):
-        config = mnist.replace(member_eval="whole", lbfgs_memory=pairs)
+    # minFunc's 100 pairs, the same kept in bfloat16 (half the bytes a tick reads), and 10
+    for pairs, kept in ((100, "same"), (100, "bfloat16"), (10, "same")):
+        config = mnist.replace(member_eval="whole", lbfgs_memory=pairs, lbfgs_memory_dtype=kept)
         lengths = (3, 6) if quick else (50, 150)
-        s0, s1, per_eval = two_lengths(config, xm, mgrid, lengths)
+        s0, s1, per_eval, j1 = two_lengths(config, xm, mgrid, lengths)
         rate = 10.0 * m * n * h / per_eval / 1e9
-        out.append(f"{n}-{h}, {mside ** 2} members, {pairs} pairs: {lengths[0]} it. {s0:.2f} s, "
-                   f"{lengths[1]} it. {s1:.2f} s; the ticks alone **{100 * rate / peak():.0f}%** "
-                   "of peak")
+        memory = f"{pairs} pairs" + (" in bfloat16" if kept == "bfloat16" else "")
+        out.append(f"{n}-{h}, {mside ** 2} members, {memory}: {lengths[0]} it. {s0:.2f} s, "
+                   f"{lengths[1]} it. {s1:.2f} s (mean J {j1:.4f}); the ticks alone "
+                   f"**{100 * rate / peak():.0f}%** of peak")
         print("   " + out[-1], flush=True)
     lengths = (10, 20) if quick else (200, 400)
-    s0, s1, per_eval = two_lengths(exercise.replace(member_eval="whole"), x, grid, lengths)
-    out.append(f"exercise, {side ** 2} members: {lengths[0]} it. {s0:.2f} s, {lengths[1]} it. "
-               f"{s1:.2f} s; the ticks alone {1e3 * per_eval * side ** 2:.1f} ms a tick")
+    for kept in ("same", "bfloat16"):
+        config = exercise.replace(member_eval="whole", lbfgs_memory_dtype=kept)
+        s0, s1, per_eval, j1 = two_lengths(config, x, grid, lengths)
+        out.append(f"exercise, {side ** 2} members, pairs in {kept}: {lengths[0]} it. {s0:.2f} "
+                   f"s, {lengths[1]} it. {s1:.2f} s (mean J {j1:.5f}); the ticks alone "
+                   f"{1e3 * per_eval * side ** 2:.1f} ms a tick")
     return "; ".join(out)
 
 
 def _length(config, data, grid, timed_sweep):
-    """(seconds of a sweep after compilation, member evaluations of all members)."""
+    """(seconds of a sweep after compilation, member evaluations of all members, their mean
+    final J)."""
     _, run, res = timed_sweep(config, data, *grid, len(grid[0]) * len(grid[1]))
-    return run, sum(r["evaluations"] for r in res.rows)
+    return (run, sum(r["evaluations"] for r in res.rows),
+            float(np.mean([r["final_loss"] for r in res.rows])))
 
 
 def kernel_tuning(exercise, x, quick: bool, best: dict | None = None) -> str:

@@ -4,11 +4,8 @@ for a compile-only H100 (jax's CUDA plugin, no GPU or driver needed), its PTX re
 Command:   JAX_PLATFORMS=cpu python -m experiments.bench.kernel_registers
            [--sizes 64-25 64-64 ...] [--blocks 16 32 64] [--warps 4 8] [--dtype float32]
            [--out DIR]
-Needs:     jax's CUDA plugin of the installed jax's version and CUDA's ptxas, beside saejax
-           (about 600 MB; not a dependency, and best kept out of the environment the tests run
-           in): pip install jax-cuda12-plugin==V jax-cuda12-pjrt==V nvidia-cuda-nvcc-cu12, with
-           V the version `python -c "import jax; print(jax.__version__)"` prints. JAX_PLATFORMS=cpu
-           keeps the plugin from looking for a GPU.
+Needs:     jax's CUDA plugin and ptxas beside saejax, and JAX_PLATFORMS=cpu
+           (experiments/bench/gpu_compile.py says how); no GPU.
 Run time:  about a minute on 2 CPU cores for the default grid.
 Expected:  kernel_registers.md and .json in --out (default experiments/results): for each
            network size, block of examples and warp count, each of the kernel's two programs'
@@ -31,6 +28,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
+from experiments.bench.gpu_compile import h100, ptxas
 from experiments.common import add_out_argument, measured_at, results_dir, save_results
 from saejax import kernel
 from saejax.losses import Hyper
@@ -38,44 +36,6 @@ from saejax.losses import Hyper
 # The UFLDL exercise's size, every padded shape at the kernel's limits, and one past them.
 SIZES = ["64-25", "16-256", "32-128", "64-64", "128-32", "256-16"]
 PROGRAMS = ("_sums_kernel", "_grads_kernel")
-
-# One H100 SXM as XLA's GPU compiler sees it (stream_executor.GpuTargetConfigProto): NVIDIA's
-# published figures for the card.
-H100 = """
-gpu_device_info {
-  threads_per_block_limit: 1024  threads_per_warp: 32  threads_per_core_limit: 2048
-  shared_memory_per_block: 49152  shared_memory_per_block_optin: 232448
-  shared_memory_per_core: 233472  registers_per_core_limit: 65536
-  registers_per_block_limit: 65536  core_count: 132  fpus_per_core: 128
-  block_dim_limit_x: 2147483647  block_dim_limit_y: 65535  block_dim_limit_z: 65535
-  memory_bandwidth: 3352320000000  l2_cache_size: 52428800  clock_rate_ghz: 1.98
-  device_memory_size: 84942979072  cuda_compute_capability { major: 9 }
-}
-platform_name: "CUDA"
-dnn_version_info { major: 9 }
-device_description_str: "NVIDIA H100 80GB HBM3"
-"""
-
-
-def h100():
-    """A compile-only H100 (raises where jax's CUDA plugin is not installed)."""
-    from jax.experimental import topologies
-
-    try:
-        topology = topologies.get_topology_desc(platform="cuda", target_config=H100,
-                                                topology="1x1x1")
-    except NotImplementedError as error:
-        raise SystemExit("jax's CUDA plugin is not installed, or JAX_PLATFORMS is not cpu: "
-                         "see this script's Needs line.") from error
-    return topology.devices[0]
-
-
-def ptxas() -> Path:
-    """CUDA's ptxas, from the nvidia-cuda-nvcc package XLA compiles with."""
-    import nvidia.cuda_nvcc
-
-    return Path(next(iter(nvidia.cuda_nvcc.__path__))) / "bin" / "ptxas"
-
 
 def kernel_ptx(device, n: int, h: int, dtype="float32", block: int | None = None,
                num_warps: int | None = None, members: int = 1024,

@@ -51,8 +51,8 @@ class LbfgsState:
     memory write touch one contiguous array per member.
     """
 
-    S: jax.Array  # (m, P) past steps s
-    Y: jax.Array  # (m, P) past gradient changes y
+    S: jax.Array  # (m, P) past steps s (the params' dtype, or bfloat16: ``init_lbfgs``)
+    Y: jax.Array  # (m, P) past gradient changes y, as S
     rho: jax.Array  # (m,) 1 / (y.s)
     SY: jax.Array  # (m, m) s_i . y_j of the stored rows (for the compact two-loop)
     YY: jax.Array  # (m, m) y_i . y_j
@@ -85,26 +85,39 @@ def _reduce() -> bool:
 
 
 def _dots(A, *vectors):
-    """(m, k): the rows of A (m, P) dotted with each of the k vectors (P,)."""
+    """(m, k): the rows of A (m, P) dotted with each of the k vectors (P,), in the vectors'
+    dtype (a bfloat16 memory is widened as it is read)."""
+    A = A.astype(vectors[0].dtype)
     if _reduce():
         return jnp.stack([jnp.sum(A * v[None, :], axis=1) for v in vectors], axis=1)
     return A @ jnp.stack(vectors, axis=1)
 
 
 def _combination(coef, A):
-    """(P,): sum_i coef_i A_i over the rows of A (m, P)."""
+    """(P,): sum_i coef_i A_i over the rows of A (m, P), in coef's dtype."""
+    A = A.astype(coef.dtype)
     return jnp.sum(coef[:, None] * A, axis=0) if _reduce() else coef @ A
 
 
-def init_lbfgs(params, memory_size: int) -> LbfgsState:
-    """A fresh L-BFGS state; its first tick evaluates J and g at ``params``."""
+def as_stored(v, memory_dtype):
+    """``v`` as a memory of ``memory_dtype`` keeps it, back in v's dtype: a bfloat16 memory
+    keeps each pair rounded, and every sum over the pairs (their Gram matrices, 1 / (y.s)) is
+    taken of the rounded pair, so the two-loop recursion is exact for the pairs it keeps."""
+    return v.astype(memory_dtype).astype(v.dtype)
+
+
+def init_lbfgs(params, memory_size: int, memory_dtype=None) -> LbfgsState:
+    """A fresh L-BFGS state; its first tick evaluates J and g at ``params``. The memory S, Y
+    holds ``memory_size`` pairs in ``memory_dtype`` (default: the params' dtype, minFunc's
+    algorithm; bfloat16 halves the bytes a float32 tick reads from it, see ``as_stored``)."""
     flat, _ = ravel_pytree(params)
     zero = jnp.zeros((), flat.dtype)
     terms = {k: zero for k in SCALAR_TERMS}
     vec = jnp.zeros_like(flat)
+    memory_dtype = flat.dtype if memory_dtype is None else memory_dtype
     return LbfgsState(
-        S=jnp.zeros((memory_size, flat.size), flat.dtype),
-        Y=jnp.zeros((memory_size, flat.size), flat.dtype),
+        S=jnp.zeros((memory_size, flat.size), memory_dtype),
+        Y=jnp.zeros((memory_size, flat.size), memory_dtype),
         rho=jnp.zeros((memory_size,), flat.dtype),
         SY=jnp.zeros((memory_size, memory_size), flat.dtype),
         YY=jnp.zeros((memory_size, memory_size), flat.dtype), stored=jnp.zeros((), jnp.int32),
@@ -166,8 +179,8 @@ def _remember(opt: LbfgsState, s, y, ys, store, restart, g):
     ``Ygsy = Y [g s y]``.
     """
     k = opt.stored % opt.S.shape[0]
-    S = opt.S.at[k].set(jnp.where(store, s, opt.S[k]))
-    Y = opt.Y.at[k].set(jnp.where(store, y, opt.Y[k]))
+    S = opt.S.at[k].set(jnp.where(store, s.astype(opt.S.dtype), opt.S[k]))
+    Y = opt.Y.at[k].set(jnp.where(store, y.astype(opt.Y.dtype), opt.Y[k]))
     rho = opt.rho.at[k].set(jnp.where(store, 1.0 / jnp.where(store, ys, 1.0), opt.rho[k]))
     stored = jnp.where(restart, 0, opt.stored + store).astype(opt.stored.dtype)
     h_diag = jnp.where(store, ys / jnp.dot(y, y), jnp.where(restart, 1.0, opt.h_diag))
@@ -220,12 +233,13 @@ def make_lbfgs_tick(evaluate, max_iterations: int):
         new_grad = jnp.where(opt.started, best_grad, g)
         new_terms = _where(opt.started, best_terms, terms)
 
-        # store the pair (s, y) when accepted and y.s > 1e-10
-        y = new_grad - opt.grad
-        ys = jnp.dot(y, s)
+        # store the pair (s, y) when accepted and y.s > 1e-10 (of the pair as the memory
+        # keeps it: rounded, in a bfloat16 memory)
+        pair_s, pair_y = as_stored(s, opt.S.dtype), as_stored(new_grad - opt.grad, opt.S.dtype)
+        ys = jnp.dot(pair_y, pair_s)
         store = accepted & moved & (ys > 1e-10) & active
-        S, Y, rho, stored, h_diag, SY, YY, Sgy, Ygsy = _remember(opt, s, y, ys, store, restart,
-                                                                  new_grad)
+        S, Y, rho, stored, h_diag, SY, YY, Sgy, Ygsy = _remember(opt, pair_s, pair_y, ys, store,
+                                                                  restart, new_grad)
         hg = two_loop(new_grad, S, Y, rho, stored, h_diag, SY, YY, Sgy[:, 0], Ygsy[:, 0])
         d = -jnp.where(stored > 0, hg, new_grad)
         gtd = jnp.dot(new_grad, d)

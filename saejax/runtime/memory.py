@@ -23,11 +23,13 @@ def estimate_bytes(config, m: int, n_visible: int, members: int = 1) -> int:
     h = config.n_hidden
     itemsize = 8 if config.dtype == "float64" else 4
     params = h * n_visible * (1 if config.tied else 2) + h + n_visible
-    state = (2 * config.lbfgs_memory + 6) * params if config.optimizer == "lbfgs" else 4 * params
+    pair = 2 / itemsize if config.lbfgs_memory_dtype == "bfloat16" else 1  # bytes, as a share
+    state = ((2 * config.lbfgs_memory * pair + 6) * params if config.optimizer == "lbfgs"
+             else 4 * params)
     rows = min(m, config.batch_size or FULL_BATCH_BLOCK)
     activations = rows * (4 * h + 2 * n_visible)
     logged = ROW_VALUES * min(config.steps, config.steps_per_call)
-    return itemsize * (members * (params + state + activations + logged) + m * n_visible)
+    return int(itemsize * (members * (params + state + activations + logged) + m * n_visible))
 
 
 def available_bytes() -> int | None:

@@ -66,7 +66,8 @@ def _init_state(config: TrainConfig, n_visible: int, seed, lr, x_mean) -> TrainS
     k_params, k_batches = jax.random.split(jax.random.key(seed))
     params = init_network(k_params, config, n_visible, x_mean)
     if config.optimizer == "lbfgs":
-        opt_state = optim.init_lbfgs(params, config.lbfgs_memory)
+        memory_dtype = None if config.lbfgs_memory_dtype == "same" else config.lbfgs_memory_dtype
+        opt_state = optim.init_lbfgs(params, config.lbfgs_memory, memory_dtype)
     else:
         opt_state = optim.make_optimizer(config).init(params)
     state = TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=opt_state,

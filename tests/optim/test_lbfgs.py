@@ -56,7 +56,7 @@ def terms_of(value):
             "rho_hat": jnp.zeros(1, value.dtype), "mean_l0": z, "fvu": z}
 
 
-def run(f, x0, max_iterations, memory=10, ticks=2000):
+def run(f, x0, max_iterations, memory=10, ticks=2000, dtype=jnp.float64, memory_dtype=None):
     """Ticks of optim's L-BFGS on f(params["x"]) until it stops; returns params and state."""
 
     def evaluate(params, batch, hyper):
@@ -65,8 +65,8 @@ def run(f, x0, max_iterations, memory=10, ticks=2000):
         return terms, {"x": g}
 
     tick = jax.jit(optim.make_lbfgs_tick(evaluate, max_iterations))
-    params = {"x": jnp.asarray(x0, jnp.float64)}
-    opt = optim.init_lbfgs(params, memory)
+    params = {"x": jnp.asarray(x0, dtype)}
+    opt = optim.init_lbfgs(params, memory, memory_dtype)
     step = jnp.zeros((), jnp.int32)
     rows = []
     for _ in range(ticks):
@@ -467,3 +467,80 @@ def test_a_tick_reads_its_memory_twice_and_writes_one_pair():
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     assert cost["bytes accessed"] <= 6.0 * opt.S.nbytes, cost["bytes accessed"] / opt.S.nbytes
+
+
+def _rosen_wide(x):
+    return jnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def test_a_bfloat16_memory_keeps_rounded_pairs_and_the_two_loop_of_them():
+    # The memory keeps each pair rounded to bfloat16; 1 / (y.s), the Gram matrices and H0 are
+    # those of the rounded pairs, so the direction is NumPy's two-loop recursion of exactly the
+    # pairs it keeps (float32 sums).
+    x0 = np.linspace(-1.2, 1.0, 8)
+    params, step, opt, _ = run(_rosen_wide, x0, 30, memory=4, dtype=jnp.float32,
+                               memory_dtype=jnp.bfloat16)
+    assert opt.S.dtype == opt.Y.dtype == jnp.bfloat16 and opt.rho.dtype == jnp.float32
+    S, Y = np.asarray(opt.S, np.float64), np.asarray(opt.Y, np.float64)
+    order = [(int(opt.stored) - 4 + i) % 4 for i in range(4)]  # oldest first
+    np.testing.assert_allclose(np.asarray(opt.rho), 1 / np.sum(S * Y, axis=1), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(opt.SY), S @ Y.T, rtol=1e-5, atol=1e-7)
+    g = np.asarray(opt.grad, np.float64)
+    want = np_two_loop(g, [(S[i], Y[i]) for i in order])
+    got = optim.two_loop(opt.grad, opt.S, opt.Y, opt.rho, opt.stored, opt.h_diag, opt.SY,
+                         opt.YY)
+    np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-6 * np.abs(want).max())
+
+
+@pytest.mark.slow
+def test_a_bfloat16_memory_reaches_the_minimum_as_the_float32_one_does():
+    x0 = np.linspace(-1.2, 1.0, 8)
+    for memory_dtype in (None, jnp.bfloat16):
+        params, step, opt, _ = run(_rosen_wide, x0, 300, memory=10, dtype=jnp.float32,
+                                   memory_dtype=memory_dtype)
+        np.testing.assert_allclose(params["x"], np.ones(8), atol=2e-3, err_msg=str(memory_dtype))
+
+
+BFLOAT16_ON_H100 = """
+import jax, jax.numpy as jnp
+from functools import partial
+from experiments.bench.gpu_compile import h100
+from saejax import sweeps, train
+from saejax.config import PRESETS
+from saejax.losses import Hyper
+G, P = 8, 64 * 25 * 2 + 25 + 64
+config = PRESETS["ufldl-patches"].replace(lbfgs_memory_dtype="bfloat16", member_eval="whole")
+put = jax.sharding.SingleDeviceSharding(h100())
+states = jax.eval_shape(jax.vmap(partial(train.init_state, config, 64), (0, 0, None)),
+                        jnp.arange(G), jnp.ones(G), jnp.zeros(64))
+S = lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=put)
+chunk = jax.jit(sweeps.make_sweep_chunk(config), static_argnames="num_steps", donate_argnums=0)
+print(chunk.trace(jax.tree.map(S, states), S(jnp.zeros((1000, 64))),
+                  jax.tree.map(S, Hyper(*(jnp.ones(G),) * 3)), num_steps=10).lower().compile(
+    ).as_text())
+"""
+
+
+@pytest.mark.slow
+def test_on_an_h100_a_bfloat16_memory_is_read_as_it_is_kept():
+    # XLA's GPU compiler, given an H100's description (no GPU needed), builds the sweep's
+    # program: the memory stays bfloat16 through memory, widened inside the fusions that read
+    # it; no float32 copy of it is ever written, which would cost what the bfloat16 saves.
+    import os
+    import subprocess
+    import sys
+
+    from experiments.bench import gpu_compile
+
+    if not gpu_compile.available():
+        pytest.skip("jax's CUDA plugin and ptxas compile for a GPU here: see "
+                    "experiments/bench/gpu_compile.py's Needs line")
+    proc = subprocess.run([sys.executable, "-c", BFLOAT16_ON_H100], capture_output=True,
+                          text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    memory = r"\[8,100,3289\]"
+    import re
+
+    # the buffers the program writes: fusions' and copies' outputs (a convert is fused)
+    written = re.findall(rf"= (\w+){memory}\S* (?:fusion|copy)\(", proc.stdout)
+    assert written and set(written) == {"bf16"}, written
