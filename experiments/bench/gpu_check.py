@@ -4,10 +4,10 @@ Command:   .venv/bin/python -m experiments.bench.gpu_check --images ../shared/da
            --mnist ../shared/data/mnist [--only CHECK ...] [--precision highest] [--quick] [--out DIR]
 Needs:     a GPU build of jax (the script runs on whatever ``jax.devices()`` offers; --quick
            shrinks everything to a CPU smoke test of a few minutes).
-Run time:  about 7 minutes on one H200, compilation included, within one device call of 10
-           (the checks summed from their runs there; mnist and lbfgs-passes, which add about
-           4 minutes, run only when --only names them), and by estimate a minute and a half
-           more for the kernel check and the kernel's exercise sweep, not yet run on a GPU.
+Run time:  about 7 minutes on one H200 with compilation (mnist and lbfgs-passes, 4 more, run
+           only when --only names them), and by estimate 2.5 minutes more for the kernel check,
+           the kernel's exercise sweeps and the bfloat16 memory's steady rows, not yet run on a
+           GPU; where time is short, --only evals kernel exercise steady runs what goals need.
 Expected:  a table in DIR/gpu_check_<device>.md and .json (gpu_check_h200 on an NVIDIA H200;
            DIR defaults to experiments/results, to runs/quick with --quick), rewritten after
            every check so that a run cut short keeps what it measured. The file holds the
