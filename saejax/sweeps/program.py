@@ -66,10 +66,10 @@ def _lbfgs_sweep_chunk(config: TrainConfig):
 def make_sweep_chunk(config: TrainConfig):
     """``sweep_chunk(states, data, hyper, num_steps, shared_batches=False, end=None, exit_at=0)``.
 
-    ``make_train_chunk(config, batched=True)`` mapped over the members' states and ``Hyper`` (leading axis);
-    the data is shared (in_axes=None), never copied per member. Minibatches read from a stream
-    (``train.feed``) come as (num_steps, B, N) when the members share them, else as
-    (G, num_steps, B, N). When every member has the same
+    ``make_train_chunk(config, batched=True)`` mapped over the members' states and ``Hyper``
+    (leading axis); the data is shared (in_axes=None), never copied per member. Minibatches
+    read from a stream (``train.feed``) come as (num_steps, B, N) when the members share them,
+    else as (G, num_steps, B, N). When every member has the same
     seed, they draw the same minibatch indices; ``shared_batches=True`` then keeps the step and
     key unbatched, so the batch ``data[idx]`` is gathered once for all members and its matmuls
     with the members' weights become one wide matmul instead of many small ones.
