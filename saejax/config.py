@@ -152,8 +152,9 @@ class TrainConfig:
                                 program=True, rule="positive_int")
     lbfgs_memory_dtype: str = setting(
         "same", "how the L-BFGS memory keeps its pairs: same (the params' dtype, minFunc's "
-        "algorithm) or bfloat16 (each pair rounded, half the bytes a float32 tick reads; the "
-        "sums stay in the params' dtype)", program=True, choices=LBFGS_MEMORY_DTYPES)
+        "algorithm) or bfloat16 (each pair rounded, half the bytes a float32 tick reads on a "
+        "GPU; the sums stay in the params' dtype; on the CPU it costs more memory and time)",
+        program=True, choices=LBFGS_MEMORY_DTYPES)
     grad: str = setting("analytic", "gradient that drives training", program=True,
                         choices=GRADS)
     member_eval: str = setting(

@@ -65,13 +65,14 @@ def padded(size: int) -> int:
 
 
 def fits(n: int, h: int, dtype="float32") -> bool:
-    """Whether an n-h network stays in registers: its padded weights within
-    ``MAX_PADDED_WEIGHT_BYTES`` and its padded inputs within ``MAX_PADDED_INPUTS``."""
+    """Whether the kernel takes an n-h network: its padded weights within
+    ``MAX_PADDED_WEIGHT_BYTES`` and its padded inputs within ``MAX_PADDED_INPUTS`` (in float32
+    these stay in registers; float64 spills to local memory at every launch measured)."""
     return (padded(n) * padded(h) * jnp.dtype(dtype).itemsize <= MAX_PADDED_WEIGHT_BYTES
             and padded(n) <= MAX_PADDED_INPUTS)
 
 
-def check_size(n: int, h: int, dtype="float32", m: int = 0) -> None:
+def check_size(n: int, h: int, dtype="float32", m: int = 0, block: int | None = None) -> None:
     """Refuses networks whose padded weights would not stay in registers, and data too large
     for 32-bit offsets, saying what to do."""
     if not fits(n, h, dtype):
@@ -81,7 +82,7 @@ def check_size(n: int, h: int, dtype="float32", m: int = 0) -> None:
             f"{padded(n)} x {padded(h)}, more than {limit} {jnp.dtype(dtype).name} values or "
             f"more than {MAX_PADDED_INPUTS} inputs. Use member_eval 'whole' (its products are "
             f"wide enough at this size).")
-    if (m + 64) * padded(n) >= MAX_OFFSET:
+    if (m + (BLOCK if block is None else block)) * padded(n) >= MAX_OFFSET:
         raise ValueError(
             f"member_eval 'kernel' addresses the data with 32-bit offsets: {m} examples of "
             f"{padded(n)} (padded) values are too many. Use member_eval 'whole'.")
@@ -174,12 +175,12 @@ def kernel_terms_and_grad(params, x_MxN, hyper, penalty: str = "kl", decoder: st
         interpret = jax.default_backend() != "gpu"
     W1 = params["W1"]
     G, H, N = W1.shape
-    check_size(N, H, W1.dtype, x_MxN.shape[0])
-    m, dtype = x_MxN.shape[0], W1.dtype
-    Np, Hp = padded(N), padded(H)
     block = BLOCK if block is None else block
     num_warps = NUM_WARPS if num_warps is None else num_warps
     check_block(block)
+    check_size(N, H, W1.dtype, x_MxN.shape[0], block)
+    m, dtype = x_MxN.shape[0], W1.dtype
+    Np, Hp = padded(N), padded(H)
     blocks = -(-m // block)
     x = jnp.pad(x_MxN.astype(dtype), ((0, blocks * block - m), (0, Np - N)))
     W2 = jnp.swapaxes(W1, 1, 2) if tied else params["W2"]

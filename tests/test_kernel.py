@@ -95,9 +95,14 @@ def test_a_network_too_wide_for_registers_is_refused_with_what_to_use():
 
 
 def test_data_past_32_bit_offsets_and_odd_blocks_are_refused():
-    kernel.check_size(64, 25, m=2**31 // 64 - 65)
+    # padded to whole blocks: blocks of 64 add up to 64 rows, the default blocks up to 16
+    kernel.check_size(64, 25, m=2**31 // 64 - 65, block=64)
     with pytest.raises(ValueError, match="32-bit offsets: 33554368 examples"):
-        kernel.check_size(64, 25, m=2**31 // 64 - 64)
+        kernel.check_size(64, 25, m=2**31 // 64 - 64, block=64)
+    assert kernel.BLOCK == 16
+    kernel.check_size(64, 25, m=2**31 // 64 - 17)
+    with pytest.raises(ValueError, match="32-bit offsets: 33554416 examples"):
+        kernel.check_size(64, 25, m=2**31 // 64 - 16)
     for block in (16, 32, 128):
         kernel.check_block(block)
     for block in (8, 48, 100):

@@ -5,7 +5,8 @@ their optimized HLO and PTX on the CPU.
 Needs:     jax's CUDA plugin of the installed jax's version and CUDA's ptxas, beside saejax
            (about 600 MB; not a dependency, and best kept out of the environment the tests run
            in): pip install jax-cuda12-plugin==V jax-cuda12-pjrt==V nvidia-cuda-nvcc-cu12, with
-           V the version `python -c "import jax; print(jax.__version__)"` prints; and
+           V the version `python -c "import jax; print(jax.__version__)"` prints (CUDA 12:
+           what was run; a machine whose GPU runs use CUDA 13 compiles with other tools); and
            JAX_PLATFORMS=cpu, which keeps the plugin from looking for a GPU. Used by
            experiments.bench.kernel_registers and the tests that read the GPU's programs.
 """

@@ -7,7 +7,8 @@ Command:   JAX_PLATFORMS=cpu python -m experiments.bench.kernel_registers
 Needs:     jax's CUDA plugin and ptxas beside saejax, and JAX_PLATFORMS=cpu
            (experiments/bench/gpu_compile.py says how); no GPU.
 Run time:  about a minute on 2 CPU cores for the default grid.
-Expected:  kernel_registers.md and .json in --out (default experiments/results): for each
+Expected:  kernel_registers.md and .json in --out (default experiments/results;
+           kernel_registers_float64 with --dtype float64): for each
            network size, block of examples and warp count, each of the kernel's two programs'
            registers per thread and spilled bytes, as ptxas reports them for the PTX that XLA
            (jaxlib's own Triton) generates for sm_90a. The default launch (kernel.BLOCK rows,
@@ -131,7 +132,8 @@ def main(argv=None):
     header = (f"saejax.kernel compiled by XLA for a compile-only H100 (sm_90a), 1,024 members "
               f"on 10,000 examples, {args.dtype}; jax {jax.__version__}, ptxas {version}. "
               f"Registers per thread (255 at most) and spilled bytes per thread, per program.")
-    save_results(results_dir(args.out), "kernel_registers",
+    name = "kernel_registers" + ("" if args.dtype == "float32" else f"_{args.dtype}")
+    save_results(results_dir(args.out), name,
                  {"measured": measured_at(), "ptxas": version, "rows": rows},
                  header + "\n\n" + table(rows) + "\n")
     return rows

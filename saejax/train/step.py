@@ -158,6 +158,10 @@ def make_train_step(config: TrainConfig, batched: bool = False):
 def make_lbfgs_driver(config: TrainConfig, batched: bool = False) -> optim.LbfgsDriver:
     """One L-BFGS member's ``LbfgsDriver(init, step, cond)`` on a ``TrainState``; ``batched``
     when a sweep will vmap it (it picks the evaluation's block size, see ``make_evaluate``)."""
+    if config.lbfgs_memory_dtype == "bfloat16" and jax.default_backend() == "cpu":
+        warnings.warn("lbfgs_memory_dtype 'bfloat16' is meant for a GPU: on the CPU, XLA widens "
+                      "the memory into float32 copies at every tick, which takes more memory "
+                      "and time than 'same'.", stacklevel=2)
     return optim.make_driver(make_evaluate(config, batched), config.steps)
 
 

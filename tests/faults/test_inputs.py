@@ -46,6 +46,11 @@ def test_the_memory_estimate_by_hand_and_a_network_that_cannot_fit(tmp_path, cap
     assert memory.estimate_bytes(lbfgs, 10, 4) == 4 * (31 + 16 * 31 + 10 * 20 + 80 + 40)
     assert memory.estimate_bytes(lbfgs, 10, 4, members=3) == 4 * (
         3 * (31 + 16 * 31 + 200 + 80) + 40)
+    # a bfloat16 memory: its 10 rows at 2 bytes a value on a GPU; elsewhere XLA also widens
+    # them into float32 copies as a tick reads them, 4 bytes more a value
+    bf16 = lbfgs.replace(lbfgs_memory_dtype="bfloat16")
+    assert memory.estimate_bytes(bf16, 10, 4, platform="gpu") == 4 * (31 + 11 * 31 + 280 + 40)
+    assert memory.estimate_bytes(bf16, 10, 4, platform="cpu") == 4 * (31 + 21 * 31 + 280 + 40)
     monkeypatch.setattr(memory, "available_bytes", lambda: 16 * 2**30)  # any machine: 16 GiB
     for flags in (["--n-hidden", "10000000"], ["--steps", "1000000000", "--steps-per-call",
                                                "1000000000"]):

@@ -102,7 +102,8 @@ def test_a_minibatch_sweep_evaluates_its_members_as_member_eval_says(monkeypatch
 
     monkeypatch.setattr(folded, "folded_terms_and_grad", recording)
     grid = dict(rho=[0.01, 0.02, 0.05, 0.1], beta=[3.0], chunk_size=4, progress=False)
-    for batch_size, how, want in ((None, "blocked", []), (8, "folded", [(4, 4, 16)])):
+    for batch_size, how, want in ((None, "folded", [(4, 4, 16)]), (8, "folded", [(4, 4, 16)]),
+                                  (8, "blocked", [])):
         calls.clear()
         clear_program_cache()
         sweeps.sweep(cfg(member_eval=how, batch_size=batch_size, steps=2, steps_per_call=2),

@@ -78,3 +78,15 @@ FROZEN_LOSSES = [8.35630666642492, 7.477917693575252, 6.780743586563321]
 
 
 FROZEN_W1_SUM = 0.05214524405009824
+
+
+def test_a_bfloat16_lbfgs_memory_off_a_gpu_warns_that_it_costs_more():
+    import jax
+    import pytest
+
+    from saejax.config import TrainConfig
+
+    if jax.default_backend() != "cpu":
+        pytest.skip("the warning is the CPU's")
+    with pytest.warns(UserWarning, match="meant for a GPU: on the CPU"):
+        train.make_lbfgs_driver(TrainConfig(lbfgs_memory_dtype="bfloat16"))
