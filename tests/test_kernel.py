@@ -164,8 +164,7 @@ def test_the_default_launch_keeps_every_accepted_size_in_registers(tmp_path):
     from experiments.bench import gpu_compile
 
     if not gpu_compile.available():
-        pytest.skip("jax's CUDA plugin and ptxas compile the kernel for a GPU here: see "
-                    "experiments/bench/gpu_compile.py's Needs line")
+        pytest.skip(gpu_compile.MISSING)
     proc = subprocess.run(
         [sys.executable, "-m", "experiments.bench.kernel_registers", "--blocks",
          str(kernel.BLOCK), "--warps", str(kernel.NUM_WARPS), "--out", str(tmp_path)],

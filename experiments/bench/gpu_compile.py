@@ -54,6 +54,11 @@ def ptxas() -> Path:
     return Path(next(iter(nvidia.cuda_nvcc.__path__))) / "bin" / "ptxas"
 
 
+# What a test that needs them says when it skips.
+MISSING = ("jax's CUDA plugin and ptxas compile for a GPU here: see "
+           "experiments/bench/gpu_compile.py's Needs line")
+
+
 def available() -> bool:
     """Whether jax's CUDA plugin and ptxas are installed (the tests skip without them)."""
     for name in ("jax_plugins.xla_cuda12", "nvidia.cuda_nvcc"):

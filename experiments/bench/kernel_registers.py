@@ -38,6 +38,7 @@ from saejax.losses import Hyper
 SIZES = ["64-25", "16-256", "32-128", "64-64", "128-32", "256-16"]
 PROGRAMS = ("_sums_kernel", "_grads_kernel")
 
+
 def kernel_ptx(device, n: int, h: int, dtype="float32", block: int | None = None,
                num_warps: int | None = None, members: int = 1024,
                m: int = 10_000) -> dict[str, str]:

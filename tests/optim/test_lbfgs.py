@@ -533,8 +533,7 @@ def test_on_an_h100_a_bfloat16_memory_is_read_as_it_is_kept():
     from experiments.bench import gpu_compile
 
     if not gpu_compile.available():
-        pytest.skip("jax's CUDA plugin and ptxas compile for a GPU here: see "
-                    "experiments/bench/gpu_compile.py's Needs line")
+        pytest.skip(gpu_compile.MISSING)
     proc = subprocess.run([sys.executable, "-c", BFLOAT16_ON_H100], capture_output=True,
                           text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
