@@ -1,5 +1,5 @@
 """The parts of experiments.bench.gpu_check that time pieces: an L-BFGS tick and its parts at
-784-196, a language model's forward pass, and the settings of saejax.kernel."""
+784-196, a language model's forward pass, and the launches of saejax.kernel."""
 
 from __future__ import annotations
 
@@ -137,101 +137,6 @@ def random_params(c) -> dict:
               for k, s in shapes.items()}
     return {"embed": 0.02 * jax.random.normal(next(keys), (c.vocab_size, c.d_model), jnp.bfloat16),
             "norm": jnp.ones((c.d_model,), jnp.float32), "blocks": blocks}
-
-
-def memory_passes(exercise, x, mnist, xm, quick, timed_sweep, peak) -> str:
-    """saejax.optim.lbfgs's two ways through the memory S, Y ("dot" and "reduce"), each set as
-    this platform's and timed alone (the passes of one tick, vmapped over members) and in whole
-    sweeps: the exercise's 1,024 members and 64 members at 784-196."""
-    from saejax.optim import lbfgs
-    from saejax.runtime.compile_cache import clear_program_cache
-
-    platform, saved = jax.default_backend(), dict(lbfgs.MEMORY_PASSES)
-    shapes = ((4, 3289, 100), (2, 20000, 10)) if quick else \
-        ((1024, 3289, 100), (64, 308308, 100), (128, 308308, 10))
-    side = 4 if quick else 32
-    grid = (np.geomspace(0.005, 0.2, side), np.geomspace(0.1, 10, side))
-    mgrid = (np.geomspace(0.02, 0.2, 2 if quick else 8), np.geomspace(0.3, 10, 2 if quick else 8))
-    m, n, h = xm.shape[0], xm.shape[1], mnist.n_hidden
-    out = []
-    try:
-        for how in ("dot", "reduce"):
-            lbfgs.MEMORY_PASSES[platform] = how
-            clear_program_cache()
-            for g, p, pairs in shapes:
-                keys = jax.random.split(jax.random.key(0), 6)
-                S, Y = (jax.random.normal(keys[i], (g, pairs, p)) for i in (0, 1))
-                u, v, w = (jax.random.normal(keys[i], (g, p)) for i in (2, 3, 4))
-                c = jax.random.normal(keys[5], (g, pairs))
-                passes = jax.jit(jax.vmap(lambda S, Y, u, v, w, c: (
-                    lbfgs._dots(S, u, w), lbfgs._dots(Y, u, v, w),
-                    u + lbfgs._combination(c, S) - lbfgs._combination(c, Y))))
-                t = median_seconds(lambda f=passes, a=(S, Y, u, v, w, c):
-                                   jax.block_until_ready(f(*a)), 11, warmup=2)
-                gb = 4 * S.size * S.dtype.itemsize / 1e9
-                out.append(f"{how}: {g} x {pairs} pairs x P {p}: {1e3 * t:.2f} ms "
-                           f"({gb / t:,.0f} GB/s of S and Y read twice)")
-                del S, Y
-            _, run, res = timed_sweep(exercise.replace(member_eval="whole"), x, *grid, side ** 2)
-            out.append(f"{how}: exercise sweep {side ** 2} members **{run:.1f} s**")
-            config = mnist.replace(member_eval="whole")
-            _, run, res = timed_sweep(config, xm, *mgrid, len(mgrid[0]) ** 2)
-            evals = sum(r["evaluations"] for r in res.rows)
-            rate = 10.0 * m * n * h * evals / run / 1e9
-            out.append(f"{how}: {n}-{h} sweep {len(res.rows)} members {config.steps} it. "
-                       f"{run:.1f} s, **{100 * rate / peak():.0f}%** of peak, mean J "
-                       f"{np.mean([r['final_loss'] for r in res.rows]):.5f}")
-            print("   " + "; ".join(out[-len(shapes) - 2:]), flush=True)
-    finally:
-        lbfgs.MEMORY_PASSES.clear()
-        lbfgs.MEMORY_PASSES.update(saved)
-        clear_program_cache()
-    return "; ".join(out)
-
-
-def steady_state(exercise, x, mnist, xm, quick, timed_sweep, peak) -> str:
-    """Sweeps at two lengths, so that the difference is the ticks alone: the seconds a sweep
-    pays once (initial states, final statistics, results to the host) drop out. At 784-196:
-    64 members, 100 pairs (as they are and in bfloat16) and 10, 50 and 150 iterations; the
-    exercise at 200 and 400, its pairs as they are and in bfloat16."""
-    m, n, h = xm.shape[0], xm.shape[1], mnist.n_hidden
-    side, mside = (4, 2) if quick else (32, 8)
-    grid = (np.geomspace(0.005, 0.2, side), np.geomspace(0.1, 10, side))
-    mgrid = (np.geomspace(0.02, 0.2, mside), np.geomspace(0.3, 10, mside))
-    out = []
-
-    def two_lengths(config, data, grid_, lengths):
-        (s0, e0, _), (s1, e1, j1) = [_length(config.replace(steps=k, steps_per_call=k), data,
-                                             grid_, timed_sweep) for k in lengths]
-        return s0, s1, (s1 - s0) / (e1 - e0), j1  # seconds per member evaluation, all members
-
-    # minFunc's 100 pairs, the same kept in bfloat16 (half the bytes a tick reads), and 10
-    for pairs, kept in ((100, "same"), (100, "bfloat16"), (10, "same")):
-        config = mnist.replace(member_eval="whole", lbfgs_memory=pairs, lbfgs_memory_dtype=kept)
-        lengths = (3, 6) if quick else (50, 150)
-        s0, s1, per_eval, j1 = two_lengths(config, xm, mgrid, lengths)
-        rate = 10.0 * m * n * h / per_eval / 1e9
-        memory = f"{pairs} pairs" + (" in bfloat16" if kept == "bfloat16" else "")
-        out.append(f"{n}-{h}, {mside ** 2} members, {memory}: {lengths[0]} it. {s0:.2f} s, "
-                   f"{lengths[1]} it. {s1:.2f} s (mean J {j1:.4f}); the ticks alone "
-                   f"**{100 * rate / peak():.0f}%** of peak")
-        print("   " + out[-1], flush=True)
-    lengths = (10, 20) if quick else (200, 400)
-    for kept in ("same", "bfloat16"):
-        config = exercise.replace(member_eval="whole", lbfgs_memory_dtype=kept)
-        s0, s1, per_eval, j1 = two_lengths(config, x, grid, lengths)
-        out.append(f"exercise, {side ** 2} members, pairs in {kept}: {lengths[0]} it. {s0:.2f} "
-                   f"s, {lengths[1]} it. {s1:.2f} s (mean J {j1:.5f}); the ticks alone "
-                   f"{1e3 * per_eval * side ** 2:.1f} ms a tick")
-    return "; ".join(out)
-
-
-def _length(config, data, grid, timed_sweep):
-    """(seconds of a sweep after compilation, member evaluations of all members, their mean
-    final J)."""
-    _, run, res = timed_sweep(config, data, *grid, len(grid[0]) * len(grid[1]))
-    return (run, sum(r["evaluations"] for r in res.rows),
-            float(np.mean([r["final_loss"] for r in res.rows])))
 
 
 def kernel_tuning(exercise, x, quick: bool, best: dict | None = None) -> str:
