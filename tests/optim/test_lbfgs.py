@@ -9,22 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from lbfgs_reference import np_two_loop, rosen4, run, terms_of
 
 from saejax import optim
-
-
-def np_two_loop(g, pairs):
-    """H g for pairs (s, y), oldest first, H0 = (s.y / y.y) I of the newest pair."""
-    q, alphas = g.copy(), []
-    for s, y in reversed(pairs):
-        a = (s @ q) / (y @ s)
-        alphas.append(a)
-        q = q - a * y
-    s, y = pairs[-1]
-    r = (s @ y) / (y @ y) * q
-    for (s, y), a in zip(pairs, reversed(alphas)):
-        r = r + (a - (y @ r) / (y @ s)) * s
-    return r
 
 
 @pytest.mark.parametrize("stored", [1, 3, 4, 6, 11])
@@ -48,34 +35,6 @@ def test_two_loop_matches_numpy_across_the_ring(stored):
                          jnp.asarray(Y @ Y.T))
     np.testing.assert_allclose(got, np_two_loop(g, pairs), rtol=1e-12, atol=1e-14)
 
-
-def terms_of(value):
-    """The terms an evaluate returns, for a J that is all reconstruction (rho_hat: one zero)."""
-    z = jnp.zeros_like(value)
-    return {"loss": value, "reconstruction": value, "weight_decay": z, "sparsity": z,
-            "rho_hat": jnp.zeros(1, value.dtype), "mean_l0": z, "fvu": z}
-
-
-def run(f, x0, max_iterations, memory=10, ticks=2000, dtype=jnp.float64, memory_dtype=None):
-    """Ticks of optim's L-BFGS on f(params["x"]) until it stops; returns params and state."""
-
-    def evaluate(params, batch, hyper):
-        value, g = jax.value_and_grad(f)(params["x"])
-        terms = terms_of(value)
-        return terms, {"x": g}
-
-    tick = jax.jit(optim.make_lbfgs_tick(evaluate, max_iterations))
-    params = {"x": jnp.asarray(x0, dtype)}
-    opt = optim.init_lbfgs(params, memory, memory_dtype)
-    step = jnp.zeros((), jnp.int32)
-    rows = []
-    for _ in range(ticks):
-        params, step, opt, row, accepted = tick(params, step, opt, None, None)
-        if accepted:
-            rows.append(jax.device_get(row))
-        if int(opt.stop):
-            break
-    return params, step, opt, rows
 
 
 def test_quadratic_reaches_the_solution_of_its_linear_system():
@@ -180,11 +139,6 @@ def test_state_is_a_pytree_that_vmaps():
         np.testing.assert_allclose(params["x"][i], alone["x"], rtol=1e-12)
 
 
-def _rosen4(x):
-    return ((1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2 + (x[2] - 0.5) ** 2
-            + 0.1 * (x[3] + x[2]) ** 4)
-
-
 @pytest.mark.parametrize("memory", [pytest.param(10, marks=pytest.mark.slow), 2])
 def test_the_first_iterations_follow_minfunc(memory):
     """Five iterations on a 4-D Rosenbrock against tests/minfunc.py: the first along -g, then
@@ -193,13 +147,13 @@ def test_the_first_iterations_follow_minfunc(memory):
     from minfunc import minfunc_lbfgs
 
     def fg(x):
-        value, g = jax.value_and_grad(_rosen4)(jnp.asarray(x))
+        value, g = jax.value_and_grad(rosen4)(jnp.asarray(x))
         return float(value), np.asarray(g)
 
     x0 = [-1.2, 1.0, 2.0, -1.0]
     want = minfunc_lbfgs(fg, x0, 5, memory)
     assert len(want) == 5 and [r["evals"] for r in want] != [1] * 5  # more than accepting t0
-    params, step, opt, rows = run(_rosen4, x0, 5, memory=memory)
+    params, step, opt, rows = run(rosen4, x0, 5, memory=memory)
     assert int(step) == 5 and len(rows) == 5
     # row i: J where iteration i started, and the evaluations of its line search
     starts = [fg(np.asarray(x0))[0]] + [r["f"] for r in want[:-1]]
@@ -313,249 +267,3 @@ def test_the_state_keeps_the_params_dtype(dtype):
                  "best_grad"):
         assert getattr(state, name).dtype == dtype, name
     assert state.S.shape == (4, 7) and state.SY.shape == (4, 4)
-
-
-@pytest.mark.slow
-def test_the_driver_runs_the_ticks_and_files_each_iteration_in_its_row():
-    # LbfgsDriver over a quadratic: the same iterations as ticking by hand (run above), each
-    # finished iteration's J in its row, and cond false once the budget is reached.
-    from saejax.pytree import pytree_dataclass
-
-    @pytree_dataclass
-    class State:
-        params: dict
-        step: jax.Array
-        opt_state: optim.LbfgsState
-
-    def f(x):
-        return 0.5 * jnp.sum(jnp.arange(1.0, 4.0) * x * x) - jnp.sum(x)
-
-    def evaluate(params, batch, hyper):
-        value, g = jax.value_and_grad(f)(params["x"])
-        return (terms_of(value), {"x": g})
-
-    driver = optim.make_driver(evaluate, 4)
-    params = {"x": jnp.asarray([1.0, -1.0, 2.0])}
-    state = State(params, jnp.zeros((), jnp.int32), optim.init_lbfgs(params, 5))
-    rows = driver.init(params, 4)
-    step = jax.jit(driver.step, static_argnums=(5,))
-    while bool(driver.cond(state, 4)):
-        state, rows = step(state, rows, None, None, 4, 4)
-    want_params, want_step, want_opt, want_rows = run(f, [1.0, -1.0, 2.0], 4, memory=5)
-    assert int(state.step) == int(want_step) == 4
-    np.testing.assert_allclose(state.params["x"], want_params["x"], rtol=1e-14)
-    np.testing.assert_allclose(rows["loss"], [r["loss"] for r in want_rows], rtol=1e-14)
-    assert bool(np.all(rows["valid"]))
-    assert list(np.asarray(rows["linesearch_steps"])) == [int(r["linesearch_steps"])
-                                                         for r in want_rows]
-
-
-@pytest.mark.slow
-def test_an_inactive_driver_step_leaves_the_memory_as_it_was():
-    # A sweep member that is held ticks with active=False: the same ticks that store a pair
-    # (s, y) when active leave S, Y and the count of pairs as they were.
-    from saejax.pytree import pytree_dataclass
-
-    @pytree_dataclass
-    class State:
-        params: dict
-        step: jax.Array
-        opt_state: optim.LbfgsState
-
-    def evaluate(params, batch, hyper):
-        value, g = jax.value_and_grad(_rosen4)(params["x"])
-        return (terms_of(value), {"x": g})
-
-    driver = optim.make_driver(evaluate, 10)
-    params = {"x": jnp.asarray([-1.2, 1.0, 2.0, -1.0])}
-    state = State(params, jnp.zeros((), jnp.int32), optim.init_lbfgs(params, 5))
-    rows = driver.init(params, 10)
-    step = jax.jit(driver.step, static_argnums=(5,))
-    while int(state.step) < 2:
-        state, rows = step(state, rows, None, None, 10, 10)
-    held = moved = state
-    while int(moved.step) < 3:
-        moved, _ = step(moved, rows, None, None, 10, 10, True)
-        held, _ = step(held, rows, None, None, 10, 10, False)
-    assert int(moved.opt_state.stored) == int(state.opt_state.stored) + 1
-    assert int(held.opt_state.stored) == int(state.opt_state.stored)
-    np.testing.assert_array_equal(held.opt_state.S, state.opt_state.S)
-    np.testing.assert_array_equal(held.opt_state.Y, state.opt_state.Y)
-
-
-@pytest.mark.slow
-def test_the_driver_runs_in_chunks_files_rows_by_chunk_and_keeps_float32():
-    # a budget of 10 run in chunks of 2 iterations: cond is false at each chunk's end (not one
-    # tick later), each chunk's rows hold its own iterations (row i = iteration end - 2 + i),
-    # the evaluation gets the batch (here the target), and float32 stays float32
-    from saejax.pytree import pytree_dataclass
-
-    @pytree_dataclass
-    class State:
-        params: dict
-        step: jax.Array
-        opt_state: optim.LbfgsState
-
-    weights = jnp.arange(1.0, 4.0, dtype=jnp.float32)
-
-    def f(x, target):
-        return jnp.sum((x - target) ** 2 * weights)
-
-    def evaluate(params, batch, hyper):  # J scaled by the hyperparameter it is given
-        value, g = jax.value_and_grad(lambda x: hyper * f(x, batch))(params["x"])
-        return (terms_of(value), {"x": g})
-
-    target = jnp.asarray([1.0, -2.0, 0.5], jnp.float32)
-    driver = optim.make_driver(evaluate, 10)
-    params = {"x": jnp.asarray([5.0, -3.0, 2.0], jnp.float32)}
-    state = State(params, jnp.zeros((), jnp.int32), optim.init_lbfgs(params, 5))
-    chunks = []
-    for end in (2, 4):
-        rows = driver.init(params, 2)
-        assert rows["valid"].dtype == jnp.bool_ and rows["loss"].dtype == jnp.float32
-        assert rows["linesearch_steps"].dtype == jnp.int32
-        while bool(driver.cond(state, end)):
-            state, rows = driver.step(state, rows, target, jnp.float32(2.0), end, 2)
-        assert int(state.step) == end and int(state.opt_state.stop) == 0  # only the chunk ended
-        assert bool(np.all(rows["valid"])) and rows["loss"].dtype == jnp.float32
-        chunks.append(np.asarray(rows["loss"]))
-    # the same four iterations ticked by hand, in float32, toward the same target
-    _, _, _, want = run(lambda x: 2.0 * f(x.astype(jnp.float32), target), [5.0, -3.0, 2.0], 4,
-                        memory=5)
-    np.testing.assert_allclose(np.concatenate(chunks), [r["loss"] for r in want], rtol=1e-5)
-
-
-@pytest.mark.parametrize("passes", ["dot", pytest.param("reduce", marks=pytest.mark.slow)])
-def test_both_ways_through_the_memory_give_the_two_loop_of_numpy(passes, monkeypatch):
-    # optim.lbfgs.MEMORY_PASSES picks, per platform, matrix products or fused reductions for the
-    # passes over S and Y; either is the same recursion.
-    monkeypatch.setitem(optim.lbfgs.MEMORY_PASSES, jax.default_backend(), passes)
-    rng = np.random.default_rng(5)
-    n, m = 9, 4
-    S, Y = rng.normal(size=(m, n)), rng.normal(size=(m, n))
-    Y = Y + 3 * S  # y.s > 0
-    rho = 1.0 / np.sum(S * Y, axis=1)
-    g = rng.normal(size=n)
-    h = (S[-1] @ Y[-1]) / (Y[-1] @ Y[-1])
-    got = jax.jit(optim.two_loop)(jnp.asarray(g), jnp.asarray(S), jnp.asarray(Y),
-                                  jnp.asarray(rho), jnp.asarray(m), h, jnp.asarray(S @ Y.T),
-                                  jnp.asarray(Y @ Y.T))
-    np.testing.assert_allclose(got, np_two_loop(g, list(zip(S, Y))), rtol=1e-12, atol=1e-14)
-    # and the memory the ring keeps through a run
-    _, _, opt, _ = run(lambda x: jnp.sum((x - 1.0) ** 4) + jnp.sum(x ** 2), np.arange(6.0), 15,
-                       memory=3)
-    np.testing.assert_allclose(np.asarray(opt.SY), np.asarray(opt.S) @ np.asarray(opt.Y).T,
-                               rtol=1e-12, atol=1e-300)
-
-
-@pytest.mark.filterwarnings("ignore:Some donated buffers were not usable")
-def test_a_tick_reads_its_memory_twice_and_writes_one_pair():
-    # The memory work of a tick: write the new pair into its row, one pass over S and Y for the
-    # new Gram row and column and S g, Y g, and one pass for the direction. XLA's cost model of
-    # the compiled tick (memory donated, as the drivers donate it) counts S's bytes about 5.5
-    # times (S and Y read twice, the rows written): a third pass over both would add 2.
-    m, p = 20, 50_000
-    opt = optim.init_lbfgs({"x": jnp.zeros(p)}, m)
-
-    def memory_work(opt, s, y, g):
-        S, Y, rho, stored, h, SY, YY, Sgy, Ygsy = optim.lbfgs._remember(
-            opt, s, y, jnp.dot(y, s), True, False, g)
-        return optim.two_loop(g, S, Y, rho, stored, h, SY, YY, Sgy[:, 0], Ygsy[:, 0]), S, Y
-
-    v = jnp.ones(p)
-    compiled = jax.jit(memory_work, donate_argnums=0).lower(opt, v, v, v).compile()
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    assert cost["bytes accessed"] <= 6.0 * opt.S.nbytes, cost["bytes accessed"] / opt.S.nbytes
-
-
-def _rosen_wide(x):
-    return jnp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
-
-
-def test_a_bfloat16_memory_keeps_rounded_pairs_and_the_two_loop_of_them():
-    # The memory keeps each pair rounded to bfloat16; 1 / (y.s), the Gram matrices and H0 are
-    # those of the rounded pairs, so the direction is NumPy's two-loop recursion of exactly the
-    # pairs it keeps (float32 sums).
-    x0 = np.linspace(-1.2, 1.0, 8)
-    params, step, opt, _ = run(_rosen_wide, x0, 30, memory=4, dtype=jnp.float32,
-                               memory_dtype=jnp.bfloat16)
-    assert opt.S.dtype == opt.Y.dtype == jnp.bfloat16 and opt.rho.dtype == jnp.float32
-    S, Y = np.asarray(opt.S, np.float64), np.asarray(opt.Y, np.float64)
-    order = [(int(opt.stored) - 4 + i) % 4 for i in range(4)]  # oldest first
-    np.testing.assert_allclose(np.asarray(opt.rho), 1 / np.sum(S * Y, axis=1), rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(opt.SY), S @ Y.T, rtol=1e-5, atol=1e-7)
-    g = np.asarray(opt.grad, np.float64)
-    want = np_two_loop(g, [(S[i], Y[i]) for i in order])
-    got = optim.two_loop(opt.grad, opt.S, opt.Y, opt.rho, opt.stored, opt.h_diag, opt.SY,
-                         opt.YY)
-    np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-6 * np.abs(want).max())
-
-
-@pytest.mark.slow
-def test_a_bfloat16_memory_reaches_the_minimum_as_the_float32_one_does():
-    x0 = np.linspace(-1.2, 1.0, 8)
-    for memory_dtype in (None, jnp.bfloat16):
-        params, step, opt, _ = run(_rosen_wide, x0, 300, memory=10, dtype=jnp.float32,
-                                   memory_dtype=memory_dtype)
-        np.testing.assert_allclose(params["x"], np.ones(8), atol=2e-3, err_msg=str(memory_dtype))
-
-
-BFLOAT16_ON_H100 = """
-import jax, jax.numpy as jnp
-from functools import partial
-from experiments.bench.gpu_compile import h100
-from saejax import sweeps, train
-from saejax.config import PRESETS
-from saejax.losses import Hyper
-G, P = 8, 64 * 25 * 2 + 25 + 64
-config = PRESETS["ufldl-patches"].replace(lbfgs_memory_dtype="bfloat16", member_eval="whole")
-put = jax.sharding.SingleDeviceSharding(h100())
-states = jax.eval_shape(jax.vmap(partial(train.init_state, config, 64), (0, 0, None)),
-                        jnp.arange(G), jnp.ones(G), jnp.zeros(64))
-S = lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=put)
-chunk = jax.jit(sweeps.make_sweep_chunk(config), static_argnames="num_steps", donate_argnums=0)
-print(chunk.trace(jax.tree.map(S, states), S(jnp.zeros((1000, 64))),
-                  jax.tree.map(S, Hyper(*(jnp.ones(G),) * 3)), num_steps=10).lower().compile(
-    ).as_text())
-"""
-
-
-@pytest.mark.slow
-def test_on_an_h100_a_bfloat16_memory_is_read_as_it_is_kept():
-    # XLA's GPU compiler, given an H100's description (no GPU needed), builds the sweep's
-    # program: the memory stays bfloat16 through memory, widened inside the fusions that read
-    # it; no float32 copy of it is ever written, which would cost what the bfloat16 saves.
-    import os
-    import subprocess
-    import sys
-
-    from experiments.bench import gpu_compile
-
-    if not gpu_compile.available():
-        pytest.skip(gpu_compile.MISSING)
-    proc = subprocess.run([sys.executable, "-c", BFLOAT16_ON_H100], capture_output=True,
-                          text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"), timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    written = buffers_of(proc.stdout, 8 * 100 * 3289)
-    assert written and {dtype for dtype, _ in written} == {"bf16"}, written
-
-
-def buffers_of(hlo: str, size: int) -> list[tuple[str, str]]:
-    """(dtype, op) of every buffer of ``size`` values that the optimized ``hlo`` writes: the
-    instructions outside fusion bodies, but for parameters and views of other buffers."""
-    import re
-
-    found, inside_fusion = [], False
-    for line in hlo.splitlines():
-        head = re.match(r"^(?:ENTRY )?%?([\w.\-]+) .*\{$", line)
-        if head:
-            inside_fusion = head.group(1).startswith(("fused", "wrapped"))
-            continue
-        op = re.match(r"^\s+(?:ROOT )?%?[\w.\-]+ = (\w+)\[([\d,]*)\]\S* ([\w\-]+)\(", line)
-        if inside_fusion or not op or op.group(3) in ("parameter", "bitcast",
-                                                       "get-tuple-element", "tuple"):
-            continue
-        if int(np.prod([int(d) for d in op.group(2).split(",") if d])) == size:
-            found.append((op.group(1), op.group(3)))
-    return found
