@@ -47,7 +47,8 @@ FAST = {("kl", "sigmoid", False), ("squared", "linear", True)}
     pytest.param(*case, marks=() if case in FAST else pytest.mark.slow)
     for case in itertools.product(PENALTIES, DECODERS, (False, True))])
 def test_the_kernel_equals_the_vmapped_evaluation(penalty, decoder, tied):
-    # 37 examples in one padded block of 64; 9 visible and 5 hidden units padded to 16
+    # 37 examples in blocks of kernel.BLOCK (16: three, the last one short); 9 visible and 5
+    # hidden units padded to 16
     params, x, hyper = members(3, 37, 9, 5, tied)
     want = jax.vmap(partial(grads.terms_and_grad, penalty=penalty, decoder=decoder, tied=tied),
                     (0, None, 0))(params, x, hyper)
@@ -55,6 +56,7 @@ def test_the_kernel_equals_the_vmapped_evaluation(penalty, decoder, tied):
     assert_same(got, want)
 
 
+@pytest.mark.slow  # the fast tier's cases above run several blocks too
 def test_several_blocks_of_a_wider_input_equal_the_numpy_loop():
     # N = 100 pads to 128: blocks of 64 examples, 150 examples in three (the last one short)
     G, M, N, H = 2, 150, 100, 7
