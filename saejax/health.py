@@ -17,15 +17,26 @@ from __future__ import annotations
 
 import logging
 
+from saejax.schema import KNOBS
+
 logger = logging.getLogger(__name__)
 
 
-def _knob(config) -> str:
-    """The setting most likely to have driven a run off: the step size, or (L-BFGS, which
-    chooses its own) the weights of the penalties."""
-    if config.optimizer == "lbfgs":
-        return f"Lower beta (now {config.beta:g}) or lam (now {config.lam:g})"
-    return f"Lower the learning rate (now {config.lr:g})"
+def _knob(config, rows: list | None = None) -> str:
+    """The settings most likely to have driven a run off: the step size, or (L-BFGS, which
+    chooses its own) the weights of the penalties: the architecture's penalty weight (its last
+    sparsity knob, schema.KNOBS) and lam. For a sweep, the values its flagged ``rows`` had."""
+    names = (KNOBS[config.arch][-1], "lam") if config.optimizer == "lbfgs" else ("lr",)
+    shown = []
+    for name in names:
+        label = "the learning rate" if name == "lr" else name
+        if rows is None:
+            shown.append(f"{label} (now {getattr(config, name):g})")
+            continue
+        values = sorted({float(r[name]) for r in rows})
+        listed = ", ".join(f"{v:g}" for v in values[:5]) + (", ..." if len(values) > 5 else "")
+        shown.append(f"{label} ({listed} in those members)")
+    return "Lower " + " or ".join(shown)
 
 
 def run_problems(summary: dict, config) -> list[str]:
@@ -54,13 +65,14 @@ def sweep_problems(rows: list, config) -> list[str]:
     if diverged:
         problems.append(f"{len(diverged)} of {len(rows)} members diverged (J NaN or Inf; rows "
                         f"{_rows(diverged)} of results.csv): their settings are too aggressive. "
-                        f"{_knob(config)} or leave out the "
+                        f"{_knob(config, [rows[i] for i in diverged])}, or leave out the "
                         "largest values of the grid.")
     if dead:
         problems.append(f"{len(dead)} of {len(rows)} members ended with every hidden unit dead "
                         f"(rows {_rows(dead)} of results.csv): their codes carry no information. "
-                        f"{_knob(config)}, or lower their "
-                        "penalty's weight.")
+                        f"{_knob(config, [rows[i] for i in dead])}"
+                        + ("." if config.optimizer == "lbfgs" else ", or lower their penalty's "
+                           "weight."))
     return problems
 
 

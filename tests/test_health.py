@@ -25,10 +25,20 @@ def test_the_rules_on_hand_made_summaries():
     assert health.run_problems({**fine, "final_loss": 0.6}, adam) == []  # equal: not above
     rows = [{"diverged": False, "dead_fraction": 0.5}, {"diverged": True, "dead_fraction": 1.0},
             {"diverged": False, "dead_fraction": 1.0}]
+    for row, lr, beta in zip(rows, (0.01, 1e30, 0.3), (3.0, 30.0, 10.0), strict=True):
+        row.update(lr=lr, beta=beta, lam=1e-3, l1=0.5)
     sweep = health.sweep_problems(rows, adam)
     assert len(sweep) == 2
     assert "1 of 3 members diverged" in sweep[0] and "rows 1 of results.csv" in sweep[0]
     assert "1 of 3 members ended with every hidden unit dead (rows 2 " in sweep[1]
+    # a swept setting is quoted as the flagged members had it, not as the base config has it
+    assert "Lower the learning rate (1e+30 in those members), or leave out" in sweep[0]
+    assert "Lower the learning rate (0.3 in those members), or lower their penalty" in sweep[1]
+    sweep = health.sweep_problems(rows, lbfgs)
+    assert "Lower beta (30 in those members) or lam (0.001 in those members)" in sweep[0]
+    assert sweep[1].endswith("Lower beta (10 in those members) or lam (0.001 in those members).")
+    relu = small_config(arch="relu-l1", optimizer="lbfgs", l1=0.5)
+    assert "Lower l1 (now 0.5) or lam" in health.run_problems({**fine, "dead_fraction": 1.0}, relu)[0]
     assert health.sweep_problems(rows[:1], adam) == []
 
 
