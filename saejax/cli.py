@@ -247,6 +247,7 @@ def _sweep(args) -> int:
     from saejax.data import config_data, training_labels
     from saejax.data.synthetic import truth_of
     from saejax.records import rundir
+    from saejax.runtime.hosts import on_writer
 
     config = config_from_args(args, swept=AXES)
     if config.arch == "sigmoid" and (args.rho is None or args.beta is None):
@@ -256,8 +257,11 @@ def _sweep(args) -> int:
     if args.coordinator and not args.workdir:
         raise ValueError("several processes need --workdir: every process names the same one.")
     # process 0 claims the directory (before the data loads) and alone writes it
-    workdir = rundir.choose(args.workdir, args.resume, f"sweep-{args.preset}", "sweep",
-                            check=jax.process_index() == 0)
+    # (the others stop with it when it is refused, rather than wait for it in a collective)
+    def choose(check=True):
+        return rundir.choose(args.workdir, args.resume, f"sweep-{args.preset}", "sweep", check)
+
+    workdir = on_writer(choose, f"process 0 could not claim {args.workdir}") or choose(False)
     mode = "points" if args.points else "product"
     grid = sweeps.make_grid(config, args.rho, args.beta, args.lam, args.lr, args.seed, mode,
                             l1=args.l1, k=args.k, l0=args.l0)

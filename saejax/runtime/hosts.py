@@ -1,9 +1,11 @@
-"""Arrays across processes: the three collectives a multi-process sweep needs.
+"""Arrays across processes: the collectives a multi-process sweep needs.
 
 With one process each is a plain device transfer. After ``jax.distributed.initialize()``,
 ``put`` builds a global array from a host array that every process holds whole, ``fetch``
 gathers sharded arrays whole onto every host, and ``agreed`` makes every process take process
-0's decision (when to checkpoint), so that all of them call the same collectives.
+0's decision (when to checkpoint), so that all of them call the same collectives;
+``on_writer`` runs what process 0 alone does (claiming the directory) and stops every process
+when it fails, so that none goes on to wait for a process that stopped.
 """
 
 from __future__ import annotations
@@ -39,3 +41,20 @@ def agreed(flag: bool) -> bool:
 def is_writer() -> bool:
     """Whether this process writes the run directory: process 0 alone does."""
     return jax.process_index() == 0
+
+
+def on_writer(action, refused: str):
+    """``action()`` on process 0 (its result there; None on the others). When it raises, every
+    process raises: process 0 its own error, the others a ValueError saying ``refused`` (which
+    names what process 0 could not do; its own output says why)."""
+    result, error = None, None
+    if is_writer():
+        try:
+            result = action()
+        except Exception as caught:  # noqa: BLE001 - re-raised below, after the others learn
+            error = caught
+    if not agreed(error is None):
+        if error is not None:
+            raise error
+        raise ValueError(f"{refused}; process 0's output says why.")
+    return result

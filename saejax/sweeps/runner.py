@@ -31,7 +31,7 @@ from saejax.losses import Hyper
 from saejax.records import rundir
 from saejax.records.sweep_record import SweepRecord, fingerprint, finished_blocks
 from saejax.runtime import compile_cache, memory
-from saejax.runtime.hosts import fetch, is_writer, put
+from saejax.runtime.hosts import fetch, is_writer, on_writer, put
 from saejax.runtime.progress import prefetch_imports, progress_bar
 from saejax.schema import AXES, HYPER
 from saejax.sweeps.block import train_block
@@ -226,8 +226,9 @@ class _Sweep:
             kernel.check_size(self.shape[1], config.n_hidden, config.dtype, self.shape[0])
         self.workdir, self.record, done_rows = None, None, []
         if output.workdir is not None:  # process 0 claims and writes it; the others read it
-            self.workdir = (rundir.claim(output.workdir, "sweep", output.resume) if is_writer()
-                            else Path(output.workdir))
+            self.workdir = on_writer(
+                lambda: rundir.claim(output.workdir, "sweep", output.resume),
+                f"process 0 could not claim {output.workdir}") or Path(output.workdir)
             self.record = SweepRecord.open(self.workdir, self._record(mode), output.resume)
             done_rows = self.record.finished_rows() if output.resume else []
         finished = finished_blocks(len(done_rows), len(grid), self.size)

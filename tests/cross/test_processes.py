@@ -42,3 +42,24 @@ def test_two_processes_sweep_as_one_and_only_process_0_writes(tmp_path, optimize
         assert fa[:axes] == fb[:axes]  # the same member in the same row
         np.testing.assert_allclose(float(fb[loss]), float(fa[loss]), rtol=1e-6)
     assert not list((tmp_path / "two").glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_a_directory_process_0_refuses_stops_every_process_at_once(tmp_path):
+    # process 0 alone claims the directory; when it is refused (here a file stands where the
+    # sweep's directory would be), the other process stops too, with status 2 and a line that
+    # names the directory, instead of waiting for process 0 in the sweep's first collective
+    taken = tmp_path / "taken"
+    taken.write_text("not a sweep")
+    env = dict(os.environ, SAEJAX_CACHE_DIR=str(tmp_path / "cache"), SAEJAX_CPU_DEVICES="2")
+    port = free_port()
+    procs = [subprocess.Popen(
+        sweep_cli(taken, "adam", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+                  "--process-id", str(i)),
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [2, 2], outs
+    assert "is a file, not a directory" in outs[0][1]
+    assert f"process 0 could not claim {taken}" in outs[1][1]
+    assert "Traceback" not in outs[0][1] + outs[1][1]
+    assert taken.read_text() == "not a sweep"
