@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+from dataclasses import dataclass, field
 from functools import partial
 
 import jax
@@ -119,131 +120,164 @@ def data():
     return jnp.asarray(x[:BATCH]), jnp.asarray(x.mean(0))
 
 
-def main():
+def hyper_of(k):
+    g = k.shape[0]
+    zero = jnp.zeros((g,), jnp.float32)
+    return Hyper(rho=zero + 0.01, beta=zero, lam=zero, l1=zero, k=k)
+
+
+def block(tree, i):
+    """Members i * PER_K ... of a stacked tree: the block of the i-th k."""
+    return jax.tree.map(lambda a: a[i * PER_K:(i + 1) * PER_K], tree)
+
+
+@dataclass
+class Setup:
+    """The 64 members, their batch and their k, and each program compiled once."""
+
+    x: jax.Array
+    params: dict
+    state: tuple
+    hyper: Hyper
+    k_all: jax.Array
+    pre: jax.Array
+    compiled: dict = field(default_factory=dict)
+    compile_s: dict = field(default_factory=dict)
+
+    @classmethod
+    def make(cls):
+        x, x_mean = data()
+        params, opt_state = members(x_mean, PER_K * len(KS))
+        k_all = jnp.repeat(jnp.asarray(KS, jnp.int32), PER_K)
+        pre = jax.jit(jax.vmap(common.pre_activation, in_axes=(0, None)))(params, x)
+        return cls(x, params, (params, opt_state), hyper_of(k_all), k_all, pre)
+
+    def compile(self) -> None:
+        """Evaluation and Adam step, k traced (one program over 64; by a sort and by bisection)
+        and k static (one program per k, 16 members each)."""
+        def mapped(fn):
+            return jax.jit(jax.vmap(fn, in_axes=(0, None, 0)))
+
+        for name, evaluate in (("traced", traced_terms_and_grad),
+                               ("bisect", bisect_terms_and_grad)):
+            for kind, fn, first in (("eval", evaluate, self.params),
+                                    ("step", partial(adam_step, evaluate), self.state)):
+                key = f"{kind} {name}"
+                self.compile_s[key], self.compiled[key] = compile_seconds(
+                    mapped(fn), first, self.x, self.hyper)
+        for kind, first in (("eval", self.params), ("step", self.state)):
+            key = f"{kind} static"
+            self.compiled[key], self.compile_s[key] = {}, 0.0
+            for i, k in enumerate(KS):
+                fn = partial(static_terms_and_grad, k=k)
+                fn = fn if kind == "eval" else partial(adam_step, fn)
+                s, self.compiled[key][k] = compile_seconds(mapped(fn), block(first, i), self.x,
+                                                           block(self.hyper, i))
+                self.compile_s[key] += s
+
+    def static(self, key, first):
+        """All four static programs, one after another, on their blocks of ``first``."""
+        return [self.compiled[key][k](block(first, i), self.x, block(self.hyper, i))
+                for i, k in enumerate(KS)]
+
+
+SELECT_SORT = jax.jit(jax.vmap(kth_largest_sort))
+SELECT_BISECT = jax.jit(jax.vmap(kth_largest_bisect))
+SELECT_STATIC = {k: jax.jit(lambda p, k=k: jax.lax.top_k(p, k)[0][..., -1]) for k in KS}
+
+
+def agreement(s: Setup) -> dict:
+    """lax.top_k's and the bisection's losses and dW1 against the sort's (relative; dW1 to its
+    largest entry), and whether the bisection's thresholds equal the sort's."""
+    t_terms, t_grads = s.compiled["eval traced"](s.params, s.x, s.hyper)
+    s_out = s.static("eval static", s.params)
+    b_terms, b_grads = s.compiled["eval bisect"](s.params, s.x, s.hyper)
+
+    def apart(loss, dW1):
+        return {"loss": float(jnp.max(jnp.abs(loss - t_terms["loss"])
+                                      / jnp.abs(t_terms["loss"]))),
+                "dW1": float(jnp.max(jnp.abs(dW1 - t_grads["W1"]))
+                             / jnp.max(jnp.abs(t_grads["W1"])))}
+
+    static = apart(jnp.concatenate([o[0]["loss"] for o in s_out]),
+                   jnp.concatenate([o[1]["W1"] for o in s_out]))
+    return {"static": static, "bisect": apart(b_terms["loss"], b_grads["W1"]),
+            "threshold_bisect_equal_sort": bool(jnp.all(SELECT_BISECT(s.pre, s.k_all)
+                                                        == SELECT_SORT(s.pre, s.k_all)))}
+
+
+def timed(s: Setup, repeats: int) -> dict:
+    """Milliseconds per call, medians of interleaved rounds."""
+    blocks_pre = [s.pre[i * PER_K:(i + 1) * PER_K] for i in range(len(KS))]
+
+    def one(key, first):
+        return lambda: jax.block_until_ready(s.compiled[key](first, s.x, s.hyper))
+
+    fns = {
+        "eval traced": one("eval traced", s.params),
+        "eval static": lambda: jax.block_until_ready(s.static("eval static", s.params)),
+        "step traced": one("step traced", s.state),
+        "step static": lambda: jax.block_until_ready(s.static("step static", s.state)),
+        "eval bisect": one("eval bisect", s.params),
+        "step bisect": one("step bisect", s.state),
+        "select bisect": lambda: jax.block_until_ready(SELECT_BISECT(s.pre, s.k_all)),
+        "select traced": lambda: jax.block_until_ready(SELECT_SORT(s.pre, s.k_all)),
+        "select static": lambda: jax.block_until_ready(
+            [SELECT_STATIC[k](blocks_pre[i]) for i, k in enumerate(KS)]),
+    }
+    return {name: 1e3 * t for name, t in interleaved_medians(fns, repeats, warmup=2,
+                                                              burst=3).items()}
+
+
+ROWS = (("evaluation: topk forward + hand-written gradient", "eval", True),
+        ("Adam step: evaluation, adam, unit-norm decoder columns", "step", True),
+        ("selection alone: the k-th largest of each example's pre-activations", "select", False))
+
+
+def render(result: dict) -> str:
+    ms, compile_s, agree = result["ms"], result["compile_seconds"], result["agreement"]
+
+    def compile_cell(key):
+        return " / ".join(f"{compile_s[f'{key} {v}']:.2f}" for v in ("traced", "static",
+                                                                     "bisect"))
+
+    return (f"TopK in a 64-member sweep, k traced against k static ({result['setting']}); "
+            f"{result['machine']}; medians of {result['repeats']} interleaved rounds; measured "
+            f"{measured_label(result['measured_at'])}.\n\n"
+            "| what | k traced, sort: 1 program of 64, ms | k static, lax.top_k: 4 "
+            "programs of 16, ms | k traced, bisection (saejax): 1 program of 64, ms | "
+            "sort / top_k | sort / bisection | compile s (sort / top_k, 4 added / bisection) |\n"
+            "|---|---|---|---|---|---|---|\n"
+            + "".join(f"| {label} | {ms[f'{key} traced']:.2f} | {ms[f'{key} static']:.2f} | "
+                      f"{ms[f'{key} bisect']:.2f} | "
+                      f"{ms[f'{key} traced'] / ms[f'{key} static']:.2f}x | "
+                      f"{ms[f'{key} traced'] / ms[f'{key} bisect']:.2f}x | "
+                      + (compile_cell(key) if has_compile else "—") + " |\n"
+                      for label, key, has_compile in ROWS)
+            + f"\nThe three evaluations agree: lax.top_k's losses and dW1 differ from the "
+            f"sort's by {agree['static']['loss']:.1e} and {agree['static']['dW1']:.1e}, the "
+            f"bisection's by {agree['bisect']['loss']:.1e} and {agree['bisect']['dW1']:.1e} "
+            "(relative, dW1 to its largest entry); the bisection's thresholds equal the sort's "
+            f"exactly: {agree['threshold_bisect_equal_sort']}.\n")
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--quick", action="store_true", help="5 repeats")
     add_out_argument(parser, quick=True)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     repeats = 5 if args.quick else args.repeats
-    x, x_mean = data()
-    G = PER_K * len(KS)
-    params, opt_state = members(x_mean, G)
-    k_all = jnp.repeat(jnp.asarray(KS, jnp.int32), PER_K)
-
-    def hyper_of(k):
-        g = k.shape[0]
-        zero = jnp.zeros((g,), jnp.float32)
-        return Hyper(rho=zero + 0.01, beta=zero, lam=zero, l1=zero, k=k)
-
-    def block(tree, i):
-        return jax.tree.map(lambda a: a[i * PER_K:(i + 1) * PER_K], tree)
-
-    hyper = hyper_of(k_all)
-    # programs: evaluation and Adam step, k traced (one over 64) and k static (one per k, 16 each)
-    eval_traced = jax.jit(jax.vmap(traced_terms_and_grad, in_axes=(0, None, 0)))
-    eval_bisect = jax.jit(jax.vmap(bisect_terms_and_grad, in_axes=(0, None, 0)))
-    eval_static = {k: jax.jit(jax.vmap(partial(static_terms_and_grad, k=k), in_axes=(0, None, 0)))
-                   for k in KS}
-    step_traced = jax.jit(jax.vmap(partial(adam_step, traced_terms_and_grad),
-                                   in_axes=(0, None, 0)))
-    step_bisect = jax.jit(jax.vmap(partial(adam_step, bisect_terms_and_grad),
-                                   in_axes=(0, None, 0)))
-    step_static = {k: jax.jit(jax.vmap(partial(adam_step, partial(static_terms_and_grad, k=k)),
-                                       in_axes=(0, None, 0))) for k in KS}
-    pre = jax.jit(jax.vmap(common.pre_activation, in_axes=(0, None)))(params, x)
-    sel_traced = jax.jit(jax.vmap(kth_largest_sort))
-    sel_bisect = jax.jit(jax.vmap(kth_largest_bisect))
-    sel_static = {k: jax.jit(lambda p, k=k: jax.lax.top_k(p, k)[0][..., -1]) for k in KS}
-
-    state = (params, opt_state)
-    compile_s, compiled = {}, {}
-    compile_s["eval traced"], compiled["eval traced"] = compile_seconds(eval_traced, params, x,
-                                                                        hyper)
-    compile_s["step traced"], compiled["step traced"] = compile_seconds(step_traced, state, x,
-                                                                        hyper)
-    compile_s["eval bisect"], compiled["eval bisect"] = compile_seconds(eval_bisect, params, x,
-                                                                        hyper)
-    compile_s["step bisect"], compiled["step bisect"] = compile_seconds(step_bisect, state, x,
-                                                                        hyper)
-    for name, progs, args_of in (
-            ("eval static", eval_static, lambda i: (block(params, i), x, block(hyper, i))),
-            ("step static", step_static, lambda i: (block(state, i), x, block(hyper, i)))):
-        compiled[name], total = {}, 0.0
-        for i, k in enumerate(KS):
-            s, compiled[name][k] = compile_seconds(progs[k], *args_of(i))
-            total += s
-        compile_s[name] = total
-    # the same math: the two give the same loss and gradient
-    t_terms, t_grads = compiled["eval traced"](params, x, hyper)
-    s_out = [compiled["eval static"][k](block(params, i), x, block(hyper, i))
-             for i, k in enumerate(KS)]
-    s_loss = jnp.concatenate([o[0]["loss"] for o in s_out])
-    s_W1 = jnp.concatenate([o[1]["W1"] for o in s_out])
-    b_terms, b_grads = compiled["eval bisect"](params, x, hyper)
-
-    def apart(loss, dW1):
-        return {"loss": float(jnp.max(jnp.abs(loss - t_terms["loss"]) / jnp.abs(t_terms["loss"]))),
-                "dW1": float(jnp.max(jnp.abs(dW1 - t_grads["W1"])) / jnp.max(jnp.abs(t_grads["W1"])))}
-
-    agree = {"static": apart(s_loss, s_W1), "bisect": apart(b_terms["loss"], b_grads["W1"]),
-             "threshold_bisect_equal_sort": bool(jnp.all(sel_bisect(pre, k_all)
-                                                         == sel_traced(pre, k_all)))}
-    blocks_params = [block(params, i) for i in range(len(KS))]
-    blocks_state = [block(state, i) for i in range(len(KS))]
-    blocks_hyper = [block(hyper, i) for i in range(len(KS))]
-    blocks_pre = [pre[i * PER_K:(i + 1) * PER_K] for i in range(len(KS))]
-
-    def run_static(name, blocks):
-        return lambda: jax.block_until_ready(
-            [compiled[name][k](blocks[i], x, blocks_hyper[i]) for i, k in enumerate(KS)])
-
-    fns = {
-        "eval traced": lambda: jax.block_until_ready(compiled["eval traced"](params, x, hyper)),
-        "eval static": run_static("eval static", blocks_params),
-        "step traced": lambda: jax.block_until_ready(compiled["step traced"](state, x, hyper)),
-        "step static": run_static("step static", blocks_state),
-        "eval bisect": lambda: jax.block_until_ready(compiled["eval bisect"](params, x, hyper)),
-        "step bisect": lambda: jax.block_until_ready(compiled["step bisect"](state, x, hyper)),
-        "select bisect": lambda: jax.block_until_ready(sel_bisect(pre, k_all)),
-        "select traced": lambda: jax.block_until_ready(sel_traced(pre, k_all)),
-        "select static": lambda: jax.block_until_ready(
-            [sel_static[k](blocks_pre[i]) for i, k in enumerate(KS)]),
-    }
-    ms = {name: 1e3 * t for name, t in interleaved_medians(fns, repeats, warmup=2,
-                                                            burst=3).items()}
+    s = Setup.make()
+    s.compile()
     machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, "
                f"{len(jax.devices())} x {jax.devices()[0].platform}, jax {jax.__version__}")
     setting = (f"64 members of 64-{H}-64 (k in {{{', '.join(map(str, KS))}}}, {PER_K} each), one "
                f"shared batch of {BATCH}, float32, no auxiliary loss")
-    result = {"machine": machine, "setting": setting, "ms": ms, "compile_seconds": compile_s,
-              "agreement": agree, "repeats": repeats, "measured_at": measured_at()}
-    rows = [("evaluation: topk forward + hand-written gradient", "eval", True),
-            ("Adam step: evaluation, adam, unit-norm decoder columns", "step", True),
-            ("selection alone: the k-th largest of each example's pre-activations", "select",
-             False)]
-    def compile_cell(key):
-        return " / ".join(f"{compile_s[f'{key} {v}']:.2f}" for v in ("traced", "static", "bisect"))
-
-    table = (f"TopK in a 64-member sweep, k traced against k static ({setting}); {machine}; "
-             f"medians of {repeats} interleaved rounds; measured "
-             f"{measured_label(result['measured_at'])}.\n\n"
-             "| what | k traced, sort: 1 program of 64, ms | k static, lax.top_k: 4 "
-             "programs of 16, ms | k traced, bisection (saejax): 1 program of 64, ms | sort / top_k | "
-             "sort / bisection | compile s (sort / top_k, 4 added / bisection) |\n"
-             "|---|---|---|---|---|---|---|\n"
-             + "".join(f"| {label} | {ms[f'{key} traced']:.2f} | {ms[f'{key} static']:.2f} | "
-                       f"{ms[f'{key} bisect']:.2f} | "
-                       f"{ms[f'{key} traced'] / ms[f'{key} static']:.2f}x | "
-                       f"{ms[f'{key} traced'] / ms[f'{key} bisect']:.2f}x | "
-                       + (compile_cell(key) if has_compile else "—") + " |\n"
-                       for label, key, has_compile in rows)
-             + f"\nThe three evaluations agree: lax.top_k's losses and dW1 differ from the "
-             f"sort's by {agree['static']['loss']:.1e} and {agree['static']['dW1']:.1e}, the "
-             f"bisection's by {agree['bisect']['loss']:.1e} and {agree['bisect']['dW1']:.1e} "
-             "(relative, dW1 to its largest entry); the bisection's thresholds equal the sort's "
-             f"exactly: {agree['threshold_bisect_equal_sort']}.\n")
-    save_results(results_dir(args.out, args.quick), "bench_topk", result, table)
+    result = {"machine": machine, "setting": setting, "ms": timed(s, repeats),
+              "compile_seconds": s.compile_s, "agreement": agreement(s), "repeats": repeats,
+              "measured_at": measured_at()}
+    save_results(results_dir(args.out, args.quick), "bench_topk", result, render(result))
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from experiments.common import (
@@ -96,7 +97,41 @@ def number(pattern, text):
     return float(found.group(1))
 
 
-def main():
+@dataclass(frozen=True)
+class Inputs:
+    """The data directories the rows read; images and mnist are None with --fast and no --data."""
+
+    data: Path | None
+    mnist: Path | None
+    images: Path | None
+    stl: Path | None
+
+
+class Table:
+    """The rows as they come: each printed at once, all written as table.md and table.json."""
+
+    def __init__(self):
+        self.rows = []
+
+    def __call__(self, result, ufldl, measured, tolerance, passed, seconds):
+        status = {True: "pass", False: "FAIL", None: "not run"}[passed]
+        self.rows.append({"result": result, "ufldl": ufldl, "measured": measured,
+                          "tolerance": tolerance, "status": status,
+                          "seconds": round(seconds, 1)})
+        print(f"{result}: {measured} ({status}, {seconds:.0f} s)", flush=True)
+
+    def write(self, workdir: Path) -> list[str]:
+        """Writes and prints the table; returns the results of the rows that failed."""
+        table = ("| result | UFLDL | saejax | tolerance | status |\n|---|---|---|---|---|\n"
+                 + "".join(f"| {r['result']} | {r['ufldl']} | {r['measured']} | "
+                           f"{r['tolerance']} | {r['status']} |\n" for r in self.rows))
+        files.write_text(workdir / "table.md", table)
+        files.write_json(workdir / "table.json", self.rows)
+        print("\n" + table + f"\nrun directory: {workdir}")
+        return [r["result"] for r in self.rows if r["status"] == "FAIL"]
+
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="directory with mnist/ and IMAGES_sparsenet.mat (or "
                                        "IMAGES.mat)")
@@ -105,41 +140,56 @@ def main():
     parser.add_argument("--stl", help="directory with UFLDL's stlTrainSubset.mat and "
                                       "stlTestSubset.mat (default: --data)")
     add_arguments(parser, "reproduce-ufldl")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not args.fast and args.data is None:
         raise ValueError("the full table needs --data DIR (mnist/ and IMAGES_sparsenet.mat); "
                          "--fast runs the rows that need no download.")
-    images = mnist = None
-    if args.data is not None:
-        data = Path(args.data)
-        mnist = data / "mnist"
-        images = next((p for p in (data / "IMAGES_sparsenet.mat", data / "IMAGES.mat")
-                       if p.exists()), None)
-        if not mnist.is_dir() or images is None:
-            raise FileNotFoundError(f"{data} must hold mnist/ and IMAGES_sparsenet.mat or "
-                                    "IMAGES.mat.")
     if args.resume:
         raise ValueError("the reproduction does not resume; run it again in a new directory.")
+    return args
+
+
+def inputs_of(args) -> Inputs:
+    if args.data is None:
+        return Inputs(None, None, None, None)
+    data = Path(args.data)
+    mnist = data / "mnist"
+    images = next((p for p in (data / "IMAGES_sparsenet.mat", data / "IMAGES.mat")
+                   if p.exists()), None)
+    if not mnist.is_dir() or images is None:
+        raise FileNotFoundError(f"{data} must hold mnist/ and IMAGES_sparsenet.mat or "
+                                "IMAGES.mat.")
+    return Inputs(data, mnist, images, Path(args.stl or args.data))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    inputs = inputs_of(args)
     workdir = workdir_of(args)
     workdir.mkdir(parents=True)
     files.write_json(workdir / "config.json", {"kind": "run", "experiment": "reproduce-ufldl",
                                                 "data": args.data, "fast": args.fast})
-    rows = []
+    table = Table()
+    for each in FAST_ROWS + (() if args.fast else FULL_ROWS):
+        each(workdir, inputs, table)
+    failed = table.write(workdir)
+    if failed:
+        print(f"{len(failed)} of {len(table.rows)} rows not reproduced: {'; '.join(failed)}")
+        sys.exit(1)
 
-    def row(result, ufldl, measured, tolerance, passed, seconds):
-        status = {True: "pass", False: "FAIL", None: "not run"}[passed]
-        rows.append({"result": result, "ufldl": ufldl, "measured": measured,
-                     "tolerance": tolerance, "status": status, "seconds": round(seconds, 1)})
-        print(f"{result}: {measured} ({status}, {seconds:.0f} s)", flush=True)
 
+def gradcheck_row(workdir, inputs, row) -> None:
     out, t = script("gradcheck", workdir, "--penalty", "all", "--json")
     checks = json.loads(out)
     worst = max(c["differences"]["analytic~numerical"]["all"] for c in checks["checks"])
     row("gradient check (analytic vs numerical, float64)", "< 1e-9", f"{worst:.1e}", "< 1e-9",
         worst < 1e-9, t)
 
-    exercise = ["--data", str(images)] if images else []
-    out, t = script("ufldl_sparse_autoencoder", workdir, *exercise)
+
+def exercise_row(workdir, inputs, row) -> None:
+    images = inputs.images
+    out, t = script("ufldl_sparse_autoencoder", workdir,
+                    *(["--data", str(images)] if images else []))
     j = number(r"^J = ([0-9.]+)", out)
     # IMAGES_sparsenet.mat: the NumPy + SciPy peer reached 0.448; embedded photographs: 0.379
     reference = 0.448 if images else 0.379
@@ -147,6 +197,8 @@ def main():
         "ufldl_sparse_autoencoder/filters.png)", "edge filters (J not published)",
         f"J = {j:.4f}", f"within 0.01 of {reference}", abs(j - reference) <= 0.01, t)
 
+
+def pca_row(workdir, inputs, row) -> None:
     out, t = script("pca_whitening", workdir)
     k = number(r"^components for 99% of the variance: ([0-9]+)", out)
     rot = number(r"^x_rot covariance: largest off-diagonal ([0-9.e+-]+)", out)
@@ -159,87 +211,86 @@ def main():
         "off-diagonal < 1e-10, from I < 1e-8, ZCA < 1e-10",
         rot < 1e-10 and white < 1e-8 and zca < 1e-10, t)
 
-    if not args.fast:
-        out, t = script("ufldl_mnist", workdir, "--data", str(mnist))
-        rho_hat = number(r"^mean rho_hat ([0-9.]+)", out)
-        row("MNIST pen strokes: mean rho_hat (filters: ufldl_mnist/filters.png)",
-            "pen strokes, rho 0.1", f"{rho_hat:.4f}", "within 10% of 0.1",
-            abs(rho_hat - 0.1) <= 0.01, t)
 
-        t0 = time.perf_counter()
-        accuracy = softmax_on_pixels(mnist)
-        row("softmax regression on raw MNIST", "92.6%", f"{100 * accuracy:.2f}%",
-            "within 1 point", abs(100 * accuracy - 92.6) <= 1.0, time.perf_counter() - t0)
-
-        out, t = script("self_taught_learning", workdir, "--data", str(mnist))
-        features = number(r"learned features: ([0-9.]+)%", out)
-        pixels = number(r"raw pixels: ([0-9.]+)%", out)
-        row("self-taught learning, features", "about 98%", f"{features:.2f}%",
-            "within 1 point", abs(features - 98.0) <= 1.0, t)
-        row("self-taught learning, raw pixels", "about 96%", f"{pixels:.2f}%", "within 1 point",
-            abs(pixels - 96.0) <= 1.0, 0.0)
-
-        out, t = script("stacked_autoencoder", workdir, "--data", str(mnist))
-        before = number(r"before fine-tuning: ([0-9.]+)%", out)
-        after = number(r"after fine-tuning: ([0-9.]+)%", out)
-        row("stacked autoencoder, before fine-tuning", "87.7%", f"{before:.2f}%",
-            "at least 86.7%", before >= 86.7, t)
-        row("stacked autoencoder, after fine-tuning", "97.6%", f"{after:.2f}%",
-            "at least 97.6%", after >= 97.6, 0.0)
-
-        out, t = script("cnn_mnist", workdir, "--data", str(mnist))
-        accuracy = number(r"^test accuracy: ([0-9.]+)%", out)
-        row("convolutional network on MNIST, 3 epochs of SGD (filters: cnn_mnist/filters.png)",
-            "above 97% (cnnTrain.m; also 'around 97.4%')", f"{accuracy:.2f}%", "above 97%",
-            accuracy > 97.0, t)
-
-        out, t = script("sparse_coding", workdir, "--images", str(images))
-        near = number(r"^topography: neighbours' mean \|cosine\| ([0-9.]+)", out)
-        far = number(r"^topography: .* against ([0-9.]+) for the others", out)
-        row("topographic sparse coding, 121 bases on 8x8 patches: neighbouring bases alike "
-            "(bases: sparse_coding/bases.png)", "edges arranged topographically",
-            f"mean |cos| {near:.3f} for neighbours, {far:.3f} for the others",
-            "neighbours at least 1.5 times the others", near >= 1.5 * far, t)
-
-        ica_row(workdir, Path(args.data), row)
-
-        out, t = script("stl_rica", workdir, "--data", str(mnist))
-        learned = number(r"^test accuracy, RICA filters: ([0-9.]+)%", out)
-        random_ = number(r"^test accuracy, random filters: ([0-9.]+)%", out)
-        row("convolution and pooling, self-taught: RICA filters on digits 0-4 (filters: "
-            "stl_rica/rica_filters.png)", "~99%", f"{learned:.2f}%", "within 1 point",
-            abs(learned - 99.0) <= 1.0, t)
-        row("convolution and pooling, self-taught: random filters", "97.5%", f"{random_:.2f}%",
-            "within 1 point", abs(random_ - 97.5) <= 1.0, 0.0)
-        row("convolution and pooling, self-taught: RICA filters against random ones",
-            "+1.5 points", f"{learned - random_:+.2f} points", "RICA ahead", learned > random_,
-            0.0)
-
-        out, t = script("linear_decoder_color", workdir)
-        spatial = number(r"^spatial features: ([0-9.]+)%", out)
-        row("linear decoder on colour patches: features mostly edges or blobs, not flat colour "
-            "(features: linear_decoder_color/features_color.png)",
-            "mostly oriented edges, some colour blobs", f"{spatial:.0f}% of features",
-            "more than 50%", spatial > 50.0, t)
-
-        rica_row(workdir, mnist, row)
-        stl10_row(workdir, Path(args.stl or args.data), row)
-
-    table = ("| result | UFLDL | saejax | tolerance | status |\n|---|---|---|---|---|\n"
-             + "".join(f"| {r['result']} | {r['ufldl']} | {r['measured']} | {r['tolerance']} | "
-                       f"{r['status']} |\n" for r in rows))
-    files.write_text(workdir / "table.md", table)
-    files.write_json(workdir / "table.json", rows)
-    print("\n" + table + f"\nrun directory: {workdir}")
-    failed = [r["result"] for r in rows if r["status"] == "FAIL"]
-    if failed:
-        print(f"{len(failed)} of {len(rows)} rows not reproduced: {'; '.join(failed)}")
-        sys.exit(1)
+def mnist_row(workdir, inputs, row) -> None:
+    out, t = script("ufldl_mnist", workdir, "--data", str(inputs.mnist))
+    rho_hat = number(r"^mean rho_hat ([0-9.]+)", out)
+    row("MNIST pen strokes: mean rho_hat (filters: ufldl_mnist/filters.png)",
+        "pen strokes, rho 0.1", f"{rho_hat:.4f}", "within 10% of 0.1",
+        abs(rho_hat - 0.1) <= 0.01, t)
 
 
-def rica_row(workdir, mnist, row) -> None:
+def softmax_row(workdir, inputs, row) -> None:
+    t0 = time.perf_counter()
+    accuracy = softmax_on_pixels(inputs.mnist)
+    row("softmax regression on raw MNIST", "92.6%", f"{100 * accuracy:.2f}%",
+        "within 1 point", abs(100 * accuracy - 92.6) <= 1.0, time.perf_counter() - t0)
+
+
+def self_taught_rows(workdir, inputs, row) -> None:
+    out, t = script("self_taught_learning", workdir, "--data", str(inputs.mnist))
+    features = number(r"learned features: ([0-9.]+)%", out)
+    pixels = number(r"raw pixels: ([0-9.]+)%", out)
+    row("self-taught learning, features", "about 98%", f"{features:.2f}%",
+        "within 1 point", abs(features - 98.0) <= 1.0, t)
+    row("self-taught learning, raw pixels", "about 96%", f"{pixels:.2f}%", "within 1 point",
+        abs(pixels - 96.0) <= 1.0, 0.0)
+
+
+def stacked_rows(workdir, inputs, row) -> None:
+    out, t = script("stacked_autoencoder", workdir, "--data", str(inputs.mnist))
+    before = number(r"before fine-tuning: ([0-9.]+)%", out)
+    after = number(r"after fine-tuning: ([0-9.]+)%", out)
+    row("stacked autoencoder, before fine-tuning", "87.7%", f"{before:.2f}%",
+        "at least 86.7%", before >= 86.7, t)
+    row("stacked autoencoder, after fine-tuning", "97.6%", f"{after:.2f}%",
+        "at least 97.6%", after >= 97.6, 0.0)
+
+
+def cnn_row(workdir, inputs, row) -> None:
+    out, t = script("cnn_mnist", workdir, "--data", str(inputs.mnist))
+    accuracy = number(r"^test accuracy: ([0-9.]+)%", out)
+    row("convolutional network on MNIST, 3 epochs of SGD (filters: cnn_mnist/filters.png)",
+        "above 97% (cnnTrain.m; also 'around 97.4%')", f"{accuracy:.2f}%", "above 97%",
+        accuracy > 97.0, t)
+
+
+def sparse_coding_row(workdir, inputs, row) -> None:
+    out, t = script("sparse_coding", workdir, "--images", str(inputs.images))
+    near = number(r"^topography: neighbours' mean \|cosine\| ([0-9.]+)", out)
+    far = number(r"^topography: .* against ([0-9.]+) for the others", out)
+    row("topographic sparse coding, 121 bases on 8x8 patches: neighbouring bases alike "
+        "(bases: sparse_coding/bases.png)", "edges arranged topographically",
+        f"mean |cos| {near:.3f} for neighbours, {far:.3f} for the others",
+        "neighbours at least 1.5 times the others", near >= 1.5 * far, t)
+
+
+def stl_rica_rows(workdir, inputs, row) -> None:
+    out, t = script("stl_rica", workdir, "--data", str(inputs.mnist))
+    learned = number(r"^test accuracy, RICA filters: ([0-9.]+)%", out)
+    random_ = number(r"^test accuracy, random filters: ([0-9.]+)%", out)
+    row("convolution and pooling, self-taught: RICA filters on digits 0-4 (filters: "
+        "stl_rica/rica_filters.png)", "~99%", f"{learned:.2f}%", "within 1 point",
+        abs(learned - 99.0) <= 1.0, t)
+    row("convolution and pooling, self-taught: random filters", "97.5%", f"{random_:.2f}%",
+        "within 1 point", abs(random_ - 97.5) <= 1.0, 0.0)
+    row("convolution and pooling, self-taught: RICA filters against random ones",
+        "+1.5 points", f"{learned - random_:+.2f} points", "RICA ahead", learned > random_,
+        0.0)
+
+
+def linear_decoder_row(workdir, inputs, row) -> None:
+    out, t = script("linear_decoder_color", workdir)
+    spatial = number(r"^spatial features: ([0-9.]+)%", out)
+    row("linear decoder on colour patches: features mostly edges or blobs, not flat colour "
+        "(features: linear_decoder_color/features_color.png)",
+        "mostly oriented edges, some colour blobs", f"{spatial:.0f}% of features",
+        "more than 50%", spatial > 50.0, t)
+
+
+def rica_row(workdir, inputs, row) -> None:
     """The newer tutorial's RICA exercise (runSoftICA.m): localized filters, sparse responses."""
-    out, t = script("rica_mnist", workdir, "--data", str(mnist))
+    out, t = script("rica_mnist", workdir, "--data", str(inputs.mnist))
     local = [number(rf"^localization: {side} ([0-9.]+)", out) for side in ("learned",
                                                                            ".*, random")]
     kurt = [number(rf"^kurtosis: {side} ([0-9.]+)", out) for side in ("learned", ".*, random")]
@@ -251,9 +302,9 @@ def rica_row(workdir, mnist, row) -> None:
         local[0] >= 1.5 * local[1] and kurt[0] >= 1.5 * kurt[1], t)
 
 
-def stl10_row(workdir, stl, row) -> None:
+def stl10_row(workdir, inputs, row) -> None:
     """The older tutorial's convolution and pooling on STL-10, when the user has its files."""
-    out, t = script("stl10_convolution", workdir, "--stl", str(stl))
+    out, t = script("stl10_convolution", workdir, "--stl", str(inputs.stl))
     ran = not out.startswith("not run:")
     accuracy = number(r"^test accuracy: ([0-9.]+)%", out) if ran else None
     row("convolution and pooling on STL-10's subset: 400 colour features, 19x19 mean pooling, "
@@ -261,9 +312,9 @@ def stl10_row(workdir, stl, row) -> None:
         "within 3 points", abs(accuracy - 80.0) <= 3.0 if ran else None, t)
 
 
-def ica_row(workdir, data, row) -> None:
+def ica_row(workdir, inputs, row) -> None:
     """Orthonormal ICA's row: the exercise's colour patches if DIR holds them, else grayscale."""
-    colour = data / "stlSampledPatches.mat"
+    colour = inputs.data / "stlSampledPatches.mat"
     out, t = script("ica", workdir, *(["--patches", str(colour)] if colour.exists() else []))
     local = [number(rf"^localization: {side} ([0-9.]+)", out) for side in ("learned",
                                                                            ".*, random")]
@@ -286,6 +337,11 @@ def softmax_on_pixels(mnist) -> float:
     x_test, y_test = load_mnist(mnist, "test")
     theta, _ = train_softmax(x, y, lam=1e-4, steps=100)
     return accuracy(theta, x_test, y_test)
+
+
+FAST_ROWS = (gradcheck_row, exercise_row, pca_row)
+FULL_ROWS = (mnist_row, softmax_row, self_taught_rows, stacked_rows, cnn_row, sparse_coding_row,
+             ica_row, stl_rica_rows, linear_decoder_row, rica_row, stl10_row)
 
 
 if __name__ == "__main__":
