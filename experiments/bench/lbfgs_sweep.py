@@ -105,7 +105,7 @@ def sweep_side(args, config, x):
                       "devices": jax.device_count()}))
 
 
-def main():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="IMAGES.mat (default: the embedded images)")
     parser.add_argument("--rho", type=float, nargs="+", default=[0.005, 0.01, 0.03, 0.1])
@@ -118,81 +118,100 @@ def main():
                              "geomspace(0.005, 0.2, 8) "
                              "x beta geomspace(0.1, 10, 8)")
     parser.add_argument("--sweep-side", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.sweep_side:
-        devices.split_cpu()  # before any computation, as `saejax sweep` does
+    args = parser.parse_args(argv)
     if args.grid_8x8:
         args.rho = [float(v) for v in np.geomspace(0.005, 0.2, 8)]
         args.beta = [float(v) for v in np.geomspace(0.1, 10, 8)]
-    config = PRESETS["ufldl-patches"].replace(steps=args.steps, steps_per_call=args.steps,
-                                              data=args.data)
-    x, info = training_data("patches", args.data)
-    members = [(r, b) for r in args.rho for b in args.beta]
-    machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, "
-               f"{jax.device_count()} x {jax.devices()[0].platform}, jax {jax.__version__}")
+    return args
 
-    if args.sweep_side:
-        return sweep_side(args, config, x)
 
+def loop_side(config, x, members, repeats):
+    """A Python loop of ``train.run`` over the members in this plain process (JAX's default
+    single CPU device, as a user's loop runs; a split process slows a one-device run): its
+    seconds each repeat, its summaries, and one evaluation's median seconds for one member."""
     def loop():
         return [train.run(config.replace(rho=r, beta=b), x, progress=False).summary
                 for r, b in members]
 
-    # The sweep in a process of its own, split into one device per core as `saejax sweep` is;
-    # the loop here, in a plain process with JAX's default single CPU device, as a user's
-    # Python loop runs (a split process slows a one-device run).
-    child = subprocess.run(
-        module_command("experiments.bench.lbfgs_sweep", *sys.argv[1:], "--sweep-side"),
-        capture_output=True, text=True, check=True, env=module_env())
-    side = json.loads(child.stdout.strip().splitlines()[-1])
     loop()  # compile
     loop_s = []
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         t, alone = timed(loop)
         loop_s.append(t)
-    sweep_s, swept_rows = side["sweep_all"], side["rows"]
     params, _ = member_states(config, x, 1)
     single = evaluation_cost(train.make_evaluate(config), jax.tree.map(lambda a: a[0], params),
                              jnp.asarray(x), Hyper(0.01, 3.0, 1e-4))
+    return loop_s, alone, single
+
+
+def member_rows(members, alone, swept_rows) -> list[dict]:
+    """Each member's final J, iterations, evaluations and stop, standalone and in the sweep."""
+    return [{"rho": r, "beta": b, "standalone_J": a["final_loss"], "sweep_J": s["final_loss"],
+             "rel_diff": abs(s["final_loss"] - a["final_loss"]) / abs(a["final_loss"]),
+             "standalone": [a["iterations"], a["evaluations"], a["stop_reason"]],
+             "sweep": [s["iterations"], s["evaluations"], s["stop_reason"]]}
+            for (r, b), a, s in zip(members, alone, swept_rows, strict=True)]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.sweep_side:
+        devices.split_cpu()  # before any computation, as `saejax sweep` does
+    config = PRESETS["ufldl-patches"].replace(steps=args.steps, steps_per_call=args.steps,
+                                              data=args.data)
+    x, info = training_data("patches", args.data)
+    if args.sweep_side:
+        return sweep_side(args, config, x)
+    members = [(r, b) for r in args.rho for b in args.beta]
+    # The sweep in a process of its own, split into one device per core as `saejax sweep` is;
+    # the loop here.
+    child = subprocess.run(
+        module_command("experiments.bench.lbfgs_sweep", *(sys.argv[1:] if argv is None else argv),
+                       "--sweep-side"),
+        capture_output=True, text=True, check=True, env=module_env())
+    side = json.loads(child.stdout.strip().splitlines()[-1])
+    loop_s, alone, single = loop_side(config, x, members, args.repeats)
     n = len(members)
     ev = {"members": n, "batched_s": side["batched_s"], "single_s": single,
           "per_member_ratio": side["batched_s"] / n / single, "sweep_devices": side["devices"]}
-    machine += f"; the sweep on {side['devices']} CPU devices, the loop on {jax.device_count()}"
-    rows = []
-    for (r, b), a, s in zip(members, alone, swept_rows, strict=True):
-        rows.append({"rho": r, "beta": b, "standalone_J": a["final_loss"], "sweep_J": s["final_loss"],
-                     "rel_diff": abs(s["final_loss"] - a["final_loss"]) / abs(a["final_loss"]),
-                     "standalone": [a["iterations"], a["evaluations"], a["stop_reason"]],
-                     "sweep": [s["iterations"], s["evaluations"], s["stop_reason"]]})
+    machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, "
+               f"{jax.device_count()} x {jax.devices()[0].platform}, jax {jax.__version__}; "
+               f"the sweep on {side['devices']} CPU devices, the loop on {jax.device_count()}")
     result = {"machine": machine, "data": info.get("source"), "rho": args.rho,
-              "beta": args.beta, "members": len(members),
-              "steps": args.steps, "loop_s": statistics.median(loop_s),
-              "sweep_s": statistics.median(sweep_s), "loop_all": loop_s, "sweep_all": sweep_s,
-              "rows": rows, "evaluation": ev}
+              "beta": args.beta, "members": n, "steps": args.steps,
+              "loop_s": statistics.median(loop_s), "sweep_s": statistics.median(side["sweep_all"]),
+              "loop_all": loop_s, "sweep_all": side["sweep_all"],
+              "rows": member_rows(members, alone, side["rows"]), "evaluation": ev,
+              "repeats": args.repeats}
     result["sweep_over_loop"] = result["sweep_s"] / result["loop_s"]
+    save_grid(results_dir(args.out), result, render(result))
+
+
+def render(result: dict) -> str:
+    """The grid's section: the three benchmarks against their goals, then member by member."""
+    rows, ev, n = result["rows"], result["evaluation"], result["members"]
     worst = max(rows, key=lambda r: r["rel_diff"])
-    table = (
-        f"{machine}; float32; {len(members)} members ({len(args.rho)} rho x {len(args.beta)} "
-        f"beta), at most {args.steps} L-BFGS iterations, {info.get('source')}; medians of "
-        f"{args.repeats}.\n\n"
+    return (
+        f"{result['machine']}; float32; {n} members ({len(result['rho'])} rho x "
+        f"{len(result['beta'])} beta), at most {result['steps']} L-BFGS iterations, "
+        f"{result['data']}; medians of {result['repeats']}.\n\n"
         "| benchmark | measured | goal |\n|---|---|---|\n"
-        f"| sweep / loop of {len(members)} standalone runs (compiled beforehand) | "
+        f"| sweep / loop of {n} standalone runs (compiled beforehand) | "
         f"{result['sweep_s']:.2f} s / {result['loop_s']:.2f} s = "
         f"**{result['sweep_over_loop']:.2f}x** | <= 0.5x |\n"
         f"| largest relative difference of a member's final J from its standalone run | "
-        f"**{100 * worst['rel_diff']:.3f}%** (rho {worst['rho']:.4g}, beta {worst['beta']:.4g}) | "
-        "<= 0.5% |\n"
+        f"**{100 * worst['rel_diff']:.3f}%** (rho {worst['rho']:.4g}, beta "
+        f"{worst['beta']:.4g}) | <= 0.5% |\n"
         f"| one evaluation of J and its gradient, {ev['members']} members at once, per member "
         f"vs one member | {1e3 * ev['batched_s'] / ev['members']:.2f} ms vs "
         f"{1e3 * ev['single_s']:.2f} ms: **{ev['per_member_ratio']:.2f}x** | < 1x |\n\n"
         "| rho | beta | standalone J | sweep J | rel. diff | standalone it/evals/stop | "
         "sweep it/evals/stop |\n|---|---|---|---|---|---|---|\n"
         + "".join(
-            f"| {r['rho']:.4g} | {r['beta']:.4g} | {r['standalone_J']:.5f} | {r['sweep_J']:.5f} | "
-            f"{100 * r['rel_diff']:.3f}% | {'/'.join(map(str, r['standalone']))} | "
-            f"{'/'.join(map(str, r['sweep']))} |\n" for r in rows)
-    )
-    save_grid(results_dir(args.out), result, table)
+            f"| {r['rho']:.4g} | {r['beta']:.4g} | {r['standalone_J']:.5f} | "
+            f"{r['sweep_J']:.5f} | {100 * r['rel_diff']:.3f}% | "
+            f"{'/'.join(map(str, r['standalone']))} | {'/'.join(map(str, r['sweep']))} |\n"
+            for r in rows))
 
 
 def save_grid(out, result, table):

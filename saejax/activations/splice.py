@@ -173,16 +173,16 @@ def evaluate(held: Held, config, params, normalization: dict, batch_size: int = 
     Returns:
       The evaluation (summary.json's ``lm_eval``; a sweep row's ``schema.LM_EVAL`` columns).
     """
+    from saejax.data import normalize
     from saejax.losses import hyper_of
 
-    kind = normalization.get("kind", "none")
-    if kind not in ("none", "standardize"):
-        raise DataError(f"the model's data was normalized as {kind!r}, which cannot be undone "
-                        "to splice its reconstruction back: train with --normalize none or "
-                        "standardize.")
-    lm, act, d = held.lm, held.act, held.lm.config.d_model
-    mean = np.zeros(d) if kind == "none" else np.asarray(normalization["mean"])
-    std = np.ones(d) if kind == "none" else np.asarray(normalization["std"])
+    lm, act = held.lm, held.act
+    affine = normalize.per_feature(normalization, lm.config.d_model)
+    if affine is None:
+        raise DataError(f"the model's data was normalized as {normalization.get('kind')!r}, "
+                        "which cannot be undone to splice its reconstruction back: train with "
+                        "--normalize none or standardize.")
+    mean, std = affine
     dtype = next(iter(params.values())).dtype
     traced = {"params": {k: jnp.asarray(v) for k, v in params.items()},
               "hyper": jax.tree.map(lambda v: jnp.asarray(v, dtype), hyper_of(config)),

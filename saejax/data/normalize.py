@@ -69,15 +69,32 @@ def apply(record: dict, x) -> np.ndarray:
         scaled = np.clip(centred, -limit, limit) / limit
         return ((scaled + 1.0) * (HIGH - LOW) / 2.0 + LOW).astype(dtype, copy=False)
     if kind == "standardize":
-        mean = np.asarray(record["mean"], np.float64)
-        if mean.shape[0] != x.shape[1]:
-            raise DataError(
-                f"the standardize normalization was fitted on {mean.shape[0]} features, but "
-                f"this data has {x.shape[1]} per example; give data of the training data's "
-                "width.")
-        return ((x - mean) / np.asarray(record["std"], np.float64)).astype(dtype, copy=False)
+        mean, std = per_feature(record, x.shape[1])
+        return ((x - mean) / std).astype(dtype, copy=False)
     raise DataError(f"unknown normalization record {record!r}; its kind must be one of "
                     f"{list(NORMALIZATIONS)}.")
+
+
+def per_feature(record: dict, width: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The record as the per-feature map x' = (x - mean) / std: (mean, std), each (width,)
+    float64, zeros and ones for ``"none"``. None for ``"ufldl"``, which is no such map (each
+    example loses its own mean, and values are clipped), so it cannot be folded into weights or
+    undone.
+
+    Raises:
+      DataError: a standardize record fitted on another number of features.
+    """
+    kind = record.get("kind", "none")
+    if kind == "none":
+        return np.zeros(width), np.ones(width)
+    if kind != "standardize":
+        return None
+    mean = np.asarray(record["mean"], np.float64)
+    if mean.shape[0] != width:
+        raise DataError(
+            f"the standardize normalization was fitted on {mean.shape[0]} features, but "
+            f"this data has {width} per example; give data of the training data's width.")
+    return mean, np.asarray(record["std"], np.float64)
 
 
 def _matrix(x) -> np.ndarray:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from saejax.data import normalize
 from saejax.data.errors import DataError
 
 BLOCK = 4096  # rows encoded at a time
@@ -26,7 +27,6 @@ def _encoder(config, params, normalization):
     import jax
     import jax.numpy as jnp
 
-    from saejax.data import normalize
     from saejax.train.final import codes
 
     dtype = next(iter(params.values())).dtype
@@ -106,8 +106,9 @@ def collect(config, params, normalization: dict, data_info: dict, top: int = 100
     if unembed is None:
         unembed, token_text = _language_model(act)
     decoder = np.asarray(decoder_weights(params, config.tied), np.float64)  # (N, H)
-    if normalization.get("kind") == "standardize":  # the direction in the activations' space
-        decoder = decoder * np.asarray(normalization["std"], np.float64)[:, None]
+    affine = normalize.per_feature(normalization, decoder.shape[0])
+    if affine is not None:  # the direction in the activations' space
+        decoder = decoder * affine[1][:, None]
     effects = np.asarray(unembed, np.float64) @ decoder[:, chosen]  # (V, chosen)
     latents = []
     for c, j in enumerate(chosen):

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from saejax.config import TrainConfig
+from saejax.data import normalize
 from saejax.records import files
 
 WEIGHTS = "sae_weights.safetensors"
@@ -69,18 +70,18 @@ def to_saelens(config: TrainConfig, params: dict, normalization: dict | None = N
     p = {k: np.asarray(v) for k, v in params.items()}
     dtype = p["W1"].dtype
     W_enc, W_dec, b_dec = p["W1"].T, p["W2"].T, p["b2"]
-    kind = (normalization or {"kind": "none"})["kind"]
-    if kind == "standardize":  # x' = (x - mean) / std, folded into the weights
-        mean = np.asarray(normalization["mean"], np.float64)
-        std = np.asarray(normalization["std"], np.float64)
+    record = normalization or {"kind": "none"}
+    affine = normalize.per_feature(record, W_enc.shape[0])
+    if affine is None:
+        raise SAELensError(
+            f"this model was trained on data normalized the {record['kind']} way, which SAELens "
+            "cannot apply; export it in saejax's native format (saejax export RUN OUT), whose "
+            "encode applies it, or train on data with --normalize none or standardize.")
+    if record["kind"] == "standardize":  # x' = (x - mean) / std, folded into the weights
+        mean, std = affine
         W_enc = W_enc / std[:, None]
         W_dec = W_dec * std[None, :]
         b_dec = b_dec * std + mean
-    elif kind != "none":
-        raise SAELensError(
-            f"this model was trained on data normalized the {kind} way, which SAELens cannot "
-            "apply; export it in saejax's native format (saejax export RUN OUT), whose encode "
-            "applies it, or train on data with --normalize none or standardize.")
     tensors = {"W_enc": W_enc, "b_enc": p["b1"], "W_dec": W_dec, "b_dec": b_dec}
     h, n = p["W1"].shape
     if config.arch == "jumprelu":

@@ -124,9 +124,10 @@ def recovery_of(params, config, truth, normalization: dict | None = None) -> dic
 
     record = normalization or {"kind": "none"}
     dictionary = np.asarray(truth.dictionary, np.float64)
-    if record["kind"] == "standardize":
-        dictionary = dictionary / np.asarray(record["std"], np.float64)[None, :]
-    elif record["kind"] == "ufldl":
+    affine = normalize.per_feature(record, dictionary.shape[1])
+    if affine is not None:
+        dictionary = dictionary / affine[1][None, :]
+    else:  # ufldl
         dictionary = dictionary - dictionary.mean(axis=1, keepdims=True)
     heldout = normalize.apply(record, np.asarray(truth.heldout_x))
     decoder = params["W1"].T if config.tied else params["W2"]

@@ -93,3 +93,16 @@ def test_training_data_applies_and_records_the_normalization():
     np.testing.assert_allclose(info["normalization"]["mean"], raw.mean(axis=0), rtol=1e-12)
     np.testing.assert_allclose(x, normalize.apply(normalize.fit("standardize", raw), raw))
     np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-6)
+
+
+def test_per_feature_is_the_map_apply_uses_and_none_for_ufldl():
+    x = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 7.0]])
+    mean, std = normalize.per_feature(normalize.fit("standardize", x), 3)
+    np.testing.assert_array_equal(mean, [2.0, 2.0, 5.0])  # worked by hand above
+    np.testing.assert_array_equal(std, [1.0, 1.0, 2.0])
+    mean, std = normalize.per_feature({"kind": "none"}, 3)
+    np.testing.assert_array_equal(mean, np.zeros(3))
+    np.testing.assert_array_equal(std, np.ones(3))
+    assert normalize.per_feature(normalize.fit("ufldl", x), 3) is None
+    with pytest.raises(DataError, match="fitted on 3 features, but this data has 4"):
+        normalize.per_feature(normalize.fit("standardize", x), 4)
