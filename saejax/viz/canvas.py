@@ -9,6 +9,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from saejax.records import files
+
 logger = logging.getLogger(__name__)
 
 DPI = 100
@@ -34,9 +36,11 @@ def new_figure(width: float, height: float, margins: dict | None = None) -> Figu
 
 
 def save_png(fig: Figure, path: str | Path) -> Path:
+    """Writes the figure as a PNG in one step (``records.files.replace``): a picture that fails
+    half-drawn or half-written leaves the one before it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=DPI)
+    files.replace(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI))
     fig.clear()
     logger.debug("wrote %s", path)
     return path

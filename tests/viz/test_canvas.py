@@ -7,6 +7,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from saejax.records import files
 from saejax.viz import canvas
 
 
@@ -51,3 +52,23 @@ def test_a_bare_figure_keeps_its_margins_and_is_written_as_png(tmp_path):
     assert matplotlib.image.imread(path).shape[:2] == (2 * canvas.DPI, 3 * canvas.DPI)
     assert fig.axes == []  # cleared once written
     assert canvas.new_figure(3, 2).get_layout_engine() is not None  # constrained, unless told
+
+
+def test_a_picture_that_fails_half_written_leaves_the_old_one(tmp_path, monkeypatch):
+    path = tmp_path / "filters.png"
+    fig = canvas.new_figure(2, 2)
+    canvas.save_png(fig, path)
+    before = path.read_bytes()
+    assert matplotlib.image.imread(path).shape[:2] == (200, 200)  # a PNG at 100 dpi
+
+    def half_then_fail(target, **kwargs):  # the disk fills after the first bytes
+        with open(target, "wb") as f:
+            f.write(before[:40])
+        raise OSError(28, "No space left on device")
+
+    fig = canvas.new_figure(2, 2)
+    monkeypatch.setattr(fig, "savefig", half_then_fail)
+    with pytest.raises(files.RecordError, match="cannot write .*filters.png: No space left"):
+        canvas.save_png(fig, path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["filters.png"]  # no temporary left
