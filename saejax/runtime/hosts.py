@@ -43,6 +43,36 @@ def is_writer() -> bool:
     return jax.process_index() == 0
 
 
+def failed_processes(failed: bool) -> list[int]:
+    """The processes whose ``failed`` is true (a collective when there are several)."""
+    if jax.process_count() == 1:
+        return [0] if failed else []
+    from jax.experimental import multihost_utils
+
+    flags = multihost_utils.process_allgather(np.asarray(failed))
+    return [int(i) for i in np.flatnonzero(np.ravel(flags))]
+
+
+def on_every(action, refused: str):
+    """``action()`` on every process (its result). When it raises on any, every process
+    raises: those it raised on their own error, the others a ValueError saying ``refused`` and
+    naming the processes (whose own output says why)."""
+    result, error = None, None
+    try:
+        result = action()
+    except Exception as caught:  # noqa: BLE001 - re-raised below, after the others learn
+        error = caught
+    failed = failed_processes(error is not None)
+    if error is not None:
+        raise error
+    if failed:
+        many = len(failed) > 1
+        raise ValueError(f"{refused} on process{'es' if many else ''} "
+                         f"{', '.join(map(str, failed))}; {'their' if many else 'its'} output "
+                         "says why.")
+    return result
+
+
 def on_writer(action, refused: str):
     """``action()`` on process 0 (its result there; None on the others). When it raises, every
     process raises: process 0 its own error, the others a ValueError saying ``refused`` (which

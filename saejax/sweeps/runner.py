@@ -31,7 +31,7 @@ from saejax.losses import Hyper
 from saejax.records import rundir
 from saejax.records.sweep_record import SweepRecord, fingerprint, finished_blocks
 from saejax.runtime import compile_cache, memory
-from saejax.runtime.hosts import fetch, is_writer, on_writer, put
+from saejax.runtime.hosts import fetch, is_writer, on_every, on_writer, put
 from saejax.runtime.progress import prefetch_imports, progress_bar
 from saejax.schema import AXES, HYPER
 from saejax.sweeps.block import train_block
@@ -218,8 +218,11 @@ class _Sweep:
         self.n_dev = len(devices)
         self.size = self.n_dev * math.ceil(min(int(layout.chunk_size), len(grid)) / self.n_dev)
         self.n_blocks = math.ceil(len(grid) / self.size)
-        # before any write; each device holds its share of the block's members
-        memory.check_fits(config, *self.data_host.shape, members=self.size // self.n_dev)
+        # before any write; each device holds its share of the block's members, and every
+        # process learns whether each host's devices have room for it
+        on_every(lambda: memory.check_fits(config, *self.data_host.shape,
+                                           members=self.size // self.n_dev),
+                 "a block of this sweep does not fit in memory")
         if config.arch == "sigmoid" and member_eval_of(config) == "kernel":
             from saejax import kernel  # Pallas imported only where a sweep asks for it
 

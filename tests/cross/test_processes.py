@@ -63,3 +63,27 @@ def test_a_directory_process_0_refuses_stops_every_process_at_once(tmp_path):
     assert f"process 0 could not claim {taken}" in outs[1][1]
     assert "Traceback" not in outs[0][1] + outs[1][1]
     assert taken.read_text() == "not a sweep"
+
+
+@pytest.mark.slow
+def test_a_block_too_large_for_one_process_stops_every_process_at_once(tmp_path):
+    # each process checks its own devices' memory; when one host has too little (here process
+    # 1, told it has 1 KiB), every process stops with status 2 before anything is written,
+    # instead of the others waiting for it in the sweep's next collective
+    script = ("import sys\nfrom saejax.runtime import memory\n"
+              "if sys.argv[sys.argv.index('--process-id') + 1] == '1':\n"
+              "    memory.available_bytes = lambda: 1024\n"
+              "from saejax.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    env = dict(os.environ, SAEJAX_CACHE_DIR=str(tmp_path / "cache"), SAEJAX_CPU_DEVICES="2")
+    port = free_port()
+    argvs = [sweep_cli(tmp_path / "s", "adam", "--coordinator", f"127.0.0.1:{port}",
+                       "--num-processes", "2", "--process-id", str(i)) for i in range(2)]
+    procs = [subprocess.Popen([argv[0], "-c", script, *argv[3:]], env=env,  # not -m saejax.cli
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for argv in argvs]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [2, 2], outs
+    assert "but the device has 0.0 GiB" in outs[1][1]
+    assert "does not fit in memory on process 1" in outs[0][1]
+    assert "Traceback" not in outs[0][1] + outs[1][1]
+    assert not (tmp_path / "s").exists()

@@ -3,6 +3,7 @@ and process 0's decision is everyone's."""
 
 import jax
 import numpy as np
+import pytest
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -37,3 +38,19 @@ def test_fetch_keeps_the_structure_of_a_tree():
 def test_one_process_agrees_with_itself_and_writes():
     assert hosts.agreed(True) is True and hosts.agreed(False) is False
     assert hosts.is_writer()
+
+
+def test_one_process_runs_each_action_once_and_keeps_its_own_error():
+    # several processes are tested in tests/cross/test_processes.py
+    calls = []
+    assert hosts.on_every(lambda: calls.append("every") or 3, "refused") == 3
+    assert hosts.on_writer(lambda: calls.append("writer") or 4, "refused") == 4
+    assert calls == ["every", "writer"]
+    assert hosts.failed_processes(True) == [0] and hosts.failed_processes(False) == []
+
+    def fails():
+        raise FileNotFoundError("no such data")
+
+    for run in (hosts.on_every, hosts.on_writer):
+        with pytest.raises(FileNotFoundError, match="no such data"):
+            run(fails, "refused")
