@@ -14,8 +14,8 @@ library's documentation. saejax: ``llama.activations`` jitted (weights dequantiz
 transformers: ``AutoModelForCausalLM.from_pretrained(dir, gguf_file=...)`` as a user loads it,
 under ``torch.no_grad()``, its ``model.layers`` cut to the first 7 and its hidden state after
 the last of them read. The whole model is timed to the logits on both sides. The outputs are
-compared (relative difference) in the same run. Times are medians of interleaved rounds (``experiments.common.interleaved_medians``);
-compile and load times are reported apart.
+compared (relative difference) in the same run. Times are medians of interleaved rounds
+(``experiments.common.interleaved_medians``); compile and load times are reported apart.
 
 Then the whole process, as a user times it: `saejax activations smollm2 --layer 6 --text pydoc:
 --tokens N` against ``experiments.peers.torch_activations`` (transformers, the same contexts
@@ -51,7 +51,7 @@ from experiments.common import (
 LAYER, BATCH, CONTEXT = 6, 8, 128
 
 
-def main(argv=None) -> None:
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true",
@@ -60,9 +60,12 @@ def main(argv=None) -> None:
                         help="tokens each whole process caches (default 100,000)")
     parser.add_argument("--rounds", type=int, default=3, help="whole-process rounds (default 3)")
     add_out_argument(parser, quick=True)
-    args = parser.parse_args(argv)
-    repeats = 3 if args.quick else args.repeats
+    return parser.parse_args(argv)
 
+
+def forwards() -> tuple[dict, dict]:
+    """The four forward passes on one batch, each a function of nothing, and what loading,
+    compiling and comparing them measured."""
     import jax
     import torch
     import transformers
@@ -72,24 +75,17 @@ def main(argv=None) -> None:
 
     t0 = time.perf_counter()
     lm = llama.load("smollm2")
-    load_saejax = time.perf_counter() - t0
+    measured = {"load_saejax": time.perf_counter() - t0}
     docs, _ = text.documents("pydoc:")
     tokens = cache.contexts_of(lm.tokenizer, docs, lm.bos_id, CONTEXT, BATCH)
     path = gguf_file.resolve("smollm2")
     t0 = time.perf_counter()
     net = transformers.AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,
                                                             dtype=torch.float32).eval()
-    load_hf = time.perf_counter() - t0
+    measured["load_hf"] = time.perf_counter() - t0
     full_layers = net.model.layers
     cut = torch.nn.ModuleList(list(full_layers)[:LAYER + 1])
     ids = torch.tensor(tokens, dtype=torch.long)
-
-    def ours_cut():
-        return jax.block_until_ready(
-            llama.activations(lm.params, tokens, lm.config, LAYER, "resid_post"))
-
-    def ours_full():
-        return jax.block_until_ready(llama.logits(lm.params, tokens, lm.config))
 
     def theirs_cut():  # the hidden state after the 7th block of a model cut after it (normed)
         net.model.layers = cut
@@ -103,41 +99,55 @@ def main(argv=None) -> None:
         with torch.no_grad():
             return net(ids).logits
 
+    fns = {
+        "saejax, blocks 0-6": lambda: jax.block_until_ready(
+            llama.activations(lm.params, tokens, lm.config, LAYER, "resid_post")),
+        "transformers, blocks 0-6": theirs_cut,
+        "saejax, all 30 blocks and the logits": lambda: jax.block_until_ready(
+            llama.logits(lm.params, tokens, lm.config)),
+        "transformers, all 30 blocks and the logits": theirs_full}
     t0 = time.perf_counter()
-    mine = np.asarray(ours_cut())
-    compile_cut = time.perf_counter() - t0
+    mine = np.asarray(fns["saejax, blocks 0-6"]())
+    measured["compile_cut"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    mine_logits = np.asarray(ours_full())
-    compile_full = time.perf_counter() - t0
+    mine_logits = np.asarray(fns["saejax, all 30 blocks and the logits"]())
+    measured["compile_full"] = time.perf_counter() - t0
     # transformers applies the final norm to the last hidden state it returns, here block 6's
     ref = theirs_cut().numpy()
     normed = np.asarray(llama.rms_norm(mine, lm.params["norm"], lm.config.rms_eps))
-    rel = float(np.linalg.norm(normed - ref) / np.linalg.norm(ref))
+    measured["rel"] = float(np.linalg.norm(normed - ref) / np.linalg.norm(ref))
     ref_logits = theirs_full().numpy()
-    rel_logits = float(np.linalg.norm(mine_logits - ref_logits) / np.linalg.norm(ref_logits))
-    times = interleaved_medians({
-        "saejax, blocks 0-6": ours_cut, "transformers, blocks 0-6": theirs_cut,
-        "saejax, all 30 blocks and the logits": ours_full,
-        "transformers, all 30 blocks and the logits": theirs_full}, repeats=repeats)
-    rows, full = BATCH * CONTEXT, "transformers, all 30 blocks and the logits"
-    rates = {k: rows / v for k, v in times.items()}
+    measured["rel_logits"] = float(np.linalg.norm(mine_logits - ref_logits)
+                                   / np.linalg.norm(ref_logits))
+    measured["versions"] = (f"jax {jax.__version__}, torch {torch.__version__}, transformers "
+                            f"{transformers.__version__}")
+    measured["file"] = path.name
+    return fns, measured
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    repeats = 3 if args.quick else args.repeats
+    fns, m = forwards()
+    times = interleaved_medians(fns, repeats=repeats)
+    rates = {k: BATCH * CONTEXT / v for k, v in times.items()}
     at = measured_at()
-    lines = [f"SmolLM2-135M ({path.name}), float32, batch {BATCH} x {CONTEXT} tokens, "
-             f"{os.cpu_count()} CPUs ({platform.machine()}), jax {jax.__version__}, "
-             f"torch {torch.__version__}, transformers {transformers.__version__}; "
+    tokens_n, rounds = (10_000, 1) if args.quick else (args.tokens, args.rounds)
+    processes, shard_diff = whole_processes(tokens_n, rounds)
+    lines = [f"SmolLM2-135M ({m['file']}), float32, batch {BATCH} x {CONTEXT} tokens, "
+             f"{os.cpu_count()} CPUs ({platform.machine()}), {m['versions']}; "
              f"{measured_label(at)}; medians of {repeats} interleaved rounds.", "",
              "| forward | tokens/s | ms per batch |", "|---|---:|---:|"]
     lines += [f"| {k} | {rates[k]:,.0f} | {1000 * times[k]:.0f} |" for k in times]
+    full = "all 30 blocks and the logits"
     lines += ["", f"saejax over transformers, blocks 0-6: "
               f"{rates['saejax, blocks 0-6'] / rates['transformers, blocks 0-6']:.1f}x; "
-              "the whole model: "
-              f"{rates['saejax, all 30 blocks and the logits'] / rates[full]:.1f}x.",
-              f"Layer-6 outputs (normed as transformers returns them) differ by {rel:.1e}, the logits by {rel_logits:.1e} "
-              "(relative, whole batch). Load: saejax "
-              f"{load_saejax:.1f} s (dequantizing once), transformers {load_hf:.1f} s; saejax "
-              f"compile: {compile_cut:.1f} s (blocks 0-6), {compile_full:.1f} s (all).", ""]
-    tokens_n, rounds = (10_000, 1) if args.quick else (args.tokens, args.rounds)
-    processes, shard_diff = whole_processes(tokens_n, rounds)
+              f"the whole model: {rates[f'saejax, {full}'] / rates[f'transformers, {full}']:.1f}x.",
+              f"Layer-6 outputs (normed as transformers returns them) differ by {m['rel']:.1e}, "
+              f"the logits by {m['rel_logits']:.1e} (relative, whole batch). Load: saejax "
+              f"{m['load_saejax']:.1f} s (dequantizing once), transformers {m['load_hf']:.1f} s; "
+              f"saejax compile: {m['compile_cut']:.1f} s (blocks 0-6), {m['compile_full']:.1f} s "
+              "(all).", ""]
     lines += [f"The whole process, caching {tokens_n:,} tokens of layer 6 over pydoc: (median of "
               f"{rounds} rounds, taking turns):", "",
               "| process | seconds | tokens/s |", "|---|---:|---:|"]
@@ -148,10 +158,10 @@ def main(argv=None) -> None:
     save_results(results_dir(args.out, args.quick), "bench_lm_forward",
                  {"measured": at, "seconds": times, "tokens_per_second": rates,
                   "whole_process_seconds": processes, "whole_process_tokens": tokens_n,
-                  "relative_difference": {"block_6": rel, "logits": rel_logits},
-                  "load_seconds": {"saejax": load_saejax,
-                                                               "transformers": load_hf},
-                  "compile_seconds": {"blocks_0_6": compile_cut, "all": compile_full}},
+                  "relative_difference": {"block_6": m["rel"], "logits": m["rel_logits"]},
+                  "load_seconds": {"saejax": m["load_saejax"], "transformers": m["load_hf"]},
+                  "compile_seconds": {"blocks_0_6": m["compile_cut"],
+                                      "all": m["compile_full"]}},
                  "\n".join(lines))
 
 
