@@ -99,22 +99,7 @@ def minfunc_wolfe(phi, t, f, gtd, nrm_d, max_ls=MAX_LS, events=None):
         lo_pos = _mat_argmin(b_f)
         hi_pos = 1 - lo_pos
         f_lo = b_f[lo_pos]
-        if not legal(*b_f, *b_g):
-            events.add("zoom: bisect")
-            t = (bracket[0] + bracket[1]) / 2
-        else:
-            t = polyinterp2(bracket[0], b_f[0], b_g[0], bracket[1], b_f[1], b_g[1])
-        lo, hi = min(bracket), max(bracket)
-        if min(hi - t, t - lo) / (hi - lo) < 0.1:
-            if insuf_progress or t >= hi or t <= lo:
-                events.add("zoom: 0.1 from the end")
-                t = hi - 0.1 * (hi - lo) if abs(t - hi) < abs(t - lo) else lo + 0.1 * (hi - lo)
-                insuf_progress = False
-            else:
-                events.add("zoom: close to an end")
-                insuf_progress = True
-        else:
-            insuf_progress = False
+        t, insuf_progress = _zoom_trial(bracket, b_f, b_g, insuf_progress, events)
         f_new, gtd_new = phi(t)
         trials.append(t)
         ls_iter += 1
@@ -138,6 +123,26 @@ def minfunc_wolfe(phi, t, f, gtd, nrm_d, max_ls=MAX_LS, events=None):
         events.add("maxLS")
     lo_pos = _mat_argmin(b_f)
     return trials, bracket[lo_pos], b_f[lo_pos], done
+
+
+def _zoom_trial(bracket, b_f, b_g, insuf_progress, events):
+    """The zoom phase's next t inside the bracket, and its insufficient-progress flag: the
+    cubic's minimum (bisection when an end is not finite), moved 0.1 of the bracket in from an
+    end when it lies that close twice running or outside."""
+    if not all(math.isfinite(v) for v in (*b_f, *b_g)):
+        events.add("zoom: bisect")
+        t = (bracket[0] + bracket[1]) / 2
+    else:
+        t = polyinterp2(bracket[0], b_f[0], b_g[0], bracket[1], b_f[1], b_g[1])
+    lo, hi = min(bracket), max(bracket)
+    if not min(hi - t, t - lo) / (hi - lo) < 0.1:  # (NaN included, as minFunc's test)
+        return t, False
+    if insuf_progress or t >= hi or t <= lo:
+        events.add("zoom: 0.1 from the end")
+        return (hi - 0.1 * (hi - lo) if abs(t - hi) < abs(t - lo) else lo + 0.1 * (hi - lo),
+                False)
+    events.add("zoom: close to an end")
+    return t, True
 
 
 def lbfgs_direction(g, pairs, h_diag):
