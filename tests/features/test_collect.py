@@ -76,12 +76,40 @@ def test_a_window_stops_where_the_cache_ends():
     def rows_of(index):
         return np.asarray(index, np.float32)[:, None] * np.ones((1, 3), np.float32)
 
-    windows = collect._contexts(lambda x: x, rows_of, tokens, np.array([2.0, 1.0]),
-                                np.array([39, 31]), 0, 15, 4, 2, str)
-    assert [w["tokens"] for w in windows] == [[str(t) for t in range(35, 40)],
-                                              [str(t) for t in range(30, 34)]]
-    assert [w["focus"] for w in windows] == [4, 1]
-    assert windows[0]["values"] == [35.0, 36.0, 37.0, 38.0, 39.0]
+    def encode(x, columns):
+        return x[np.arange(len(x)), columns]
+
+    # latent 0's top rows 39 and 31; latent 2's row 20, then a value that ends its list
+    windows = collect._contexts(encode, rows_of, tokens, np.array([[2.0, 3.0], [1.0, 0.0]]),
+                                np.array([[39, 20], [31, 5]]), [0, 2], 15, 4, 2, str)
+    assert [w["tokens"] for w in windows[0]] == [[str(t) for t in range(35, 40)],
+                                                 [str(t) for t in range(30, 34)]]
+    assert [w["focus"] for w in windows[0]] == [4, 1]
+    assert windows[0][0]["values"] == [35.0, 36.0, 37.0, 38.0, 39.0]
+    assert [w["tokens"] for w in windows[1]] == [[str(t) for t in range(16, 23)]]
+
+
+def test_one_compiled_encoder_serves_every_block_and_window(collected, monkeypatch):
+    # 400 rows in blocks of 64 end in a partial block, and the windows are of another count:
+    # each call is cut into blocks of one shape, so the codes are traced once
+    from saejax.train import final
+
+    data, x, p, *_, home, _ = collected
+    traced = []
+    codes = final.codes
+    monkeypatch.setattr(final, "codes", lambda *a: traced.append(a[1].shape) or codes(*a))
+    monkeypatch.setattr(collect, "BLOCK", 64)
+    config = TrainConfig(dataset="array", arch="topk", k=K, n_hidden=H, lam=0.0)
+    info = arrays.load_array(home / "acts")[1]
+    again = collect.collect(config, jax.tree.map(np.asarray, p), {"kind": "none"}, info,
+                            top=TOP, n_contexts=N_CTX, before=4, after=2)
+    assert traced == [(64, tiny.D)]
+    for a, b in zip(again["latents"], data["latents"], strict=True):  # as blocks of 4,096 gave
+        assert (a["index"], a["frequency"]) == (b["index"], b["frequency"])
+        assert a["histogram"]["counts"] == b["histogram"]["counts"]
+        # the top activations (rows of equal activation, from the repeated text, may swap)
+        np.testing.assert_allclose([c["activation"] for c in a["contexts"]],
+                                   [c["activation"] for c in b["contexts"]], rtol=1e-5)
 
 
 def test_logit_effects_are_the_unembedding_times_the_decoder(collected):
