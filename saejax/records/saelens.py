@@ -70,14 +70,14 @@ def to_saelens(config: TrainConfig, params: dict, normalization: dict | None = N
     p = {k: np.asarray(v) for k, v in params.items()}
     dtype = p["W1"].dtype
     W_enc, W_dec, b_dec = p["W1"].T, p["W2"].T, p["b2"]
-    record = normalization or {"kind": "none"}
-    affine = normalize.per_feature(record, W_enc.shape[0])
+    norm = normalization or {"kind": "none"}
+    affine = normalize.per_feature(norm, W_enc.shape[0])
     if affine is None:
         raise SAELensError(
-            f"this model was trained on data normalized the {record['kind']} way, which SAELens "
+            f"this model was trained on data normalized the {norm['kind']} way, which SAELens "
             "cannot apply; export it in saejax's native format (saejax export RUN OUT), whose "
             "encode applies it, or train on data with --normalize none or standardize.")
-    if record["kind"] == "standardize":  # x' = (x - mean) / std, folded into the weights
+    if norm["kind"] == "standardize":  # x' = (x - mean) / std, folded into the weights
         mean, std = affine
         W_enc = W_enc / std[:, None]
         W_dec = W_dec * std[None, :]
