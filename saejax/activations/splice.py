@@ -27,21 +27,6 @@ from saejax.data.errors import DataError
 from saejax.records import files
 
 
-def _spliced(value_BxTxD, args):
-    """The site's value with the autoencoder's reconstruction where ``args["mask"]`` is 1."""
-    x_hat = _reconstruct(value_BxTxD, args)
-    return jnp.where(args["mask"][None, :, None] > 0, x_hat, value_BxTxD)
-
-
-def _zeroed(value_BxTxD, args):
-    return jnp.where(args["mask"][None, :, None] > 0, 0.0, value_BxTxD)
-
-
-def _reconstruct(value_BxTxD, args):
-    b, t, d = value_BxTxD.shape
-    return _codes_and_reconstruction(value_BxTxD.reshape(b * t, d), args)[1].reshape(b, t, d)
-
-
 def _codes_and_reconstruction(x_MxD, args):
     """The autoencoder's codes of rows x of the site, and its reconstruction of them in the
     site's own units: the data's normalization applied before, and undone after."""
@@ -63,26 +48,55 @@ class Net:
     tied: bool
 
 
-@functools.cache
-def _splicer(net: Net):
-    """The one ``replace`` function of ``llama.logits`` for networks like ``net`` (hashed as a
-    static argument: the same object for every member and batch)."""
+def _context_losses(logits_BxTxV, tokens_BxT):
+    """Each context's mean next-token cross-entropy (B,)."""
+    from saejax.models import llama
 
-    def replace(value, args):
-        return _spliced(value, {**args, "net": net})
+    return jax.vmap(lambda lg, t: llama.next_token_loss(lg[None], t[None]))(logits_BxTxV,
+                                                                         tokens_BxT)
 
-    return replace
+
+@functools.partial(jax.jit, static_argnames=("lm_config", "layer", "site"))
+def _baseline_pass(lm_params, tokens_BxT, mask_T, lm_config, layer, site):
+    """Each context's clean loss and its loss with the site zeroed where ``mask`` is 1: the
+    blocks before ``layer`` run once for both."""
+    from saejax.models import llama
+
+    resid = llama.before(lm_params, tokens_BxT, lm_config, layer)
+
+    def zeroed(s, value):
+        return jnp.where(mask_T[None, :, None] > 0, 0.0, value) if s == site else None
+
+    losses = []
+    for replace in (None, zeroed):
+        out = llama.at(lm_params, resid, lm_config, layer, replace)["resid_post"]
+        losses.append(_context_losses(llama.after(lm_params, out, lm_config, layer), tokens_BxT))
+    return losses
 
 
 @functools.partial(jax.jit, static_argnames=("lm_config", "layer", "site", "first", "net"))
-def _site_stats(lm_params, tokens_BxT, traced, lm_config, layer, site, first, net):
-    """The held-out rows at the site, their reconstruction and their codes."""
+def _member_pass(lm_params, tokens_BxT, traced, lm_config, layer, site, first, net):
+    """One pass with the site replaced by the autoencoder's reconstruction where ``mask`` is 1:
+    each context's loss, and the site's rows from position ``first`` on, their reconstruction
+    and their codes."""
     from saejax.models import llama
 
-    x = llama.activations(lm_params, tokens_BxT, lm_config, layer, site)
-    x = x[:, first:].reshape(-1, lm_config.d_model)
-    f, x_hat = _codes_and_reconstruction(x, {**traced, "net": net})
-    return x, x_hat, f
+    seen = {}
+
+    def spliced(s, value):
+        if s != site:
+            return None
+        b, t, d = value.shape
+        f, x_hat = _codes_and_reconstruction(value.reshape(b * t, d), {**traced, "net": net})
+        x_hat = x_hat.reshape(b, t, d)
+        seen.update(x=value[:, first:].reshape(-1, d), x_hat=x_hat[:, first:].reshape(-1, d),
+                    f=f.reshape(b, t, -1)[:, first:].reshape(b * (t - first), -1))
+        return jnp.where(traced["mask"][None, :, None] > 0, x_hat, value)
+
+    resid = llama.before(lm_params, tokens_BxT, lm_config, layer)
+    out = llama.at(lm_params, resid, lm_config, layer, spliced)["resid_post"]
+    losses = _context_losses(llama.after(lm_params, out, lm_config, layer), tokens_BxT)
+    return losses, seen["x"], seen["x_hat"], seen["f"]
 
 
 def lm_of(data_info: dict):
@@ -137,24 +151,16 @@ def _batches(held: Held, batch_size: int):
         yield np.concatenate([batch, np.repeat(batch[:1], batch_size - n, 0)]), n
 
 
-def _mean_loss(held: Held, batch_size: int, fn, traced) -> float:
-    from saejax.models import llama
-
-    total = 0.0
-    for batch, n in _batches(held, batch_size):
-        layer = None if fn is None else held.act["layer"]
-        lg = llama.logits(held.lm.params, batch, held.lm.config, layer, held.act["site"], fn,
-                          traced)
-        total += float(llama.next_token_loss(lg[:n], batch[:n])) * n
-    return total / len(held.contexts)
-
-
 def baseline(held: Held, batch_size: int = 8) -> dict:
     """The clean loss and the zero-ablation loss (the site zeroed where an autoencoder would
     replace it): the same for every autoencoder of one site."""
-    traced = {"mask": jnp.asarray(held.mask)}
-    return {"clean_loss": _mean_loss(held, batch_size, None, None),
-            "zero_ablation_loss": _mean_loss(held, batch_size, _zeroed, traced)}
+    clean = zero = 0.0
+    for batch, n in _batches(held, batch_size):
+        c, z = _baseline_pass(held.lm.params, batch, jnp.asarray(held.mask), held.lm.config,
+                              held.act["layer"], held.act["site"])
+        clean, zero = clean + float(np.sum(c[:n])), zero + float(np.sum(z[:n]))
+    return {"clean_loss": clean / len(held.contexts),
+            "zero_ablation_loss": zero / len(held.contexts)}
 
 
 def evaluate(held: Held, config, params, normalization: dict, batch_size: int = 8,
@@ -191,10 +197,11 @@ def evaluate(held: Held, config, params, normalization: dict, batch_size: int = 
     first = 1 - int(held.kept)
     net = Net(config.arch, config.decoder, config.tied)
 
-    xs, x_hats, l0_sum, fired, rows = [], [], 0.0, None, 0
+    xs, x_hats, l0_sum, fired, rows, spliced = [], [], 0.0, None, 0, 0.0
     for batch, n in _batches(held, batch_size):
-        x, x_hat, f = _site_stats(lm.params, batch, traced, lm.config, act["layer"],
-                                  act["site"], first, net)
+        losses, x, x_hat, f = _member_pass(lm.params, batch, traced, lm.config, act["layer"],
+                                           act["site"], first, net)
+        spliced += float(np.sum(losses[:n]))
         keep = n * (act["context"] - first)
         xs.append(np.asarray(x[:keep]))
         x_hats.append(np.asarray(x_hat[:keep]))
@@ -203,7 +210,7 @@ def evaluate(held: Held, config, params, normalization: dict, batch_size: int = 
         fired = fires if fired is None else fired | fires
         rows += keep
     base = base or baseline(held, batch_size)
-    spliced = _mean_loss(held, batch_size, _splicer(net), traced)
+    spliced /= len(held.contexts)
     clean, zero = base["clean_loss"], base["zero_ablation_loss"]
     x, x_hat = np.concatenate(xs), np.concatenate(x_hats)
     return {"text": held.text["source"], "text_sha256": held.text["sha256"],

@@ -159,18 +159,40 @@ def embed(params, tokens_BxT):
     return params["embed"][tokens_BxT].astype(jnp.float32)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "layer", "site"))
-def activations(params, tokens_BxT, config: LlamaConfig, layer: int, site: str):
-    """The (B, T, D) float32 activations at ``site`` of block ``layer`` (from 0); blocks after
-    it are not run."""
-    resid, factors = embed(params, tokens_BxT), params.get("rope_freqs")
+def _blocks(params, resid_BxTxD, config: LlamaConfig, start: int, stop: int | None):
+    """The residual stream after blocks start .. stop - 1 (to the last when stop is None),
+    entering them as ``resid``."""
+    factors = params.get("rope_freqs")
 
     def step(resid, block):
         return block_sites(block, resid, config, None, factors)["resid_post"], None
 
-    before = jax.tree.map(lambda w: w[:layer], params["blocks"])
-    resid, _ = jax.lax.scan(step, resid, before)
-    return block_sites(_layer(params, layer), resid, config, None, factors)[site]
+    chosen = jax.tree.map(lambda w: w[start:stop], params["blocks"])
+    return jax.lax.scan(step, resid_BxTxD, chosen)[0]
+
+
+def before(params, tokens_BxT, config: LlamaConfig, layer: int):
+    """The residual stream entering block ``layer``: the embedding through the blocks before."""
+    return _blocks(params, embed(params, tokens_BxT), config, 0, layer)
+
+
+def at(params, resid_BxTxD, config: LlamaConfig, layer: int, replace=None) -> dict:
+    """Block ``layer``'s sites, entering it as ``resid`` (``block_sites``, ``replace(site,
+    value)`` substituting where it returns non-None)."""
+    return block_sites(_layer(params, layer), resid_BxTxD, config, replace,
+                       params.get("rope_freqs"))
+
+
+def after(params, resid_BxTxD, config: LlamaConfig, layer: int):
+    """The (B, T, V) float32 logits from the residual stream after block ``layer``."""
+    return logits_of(params, _blocks(params, resid_BxTxD, config, layer + 1, None), config)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "layer", "site"))
+def activations(params, tokens_BxT, config: LlamaConfig, layer: int, site: str):
+    """The (B, T, D) float32 activations at ``site`` of block ``layer`` (from 0); blocks after
+    it are not run."""
+    return at(params, before(params, tokens_BxT, config, layer), config, layer)[site]
 
 
 def logits_of(params, resid_BxTxD, config: LlamaConfig):
@@ -186,21 +208,11 @@ def logits(params, tokens_BxT, config: LlamaConfig, layer: int | None = None,
     site is replaced by ``replace(value, replace_args)`` before the rest of the model runs.
     ``replace`` is a module-level function (it is hashed as a static argument, so a new closure
     would compile again); ``replace_args`` is traced (an SAE's params, say)."""
-    resid, factors = embed(params, tokens_BxT), params.get("rope_freqs")
-
-    def step(resid, block):
-        return block_sites(block, resid, config, None, factors)["resid_post"], None
-
     if layer is None:
-        resid, _ = jax.lax.scan(step, resid, params["blocks"])
-        return logits_of(params, resid, config)
-    before = jax.tree.map(lambda w: w[:layer], params["blocks"])
-    after = jax.tree.map(lambda w: w[layer + 1:], params["blocks"])
-    resid, _ = jax.lax.scan(step, resid, before)
+        return after(params, embed(params, tokens_BxT), config, -1)
     swap = lambda s, v: replace(v, replace_args) if s == site else None  # noqa: E731
-    resid = block_sites(_layer(params, layer), resid, config, swap, factors)["resid_post"]
-    resid, _ = jax.lax.scan(step, resid, after)
-    return logits_of(params, resid, config)
+    resid = at(params, before(params, tokens_BxT, config, layer), config, layer, swap)
+    return after(params, resid["resid_post"], config, layer)
 
 
 def hidden_states(params, tokens_BxT, config: LlamaConfig) -> list:
