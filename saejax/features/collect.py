@@ -30,7 +30,7 @@ def _encoder(config, params, normalization):
 
     from saejax.train.final import codes
 
-    dtype = next(iter(params.values())).dtype
+    dtype, h = next(iter(params.values())).dtype, params["W1"].shape[0]
     p = {k: jnp.asarray(v) for k, v in params.items()}
     run = jax.jit(lambda p, x: codes(p, x, config))  # params as arguments, not constants
 
@@ -38,7 +38,7 @@ def _encoder(config, params, normalization):
         """The codes (R, H) of rows x (R, N); with ``columns`` (R,), each row's code in its own
         column (R,). Rows go BLOCK at a time, the last block padded with its first row (every
         code is a function of its own row alone), so one compiled program serves every call."""
-        out = []
+        out = [np.zeros((0, h) if columns is None else (0,), dtype)]
         for start in range(0, len(x), BLOCK):
             part = normalize.apply(normalization, np.asarray(x[start:start + BLOCK]))
             m = len(part)
@@ -151,7 +151,8 @@ def _histograms(encode, rows_of, n, chosen, peaks) -> list:
 def _contexts(encode, rows_of, tokens, values_CxL, rows_CxL, latents_L, rpc, before, after,
               token_text) -> list:
     """For each latent, the windows around its top rows, each token with the latent's
-    activation: one encode of every latent's windows (each window padded with its first row).
+    activation: every latent's windows encoded together, a block of rows at a time (each
+    window padded with its first row).
 
     Args:
       values_CxL, rows_CxL: each latent's top values and their rows, highest first.
@@ -167,9 +168,11 @@ def _contexts(encode, rows_of, tokens, values_CxL, rows_CxL, latents_L, rpc, bef
     # may end inside its last context
     index = lo[..., None] + np.arange(width)  # (C, L, width)
     valid = index < hi[..., None]
-    columns = np.broadcast_to(np.asarray(latents_L)[None, :, None], index.shape)
-    acts = encode(rows_of(np.where(valid, index, lo[..., None]).ravel()),
-                  columns.ravel()).reshape(index.shape)
+    flat = np.where(valid, index, lo[..., None]).ravel()
+    columns = np.broadcast_to(np.asarray(latents_L)[None, :, None], index.shape).ravel()
+    acts = np.concatenate([np.zeros(0)] + [  # the rows read a block at a time
+        encode(rows_of(flat[s:s + BLOCK]), columns[s:s + BLOCK])
+        for s in range(0, len(flat), BLOCK)]).reshape(index.shape)
     out = []
     for latent in range(len(latents_L)):
         windows = []

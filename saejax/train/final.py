@@ -127,7 +127,7 @@ def recovery_of(params, config, truth, normalization: dict | None = None) -> dic
     affine = normalize.per_feature(record, dictionary.shape[1])
     if affine is not None:
         dictionary = dictionary / affine[1][None, :]
-    else:  # ufldl
+    elif record["kind"] == "ufldl":
         dictionary = dictionary - dictionary.mean(axis=1, keepdims=True)
     heldout = normalize.apply(record, np.asarray(truth.heldout_x))
     decoder = params["W1"].T if config.tied else params["W2"]

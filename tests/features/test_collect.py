@@ -104,12 +104,24 @@ def test_one_compiled_encoder_serves_every_block_and_window(collected, monkeypat
     again = collect.collect(config, jax.tree.map(np.asarray, p), {"kind": "none"}, info,
                             top=TOP, n_contexts=N_CTX, before=4, after=2)
     assert traced == [(64, tiny.D)]
-    for a, b in zip(again["latents"], data["latents"], strict=True):  # as blocks of 4,096 gave
+    for a, b in zip(again["latents"], data["latents"], strict=True):  # as the default gave
         assert (a["index"], a["frequency"]) == (b["index"], b["frequency"])
         assert a["histogram"]["counts"] == b["histogram"]["counts"]
         # the top activations (rows of equal activation, from the repeated text, may swap)
         np.testing.assert_allclose([c["activation"] for c in a["contexts"]],
                                    [c["activation"] for c in b["contexts"]], rtol=1e-5)
+
+
+@pytest.mark.parametrize("top, n_contexts", [(0, 5), (4, 0)])
+def test_no_latents_or_no_contexts_give_a_page_without_them(collected, top, n_contexts):
+    *_, home, _ = collected
+    config = TrainConfig(dataset="array", arch="topk", k=K, n_hidden=H, lam=0.0)
+    params = architectures.init_params(jax.random.PRNGKey(1), tiny.D, H, "topk")
+    info = arrays.load_array(home / "acts")[1]
+    data = collect.collect(config, params, {"kind": "none"}, info, top=top,
+                           n_contexts=n_contexts, before=4, after=2)
+    assert len(data["latents"]) == top
+    assert all(lat["contexts"] == [] for lat in data["latents"])
 
 
 def test_logit_effects_are_the_unembedding_times_the_decoder(collected):
