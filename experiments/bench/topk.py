@@ -11,9 +11,10 @@ The design question: k changes shapes. Either the members are grouped by k into 
 compiled with a static k and ``jax.lax.top_k``, or top-k becomes a masked operation with k a
 traced leaf, so that one compiled program covers every k, which is what saejax does: first
 with a sort along the latents (the k-th largest as a threshold), since 2708021 with a sort-free
-bisection (``saejax.architectures.common.kth_largest``). Measured here, 64 members of 64-256-64 (k in {4, 8, 16, 32}, 16 members each,
-their own initializations), one shared batch of 256 rows of standardized 8x8 patches of the
-embedded photographs, float32, no auxiliary loss:
+bisection (``saejax.architectures.common.kth_largest``). Measured here, 64 members of
+64-256-64 (k in {4, 8, 16, 32}, 16 members each, their own initializations), one shared batch
+of 256 rows of standardized 8x8 patches of the embedded photographs, float32, no auxiliary
+loss:
 - k traced, sort: the topk forward and its hand-written gradient (``topk.grad_given``) with the
   threshold from a sort, vmapped over the 64 members, k one of the mapped leaves: one program;
 - k static: the same math with the threshold taken from ``jax.lax.top_k(pre, k)[0][:, -1]``

@@ -86,7 +86,8 @@ def to_params(weights: dict, dtype=jnp.float32) -> dict:
 
 def rms_norm(x_BxTxD, w_D, eps):
     x = x_BxTxD.astype(jnp.float32)
-    return x * jax.lax.rsqrt(jnp.mean(x * x, axis=-1, keepdims=True) + eps) * w_D[(None,) * (x.ndim - 1)]
+    scale = jax.lax.rsqrt(jnp.mean(x * x, axis=-1, keepdims=True) + eps)
+    return x * scale * w_D[(None,) * (x.ndim - 1)]
 
 
 def rotary(x_BxTxHxE, positions_T, base, factors_E2=None):
