@@ -144,7 +144,7 @@ class Setup:
     pre: jax.Array
     compiled: dict = field(default_factory=dict)
     compile_s: dict = field(default_factory=dict)
-    hyper_blocks: list = field(default_factory=list)
+    hyper_blocks: list = field(init=False)
 
     def __post_init__(self):
         self.hyper_blocks = self.split(self.hyper)  # sliced once, outside what is timed

@@ -210,7 +210,7 @@ def logits(params, tokens_BxT, config: LlamaConfig, layer: int | None = None,
     ``replace`` is a module-level function (it is hashed as a static argument, so a new closure
     would compile again); ``replace_args`` is traced (an SAE's params, say)."""
     if layer is None:
-        return after(params, embed(params, tokens_BxT), config, -1)
+        return after(params, embed(params, tokens_BxT), config, -1)  # after no block: all
     swap = lambda s, v: replace(v, replace_args) if s == site else None  # noqa: E731
     resid = at(params, before(params, tokens_BxT, config, layer), config, layer, swap)
     return after(params, resid["resid_post"], config, layer)
