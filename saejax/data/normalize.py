@@ -56,7 +56,8 @@ def apply(record: dict, x) -> np.ndarray:
     integer data), computed in float64.
 
     Raises:
-      DataError: x not 2-D, or a standardize record fitted on another number of features.
+      DataError: a record of no known kind, x not 2-D, or a standardize record fitted on
+        another number of features.
     """
     kind = record.get("kind")
     if kind == "none":
@@ -71,8 +72,7 @@ def apply(record: dict, x) -> np.ndarray:
     if kind == "standardize":
         mean, std = per_feature(record, x.shape[1])
         return ((x - mean) / std).astype(dtype, copy=False)
-    raise DataError(f"unknown normalization record {record!r}; its kind must be one of "
-                    f"{list(NORMALIZATIONS)}.")
+    raise _unknown(record)
 
 
 def per_feature(record: dict, width: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -82,19 +82,27 @@ def per_feature(record: dict, width: int) -> tuple[np.ndarray, np.ndarray] | Non
     undone.
 
     Raises:
-      DataError: a standardize record fitted on another number of features.
+      DataError: a record of no known kind (as ``apply``), or a standardize record fitted on
+        another number of features.
     """
-    kind = record.get("kind", "none")
+    kind = record.get("kind")
     if kind == "none":
         return np.zeros(width), np.ones(width)
-    if kind != "standardize":
+    if kind == "ufldl":
         return None
+    if kind != "standardize":
+        raise _unknown(record)
     mean = np.asarray(record["mean"], np.float64)
     if mean.shape[0] != width:
         raise DataError(
             f"the standardize normalization was fitted on {mean.shape[0]} features, but "
             f"this data has {width} per example; give data of the training data's width.")
     return mean, np.asarray(record["std"], np.float64)
+
+
+def _unknown(record: dict) -> DataError:
+    return DataError(f"unknown normalization record {record!r}; its kind must be one of "
+                     f"{list(NORMALIZATIONS)}.")
 
 
 def _matrix(x) -> np.ndarray:

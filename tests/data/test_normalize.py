@@ -106,3 +106,12 @@ def test_per_feature_is_the_map_apply_uses_and_none_for_ufldl():
     assert normalize.per_feature(normalize.fit("ufldl", x), 3) is None
     with pytest.raises(DataError, match="fitted on 3 features, but this data has 4"):
         normalize.per_feature(normalize.fit("standardize", x), 4)
+
+
+@pytest.mark.parametrize("record", [{}, {"kind": "whiten"}])
+def test_per_feature_refuses_a_record_apply_refuses(record):
+    # a record with no kind, or one this version does not know, is no identity map
+    with pytest.raises(DataError, match="unknown normalization record"):
+        normalize.apply(record, np.ones((2, 3)))
+    with pytest.raises(DataError, match="unknown normalization record"):
+        normalize.per_feature(record, 3)
