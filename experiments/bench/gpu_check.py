@@ -3,7 +3,8 @@
 Command:   .venv/bin/python -m experiments.bench.gpu_check --images ../shared/data/IMAGES_sparsenet.mat
            --mnist ../shared/data/mnist [--only CHECK ...] [--precision highest] [--quick] [--out DIR]
 Needs:     a GPU build of jax (the script runs on whatever ``jax.devices()`` offers; --quick
-           shrinks everything to a CPU smoke test of a few minutes).
+           shrinks everything to a CPU smoke test of a few minutes: a few members, a few
+           iterations, two kernel launches, one L-BFGS memory per network in steady).
 Run time:  about 7 minutes on one H200 with compilation (mnist and lbfgs-passes, 4 more, run
            only when --only names them), and by estimate 2.5 minutes more for the kernel check,
            the kernel's exercise sweeps and the bfloat16 memory's steady rows, not yet run on a

@@ -141,8 +141,8 @@ def random_params(c) -> dict:
 
 def kernel_tuning(exercise, x, quick: bool, best: dict | None = None) -> str:
     """saejax.kernel's evaluation of the exercise's members (1,024; 4 with --quick) at each
-    block of examples and number of warps, in ms and GFLOP/s; the best first, also left in
-    ``best`` as {"block": b, "num_warps": w}."""
+    block of examples and number of warps (with --quick the default launch and one other), in
+    ms and GFLOP/s; the best first, also left in ``best`` as {"block": b, "num_warps": w}."""
     g = 4 if quick else 1024
     states = jax.vmap(lambda s: train.init_state(exercise, x.shape[1], seed=s))(jnp.arange(g))
     hyper = Hyper(jnp.full(g, 0.1), jnp.full(g, 3.0), jnp.full(g, exercise.lam))
@@ -151,17 +151,17 @@ def kernel_tuning(exercise, x, quick: bool, best: dict | None = None) -> str:
     times, failed = {}, []
     # the default (kernel.BLOCK, kernel.NUM_WARPS) and its neighbours; 64 rows at 4 warps (the
     # earlier default) spills registers at this size (experiments/bench/kernel_registers.py)
-    for block in (16, 32, 64):
-        for warps in (4, 8):
-            evaluate = jax.jit(partial(kernel.kernel_terms_and_grad, block=block,
-                                       num_warps=warps))
-            try:  # a setting that fails to compile is reported beside the others' times
-                times[block, warps] = median_seconds(
-                    lambda e=evaluate: jax.block_until_ready(e(states.params, data, hyper)), 11,
-                    warmup=2)
-            except Exception as error:  # noqa: BLE001 - reported in the row
-                failed.append(f"block {block}, {warps} warps: FAILED {type(error).__name__}: "
-                              f"{str(error)[:150]}")
+    launches = [(b, w) for b in (16, 32, 64) for w in (4, 8)]
+    for block, warps in [(kernel.BLOCK, kernel.NUM_WARPS), (32, 4)] if quick else launches:
+        evaluate = jax.jit(partial(kernel.kernel_terms_and_grad, block=block,
+                                   num_warps=warps))
+        try:  # a setting that fails to compile is reported beside the others' times
+            times[block, warps] = median_seconds(
+                lambda e=evaluate: jax.block_until_ready(e(states.params, data, hyper)), 11,
+                warmup=2)
+        except Exception as error:  # noqa: BLE001 - reported in the row
+            failed.append(f"block {block}, {warps} warps: FAILED {type(error).__name__}: "
+                          f"{str(error)[:150]}")
     ranked = sorted(times.items(), key=lambda item: item[1])
     if ranked and best is not None:
         best.update(block=ranked[0][0][0], num_warps=ranked[0][0][1])
