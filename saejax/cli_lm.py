@@ -17,7 +17,7 @@ def add_activations(sub) -> None:
                    help="the block, counted from 0 (resid_post of L is transformers' "
                    "hidden_states[L + 1])")
     p.add_argument("--site", choices=LM_SITES, default="resid_post",
-                   help="where in block L to read (docs/language_model.md has the table)")
+                   help="where in block L to read (docs/language-model.md has the table)")
     p.add_argument("--text", required=True, metavar="PATH",
                    help="a text file, a directory of text files (sorted), 'pydoc:' (the "
                    "standard library's documentation) or 'stdlib:' (its source files)")

@@ -62,7 +62,7 @@ def add_train_options(p, swept=(), without=()) -> None:
                       help=help_ + "; the values to sweep, separated by spaces or commas")
         p.add_argument(flag, **kw)
     p.epilog = ("Defaults shown are the ufldl-patches preset's; the other presets change some "
-                "(see the README's preset table).")
+                "(see the preset table in docs/cli.md).")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 

@@ -6,7 +6,7 @@ Shapes use suffixes: B batch, T positions, D d_model, H query heads, K key/value
 E head_dim, F d_ff, V vocabulary. Matrices are (out, in), as the file stores them, so a layer is
 ``x @ W.T``.
 
-Sites of block L (docs/language_model.md has the table):
+Sites of block L (docs/language-model.md has the table):
   resid_pre   the residual stream entering block L (transformers' ``hidden_states[L]``)
   attn_out    the attention output of block L, after its output projection
   mlp_in      the RMS-normalized stream the MLP of block L reads
