@@ -89,9 +89,10 @@ class TrainConfig:
     dataset: str = setting("patches", "training data (the preset picks it; a .npy or .npz "
                            "--data picks array)", program=False, choices=DATASETS)
     data: str | None = setting(
-        None, "an (M, N) array as FILE.npy, FILE.npz (its one array) or FILE.npz:NAME; or an "
-        "IMAGES.mat file, sparsenet directory or MNIST directory (unset: the embedded images; "
-        "mnist needs it)", program=False)
+        None, "an (M, N) array as FILE.npy, FILE.npz (its one array) or FILE.npz:NAME; a "
+        "directory saejax synth or saejax activations wrote; or an IMAGES.mat file, sparsenet "
+        "directory or MNIST directory (unset: the embedded images; mnist needs it)",
+        program=False)
     normalize: str = setting(
         "none", "normalization of the data, recorded with the model and applied again at "
         "encode time: none, ufldl (each example's mean removed, clipped at 3 std, scaled into "
