@@ -123,8 +123,9 @@ def loss_terms(params: dict, x, hyper: Hyper, penalty: str = "kl", *, decoder: s
       tied: W2 = W1^T (params hold no "W2").
 
     Returns:
-      A dict of scalars ``loss``, ``reconstruction``, ``weight_decay``, ``sparsity`` and the
-      vector ``rho_hat`` (H,).
+      A dict of scalars ``loss``, ``reconstruction``, ``weight_decay``, ``sparsity``,
+      ``mean_l0`` (active units per example) and ``fvu`` (the fraction of variance
+      unexplained), and the vector ``rho_hat`` (H,).
     """
     x = checks.check_inputs(params, x, hyper, penalty, decoder, tied)
     return _jit_terms(params, x, hyper, penalty, decoder, tied)

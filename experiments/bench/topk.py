@@ -1,5 +1,6 @@
-"""TopK with k traced (a sort, one program for every k) against k static (``jax.lax.top_k``, one
-program per k) and a sort-free traced k (bisection), for a 64-member sweep, in one process.
+"""TopK with k traced (a sort, saejax's until 2708021; one program for every k) against k static
+(``jax.lax.top_k``, one program per k) and a sort-free traced k (bisection, saejax's since), for a
+64-member sweep, in one process.
 
 Command:   .venv/bin/python -m experiments.bench.topk [--repeats 21] [--quick]
 Needs:     nothing beyond saejax.
