@@ -152,7 +152,9 @@ def kernel_tuning(exercise, x, quick: bool, best: dict | None = None) -> str:
     # the default (kernel.BLOCK, kernel.NUM_WARPS) and its neighbours; 64 rows at 4 warps (the
     # earlier default) spills registers at this size (experiments/bench/kernel_registers.py)
     launches = [(b, w) for b in (16, 32, 64) for w in (4, 8)]
-    for block, warps in [(kernel.BLOCK, kernel.NUM_WARPS), (32, 4)] if quick else launches:
+    default = (kernel.BLOCK, kernel.NUM_WARPS)
+    other = next(launch for launch in ((32, 4), (16, 8)) if launch != default)
+    for block, warps in [default, other] if quick else launches:
         evaluate = jax.jit(partial(kernel.kernel_terms_and_grad, block=block,
                                    num_warps=warps))
         try:  # a setting that fails to compile is reported beside the others' times

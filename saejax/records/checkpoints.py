@@ -1,7 +1,8 @@
 """Orbax checkpoints of training states, for runs and sweep blocks alike, as named trees.
 
 Every pytree is saved as nested dicts named by its fields and keys (``named``): a run's
-checkpoint is ``{"step", "params": {"W1", "b1", "W2", "b2"}, "opt_state": {...}, "key"}``, so
+checkpoint is ``{"step", "params": {"W1", "b1", "W2", "b2"}, "opt_state": {...}, "key",
+"since_fired", "sha256"}`` (``sha256``: the digest of the other arrays, checked on restore), so
 plain orbax reads it without saejax::
 
     import orbax.checkpoint as ocp
