@@ -32,6 +32,14 @@ def loop_pool(a, p):
     return out
 
 
+def numpy_logits(params, x, pool=2):
+    """cnnCost's forward pass by loops: sigmoid of the convolution, mean pooling, the softmax
+    layer's logits."""
+    p = {k: np.asarray(v) for k, v in params.items()}
+    a = 1 / (1 + np.exp(-(loop_convolve(np.asarray(x), p["Wc"]) + p["bc"][None, :, None, None])))
+    return loop_pool(a, pool).reshape(len(x), -1) @ p["Wd"].T + p["bd"]
+
+
 def problem(seed=0):
     """A small float64 network: 3 images of 12x12, 3 filters of 5x5, pooling 2, 4 classes."""
     k = jax.random.split(jax.random.key(seed), 4)
@@ -73,10 +81,7 @@ def test_autoencoder_features_are_cnnconvolve_and_cnnpool_patch_by_patch():
 
 def test_the_loss_is_the_cross_entropy_computed_in_numpy():
     params, x, y = problem()
-    p = {k: np.asarray(v) for k, v in params.items()}
-    a = 1 / (1 + np.exp(-(loop_convolve(np.asarray(x), p["Wc"]) + p["bc"][None, :, None, None])))
-    h = loop_pool(a, 2).reshape(len(x), -1)
-    logits = h @ p["Wd"].T + p["bd"]
+    logits = numpy_logits(params, x)
     log_p = logits - np.log(np.sum(np.exp(logits), axis=1, keepdims=True))
     want = -np.mean(log_p[np.arange(len(y)), np.asarray(y)])
     np.testing.assert_allclose(cnn.loss(params, x, y), want, rtol=1e-12)
@@ -103,6 +108,32 @@ def test_init_follows_cnninitparams_and_refuses_a_pool_that_does_not_divide():
     assert not np.any(params["bc"]) and not np.any(params["bd"])
     with pytest.raises(ValueError, match="must divide"):
         cnn.init_params(jax.random.key(0), 28, 8, 2, 2)
+    for dtype in (jnp.float32, jnp.float64):  # every block at the dtype asked for
+        made = cnn.init_params(jax.random.key(0), 12, 5, 2, 2, 4, dtype)
+        assert {k: v.dtype for k, v in made.items()} == dict.fromkeys(made, jnp.dtype(dtype))
+
+
+def test_predict_is_the_largest_logit_batch_by_batch():
+    params, x, _ = problem()
+    x = jnp.concatenate([x, x[::-1] * 0.5])  # 6 images, in batches of 4 and 2
+    want = np.argmax(numpy_logits(params, x), axis=1)
+    np.testing.assert_array_equal(cnn.predict(params, x, batch=4), want)
+
+
+def test_the_debugging_problem_passes_its_three_way_check_and_eps_reaches_it():
+    # saejax gradcheck --cnn: cnnTrain's debugging network, smaller (2 filters of 5x5 on 4
+    # images of 12x12, pooling 2, 4 classes, non-zero biases), checked three ways in float64.
+    params, x, y = cnn.problem()
+    shapes = {k: v.shape for k, v in params.items()}
+    assert shapes == {"Wc": (2, 5, 5), "bc": (2,), "Wd": (4, 2 * 4 * 4), "bd": (4,)}
+    assert x.shape == (4, 12, 12) and x.dtype == jnp.float64 and 0 <= x.min() and x.max() < 1
+    assert set(np.asarray(y).tolist()) <= {0, 1, 2, 3}
+    assert 0 < np.abs(params["bc"]).max() < 1 and 0 < np.abs(params["bd"]).max() < 0.5
+    report = cnn.check(params, x, y)
+    assert report["dtype"] == "float64" and report["passed"], report
+    # eps is the finite differences' step: a step 1000 times as large is visibly less accurate
+    coarse = cnn.check(params, x, y, eps=1e-2)["differences"]["analytic~numerical"]
+    assert coarse > 100 * report["differences"]["analytic~numerical"]
 
 
 def test_sgd_is_minfuncsgd_step_for_step():

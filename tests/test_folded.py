@@ -83,6 +83,11 @@ def test_member_vmap_folds_only_members_that_share_their_data():
     want = jax.vmap(single, (0, 0, 0))(params, xs, hyper)
     np.testing.assert_allclose(own[0]["loss"], want[0]["loss"], rtol=1e-12)
     assert not np.allclose(own[0]["loss"], shared[0]["loss"])
+    # each member its own data and one hyper for all: only what is batched is mapped
+    got = jax.vmap(evaluate, (0, 0, None))(params, xs, one_hyper)[0]["loss"]
+    want = jax.vmap(single, (0, 0, None))(params, xs, one_hyper)[0]["loss"]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert calls == []
     # one member, not under vmap: the single evaluation
     np.testing.assert_allclose(evaluate({k: v[0] for k, v in params.items()}, x,
                                         Hyper(0.01, 0.1, 0.0))[0]["loss"],
