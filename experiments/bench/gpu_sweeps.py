@@ -224,7 +224,10 @@ def steady_state(p: Problems) -> str:
     they are."""
     m, n, h = p.sizes
     side, mside = (4, 2) if p.quick else (32, 8)
+    # minFunc's 100 pairs, the same kept in bfloat16 (half the bytes a tick reads), and 10;
+    # with --quick one memory per network, the two kinds between them
     memories = ((10, "bfloat16"),) if p.quick else ((100, "same"), (100, "bfloat16"), (10, "same"))
+    exercise_kept = ("same",) if p.quick else ("same", "bfloat16")
     out = []
 
     def two_lengths(config, data, grid, lengths):
@@ -232,7 +235,6 @@ def steady_state(p: Problems) -> str:
                                              grid) for k in lengths]
         return s0, s1, (s1 - s0) / (e1 - e0), j1  # seconds per member evaluation, all members
 
-    # minFunc's 100 pairs, the same kept in bfloat16 (half the bytes a tick reads), and 10
     for pairs, kept in memories:
         config = p.mnist.replace(member_eval="whole", lbfgs_memory=pairs,
                                  lbfgs_memory_dtype=kept)
@@ -244,7 +246,7 @@ def steady_state(p: Problems) -> str:
                    f"**{100 * p.gflops(1, per_eval) / p.peak_gflops():.0f}%** of peak")
         print("   " + out[-1], flush=True)
     lengths = (10, 20) if p.quick else (200, 400)
-    for kept in ("same",) if p.quick else ("same", "bfloat16"):
+    for kept in exercise_kept:
         config = p.exercise.replace(member_eval="whole", lbfgs_memory_dtype=kept)
         s0, s1, per_eval, j1 = two_lengths(config, p.x, p.grid(side), lengths)
         out.append(f"exercise, {side ** 2} members, pairs in {kept}: {lengths[0]} it. {s0:.2f} "
