@@ -46,6 +46,7 @@ from experiments.common import (
     save_results,
     timed_process,
 )
+from experiments.extras import require
 
 
 def main():
@@ -55,6 +56,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="4 x 4 members, 100 steps, 1 repeat")
     add_out_argument(parser, quick=True)
     args = parser.parse_args()
+    require("bench", "torch")  # before the saejax runs, not after them
     q = args.quick
     steps, repeats = (100, 1) if q else (2000, args.repeats)
     rho, beta = np.geomspace(0.005, 0.2, 8), np.geomspace(0.1, 10, 8)

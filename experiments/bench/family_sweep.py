@@ -58,6 +58,7 @@ from experiments.common import (
     save_results,
     timed_process,
 )
+from experiments.extras import require
 
 NAME = "bench_family_sweep"
 ARCHS = ("relu-l1", "topk")
@@ -164,6 +165,7 @@ def main():
                         help="8 members, 50 steps, 10,000 examples, 1 round")
     add_out_argument(parser, quick=True)
     args = parser.parse_args()
+    require("bench", "torch")  # before the saejax runs, not after them
     q = args.quick
     steps, repeats, examples = (50, 1, 10_000) if q else (args.steps, args.repeats, 100_000)
     out = results_dir(args.out, q)

@@ -47,6 +47,7 @@ from experiments.common import (
     save_results,
     timed_process,
 )
+from experiments.extras import require
 
 LAYER, BATCH, CONTEXT = 6, 8, 128
 
@@ -127,6 +128,7 @@ def forwards() -> tuple[dict, dict]:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    require("lm-reference", "torch", "transformers", "accelerate")
     repeats = 3 if args.quick else args.repeats
     fns, m = forwards()
     times = interleaved_medians(fns, repeats=repeats)

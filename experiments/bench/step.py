@@ -48,7 +48,14 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import torch
+
+try:  # a missing extra is one clear line, not a traceback
+    import torch
+except ModuleNotFoundError:
+    from experiments.extras import require
+
+    require("bench", "torch")
+    raise  # installed, yet a part of it is missing
 
 from experiments.common import (
     add_out_argument,

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.extras import require
+
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -41,6 +43,7 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--shard-tokens", type=int, default=65_536)
     args = parser.parse_args(argv)
+    require("lm-reference", "torch", "transformers", "accelerate")
     t0 = time.perf_counter()
 
     from pydoc_data import topics

@@ -1,7 +1,7 @@
 """The UFLDL sparse autoencoder exercise in PyTorch: the benchmark peer of `saejax train`.
 
 Command:   .venv/bin/python -m experiments.peers.torch_exercise --data ../shared/data/IMAGES_sparsenet.mat
-Needs:     PyTorch (a benchmark peer only, never a saejax dependency): pip install torch
+Needs:     PyTorch (a benchmark peer only, never a saejax dependency): pip install -e '.[bench]'
 Run time:  a few seconds on 2 CPU cores.
 Expected:  one line ``J = ... iterations ... evaluations ... seconds`` (the whole process is what
            experiments.bench.exercise times).
@@ -18,7 +18,14 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
+
+try:  # a missing extra is one clear line, not a traceback
+    import torch
+except ModuleNotFoundError:
+    from experiments.extras import require
+
+    require("bench", "torch")
+    raise  # installed, yet a part of it is missing
 
 from experiments.peers.exercise_setup import (
     BETA,

@@ -43,7 +43,15 @@ import itertools
 import time
 
 import numpy as np
-import torch
+
+try:  # a missing extra is one clear line, not a traceback
+    import torch
+except ModuleNotFoundError:
+    from experiments.extras import require
+
+    require("bench", "torch")
+    raise  # installed, yet a part of it is missing
+
 from torch.func import grad, vmap
 
 FINAL_BLOCK = 4096  # rows per block of the final statistics (keeps (G, rows, H) small)

@@ -2,7 +2,7 @@
 
 Command:   .venv/bin/python -m experiments.peers.torch_sweep --data ../shared/data/IMAGES_sparsenet.mat
            --rho R1 R2 ... --beta B1 B2 ... [--steps 2000] [--batch-size 256] [--lr 0.01]
-Needs:     PyTorch (a benchmark peer only, never a saejax dependency): pip install torch
+Needs:     PyTorch (a benchmark peer only, never a saejax dependency): pip install -e '.[bench]'
 Run time:  about 30 s on 2 CPU cores for 64 members and 2,000 steps (13 ms a step measured).
 Expected:  one line ``J = ... mean over ... members ... seconds in the script``; the whole process
            is what experiments.bench.adam_sweep times.
@@ -29,7 +29,15 @@ import argparse
 import time
 
 import numpy as np
-import torch
+
+try:  # a missing extra is one clear line, not a traceback
+    import torch
+except ModuleNotFoundError:
+    from experiments.extras import require
+
+    require("bench", "torch")
+    raise  # installed, yet a part of it is missing
+
 from torch.func import grad, vmap
 
 from experiments.peers.exercise_setup import LAM, N_HIDDEN, exercise_data
