@@ -27,8 +27,6 @@ patches from the first step, no small step passes.
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -87,8 +85,7 @@ def line_search(W, J, g, t, x, epsilon, max_tries: int = 100):
     return jnp.where(ok, Wt, W), jnp.where(ok, Jt, J), t, tries
 
 
-@partial(jax.jit, static_argnames="steps")
-def _fit(W0, x, epsilon, t0, steps: int):
+def _fit_impl(W0, x, epsilon, t0, steps: int):
     def step(carry, _):
         W, J, g, t = carry
         W, J_new, t, tries = line_search(W, J, g, t, x, epsilon)
@@ -98,6 +95,9 @@ def _fit(W0, x, epsilon, t0, steps: int):
     J0, g0 = cost_and_grad(W0, x, epsilon)
     (W, J, _, _), trace = jax.lax.scan(step, (W0, J0, g0, t0), None, length=steps)
     return W, J, trace
+
+
+_fit = jax.jit(_fit_impl, static_argnames="steps")  # by call: mutmut reaches the body
 
 
 def tangent_share(W, g):

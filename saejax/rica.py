@@ -20,8 +20,6 @@ by the square-square-root, sqrt(sum resp^2 + epsilon).
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -81,11 +79,13 @@ def initial_weights(n: int, num_features: int, seed: int = 0, dtype=jnp.float32)
     return W0 / jnp.linalg.norm(W0, axis=1, keepdims=True)
 
 
-@partial(jax.jit, static_argnames="steps")
-def _fit(W0, x, lam, epsilon, steps: int):
+def _fit_impl(W0, x, lam, epsilon, steps: int):
     return lbfgs_scan(lambda W: cost(W, x, lam, epsilon), W0, steps,
                       value_and_grad=lambda W: cost_and_grad(W, x, lam, epsilon),
                       memory_size=100, max_linesearch_steps=25)
+
+
+_fit = jax.jit(_fit_impl, static_argnames="steps")  # by call: mutmut reaches the body
 
 
 def train(x_MxN, num_features: int, lam: float = 5e-4, epsilon: float = 1e-2,
@@ -106,9 +106,11 @@ def square_sqrt_pool(resp_BxFxCxC, pool: int, epsilon):
     return jnp.sqrt(sq + epsilon)
 
 
-@partial(jax.jit, static_argnames="pool")
-def _features(x, filters, pool: int, epsilon):
+def _features_impl(x, filters, pool: int, epsilon):
     return square_sqrt_pool(convolve(x, filters), pool, epsilon).reshape(x.shape[0], -1)
+
+
+_features = jax.jit(_features_impl, static_argnames="pool")  # by call: mutmut reaches the body
 
 
 def features(images_BxDxD, filters_FxKxK, pool: int, epsilon, batch: int = 1000) -> np.ndarray:

@@ -10,7 +10,6 @@ Training is full-batch ``optax.lbfgs`` with its zoom line search (``optim.fit``)
 
 from __future__ import annotations
 
-from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -51,12 +50,14 @@ def check_labels(features, labels) -> tuple[np.ndarray, np.ndarray, int]:
     return features, labels, int(labels.max()) + 1
 
 
-@partial(jax.jit, static_argnames=("num_classes", "steps"))
-def _fit(features, labels, lam, num_classes: int, steps: int):
+def _fit_impl(features, labels, lam, num_classes: int, steps: int):
     d = features.shape[1]
     theta = {"W": jnp.zeros((num_classes, d), features.dtype),
              "b": jnp.zeros((num_classes,), features.dtype)}
     return lbfgs_scan(lambda t: softmax_loss(t, features, labels, lam), theta, steps)
+
+
+_fit = jax.jit(_fit_impl, static_argnames=("num_classes", "steps"))  # by call: mutmut reaches the body
 
 
 class SoftmaxFit(NamedTuple):

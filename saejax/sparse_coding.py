@@ -19,8 +19,6 @@ then the weights in closed form.
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -76,8 +74,7 @@ def objective(A, S, X, V, lam, epsilon, gamma) -> dict:
     return {**terms, "objective": terms["residue"] + terms["sparsity"] + terms["weight"]}
 
 
-@partial(jax.jit, static_argnames=("batch", "feature_steps"))
-def _round(A, X_all, key, V, lam, epsilon, gamma, batch: int, feature_steps: int):
+def _round_impl(A, X_all, key, V, lam, epsilon, gamma, batch: int, feature_steps: int):
     """One alternation: a fresh minibatch, the codes by L-BFGS, the weights in closed form."""
     X = X_all[:, jax.random.choice(key, X_all.shape[1], (batch,), replace=False)]
     S0 = (A.T @ X) / jnp.sum(A * A, axis=0)[:, None]
@@ -85,6 +82,9 @@ def _round(A, X_all, key, V, lam, epsilon, gamma, batch: int, feature_steps: int
                       value_and_grad=lambda s: feature_cost_and_grad(s, A, X, V, lam, epsilon))
     A = weight_step(S, X, gamma)
     return A, S, X, objective(A, S, X, V, lam, epsilon, gamma)
+
+
+_round = jax.jit(_round_impl, static_argnames=("batch", "feature_steps"))  # by call: mutmut reaches the body
 
 
 def learn(patches_MxN, num_features: int = 121, pool: int = 3, lam: float = 5e-5,

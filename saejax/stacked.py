@@ -28,7 +28,6 @@ A stack is a dict ``{"layers": [{"W": (H_l, H_{l-1}), "b": (H_l,)}, ...], "softm
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import jax
@@ -153,11 +152,13 @@ def assemble(layer_params: list, softmax_theta: dict) -> dict:
                         "b": jnp.asarray(softmax_theta["b"])}}
 
 
-@partial(jax.jit, static_argnames=("steps",))
-def _finetune(stack, x, labels, lam, steps: int):
+def _finetune_impl(stack, x, labels, lam, steps: int):
     return lbfgs_scan(lambda s: cost(s, x, labels, lam), stack, steps,
                       value_and_grad=lambda s: value_and_grad(s, x, labels, lam),
                       memory_size=100, max_linesearch_steps=20)
+
+
+_finetune = jax.jit(_finetune_impl, static_argnames=("steps",))  # by call: mutmut reaches the body
 
 
 def finetune(stack: dict, data, labels, lam: float = 1e-4, steps: int = 400) -> tuple[dict, dict]:
@@ -171,8 +172,7 @@ def finetune(stack: dict, data, labels, lam: float = 1e-4, steps: int = 400) -> 
     return stack, {"loss": values.tolist(), "final_loss": float(values[-1])}
 
 
-@partial(jax.jit, static_argnames=("epochs", "batch_size"))
-def _finetune_adam(stack, x, labels, lam, lr, key, epochs: int, batch_size: int):
+def _finetune_adam_impl(stack, x, labels, lam, lr, key, epochs: int, batch_size: int):
     tx = optax.adam(lr)
     m = x.shape[0]
     per_epoch = m // batch_size
@@ -191,6 +191,9 @@ def _finetune_adam(stack, x, labels, lam, lr, key, epochs: int, batch_size: int)
     (stack, _), values = jax.lax.scan(epoch, (stack, tx.init(stack)),
                                       jax.random.split(key, epochs))
     return stack, values
+
+
+_finetune_adam = jax.jit(_finetune_adam_impl, static_argnames=("epochs", "batch_size"))  # by call: mutmut reaches the body
 
 
 def finetune_adam(stack: dict, data, labels, lam: float = 1e-4, epochs: int = 20,
