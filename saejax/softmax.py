@@ -77,16 +77,18 @@ def train_softmax(features, labels, lam: float = 1e-4, steps: int = 400) -> Soft
       steps: L-BFGS iterations.
 
     Returns:
-      ``SoftmaxFit(theta, info)``: theta = {"W": (K, D), "b": (K,)} and info with the final
-      loss; ``predict`` and ``accuracy`` take either the fit or its theta.
+      ``SoftmaxFit(theta, info)``: theta = {"W": (K, D), "b": (K,)} and info with J of that
+      theta ("loss"), the class count and the iterations; ``predict`` and ``accuracy`` take either the fit or its theta.
 
     Raises:
       ValueError: labels that do not match the features in count, a single class, NaN features.
     """
     features, labels, k = check_labels(features, labels)
-    theta, values = _fit(jnp.asarray(features), jnp.asarray(labels, jnp.int32),
-                         jnp.asarray(lam, features.dtype), k, int(steps))
-    return SoftmaxFit(theta, {"loss": float(values[-1]), "num_classes": k, "steps": int(steps)})
+    x, y = jnp.asarray(features), jnp.asarray(labels, jnp.int32)
+    lam = jnp.asarray(lam, features.dtype)
+    theta, _ = _fit(x, y, lam, k, int(steps))  # its values: J at the start of each step
+    loss = float(softmax_loss(theta, x, y, lam))  # J of the theta returned
+    return SoftmaxFit(theta, {"loss": loss, "num_classes": k, "steps": int(steps)})
 
 
 def predict(theta, features) -> np.ndarray:

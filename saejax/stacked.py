@@ -163,13 +163,13 @@ _finetune = jax.jit(_finetune_impl, static_argnames=("steps",))  # by call: mutm
 
 def finetune(stack: dict, data, labels, lam: float = 1e-4, steps: int = 400) -> tuple[dict, dict]:
     """Fine-tunes every layer and the softmax by full-batch L-BFGS (optax, zoom line search)
-    on the hand-written gradient. Returns ``(stack, info)`` with the loss per iteration."""
+    on the hand-written gradient. Returns ``(stack, info)``: J at the start of every iteration
+    ("loss") and J of the stack returned ("final_loss")."""
     data, labels, _ = check_labels(data, labels)
     dtype = stack["softmax"]["W"].dtype
-    stack, values = _finetune(stack, jnp.asarray(data, dtype), jnp.asarray(labels, jnp.int32),
-                              jnp.asarray(lam, dtype), int(steps))
-    values = np.asarray(values)
-    return stack, {"loss": values.tolist(), "final_loss": float(values[-1])}
+    x, y, lam = jnp.asarray(data, dtype), jnp.asarray(labels, jnp.int32), jnp.asarray(lam, dtype)
+    stack, values = _finetune(stack, x, y, lam, int(steps))
+    return stack, {"loss": np.asarray(values).tolist(), "final_loss": float(cost(stack, x, y, lam))}
 
 
 def _finetune_adam_impl(stack, x, labels, lam, lr, key, epochs: int, batch_size: int):
@@ -200,17 +200,16 @@ def finetune_adam(stack: dict, data, labels, lam: float = 1e-4, epochs: int = 20
                   batch_size: int = 128, lr: float = 1e-3, seed: int = 0) -> tuple[dict, dict]:
     """Fine-tunes every layer and the softmax by minibatch Adam (optax) on the hand-written
     gradient: ``epochs`` passes over the data in a fresh random order each (the last partial
-    batch of an epoch is left out). Returns ``(stack, info)`` with the mean loss per epoch."""
+    batch of an epoch is left out). Returns ``(stack, info)``: the mean minibatch J of every
+    epoch ("loss") and J of the stack returned on all the data ("final_loss")."""
     data, labels, _ = check_labels(data, labels)
     if not 1 <= batch_size <= len(data):
         raise ValueError(f"batch_size must lie in [1, {len(data)}], got {batch_size}.")
     dtype = stack["softmax"]["W"].dtype
-    stack, values = _finetune_adam(stack, jnp.asarray(data, dtype),
-                                   jnp.asarray(labels, jnp.int32), jnp.asarray(lam, dtype),
-                                   jnp.asarray(lr, dtype), jax.random.key(seed), int(epochs),
-                                   int(batch_size))
-    values = np.asarray(values)
-    return stack, {"loss": values.tolist(), "final_loss": float(values[-1])}
+    x, y, lam = jnp.asarray(data, dtype), jnp.asarray(labels, jnp.int32), jnp.asarray(lam, dtype)
+    stack, values = _finetune_adam(stack, x, y, lam, jnp.asarray(lr, dtype), jax.random.key(seed),
+                                   int(epochs), int(batch_size))
+    return stack, {"loss": np.asarray(values).tolist(), "final_loss": float(cost(stack, x, y, lam))}
 
 
 def predict(stack: dict, x) -> np.ndarray:

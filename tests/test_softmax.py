@@ -66,3 +66,19 @@ def test_self_taught_learning_on_digits():
     half = len(labeled) // 2
     theta, _ = softmax.train_softmax(features[:half], digit[:half], steps=200)
     assert softmax.accuracy(theta, features[half:], digit[half:]) > 0.85
+
+
+def test_the_fit_reports_the_loss_of_the_theta_it_returns_and_keeps_float32():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, 40)
+    x = rng.normal(size=(40, 5)) + 2.0 * np.eye(3, 5)[y]
+    theta, info = softmax.train_softmax(x, y, lam=0.05, steps=3)
+    assert info == {"loss": pytest.approx(np_softmax(theta, x, y, 0.05)[0], rel=1e-12),
+                    "num_classes": 3, "steps": 3}
+    theta32, info32 = softmax.train_softmax(x.astype(np.float32), y, lam=0.05, steps=3)
+    assert {a.dtype for a in theta32.values()} == {np.dtype(np.float32)}
+    assert info32["loss"] == pytest.approx(info["loss"], rel=1e-4)
+    with pytest.raises(ValueError, match="non-negative integers"):
+        softmax.train_softmax(x, y - 1)
+    with pytest.raises(ValueError, match="NaN"):
+        softmax.train_softmax(np.where(np.eye(40, 5) == 1, np.nan, x), y)

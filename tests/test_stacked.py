@@ -1,6 +1,8 @@
 """Stacked autoencoders: the fine-tuning cost against NumPy, its hand-written gradient three ways,
 greedy pretraining against standalone runs on NumPy features, and fine-tuning."""
 
+import json
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -30,6 +32,22 @@ def test_cost_and_its_gradient_three_ways(sizes):
     assert result["differences"]["analytic~numerical"] < 1e-9
 
 
+def test_features_are_the_top_layer_in_numpy_and_float32_stays_float32():
+    net, x, labels = stacked.problem((8, 5, 4), seed=7)
+    a = np.asarray(x)
+    for layer in net["layers"]:
+        a = 1.0 / (1.0 + np.exp(-(a @ np.asarray(layer["W"]).T + np.asarray(layer["b"]))))
+    np.testing.assert_allclose(stacked.features(net, x), a, rtol=1e-13)
+    net32 = {"layers": [{k: v.astype(jnp.float32) for k, v in layer.items()}
+                        for layer in net["layers"]],
+             "softmax": {k: v.astype(jnp.float32) for k, v in net["softmax"].items()}}
+    value, grad = stacked.value_and_grad(net32, x.astype(jnp.float32), labels, 1e-3)
+    assert value.dtype == jnp.float32
+    assert all(g.dtype == jnp.float32 for layer in grad["layers"] for g in layer.values())
+    assert all(g.dtype == jnp.float32 for g in grad["softmax"].values())
+    assert float(value) == pytest.approx(numpy_cost(net, x, labels, 1e-3), rel=1e-5)
+
+
 def test_the_check_catches_a_wrong_gradient(monkeypatch):
     net, x, labels = stacked.problem()
     right = stacked.value_and_grad
@@ -50,12 +68,15 @@ def test_gradcheck_cli_checks_the_stack(capsys):
 
 
 @pytest.mark.slow
-def test_pretraining_feeds_each_layer_the_features_of_the_one_below():
+def test_pretraining_feeds_each_layer_the_features_of_the_one_below(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.uniform(0.05, 0.95, (40, 9))
     configs = [TrainConfig(dataset="digits", n_hidden=h, rho=0.1, beta=3.0, lam=1e-3, steps=15,
                            steps_per_call=15, dtype="float64") for h in (6, 4)]
-    results = stacked.pretrain(configs, x, progress=False)
+    results = stacked.pretrain(configs, x, tmp_path, progress=False, data_info={"name": "x"})
+    for layer, inputs in ((1, "data"), (2, "layer 1 features")):  # what config.json records
+        data = json.loads((tmp_path / f"layer{layer}" / "config.json").read_text())["data"]
+        assert (data["name"], data["layer"], data["inputs"]) == ("x", layer, inputs)
     w1 = {k: np.asarray(v) for k, v in results[0].state.params.items()}
     features = 1.0 / (1.0 + np.exp(-(x @ w1["W1"].T + w1["b1"])))  # NumPy, not saejax
     alone = train.run(configs[1], features, progress=False)
@@ -79,9 +100,21 @@ def test_finetuning_lowers_the_cost_and_fits_the_training_set():
     tuned, info = stacked.finetune(net, x, labels, lam=1e-4, steps=50)
     after = float(stacked.cost(tuned, jnp.asarray(x), jnp.asarray(labels), 1e-4))
     assert after < before and info["final_loss"] <= info["loss"][0]
+    assert info["final_loss"] == pytest.approx(after, rel=1e-12) and len(info["loss"]) == 50
     assert stacked.stack_accuracy(tuned, x, labels) == 1.0
     tuned, info = stacked.finetune_adam(net, x, labels, lam=1e-4, epochs=40, batch_size=10,
                                         lr=1e-2)
     assert len(info["loss"]) == 40 and info["final_loss"] < info["loss"][0]
-    assert float(stacked.cost(tuned, jnp.asarray(x), jnp.asarray(labels), 1e-4)) < before
+    after = float(stacked.cost(tuned, jnp.asarray(x), jnp.asarray(labels), 1e-4))
+    assert after < before and info["final_loss"] == pytest.approx(after, rel=1e-12)
     assert stacked.stack_accuracy(tuned, x, labels) == 1.0
+
+
+@pytest.mark.slow  # one compiled epoch
+def test_adam_takes_any_batch_size_from_one_to_every_example():
+    net, x, labels = stacked.problem((8, 5), m=6, seed=3)
+    tuned, info = stacked.finetune_adam(net, x, labels, epochs=1, batch_size=1, lr=1e-3)
+    assert len(info["loss"]) == 1 and np.isfinite(info["final_loss"])
+    for bad in (0, 7):
+        with pytest.raises(ValueError, match=r"batch_size must lie in \[1, 6\]"):
+            stacked.finetune_adam(net, x, labels, batch_size=bad)
