@@ -79,3 +79,29 @@ def test_learning_lowers_the_objective_on_a_small_problem():
     assert relative_difference(J, sc.feature_cost(S, A, X, jnp.asarray(sc.group_matrix(4, 3)),
                                                   5e-5, 1e-5)) < 1e-12
     assert history[-1]["residue"] < history[0]["residue"]
+
+
+def test_the_check_weighs_sparsity_as_its_docstring_says():
+    # lambda 0.3 and epsilon 1e-2 by default: the differences of the check spelled out
+    from saejax.differences import three_way
+
+    S, A, X, V = sc.problem(seed=3)
+    want = three_way(lambda s: sc.feature_cost(s, A, X, V, 0.3, 1e-2),
+                     lambda s: sc.feature_cost_and_grad(s, A, X, V, 0.3, 1e-2)[1], S)
+    assert sc.check(S, A, X, V)["differences"] == want["differences"]
+
+
+@pytest.mark.slow  # two compiled rounds
+def test_a_round_over_every_patch_takes_each_once_in_3x3_groups_and_keeps_float32():
+    x = np.random.default_rng(5).normal(size=(30, 6))
+    A, S, X, history = sc.learn(x, num_features=16, batch=30, rounds=1, feature_steps=3)
+    # without replacement: the minibatch is the 30 patches in some order
+    order = np.lexsort(np.asarray(X)[::-1])
+    np.testing.assert_array_equal(np.asarray(X)[:, order], x[np.lexsort(x.T[::-1])].T)
+    # the default groups are the torus's 3 x 3 neighbourhoods: the objective recomputed
+    V = jnp.asarray(sc.group_matrix(4, 3))  # on 3 x 3, pool 3 and 4 cover it all
+    want = sc.objective(A, S, X, V, 5e-5, 1e-5, 1e-2)
+    assert history[-1] == pytest.approx({k: float(v) for k, v in want.items()}, rel=1e-12)
+    A32, S32, X32, _ = sc.learn(x.astype(np.float32), num_features=16, batch=30, rounds=1,
+                                feature_steps=3)
+    assert A32.dtype == S32.dtype == X32.dtype == jnp.float32
