@@ -20,6 +20,24 @@ def test_the_hand_written_gradient_is_autodiffs_and_finite_differences():
     assert result["passed"] and d["analytic~autodiff"] < 1e-10 and d["analytic~numerical"] < 1e-7
 
 
+def test_the_check_smooths_with_the_epsilon_its_docstring_gives():
+    from saejax.differences import three_way
+
+    W, x = ica.problem(seed=3)
+    want = three_way(lambda w: ica.cost(w, x, 1e-2), lambda w: ica.cost_and_grad(w, x, 1e-2)[1],
+                     W)
+    assert ica.check(W, x)["differences"] == want["differences"]
+
+
+def test_float32_stays_float32_from_the_start_to_the_trained_weights():
+    assert ica.initial_weights(8, 5, seed=3, dtype=jnp.float32).dtype == jnp.float32
+    W, x = ica.problem(dtype=jnp.float32)
+    assert W.dtype == x.dtype == jnp.float32
+    W, trace = ica.train(np.asarray(x), 3, steps=3)
+    assert W.dtype == jnp.float32 and trace["t"].dtype == np.float32
+    assert trace["cost"][-1] < trace["cost"][0]
+
+
 def test_the_cost_is_orthonormalicacost_in_numpy():
     W, x = (np.asarray(a) for a in ica.problem(seed=2))
     X = x.T  # columns are patches, as the exercise has them

@@ -99,7 +99,7 @@ def test_a_round_over_every_patch_takes_each_once_in_3x3_groups_and_keeps_float3
     order = np.lexsort(np.asarray(X)[::-1])
     np.testing.assert_array_equal(np.asarray(X)[:, order], x[np.lexsort(x.T[::-1])].T)
     # the default groups are the torus's 3 x 3 neighbourhoods: the objective recomputed
-    V = jnp.asarray(sc.group_matrix(4, 3))  # on 3 x 3, pool 3 and 4 cover it all
+    V = jnp.asarray(sc.group_matrix(4, 3))  # 4 x 4: on 3 x 3 pools of 3 and 4 both cover all
     want = sc.objective(A, S, X, V, 5e-5, 1e-5, 1e-2)
     assert history[-1] == pytest.approx({k: float(v) for k, v in want.items()}, rel=1e-12)
     A32, S32, X32, _ = sc.learn(x.astype(np.float32), num_features=16, batch=30, rounds=1,
