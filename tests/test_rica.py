@@ -36,6 +36,22 @@ def test_the_cost_is_softicacost_in_numpy():
                                rtol=1e-12)
 
 
+def test_the_check_problem_is_drawn_in_its_dtype_and_passes_the_check_gradcheck_runs():
+    from saejax.differences import three_way
+
+    W, x = rica.problem(seed=2)  # what saejax gradcheck --rica checks
+    assert (W.shape, x.shape, W.dtype, x.dtype) == ((6, 9), (20, 9), jnp.float64, jnp.float64)
+    assert relative_difference(W, x[:6]) > 0.1  # two draws, not one
+    assert {a.dtype for a in rica.problem(jnp.float32, seed=2)} == {jnp.dtype(jnp.float32)}
+    result = rica.check(W, x)  # lambda 0.3 and epsilon 1e-2 by default
+    want = three_way(lambda w: rica.cost(w, x, 0.3, 1e-2),
+                     lambda w: rica.cost_and_grad(w, x, 0.3, 1e-2)[1], W)
+    assert result["passed"] and result["differences"] == want["differences"]
+    coarse = rica.check(W, x, eps=1e-2)  # the step reaches the finite differences
+    assert coarse["differences"]["analytic~numerical"] > 10 * want["differences"][
+        "analytic~numerical"]
+
+
 def test_the_hand_written_gradient_is_autodiffs_and_finite_differences():
     W, x = problem(1)
     J, g = rica.cost_and_grad(W, x, 0.3, 1e-2)
