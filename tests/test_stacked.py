@@ -77,6 +77,8 @@ def test_pretraining_feeds_each_layer_the_features_of_the_one_below(tmp_path):
     for layer, inputs in ((1, "data"), (2, "layer 1 features")):  # what config.json records
         data = json.loads((tmp_path / f"layer{layer}" / "config.json").read_text())["data"]
         assert (data["name"], data["layer"], data["inputs"]) == ("x", layer, inputs)
+    unrecorded = stacked.pretrain(configs[:1], x, progress=False)  # no workdir: nothing written
+    np.testing.assert_array_equal(unrecorded[0].state.params["W1"], results[0].state.params["W1"])
     w1 = {k: np.asarray(v) for k, v in results[0].state.params.items()}
     features = 1.0 / (1.0 + np.exp(-(x @ w1["W1"].T + w1["b1"])))  # NumPy, not saejax
     alone = train.run(configs[1], features, progress=False)
