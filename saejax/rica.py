@@ -92,11 +92,13 @@ def train(x_MxN, num_features: int, lam: float = 5e-4, epsilon: float = 1e-2,
           steps: int = 1000, seed: int = 0):
     """RICA's weights (num_features, n) from the tutorial's start (0.01 N(0, 1), rows scaled to
     unit length) by ``steps`` L-BFGS iterations (optax's, 100 pairs as minFunc keeps, on the
-    hand-written gradient). Returns (W with unit rows, J at the start of every iteration)."""
+    hand-written gradient). Returns (W with unit rows, J at the start of every iteration and
+    after the last: ``steps + 1`` values, the last of W before its rows are scaled)."""
     x = jnp.asarray(x_MxN)
     W0 = initial_weights(x.shape[1], num_features, seed, x.dtype)
-    W, values = _fit(W0, x, jnp.asarray(lam, x.dtype), jnp.asarray(epsilon, x.dtype), steps)
-    return unit_rows(W), np.asarray(values)
+    lam, epsilon = jnp.asarray(lam, x.dtype), jnp.asarray(epsilon, x.dtype)
+    W, values = _fit(W0, x, lam, epsilon, steps)
+    return unit_rows(W), np.append(np.asarray(values), float(cost(W, x, lam, epsilon)))
 
 
 def square_sqrt_pool(resp_BxFxCxC, pool: int, epsilon):

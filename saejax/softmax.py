@@ -57,7 +57,8 @@ def _fit_impl(features, labels, lam, num_classes: int, steps: int):
     return lbfgs_scan(lambda t: softmax_loss(t, features, labels, lam), theta, steps)
 
 
-_fit = jax.jit(_fit_impl, static_argnames=("num_classes", "steps"))  # by call: mutmut reaches the body
+# by call, not as a decorator: mutmut reaches the body
+_fit = jax.jit(_fit_impl, static_argnames=("num_classes", "steps"))
 
 
 class SoftmaxFit(NamedTuple):
@@ -78,7 +79,8 @@ def train_softmax(features, labels, lam: float = 1e-4, steps: int = 400) -> Soft
 
     Returns:
       ``SoftmaxFit(theta, info)``: theta = {"W": (K, D), "b": (K,)} and info with J of that
-      theta ("loss"), the class count and the iterations; ``predict`` and ``accuracy`` take either the fit or its theta.
+      theta ("loss"), the class count and the iterations; ``predict`` and ``accuracy`` take
+      either the fit or its theta.
 
     Raises:
       ValueError: labels that do not match the features in count, a single class, NaN features.

@@ -84,7 +84,8 @@ def _round_impl(A, X_all, key, V, lam, epsilon, gamma, batch: int, feature_steps
     return A, S, X, objective(A, S, X, V, lam, epsilon, gamma)
 
 
-_round = jax.jit(_round_impl, static_argnames=("batch", "feature_steps"))  # by call: mutmut reaches the body
+# by call, not as a decorator: mutmut reaches the body
+_round = jax.jit(_round_impl, static_argnames=("batch", "feature_steps"))
 
 
 def learn(patches_MxN, num_features: int = 121, pool: int = 3, lam: float = 5e-5,

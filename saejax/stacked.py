@@ -193,7 +193,8 @@ def _finetune_adam_impl(stack, x, labels, lam, lr, key, epochs: int, batch_size:
     return stack, values
 
 
-_finetune_adam = jax.jit(_finetune_adam_impl, static_argnames=("epochs", "batch_size"))  # by call: mutmut reaches the body
+# by call, not as a decorator: mutmut reaches the body
+_finetune_adam = jax.jit(_finetune_adam_impl, static_argnames=("epochs", "batch_size"))
 
 
 def finetune_adam(stack: dict, data, labels, lam: float = 1e-4, epochs: int = 20,

@@ -81,6 +81,16 @@ def test_learning_lowers_the_objective_on_a_small_problem():
     assert history[-1]["residue"] < history[0]["residue"]
 
 
+def test_the_check_problem_draws_each_array_from_a_key_of_its_own():
+    # one key for X and V would make X a monotone function of V entry by entry
+    S, A, X, V = (np.asarray(a) for a in sc.problem(seed=4))
+    assert (S.shape, A.shape, X.shape, V.shape) == ((16, 10), (8, 16), (8, 10), (5, 16))
+    ranks = [np.argsort(np.argsort(a.ravel()[:80])) for a in (S, A, X, V)]
+    for i in range(4):
+        for j in range(i):
+            assert abs(np.corrcoef(ranks[i], ranks[j])[0, 1]) < 0.5, (i, j)
+
+
 def test_the_check_weighs_sparsity_as_its_docstring_says():
     # lambda 0.3 and epsilon 1e-2 by default: the differences of the check spelled out
     from saejax.differences import three_way
@@ -99,7 +109,7 @@ def test_a_round_over_every_patch_takes_each_once_in_3x3_groups_and_keeps_float3
     order = np.lexsort(np.asarray(X)[::-1])
     np.testing.assert_array_equal(np.asarray(X)[:, order], x[np.lexsort(x.T[::-1])].T)
     # the default groups are the torus's 3 x 3 neighbourhoods: the objective recomputed
-    V = jnp.asarray(sc.group_matrix(4, 3))  # 4 x 4: on 3 x 3 pools of 3 and 4 both cover all
+    V = jnp.asarray(sc.group_matrix(4, 3))  # 4 x 4, since on a 3 x 3 torus both cover all
     want = sc.objective(A, S, X, V, 5e-5, 1e-5, 1e-2)
     assert history[-1] == pytest.approx({k: float(v) for k, v in want.items()}, rel=1e-12)
     A32, S32, X32, _ = sc.learn(x.astype(np.float32), num_features=16, batch=30, rounds=1,

@@ -47,7 +47,7 @@ from experiments.common import (
     save_results,
     timed_process,
 )
-from experiments.extras import require
+from experiments.extras import require, require_model
 
 LAYER, BATCH, CONTEXT = 6, 8, 128
 
@@ -129,6 +129,7 @@ def forwards() -> tuple[dict, dict]:
 def main(argv=None) -> None:
     args = parse_args(argv)
     require("lm-reference", "torch", "transformers", "accelerate")
+    require_model()
     repeats = 3 if args.quick else args.repeats
     fns, m = forwards()
     times = interleaved_medians(fns, repeats=repeats)

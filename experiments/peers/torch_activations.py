@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.extras import require
+from experiments.extras import require, require_model
 
 
 def main(argv=None) -> None:
@@ -44,6 +44,7 @@ def main(argv=None) -> None:
     parser.add_argument("--shard-tokens", type=int, default=65_536)
     args = parser.parse_args(argv)
     require("lm-reference", "torch", "transformers", "accelerate")
+    require_model()
     t0 = time.perf_counter()
 
     from pydoc_data import topics

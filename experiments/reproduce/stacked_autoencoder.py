@@ -28,6 +28,8 @@ from __future__ import annotations
 import argparse
 import time
 
+import jax.numpy as jnp
+
 from experiments.common import add_arguments, run_script, workdir_of
 from saejax import stacked
 from saejax.config import TrainConfig
@@ -95,6 +97,9 @@ def main():
     t_soft = time.perf_counter() - t0
     print(f"before fine-tuning: {100 * before:.2f}%  (softmax {t_soft:.1f} s)")
 
+    dtype = net["softmax"]["W"].dtype  # J on all the training data, before and after
+    J_before = float(stacked.cost(net, jnp.asarray(x, dtype), jnp.asarray(labels),
+                                  args.finetune_lam))
     t0 = time.perf_counter()
     if finetune_with == "lbfgs":
         tuned, info = stacked.finetune(net, x, labels, lam=args.finetune_lam,
@@ -106,10 +111,10 @@ def main():
     after = stacked.stack_accuracy(tuned, x_test, labels_test)
     t_fine = time.perf_counter() - t0
     print(f"after fine-tuning: {100 * after:.2f}%  (fine-tuning {t_fine:.1f} s, J "
-          f"{info['loss'][0]:.4f} -> {info['final_loss']:.4f})")
+          f"{J_before:.4f} -> {info['final_loss']:.4f})")
     files.write_json(workdir / "result.json", {
-        "before_finetuning": before, "after_finetuning": after,
-        "finetune_loss": info["loss"], "seconds": {"pretraining": t_pre, "softmax": t_soft,
+        "before_finetuning": before, "after_finetuning": after, "finetune_loss": info["loss"],
+        "finetune_J": {"before": J_before, "after": info["final_loss"]}, "seconds": {"pretraining": t_pre, "softmax": t_soft,
                                                    "finetuning": t_fine}})
     models.export_stack(tuned, workdir / "model", {
         "before_finetuning": before, "after_finetuning": after, "data": args.data})

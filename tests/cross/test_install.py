@@ -31,9 +31,8 @@ def test_no_dependency_has_an_upper_bound():
     for name in ("jax", "jaxlib", "optax", "flax", "orbax-checkpoint"):
         for version in ("0.11.2", "0.12.0", "1.0.0"):
             assert reqs[name].specifier.contains(version), f"{reqs[name]} refuses {name} {version}"
-    for name, req in reqs.items():
-        for version in ("99.0", "2027.1"):
-            assert req.specifier.contains(version), f"{req} refuses {name} {version}"
+    for name, req in reqs.items():  # lower bounds only: no <, <=, ==, ~=, != or ===
+        assert {s.operator for s in req.specifier} <= {">=", ">"}, f"{req} bounds {name} above"
 
 
 def newer_jax() -> str | None:
