@@ -2,7 +2,7 @@
 
 Command:   .venv/bin/python -m experiments.bench.exercise --data ../shared/data/IMAGES_sparsenet.mat
            [--repeats 5] [--no-scipy]
-Needs:     PyTorch for the PyTorch peer (pip install torch); it is skipped when absent.
+Needs:     PyTorch for the PyTorch peer (pip install -e '.[bench]'); it is skipped when absent.
 Run time:  about 2 minutes on 2 CPU cores (the SciPy peer is most of it).
 Expected:  the README's exercise table (experiments/results/bench_exercise.md).
 

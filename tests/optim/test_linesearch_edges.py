@@ -170,6 +170,23 @@ def test_a_flat_phi_ends_when_its_bracket_narrows_below_prog_tol():
         assert r ** (n - 1) * scale < 1e-9 <= r ** (n - 2) * scale
 
 
+@pytest.mark.parametrize(("q", "a", "b", "c", "t0"), [
+    (0.25, -0.9403747811199694, -0.7855965612277305, -0.7530194064727058, 2.0),
+    (0.25, -2.998127788973978, -1.7004092132230983, -0.7918242180590083, 1.0),
+    (1.0, 0.4333769728325034, -0.7371866762311798, -1.0623889207611459, 1.0),
+    (1.0, 0.2360124372389314, -2.184754788268269, -1.161680589470046, 2.0)])
+def test_a_staircase_phi_whose_trials_tie_the_low_end_follows_minfunc(q, a, b, c, t0):
+    # phi = a cubic rounded down to steps of q (its slope the cubic's): zoom trials land on the
+    # low end's step, phi equal to it, and minFunc then replaces the high end (f_new >= f_lo)
+    def phi(t):
+        return math.floor((a * t**3 / 3 + b * t**2 + c * t) / q) * q, a * t * t + 2 * b * t + c
+
+    f0, g0 = phi(0.0)
+    state = assert_matches_reference(phi, f0, g0, t0, 1.0)
+    fs = [phi(t)[0] for t in run_ours(phi, f0, g0, t0, 1.0)[0]]
+    assert len(set(fs)) < len(fs) and int(state.evals) >= 10  # ties, and a long zoom
+
+
 @pytest.mark.parametrize("f_bad", [math.inf, math.nan])
 @pytest.mark.parametrize("t0", [2.5, 10.0])
 def test_a_non_finite_phi_with_a_finite_slope_follows_minfunc(f_bad, t0):
