@@ -184,6 +184,18 @@ def test_a_perfect_dictionary_is_recovered_whole():
     assert out == {"mcc": pytest.approx(1.0), "recovered_fraction": 1.0, "f1": 1.0}
 
 
+def test_recovery_is_free_of_row_norms_and_a_cosine_of_exactly_0_9_is_not_above_it():
+    # feature 0 along e0 meets latent 0 = (9, 3, 3, 1) / 10 at |cos| 0.9 exactly (every step
+    # exact in float64); feature 1 along e3 meets latent 1 = e3. Rows of norm 0.37 and 2.
+    d = np.array([[0.37, 0, 0, 0], [0, 0, 0, 2.0]])
+    w = np.array([[9.0, 3, 3, 1], [0, 0, 0, 5]]).T  # decoder columns (N, H)
+    feature_P, latent_P, cos_P = metrics.match_features(w, d)
+    assert feature_P.tolist() == [0, 1] and latent_P.tolist() == [0, 1]
+    assert cos_P.tolist() == [0.9, 1.0]
+    out = metrics.recovery(w, d)  # "exceeds 0.9" (docs/synthetic.md): the first does not
+    assert out["recovered_fraction"] == 0.5 and out["mcc"] == pytest.approx(0.95, rel=1e-15)
+
+
 def test_a_permuted_and_sign_flipped_dictionary_is_matched_back():
     d, c = _dictionary(), _true_codes()
     perm = np.array([3, 0, 5, 1, 4, 2])

@@ -1,6 +1,8 @@
 """The L-BFGS memory of saejax.optim: both ways through it give the two-loop recursion, a tick
-reads it twice, and a bfloat16 memory keeps rounded pairs, is read as it is kept on an H100,
-and reaches the minimum."""
+reads it twice, a fresh state's dtypes, and a bfloat16 memory keeps rounded pairs (cast before
+they are written), is read as it is kept on an H100, and reaches the minimum."""
+
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -145,3 +147,27 @@ def buffers_of(hlo: str, size: int) -> list[tuple[str, str]]:
         if int(np.prod([int(d) for d in op.group(2).split(",") if d])) == size:
             found.append((op.group(1), op.group(3)))
     return found
+
+
+def test_a_fresh_state_counts_in_int32_and_keeps_the_params_and_memory_dtypes():
+    opt = optim.init_lbfgs({"x": jnp.zeros(3, jnp.float32)}, 4, jnp.bfloat16)
+    assert opt.S.dtype == opt.Y.dtype == jnp.bfloat16 and opt.S.shape == (4, 3)
+    for name in ("rho", "SY", "YY", "h_diag", "value", "grad", "direction", "best_grad"):
+        assert getattr(opt, name).dtype == jnp.float32, name
+    for name in ("stored", "evaluations", "stop"):  # counters, compared and checkpointed as such
+        assert getattr(opt, name).dtype == jnp.int32 and int(getattr(opt, name)) == 0, name
+    assert opt.started.dtype == bool and not bool(opt.started) and bool(opt.search.ended)
+
+
+def test_a_pair_is_cast_to_the_memory_dtype_before_it_is_written():
+    # Writing float64 into a bfloat16 memory makes JAX warn of a lossy implicit cast in the
+    # scatter, and a future JAX refuses it: the pair is cast first, in its own dtype's rounding.
+    opt = optim.init_lbfgs({"x": jnp.zeros(5, jnp.float32)}, 3, jnp.bfloat16)
+    s = jnp.linspace(-1.3, 1.1, 5, dtype=jnp.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        S, Y, *_ = optim.lbfgs._remember(opt, s, 2 * s, jnp.dot(2 * s, s), True, False, s)
+    np.testing.assert_array_equal(np.asarray(S[0], np.float32),
+                                  np.asarray(s.astype(jnp.bfloat16), np.float32))
+    np.testing.assert_array_equal(np.asarray(Y[0], np.float32),
+                                  np.asarray((2 * s).astype(jnp.bfloat16), np.float32))
