@@ -19,7 +19,10 @@ on disk after it was written (which orbax reads without complaint) is refused, b
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
+import time
 from pathlib import Path
 
 import jax
@@ -29,6 +32,39 @@ import numpy as np
 from saejax.records import files
 
 logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def failed_reads_settled(quiet: float = 0.1, longest: float = 2.0):
+    """Around an orbax restore: when it fails, waits for tensorstore's reads still in flight.
+
+    A failed restore returns at its first unreadable array and closes orbax's event loop while
+    the other reads run on; each then calls back into the closed loop, which Python reports as
+    "Exception ignored ... Event loop is closed" on stderr, after saejax's one-line error or in
+    whatever runs next. Those reports only are dropped, until none has come for ``quiet``
+    seconds since the failure (``longest`` at most); any other goes to the hook that was in
+    place. A restore that succeeds does not wait."""
+    previous = sys.unraisablehook
+    last = [0.0]  # when the last such report came
+
+    def hook(report):
+        if isinstance(report.exc_value, RuntimeError) and str(report.exc_value) == (
+                "Event loop is closed"):
+            last[0] = time.perf_counter()
+        else:
+            previous(report)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    except Exception:
+        start = time.perf_counter()
+        while (time.perf_counter() - max(last[0], start) < quiet
+               and time.perf_counter() - start < longest):
+            time.sleep(0.01)
+        raise
+    finally:
+        sys.unraisablehook = previous
 
 
 def load_orbax():
@@ -165,7 +201,8 @@ class Checkpointer:
                 f"no checkpoint found in {self.directory}. Run without resume=True to start afresh."
             )
         try:
-            tree = self._manager.restore(step, args=load_orbax().args.StandardRestore())
+            with failed_reads_settled():
+                tree = self._manager.restore(step, args=load_orbax().args.StandardRestore())
         except Exception as err:
             raise _unusable(self.directory, step, err) from err
         return unsealed(tree, f"checkpoint {step} in {self.directory}")
@@ -213,7 +250,8 @@ def restore_tree(path: str | Path) -> dict:
     """The ``named`` tree that ``save_tree`` wrote to ``path``, as NumPy arrays."""
     checkpointer = load_orbax().StandardCheckpointer(multiprocessing_options=solo_options())
     try:
-        tree = jax.tree.map(np.asarray, checkpointer.restore(Path(path).absolute()))
+        with failed_reads_settled():
+            tree = jax.tree.map(np.asarray, checkpointer.restore(Path(path).absolute()))
     except Exception as err:  # orbax and tensorstore raise many kinds; each means unreadable
         raise CheckpointError(
             f"{path} cannot be read ({type(err).__name__}: {_first_line(err)}): it is corrupt. "

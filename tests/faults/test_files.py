@@ -141,8 +141,10 @@ def garble(path):
     path.write_bytes(bytes(data))
 
 
-# orbax leaves callbacks of the failed read behind it, which warn once its event loop closes
-ORBAX_READ_FAILED = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+# A failed orbax read leaves tensorstore's other reads in flight, whose callbacks find orbax's
+# event loop closed ("Exception ignored ... Event loop is closed"). saejax waits for them and
+# drops those reports (checkpoints.failed_reads_settled): none may reach the test, or the next.
+ORBAX_READ_FAILED = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 
 
 @ORBAX_READ_FAILED

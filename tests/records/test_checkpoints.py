@@ -122,3 +122,35 @@ def test_a_checkpoint_restores_only_into_its_own_shapes_and_dtypes(tmp_path):
     with pytest.raises(CheckpointError, match="does not match"):
         ckpt.restore({"x": np.arange(4.0), "n": np.int32(4)})
     ckpt.close()
+
+
+def test_a_failed_read_waits_for_its_stray_callbacks_and_drops_only_theirs(monkeypatch):
+    # What orbax leaves behind a failed restore, played by threads: two reads in flight report
+    # "Event loop is closed" after the error (dropped); another report goes on to the hook.
+    import sys
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", seen.append)
+
+    def report_later(delay, err):
+        time.sleep(delay)
+        sys.unraisablehook(SimpleNamespace(exc_value=err))
+
+    other = ValueError("not orbax's")
+    reports = [(0.02, RuntimeError("Event loop is closed")), (0.03, other),
+               (0.06, RuntimeError("Event loop is closed"))]
+    threads = [threading.Thread(target=report_later, args=r) for r in reports]
+    with pytest.raises(OSError, match="unreadable"):
+        with checkpoints.failed_reads_settled(quiet=0.5):
+            for t in threads:
+                t.start()
+            raise OSError("unreadable")
+    assert not any(t.is_alive() for t in threads)  # it waited for the last of them
+    assert [r.exc_value for r in seen] == [other]
+    assert sys.unraisablehook == seen.append  # the hook in place before is back
+    with checkpoints.failed_reads_settled():  # a read that succeeds
+        pass
+    assert sys.unraisablehook == seen.append
