@@ -71,6 +71,15 @@ def test_training_lowers_the_cost_and_keeps_unit_rows():
     np.testing.assert_allclose(np.linalg.norm(W, axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow  # a compiled L-BFGS
+def test_float32_patches_train_in_float32_with_numpy_scalar_settings():
+    # np.float64 lambda and epsilon (as a config file gives them) must not promote the fit
+    _, x = problem(3)
+    W, values = rica.train(np.asarray(x, np.float32), 4, lam=np.float64(0.1),
+                           epsilon=np.float64(1e-2), steps=3)
+    assert W.dtype == jnp.float32 and len(values) == 4 and np.all(np.isfinite(values))
+
+
 def test_square_sqrt_pooling_by_loops():
     resp = np.random.default_rng(0).normal(size=(2, 3, 10, 10))
     want = np.zeros((2, 3, 2, 2))

@@ -123,3 +123,16 @@ def test_adam_takes_any_batch_size_from_one_to_every_example():
     for bad in (0, 7):
         with pytest.raises(ValueError, match=r"batch_size must lie in \[1, 6\]"):
             stacked.finetune_adam(net, x, labels, batch_size=bad)
+
+
+@pytest.mark.slow  # a compiled softmax fit
+def test_the_softmax_on_one_float32_layer_is_float32_whatever_the_data():
+    rng = np.random.default_rng(4)
+    x, labels = rng.uniform(0, 1, (30, 6)), np.arange(30) % 3  # float64 data
+    layer = {"W1": rng.normal(0, 0.3, (4, 6)).astype(np.float32), "b1": np.zeros(4, np.float32)}
+    net, top = stacked.softmax_on_top([layer], x, labels, steps=5)
+    want = 1.0 / (1.0 + np.exp(-(x @ layer["W1"].T.astype(np.float64))))  # NumPy, float64
+    assert top.dtype == np.float32 and top.shape == (30, 4)
+    np.testing.assert_allclose(top, want, rtol=1e-5)
+    assert {a.dtype for a in (*net["layers"][0].values(), *net["softmax"].values())} == {
+        jnp.dtype(jnp.float32)}
