@@ -97,8 +97,8 @@ def train(x_MxN, num_features: int, lam: float = 5e-4, epsilon: float = 1e-2,
     x = jnp.asarray(x_MxN)
     W0 = initial_weights(x.shape[1], num_features, seed, x.dtype)
     lam, epsilon = jnp.asarray(lam, x.dtype), jnp.asarray(epsilon, x.dtype)
-    W, values = _fit(W0, x, lam, epsilon, steps)
-    return unit_rows(W), np.append(np.asarray(values), float(cost(W, x, lam, epsilon)))
+    W, values, final = _fit(W0, x, lam, epsilon, steps)
+    return unit_rows(W), np.append(np.asarray(values), float(final))
 
 
 def square_sqrt_pool(resp_BxFxCxC, pool: int, epsilon):

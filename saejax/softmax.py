@@ -88,9 +88,8 @@ def train_softmax(features, labels, lam: float = 1e-4, steps: int = 400) -> Soft
     features, labels, k = check_labels(features, labels)
     x, y = jnp.asarray(features), jnp.asarray(labels, jnp.int32)
     lam = jnp.asarray(lam, features.dtype)
-    theta, _ = _fit(x, y, lam, k, int(steps))  # its values: J at the start of each step
-    loss = float(softmax_loss(theta, x, y, lam))  # J of the theta returned
-    return SoftmaxFit(theta, {"loss": loss, "num_classes": k, "steps": int(steps)})
+    theta, _, loss = _fit(x, y, lam, k, int(steps))  # loss: J of the theta returned
+    return SoftmaxFit(theta, {"loss": float(loss), "num_classes": k, "steps": int(steps)})
 
 
 def predict(theta, features) -> np.ndarray:

@@ -78,8 +78,8 @@ def _round_impl(A, X_all, key, V, lam, epsilon, gamma, batch: int, feature_steps
     """One alternation: a fresh minibatch, the codes by L-BFGS, the weights in closed form."""
     X = X_all[:, jax.random.choice(key, X_all.shape[1], (batch,), replace=False)]
     S0 = (A.T @ X) / jnp.sum(A * A, axis=0)[:, None]
-    S, _ = lbfgs_scan(lambda s: feature_cost(s, A, X, V, lam, epsilon), S0, feature_steps,
-                      value_and_grad=lambda s: feature_cost_and_grad(s, A, X, V, lam, epsilon))
+    S, _, _ = lbfgs_scan(lambda s: feature_cost(s, A, X, V, lam, epsilon), S0, feature_steps,
+                         value_and_grad=lambda s: feature_cost_and_grad(s, A, X, V, lam, epsilon))
     A = weight_step(S, X, gamma)
     return A, S, X, objective(A, S, X, V, lam, epsilon, gamma)
 

@@ -168,8 +168,8 @@ def finetune(stack: dict, data, labels, lam: float = 1e-4, steps: int = 400) -> 
     data, labels, _ = check_labels(data, labels)
     dtype = stack["softmax"]["W"].dtype
     x, y, lam = jnp.asarray(data, dtype), jnp.asarray(labels, jnp.int32), jnp.asarray(lam, dtype)
-    stack, values = _finetune(stack, x, y, lam, int(steps))
-    return stack, {"loss": np.asarray(values).tolist(), "final_loss": float(cost(stack, x, y, lam))}
+    stack, values, final = _finetune(stack, x, y, lam, int(steps))
+    return stack, {"loss": np.asarray(values).tolist(), "final_loss": float(final)}
 
 
 def _finetune_adam_impl(stack, x, labels, lam, lr, key, epochs: int, batch_size: int):
@@ -190,7 +190,7 @@ def _finetune_adam_impl(stack, x, labels, lam, lr, key, epochs: int, batch_size:
 
     (stack, _), values = jax.lax.scan(epoch, (stack, tx.init(stack)),
                                       jax.random.split(key, epochs))
-    return stack, values
+    return stack, values, cost(stack, x, labels, lam)  # J on all the data at the end
 
 
 # by call, not as a decorator: mutmut reaches the body
@@ -208,9 +208,9 @@ def finetune_adam(stack: dict, data, labels, lam: float = 1e-4, epochs: int = 20
         raise ValueError(f"batch_size must lie in [1, {len(data)}], got {batch_size}.")
     dtype = stack["softmax"]["W"].dtype
     x, y, lam = jnp.asarray(data, dtype), jnp.asarray(labels, jnp.int32), jnp.asarray(lam, dtype)
-    stack, values = _finetune_adam(stack, x, y, lam, jnp.asarray(lr, dtype), jax.random.key(seed),
-                                   int(epochs), int(batch_size))
-    return stack, {"loss": np.asarray(values).tolist(), "final_loss": float(cost(stack, x, y, lam))}
+    stack, values, final = _finetune_adam(stack, x, y, lam, jnp.asarray(lr, dtype),
+                                          jax.random.key(seed), int(epochs), int(batch_size))
+    return stack, {"loss": np.asarray(values).tolist(), "final_loss": float(final)}
 
 
 def predict(stack: dict, x) -> np.ndarray:

@@ -23,7 +23,8 @@ def lbfgs_scan(value_fn, params, steps: int, value_and_grad=None, memory_size: i
       max_linesearch_steps: trials of the zoom line search per iteration.
 
     Returns:
-      ``(params, values)``: the final params and J at the start of every iteration.
+      ``(params, values, final)``: the final params, J at the start of every iteration, and J
+      of the final params (``value_fn``'s, one evaluation more, inside the same program).
     """
     tx = optax.lbfgs(memory_size=memory_size, linesearch=optax.scale_by_zoom_linesearch(
         max_linesearch_steps=max_linesearch_steps, initial_guess_strategy="one"))
@@ -41,4 +42,4 @@ def lbfgs_scan(value_fn, params, steps: int, value_and_grad=None, memory_size: i
         return (optax.apply_updates(params, updates), state), value
 
     (params, _), values = jax.lax.scan(step, (params, tx.init(params)), None, length=steps)
-    return params, values
+    return params, values, value_fn(params)

@@ -20,13 +20,14 @@ def quadratic(params):
 
 def test_a_quadratic_reaches_the_solution_of_its_linear_system():
     start = {"x": jnp.zeros(5)}
-    params, values = jax.jit(lbfgs_scan, static_argnums=(0, 2))(quadratic, start, 20)
+    params, values, final = jax.jit(lbfgs_scan, static_argnums=(0, 2))(quadratic, start, 20)
     x_star = np.linalg.solve(A, b)
     np.testing.assert_allclose(params["x"], x_star, rtol=1e-8, atol=1e-10)
     # J at the start of every iteration: 0 at x = 0, never rising, down to -b.x*/2 at the end
     assert values.shape == (20,) and values[0] == 0.0
     assert np.all(np.diff(np.asarray(values)) <= 1e-12)
     np.testing.assert_allclose(values[-1], -0.5 * b @ x_star, rtol=1e-10)
+    np.testing.assert_allclose(final, quadratic(params), rtol=1e-15)  # J of the params returned
 
 
 def test_a_hand_written_gradient_drives_it_to_the_same_minimizer():
@@ -34,6 +35,6 @@ def test_a_hand_written_gradient_drives_it_to_the_same_minimizer():
         return quadratic(params), {"x": jnp.asarray(A) @ params["x"] - jnp.asarray(b)}
 
     run = jax.jit(lbfgs_scan, static_argnums=(0, 2, 3))
-    hand, values = run(quadratic, {"x": jnp.ones(5)}, 12, value_and_grad)
+    hand, values, _ = run(quadratic, {"x": jnp.ones(5)}, 12, value_and_grad)
     np.testing.assert_allclose(hand["x"], np.linalg.solve(A, b), rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(values[0], 0.5 * A.sum() - b.sum(), rtol=1e-12)  # J(ones)
