@@ -12,7 +12,6 @@ trained on: all but each context's BOS unless its cache kept the BOS.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from pathlib import Path
 
@@ -56,8 +55,7 @@ def _context_losses(logits_BxTxV, tokens_BxT):
                                                                          tokens_BxT)
 
 
-@functools.partial(jax.jit, static_argnames=("lm_config", "layer", "site"))
-def _baseline_pass(lm_params, tokens_BxT, mask_T, lm_config, layer, site):
+def _baseline_pass_impl(lm_params, tokens_BxT, mask_T, lm_config, layer, site):
     """Each context's clean loss and its loss with the site zeroed where ``mask`` is 1: the
     blocks before ``layer`` run once for both."""
     from saejax.models import llama
@@ -74,8 +72,11 @@ def _baseline_pass(lm_params, tokens_BxT, mask_T, lm_config, layer, site):
     return losses
 
 
-@functools.partial(jax.jit, static_argnames=("lm_config", "layer", "site", "first", "net"))
-def _member_pass(lm_params, tokens_BxT, traced, lm_config, layer, site, first, net):
+# jitted by call rather than as decorators, so that mutation testing reaches the bodies
+_baseline_pass = jax.jit(_baseline_pass_impl, static_argnames=("lm_config", "layer", "site"))
+
+
+def _member_pass_impl(lm_params, tokens_BxT, traced, lm_config, layer, site, first, net):
     """One pass with the site replaced by the autoencoder's reconstruction where ``mask`` is 1:
     each context's loss, and the site's rows from position ``first`` on, their reconstruction
     and their codes."""
@@ -97,6 +98,10 @@ def _member_pass(lm_params, tokens_BxT, traced, lm_config, layer, site, first, n
     out = llama.at(lm_params, resid, lm_config, layer, spliced)["resid_post"]
     losses = _context_losses(llama.after(lm_params, out, lm_config, layer), tokens_BxT)
     return losses, seen["x"], seen["x_hat"], seen["f"]
+
+
+_member_pass = jax.jit(_member_pass_impl,
+                       static_argnames=("lm_config", "layer", "site", "first", "net"))
 
 
 def lm_of(data_info: dict):

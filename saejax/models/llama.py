@@ -17,7 +17,6 @@ Sites of block L (docs/language-model.md has the table):
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import jax
@@ -189,11 +188,14 @@ def after(params, resid_BxTxD, config: LlamaConfig, layer: int):
     return logits_of(params, _blocks(params, resid_BxTxD, config, layer + 1, None), config)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "layer", "site"))
-def activations(params, tokens_BxT, config: LlamaConfig, layer: int, site: str):
+def _activations(params, tokens_BxT, config: LlamaConfig, layer: int, site: str):
     """The (B, T, D) float32 activations at ``site`` of block ``layer`` (from 0); blocks after
     it are not run."""
     return at(params, before(params, tokens_BxT, config, layer), config, layer)[site]
+
+
+# jitted by call rather than as decorators, so that mutation testing reaches the bodies
+activations = jax.jit(_activations, static_argnames=("config", "layer", "site"))
 
 
 def logits_of(params, resid_BxTxD, config: LlamaConfig):
@@ -202,8 +204,7 @@ def logits_of(params, resid_BxTxD, config: LlamaConfig):
     return (h @ unembed.T).astype(jnp.float32)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "layer", "site", "replace"))
-def logits(params, tokens_BxT, config: LlamaConfig, layer: int | None = None,
+def _logits(params, tokens_BxT, config: LlamaConfig, layer: int | None = None,
            site: str | None = None, replace=None, replace_args=None):
     """The (B, T, V) float32 logits; with ``layer``, ``site`` and ``replace``, the value at that
     site is replaced by ``replace(value, replace_args)`` before the rest of the model runs.
@@ -214,6 +215,9 @@ def logits(params, tokens_BxT, config: LlamaConfig, layer: int | None = None,
     swap = lambda s, v: replace(v, replace_args) if s == site else None  # noqa: E731
     resid = at(params, before(params, tokens_BxT, config, layer), config, layer, swap)
     return after(params, resid["resid_post"], config, layer)
+
+
+logits = jax.jit(_logits, static_argnames=("config", "layer", "site", "replace"))
 
 
 def hidden_states(params, tokens_BxT, config: LlamaConfig) -> list:
