@@ -99,7 +99,9 @@ class TrainConfig:
         "[0.1, 0.9]) or "
         "standardize (per-feature mean 0, std 1)", program=False, choices=NORMALIZATIONS)
     num_examples: int = setting(
-        10_000, "patches to sample, or MNIST or digits images to take (the first)",
+        10_000, "patches to sample, or MNIST or digits images to take (the first); for "
+        "--data FILE.npy, .npz or an activations directory, rows to sample (every row when "
+        "left out)",
         program=False, rule="positive_int")
     patch_size: int = setting(8, "side of a square patch in pixels (patches only)",
                               program=False, rule="positive_int")

@@ -34,6 +34,16 @@ def checked(kind, rule: str | None, name: str):
     return parse
 
 
+def int_or_auto(text: str):
+    """A count, or "auto" (the config chooses it)."""
+    from saejax.config import AUTO
+
+    return AUTO if text == AUTO else int(text)
+
+
+int_or_auto.__name__ = "int or auto"
+
+
 def add_train_options(p, swept=(), without=()) -> None:
     """One flag per TrainConfig field but ``dataset`` and ``without`` (settings the command
     does not take), its comment as the help; ``swept`` ones take lists. Shared by `saejax
@@ -53,10 +63,11 @@ def add_train_options(p, swept=(), without=()) -> None:
         if f.name == "tied":
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
             continue
-        kind = {"batch_size": int, "data": str}.get(f.name, type(default))
+        kind = {"batch_size": int_or_auto, "data": str}.get(f.name, type(default))
         rule = None if f.name in swept else meta["rule"]  # a sweep checks its grid itself
         kw = {"type": checked(kind, rule, f.name), "choices": meta["choices"], "help": help_,
-              "metavar": {int: "N", float: "X", str: "PATH"}[kind] if not meta["choices"] else None}
+              "metavar": {int: "N", int_or_auto: "N", float: "X", str: "PATH"}[kind]
+              if not meta["choices"] else None}
         if f.name in swept:
             kw.update(nargs="+", action=Values, type=values_of(kind, f.name),
                       help=help_ + "; the values to sweep, separated by spaces or commas")

@@ -58,6 +58,13 @@ def explained_variance(x_MxN, x_hat_MxN):
     return 1.0 - fvu(x_MxN, x_hat_MxN)
 
 
+def loss_recovered(clean: float, spliced: float, zero: float) -> float:
+    """The share of the loss that zero-ablating a site costs which splicing the autoencoder's
+    reconstruction in wins back: (zero - spliced) / (zero - clean), SAELens's ce_loss_score. 1
+    is as good as the clean model, 0 as bad as zeros; NaN when zeroing the site costs nothing."""
+    return (zero - spliced) / (zero - clean) if zero != clean else float("nan")
+
+
 def mean_l0(f_MxH):
     """The mean number of active (nonzero) latents per example. Every sigmoid unit is active:
     for UFLDL's network it is H."""

@@ -33,10 +33,25 @@ def test_flags_reach_the_config():
     assert (config.optimizer, config.momentum, config.batch_size) == ("momentum", 0.5, 256)
 
 
+@pytest.mark.parametrize("given, adam, lbfgs", [("auto", 256, None), ("32", 32, "refused")])
+def test_batch_size_takes_a_count_or_auto_as_its_help_says(given, adam, lbfgs, capsys):
+    # --help shows "(default: auto)": typing it must mean what leaving the flag out means
+    for optimizer, expected in (("adam", adam), ("lbfgs", lbfgs)):
+        args = cli.build_parser().parse_args(
+            ["train", "--optimizer", optimizer, "--batch-size", given])
+        if expected == "refused":
+            with pytest.raises(ValueError, match="batch_size must be None for L-BFGS"):
+                cli.config_from_args(args)
+        else:
+            assert cli.config_from_args(args).batch_size == expected
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "--rho", "2"], "rho must lie strictly inside (0, 1)"),
     (["train", "--steps", "0"], "steps must be a positive integer below 2**31"),
     (["train", "--lr", "abc"], "lr must be a float"),
+    (["train", "--batch-size", "many"], "batch_size must be an int or auto, got 'many'"),
+    (["train", "--batch-size", "0"], "batch_size must be a positive integer"),
     (["gradcheck", "--eps", "-1"], "eps must be finite and > 0"),
     (["gradcheck", "--m", "0"], "m must be a positive integer"),
     (["gradcheck", "--lam", "-1"], "lam must be finite and >= 0"),

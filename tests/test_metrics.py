@@ -70,6 +70,16 @@ def test_explained_variance_uses_each_columns_mean():
     assert float(metrics.explained_variance(x, jnp.array([[1.0, 2.0], [1.0, 2.0]]))) == 0.0
 
 
+def test_loss_recovered_by_hand():
+    # zeroing the site costs 4 - 2 = 2 nats; the splice costs 2.5 - 2 = 0.5 of them: 1.5 / 2
+    assert metrics.loss_recovered(clean=2.0, spliced=2.5, zero=4.0) == 0.75
+    assert metrics.loss_recovered(2.0, 2.0, 4.0) == 1.0  # as good as the clean model
+    assert metrics.loss_recovered(2.0, 4.0, 4.0) == 0.0  # as bad as zeros
+    assert metrics.loss_recovered(2.0, 5.0, 4.0) == -0.5  # worse than zeros
+    # zeroing the site costs nothing: no share to speak of (not a division by zero)
+    assert np.isnan(metrics.loss_recovered(2.0, 2.5, 2.0))
+
+
 def test_explained_variance_sigmoid_decoder_can_be_negative():
     # W2 = 0 and b2 = [ln 3, -ln 3] make a3 = [s(ln 3), s(-ln 3)] = [0.75, 0.25] for both examples.
     # Residual: x1 = [0, 1]: 0.75^2 + 0.75^2 = 1.125; x2 = [1, 0]: 0.25^2 + 0.25^2 = 0.125.

@@ -3,7 +3,7 @@
 Command:   .venv/bin/python -m experiments.reproduce.ufldl_sparse_autoencoder [--data ../shared/data/IMAGES_sparsenet.mat]
 Run time:  about 5 s on 2 CPU cores (400 L-BFGS iterations, 1-2 s of it compilation).
 Expected:  on IMAGES_sparsenet.mat (Olshausen's ten whitened images) J ends near 0.445; a
-           NumPy + SciPy L-BFGS-B reference reached 0.448 on the same images. On the embedded
+           NumPy + SciPy L-BFGS-B reference reached 0.4448 on the same patches. On the embedded
            scikit-image photographs (no --data) J ends near 0.379. Either way the 25 filters in
            filters.png are localized, oriented edge detectors and mean rho_hat sits near 0.011.
 

@@ -222,6 +222,6 @@ def evaluate(held: Held, config, params, normalization: dict, batch_size: int = 
             "held_out": held.text["sha256"] != act.get("text_sha256"),
             "contexts": len(held.contexts), "tokens": rows, "bos_replaced": held.kept,
             "clean_loss": clean, "spliced_loss": spliced, "zero_ablation_loss": zero,
-            "loss_recovered": (zero - spliced) / (zero - clean) if zero != clean else math.nan,
+            "loss_recovered": metrics.loss_recovered(clean, spliced, zero),
             "heldout_explained_variance": float(metrics.explained_variance(x, x_hat)),
             "heldout_mean_l0": l0_sum / rows, "heldout_dead_fraction": float(1 - fired.mean())}

@@ -136,7 +136,7 @@ def block_sites(block, resid_BxTxD, config: LlamaConfig, replace=None, factors_E
     """One block: every site's value, with ``replace(site, value)`` (when given) substituted for
     the value at each site it returns non-None for; ``factors_E2``, the file's rotary frequency
     factors (``params.get("rope_freqs")``). Returns the dict of sites."""
-    sites = {"resid_pre": resid_BxTxD}
+    sites = {}
 
     def put(site, value):
         swapped = None if replace is None else replace(site, value)

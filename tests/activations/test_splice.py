@@ -7,7 +7,7 @@ import pytest
 from architectures import family_reference as ref
 from models import tiny_llama as tiny
 
-from saejax import architectures
+from saejax import architectures, losses
 from saejax.activations import cache, splice
 from saejax.config import TrainConfig
 from saejax.data import arrays
@@ -101,3 +101,23 @@ def test_a_model_not_trained_on_activations_is_refused(setup):
     params = architectures.init_params(jax.random.PRNGKey(0), tiny.D, 20, "topk")
     with pytest.raises(DataError, match="normalized as 'ufldl'"):
         splice.evaluate(held, config, params, {"kind": "ufldl"})
+
+
+def test_a_float64_autoencoder_hands_the_model_float32_in_the_sites_units():
+    # the model runs at its own width after the splice: a float64 reconstruction would carry
+    # every later block into float64
+    config = TrainConfig(dataset="array", arch="topk", k=3, n_hidden=20, lam=0.0)
+    params = architectures.init_params(jax.random.PRNGKey(4), tiny.D, 20, "topk",
+                                       dtype="float64")
+    x = np.random.default_rng(5).normal(size=(6, tiny.D)).astype(np.float32)
+    mean = np.linspace(-1, 1, tiny.D, dtype=np.float32)
+    std = np.linspace(0.5, 2, tiny.D, dtype=np.float32)
+    args = {"params": params, "mean": mean, "std": std, "dtype": np.zeros((), np.float64),
+            "net": splice.Net("topk", "linear", False), "hyper": losses.hyper_of(config)}
+    f, x_hat = splice._codes_and_reconstruction(x, args)
+    assert x_hat.dtype == np.float32 and f.dtype == np.float64
+    p = ref.as_numpy(params)
+    want_f = ref.codes(p, (x.astype(np.float64) - mean) / std, "topk", k=3)
+    want = (want_f @ p["W2"].T + p["b2"]) * std + mean
+    np.testing.assert_allclose(f, want_f, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(x_hat, want, rtol=1e-5, atol=1e-5)

@@ -1,6 +1,7 @@
 """The JAX Llama forward pass against a NumPy one written in transformers' layout, on a tiny random
 model written as a GGUF file the way llama.cpp's converter writes one."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -111,6 +112,36 @@ def test_bfloat16_weights_stay_close(tiny_model):
     assert model.params["blocks"]["attn_norm"].dtype == jnp.float32
     _, _, logits_np = tiny.reference(weights, TOKENS)
     assert rel(llama.logits(model.params, TOKENS, model.config), logits_np) < 0.05
+
+
+def dot_operand_dtypes(jaxpr) -> list:
+    """The operand dtypes of every matrix product in a jaxpr and the jaxprs inside it."""
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            found.append(tuple(str(v.aval.dtype) for v in eqn.invars))
+        for value in eqn.params.values():
+            for inner in value if isinstance(value, (list, tuple)) else [value]:
+                inner = getattr(inner, "jaxpr", inner)
+                if hasattr(inner, "eqns"):
+                    found += dot_operand_dtypes(inner)
+    return found
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_every_product_runs_in_the_weights_dtype(tiny_model, dtype):
+    # what bfloat16 weights are for: the products (projections, attention, MLP, unembedding)
+    # take bfloat16 operands, whatever the float32 stream between them (x64 is on in the tests)
+    _, loaded = tiny_model
+    model = llama.load(loaded.path, dtype=dtype)
+    for fn, args in [(llama.logits, ()), (llama.activations, (1, "mlp_out"))]:
+        jaxpr = jax.make_jaxpr(fn, static_argnums=tuple(range(2, 3 + len(args))))(
+            model.params, TOKENS, model.config, *args)
+        dots = dot_operand_dtypes(jaxpr.jaxpr)
+        # a block's q, k, v, two attention einsums, output and three MLP products, once for
+        # the scan over the blocks; then the unembedding, or the block whose site is read
+        assert len(dots) == (18 if args else 10), dots
+        assert set(dots) == {(dtype, dtype)}, dots
 
 
 def test_the_tokenizer_follows_the_files_merges_and_digit_split(tmp_path):
