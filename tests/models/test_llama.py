@@ -144,6 +144,20 @@ def test_every_product_runs_in_the_weights_dtype(tiny_model, dtype):
         assert set(dots) == {(dtype, dtype)}, dots
 
 
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float32])
+def test_to_params_keeps_norms_and_rotary_factors_float32(dtype):
+    # whatever the weights arrive as (float64 here, under x64): the matrices take the model's
+    # dtype, the norms and the rotary factors stay float32
+    weights = jax.tree.map(lambda w: np.asarray(w, np.float64), tiny.random_weights(seed=5))
+    weights["rope_freqs"] = np.array([1.0, 8.0])
+    params = llama.to_params(weights, dtype)
+    assert params["embed"].dtype == dtype and params["blocks"]["attn_q"].dtype == dtype
+    for got in (params["norm"], params["rope_freqs"], params["blocks"]["attn_norm"],
+                params["blocks"]["ffn_norm"]):
+        assert got.dtype == jnp.float32
+    np.testing.assert_array_equal(params["rope_freqs"], [1.0, 8.0])
+
+
 def test_the_tokenizer_follows_the_files_merges_and_digit_split(tmp_path):
     weights = tiny.random_weights()
     tokens = tiny.vocabulary()[0]
