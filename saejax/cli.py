@@ -202,7 +202,7 @@ def _add_sweep(sub) -> None:
                    help="zip the lists into points instead of taking their cartesian product")
     p.add_argument("--chunk-size", type=checked(int, "positive_int", "chunk_size"), default=64,
                    metavar="N", help="members trained at once (default: 64)")
-    p.add_argument("--devices", type=int,
+    p.add_argument("--devices", type=checked(int, "positive_int", "devices"), metavar="N",
                    help="devices to shard over (default: all; on a CPU host, one per core, or "
                         "$SAEJAX_CPU_DEVICES)")
     p.add_argument("--probe", action="store_true",

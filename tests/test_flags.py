@@ -53,6 +53,8 @@ def test_batch_size_takes_a_count_or_auto_as_its_help_says(given, adam, lbfgs, c
     (["train", "--batch-size", "many"], "batch_size must be an int or auto, got 'many'"),
     (["train", "--batch-size", "0"], "batch_size must be a positive integer"),
     (["gradcheck", "--eps", "-1"], "eps must be finite and > 0"),
+    (["sweep", "--devices", "0", "--rho", "0.1", "--beta", "3"],
+     "devices must be a positive integer"),
     (["gradcheck", "--m", "0"], "m must be a positive integer"),
     (["gradcheck", "--lam", "-1"], "lam must be finite and >= 0"),
 ])
