@@ -115,3 +115,23 @@ def test_per_feature_refuses_a_record_apply_refuses(record):
         normalize.apply(record, np.ones((2, 3)))
     with pytest.raises(DataError, match="unknown normalization record"):
         normalize.per_feature(record, 3)
+
+
+@pytest.mark.parametrize("kind", ["ufldl", "standardize"])
+def test_a_floating_array_keeps_its_dtype_and_integers_become_float32(kind):
+    x = np.array([[0.0, 1.0, 3.0], [2.0, 2.0, 5.0], [1.0, 0.0, 4.0]])
+    record = normalize.fit(kind, x)
+    want = normalize.apply(record, x)
+    for dtype, expected in [(np.float16, np.float16), (np.float32, np.float32),
+                            (np.int64, np.float32), (np.uint8, np.float32)]:
+        got = normalize.apply(record, x.astype(dtype))
+        assert got.dtype == expected, (dtype, got.dtype)
+        np.testing.assert_allclose(got, want, rtol=2e-3 if dtype == np.float16 else 1e-6)
+
+
+def test_per_feature_is_float64_whatever_numbers_the_record_holds():
+    # a record written by hand may hold whole numbers: JSON reads them as ints
+    mean, std = normalize.per_feature({"kind": "standardize", "mean": [0, 1], "std": [2, 4]}, 2)
+    assert mean.dtype == np.float64 and std.dtype == np.float64
+    np.testing.assert_array_equal(mean, [0.0, 1.0])
+    np.testing.assert_array_equal(std, [2.0, 4.0])

@@ -98,7 +98,7 @@ def test_zca_class_and_pca_share_the_whitening_rule():
 def test_bad_input_is_refused_by_name():
     with pytest.raises(DataError, match="shape"):
         PCA.fit(np.ones(5))
-    with pytest.raises(DataError, match="NaN|Inf|finite"):
+    with pytest.raises(DataError, match=r"^PCA\.fit data: found 1 NaN"):
         PCA.fit(np.array([[1.0, np.nan], [0.0, 1.0]]))
     pca = PCA.fit(patches())
     with pytest.raises(DataError, match="retained"):
@@ -110,3 +110,37 @@ def test_bad_input_is_refused_by_name():
     # zero-meaned patches lose one direction: whitening all of it with epsilon 0 divides by 0
     with pytest.raises(DataError, match="zero eigenvalue"):
         pca.white(patches(), 0.0)
+
+
+def test_float32_and_integer_data_are_worked_in_float64():
+    # the eigendecomposition of float32 data in float32 would keep about 7 digits
+    x32 = patches(m=300, n=8).astype(np.float32)
+    x64 = x32.astype(np.float64)
+    assert zero_mean_patches(x32).dtype == np.float64
+    np.testing.assert_array_equal(zero_mean_patches(x32), x64 - x64.mean(axis=1, keepdims=True))
+    pixels = np.arange(12, dtype=np.uint8).reshape(3, 4) ** 2  # uint8 pixels, means not whole
+    np.testing.assert_array_equal(zero_mean_patches(pixels),
+                                  pixels - pixels.mean(axis=1, keepdims=True))
+    got, want = PCA.fit(x32), PCA.fit(x64)
+    assert got.s.dtype == np.float64 and got.U.dtype == np.float64
+    np.testing.assert_allclose(got.s, want.s, rtol=1e-12, atol=1e-12 * want.s[0])
+    np.testing.assert_allclose(np.abs(got.U.T @ want.U), np.eye(8), atol=1e-9)
+
+
+def test_one_example_has_one_component():
+    x = np.array([[3.0, 4.0, 0.0]])  # sigma = x^T x: rank one, eigenvalue ||x||^2 = 25
+    pca = PCA.fit(x)
+    np.testing.assert_allclose(pca.s, [25.0, 0.0, 0.0], atol=1e-13)
+    np.testing.assert_allclose(np.abs(pca.U[:, 0]), [0.6, 0.8, 0.0], atol=1e-13)
+    assert pca.components_for(0.99) == 1
+
+
+def test_eigenvalues_below_rounding_of_the_largest_are_zero():
+    # Hadamard columns are exactly orthogonal, and the powers of two keep sigma exact:
+    # diag(2^20, 1, 2^-40). 2^-40 is below rounding of the largest, 3 * 2^20 * eps = 3 * 2^-32,
+    # though not below rounding of the second, 3 * eps: it is 0, and 1 is kept
+    hadamard = np.array([[1, 1, 1], [1, -1, 1], [1, 1, -1], [1, -1, -1]], dtype=np.float64)
+    x = hadamard * np.array([2.0 ** 10, 1.0, 2.0 ** -20])
+    np.testing.assert_array_equal(PCA.fit(x).s, [2.0 ** 20, 1.0, 0.0])
+    x[:, 2] = hadamard[:, 2] * 2.0 ** -8  # variance 2^-16, far above rounding: kept
+    np.testing.assert_array_equal(PCA.fit(x).s, [2.0 ** 20, 1.0, 2.0 ** -16])

@@ -6,6 +6,7 @@ seed, and the directory written, refused, checked and read back; ``saejax synth`
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import math
 import re
@@ -178,6 +179,7 @@ def test_write_and_load_round_trip(written):
     record = json.loads((out / synthetic.RECORD).read_text())
     assert record["format"] == "saejax-synthetic" and record["config"] == dataclasses.asdict(config)
     assert set(record["sha256"]) == {f"{name}.npy" for name in synthetic.FILES}
+    assert record["saejax_version"] == importlib.metadata.version("saejax")  # installed: -e .
     fresh = synthetic.generate(config)
     loaded = synthetic.load(out)
     assert loaded.config == config and isinstance(loaded.x, np.memmap)

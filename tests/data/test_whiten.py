@@ -62,6 +62,31 @@ def test_whiten_images_variance_and_shapes():
         whiten_images([])
 
 
+def test_whiten_images_passes_its_roll_off_to_each_image():
+    rng = np.random.default_rng(3)
+    images = [rng.standard_normal((16, 20)), rng.standard_normal((12, 12))]
+    plain = [whiten_image(im, f0=0.15) for im in images]
+    scale = np.sqrt(0.1 / np.mean([w.var(ddof=1) for w in plain]))
+    for got, want in zip(whiten_images(images, f0=0.15), plain, strict=True):
+        np.testing.assert_allclose(got, want * scale, rtol=1e-12)
+
+
+def test_images_without_contrast_or_a_roll_off_are_refused():
+    with pytest.raises(DataError, match="zero variance"):
+        whiten_images([np.full((8, 8), 2.0), np.ones((4, 6))])  # whitened: all zeros
+    for f0 in (0.0, -0.4):
+        with pytest.raises(DataError, match="f0 must be a positive frequency"):
+            whiten_image(np.eye(4), f0=f0)
+    with pytest.raises(DataError, match=r"^images\[1\]: image: found 1 NaN"):
+        whiten_images([np.eye(4), np.array([[0.0, np.nan], [1.0, 1.0]])])
+
+
+def test_zca_fit_logs_what_it_fitted(caplog):
+    with caplog.at_level("DEBUG", logger="saejax.data.whiten"):
+        ZCA.fit(np.random.default_rng(0).standard_normal((6, 3)), epsilon=0.25)
+    assert caplog.messages == ["ZCA fitted on 6 x 3 data, epsilon=0.25"]
+
+
 def test_zca_hand_worked():
     # Zero-mean data with covariance diag(1, 4): W = diag(1/sqrt(1+eps), 1/sqrt(4+eps)).
     x = np.array([[1.0, 2.0], [-1.0, -2.0], [1.0, -2.0], [-1.0, 2.0]]) + [10.0, -3.0]
@@ -103,9 +128,11 @@ def test_zca_rejects_bad_input():
         zca.apply(np.zeros((3, 5)))
     with pytest.raises(DataError, match=r"width 3.*width 4"):
         zca.invert(np.zeros((2, 3)))
-    with pytest.raises(DataError, match="NaN"):
+    with pytest.raises(DataError, match=r"^ZCA\.apply data: found 8 NaN"):
         zca.apply(np.full((2, 4), np.nan))
-    with pytest.raises(DataError, match="NaN"):
+    with pytest.raises(DataError, match=r"^ZCA\.invert data: found 0 NaN and 1 Inf"):
+        zca.invert(np.array([0.0, np.inf, 0.0, 0.0]))
+    with pytest.raises(DataError, match=r"^ZCA\.fit data: found 20 NaN"):
         ZCA.fit(np.full((5, 4), np.nan))
     with pytest.raises(DataError, match="shape"):
         ZCA.fit(np.zeros(4))
