@@ -62,7 +62,7 @@ def loss_recovered(clean: float, spliced: float, zero: float) -> float:
     """The share of the loss that zero-ablating a site costs which splicing the autoencoder's
     reconstruction in wins back: (zero - spliced) / (zero - clean), SAELens's ce_loss_score. 1
     is as good as the clean model, 0 as bad as zeros; NaN when zeroing the site costs nothing."""
-    return (zero - spliced) / (zero - clean) if zero != clean else float("nan")
+    return (zero - spliced) / (zero - clean) if zero != clean else np.nan
 
 
 def mean_l0(f_MxH):
