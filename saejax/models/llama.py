@@ -205,7 +205,7 @@ def logits_of(params, resid_BxTxD, config: LlamaConfig):
 
 
 def _logits(params, tokens_BxT, config: LlamaConfig, layer: int | None = None,
-           site: str | None = None, replace=None, replace_args=None):
+            site: str | None = None, replace=None, replace_args=None):
     """The (B, T, V) float32 logits; with ``layer``, ``site`` and ``replace``, the value at that
     site is replaced by ``replace(value, replace_args)`` before the rest of the model runs.
     ``replace`` is a module-level function (it is hashed as a static argument, so a new closure
