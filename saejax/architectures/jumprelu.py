@@ -65,6 +65,8 @@ def _jumprelu_bwd(bandwidth, residual, g):
 # custom_vjp applied by call rather than as a decorator, here and for step, so that the
 # mutation run (make mutants) reaches the function bodies.
 jumprelu = jax.custom_vjp(_jumprelu, nondiff_argnums=(2,))
+"""``jumprelu(pre_MxH, theta_H, bandwidth)``: pre * H(pre - theta), with the paper's
+pseudo-derivative for theta (H,): the rectangle kernel of width ``bandwidth``."""
 jumprelu.defvjp(_jumprelu_fwd, _jumprelu_bwd)
 
 
@@ -84,6 +86,8 @@ def _step_bwd(bandwidth, residual, g):
 
 
 step = jax.custom_vjp(_step, nondiff_argnums=(2,))
+"""``step(pre_MxH, theta_H, bandwidth)``: H(pre - theta), with the paper's pseudo-derivative for
+theta (H,) (none for pre)."""
 step.defvjp(_step_fwd, _step_bwd)
 
 
