@@ -177,7 +177,7 @@ def report(n_visible: int = 8, n_hidden: int = 5, m: int = 10, penalties=("kl",)
 
     ``archs`` (``schema.ARCHS``): "sigmoid" runs the combinations above; each family
     architecture adds its ``family_checks`` (knobs l1, k, l0 from ``hyper``; the finite-difference
-    step ``eps``, else ``FAMILY_EPS``) at points drawn off its kinks.
+    step ``eps``, else ``family_eps``) at points drawn off its kinks.
 
     Returns:
       ``{"problem", "sanity", "checks", "family", "stacked", "cnn", "rica", "sparse_coding",

@@ -41,6 +41,17 @@ def test_family_json(capsys):
     assert inside["differences"]["analytic~autodiff"]["log_threshold"] < 1e-12
 
 
+def test_float32_checks_every_architecture_at_its_default_step(capsys):
+    # jumprelu's thresholds leave no point off its kernels at the others' step 1e-3: it takes 1e-4
+    code = cli.main(["gradcheck", "--arch", "all", "--dtype", "float32", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["passed"]
+    eps = {r["arch"]: r["eps"] for r in out["family"]}
+    assert eps == {"relu-l1": 1e-3, "topk": 1e-3, "batchtopk": 1e-3,
+                   "jumprelu": pytest.approx(1e-4)}
+    assert all(r["dtype"] == "float32" for r in out["family"])
+
+
 def test_default_is_the_sigmoid_network(capsys):
     assert cli.main(["gradcheck", "--penalty", "kl", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
