@@ -47,6 +47,23 @@ def sample_indices(rows: int, num_examples: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(rows, size=num_examples, replace=False))
 
 
+# The first bytes of each format: NumPy's .npy header, and a zip archive's (an .npz).
+MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK"}
+
+
+def _check_format(path: Path) -> None:
+    """Refuses a file whose first bytes are not its suffix's format (NumPy would try it as a
+    pickle, and suggest allow_pickle)."""
+    magic = MAGIC[path.suffix.lower()]
+    with open(path, "rb") as f:
+        head = f.read(len(magic))
+    if head != magic:
+        kind = "an .npy file (NumPy's np.save)" if magic == MAGIC[".npy"] else \
+            "an .npz file (a zip archive, NumPy's np.savez)"
+        raise DataError(f"{path} is not {kind}: its first bytes are {head!r}. Save a numeric "
+                        "(M, N) array with np.save or np.savez.")
+
+
 def load_array(spec: str | Path, num_examples: int | None = None,
                seed: int = 0) -> tuple[np.ndarray, dict]:
     """Loads an (M, N) array from FILE.npy, FILE.npz (its one array) or FILE.npz:NAME.
@@ -87,6 +104,7 @@ def load_array(spec: str | Path, num_examples: int | None = None,
         raise DataError(f"{path} {what}: give --data an existing .npy or .npz file.")
     if name is not None and path.suffix.lower() == ".npy":
         raise DataError(f"{spec}: only an .npz holds named arrays; drop :{name}.")
+    _check_format(path)
     try:
         if path.suffix.lower() == ".npy":
             array = np.load(path, mmap_mode="r")

@@ -139,9 +139,22 @@ def test_unusable_files_are_refused(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([[1, "a"]], dtype=object), allow_pickle=True)
     with pytest.raises(DataError, match="cannot be read as a numeric NumPy array"):
         training_data("array", str(tmp_path / "obj.npy"))
+    # a file of another format is named as such, with no word of pickles (NumPy's own message
+    # would suggest allow_pickle for it)
     (tmp_path / "text.npy").write_text("not numpy")
-    with pytest.raises(DataError, match="cannot be read as a numeric NumPy array"):
+    with pytest.raises(DataError, match=r"text.npy is not an .npy file \(NumPy's np.save\): its "
+                       r"first bytes are b'not nu'") as err:
         training_data("array", str(tmp_path / "text.npy"))
+    assert "pickle" not in str(err.value)
+    (tmp_path / "text.npz").write_text("not numpy")
+    with pytest.raises(DataError, match=r"text.npz is not an .npz file \(a zip archive"):
+        training_data("array", str(tmp_path / "text.npz"))
+    (tmp_path / "empty.npy").write_bytes(b"")
+    with pytest.raises(DataError, match=r"empty.npy is not an .npy file .* bytes are b''"):
+        training_data("array", str(tmp_path / "empty.npy"))
+    np.savez_compressed(tmp_path / "packed.npz", x=numbered())  # compressed: still a zip
+    np.testing.assert_array_equal(training_data("array", str(tmp_path / "packed.npz"))[0],
+                                  numbered())
     np.save(tmp_path / "x.npy", numbered())
     with pytest.raises(DataError, match="only an .npz holds named arrays; drop :a"):
         arrays.load_array(f"{tmp_path / 'x.npy'}:a")
