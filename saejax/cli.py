@@ -51,11 +51,13 @@ def _add_gradcheck(sub) -> None:
     p.add_argument("--k", type=checked(int, rule_of("k"), "k"), default=FAMILY_KNOBS["k"],
                    metavar="N", help=f"topk's and batchtopk's latents kept per example, at most "
                                      f"--n-hidden (default {FAMILY_KNOBS['k']})")
-    p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                   help="the precision of the problem and of every gradient (default: float64)")
     p.add_argument("--eps", type=checked(float, "positive", "eps"), default=None, metavar="X",
                    help="finite-difference step, > 0 (default: 2e-5 in float64; in float32 "
                         "1e-2, and 1e-3 with --arch, 1e-4 for jumprelu)")
-    p.add_argument("--seed", type=checked(int, "seed", "seed"), default=0, metavar="N")
+    p.add_argument("--seed", type=checked(int, "seed", "seed"), default=0, metavar="N",
+                   help="the random problem's seed (default: 0)")
     p.add_argument("--stacked", action="store_true",
                    help="also check the stacked network's fine-tuning gradient (two sparse "
                         "layers N-H-H and a 3-class softmax, m examples)")

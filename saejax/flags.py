@@ -35,13 +35,17 @@ def checked(kind, rule: str | None, name: str):
 
 
 def int_or_auto(text: str):
-    """A count, or "auto" (the config chooses it)."""
+    """A positive count, or "auto" (the config chooses it)."""
     from saejax.config import AUTO
 
-    return AUTO if text == AUTO else int(text)
+    if text == AUTO:
+        return AUTO
+    if (count := int(text)) < 1:
+        raise ValueError(text)
+    return count
 
 
-int_or_auto.__name__ = "int or auto"
+int_or_auto.__name__ = "positive int or auto"
 
 
 def add_train_options(p, swept=(), without=()) -> None:

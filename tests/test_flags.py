@@ -50,8 +50,8 @@ def test_batch_size_takes_a_count_or_auto_as_its_help_says(given, adam, lbfgs, c
     (["train", "--rho", "2"], "rho must lie strictly inside (0, 1)"),
     (["train", "--steps", "0"], "steps must be a positive integer below 2**31"),
     (["train", "--lr", "abc"], "lr must be a float"),
-    (["train", "--batch-size", "many"], "batch_size must be an int or auto, got 'many'"),
-    (["train", "--batch-size", "0"], "batch_size must be a positive integer"),
+    (["train", "--batch-size", "many"], "batch_size must be a positive int or auto, got 'many'"),
+    (["train", "--batch-size", "0"], "batch_size must be a positive int or auto, got '0'"),
     (["gradcheck", "--eps", "-1"], "eps must be finite and > 0"),
     (["sweep", "--devices", "0", "--rho", "0.1", "--beta", "3"],
      "devices must be a positive integer"),
@@ -98,3 +98,14 @@ def test_checked_parses_then_applies_the_rule():
     with pytest.raises(argparse.ArgumentTypeError, match=r"n_hidden must be an? int, got '2.5'"):
         parse("2.5")
     assert flags.checked(float, None, "x")("-3") == -3.0  # no rule: any float
+
+
+def test_every_flag_of_every_command_says_what_it_is():
+    # docs/cli.md: `saejax COMMAND --help` lists every flag it accepts, each with its meaning
+    sub = next(a for a in cli.build_parser()._actions
+               if isinstance(a, argparse._SubParsersAction))
+    assert len(sub.choices) >= 9
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"saejax {name} {action.option_strings[0]} has no help"
