@@ -105,16 +105,18 @@ def sealed(tree: dict) -> dict:
     return {**tree, DIGEST: np.frombuffer(bytes.fromhex(files.digest(tree)), np.uint8)}
 
 
-def unsealed(tree: dict, where: str) -> dict:
+def unsealed(tree: dict, where: str, remedy: str | None = None) -> dict:
     """A restored tree without its ``DIGEST``, once the digest matches its arrays (a tree saved
-    without one is taken as it is); otherwise a ``CheckpointError`` naming ``where``."""
+    without one is taken as it is); otherwise a ``CheckpointError`` naming ``where`` and
+    ``remedy`` (default: what deleting it does to a run or a sweep block)."""
     tree = dict(tree)
     stored = tree.pop(DIGEST, None)
     if stored is not None and bytes(np.asarray(stored, np.uint8)).hex() != files.digest(tree):
+        remedy = remedy or ("Delete it (a run falls back to its previous checkpoint; a sweep "
+                            "block is trained again on resume=True).")
         raise CheckpointError(
             f"{where} is corrupt: its arrays differ from the sha256 saved with them, so its files "
-            "changed after they were written. Delete it (a run falls back to its previous "
-            "checkpoint; a sweep block is trained again on resume=True).")
+            f"changed after they were written. {remedy}")
     return tree
 
 
@@ -204,8 +206,17 @@ class Checkpointer:
             with failed_reads_settled():
                 tree = self._manager.restore(step, args=load_orbax().args.StandardRestore())
         except Exception as err:
-            raise _unusable(self.directory, step, err) from err
-        return unsealed(tree, f"checkpoint {step} in {self.directory}")
+            raise _unusable(self.directory, step, err, self._fallback(step)) from err
+        return unsealed(tree, f"checkpoint {step} in {self.directory}", self._fallback(step))
+
+    def _fallback(self, step: int) -> str:
+        """What deleting checkpoint ``step`` does: resuming falls back to the one before it, or,
+        with none before it, starts again from step 0."""
+        earlier = [s for s in self.all_steps() if s < step]
+        if earlier:
+            return f"Delete it: resuming then falls back to checkpoint {max(earlier)}."
+        return ("It is the only checkpoint there: once it is deleted, resuming starts again "
+                "from step 0; or start a new run in another workdir=.")
 
     def restore(self, like, step: int | None = None):
         """Restores checkpoint ``step`` (default: the latest) into the structure of ``like``.
@@ -219,7 +230,7 @@ class Checkpointer:
         try:
             restored = unnamed(stored, like)
         except (KeyError, TypeError) as err:
-            raise _unusable(self.directory, step, err) from err
+            raise _unusable(self.directory, step, err, self._fallback(step)) from err
         _check_like(restored, like, self.directory, step)
         return jax.tree.map(jnp.asarray, restored)
 
@@ -259,13 +270,12 @@ def restore_tree(path: str | Path) -> dict:
     return unsealed(tree, str(path))
 
 
-def _unusable(directory, step, err) -> CheckpointError:
+def _unusable(directory, step, err, fallback: str) -> CheckpointError:
     return CheckpointError(
         f"checkpoint {step} in {directory} cannot be restored "
         f"({type(err).__name__}: {_first_line(err)}). "
         "It is corrupt or was written by a different configuration (network size, "
-        "optimizer, dtype). Delete it to fall back to an earlier one, or start a new "
-        "run in another workdir=."
+        f"optimizer, dtype). {fallback}"
     )
 
 

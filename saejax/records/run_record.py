@@ -108,7 +108,8 @@ class RunRecord:
             return state, []
         saved = self._check_resume(n_visible)
         if self.ckpt.latest_step() is None:  # stopped before its first checkpoint
-            logger.warning("%s holds no checkpoint yet: the run starts again from step 0",
+            logger.warning("%s holds no checkpoint (the run stopped before its first, or it was "
+                           "deleted): the run starts again from step 0",
                            self.workdir)
         else:
             state = self.ckpt.restore(state)

@@ -4,6 +4,7 @@ sweep member or an export is refused on load with the file's name, never read si
 
 import json
 import os
+import shutil
 import stat
 
 import numpy as np
@@ -172,7 +173,14 @@ def test_a_value_changed_on_disk_is_refused_by_its_digest(exported, tmp_path, wh
         run = copy(exported / "run", tmp_path / "run")
         rewrite_with_one_bit_flipped(run / "checkpoints" / "4" / "default")
         with pytest.raises(CheckpointError, match="checkpoint 4 in .* is corrupt: its arrays "
-                                                  "differ from the sha256 saved with them"):
+                                                  "differ from the sha256 saved with them, .* "
+                                                  "Delete it: resuming then falls back to "
+                                                  "checkpoint 2"):
+            saejax.load(run)
+        # the message says what deleting the only checkpoint does: no silent restart
+        shutil.rmtree(run / "checkpoints" / "2")
+        with pytest.raises(CheckpointError, match="It is the only checkpoint there: once it is "
+                                                  "deleted, resuming starts again from step 0"):
             saejax.load(run)
     else:
         sweep = copy(exported / "sweep", tmp_path / "sweep")
