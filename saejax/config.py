@@ -27,6 +27,7 @@ from saejax.schema import (
     DECODERS,
     DTYPES,
     GRADS,
+    KNOBS,
     LBFGS_ARCHS,
     LBFGS_MEMORY_DTYPES,
     MEMBER_EVALS,
@@ -332,3 +333,17 @@ def check_preset(preset: str, config: TrainConfig) -> None:
             f"{config.decoder!r}: its ZCA-whitened inputs are not in [0, 1], so a sigmoid "
             f"output cannot reconstruct them. Pass --decoder {allowed[0]}."
         )
+
+
+def check_own_knobs(arch: str, given) -> None:
+    """Raises ValueError when ``given`` (the knobs a user set) holds a knob of another
+    architecture: it would be recorded and do nothing. ``lam`` belongs to all."""
+    others = [a for a in given if a != "lam" and a not in KNOBS[arch]]
+    if others:
+        owners = sorted({n for a in others for n, knobs in KNOBS.items() if a in knobs})
+        one = len(others) == 1
+        raise ValueError(
+            f"{', '.join(others)} {'is not a knob' if one else 'are not knobs'} of {arch} "
+            f"({'it belongs' if one else 'they belong'} to {', '.join(owners)}); {arch}'s "
+            f"{'knobs are' if len(KNOBS[arch]) > 1 else 'knob is'} {' and '.join(KNOBS[arch])}. "
+            "Pass --arch to pick the architecture.")

@@ -83,7 +83,8 @@ def add_train_options(p, swept=(), without=()) -> None:
 
 def config_from_args(args, swept=(), base=None):
     """The preset's TrainConfig (or ``base``) with every given flag applied (but swept ones)."""
-    from saejax.config import PRESETS, TrainConfig, check_preset
+    from saejax.config import PRESETS, TrainConfig, check_own_knobs, check_preset
+    from saejax.schema import HYPER
 
     fields = TrainConfig.__dataclass_fields__
     overrides = {
@@ -92,6 +93,7 @@ def config_from_args(args, swept=(), base=None):
     }
     config = (base or PRESETS[args.preset]).replace(**overrides)
     check_preset(args.preset, config)
+    check_own_knobs(config.arch, [k for k in HYPER if k in overrides])
     return config
 
 

@@ -53,6 +53,11 @@ def test_batch_size_takes_a_count_or_auto_as_its_help_says(given, adam, lbfgs, c
     (["train", "--batch-size", "many"], "batch_size must be a positive int or auto, got 'many'"),
     (["train", "--batch-size", "0"], "batch_size must be a positive int or auto, got '0'"),
     (["gradcheck", "--eps", "-1"], "eps must be finite and > 0"),
+    (["train", "--arch", "topk", "--rho", "0.2"],
+     "rho is not a knob of topk (it belongs to sigmoid); topk's knob is k"),
+    (["train", "--l1", "0.5", "--k", "4"], "l1, k are not knobs of sigmoid (they belong to "
+                                          "batchtopk, relu-l1, topk); sigmoid's knobs are rho "
+                                          "and beta"),
     (["sweep", "--devices", "0", "--rho", "0.1", "--beta", "3"],
      "devices must be a positive integer"),
     (["gradcheck", "--m", "0"], "m must be a positive integer"),

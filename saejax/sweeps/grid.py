@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saejax.config import TrainConfig, check_value, rule_of
+from saejax.config import TrainConfig, check_own_knobs, check_value, rule_of
 from saejax.schema import AXES, HYPER, KNOBS
 
 
@@ -93,13 +93,7 @@ def make_grid(config: TrainConfig, rho=None, beta=None, lam=None, lr=None, seed=
 def _check_knobs(arch: str, given: dict) -> None:
     """A sweep varies its architecture's knobs (the sigmoid network needs rho and beta), never
     another architecture's, and at least one axis."""
-    others = [a for a in HYPER if a != "lam" and a not in KNOBS[arch] and given[a] is not None]
-    if others:
-        owners = {a: [n for n, knobs in KNOBS.items() if a in knobs] for a in others}
-        raise ValueError(
-            f"{', '.join(others)} {'is' if len(others) == 1 else 'are'} not a knob of {arch} "
-            f"(it belongs to {', '.join(sorted({o for v in owners.values() for o in v}))}); "
-            f"{arch} sweeps {' and '.join(KNOBS[arch])}. Pass --arch to pick the architecture.")
+    check_own_knobs(arch, [a for a in HYPER if given[a] is not None])
     if arch == "sigmoid":
         for axis in KNOBS[arch]:
             if given[axis] is None:
