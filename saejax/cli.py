@@ -285,7 +285,8 @@ def _sweep(args) -> int:
         sweeps.Probe(labels, truth=truth_of(info)), mode)
     s = result.summary
     if s["resumed_from"]:
-        print(f"resumed block {s['resumed_from']['block'] + 1} from its checkpoint at step "
+        print(f"resumed block {s['resumed_from']['block']} (running/"
+              f"{s['resumed_from']['block']:05d}) from its checkpoint at step "
               f"{s['resumed_from']['step']}")
     print(f"{s['members']} members on {s['devices']} device(s), {s['diverged']} diverged, "
           f"{s['wall_seconds']:.1f} s")

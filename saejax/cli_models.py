@@ -76,6 +76,9 @@ def encode(args) -> int:
                          "or export directory).")
     args.model = args.model or args.model_flag
     out = Path(args.out)
+    if out.suffix.lower() != ".npy":
+        raise ValueError(f"--out {out}: the codes are written as a NumPy .npy file; give a name "
+                         "ending in .npy.")
     if out.exists():
         raise ValueError(f"{out} already exists; nothing was changed. Choose another --out.")
     config, params = models.load(args.model, args.member)

@@ -53,8 +53,9 @@ def detect_format(path: str | Path) -> str:
     what = "does not exist" if not path.exists() else "is not a recognized data source"
     raise DataError(
         f"{path}: {what}. --data takes an (M, N) array as FILE.npy, FILE.npz or FILE.npz:NAME, "
-        "an IMAGES.mat file, a directory of Olshausen's sparsenet files (image0, image1, ...) "
-        "or an MNIST directory (train-images-idx3-ubyte[.gz], ...)."
+        "a directory of activations (`saejax activations`) or of a synthetic set (`saejax "
+        "synth`), an IMAGES.mat file, a directory of Olshausen's sparsenet files (image0, "
+        "image1, ...) or an MNIST directory (train-images-idx3-ubyte[.gz], ...)."
     )
 
 

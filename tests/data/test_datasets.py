@@ -23,8 +23,11 @@ def test_detect_format(tmp_path):
     mnist.mkdir()
     (mnist / "train-images-idx3-ubyte.gz").write_bytes(b"")
     assert detect_format(mnist) == "mnist"
-    with pytest.raises(DataError, match="does not exist"):
+    with pytest.raises(DataError, match="does not exist") as err:
         detect_format(tmp_path / "missing")
+    for source in ("FILE.npy", "saejax activations", "saejax synth", "IMAGES.mat", "sparsenet",
+                   "MNIST"):  # every kind of --data, as --help lists them
+        assert source in str(err.value), source
     with pytest.raises(DataError, match="not a recognized data source"):
         detect_format(tmp_path)
 

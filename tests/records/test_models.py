@@ -123,6 +123,8 @@ def test_bad_input_is_refused_with_exit_2_and_touches_nothing(run_dir, tmp_path,
             "trained on an in-memory array, not a file: pass --data FILE.npy")
     refused(["encode", "--model", str(out), "--dataset", "digits", "--out",
              str(tmp_path / "x.npy")], "the model takes 9 inputs but")
+    refused(["encode", "--model", str(out), "--dataset", "digits", "--out",
+             str(tmp_path / "codes.txt")], "written as a NumPy .npy file; give a name ending")
 
     # a run killed before its first checkpoint: config.json only
     empty = tmp_path / "empty"
