@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,8 @@ from saejax.data.images import (
 from saejax.data.mnist import load_digits, load_mnist
 from saejax.data.patches import sample_patches, ufldl_patches
 from saejax.data.whiten import ZCA
+
+logger = logging.getLogger(__name__)
 
 
 def color_patches(num_patches: int = 20_000, patch_size: int = 8, seed: int = 0,
@@ -190,16 +193,25 @@ def config_data(config, all_rows: bool = False):
 
         stream, info = ActivationStream.open(config.data, None if all_rows else
                                              config.num_examples, config.seed, config.normalize)
+        _fewer_rows(config, len(stream), all_rows)
         return config.replace(num_examples=len(stream)), stream, info
     x, info = training_data(config.dataset, config.data,
                             None if array and all_rows else config.num_examples,
                             config.patch_size, config.seed, normalize=config.normalize)
     if array:
+        _fewer_rows(config, int(x.shape[0]), all_rows)
         config = config.replace(num_examples=int(x.shape[0]))
         home = Path(info["path"]).parent
         if Path(info["path"]).name == synthetic.X_FILE and synthetic.is_synthetic(home):
             info["synthetic"] = str(home)
     return config, x, info
+
+
+def _fewer_rows(config, rows: int, all_rows: bool) -> None:
+    """Warns when an array holds fewer rows than --num-examples asked for (all are used)."""
+    if not all_rows and rows < config.num_examples:
+        logger.warning("%s holds %d rows, fewer than the %d asked for (--num-examples): all %d "
+                       "are used", config.data, rows, config.num_examples, rows)
 
 
 def streams(config) -> bool:

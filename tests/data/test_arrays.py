@@ -192,3 +192,22 @@ def test_data_of_reads_the_model_file_again_only_unchanged(tmp_path):
     memory = TrainConfig(dataset="array")
     with pytest.raises(DataError, match="in-memory array, not a file: pass --data FILE.npy"):
         data_of(memory, recorded=describe_array(x))
+
+
+def test_asking_for_more_rows_than_the_file_holds_uses_them_all_and_says_so(tmp_path, caplog):
+    from saejax.config import TrainConfig
+    from saejax.data.datasets import config_data
+
+    np.save(tmp_path / "x.npy", numbered(rows=20))
+    config = TrainConfig(data=str(tmp_path / "x.npy"), num_examples=50, arch="topk", k=2,
+                         n_hidden=4, lam=0.0)
+    with caplog.at_level("WARNING", logger="saejax.data.datasets"):
+        got, x, _ = config_data(config)
+    assert x.shape == (20, 3) and got.num_examples == 20
+    assert caplog.messages == [f"{tmp_path / 'x.npy'} holds 20 rows, fewer than the 50 asked "
+                               "for (--num-examples): all 20 are used"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="saejax.data.datasets"):
+        config_data(config.replace(num_examples=10))  # a sample: nothing to say
+        config_data(config, all_rows=True)  # no --num-examples: every row, as asked
+    assert caplog.messages == []
