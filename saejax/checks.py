@@ -164,7 +164,8 @@ def check_training_data(data, config, rows: int | None = None) -> np.ndarray:
     rows = data.shape[0] if rows is None else rows
     if config.batch_size is not None and config.batch_size > rows:
         raise ValueError(f"batch_size {config.batch_size} exceeds the {rows} training "
-                         "examples.")
+                         f"examples: pass a batch size of at most {rows} (--batch-size), or more "
+                         "data.")
     if config.decoder == "sigmoid":
         # a3 = sigmoid(z3) lies in (0, 1): a target outside [0, 1] cannot be reconstructed, and
         # the squared error would silently stay large however long the run trains.

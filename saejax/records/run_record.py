@@ -36,7 +36,8 @@ def saved_config(workdir: str | Path) -> TrainConfig:
     try:
         return TrainConfig(**{**EARLIER_DEFAULTS, **json.loads(path.read_text())["config"]})
     except (ValueError, KeyError, TypeError) as err:
-        raise CheckpointError(f"cannot resume: {path} is unreadable ({err}).") from err
+        raise CheckpointError(f"cannot resume: {path} is unreadable ({err}). Restore it from a "
+                              "copy, or start again in another directory.") from err
 
 
 def read_metrics(path: Path) -> list:

@@ -61,7 +61,8 @@ def test_saved_config_needs_a_readable_config_json(tmp_path):
     with pytest.raises(CheckpointError, match="config.json is missing"):
         run_record.saved_config(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"config": {"rho": 2.0}}))
-    with pytest.raises(CheckpointError, match="is unreadable .*rho must lie strictly inside"):
+    with pytest.raises(CheckpointError, match="is unreadable .*rho must lie strictly inside.*"
+                                              "Restore it from a copy"):
         run_record.saved_config(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"config": {"rho": 0.2, "n_hidden": 7}}))
     # a record from before member_eval existed: the blocked evaluation it compiled

@@ -91,7 +91,8 @@ def test_bad_settings_and_data():
         train.run(small_config(rho=1.5), x, progress=False)
     with pytest.raises(ValueError, match="full-batch"):
         train.run(small_config(optimizer="lbfgs", batch_size=8), x, progress=False)
-    with pytest.raises(ValueError, match="exceeds the 40 training examples"):
+    with pytest.raises(ValueError, match="exceeds the 40 training examples: pass a batch size of "
+                                         "at most 40"):
         train.run(small_config(optimizer="adam", batch_size=100), x, progress=False)
     with pytest.raises(ValueError, match="NaN or Inf"):
         train.run(small_config(), np.where(x > 0.9, np.nan, x), progress=False)
