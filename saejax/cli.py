@@ -14,9 +14,16 @@ from saejax.schema import AXES, DECODERS, PENALTIES, TERMS
 
 
 def _add_gradcheck(sub) -> None:
+    from saejax.architectures.gradcheck import FAMILY_EPS, FAMILY_EPS_OF
     from saejax.config import rule_of
-    from saejax.gradcheck import FAMILY_KNOBS
+    from saejax.gradcheck import FAMILY_KNOBS, NUMERICAL_EPS
     from saejax.schema import ARCHS
+
+    own = "".join(f", {eps:g} for {arch}" for (arch, dt), eps in FAMILY_EPS_OF.items()
+                  if dt == "float32")
+    eps_help = (f"finite-difference step, > 0 (default: {NUMERICAL_EPS['float64']:g} in float64; "
+                f"in float32 {NUMERICAL_EPS['float32']:g}, and {FAMILY_EPS['float32']:g} for "
+                f"the family{own})")
 
     p = command(sub, "gradcheck", _gradcheck,
                  "compare analytic, autodiff and numerical gradients on a small network")
@@ -54,8 +61,7 @@ def _add_gradcheck(sub) -> None:
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                    help="the precision of the problem and of every gradient (default: float64)")
     p.add_argument("--eps", type=checked(float, "positive", "eps"), default=None, metavar="X",
-                   help="finite-difference step, > 0 (default: 2e-5 in float64; in float32 "
-                        "1e-2, and 1e-3 with --arch, 1e-4 for jumprelu)")
+                   help=eps_help)
     p.add_argument("--seed", type=checked(int, "seed", "seed"), default=0, metavar="N",
                    help="the random problem's seed (default: 0)")
     p.add_argument("--stacked", action="store_true",

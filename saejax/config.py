@@ -55,6 +55,9 @@ RULES = {
     "positive": (lambda v: _is_number(v) and math.isfinite(v) and v > 0, "must be finite and > 0"),
     "positive_int": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
                      "must be a positive integer"),
+    "batch_size": (lambda v: v is None or v == AUTO or (
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+        "must be a positive integer or auto (full batch: None)"),
     "step_count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v < 2**31,
                    "must be a positive integer below 2**31 (steps are counted in int32)"),
     "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**31,
@@ -100,9 +103,9 @@ class TrainConfig:
         "[0.1, 0.9]) or "
         "standardize (per-feature mean 0, std 1)", program=False, choices=NORMALIZATIONS)
     num_examples: int = setting(
-        10_000, "patches to sample, or MNIST or digits images to take (the first); for "
-        "--data FILE.npy, .npz or an activations directory, rows to sample (every row when "
-        "left out)",
+        10_000, "patches to sample, or MNIST or digits images to take (the first), or rows of "
+        "a --data array or activations directory to sample (default: 10000; for an array, "
+        "every row)",
         program=False, rule="positive_int")
     patch_size: int = setting(8, "side of a square patch in pixels (patches only)",
                               program=False, rule="positive_int")
@@ -145,7 +148,7 @@ class TrainConfig:
     steps: int = setting(400, "optimizer iterations", program=True, rule="step_count")
     batch_size: int | str | None = setting(
         AUTO, f"examples per minibatch step (auto: {DEFAULT_BATCH_SIZE} for adam/sgd/momentum, "
-        "full batch for lbfgs)", program=True)
+        "full batch for lbfgs)", program=True, rule="batch_size")
     lr: float = setting(1e-2, "learning rate, the peak of a schedule (adam/sgd/momentum)",
                         program=False, rule="positive")
     schedule: str = setting("constant", "learning-rate schedule", program=True,
@@ -218,8 +221,6 @@ class TrainConfig:
             raise ValueError(f"tied must be True or False, got {self.tied!r}.")
         if self.data is not None and not isinstance(self.data, str):
             raise ValueError(f"data must be a path string or None, got {self.data!r}.")
-        if self.batch_size is not None:
-            check_value("batch_size", self.batch_size, "positive_int")
         if self.optimizer == "lbfgs" and self.batch_size is not None:
             raise ValueError(f"batch_size must be None for L-BFGS, a full-batch method; got "
                              f"{self.batch_size}.")

@@ -35,17 +35,13 @@ def checked(kind, rule: str | None, name: str):
 
 
 def int_or_auto(text: str):
-    """A positive count, or "auto" (the config chooses it)."""
+    """A count, or "auto" (the config chooses it); the config's rule then checks it."""
     from saejax.config import AUTO
 
-    if text == AUTO:
-        return AUTO
-    if (count := int(text)) < 1:
-        raise ValueError(text)
-    return count
+    return AUTO if text == AUTO else int(text)
 
 
-int_or_auto.__name__ = "positive int or auto"
+int_or_auto.__name__ = "int or auto"
 
 
 def add_train_options(p, swept=(), without=()) -> None:

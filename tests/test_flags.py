@@ -50,8 +50,9 @@ def test_batch_size_takes_a_count_or_auto_as_its_help_says(given, adam, lbfgs, c
     (["train", "--rho", "2"], "rho must lie strictly inside (0, 1)"),
     (["train", "--steps", "0"], "steps must be a positive integer below 2**31"),
     (["train", "--lr", "abc"], "lr must be a float"),
-    (["train", "--batch-size", "many"], "batch_size must be a positive int or auto, got 'many'"),
-    (["train", "--batch-size", "0"], "batch_size must be a positive int or auto, got '0'"),
+    (["train", "--batch-size", "many"], "batch_size must be an int or auto, got 'many'"),
+    (["train", "--batch-size", "0"], "batch_size must be a positive integer or auto (full "
+                                     "batch: None), got 0"),
     (["gradcheck", "--eps", "-1"], "eps must be finite and > 0"),
     (["train", "--arch", "topk", "--rho", "0.2"],
      "rho is not a knob of topk (it belongs to sigmoid); topk's knob is k"),

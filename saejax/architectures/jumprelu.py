@@ -46,7 +46,8 @@ def _kernel(pre, theta, bandwidth):
 
 
 def _jumprelu(pre_MxH, theta_H, bandwidth: float):
-    """pre * H(pre - theta), with the paper's pseudo-derivative for theta (H,)."""
+    """``jumprelu(pre_MxH, theta_H, bandwidth)``: pre * H(pre - theta), with the paper's
+    pseudo-derivative for theta (H,): the rectangle kernel of width ``bandwidth``."""
     return pre_MxH * (pre_MxH > theta_H[None, :]).astype(pre_MxH.dtype)
 
 
@@ -71,7 +72,8 @@ jumprelu.defvjp(_jumprelu_fwd, _jumprelu_bwd)
 
 
 def _step(pre_MxH, theta_H, bandwidth: float):
-    """H(pre - theta), with the paper's pseudo-derivative for theta (H,) (none for pre)."""
+    """``step(pre_MxH, theta_H, bandwidth)``: H(pre - theta), with the paper's pseudo-derivative for
+    theta (H,) (none for pre)."""
     return (pre_MxH > theta_H[None, :]).astype(pre_MxH.dtype)
 
 

@@ -54,14 +54,19 @@ MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK"}
 def _check_format(path: Path) -> None:
     """Refuses a file whose first bytes are not its suffix's format (NumPy would try it as a
     pickle, and suggest allow_pickle)."""
-    magic = MAGIC[path.suffix.lower()]
+    suffix = path.suffix.lower()
     with open(path, "rb") as f:
-        head = f.read(len(magic))
-    if head != magic:
-        kind = "an .npy file (NumPy's np.save)" if magic == MAGIC[".npy"] else \
-            "an .npz file (a zip archive, NumPy's np.savez)"
-        raise DataError(f"{path} is not {kind}: its first bytes are {head!r}. Save a numeric "
-                        "(M, N) array with np.save or np.savez.")
+        head = f.read(max(map(len, MAGIC.values())))
+    if head.startswith(MAGIC[suffix]):
+        return
+    kind = {".npy": "an .npy file (NumPy's np.save)",
+            ".npz": "an .npz file (a zip archive, NumPy's np.savez)"}
+    other = next((s for s, magic in MAGIC.items() if s != suffix and head.startswith(magic)), None)
+    if other:
+        raise DataError(f"{path} is not {kind[suffix]} but {kind[other]}: rename it to end in "
+                        f"{other}.")
+    raise DataError(f"{path} is not {kind[suffix]}: its first bytes are {head!r}. Save a numeric "
+                    "(M, N) array with np.save or np.savez.")
 
 
 def load_array(spec: str | Path, num_examples: int | None = None,
@@ -104,8 +109,8 @@ def load_array(spec: str | Path, num_examples: int | None = None,
         raise DataError(f"{path} {what}: give --data an existing .npy or .npz file.")
     if name is not None and path.suffix.lower() == ".npy":
         raise DataError(f"{spec}: only an .npz holds named arrays; drop :{name}.")
-    _check_format(path)
     try:
+        _check_format(path)
         if path.suffix.lower() == ".npy":
             array = np.load(path, mmap_mode="r")
         else:
@@ -164,9 +169,11 @@ def describe_array(x) -> dict:
 def _npz_member(path: Path, name: str | None) -> tuple[np.ndarray, str]:
     with np.load(path) as archive:
         names = list(archive.files)
+        if not names:
+            raise DataError(f"{path} holds no arrays; save one with np.savez({path.name}, x=...).")
         if name is None:
             if len(names) != 1:
-                listed = ", ".join(names) or "none"
+                listed = ", ".join(names)
                 raise DataError(f"{path} holds {len(names)} arrays ({listed}); pick one as "
                                 f"--data {path}:NAME.")
             name = names[0]

@@ -189,6 +189,8 @@ def after(params, resid_BxTxD, config: LlamaConfig, layer: int):
 
 
 def _activations(params, tokens_BxT, config: LlamaConfig, layer: int, site: str):
+    """``activations(params, tokens_BxT, config, layer, site)``: the (B, T, D) float32 activations
+    at ``site`` of block ``layer`` (from 0); blocks after it are not run."""
     return at(params, before(params, tokens_BxT, config, layer), config, layer)[site]
 
 
@@ -206,6 +208,12 @@ def logits_of(params, resid_BxTxD, config: LlamaConfig):
 
 def _logits(params, tokens_BxT, config: LlamaConfig, layer: int | None = None,
             site: str | None = None, replace=None, replace_args=None):
+    """``logits(params, tokens_BxT, config, layer=None, site=None, replace=None,
+    replace_args=None)``: the (B, T, V) float32 logits; with ``layer``, ``site`` and
+    ``replace``, the value at that site is replaced by ``replace(value, replace_args)`` before
+    the rest of the model runs. ``replace`` is a module-level function (it is hashed as a static
+    argument, so a new closure would compile again); ``replace_args`` is traced (an SAE's
+    params, say)."""
     if layer is None:
         return after(params, embed(params, tokens_BxT), config, -1)  # after no block: all
     swap = lambda s, v: replace(v, replace_args) if s == site else None  # noqa: E731
@@ -215,10 +223,11 @@ def _logits(params, tokens_BxT, config: LlamaConfig, layer: int | None = None,
 
 logits = jax.jit(_logits, static_argnames=("config", "layer", "site", "replace"))
 """``logits(params, tokens_BxT, config, layer=None, site=None, replace=None,
-replace_args=None)``: the (B, T, V) float32 logits; with ``layer``, ``site`` and ``replace``, the
-value at that site is replaced by ``replace(value, replace_args)`` before the rest of the model runs.
-``replace`` is a module-level function (it is hashed as a static argument, so a new closure
-would compile again); ``replace_args`` is traced (an SAE's params, say)."""
+replace_args=None)``: the (B, T, V) float32 logits; with ``layer``, ``site`` and
+``replace``, the value at that site is replaced by ``replace(value, replace_args)`` before
+the rest of the model runs. ``replace`` is a module-level function (it is hashed as a static
+argument, so a new closure would compile again); ``replace_args`` is traced (an SAE's
+params, say)."""
 
 
 def hidden_states(params, tokens_BxT, config: LlamaConfig) -> list:

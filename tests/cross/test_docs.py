@@ -229,3 +229,28 @@ def test_every_module_has_its_place_in_the_api_reference():
     assert modules, "no module found"
     assert not modules - shown, f"modules without an API entry: {sorted(modules - shown)}"
     assert not shown - modules - {"saejax", "saejax.architectures"}, sorted(shown - modules)
+
+
+def test_a_function_jitted_by_call_keeps_one_docstring_for_help_and_the_api_reference():
+    # `f = jax.jit(_f)` (so that mutation testing reaches _f) is an attribute to the API
+    # reference, which reads the string after it; help() reads _f's, which jit carries over
+    import importlib
+    import inspect
+
+    checked = 0
+    for path in sorted((REPO / "saejax").rglob("*.py")):
+        body = ast.parse(path.read_text()).body
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for node, after in zip(body, body[1:] + [None]):
+            if not (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                    and ast.unparse(node.value.func) in ("jax.jit", "jax.custom_vjp")):
+                continue
+            name = node.targets[0].id
+            if name.startswith("_"):
+                continue
+            assert isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant), \
+                f"{module}.{name} has no docstring for the API reference"
+            runtime = inspect.getdoc(getattr(importlib.import_module(module), name))
+            assert inspect.cleandoc(after.value.value) == runtime, f"{module}.{name}"
+            checked += 1
+    assert checked >= 4  # llama's activations and logits, jumprelu's jumprelu and step

@@ -152,6 +152,14 @@ def test_unusable_files_are_refused(tmp_path):
     (tmp_path / "empty.npy").write_bytes(b"")
     with pytest.raises(DataError, match=r"empty.npy is not an .npy file .* bytes are b''"):
         training_data("array", str(tmp_path / "empty.npy"))
+    with open(tmp_path / "swapped.npz", "wb") as f:  # a file object: np.save adds no .npy
+        np.save(f, numbered())
+    with pytest.raises(DataError, match=r"swapped.npz is not an .npz file .* but an .npy file "
+                       r"\(NumPy's np.save\): rename it to end in .npy"):
+        training_data("array", str(tmp_path / "swapped.npz"))
+    np.savez(tmp_path / "none.npz")
+    with pytest.raises(DataError, match=r"none.npz holds no arrays; save one with np.savez"):
+        training_data("array", str(tmp_path / "none.npz"))
     np.savez_compressed(tmp_path / "packed.npz", x=numbered())  # compressed: still a zip
     np.testing.assert_array_equal(training_data("array", str(tmp_path / "packed.npz"))[0],
                                   numbered())
