@@ -27,12 +27,14 @@ from saejax.schema import (
     DECODERS,
     DTYPES,
     GRADS,
+    HYPER,
     KNOBS,
     LBFGS_ARCHS,
     LBFGS_MEMORY_DTYPES,
     MEMBER_EVALS,
     NORMALIZATIONS,
     OPTIMIZERS,
+    OWN_SETTINGS,
     PENALTIES,
     SCHEDULES,
 )
@@ -336,15 +338,31 @@ def check_preset(preset: str, config: TrainConfig) -> None:
         )
 
 
-def check_own_knobs(arch: str, given) -> None:
-    """Raises ValueError when ``given`` (the knobs a user set) holds a knob of another
-    architecture: it would be recorded and do nothing. ``lam`` belongs to all."""
-    others = [a for a in given if a != "lam" and a not in KNOBS[arch]]
-    if others:
-        owners = sorted({n for a in others for n, knobs in KNOBS.items() if a in knobs})
-        one = len(others) == 1
-        raise ValueError(
-            f"{', '.join(others)} {'is not a knob' if one else 'are not knobs'} of {arch} "
-            f"({'it belongs' if one else 'they belong'} to {', '.join(owners)}); {arch}'s "
-            f"{'knobs are' if len(KNOBS[arch]) > 1 else 'knob is'} {' and '.join(KNOBS[arch])}. "
-            "Pass --arch to pick the architecture.")
+# Which architectures each knob belongs to (lam: all).
+KNOBS_OF = {name: tuple(a for a in ARCHS if name in KNOBS[a]) or ARCHS for name in HYPER}
+
+
+def check_own_knobs(arch: str, given, saved: bool = False) -> None:
+    """Raises ValueError when ``given`` (the settings a user set) holds a knob (``KNOBS``) or a
+    setting (``OWN_SETTINGS``) of other architectures only: it would be recorded and do nothing.
+    ``lam`` belongs to all. ``saved``: the architecture is a resumed run's own, which cannot
+    change."""
+    def owners(name):
+        if name in KNOBS_OF:
+            return KNOBS_OF[name]
+        return OWN_SETTINGS.get(name, ARCHS)
+
+    others = [a for a in given if arch not in owners(a)]
+    if not others:
+        return
+    what = "knob" if all(a in KNOBS_OF for a in others) else "setting"
+    one = len(others) == 1
+    belong = sorted({n for a in others for n in owners(a)})
+    raise ValueError(
+        f"{', '.join(others)} {f'is not a {what}' if one else f'are not {what}s'} of {arch} "
+        f"({'it belongs' if one else 'they belong'} to {', '.join(belong)}); {arch}'s "
+        f"{'knobs are' if len(KNOBS[arch]) > 1 else 'knob is'} {' and '.join(KNOBS[arch])}. "
+        + (f"The run resumed is {arch} (its config.json says so): leave "
+           f"{', '.join('--' + a.replace('_', '-') for a in others)} out." if saved else
+           "Pass --arch to pick the architecture."))
+

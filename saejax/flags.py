@@ -80,7 +80,7 @@ def add_train_options(p, swept=(), without=()) -> None:
 def config_from_args(args, swept=(), base=None):
     """The preset's TrainConfig (or ``base``) with every given flag applied (but swept ones)."""
     from saejax.config import PRESETS, TrainConfig, check_own_knobs, check_preset
-    from saejax.schema import HYPER
+    from saejax.schema import HYPER, OWN_SETTINGS
 
     fields = TrainConfig.__dataclass_fields__
     overrides = {
@@ -89,7 +89,8 @@ def config_from_args(args, swept=(), base=None):
     }
     config = (base or PRESETS[args.preset]).replace(**overrides)
     check_preset(args.preset, config)
-    check_own_knobs(config.arch, [k for k in HYPER if k in overrides])
+    check_own_knobs(config.arch, [k for k in (*HYPER, *OWN_SETTINGS) if k in overrides],
+                    saved=base is not None)
     return config
 
 

@@ -33,6 +33,18 @@ def test_flags_reach_the_config():
     assert (config.optimizer, config.momentum, config.batch_size) == ("momentum", 0.5, 256)
 
 
+def test_a_resumed_runs_architecture_is_its_own_and_another_knob_is_refused_so():
+    # on --resume the architecture comes from config.json and cannot change: the advice is to
+    # leave the knob out, not to pass --arch
+    saved = TrainConfig(arch="topk", k=4, n_hidden=8, lam=0.0)
+    args = cli.build_parser().parse_args(["train", "--resume", "--workdir", "W", "--rho", "0.1"])
+    with pytest.raises(ValueError, match=r"rho is not a knob of topk .* The run resumed is topk "
+                                         r"\(its config.json says so\): leave --rho out\.$"):
+        cli.config_from_args(args, base=saved)
+    args = cli.build_parser().parse_args(["train", "--resume", "--workdir", "W", "--k", "4"])
+    assert cli.config_from_args(args, base=saved) == saved
+
+
 @pytest.mark.parametrize("given, adam, lbfgs", [("auto", 256, None), ("32", 32, "refused")])
 def test_batch_size_takes_a_count_or_auto_as_its_help_says(given, adam, lbfgs, capsys):
     # --help shows "(default: auto)": typing it must mean what leaving the flag out means
@@ -59,6 +71,10 @@ def test_batch_size_takes_a_count_or_auto_as_its_help_says(given, adam, lbfgs, c
     (["train", "--l1", "0.5", "--k", "4"], "l1, k are not knobs of sigmoid (they belong to "
                                           "batchtopk, relu-l1, topk); sigmoid's knobs are rho "
                                           "and beta"),
+    (["train", "--arch", "topk", "--bandwidth", "0.5"],
+     "bandwidth is not a setting of topk (it belongs to jumprelu)"),
+    (["train", "--arch", "relu-l1", "--aux-k", "8", "--l1", "2"],
+     "aux_k is not a setting of relu-l1 (it belongs to batchtopk, topk)"),
     (["sweep", "--devices", "0", "--rho", "0.1", "--beta", "3"],
      "devices must be a positive integer"),
     (["gradcheck", "--m", "0"], "m must be a positive integer"),
