@@ -105,18 +105,16 @@ def sealed(tree: dict) -> dict:
     return {**tree, DIGEST: np.frombuffer(bytes.fromhex(files.digest(tree)), np.uint8)}
 
 
-def unsealed(tree: dict, where: str, remedy: str | None = None) -> dict:
+def unsealed(tree: dict, where: str, remedy) -> dict:
     """A restored tree without its ``DIGEST``, once the digest matches its arrays (a tree saved
-    without one is taken as it is); otherwise a ``CheckpointError`` naming ``where`` and
-    ``remedy`` (default: what deleting it does to a run or a sweep block)."""
+    without one is taken as it is); otherwise a ``CheckpointError`` naming ``where`` and what to
+    do, ``remedy()``."""
     tree = dict(tree)
     stored = tree.pop(DIGEST, None)
     if stored is not None and bytes(np.asarray(stored, np.uint8)).hex() != files.digest(tree):
-        remedy = remedy or ("Delete it (a run falls back to its previous checkpoint; a sweep "
-                            "block is trained again on resume=True).")
         raise CheckpointError(
             f"{where} is corrupt: its arrays differ from the sha256 saved with them, so its files "
-            f"changed after they were written. {remedy}")
+            f"changed after they were written. {remedy()}")
     return tree
 
 
@@ -195,31 +193,34 @@ class Checkpointer:
             self._manager.wait_until_finished()
         logger.info("saved checkpoint %d in %s", step, self.directory)
 
-    def restore_named(self, step: int | None = None) -> dict:
-        """Checkpoint ``step`` (default: the latest) as the ``named`` tree it was saved as."""
+    def restore_named(self, step: int | None = None, remedy: str | None = None) -> dict:
+        """Checkpoint ``step`` (default: the latest) as the ``named`` tree it was saved as.
+        ``remedy``: what an error tells the user to do (default: ``fallback``, for resuming)."""
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(
                 f"no checkpoint found in {self.directory}. Run without resume=True to start afresh."
             )
+        advice = (lambda: remedy) if remedy else (lambda: self.fallback(step))
         try:
             with failed_reads_settled():
                 tree = self._manager.restore(step, args=load_orbax().args.StandardRestore())
         except Exception as err:
-            raise _unusable(self.directory, step, err, self._fallback(step)) from err
-        return unsealed(tree, f"checkpoint {step} in {self.directory}", self._fallback(step))
+            raise _unusable(self.directory, step, err, advice()) from err
+        return unsealed(tree, f"checkpoint {step} in {self.directory}", advice)
 
-    def _fallback(self, step: int) -> str:
-        """What deleting checkpoint ``step`` does: resuming falls back to the one before it, or,
-        with none before it, starts again from step 0."""
+    def fallback(self, step: int) -> str:
+        """What deleting checkpoint ``step`` does to resuming: it falls back to the latest one
+        before it, or, with none before it, starts again from step 0."""
         earlier = [s for s in self.all_steps() if s < step]
         if earlier:
             return f"Delete it: resuming then falls back to checkpoint {max(earlier)}."
         return ("It is the only checkpoint there: once it is deleted, resuming starts again "
-                "from step 0; or start a new run in another workdir=.")
+                "from step 0; or start again in another directory.")
 
     def restore(self, like, step: int | None = None):
-        """Restores checkpoint ``step`` (default: the latest) into the structure of ``like``.
+        """Restores checkpoint ``step`` (default: the latest) into the structure of ``like``, to
+        resume.
 
         Raises:
           CheckpointError: when there is no checkpoint, or it cannot be read into ``like``'s
@@ -230,7 +231,7 @@ class Checkpointer:
         try:
             restored = unnamed(stored, like)
         except (KeyError, TypeError) as err:
-            raise _unusable(self.directory, step, err, self._fallback(step)) from err
+            raise _unusable(self.directory, step, err, self.fallback(step)) from err
         _check_like(restored, like, self.directory, step)
         return jax.tree.map(jnp.asarray, restored)
 
@@ -257,8 +258,13 @@ def save_tree(path: str | Path, tree) -> None:
     checkpointer.wait_until_finished()
 
 
+# What to do about a sweep's member file that cannot be read.
+SWEEP_MEMBERS_REMEDY = "Delete it; a sweep trains its block again on resume=True."
+
+
 def restore_tree(path: str | Path) -> dict:
-    """The ``named`` tree that ``save_tree`` wrote to ``path``, as NumPy arrays."""
+    """The ``named`` tree that ``save_tree`` wrote to ``path`` (a sweep's members), as NumPy
+    arrays."""
     checkpointer = load_orbax().StandardCheckpointer(multiprocessing_options=solo_options())
     try:
         with failed_reads_settled():
@@ -266,8 +272,8 @@ def restore_tree(path: str | Path) -> dict:
     except Exception as err:  # orbax and tensorstore raise many kinds; each means unreadable
         raise CheckpointError(
             f"{path} cannot be read ({type(err).__name__}: {_first_line(err)}): it is corrupt. "
-            "Delete it; a sweep trains its block again on resume=True.") from err
-    return unsealed(tree, str(path))
+            f"{SWEEP_MEMBERS_REMEDY}") from err
+    return unsealed(tree, str(path), lambda: SWEEP_MEMBERS_REMEDY)
 
 
 def _unusable(directory, step, err, fallback: str) -> CheckpointError:

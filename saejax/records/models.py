@@ -278,7 +278,9 @@ def _from_run(path: Path):
             "writes one (every --checkpoint-every steps, at most once per --checkpoint-seconds, "
             "and at its end), or resume it.")
     try:
-        state = checkpoints.restore_named()
+        state = checkpoints.restore_named(remedy=(
+            "Restore the run directory from a copy, or train the run again: deleting the "
+            "checkpoint would leave an earlier one, not the run's final parameters, to read."))
     finally:
         checkpoints.close()
     params = {k: np.asarray(v) for k, v in state["params"].items()}

@@ -172,16 +172,20 @@ def test_a_value_changed_on_disk_is_refused_by_its_digest(exported, tmp_path, wh
     if where == "checkpoint":
         run = copy(exported / "run", tmp_path / "run")
         rewrite_with_one_bit_flipped(run / "checkpoints" / "4" / "default")
-        with pytest.raises(CheckpointError, match="checkpoint 4 in .* is corrupt: its arrays "
-                                                  "differ from the sha256 saved with them, .* "
-                                                  "Delete it: resuming then falls back to "
-                                                  "checkpoint 2"):
+        corrupt = "checkpoint 4 in .* is corrupt: its arrays differ from the sha256 saved with them"
+        # each error says what to do where it happens: loading reads the final parameters ...
+        with pytest.raises(CheckpointError, match=corrupt + ".* Restore the run directory from a "
+                                                  "copy, or train the run again"):
             saejax.load(run)
-        # the message says what deleting the only checkpoint does: no silent restart
+        # ... resuming may fall back to the checkpoint before, or, from the only one, to step 0
+        resume = dict(workdir=run, resume=True, progress=False)
+        with pytest.raises(CheckpointError, match=corrupt + ".* Delete it: resuming then falls "
+                                                  "back to checkpoint 2"):
+            train.run(config(steps=6), tiny_data(), **resume)
         shutil.rmtree(run / "checkpoints" / "2")
         with pytest.raises(CheckpointError, match="It is the only checkpoint there: once it is "
                                                   "deleted, resuming starts again from step 0"):
-            saejax.load(run)
+            train.run(config(steps=6), tiny_data(), **resume)
     else:
         sweep = copy(exported / "sweep", tmp_path / "sweep")
         rewrite_with_one_bit_flipped(sweep / "members" / "00000")
