@@ -73,3 +73,17 @@ def test_an_unfinished_or_changed_cache_is_refused(home, tmp_path):
     (copy / "activations.json").write_text(json.dumps(record))
     with pytest.raises(DataError, match="unfinished activations cache"):
         ActivationStream.open(copy)
+
+
+def test_a_stream_asked_for_more_rows_than_the_cache_holds_uses_them_all_and_says_so(home,
+                                                                                    caplog):
+    from saejax.config import TrainConfig
+    from saejax.data.datasets import config_data
+
+    config = TrainConfig(data=str(home), num_examples=1000, arch="topk", k=2, n_hidden=4,
+                         lam=0.0, optimizer="adam")
+    with caplog.at_level("WARNING", logger="saejax.data.datasets"):
+        got, x, _ = config_data(config)
+    assert isinstance(x, ActivationStream) and len(x) == 300 and got.num_examples == 300
+    assert caplog.messages == [f"{home} holds 300 rows, fewer than the 1000 asked for "
+                               "(--num-examples): all 300 are used"]
