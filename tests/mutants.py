@@ -2,8 +2,9 @@
 
     python tests/mutants.py run [MODULE ...]     mutmut on these modules (default: every one in
                                                  pyproject's [tool.mutmut] only_mutate)
-    python tests/mutants.py run --sample N [MODULE ...]
-                                                 N mutants of each module, drawn at random (seeded)
+    python tests/mutants.py run --sample N [--seed S] [MODULE ...]
+                                                 N mutants of each module, drawn at random (seed
+                                                 S, default 0: another seed draws other mutants)
     python tests/mutants.py changed [REV]        the modules that differ from REV (default main)
     python tests/mutants.py report               the table below, from mutmut's results
 
@@ -80,7 +81,7 @@ def sample(paths: list[str], size: int, seed: int = 0) -> list[str]:
     return names
 
 
-def run(paths: list[str], size: int | None = None) -> int:
+def run(paths: list[str], size: int | None = None, seed: int = 0) -> int:
     unknown = sorted(set(paths) - set(modules()))
     if unknown:
         print(f"not a mutated module: {unknown}; choose from {modules()}", file=sys.stderr)
@@ -93,7 +94,7 @@ def run(paths: list[str], size: int | None = None) -> int:
     else:
         # mutmut runs every mutant it is named, decided or not
         paths = paths or modules()
-        names = sample(paths, size) if size else [pattern(p) for p in paths]
+        names = sample(paths, size, seed) if size else [pattern(p) for p in paths]
         if not names:
             print("no mutants listed yet: run without --sample first", file=sys.stderr)
             return 2
@@ -169,10 +170,12 @@ def report() -> int:
 def main(argv: list[str]) -> int:
     command, args = (argv[0], argv[1:]) if argv else ("report", [])
     if command == "run":
-        size = None
+        size, seed = None, 0
         if args[:1] == ["--sample"]:
             size, args = int(args[1]), args[2:]
-        return run(args, size)
+        if args[:1] == ["--seed"]:
+            seed, args = int(args[1]), args[2:]
+        return run(args, size, seed)
     if command == "changed":
         paths = changed(args[0] if args else "main")
         if not paths:

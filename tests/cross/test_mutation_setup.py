@@ -54,3 +54,14 @@ def test_each_equivalent_mutant_names_a_mutated_module_and_a_reason():
 
 def test_patterns_follow_mutmuts_names():
     assert mutants.pattern("saejax/optim/lbfgs.py") == "saejax.optim.lbfgs.*"
+
+
+def test_a_sample_is_the_same_for_its_seed_and_another_seed_draws_others(monkeypatch):
+    every = {f"saejax.penalties.x_kl__mutmut_{i}": 1 for i in range(50)}
+    monkeypatch.setattr(mutants, "results", lambda: {"saejax/penalties.py": every,
+                                                     "saejax/losses.py": {"x": 1}})
+    first = mutants.sample(["saejax/penalties.py"], 10)
+    assert first == mutants.sample(["saejax/penalties.py"], 10, seed=0)
+    assert len(first) == len(set(first)) == 10 and set(first) <= set(every)
+    assert set(mutants.sample(["saejax/penalties.py"], 10, seed=1)) != set(first)
+    assert len(mutants.sample(["saejax/penalties.py"], 80)) == 50  # at most every mutant
