@@ -62,8 +62,9 @@ class SynthConfig:
     def __post_init__(self):
         def need(ok, name, allowed):
             if not ok:
-                raise DataError(f"synthetic data: {name} = {getattr(self, name)!r}, but it must "
-                                f"be {allowed}.")
+                flag = "--" + name.replace("_", "-")
+                raise DataError(f"synthetic data: {name} = {getattr(self, name)!r} ({flag} on the "
+                                f"command line), but it must be {allowed}.")
 
         def integer(name, low):
             value = getattr(self, name)

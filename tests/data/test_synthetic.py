@@ -256,7 +256,7 @@ def test_cli_writes_the_set_then_refuses_to_write_it_again(tmp_path, capsys):
 
 def test_cli_refuses_a_bad_setting_naming_it(tmp_path, capsys):
     assert cli.main(["synth", str(tmp_path / "s"), "--n-dims", "600"]) == 2
-    assert "n_dims = 600" in capsys.readouterr().err
+    assert "n_dims = 600 (--n-dims on the command line), but it must be" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
     assert cli.main(["synth", str(tmp_path / "s"), "--magnitude", "gaussian"]) == 2
     assert cli.main(["synth", str(tmp_path / "s"), "--seed", "x"]) == 2
