@@ -133,6 +133,13 @@ def test_the_debugging_problem_passes_its_three_way_check_and_eps_reaches_it():
     for name, sd in (("bc", 0.2), ("bd", 0.1)):
         spread = np.std(np.concatenate([np.asarray(p[name]) for p in draws]))
         assert 0.8 * sd < spread < 1.2 * sd, (name, spread)
+    # ... drawn independently of each other (one key for both would make bc twice bd's start)
+    bc0, bd0 = (np.array([float(p[name][0]) for p in draws]) for name in ("bc", "bd"))
+    assert abs(np.corrcoef(bc0, bd0)[0, 1]) < 0.5
+    # float32 asked for, float32 throughout (x64 is on in the tests)
+    p32, x32, _ = cnn.problem(dtype=jnp.float32)
+    assert {k: v.dtype for k, v in p32.items()} == {k: jnp.float32 for k in p32}
+    assert x32.dtype == jnp.float32
     report = cnn.check(params, x, y)
     assert report["dtype"] == "float64" and report["passed"], report
     # eps is the finite differences' step: a step 1000 times as large is visibly less accurate
@@ -146,8 +153,8 @@ def test_sgd_is_minfuncsgd_step_for_step():
     params, x, y = problem(seed=2)
     x = jnp.tile(x, (8, 1, 1))  # 24 images, minibatches of 4: 6 iterations an epoch
     y = jnp.tile(y, 8)
-    got, costs = cnn.train_sgd(params, x, y, epochs=2, minibatch=4, alpha=0.1, momentum=0.95,
-                               seed=5)
+    # alpha and momentum left at their defaults, cnnTrain's 0.1 and 0.95
+    got, costs = cnn.train_sgd(params, x, y, epochs=2, minibatch=4, seed=5)
     rng = np.random.default_rng(5)
     theta = {k: np.asarray(v) for k, v in params.items()}
     velocity = {k: np.zeros_like(v) for k, v in theta.items()}

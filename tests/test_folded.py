@@ -88,6 +88,15 @@ def test_member_vmap_folds_only_members_that_share_their_data():
     want = jax.vmap(single, (0, 0, None))(params, xs, one_hyper)[0]["loss"]
     np.testing.assert_allclose(got, want, rtol=1e-12)
     assert calls == []
+    # members that share some params (one b2 for all): vmap of the single evaluation, since
+    # the folded one needs every param stacked
+    calls.clear()
+    b2 = params["b2"][0]
+    axes = ({"W1": 0, "b1": 0, "b2": None, "W2": 0}, None, 0)
+    got = jax.vmap(evaluate, axes)({**params, "b2": b2}, x, hyper)[0]["loss"]
+    want = jax.vmap(single, axes)({**params, "b2": b2}, x, hyper)[0]["loss"]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert calls == []
     # one member, not under vmap: the single evaluation
     np.testing.assert_allclose(evaluate({k: v[0] for k, v in params.items()}, x,
                                         Hyper(0.01, 0.1, 0.0))[0]["loss"],
@@ -129,3 +138,15 @@ def test_auto_member_eval_follows_the_platform_rule():
     assert train.member_eval_of(config, "gpu") == "whole"
     assert train.member_eval_of(config.replace(member_eval="folded"), "cpu") == "folded"
     assert train.settled(config).member_eval == train.member_eval_of(config)
+
+
+def test_float32_members_keep_float32_gradients_under_float64_hyperparameters():
+    # a sweep's grid arrives as float64 under x64: the decay must not lift the gradient
+    params, x, hyper = members(tied=False, seed=2)
+    p32 = {k: v.astype(jnp.float32) for k, v in params.items()}
+    terms, g = folded.folded_terms_and_grad(p32, x.astype(jnp.float32), hyper)
+    assert hyper.lam.dtype == jnp.float64
+    assert {k: v.dtype for k, v in g.items()} == {k: jnp.float32 for k in p32}
+    _, want = folded.folded_terms_and_grad(params, x, hyper)
+    for key in want:
+        np.testing.assert_allclose(g[key], want[key], rtol=2e-4, atol=2e-6, err_msg=key)

@@ -82,3 +82,10 @@ def test_jumprelu_counts_a_code_exactly_at_its_threshold_as_zero():
     got = terms(params, x, HYPER, "jumprelu", Options(), None)
     assert float(got["sparsity"]) == 0.1 * 1  # l0 times one counted unit per example
     assert float(got["mean_l0"]) == 1.0
+    # the hand-written gradient agrees: the unit exactly at its threshold passes no gradient to
+    # its pre-activation, as the paper's H(pre - theta) (and autodiff's custom VJP) say
+    hand = architectures.terms_and_grad(params, x, HYPER, "jumprelu", Options())[1]
+    auto = jax.grad(architectures.loss)(params, x, HYPER, "jumprelu", Options())
+    for key in ("W1", "b1"):
+        np.testing.assert_allclose(hand[key], auto[key], rtol=1e-12, atol=1e-15, err_msg=key)
+    assert float(hand["b1"][0]) == 0.0 and float(hand["b1"][2]) != 0.0

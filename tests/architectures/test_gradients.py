@@ -56,6 +56,12 @@ def test_analytic_matches_autodiff(arch, options, dead):
         assert gradcheck.relative_difference(analytic[key], want[key]) < 1e-10, key
     np.testing.assert_allclose(terms["loss"], architectures.loss(params, x, HYPER, arch, options,
                                                                  dead), rtol=1e-14)
+    # the terms are the training form's, every one (batchtopk's threshold update reads
+    # smallest_kept from them)
+    plain_terms = architectures.terms(params, x, HYPER, arch, options, dead)
+    assert set(terms) == set(plain_terms)
+    for key in plain_terms:
+        np.testing.assert_allclose(terms[key], plain_terms[key], rtol=1e-12, err_msg=key)
     if dead is not None:  # the aux loss is on, and changes the gradient
         plain = terms_and_grad(params, x, HYPER, arch, options, None)[1]
         assert terms["sparsity"] > 0
@@ -167,5 +173,6 @@ def test_float32_params_give_float32_terms_and_gradients(arch, options, dead):
     # the loss jax.grad differentiates (jumprelu's through its custom VJPs) stays float32 too
     loss = architectures.loss(p32, x.astype(jnp.float32), HYPER, arch, options, dead)
     assert loss.dtype == jnp.float32
-    init = architectures.init_params(jax.random.key(0), 6, 5, arch, np.zeros(6), jnp.float32)
-    assert {v.dtype for v in init.values()} == {jnp.dtype(jnp.float32)}
+    for x_mean in (np.zeros(6), None):  # b2 at the data mean, or at zero
+        init = architectures.init_params(jax.random.key(0), 6, 5, arch, x_mean, jnp.float32)
+        assert {v.dtype for v in init.values()} == {jnp.dtype(jnp.float32)}
