@@ -148,6 +148,25 @@ def test_a_sweep_killed_inside_a_block_continues_it_from_its_checkpoint(tmp_path
     if optimizer == "lbfgs":  # the checkpoint holds a packed block and waiting members
         assert seen["waiting"] >= 1 and seen["live"] < 6
 
+    if optimizer == "adam":  # a corrupt block checkpoint: the error says what deleting it does
+        import shutil
+
+        from saejax.records.checkpoints import CheckpointError
+
+        broken = shutil.copytree(tmp_path / "killed", tmp_path / "broken")
+        steps = sorted(int(d.name) for d in (broken / "running" / "00000").iterdir()
+                       if d.name.isdigit())
+        assert steps[-1] == kill_at
+        biggest = max((f for f in (broken / "running" / "00000" / str(kill_at)).rglob("*")
+                       if f.is_file()), key=lambda f: f.stat().st_size)
+        data = bytearray(biggest.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        biggest.write_bytes(bytes(data))
+        advice = (f"Delete it: resuming then falls back to checkpoint {steps[-2]}" if
+                  len(steps) > 1 else "It is the only checkpoint there")
+        with pytest.raises(CheckpointError, match=f"checkpoint {kill_at} in .*{advice}"):
+            sweeps.sweep(config, x, workdir=broken, resume=True, **grid)
+
     resumed = sweeps.sweep(config, x, workdir=tmp_path / "killed", resume=True, **grid)
     assert resumed.summary["resumed_from"] == {"block": 0, "step": kill_at}
     # bitwise: the same text, row for row
