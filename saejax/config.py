@@ -106,8 +106,7 @@ class TrainConfig:
         "standardize (per-feature mean 0, std 1)", program=False, choices=NORMALIZATIONS)
     num_examples: int = setting(
         10_000, "patches to sample, or MNIST or digits images to take (the first), or rows of "
-        "a --data array or activations directory to sample (default: 10000; for an array, "
-        "every row)",
+        "a --data array or activations directory to sample (every row of those when left out)",
         program=False, rule="positive_int")
     patch_size: int = setting(8, "side of a square patch in pixels (patches only)",
                               program=False, rule="positive_int")
@@ -338,8 +337,9 @@ def check_preset(preset: str, config: TrainConfig) -> None:
         )
 
 
-# Which architectures each knob belongs to (lam: all).
-KNOBS_OF = {name: tuple(a for a in ARCHS if name in KNOBS[a]) or ARCHS for name in HYPER}
+# Which architectures read each knob (lam: all) and each setting of some architectures only.
+OWNERS = {**{name: tuple(a for a in ARCHS if name in KNOBS[a]) or ARCHS for name in HYPER},
+          **OWN_SETTINGS}
 
 
 def check_own_knobs(arch: str, given, saved: bool = False) -> None:
@@ -347,17 +347,12 @@ def check_own_knobs(arch: str, given, saved: bool = False) -> None:
     setting (``OWN_SETTINGS``) of other architectures only: it would be recorded and do nothing.
     ``lam`` belongs to all. ``saved``: the architecture is a resumed run's own, which cannot
     change."""
-    def owners(name):
-        if name in KNOBS_OF:
-            return KNOBS_OF[name]
-        return OWN_SETTINGS.get(name, ARCHS)
-
-    others = [a for a in given if arch not in owners(a)]
+    others = [a for a in given if arch not in OWNERS[a]]
     if not others:
         return
-    what = "knob" if all(a in KNOBS_OF for a in others) else "setting"
+    what = "knob" if all(a in HYPER for a in others) else "setting"
     one = len(others) == 1
-    belong = sorted({n for a in others for n in owners(a)})
+    belong = sorted({n for a in others for n in OWNERS[a]})
     raise ValueError(
         f"{', '.join(others)} {f'is not a {what}' if one else f'are not {what}s'} of {arch} "
         f"({'it belongs' if one else 'they belong'} to {', '.join(belong)}); {arch}'s "

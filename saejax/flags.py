@@ -79,8 +79,7 @@ def add_train_options(p, swept=(), without=()) -> None:
 
 def config_from_args(args, swept=(), base=None):
     """The preset's TrainConfig (or ``base``) with every given flag applied (but swept ones)."""
-    from saejax.config import PRESETS, TrainConfig, check_own_knobs, check_preset
-    from saejax.schema import HYPER, OWN_SETTINGS
+    from saejax.config import OWNERS, PRESETS, TrainConfig, check_own_knobs, check_preset
 
     fields = TrainConfig.__dataclass_fields__
     overrides = {
@@ -89,8 +88,7 @@ def config_from_args(args, swept=(), base=None):
     }
     config = (base or PRESETS[args.preset]).replace(**overrides)
     check_preset(args.preset, config)
-    check_own_knobs(config.arch, [k for k in (*HYPER, *OWN_SETTINGS) if k in overrides],
-                    saved=base is not None)
+    check_own_knobs(config.arch, [k for k in OWNERS if k in overrides], saved=base is not None)
     return config
 
 

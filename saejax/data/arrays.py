@@ -47,8 +47,9 @@ def sample_indices(rows: int, num_examples: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(rows, size=num_examples, replace=False))
 
 
-# The first bytes of each format: NumPy's .npy header, and a zip archive's (an .npz).
-MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK"}
+# Each suffix's format: its first bytes (NumPy's .npy header, a zip archive's), and its name.
+FORMATS = {".npy": (b"\x93NUMPY", "an .npy file (NumPy's np.save)"),
+           ".npz": (b"PK", "an .npz file (a zip archive, NumPy's np.savez)")}
 
 
 def _check_format(path: Path) -> None:
@@ -56,16 +57,15 @@ def _check_format(path: Path) -> None:
     pickle, and suggest allow_pickle)."""
     suffix = path.suffix.lower()
     with open(path, "rb") as f:
-        head = f.read(max(map(len, MAGIC.values())))
-    if head.startswith(MAGIC[suffix]):
+        head = f.read(max(len(magic) for magic, _ in FORMATS.values()))
+    if head.startswith(FORMATS[suffix][0]):
         return
-    kind = {".npy": "an .npy file (NumPy's np.save)",
-            ".npz": "an .npz file (a zip archive, NumPy's np.savez)"}
-    other = next((s for s, magic in MAGIC.items() if s != suffix and head.startswith(magic)), None)
+    what = FORMATS[suffix][1]
+    other = next((s for s, (magic, _) in FORMATS.items() if head.startswith(magic)), None)
     if other:
-        raise DataError(f"{path} is not {kind[suffix]} but {kind[other]}: rename it to end in "
+        raise DataError(f"{path} is not {what} but {FORMATS[other][1]}: rename it to end in "
                         f"{other}.")
-    raise DataError(f"{path} is not {kind[suffix]}: its first bytes are {head!r}. Save a numeric "
+    raise DataError(f"{path} is not {what}: its first bytes are {head!r}. Save a numeric "
                     "(M, N) array with np.save or np.savez.")
 
 
