@@ -218,3 +218,29 @@ def test_sweep_resume_refuses_another_grid(tmp_path):
     assert "cannot resume the sweep" in again.stderr and "rho" in again.stderr
     assert "Traceback" not in again.stderr
     assert snapshot(tmp_path / "s") == before
+
+
+@pytest.mark.slow
+def test_the_command_line_says_which_block_it_resumed_and_from_which_step(tmp_path, monkeypatch,
+                                                                           capsys):
+    from saejax import cli
+    from saejax.records.sweep_record import BlockCheckpoints
+
+    argv = sweep_cli(tmp_path / "s", "adam", "--checkpoint-every", "100",
+                     "--checkpoint-seconds", "0")[3:]  # in process: from "sweep" on
+    save = BlockCheckpoints.save
+
+    def save_then_die(self, step, tree):
+        save(self, step, tree)
+        if step == 200 and self.directory.name == "00001":  # block 1 of 3, halfway
+            raise Killed
+
+    monkeypatch.setattr(BlockCheckpoints, "save", save_then_die)
+    with pytest.raises(Killed):
+        cli.main(argv)
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert cli.main([*argv, "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "resumed block 1 (running/00001) from its checkpoint at step 200\n" in out
+    assert not (tmp_path / "s" / "running" / "00001").exists()
