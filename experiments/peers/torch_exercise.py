@@ -19,14 +19,7 @@ import time
 
 import numpy as np
 
-try:  # a missing extra is one clear line, not a traceback
-    import torch
-except ModuleNotFoundError:
-    from experiments.extras import require
-
-    require("bench", "torch")
-    raise  # installed, yet a part of it is missing
-
+from experiments.extras import import_torch
 from experiments.peers.exercise_setup import (
     BETA,
     LAM,
@@ -36,6 +29,8 @@ from experiments.peers.exercise_setup import (
     exercise_data,
     parse_args,
 )
+
+torch = import_torch()
 
 
 def main():

@@ -44,15 +44,11 @@ import time
 
 import numpy as np
 
-try:  # a missing extra is one clear line, not a traceback
-    import torch
-except ModuleNotFoundError:
-    from experiments.extras import require
+from experiments.extras import import_torch
 
-    require("bench", "torch")
-    raise  # installed, yet a part of it is missing
+torch = import_torch()
+grad, vmap = torch.func.grad, torch.func.vmap
 
-from torch.func import grad, vmap
 
 FINAL_BLOCK = 4096  # rows per block of the final statistics (keeps (G, rows, H) small)
 

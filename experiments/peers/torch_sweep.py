@@ -30,17 +30,11 @@ import time
 
 import numpy as np
 
-try:  # a missing extra is one clear line, not a traceback
-    import torch
-except ModuleNotFoundError:
-    from experiments.extras import require
-
-    require("bench", "torch")
-    raise  # installed, yet a part of it is missing
-
-from torch.func import grad, vmap
-
+from experiments.extras import import_torch
 from experiments.peers.exercise_setup import LAM, N_HIDDEN, exercise_data
+
+torch = import_torch()
+grad, vmap = torch.func.grad, torch.func.vmap
 
 RHO_HAT_EPS = 1e-6
 
