@@ -160,3 +160,25 @@ def test_sweep_on_an_array(tmp_path, capsys):
     assert cli.main(["encode", "--model", str(tmp_path / "s"), "--member", "1",
                      "--out", str(tmp_path / "a.npy")]) == 0
     assert np.load(tmp_path / "a.npy").shape == (30, 4)
+
+
+def test_resuming_on_a_file_changed_since_is_refused_and_changes_nothing(tmp_path, capsys):
+    x = np.random.default_rng(1).normal(size=(40, 5)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    argv = ["train", "--data", str(tmp_path / "x.npy"), "--decoder", "linear", *TINY,
+            "--checkpoint-seconds", "0", "--workdir", str(tmp_path / "run")]
+    assert cli.main(argv) == 0
+    record = (tmp_path / "run" / "config.json").read_text()
+    # the hash of the rows as trained on, float32 as loaded (no normalization)
+    assert json.loads(record)["data_fingerprint"] == hashlib.sha256(x.tobytes()).hexdigest()[:16]
+    changed = x.copy()
+    changed[0, 0] += 1.0
+    np.save(tmp_path / "x.npy", changed)
+    capsys.readouterr()
+    assert cli.main([*argv, "--steps", "6", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "the training data differ from the data it was trained on" in err
+    assert "Resume it on the same data, or start a new run" in err
+    assert (tmp_path / "run" / "config.json").read_text() == record  # nothing rewritten
+    np.save(tmp_path / "x.npy", x)  # the same bytes again: the resume goes on
+    assert cli.main([*argv, "--steps", "6", "--resume"]) == 0

@@ -9,6 +9,7 @@ checksums that tell a file that changed after it was written.
     read_json                   JSON read back, or a ``RecordError`` naming the file
     sha256(path)                the hex digest of a file's bytes
     digest(tree)                the sha256 of a tree of arrays (names, dtypes, shapes, bytes)
+    fingerprint(data)           a short hash of training data, which a resume must match
 
 ``RecordError`` is the error for a record that cannot be read or written: a missing, garbled or
 corrupt file, a full disk or a read-only directory. Its message names the file and what to do;
@@ -115,6 +116,16 @@ def digest(tree: dict, prefix: str = "") -> str:
         h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
         h.update(a.tobytes())
     return h.hexdigest()
+
+
+def fingerprint(data, stream_sha256: str | None = None) -> str:
+    """A short hash of the training data as trained on (normalized): what a run or sweep
+    records so that a resume on other data is refused. For an activations stream, ``data`` is
+    its evaluation rows and ``stream_sha256`` its cache's verified digest."""
+    rows = hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()[:16]
+    if stream_sha256 is None:
+        return rows
+    return hashlib.sha256((stream_sha256 + rows).encode()).hexdigest()[:16]
 
 
 def _leaves(tree: dict, prefix: str):

@@ -2,7 +2,8 @@
 TensorBoard events, written by one ``RunRecord``.
 
     RunRecord.claim(workdir, config, resume, tensorboard)   nothing is written before this check
-    record.begin(state, n_visible, data_info)   config.json (a new run), or the resume checked
+    record.begin(state, n_visible, data_info, digest)   config.json (a new run), or the resume
+                                                checked, the data's fingerprint included
                                                 and its checkpoint restored -> (state, history)
     record.log(rows) / record.checkpoint(step, state) / record.due(step)    while training
     record.finish(summary) -> final row          the final row, summary.json
@@ -95,19 +96,21 @@ class RunRecord:
         board = tb.ScalarWriter(workdir / "tensorboard") if tensorboard else None
         return cls(workdir, config, resume, board)
 
-    def begin(self, state, n_visible: int, data_info: dict):
+    def begin(self, state, n_visible: int, data_info: dict, digest: str | None = None):
         """Writes config.json, or on resume checks it and restores the latest checkpoint into
-        ``state``'s structure; returns ``(state, history)`` (the rows logged before it)."""
+        ``state``'s structure; returns ``(state, history)`` (the rows logged before it).
+        ``digest`` is the training data's ``files.fingerprint``: a resume on other data (a file
+        changed since, other rows) is refused."""
         if self.workdir is None:
             return state, []
         record = {"kind": "run", "config": asdict(self.config), "n_visible": n_visible,
-                  "data": data_info, "segments": [rundir.segment(0, _segment_settings(
-                      self.config))]}
+                  "data": data_info, "data_fingerprint": digest,
+                  "segments": [rundir.segment(0, _segment_settings(self.config))]}
         if not self.resume:
             files.write_json(self.workdir / "config.json", record)
             files.write_text(self.workdir / "metrics.jsonl", "")
             return state, []
-        saved = self._check_resume(n_visible)
+        saved = self._check_resume(n_visible, digest)
         if self.ckpt.latest_step() is None:  # stopped before its first checkpoint
             logger.warning("%s holds no checkpoint (the run stopped before its first, or it was "
                            "deleted): the run starts again from step 0",
@@ -130,7 +133,7 @@ class RunRecord:
         files.write_json(self.workdir / "config.json", record)
         return state, history
 
-    def _check_resume(self, n_visible: int) -> dict:
+    def _check_resume(self, n_visible: int, digest: str | None) -> dict:
         saved_record = files.read_json(self.workdir / "config.json")
         saved = asdict(saved_config(self.workdir))
         n_saved = saved_record.get("n_visible")
@@ -145,6 +148,13 @@ class RunRecord:
                 f"({listing}). Only {', '.join(RUN_RESUMABLE)} may change on resume; use "
                 "another workdir= for a different run."
             )
+        recorded = saved_record.get("data_fingerprint")  # runs from before it have none
+        if None not in (recorded, digest) and recorded != digest:
+            raise CheckpointError(
+                f"cannot resume {self.workdir}: the training data differ from the data it was "
+                f"trained on (fingerprint {recorded} in config.json, {digest} now): the file "
+                "changed since, or other rows were picked. Resume it on the same data, or "
+                "start a new run in another workdir.")
         latest = self.ckpt.latest_step()
         if latest is not None and self.config.steps < latest:
             raise CheckpointError(

@@ -12,7 +12,6 @@ training) and TensorBoard events. Process 0 alone writes; every process reads by
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import math
 import shutil
@@ -30,11 +29,6 @@ from saejax.schema import AXES, COUNTS, KNOBS, LM_EVAL, RECOVERY, RESULTS
 # The columns of results.csv after the member's own axes: its results, whether it diverged,
 # and how it ended; a probe's accuracy comes last when the sweep has one.
 COLUMNS = (*AXES, *RESULTS, "diverged", *COUNTS)
-
-
-def fingerprint(data) -> str:
-    """A short hash of the training data, so that a resume on other data is refused."""
-    return hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()[:16]
 
 
 class SweepRecord:

@@ -29,7 +29,8 @@ from saejax.config import TrainConfig
 from saejax.data.stream import is_stream
 from saejax.losses import Hyper
 from saejax.records import rundir
-from saejax.records.sweep_record import SweepRecord, fingerprint, finished_blocks
+from saejax.records.files import fingerprint
+from saejax.records.sweep_record import SweepRecord, finished_blocks
 from saejax.runtime import compile_cache, memory
 from saejax.runtime.hosts import fetch, is_writer, on_every, on_writer, put
 from saejax.runtime.progress import prefetch_imports, progress_bar
@@ -262,8 +263,7 @@ class _Sweep:
 
     def _record(self, mode) -> dict:
         data = self.data_host  # a stream's evaluation rows, with its cache's verified digest
-        digest = fingerprint(data) if self.stream is None else fingerprint(np.frombuffer(
-            (self.stream.info["sha256"] + fingerprint(data)).encode(), np.uint8))
+        digest = fingerprint(data, None if self.stream is None else self.stream.info["sha256"])
         return {"kind": "sweep", "config": asdict(self.config), "grid": asdict(self.grid),
                 "mode": mode, "chunk_size": self.size, "data_fingerprint": digest,
                 "data": {**(self.output.data_info or {}), "shape": list(self.shape),

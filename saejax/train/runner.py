@@ -18,6 +18,7 @@ import numpy as np
 from saejax import checks, health, metrics
 from saejax.config import RUN_RESUMABLE, TrainConfig
 from saejax.losses import hyper_of
+from saejax.records.files import fingerprint
 from saejax.records.run_record import RunRecord
 from saejax.runtime import compile_cache, memory
 from saejax.runtime.progress import prefetch_imports, progress_bar
@@ -88,6 +89,7 @@ def run(
     """
     config.check_k()
     config, data, feed, info = prepared(config, data, data_info)
+    digest = None if workdir is None else fingerprint(data, feed and feed.stream.info["sha256"])
     m, n_visible = info["shape"]
     compile_cache.enable()
     hyper = hyper_of(config)
@@ -97,7 +99,7 @@ def run(
     initial_loss = _initial_loss(start, data, hyper, config)
     record = RunRecord.claim(workdir, config, resume, tensorboard)
     try:  # from here on the directory is locked: every way out lets go of it (record.close)
-        state, history = record.begin(start, n_visible, info)
+        state, history = record.begin(start, n_visible, info, digest)
         state = resumed(state, config) if resume else state
         start_step = int(state.step)
         bar = progress_bar(config.steps, start_step, progress)

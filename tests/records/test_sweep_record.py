@@ -2,6 +2,7 @@
 data), the finished blocks are read back from disk, and members are found in their blocks."""
 
 import csv
+import hashlib
 import json
 from dataclasses import asdict
 
@@ -10,6 +11,7 @@ import pytest
 
 from saejax.config import TrainConfig
 from saejax.records import sweep_record
+from saejax.records.files import fingerprint
 from saejax.records.rundir import RunDirError
 from saejax.sweeps.grid import make_grid
 
@@ -21,19 +23,23 @@ def record(config=None, rho=(0.05, 0.1, 0.2), chunk_size=2, data=X):
     config = config or TrainConfig(n_hidden=3, optimizer="adam", steps=4)
     return {"kind": "sweep", "config": asdict(config),
             "grid": asdict(make_grid(config, rho=list(rho), beta=[3.0])), "mode": "product",
-            "chunk_size": chunk_size, "data_fingerprint": sweep_record.fingerprint(data),
+            "chunk_size": chunk_size, "data_fingerprint": fingerprint(data),
             "environment": {"platform": "test"}}
 
 
 def test_the_fingerprint_is_the_datas():
-    assert sweep_record.fingerprint(X) == sweep_record.fingerprint(X.copy())
-    assert sweep_record.fingerprint(X) == sweep_record.fingerprint(np.asfortranarray(X))
+    assert fingerprint(X) == fingerprint(X.copy())
+    assert fingerprint(X) == fingerprint(np.asfortranarray(X))
     other = X.copy()
     other[3, 1] += 1e-12
-    assert sweep_record.fingerprint(other) != sweep_record.fingerprint(X)
-    assert sweep_record.fingerprint(X[:10]) != sweep_record.fingerprint(X)
-    assert sweep_record.fingerprint(X.astype(np.float32)) != sweep_record.fingerprint(X)
-    assert len(sweep_record.fingerprint(X)) == 16
+    assert fingerprint(other) != fingerprint(X)
+    assert fingerprint(X[:10]) != fingerprint(X)
+    assert fingerprint(X.astype(np.float32)) != fingerprint(X)
+    assert len(fingerprint(X)) == 16
+    # a stream: its cache's sha256, then its evaluation rows' fingerprint, hashed together
+    cache = "ab" * 32
+    want = hashlib.sha256((cache + fingerprint(X)).encode()).hexdigest()[:16]
+    assert fingerprint(X, cache) == want != fingerprint(X, "cd" * 32)
 
 
 def test_a_resume_of_another_sweep_is_refused_naming_what_changed(tmp_path):
