@@ -12,6 +12,8 @@ The public API, re-exported from the modules that define it:
   ``weight_decay_grad``, ``sparsity_grad``  (``saejax.grads``)
 - ``numerical_grad``, ``relative_difference``  (``saejax.gradcheck``)
 - ``sweep``, the vmapped, sharded hyperparameter sweep  (``saejax.sweeps``)
+- ``codes(params, x, config)``: any architecture's codes as inference computes them
+  (``saejax.train.final``)
 - ``load``: ``(config, params)`` of a run, a sweep member or an export; ``export``: a model as
   weights.safetensors + cfg.json  (``saejax.records.models``)
 
@@ -50,12 +52,14 @@ from saejax.penalties import (
 )
 from saejax.records.models import export, load
 from saejax.sweeps import sweep
+from saejax.train.final import codes
 
 __all__ = [
     "RHO_HAT_EPS",
     "Hyper",
     "analytic_grad",
     "architectures",
+    "codes",
     "decode",
     "encode",
     "export",

@@ -113,12 +113,23 @@ def _check_width(name: str, array, width: int, what: str) -> None:
                          f"{what} per example: pass (M, {width}).")
 
 
+# Leaves only the family's params hold: their codes are not sigmoid(W1 x + b1)
+FAMILY_LEAVES = {"threshold": "batchtopk", "log_threshold": "jumprelu"}
+
+
 def encode(params: dict, x_MxN: jax.Array) -> Hidden:
-    """Hidden layer: ``Hidden(z2, a2)``, each (M, H), with a2 = s(W1 x + b1).
+    """Hidden layer: ``Hidden(z2, a2)``, each (M, H), with a2 = s(W1 x + b1): the sigmoid
+    network's. ``saejax.codes(params, x, config)`` gives any architecture's codes.
 
     Raises:
-      ValueError: x does not have N = W1.shape[1] columns.
+      ValueError: x does not have N = W1.shape[1] columns, or the params are batchtopk's or
+        jumprelu's (they hold a threshold).
     """
+    for leaf, arch in FAMILY_LEAVES.items():
+        if leaf in params:
+            raise ValueError(f"these params hold {leaf!r}: they are a {arch} model's, whose "
+                             "codes are not sigmoid(W1 x + b1). Use saejax.codes(params, x, "
+                             "config), with the config saejax.load returned.")
     x_MxN = jnp.asarray(x_MxN)  # a nested list too
     _check_width("x", x_MxN, params["W1"].shape[1], "inputs")
     z2_MxH = x_MxN @ params["W1"].T + params["b1"][None, :]

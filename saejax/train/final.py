@@ -31,9 +31,19 @@ def final_stats(params, x, hyper, config):
 
 
 def codes(params, x, config):
-    """The codes of trained params for examples x, as inference computes them: the sigmoid
-    network's a2, or a family member's f (``architectures.encode``: batchtopk by its
-    threshold)."""
+    """The codes of trained params for examples x, as inference computes them, for any
+    architecture: the sigmoid network's a2, or a family member's f (``architectures.encode``:
+    topk's k largest, batchtopk's learned threshold, jumprelu's thresholds).
+
+    Args:
+      params: the trained params (``saejax.load``'s).
+      x: examples (M, N), prepared as the training data were (``normalize.apply`` with the
+        recorded normalization, for a run trained with ``normalize``).
+      config: the model's ``TrainConfig`` (``saejax.load``'s): its ``arch`` and knobs.
+
+    Returns:
+      The codes, (M, H).
+    """
     if config.arch == "sigmoid":
         return encode(params, x).a2
     return architectures.encode(params, x, losses.hyper_of(config), config.arch)

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from architectures import family_reference as ref
 from safetensors.numpy import load_file, save_file
 
 import saejax
@@ -216,3 +217,17 @@ def test_an_export_with_the_architecture_s_own_params_loads(run_dir, tmp_path):
     save_file(weights, str(jump / "weights.safetensors"))  # the thresholds missing
     with pytest.raises(ModelError, match="holds tensors"):
         saejax.load(jump)
+
+
+@pytest.mark.parametrize("arch, knobs", [("topk", dict(k=2)), ("jumprelu", dict(l0=0.1))])
+def test_codes_of_a_loaded_family_model_are_its_architectures(tmp_path, arch, knobs):
+    x = np.random.default_rng(1).normal(size=(30, 9))
+    settings = config(arch=arch, decoder="linear", optimizer="adam", batch_size=10, **knobs)
+    train.run(settings, x, workdir=tmp_path / "run", progress=False)
+    loaded, params = saejax.load(tmp_path / "run")
+    want = ref.codes(ref.as_numpy(params), x, arch, k=knobs.get("k"))
+    np.testing.assert_allclose(np.asarray(saejax.codes(params, x, loaded)), want, atol=1e-5)
+    if arch == "jumprelu":  # the sigmoid network's encode would give sigmoid(W1 x + b1)
+        with pytest.raises(ValueError, match=r"'log_threshold'.*a jumprelu model's.*"
+                                             r"saejax.codes\(params, x, config\)"):
+            saejax.encode(params, x)
