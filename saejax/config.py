@@ -224,7 +224,8 @@ class TrainConfig:
             raise ValueError(f"data must be a path string or None, got {self.data!r}.")
         if self.optimizer == "lbfgs" and self.batch_size is not None:
             raise ValueError(f"batch_size must be None for L-BFGS, a full-batch method; got "
-                             f"{self.batch_size}.")
+                             f"{self.batch_size}. On the command line, leave --batch-size out "
+                             "(or pass auto); in Python, pass batch_size=None.")
         self._check_arch()
 
     def _check_arch(self) -> None:

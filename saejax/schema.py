@@ -13,8 +13,9 @@ ARCHS = ("sigmoid", "relu-l1", "topk", "batchtopk", "jumprelu")
 KNOBS = {"sigmoid": ("rho", "beta"), "relu-l1": ("l1",), "topk": ("k",), "batchtopk": ("k",),
          "jumprelu": ("l0",)}
 # The settings only some architectures read (the others would record them and do nothing).
-OWN_SETTINGS = {"bandwidth": ("jumprelu",), "aux_k": ("topk", "batchtopk"),
-                "aux_coeff": ("topk", "batchtopk"), "dead_window": ("topk", "batchtopk")}
+OWN_SETTINGS = {"penalty": ("sigmoid",), "bandwidth": ("jumprelu",),
+                "aux_k": ("topk", "batchtopk"), "aux_coeff": ("topk", "batchtopk"),
+                "dead_window": ("topk", "batchtopk")}
 # The architectures whose loss is continuous, so that L-BFGS's line search can work on it: top-k
 # selection and thresholds make the others jump.
 LBFGS_ARCHS = ("sigmoid", "relu-l1")

@@ -52,7 +52,8 @@ def test_batch_size_takes_a_count_or_auto_as_its_help_says(given, adam, lbfgs, c
         args = cli.build_parser().parse_args(
             ["train", "--optimizer", optimizer, "--batch-size", given])
         if expected == "refused":
-            with pytest.raises(ValueError, match="batch_size must be None for L-BFGS"):
+            with pytest.raises(ValueError, match="batch_size must be None for L-BFGS.* leave "
+                                                 "--batch-size out"):
                 cli.config_from_args(args)
         else:
             assert cli.config_from_args(args).batch_size == expected
@@ -71,6 +72,8 @@ def test_batch_size_takes_a_count_or_auto_as_its_help_says(given, adam, lbfgs, c
     (["train", "--l1", "0.5", "--k", "4"], "l1, k are not knobs of sigmoid (they belong to "
                                           "batchtopk, relu-l1, topk); sigmoid's knobs are rho "
                                           "and beta"),
+    (["train", "--arch", "topk", "--penalty", "squared"],
+     "penalty is not a setting of topk (it belongs to sigmoid)"),
     (["train", "--arch", "topk", "--bandwidth", "0.5"],
      "bandwidth is not a setting of topk (it belongs to jumprelu)"),
     (["train", "--arch", "relu-l1", "--aux-k", "8", "--l1", "2"],

@@ -227,6 +227,11 @@ def test_codes_of_a_loaded_family_model_are_its_architectures(tmp_path, arch, kn
     loaded, params = saejax.load(tmp_path / "run")
     want = ref.codes(ref.as_numpy(params), x, arch, k=knobs.get("k"))
     np.testing.assert_allclose(np.asarray(saejax.codes(params, x, loaded)), want, atol=1e-5)
+    # the export's headline: the architecture and its own knob, none of the sigmoid network's
+    cfg = json.loads((saejax.export(tmp_path / "run", tmp_path / "out") / "cfg.json").read_text())
+    (knob, value), = knobs.items()
+    assert (cfg["arch"], cfg[knob], cfg["lam"]) == (arch, value, settings.lam)
+    assert not {"rho", "beta", "penalty"} & set(cfg)
     if arch == "jumprelu":  # the sigmoid network's encode would give sigmoid(W1 x + b1)
         with pytest.raises(ValueError, match=r"'log_threshold'.*a jumprelu model's.*"
                                              r"saejax.codes\(params, x, config\)"):
