@@ -9,7 +9,15 @@ import os
 import sys
 
 from saejax.config import network_name
-from saejax.flags import Parser, add_train_options, checked, command, config_from_args, to_flags
+from saejax.flags import (
+    Parser,
+    add_train_options,
+    checked,
+    command,
+    config_from_args,
+    fit_to_rows,
+    to_flags,
+)
 from saejax.schema import AXES, DECODERS, PENALTIES, TERMS
 
 
@@ -164,6 +172,8 @@ def _train(args) -> int:
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     config, x, info = config_data(config, all_rows=base is None and args.num_examples is None)
+    config = fit_to_rows(config, x.shape[0], args, resumed=base is not None)
+    config.check_k()  # before the first line that says training began
     devices.announce()
     print(
         f"training {network_name(config, x.shape[1])} on {x.shape[0]} examples "
@@ -275,6 +285,7 @@ def _sweep(args) -> int:
     grid = sweeps.make_grid(config, args.rho, args.beta, args.lam, args.lr, args.seed, mode,
                             l1=args.l1, k=args.k, l0=args.l0)
     config, x, info = config_data(config, all_rows=args.num_examples is None)
+    config = fit_to_rows(config, x.shape[0], args)
     labels = None
     if args.probe:
         labels = training_labels(config.dataset, config.data, config.num_examples)

@@ -92,6 +92,21 @@ def config_from_args(args, swept=(), base=None):
     return config
 
 
+def fit_to_rows(config, rows: int, args, resumed: bool = False):
+    """The config fitted to the ``rows`` examples it trains on, before a word of training is
+    printed: a batch size the user left to auto (or to the preset) that exceeds the rows becomes
+    all of them, with a note. A batch size given, or a resumed run's, is left as it is (and
+    refused where it exceeds the rows)."""
+    from saejax.config import AUTO
+
+    if (config.batch_size is None or config.batch_size <= rows or resumed
+            or args.batch_size not in (None, AUTO)):
+        return config
+    print(f"batch size {rows}: auto's {config.batch_size} exceeds the {rows} examples, so each "
+          "step takes all of them (--batch-size N picks another)")
+    return config.replace(batch_size=rows)
+
+
 def values_of(kind, name: str):
     """An argparse type for a list's token: one value, or several separated by commas."""
     one = checked(kind, None, name)

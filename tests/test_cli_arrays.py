@@ -182,3 +182,22 @@ def test_resuming_on_a_file_changed_since_is_refused_and_changes_nothing(tmp_pat
     assert (tmp_path / "run" / "config.json").read_text() == record  # nothing rewritten
     np.save(tmp_path / "x.npy", x)  # the same bytes again: the resume goes on
     assert cli.main([*argv, "--steps", "6", "--resume"]) == 0
+
+
+def test_auto_batch_on_fewer_rows_takes_them_all_and_a_given_one_is_refused(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.random.default_rng(2).normal(size=(40, 5)).astype(np.float32))
+    base = ["train", "--data", str(tmp_path / "x.npy"), "--arch", "topk", "--n-hidden", "4",
+            "--steps", "2", "--steps-per-call", "2", "--no-progress"]
+    common = [*base, "--k", "2"]
+    assert cli.main([*common, "--workdir", str(tmp_path / "auto")]) == 0
+    out = capsys.readouterr().out
+    assert "batch size 40: auto's 256 exceeds the 40 examples" in out
+    saved = json.loads((tmp_path / "auto" / "config.json").read_text())
+    assert saved["config"]["batch_size"] == 40
+    assert cli.main([*common, "--batch-size", "64", "--workdir", str(tmp_path / "given")]) == 2
+    assert "batch_size 64 exceeds the 40 training examples" in capsys.readouterr().err
+    # a k beyond the latents is refused before the line that says training began
+    assert cli.main([*base, "--k", "9", "--workdir", str(tmp_path / "k")]) == 2
+    captured = capsys.readouterr()
+    assert "k = 9 exceeds the 4 latents" in captured.err and "training" not in captured.out
+    assert not (tmp_path / "given").exists() and not (tmp_path / "k").exists()
