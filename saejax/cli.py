@@ -314,10 +314,25 @@ def _sweep(args) -> int:
     return 0
 
 
+def _versions() -> str:
+    """``saejax X (jax Y, jaxlib Z)``, from the installed packages' metadata (JAX not imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:  # a source tree never installed
+            return "not installed"
+
+    return f"saejax {of('saejax')} (jax {of('jax')}, jaxlib {of('jaxlib')})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from saejax import cli_data, cli_lm, cli_models
 
     parser = Parser(prog="saejax", description="The CS294A/UFLDL sparse autoencoder in JAX.")
+    parser.add_argument("--version", action="version", version=_versions(),
+                        help="print saejax's and JAX's versions and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_sweep(sub)

@@ -152,6 +152,11 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message):
+        commands = getattr(self, "commands", None)
+        if commands:  # saejax itself, without a command or with a wrong one: list them
+            self.exit(2, f"usage: {self.prog} COMMAND [flags]\n{self.prog}: error: {message}\n"
+                         f"commands: {', '.join(commands)}\n(`{self.prog} COMMAND --help` "
+                         "lists a command's flags)\n")
         usage = self.format_usage()
         if usage.count("\n") > 1:  # a long usage block: name the command only
             usage = f"usage: {self.prog} [flags]\n"

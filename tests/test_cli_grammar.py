@@ -100,3 +100,15 @@ def test_every_mapped_argument_is_a_flag_some_command_takes():
     for python, flag in flags.FLAG_OF.items():
         assert flag in taken, (python, flag)
     assert isinstance(parsers["train"], argparse.ArgumentParser)
+
+
+def test_saejax_alone_lists_its_commands_and_version_prints_the_installed_ones(capsys):
+    from importlib.metadata import version
+
+    assert cli.main([]) == 2
+    err = capsys.readouterr().err
+    assert "usage: saejax COMMAND [flags]" in err
+    assert "commands: " + ", ".join(commands()[1]) in err
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out == (f"saejax {version('saejax')} (jax {version('jax')}, "
+                                       f"jaxlib {version('jaxlib')})\n")
