@@ -115,3 +115,22 @@ def test_resumed_at_lists_the_steps_where_later_segments_began(tmp_path):
                                      {"start_step": 25}]}))
     record = run_record.RunRecord(tmp_path, small_config(), resume=True)
     assert record.resumed_at() == [10, 25]
+
+
+@pytest.mark.parametrize("arch", ["sigmoid", "topk"])
+def test_every_field_of_summary_json_is_described_in_the_docs(tmp_path, arch):
+    import re
+
+    from helpers import REPO
+
+    from saejax.schema import RECOVERY
+
+    x = tiny_data()
+    config = small_config(steps=2) if arch == "sigmoid" else small_config(
+        arch="topk", k=2, decoder="linear", optimizer="adam", batch_size=10, steps=2)
+    train.run(config, x, tmp_path, progress=False)
+    fields = set(json.loads((tmp_path / "summary.json").read_text())) | set(RECOVERY)
+    text = (REPO / "docs" / "cli.md").read_text()
+    bullet = re.search(r"^- `summary.json`:(.*?)^- ", text, re.S | re.M).group(1)
+    described = set(re.findall(r"[a-z_0-9]+", bullet))
+    assert sorted(fields - described) == []
