@@ -159,11 +159,13 @@ def _train(args) -> int:
     from saejax import train
     from saejax.config import refuse_lr_for_lbfgs
     from saejax.data import config_data
+    from saejax.data.datasets import data_name
     from saejax.data.synthetic import truth_of
     from saejax.records import rundir
     from saejax.runtime import devices
 
-    workdir = rundir.choose(args.workdir, args.resume, args.preset, "run")  # before the data
+    name = data_name(args.data) or args.preset  # runs/<name>-<time>
+    workdir = rundir.choose(args.workdir, args.resume, name, "run")  # before the data
     # A resumed run starts from its own saved settings; flags given again must agree with them
     # (the learning rate and the step count may change).
     base = train.saved_config(workdir) if args.resume else None
@@ -264,6 +266,7 @@ def _sweep(args) -> int:
     from saejax import sweeps
     from saejax.config import refuse_lr_for_lbfgs
     from saejax.data import config_data, training_labels
+    from saejax.data.datasets import data_name
     from saejax.data.synthetic import truth_of
     from saejax.records import rundir
     from saejax.runtime.hosts import on_writer
@@ -278,7 +281,8 @@ def _sweep(args) -> int:
     # process 0 claims the directory (before the data loads) and alone writes it
     # (the others stop with it when it is refused, rather than wait for it in a collective)
     def choose(check=True):
-        return rundir.choose(args.workdir, args.resume, f"sweep-{args.preset}", "sweep", check)
+        name = data_name(args.data) or args.preset
+        return rundir.choose(args.workdir, args.resume, f"sweep-{name}", "sweep", check)
 
     workdir = on_writer(choose, f"process 0 could not claim {args.workdir}") or choose(False)
     mode = "points" if args.points else "product"

@@ -201,3 +201,15 @@ def test_auto_batch_on_fewer_rows_takes_them_all_and_a_given_one_is_refused(tmp_
     captured = capsys.readouterr()
     assert "k = 9 exceeds the 4 latents" in captured.err and "training" not in captured.out
     assert not (tmp_path / "given").exists() and not (tmp_path / "k").exists()
+
+
+def test_a_run_on_an_array_is_named_after_its_file_not_a_preset(tmp_path, monkeypatch):
+    from saejax.data.datasets import data_name
+
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "acts.npy", np.random.default_rng(3).normal(size=(30, 5)))
+    assert cli.main(["train", "--data", "acts.npy", "--decoder", "linear", *TINY]) == 0
+    (made,) = (tmp_path / "runs").iterdir()
+    assert made.name.startswith("acts-") and (made / "summary.json").exists()
+    assert data_name("acts.npz:x") == "acts" and data_name(str(tmp_path)) is None
+    assert data_name(None) is None and data_name("../shared/data/mnist") is None

@@ -171,6 +171,17 @@ def training_labels(dataset: str, path=None, num_examples: int | None = None) ->
     return None
 
 
+def data_name(spec) -> str | None:
+    """The name a run directory takes from a user's ``--data``: an array file's stem (acts.npy,
+    acts.npz:x -> acts), an activations cache's or synthetic set's directory name; None for a
+    preset's data set (a path to MNIST or to images), which the preset names."""
+    from saejax.data import synthetic
+
+    if spec is None or not (is_array_spec(spec) or synthetic.is_synthetic(spec)):
+        return None
+    return split_spec(spec)[0].resolve().stem
+
+
 def config_data(config, all_rows: bool = False):
     """``(config, x, info)``: a run's data as its ``config`` names it, normalized as
     ``config.normalize`` says; x is an ``ActivationStream`` when the run ``streams``. A .npy or .npz ``config.data`` makes the data set an array, whose
