@@ -56,7 +56,8 @@ def add_encode(sub) -> None:
                         "an array file reads it again if it is unchanged)")
     p.add_argument("--num-examples", type=checked(int, "positive_int", "num_examples"),
                    metavar="N", help="examples to encode (default: the model's; for an array, "
-                                     "all its rows, and fewer a seeded sample)")
+                                     "all its rows in file order, even when the model trained "
+                                     "on a sample of them; fewer: a seeded sample)")
     p.add_argument("--out", required=True, help="the .npy file to write (must not exist)")
 
 
