@@ -129,7 +129,7 @@ def match_features(decoder_NxH, dictionary_FxN):
     d = np.asarray(dictionary_FxN, dtype=np.float64)
     w = np.asarray(decoder_NxH, dtype=np.float64)
     d = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-300)
-    w = w / np.where((n := np.linalg.norm(w, axis=0, keepdims=True)) > 0, n, 1.0)
+    w = w / np.where((n := np.linalg.norm(w, axis=0)) > 0, n, 1.0)  # n: (H,), per column
     cos_FxH = np.abs(d @ w)
     feature_P, latent_P = linear_sum_assignment(cos_FxH, maximize=True)
     return feature_P, latent_P, cos_FxH[feature_P, latent_P]

@@ -123,6 +123,23 @@ def test_training_lowers_the_cost_every_step_and_keeps_orthonormal_rows():
         ica.train(x, 7, steps=1)
 
 
+def test_training_takes_a_thousand_steps_unless_told_and_traces_the_tangent_share():
+    x = np.random.default_rng(7).laplace(size=(20, 6))
+    _, trace = ica.train(x, 4)
+    assert len(trace["cost"]) == 1001
+    assert len(trace["t"]) == len(trace["tries"]) == len(trace["tangent_share"]) == 1000
+    for steps in (1, 3):  # the last entry is the share at the W returned, here in NumPy
+        W, trace = ica.train(x, 4, epsilon=1e-2, steps=steps)
+        W = np.asarray(W)
+        a = x @ W.T
+        g = (a / np.sqrt(a**2 + 1e-2)).T @ x / len(x)
+        S = g @ W.T
+        tangent = g - 0.5 * (S + S.T) @ W
+        share = trace["tangent_share"]
+        assert share.shape == (steps,) and np.all((share >= 0) & (share <= 1))
+        assert share[-1] == pytest.approx(np.sum(tangent**2) / np.sum(g**2), rel=1e-10)
+
+
 def test_a_random_orthonormal_baseline_has_orthonormal_rows():
     R = ica.random_orthonormal(9, 5, seed=1)
     np.testing.assert_allclose(R @ R.T, np.eye(5), atol=1e-12)

@@ -206,6 +206,16 @@ def test_recovery_is_free_of_row_norms_and_a_cosine_of_exactly_0_9_is_not_above_
     assert out["recovered_fraction"] == 0.5 and out["mcc"] == pytest.approx(0.95, rel=1e-15)
 
 
+def test_matching_is_free_of_decoder_column_norms_below_one():
+    # latent 0 = e1 / 2 (norm 0.5), latent 1 = (0.06, 0.08) (norm 0.1: |cos| 0.6 with e0, 0.8
+    # with e1), latent 2 = 0 (cosine 0 with both): the best matching sums 0.6 + 1, not 0 + 0.8
+    d = np.eye(2)
+    w = np.array([[0.0, 0.06, 0.0], [0.5, 0.08, 0.0]])  # decoder columns (N, H)
+    feature_P, latent_P, cos_P = metrics.match_features(w, d)
+    assert feature_P.tolist() == [0, 1] and latent_P.tolist() == [1, 0]
+    np.testing.assert_allclose(cos_P, [0.6, 1.0], rtol=1e-15)
+
+
 def test_a_permuted_and_sign_flipped_dictionary_is_matched_back():
     d, c = _dictionary(), _true_codes()
     perm = np.array([3, 0, 5, 1, 4, 2])
@@ -266,6 +276,12 @@ def test_localization_and_kurtosis_on_planted_filters():
     colour = np.zeros((8, 8, 3))
     colour[:2, :2] = 1.0  # a 2x2 corner in every channel: all in one 4x4 block
     assert metrics.localization(colour.reshape(1, -1), 8, 3)[0] == pytest.approx(1.0)
+    # the last block reaches the last row and column: a point in the corner is all in it, and
+    # beside a point of 1/4 its energy in the opposite corner it holds 4/5 of the filter's
+    corner, two = np.zeros(64), np.zeros(64)
+    corner[63] = 1.0
+    two[[0, 63]] = 0.5, 1.0
+    np.testing.assert_allclose(metrics.localization(np.stack([corner, two]), 8), [1.0, 0.8])
     rng = np.random.default_rng(7)
     x = np.stack([rng.normal(size=200_000), rng.laplace(size=200_000)], axis=1)
     np.testing.assert_allclose(metrics.kurtosis(np.eye(2), x), [0.0, 3.0], atol=0.15)

@@ -82,3 +82,11 @@ def test_the_fit_reports_the_loss_of_the_theta_it_returns_and_keeps_float32():
         softmax.train_softmax(x, y - 1)
     with pytest.raises(ValueError, match="NaN"):
         softmax.train_softmax(np.where(np.eye(40, 5) == 1, np.nan, x), y)
+
+
+def test_two_classes_are_enough_and_the_class_count_is_the_largest_label_plus_one():
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [0.5, -1.0]])
+    assert softmax.check_labels(x, np.array([0, 1, 1, 0]))[2] == 2
+    assert softmax.check_labels(x, np.array([0, 2, 2, 0]))[2] == 3  # class 1 never seen
+    with pytest.raises(ValueError, match="single class"):
+        softmax.check_labels(x, np.array([1, 1, 1, 1]))

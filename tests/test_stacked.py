@@ -48,6 +48,18 @@ def test_features_are_the_top_layer_in_numpy_and_float32_stays_float32():
     assert float(value) == pytest.approx(numpy_cost(net, x, labels, 1e-3), rel=1e-5)
 
 
+def test_a_float32_problem_is_checked_with_float32_steps_and_tolerances():
+    net, x, labels = stacked.problem((6, 4), num_classes=3, m=8, dtype=jnp.float32, seed=2)
+    assert x.dtype == net["softmax"]["W"].dtype == net["layers"][0]["W"].dtype == jnp.float32
+    # class indices as finetune_adam and train_softmax pass them to the compiled code
+    assert labels.dtype == jnp.int32 and set(np.asarray(labels).tolist()) <= {0, 1, 2}
+    result = stacked.check(net, x, labels, 1e-3)
+    assert result["dtype"] == "float32"
+    assert result["tolerances"] == {"analytic~autodiff": 1e-5, "analytic~numerical": 2e-2,
+                                    "autodiff~numerical": 2e-2}
+    assert result["passed"], result  # float32 differences of a step of 1e-2, not 2e-5
+
+
 def test_the_check_catches_a_wrong_gradient(monkeypatch):
     net, x, labels = stacked.problem()
     right = stacked.value_and_grad
