@@ -24,7 +24,7 @@ from saejax.config import EARLIER_DEFAULTS, RUN_RESUMABLE, TrainConfig
 from saejax.records import files, rundir
 from saejax.records.checkpoints import Checkpointer, CheckpointError
 from saejax.runtime.clock import SaveClock
-from saejax.schema import TERMS
+from saejax.schema import SCALAR_TERMS
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +62,10 @@ def read_metrics(path: Path) -> list:
 
 
 def final_row(summary: dict) -> dict:
-    """metrics.jsonl's last row: J and its terms at the final params (``"final": true``)."""
+    """metrics.jsonl's last row: J, its terms, rho_hat_mean, L0 and FVU at the final params
+    (``"final": true``): the columns of the rows before it."""
     return {"step": summary["steps"], "loss": summary["final_loss"],
-            **{k: summary[k] for k in (*TERMS[1:], "rho_hat_mean")}, "final": True}
+            **{k: summary[k] for k in SCALAR_TERMS[1:]}, "final": True}
 
 
 def _segment_settings(config: TrainConfig) -> dict:

@@ -50,11 +50,11 @@ def test_read_metrics_drops_a_last_line_cut_short(tmp_path, caplog):
 
 def test_final_row_is_the_summarys_j_and_terms_at_the_last_step():
     summary = {"steps": 12, "final_loss": 0.75, "reconstruction": 0.5, "weight_decay": 0.125,
-               "sparsity": 0.125, "rho_hat_mean": 0.05, "rho_hat_max": 0.2,
-               "dead_fraction": 0.0, "wall_seconds": 3.0}
+               "sparsity": 0.125, "rho_hat_mean": 0.05, "rho_hat_max": 0.2, "mean_l0": 3.5,
+               "fvu": 0.25, "dead_fraction": 0.0, "wall_seconds": 3.0}
     assert run_record.final_row(summary) == {
         "step": 12, "loss": 0.75, "reconstruction": 0.5, "weight_decay": 0.125,
-        "sparsity": 0.125, "rho_hat_mean": 0.05, "final": True}
+        "sparsity": 0.125, "rho_hat_mean": 0.05, "mean_l0": 3.5, "fvu": 0.25, "final": True}
 
 
 def test_saved_config_needs_a_readable_config_json(tmp_path):
@@ -77,7 +77,7 @@ def test_without_a_workdir_nothing_is_written_and_nothing_is_due():
     record.log([{"step": 0, "loss": 1.0}])
     assert not record.due(5) and record.checkpoint(5, "state") == ""
     summary = {"steps": 4, "final_loss": 0.5, "reconstruction": 0.25, "weight_decay": 0.125,
-               "sparsity": 0.125, "rho_hat_mean": 0.1}
+               "sparsity": 0.125, "rho_hat_mean": 0.1, "mean_l0": 2.0, "fvu": 0.5}
     assert record.finish(summary) == run_record.final_row(summary)
     with pytest.raises(ValueError, match="tensorboard=True needs a workdir"):
         run_record.RunRecord.claim(None, config, tensorboard=True)
