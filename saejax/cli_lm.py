@@ -69,9 +69,10 @@ def add_evaluate(sub) -> None:
     p.add_argument("model", help="a run or sweep directory trained on `saejax activations`")
     p.add_argument("--text", required=True, metavar="PATH",
                    help="held-out text: a file, a directory, 'pydoc:' or 'stdlib:'")
-    p.add_argument("--tokens", type=checked(int, None, "tokens"), default=16_384, metavar="N",
-                   help="held-out rows to evaluate, in whole contexts (default 16,384)")
-    p.add_argument("--batch-size", type=checked(int, None, "batch_size"), default=8,
+    p.add_argument("--tokens", type=checked(int, "positive_int", "tokens"), default=16_384,
+                   metavar="N", help="held-out rows to evaluate, in whole contexts (default "
+                   "16,384)")
+    p.add_argument("--batch-size", type=checked(int, "positive_int", "batch_size"), default=8,
                    metavar="B", help="contexts per forward pass (default 8)")
 
 
@@ -90,10 +91,19 @@ def evaluate(args) -> int:
 
     home = Path(args.model)
     sweep = (home / "results.json").is_file()
+    if not sweep and not (home / "summary.json").is_file():  # before the minutes of evaluating
+        raise ValueError(
+            f"{home} holds no finished run or sweep: evaluate writes its result into a run's "
+            "summary.json or a sweep's results.csv. Give the run or sweep directory (for an "
+            "export, the one it was exported from), after its training has finished.")
     members = range(len(files.read_json(home / "results.json", list))) if sweep else [None]
     held = splice.prepare(models.load_data_info(home, 0 if sweep else None), args.text,
                           args.tokens)
     base = splice.baseline(held, args.batch_size)
+    rows = len(held.contexts) * (held.act["context"] - 1 + int(held.kept))  # as cached
+    if rows < args.tokens:
+        print(f"note: the text holds {rows} rows of whole contexts, fewer than the {args.tokens} "
+              "--tokens asks for; evaluating those")
     print(f"{held.text['source']}: {held.text['documents']} documents, {len(held.contexts)} "
           f"contexts; clean loss {base['clean_loss']:.4f}, zero-ablation loss "
           f"{base['zero_ablation_loss']:.4f}")
@@ -134,10 +144,10 @@ def add_features(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="a new directory for the page")
     p.add_argument("--member", type=checked(int, None, "member"), metavar="M",
                    help="the sweep member (its row in results.csv); only for a sweep")
-    p.add_argument("--top", type=checked(int, None, "top"), default=100, metavar="N",
+    p.add_argument("--top", type=checked(int, "positive_int", "top"), default=100, metavar="N",
                    help="the N latents that fire most often (default 100)")
-    p.add_argument("--contexts", type=checked(int, None, "contexts"), default=20, metavar="C",
-                   help="top contexts per latent (default 20)")
+    p.add_argument("--contexts", type=checked(int, "positive_int", "contexts"), default=20,
+                   metavar="C", help="top contexts per latent (default 20)")
 
 
 def features(args) -> int:

@@ -81,6 +81,11 @@ def test_batch_size_takes_a_count_or_auto_as_its_help_says(given, adam, lbfgs, c
     (["sweep", "--devices", "0", "--rho", "0.1", "--beta", "3"],
      "devices must be a positive integer"),
     (["gradcheck", "--m", "0"], "m must be a positive integer"),
+    (["features", "R", "--out", "O", "--top", "0"], "top must be a positive integer"),
+    (["features", "R", "--out", "O", "--contexts", "-1"], "contexts must be a positive integer"),
+    (["evaluate", "R", "--text", "T", "--tokens", "0"], "tokens must be a positive integer"),
+    (["evaluate", "R", "--text", "T", "--batch-size", "0"],
+     "batch_size must be a positive integer"),
     (["gradcheck", "--lam", "-1"], "lam must be finite and >= 0"),
 ])
 def test_numeric_flags_are_range_checked(argv, message, capsys):

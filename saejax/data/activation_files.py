@@ -22,7 +22,15 @@ def is_activations(path) -> bool:
 def read_record(home: str | Path, complete: bool = True) -> dict:
     """The record of the cache in ``home``; with ``complete``, a ``DataError`` unless every
     shard it asked for was written."""
-    record = files.read_json(Path(home) / RECORD)
+    path = Path(home) / RECORD
+    if not path.is_file():
+        raise DataError(f"{home} holds no activations cache (no {RECORD}): the directory "
+                        "`saejax activations` wrote was moved or removed since, or never was "
+                        "one. Give the cache's directory, or cache the activations again.")
+    record = files.read_json(path)
+    if not isinstance(record.get("tokens"), int) or not isinstance(record.get("shards", []), list):
+        raise DataError(f"{path} is not the record of an activations cache (it names no token "
+                        "count or shards): cache the activations again with `saejax activations`.")
     if complete and not record.get("complete"):
         done = sum(s["rows"] for s in record.get("shards", []))
         raise DataError(f"{home} holds an unfinished activations cache ({done} of "

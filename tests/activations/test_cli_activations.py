@@ -116,6 +116,17 @@ def test_evaluate_a_run_and_a_sweep(files, tmp_path, capsys):
     assert rows[0]["clean_loss"] == rows[1]["clean_loss"] == lm_eval["clean_loss"]
     assert rows[0]["heldout_mean_l0"] <= 2 < rows[1]["heldout_mean_l0"] <= 8
     assert main(["evaluate", str(tmp_path), *argv]) == 2
+    # an export has no record to write into: refused before the language model runs
+    assert main(["export", str(run), str(tmp_path / "exported")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "exported"), *argv]) == 2
+    captured = capsys.readouterr()
+    assert "holds no finished run or sweep" in captured.err and "loss" not in captured.out
+    # less held-out text than --tokens asks for: said, and what there is evaluated
+    assert main(["evaluate", str(run), *argv[:2], "--tokens", "100000"]) == 0
+    out = capsys.readouterr().out
+    rows = json.loads((run / "summary.json").read_text())["lm_eval"]["contexts"] * 19
+    assert f"note: the text holds {rows} rows of whole contexts, fewer than the 100000" in out
 
 
 @pytest.mark.slow

@@ -73,6 +73,14 @@ def test_an_unfinished_or_changed_cache_is_refused(home, tmp_path):
     (copy / "activations.json").write_text(json.dumps(record))
     with pytest.raises(DataError, match="unfinished activations cache"):
         ActivationStream.open(copy)
+    (copy / "activations.json").write_text(json.dumps({"format": 1}))  # no record of a cache
+    with pytest.raises(DataError, match="is not the record of an activations cache"):
+        ActivationStream.open(copy)
+    moved = tmp_path / "moved"  # where a model's record says its cache was, now gone
+    copy.rename(moved)
+    with pytest.raises(DataError, match=r"c holds no activations cache \(no activations.json\): "
+                                        "the directory .* was moved or removed since"):
+        ActivationStream.open(copy)
 
 
 def test_a_stream_asked_for_more_rows_than_the_cache_holds_uses_them_all_and_says_so(home,
