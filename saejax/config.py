@@ -106,7 +106,8 @@ class TrainConfig:
         "standardize (per-feature mean 0, std 1)", program=False, choices=NORMALIZATIONS)
     num_examples: int = setting(
         10_000, "patches to sample, or MNIST or digits images to take (the first), or rows of "
-        "a --data array or activations directory to sample (every row of those when left out)",
+        "a --data array or activations directory to sample (default: 10000; every row of an "
+        "array or activations directory)",
         program=False, rule="positive_int")
     patch_size: int = setting(8, "side of a square patch in pixels (patches only)",
                               program=False, rule="positive_int")

@@ -59,7 +59,8 @@ def add_train_options(p, swept=(), without=()) -> None:
         if f.name == "dataset" or f.name in without:  # the preset picks the data set
             continue
         flag, meta, default = "--" + f.name.replace("_", "-"), f.metadata, f.default
-        help_ = f"{meta['help']} (default: {'none' if default is None else default})"
+        help_ = meta["help"] if "(default: " in meta["help"] else (
+            f"{meta['help']} (default: {'none' if default is None else default})")
         if f.name == "tied":
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
             continue
