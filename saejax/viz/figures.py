@@ -27,20 +27,29 @@ def knob_title(config) -> str:
     return viz.member_label(config, KNOBS[config.arch])
 
 
+def square_images(config, n_visible: int) -> bool:
+    """Whether W1's rows can be drawn as square pictures: the inputs are n_visible = side^2
+    pixels, and not a language model's activations (a d_model of 576 is 24^2, but a direction
+    in the residual stream is no picture)."""
+    from saejax.data.activation_files import is_activations
+
+    return math.isqrt(n_visible) ** 2 == n_visible and not is_activations(config.data)
+
+
 def run_figures(workdir: Path, params: dict, summary: dict, history: list, config,
                 resumed_at: list) -> None:
-    """filters.png (when the inputs are square patches or colour patches), curves.png (marks
-    at the steps a resume began) and rho_hat.png: the sigmoid network's mean activations
-    against the target rho, or the family's firing frequencies. Titles name the knob."""
+    """filters.png (when the inputs are square pictures, ``square_images``, or colour patches),
+    curves.png (marks at the steps a resume began) and rho_hat.png: the sigmoid network's mean
+    activations against the target rho, or the family's firing frequencies. Titles name the
+    knob."""
     n_visible = params["W1"].shape[1]
-    side = math.isqrt(n_visible)
     knobs = knob_title(config)
     family = config.arch != "sigmoid"
     arch = f"{config.arch}, " if family else ""
     if config.dataset == "color-patches":  # rows of W1 in the ZCA-whitened colour domain
         viz.save_filters(params["W1"], workdir / "filters.png", channels=3,
                          title=f"W1 rows (ZCA domain), {arch}{knobs}")
-    elif side * side == n_visible:
+    elif square_images(config, n_visible):
         viz.save_filters(params["W1"], workdir / "filters.png",
                          title=f"W1 rows, {arch}{knobs}")
     if history:
@@ -106,7 +115,7 @@ def sweep_figures(workdir: Path, config, grid, rows: list, params: dict) -> None
         return
     rhos, betas = sweep_heatmaps(workdir, config, grid, rows)
     n = params["W1"].shape[-1]
-    if math.isqrt(n) ** 2 != n:
+    if not square_images(config, n):
         return
     first = {}
     for i, r in enumerate(rows):
@@ -128,8 +137,7 @@ def sweep_figures(workdir: Path, config, grid, rows: list, params: dict) -> None
 def _family_filters(workdir: Path, config, rows: list, params: dict) -> None:
     """filters_grid.png of a family sweep: one row of cells, the first member of each knob value
     in increasing order (at most ``viz.MONTAGE_SIDE`` of them, evenly spaced)."""
-    n = params["W1"].shape[-1]
-    if math.isqrt(n) ** 2 != n:
+    if not square_images(config, params["W1"].shape[-1]):
         return
     (knob,) = KNOBS[config.arch]
     first = {}

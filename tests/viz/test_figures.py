@@ -67,6 +67,14 @@ def test_a_run_draws_filters_only_when_its_inputs_are_square_patches(tmp_path, m
                         config.replace(dataset="color-patches", decoder="linear"), [])
     assert drawn[0][0] == "save_filters" and drawn[0][1]["channels"] == 3
     assert (tmp_path / "c" / "filters.png").is_file()
+    # a language model's activations, 9 = 3 x 3 wide: residual directions are no pictures
+    cache = tmp_path / "acts"
+    cache.mkdir()
+    (cache / "activations.json").write_text("{}")
+    drawn.clear()
+    figures.run_figures(tmp_path / "lm", square, summary, [],
+                        config.replace(dataset="array", data=str(cache), decoder="linear"), [])
+    assert [p.name for p in (tmp_path / "lm").iterdir()] == ["rho_hat.png"]
 
 
 def fake_rows(grid, rng):
