@@ -88,6 +88,8 @@ def evaluate(args) -> int:
     from saejax.activations import splice
     from saejax.records import files, models
     from saejax.records.sweep_record import SweepRecord
+    from saejax.schema import KNOBS
+    from saejax.viz.frontier import member_label
 
     home = Path(args.model)
     sweep = (home / "results.json").is_file()
@@ -113,7 +115,8 @@ def evaluate(args) -> int:
         r = splice.evaluate(held, config, params, models.load_normalization(home, m),
                             args.batch_size, base)
         results.append(r)
-        print(f"{'' if m is None else f'member {m}: '}spliced loss {r['spliced_loss']:.4f}, "
+        label = "" if m is None else f"member {m} ({member_label(config, KNOBS[config.arch])}): "
+        print(f"{label}spliced loss {r['spliced_loss']:.4f}, "
               f"loss recovered {r['loss_recovered']:.4f}, variance explained "
               f"{r['heldout_explained_variance']:.4f}, L0 {r['heldout_mean_l0']:.2f}, dead "
               f"{100 * r['heldout_dead_fraction']:.1f}%")

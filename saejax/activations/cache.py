@@ -59,9 +59,10 @@ def check(config: CacheConfig, model_config=None) -> None:
     if config.site not in LM_SITES:
         raise DataError(f"--site {config.site!r}: choose one of {', '.join(LM_SITES)}.")
     limit = 10 ** 9 if model_config is None else model_config.context_length
-    if not 2 <= config.context <= limit:
+    if not 2 <= config.context <= limit:  # the model's length is known once it is loaded
+        bound = "" if model_config is None else f" ({limit})"
         raise DataError(f"--context {config.context}: a context holds the BOS and at least one "
-                        f"token, and at most the model's context length ({limit}).")
+                        f"token, and at most the model's context length{bound}.")
     if model_config is not None and not 0 <= config.layer < model_config.n_layers:
         raise DataError(f"--layer {config.layer}: the model has blocks 0 to "
                         f"{model_config.n_layers - 1}.")

@@ -110,6 +110,8 @@ def test_evaluate_a_run_and_a_sweep(files, tmp_path, capsys):
     assert lm_eval["held_out"] and 0 < lm_eval["heldout_mean_l0"] <= 4
     assert "loss recovered" in capsys.readouterr().out
     assert main(["evaluate", str(sweep), *argv]) == 0
+    out = capsys.readouterr().out
+    assert "member 0 (k=2): spliced loss" in out and "member 1 (k=8): spliced loss" in out
     rows = json.loads((sweep / "results.json").read_text())
     header = (sweep / "results.csv").read_text().splitlines()[0].split(",")
     assert "loss_recovered" in header and "spliced_loss" in header
