@@ -106,7 +106,8 @@ def evaluate(args) -> int:
     if rows < args.tokens:
         print(f"note: the text holds {rows} rows of whole contexts, fewer than the {args.tokens} "
               "--tokens asks for; evaluating those")
-    print(f"{held.text['source']}: {held.text['documents']} documents, {len(held.contexts)} "
+    docs = held.text["documents"]
+    print(f"{held.text['source']}: {docs} document{'s' * (docs != 1)}, {len(held.contexts)} "
           f"contexts; clean loss {base['clean_loss']:.4f}, zero-ablation loss "
           f"{base['zero_ablation_loss']:.4f}")
     results = []

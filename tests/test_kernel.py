@@ -130,6 +130,27 @@ def test_the_gpu_program_is_two_triton_kernels_and_no_members_temporaries_around
     assert sizes and max(sizes) < 64 * M * N, max(sizes)
 
 
+@pytest.mark.parametrize(("backend", "interpreted"), [("gpu", False), ("cpu", True),
+                                                      ("tpu", True)])
+def test_the_kernels_are_interpreted_by_default_anywhere_but_a_gpu(monkeypatch, backend,
+                                                                   interpreted):
+    # the backend as JAX reports it, and Pallas's call recorded instead of run: each of the two
+    # kernels gets interpret=False on a GPU only (and an interpret given wins everywhere)
+    seen = []
+
+    def pallas_call(body, *, out_shape, interpret, **_):
+        seen.append(interpret)
+        return lambda *ins: [jnp.zeros(o.shape, o.dtype) for o in out_shape]
+
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)
+    monkeypatch.setattr(kernel.pl, "pallas_call", pallas_call)
+    params, x, hyper = members(2, 5, 3, 2)
+    kernel.kernel_terms_and_grad(params, x, hyper)
+    assert seen == [interpreted] * 2
+    kernel.kernel_terms_and_grad(params, x, hyper, interpret=not interpreted)
+    assert seen[2:] == [not interpreted] * 2
+
+
 def test_choosing_the_kernel_off_a_gpu_warns_that_it_is_interpreted():
     if jax.default_backend() == "gpu":
         pytest.skip("on a GPU the kernel is compiled")

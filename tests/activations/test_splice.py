@@ -77,6 +77,18 @@ def test_losses_and_stats_equal_numpy(setup):
     assert got["held_out"] and got["bos_replaced"] == kept
 
 
+def test_the_text_the_activations_were_cached_from_is_not_held_out(setup):
+    home, _, info, _ = setup
+    config = TrainConfig(dataset="array", arch="topk", k=3, n_hidden=20, lam=0.0)
+    params = architectures.init_params(jax.random.PRNGKey(0), tiny.D, 20, "topk")
+    seen = splice.prepare(info, home / "train.txt", tokens=20)
+    got = splice.evaluate(seen, config, params, {"kind": "none"}, batch_size=4)
+    assert got["held_out"] is False and got["text"] == str(home / "train.txt")
+    held = splice.prepare(info, home / "held.txt", tokens=20)
+    got = splice.evaluate(held, config, params, {"kind": "none"}, batch_size=4)
+    assert got["held_out"] is True and got["text_sha256"] != seen.text["sha256"]
+
+
 def test_members_that_differ_in_their_knob_share_one_program(setup):
     home, _, info, _ = setup
     held = splice.prepare(info, home / "held.txt", tokens=20)

@@ -129,6 +129,20 @@ def test_a_floating_array_keeps_its_dtype_and_integers_become_float32(kind):
         np.testing.assert_allclose(got, want, rtol=2e-3 if dtype == np.float16 else 1e-6)
 
 
+def test_ufldl_takes_a_float32_rows_mean_in_float64():
+    # [1e7, 1e7 + 1, 1e7 + 3] is exact in float32, but its mean 1e7 + 4/3 rounds to 1e7 + 1
+    # there: the row less its float64 mean is [-4/3, -1/3, 5/3], each d then 0.5 + 0.4 d / 3
+    x = np.array([[1e7, 1e7 + 1, 1e7 + 3], [2.0, 4.0, 9.0]], dtype=np.float32)
+    record = {"kind": "ufldl", "std": 1.0}
+    got = normalize.apply(record, x)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got[0], [0.5 - 16 / 90, 0.5 - 4 / 90, 0.5 + 20 / 90], rtol=1e-7)
+    x64 = x.astype(np.float64)
+    d = x64 - x64.sum(axis=1, keepdims=True) / 3
+    want = (np.minimum(np.maximum(d, -3.0), 3.0) / 3.0 + 1) * 0.4 + 0.1
+    np.testing.assert_allclose(got, want, rtol=1e-7)
+
+
 def test_per_feature_is_float64_whatever_numbers_the_record_holds():
     # a record written by hand may hold whole numbers: JSON reads them as ints
     mean, std = normalize.per_feature({"kind": "standardize", "mean": [0, 1], "std": [2, 4]}, 2)

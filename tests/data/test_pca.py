@@ -101,8 +101,10 @@ def test_bad_input_is_refused_by_name():
     with pytest.raises(DataError, match=r"^PCA\.fit data: found 1 NaN"):
         PCA.fit(np.array([[1.0, np.nan], [0.0, 1.0]]))
     pca = PCA.fit(patches())
-    with pytest.raises(DataError, match="retained"):
-        pca.components_for(1.5)
+    for retained in (1.5, 0.0, -0.5):  # a share in (0, 1]: none of the variance is no share
+        with pytest.raises(DataError, match="retained"):
+            pca.components_for(retained)
+    assert pca.components_for(1.0) == 15  # all of it: the 16th eigenvalue is 0
     with pytest.raises(DataError, match="k must be"):
         pca.rotate(patches(), 17)
     with pytest.raises(DataError, match="epsilon must be >= 0"):
@@ -110,6 +112,21 @@ def test_bad_input_is_refused_by_name():
     # zero-meaned patches lose one direction: whitening all of it with epsilon 0 divides by 0
     with pytest.raises(DataError, match="zero eigenvalue"):
         pca.white(patches(), 0.0)
+
+
+def test_zca_of_rank_deficient_data_needs_and_takes_a_positive_epsilon():
+    # zero-meaned patches: one eigenvalue is 0, so epsilon 0 is refused, and any epsilon > 0
+    # gives U diag(1/sqrt(s + eps)) U^T, whose whitened covariance is U diag(s/(s+eps)) U^T
+    x = patches(m=500, n=9)
+    pca = PCA.fit(x)
+    assert pca.s[-1] == 0.0 and pca.s[-2] > 0
+    with pytest.raises(DataError, match="zero eigenvalue"):
+        pca.zca(x, 0.0)
+    for eps in (1e-3, 0.5):
+        np.testing.assert_allclose(pca.zca_matrix(eps),
+                                   (pca.U / np.sqrt(pca.s + eps)) @ pca.U.T, atol=1e-12)
+        np.testing.assert_allclose(cov(pca.zca(x, eps)), (pca.U * (pca.s / (pca.s + eps)))
+                                   @ pca.U.T, atol=1e-10)
 
 
 def test_float32_and_integer_data_are_worked_in_float64():

@@ -183,6 +183,11 @@ def test_write_and_load_round_trip(written):
     fresh = synthetic.generate(config)
     loaded = synthetic.load(out)
     assert loaded.config == config and isinstance(loaded.x, np.memmap)
+    # x memory-mapped read-only; the small arrays read into memory, the file let go
+    assert not loaded.x.flags.writeable
+    for name in synthetic.FILES[1:]:
+        array = getattr(loaded, name)
+        assert not isinstance(array, np.memmap) and array.flags.writeable, name
     for name in synthetic.FILES:
         np.testing.assert_array_equal(getattr(loaded, name), getattr(fresh, name))
         assert getattr(loaded, name).dtype == getattr(fresh, name).dtype

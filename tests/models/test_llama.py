@@ -87,8 +87,12 @@ def test_scaled_rotary_frequencies_follow_the_files_factors(tmp_path):
     weights = tiny.random_weights(seed=4)
     factors = np.array([1.0, 8.0])  # Llama 3.1 style: the low frequency slowed eightfold
     model = llama.load(tiny.write_gguf(tmp_path / "s.gguf", weights, rope_freqs=factors))
-    want = tiny.reference(weights, TOKENS, factors=factors)[2]
+    posts, _, want = tiny.reference(weights, TOKENS, factors=factors)
     assert rel(llama.logits(model.params, TOKENS, model.config), want) < 1e-5
+    ours = llama.hidden_states(model.params, TOKENS, model.config)
+    assert len(ours) == tiny.LAYERS
+    for i, (a, b) in enumerate(zip(ours, posts, strict=True)):
+        assert rel(a, b) < 1e-5, f"block {i}"
     assert rel(tiny.reference(weights, TOKENS)[2], want) > 1e-3  # the factors matter here
 
 
