@@ -148,6 +148,9 @@ def add_features(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="a new directory for the page")
     p.add_argument("--member", type=checked(int, None, "member"), metavar="M",
                    help="the sweep member (its row in results.csv); only for a sweep")
+    p.add_argument("--data", metavar="DIR",
+                   help="the activations cache the model was trained on, moved or copied since "
+                   "(checked against the model's record; default: where it was)")
     p.add_argument("--top", type=checked(int, "positive_int", "top"), default=100, metavar="N",
                    help="the N latents that fire most often (default 100)")
     p.add_argument("--contexts", type=checked(int, "positive_int", "contexts"), default=20,
@@ -159,15 +162,23 @@ def features(args) -> int:
     CDN), and DIR/features.json: for each of the latents that fire most often, its firing
     frequency over the cached activations the model was trained on, a histogram of its
     activations, the contexts where it fires most with each token coloured by its activation,
-    and the tokens its decoder direction promotes and suppresses through the unembedding."""
+    and the tokens its decoder direction promotes and suppresses through the unembedding.
+    --data names the cache when it was moved or copied since."""
+    from saejax.data import activation_files as af
     from saejax.features import collect, page
     from saejax.records import models
 
     page.check_out(args.out)  # before the minutes of collecting
     config, params = models.load(args.model, args.member)
+    info = models.load_data_info(args.model, args.member)
+    recorded = (info.get("activations") or {}).get("activations")
+    if args.data is not None:
+        info = af.relocated(info, args.data)
+    elif recorded and not af.is_activations(recorded):
+        raise ValueError(f"the activations cache the model was trained on, {recorded}, is gone "
+                         "(moved or removed): pass its copy as --data DIR.")
     data = collect.collect(config, params, models.load_normalization(args.model, args.member),
-                           models.load_data_info(args.model, args.member), top=args.top,
-                           n_contexts=args.contexts)
+                           info, top=args.top, n_contexts=args.contexts)
     where = page.write(args.out, data, f"{data['model']} block {data['layer']} {data['site']}")
     print(f"wrote {where} ({len(data['latents'])} latents of {data['latents_total']}; "
           f"{100 * data['dead_fraction']:.1f}% never fire) and {where.parent / 'features.json'}")

@@ -86,6 +86,21 @@ def read_rows(home: str | Path, record: dict, rows=None, dtype=np.float32) -> np
     return x
 
 
+def relocated(data_info: dict, home: str | Path) -> dict:
+    """A trained model's data description (config.json's ``data``) pointed at ``home``, a copy of
+    the cache it was trained on in another place: a ``DataError`` unless its shards are the very
+    ones recorded (their digest equals the ``sha256`` the model recorded)."""
+    record = read_record(home)
+    digest = verify(home, record)
+    if digest != data_info.get("sha256"):
+        raise DataError(f"{home} is not the activations cache the model was trained on: its "
+                        "shards' digest differs from the one in the model's record. Give a copy "
+                        "of that cache.")
+    path = str(Path(home).resolve())
+    return {**data_info, "path": path, "source": str(home),
+            "activations": {**data_info["activations"], "activations": path}}
+
+
 def describe(home: str | Path, record: dict) -> dict:
     """What a run records about the activations it trained on."""
     return {"activations": str(Path(home).resolve()), "model": record["model"]["name"],

@@ -50,6 +50,24 @@ def test_cache_then_train_on_it(files, tmp_path, capsys):
         "tiny", "blocks.2.hook_resid_pre", 20)
     assert meta["prepend_bos"] and meta["exclude_special_tokens"] == [1]  # the BOS id
 
+    # the cache moved: features says so and takes its copy, checked against the record
+    out.rename(tmp_path / "moved")
+    page = ["features", str(run), "--top", "3", "--contexts", "2"]
+    capsys.readouterr()
+    assert main([*page, "--out", str(tmp_path / "p0")]) == 2
+    assert f"the activations cache the model was trained on, {out}, is gone" in (
+        capsys.readouterr().err)
+    other = tmp_path / "other"  # another cache of the same model: not the one trained on
+    assert main(["activations", str(model), "--layer", "2", "--site", "resid_pre", "--text",
+                 str(home / "t.txt"), "--out", str(other), "--tokens", "200", "--context",
+                 "20"]) == 0
+    capsys.readouterr()
+    assert main([*page, "--data", str(other), "--out", str(tmp_path / "p1")]) == 2
+    assert "is not the activations cache the model was trained on" in capsys.readouterr().err
+    assert main([*page, "--data", str(tmp_path / "moved"), "--out", str(tmp_path / "p2")]) == 0
+    shown = json.loads((tmp_path / "p2" / "features.json").read_text())
+    assert len(shown["latents"]) == 3 and not (tmp_path / "p0").exists()
+
 
 def topk_codes(run, x, k):
     """TopK codes in NumPy from the run's exported params: ReLU of W1 (x - b2) + b1, the k
