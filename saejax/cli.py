@@ -17,6 +17,7 @@ from saejax.flags import (
     config_from_args,
     fit_to_rows,
     to_flags,
+    versions,
 )
 from saejax.schema import AXES, DECODERS, PENALTIES, TERMS
 
@@ -174,7 +175,7 @@ def _train(args) -> int:
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     config, x, info = config_data(config, all_rows=base is None and args.num_examples is None)
-    config = fit_to_rows(config, x.shape[0], args, resumed=base is not None)
+    config = fit_to_rows(config, x.shape[0], args)
     config.check_k()  # before the first line that says training began
     devices.announce()
     print(
@@ -318,24 +319,11 @@ def _sweep(args) -> int:
     return 0
 
 
-def _versions() -> str:
-    """``saejax X (jax Y, jaxlib Z)``, from the installed packages' metadata (JAX not imported)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    def of(name):
-        try:
-            return version(name)
-        except PackageNotFoundError:  # a source tree never installed
-            return "not installed"
-
-    return f"saejax {of('saejax')} (jax {of('jax')}, jaxlib {of('jaxlib')})"
-
-
 def build_parser() -> argparse.ArgumentParser:
     from saejax import cli_data, cli_lm, cli_models
 
     parser = Parser(prog="saejax", description="The CS294A/UFLDL sparse autoencoder in JAX.")
-    parser.add_argument("--version", action="version", version=_versions(),
+    parser.add_argument("--version", action="version", version=versions(),
                         help="print saejax's and JAX's versions and exit")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)

@@ -26,9 +26,9 @@ def add_export(sub) -> None:
 
 def export(args) -> int:
     """Export a run's latest checkpoint, or one sweep member, as OUT/weights.safetensors (W1, b1,
-    W2, b2 at the dtype trained; no W2 when tied) and OUT/cfg.json (sizes, rho, beta, lam,
-    penalty, decoder, tied, dtype, data, final summary), or with --format saelens in SAELens's
-    layout (records.saelens)."""
+    W2, b2 at the dtype trained; no W2 when tied; jumprelu's and batchtopk's thresholds) and
+    OUT/cfg.json (the architecture, sizes, its own knobs, lam, decoder, tied, dtype, data, final
+    summary), or with --format saelens in SAELens's layout (records.saelens)."""
     from saejax.records import models, saelens
 
     out = models.export(args.source, args.out, args.member, args.format)

@@ -87,25 +87,42 @@ def config_from_args(args, swept=(), base=None):
         k: v for k, v in vars(args).items()
         if k in fields and v is not None and k != "dataset" and k not in swept
     }
+    given = [k for k in OWNERS if k in overrides]
+    if base is not None:  # a flag repeating the saved value changes nothing (an --arch given
+        # again must not reset the decoder, optimizer and batch size it picked)
+        overrides = {k: v for k, v in overrides.items() if getattr(base, k) != v}
     config = (base or PRESETS[args.preset]).replace(**overrides)
     check_preset(args.preset, config)
-    check_own_knobs(config.arch, [k for k in OWNERS if k in overrides], saved=base is not None)
+    check_own_knobs(config.arch, given, saved=base is not None)
     return config
 
 
-def fit_to_rows(config, rows: int, args, resumed: bool = False):
+def fit_to_rows(config, rows: int, args):
     """The config fitted to the ``rows`` examples it trains on, before a word of training is
     printed: a batch size the user left to auto (or to the preset) that exceeds the rows becomes
-    all of them, with a note. A batch size given, or a resumed run's, is left as it is (and
-    refused where it exceeds the rows)."""
+    all of them, with a note (a resumed run, on the same rows, gets its saved size back). A
+    batch size given is left as it is, and refused where it exceeds the rows."""
     from saejax.config import AUTO
 
-    if (config.batch_size is None or config.batch_size <= rows or resumed
+    if (config.batch_size is None or config.batch_size <= rows
             or args.batch_size not in (None, AUTO)):
         return config
     print(f"batch size {rows}: auto's {config.batch_size} exceeds the {rows} examples, so each "
           "step takes all of them (--batch-size N picks another)")
     return config.replace(batch_size=rows)
+
+
+def versions() -> str:
+    """``saejax X (jax Y, jaxlib Z)``, from the installed packages' metadata (JAX not imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:  # a source tree never installed
+            return "not installed"
+
+    return f"saejax {of('saejax')} (jax {of('jax')}, jaxlib {of('jaxlib')})"
 
 
 def values_of(kind, name: str):

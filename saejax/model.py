@@ -113,10 +113,6 @@ def _check_width(name: str, array, width: int, what: str) -> None:
                          f"{what} per example: pass (M, {width}).")
 
 
-# Leaves only the family's params hold: their codes are not sigmoid(W1 x + b1)
-FAMILY_LEAVES = {"threshold": "batchtopk", "log_threshold": "jumprelu"}
-
-
 def encode(params: dict, x_MxN: jax.Array) -> Hidden:
     """Hidden layer: ``Hidden(z2, a2)``, each (M, H), with a2 = s(W1 x + b1): the sigmoid
     network's. ``saejax.codes(params, x, config)`` gives any architecture's codes.
@@ -125,8 +121,10 @@ def encode(params: dict, x_MxN: jax.Array) -> Hidden:
       ValueError: x does not have N = W1.shape[1] columns, or the params are batchtopk's or
         jumprelu's (they hold a threshold).
     """
-    for leaf, arch in FAMILY_LEAVES.items():
-        if leaf in params:
+    from saejax.architectures import EXTRA_PARAMS  # the leaves only the family's params hold
+
+    for arch, leaves in EXTRA_PARAMS.items():
+        for leaf in set(leaves) & set(params):
             raise ValueError(f"these params hold {leaf!r}: they are a {arch} model's, whose "
                              "codes are not sigmoid(W1 x + b1). Use saejax.codes(params, x, "
                              "config), with the config saejax.load returned.")

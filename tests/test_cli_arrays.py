@@ -194,6 +194,12 @@ def test_auto_batch_on_fewer_rows_takes_them_all_and_a_given_one_is_refused(tmp_
     assert "batch size 40: auto's 256 exceeds the 40 examples" in out
     saved = json.loads((tmp_path / "auto" / "config.json").read_text())
     assert saved["config"]["batch_size"] == 40
+    # the same command resumed (--arch given again, --batch-size auto too) finds the same size
+    resume = [*common, "--resume", "--workdir", str(tmp_path / "auto")]
+    assert cli.main([*resume, "--steps", "4"]) == 0
+    assert cli.main([*resume, "--steps", "6", "--batch-size", "auto"]) == 0
+    saved = json.loads((tmp_path / "auto" / "config.json").read_text())
+    assert saved["config"]["batch_size"] == 40 and len(saved["segments"]) == 3
     assert cli.main([*common, "--batch-size", "64", "--workdir", str(tmp_path / "given")]) == 2
     assert "batch_size 64 exceeds the 40 training examples" in capsys.readouterr().err
     # a k beyond the latents is refused before the line that says training began
@@ -213,3 +219,7 @@ def test_a_run_on_an_array_is_named_after_its_file_not_a_preset(tmp_path, monkey
     assert made.name.startswith("acts-") and (made / "summary.json").exists()
     assert data_name("acts.npz:x") == "acts" and data_name(str(tmp_path)) is None
     assert data_name(None) is None and data_name("../shared/data/mnist") is None
+    cache = tmp_path / "acts.v2"  # a directory's whole name, dots and all
+    cache.mkdir()
+    (cache / "activations.json").write_text("{}")
+    assert data_name(str(cache)) == "acts.v2"

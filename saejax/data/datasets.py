@@ -179,7 +179,8 @@ def data_name(spec) -> str | None:
 
     if spec is None or not (is_array_spec(spec) or synthetic.is_synthetic(spec)):
         return None
-    return split_spec(spec)[0].resolve().stem
+    path = split_spec(spec)[0].resolve()
+    return path.name if path.is_dir() else path.stem
 
 
 def config_data(config, all_rows: bool = False):

@@ -122,7 +122,7 @@ def fingerprint(data, stream_sha256: str | None = None) -> str:
     """A short hash of the training data as trained on (normalized): what a run or sweep
     records so that a resume on other data is refused. For an activations stream, ``data`` is
     its evaluation rows and ``stream_sha256`` its cache's verified digest."""
-    rows = hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()[:16]
+    rows = hashlib.sha256(memoryview(np.ascontiguousarray(data)).cast("B")).hexdigest()[:16]
     if stream_sha256 is None:
         return rows
     return hashlib.sha256((stream_sha256 + rows).encode()).hexdigest()[:16]

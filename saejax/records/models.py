@@ -12,10 +12,10 @@ weights.safetensors holds ``W1`` (H, N), ``b1`` (H,), ``W2`` (N, H) (absent when
 decoder uses W1^T) and ``b2`` (N,), at the dtype trained, with a2 = sigmoid(W1 x + b1) and
 a3 = sigmoid(W2 a2 + b2) (z3 itself for the linear decoder). The family (cfg.json's
 ``config.arch``: relu-l1, topk, batchtopk, jumprelu) reads the same tensors as
-pre = (x - b2) W1^T + b1, codes f = ``saejax.architectures.encode``, x_hat = f W2^T + b2, and
-adds jumprelu's ``log_threshold`` (H,) or batchtopk's inference ``threshold`` (). cfg.json
-holds arch, n_visible, n_hidden, the architecture's knobs (``schema.KNOBS``: the sigmoid network's rho and
-beta, with its penalty), lam, decoder, tied, dtype, the whole training config, the data
+pre = (x - b2) W1^T + b1, codes f = ``saejax.architectures.encode``, x_hat = f W2^T + b2,
+and adds jumprelu's ``log_threshold`` (H,) or batchtopk's inference ``threshold`` ().
+cfg.json holds arch, n_visible, n_hidden, the architecture's knobs (``schema.KNOBS``: the
+sigmoid network's rho and beta, with its penalty), lam, decoder, tied, dtype, the whole training config, the data
 description, the normalization fitted on the training data (``load_normalization``; encoding
 applies it to new data) and the final summary. Both are the layout the SAE tooling exchanges
 weights in, so the model loads without saejax or JAX (NumPy: ``safetensors.numpy.load_file``;

@@ -155,7 +155,7 @@ class RunRecord:
                 f"cannot resume {self.workdir}: the training data differ from the data it was "
                 f"trained on (fingerprint {recorded} in config.json, {digest} now): the file "
                 "changed since, or other rows were picked. Resume it on the same data, or "
-                "start a new run in another workdir.")
+                "start a new run in another workdir=.")
         latest = self.ckpt.latest_step()
         if latest is not None and self.config.steps < latest:
             raise CheckpointError(

@@ -1,24 +1,26 @@
-"""A linear probe of each member's hidden code: how well a softmax on a2 predicts the labels."""
+"""A linear probe of each member's hidden code: how well a softmax on its codes (the sigmoid
+network's a2, a family member's f) predicts the labels."""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
 
-from saejax.model import encode
 from saejax.softmax import accuracy, train_softmax
+from saejax.train.final import codes
 
 
-def probe(rows: list, params: dict, data, labels, steps: int) -> None:
+def probe(rows: list, params: dict, data, labels, steps: int, configs: list) -> None:
     """Adds each member's ``probe_accuracy`` to its row: softmax regression (weight decay
-    1e-4, ``steps`` L-BFGS iterations) on its features a2 of the first half of the data,
-    scored on the second half. A diverged member scores NaN."""
+    1e-4, ``steps`` L-BFGS iterations) on its codes of the first half of the data, as inference
+    computes them with the member's own config (``configs``, one per row), scored on the second
+    half. A diverged member scores NaN."""
     half = len(data) // 2
     for i, row in enumerate(rows):
         if row["diverged"]:
             row["probe_accuracy"] = float("nan")
             continue
         member = {k: jnp.asarray(v[i]) for k, v in params.items()}
-        features = np.asarray(encode(member, jnp.asarray(data, member["W1"].dtype)).a2)
+        features = np.asarray(codes(member, jnp.asarray(data, member["W1"].dtype), configs[i]))
         theta, _ = train_softmax(features[:half], labels[:half], lam=1e-4, steps=steps)
         row["probe_accuracy"] = accuracy(theta, features[half:], labels[half:])

@@ -302,7 +302,8 @@ class _Sweep:
                                        f"{b + 1}/{self.n_blocks}", after_first, store)
         rows, params = self._rows(final, states, hyper, diverged, idx, real)
         if self.labels is not None:
-            probe(rows, params, self.data_host, self.labels, self.probe_steps)
+            probe(rows, params, self.data_host, self.labels, self.probe_steps,
+                  [self.member_config(r) for r in rows])
         if self.truth is not None:
             self._recovery(rows, params)
         self.store = store
@@ -324,14 +325,16 @@ class _Sweep:
                          "diverged": bool(diverged[j]), **self._counts(counts, j)})
         return rows, {k: v[real] for k, v in params.items()}
 
+    def member_config(self, row: dict):
+        """The config of the member of ``row``: the sweep's, with the member's own axes."""
+        return self.config.replace(**{a: type(getattr(self.config, a))(row[a]) for a in AXES})
+
     def _recovery(self, rows: list, params: dict) -> None:
         """Each row's ``schema.RECOVERY``, with its member's own knobs (NaN where diverged)."""
         normalization = (self.output.data_info or {}).get("normalization")
         for j, row in enumerate(rows):
-            member = self.config.replace(
-                **{a: type(getattr(self.config, a))(row[a]) for a in AXES})
-            values = recovery_of({k: v[j] for k, v in params.items()}, member, self.truth,
-                                 normalization)
+            values = recovery_of({k: v[j] for k, v in params.items()}, self.member_config(row),
+                                 self.truth, normalization)
             row.update(dict.fromkeys(values, float("nan")) if row["diverged"] else values)
 
     def _counts(self, counts, j) -> dict:

@@ -219,20 +219,27 @@ def test_an_export_with_the_architecture_s_own_params_loads(run_dir, tmp_path):
         saejax.load(jump)
 
 
-@pytest.mark.parametrize("arch, knobs", [("topk", dict(k=2)), ("jumprelu", dict(l0=0.1))])
+@pytest.mark.parametrize("arch, knobs", [("topk", dict(k=2)), ("batchtopk", dict(k=2)),
+                                         ("jumprelu", dict(l0=0.1))])
 def test_codes_of_a_loaded_family_model_are_its_architectures(tmp_path, arch, knobs):
     x = np.random.default_rng(1).normal(size=(30, 9))
     settings = config(arch=arch, decoder="linear", optimizer="adam", batch_size=10, **knobs)
     train.run(settings, x, workdir=tmp_path / "run", progress=False)
     loaded, params = saejax.load(tmp_path / "run")
-    want = ref.codes(ref.as_numpy(params), x, arch, k=knobs.get("k"))
+    p = ref.as_numpy(params)
+    if arch == "batchtopk":  # inference: what exceeds the learned threshold, no batch
+        pre = ref.pre_activation(p, x)
+        want = np.where(pre > max(float(p["threshold"]), 0.0), pre, 0.0)
+    else:
+        want = ref.codes(p, x, arch, k=knobs.get("k"))
     np.testing.assert_allclose(np.asarray(saejax.codes(params, x, loaded)), want, atol=1e-5)
     # the export's headline: the architecture and its own knob, none of the sigmoid network's
     cfg = json.loads((saejax.export(tmp_path / "run", tmp_path / "out") / "cfg.json").read_text())
     (knob, value), = knobs.items()
     assert (cfg["arch"], cfg[knob], cfg["lam"]) == (arch, value, settings.lam)
     assert not {"rho", "beta", "penalty"} & set(cfg)
-    if arch == "jumprelu":  # the sigmoid network's encode would give sigmoid(W1 x + b1)
-        with pytest.raises(ValueError, match=r"'log_threshold'.*a jumprelu model's.*"
+    if arch != "topk":  # the sigmoid network's encode would give sigmoid(W1 x + b1)
+        leaf = "log_threshold" if arch == "jumprelu" else "threshold"
+        with pytest.raises(ValueError, match=rf"'{leaf}'.*a {arch} model's.*"
                                              r"saejax.codes\(params, x, config\)"):
             saejax.encode(params, x)

@@ -39,7 +39,7 @@ def test_probe_scores_separable_codes_perfectly_and_a_diverged_member_nan():
     params = {"W1": W1, "b1": np.zeros((3, 2)), "W2": np.zeros((3, 2, 2)),
               "b2": np.zeros((3, 2))}
     rows = [{"diverged": False}, {"diverged": False}, {"diverged": True}]
-    probe(rows, params, x, labels, steps=20)
+    probe(rows, params, x, labels, steps=20, configs=[TrainConfig()] * 3)
     assert rows[0]["probe_accuracy"] == 1.0 and rows[1]["probe_accuracy"] == 1.0
     assert np.isnan(rows[2]["probe_accuracy"])
 
@@ -51,5 +51,25 @@ def test_a_code_that_carries_nothing_scores_chance():
     params = {"W1": np.zeros((1, 2, 2)), "b1": np.zeros((1, 2)), "W2": np.zeros((1, 2, 2)),
               "b2": np.zeros((1, 2))}
     rows = [{"diverged": False}]
-    probe(rows, params, x, labels, steps=20)
+    probe(rows, params, x, labels, steps=20, configs=[TrainConfig()])
     assert rows[0]["probe_accuracy"] == 0.5
+
+
+@pytest.mark.parametrize("arch", ["topk", "jumprelu"])
+def test_a_family_member_is_probed_on_its_own_codes(arch):
+    # b1 = 1000 saturates sigmoid(W1 x + b1) at 1 for both clusters (a probe of a2 would score
+    # chance), while the family's codes keep the larger latent (topk, k = 1) or the ones above
+    # a threshold of 1003 (jumprelu): latent 1 fires on class 0, latent 0 on class 1
+    x, labels = two_clusters()
+    W1 = np.array([[[10.0, -10.0], [-10.0, 10.0]]])
+    params = {"W1": W1, "b1": np.full((1, 2), 1000.0), "W2": np.zeros((1, 2, 2)),
+              "b2": np.zeros((1, 2))}
+    config = TrainConfig(arch=arch, k=1, n_hidden=2)
+    if arch == "jumprelu":
+        params["log_threshold"] = np.full((1, 2), np.log(1003.0))
+    f = np.maximum(x @ W1[0].T + 1000.0, 0.0)  # pre, b2 = 0
+    fired = f > (1003.0 if arch == "jumprelu" else f.min(axis=1, keepdims=True))
+    np.testing.assert_array_equal(fired, np.eye(2, dtype=bool)[1 - labels])  # by hand
+    rows = [{"diverged": False}]
+    probe(rows, params, x, labels, steps=20, configs=[config])
+    assert rows[0]["probe_accuracy"] == 1.0

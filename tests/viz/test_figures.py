@@ -107,6 +107,13 @@ def test_a_family_sweep_draws_its_frontier_and_no_heatmaps(tmp_path, monkeypatch
     assert kw["save_frontier"]["knob"] == ("k",)
     # one cell per k, its first member (seed 0): rows 0, 2, 4 of the product k x seed
     assert kw["save_filter_grid"]["axis_names"] == (None, "k")
+    # the same sweep on a language model's activations, 9 wide: no pictures of its directions
+    cache = tmp_path / "acts"
+    cache.mkdir()
+    (cache / "activations.json").write_text("{}")
+    files, _ = drawn_files(tmp_path / "lm", monkeypatch, config.replace(data=str(cache)), grid,
+                           rows, params)
+    assert files == ["frontier.png"]
 
 
 def test_a_family_sweep_on_wide_inputs_draws_only_its_frontier(tmp_path, monkeypatch):
@@ -126,6 +133,12 @@ def test_a_sigmoid_sweep_draws_heatmaps_filters_and_its_frontier(tmp_path, monke
     files, drawn = drawn_files(tmp_path, monkeypatch, config, grid, rows, params)
     assert files == ["filters_grid.png", "frontier.png", "heatmaps.png"]
     assert dict(drawn)["save_frontier"]["knob"] == ("rho", "beta")
+    cache = tmp_path / "acts"  # on a language model's activations: no filters_grid.png
+    cache.mkdir()
+    (cache / "activations.json").write_text("{}")
+    files, _ = drawn_files(tmp_path / "lm", monkeypatch, config.replace(data=str(cache)), grid,
+                           rows, params)
+    assert files == ["frontier.png", "heatmaps.png"]
 
 
 def test_a_running_sweep_redraws_heatmaps_or_its_frontier(tmp_path, monkeypatch):
