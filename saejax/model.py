@@ -22,7 +22,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from saejax.schema import DECODERS
+from saejax.schema import DECODERS, EXTRA_PARAMS
 
 PARAM_KEYS = ("W1", "b1", "W2", "b2")
 TIED_PARAM_KEYS = ("W1", "b1", "b2")
@@ -121,8 +121,6 @@ def encode(params: dict, x_MxN: jax.Array) -> Hidden:
       ValueError: x does not have N = W1.shape[1] columns, or the params are batchtopk's or
         jumprelu's (they hold a threshold).
     """
-    from saejax.architectures import EXTRA_PARAMS  # the leaves only the family's params hold
-
     for arch, leaves in EXTRA_PARAMS.items():
         for leaf in set(leaves) & set(params):
             raise ValueError(f"these params hold {leaf!r}: they are a {arch} model's, whose "

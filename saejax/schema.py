@@ -16,6 +16,10 @@ KNOBS = {"sigmoid": ("rho", "beta"), "relu-l1": ("l1",), "topk": ("k",), "batcht
 OWN_SETTINGS = {"penalty": ("sigmoid",), "bandwidth": ("jumprelu",),
                 "aux_k": ("topk", "batchtopk"), "aux_coeff": ("topk", "batchtopk"),
                 "dead_window": ("topk", "batchtopk")}
+# The params beyond W1, b1, W2, b2 of an architecture, with their shapes for H latents
+# (``saejax.encode`` refuses params that hold one: their codes are not sigmoid(W1 x + b1)).
+EXTRA_PARAMS = {"jumprelu": {"log_threshold": lambda h: (h,)},
+                "batchtopk": {"threshold": lambda h: ()}}
 # The architectures whose loss is continuous, so that L-BFGS's line search can work on it: top-k
 # selection and thresholds make the others jump.
 LBFGS_ARCHS = ("sigmoid", "relu-l1")

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from saejax.architectures import batchtopk, common, jumprelu, relu_l1, topk
 from saejax.metrics import code_stats
-from saejax.schema import ARCHS
+from saejax.schema import ARCHS, EXTRA_PARAMS
 
 MODULES: dict[str, ModuleType] = {"relu-l1": relu_l1, "topk": topk, "batchtopk": batchtopk,
                                   "jumprelu": jumprelu}
@@ -31,9 +31,6 @@ if ("sigmoid", *MODULES) != ARCHS:
                       "the same architectures (sigmoid first) in the same order.")
 # The architectures whose decoder columns are held at unit norm after every update.
 UNIT_NORM = ("topk", "batchtopk", "jumprelu")
-# Params beyond W1, b1, W2, b2, with their shapes for H latents.
-EXTRA_PARAMS = {"jumprelu": {"log_threshold": lambda h: (h,)},
-                "batchtopk": {"threshold": lambda h: ()}}
 
 
 @dataclass(frozen=True)

@@ -325,7 +325,7 @@ def _read_export(path: Path):
     want = {"W1": (h, n), "b1": (h,), "b2": (n,)}
     if not config.tied:
         want["W2"] = (n, h)
-    from saejax.architectures import EXTRA_PARAMS  # jumprelu's thresholds, batchtopk's
+    from saejax.schema import EXTRA_PARAMS  # jumprelu's thresholds, batchtopk's
 
     want.update({k: shape(h) for k, shape in EXTRA_PARAMS.get(config.arch, {}).items()})
     got = {k: tuple(v.shape) for k, v in params.items()}
