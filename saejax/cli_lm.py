@@ -88,8 +88,7 @@ def evaluate(args) -> int:
     from saejax.activations import splice
     from saejax.records import files, models
     from saejax.records.sweep_record import SweepRecord
-    from saejax.schema import KNOBS
-    from saejax.viz.frontier import member_label
+    from saejax.viz.figures import knob_title
 
     home = Path(args.model)
     sweep = (home / "results.json").is_file()
@@ -102,7 +101,7 @@ def evaluate(args) -> int:
     held = splice.prepare(models.load_data_info(home, 0 if sweep else None), args.text,
                           args.tokens)
     base = splice.baseline(held, args.batch_size)
-    rows = len(held.contexts) * (held.act["context"] - 1 + int(held.kept))  # as cached
+    rows = len(held.contexts) * held.rows_per_context
     if rows < args.tokens:
         print(f"note: the text holds {rows} rows of whole contexts, fewer than the {args.tokens} "
               "--tokens asks for; evaluating those")
@@ -116,7 +115,7 @@ def evaluate(args) -> int:
         r = splice.evaluate(held, config, params, models.load_normalization(home, m),
                             args.batch_size, base)
         results.append(r)
-        label = "" if m is None else f"member {m} ({member_label(config, KNOBS[config.arch])}): "
+        label = "" if m is None else f"member {m} ({knob_title(config)}): "
         print(f"{label}spliced loss {r['spliced_loss']:.4f}, "
               f"loss recovered {r['loss_recovered']:.4f}, variance explained "
               f"{r['heldout_explained_variance']:.4f}, L0 {r['heldout_mean_l0']:.2f}, dead "
@@ -172,7 +171,7 @@ def features(args) -> int:
     config, params = models.load(args.model, args.member)
     info = models.load_data_info(args.model, args.member)
     recorded = (info.get("activations") or {}).get("activations")
-    if args.data is not None:
+    if args.data is not None and recorded:  # else collect says the model needs activations
         info = af.relocated(info, args.data)
     elif recorded and not af.is_activations(recorded):
         raise ValueError(f"the activations cache the model was trained on, {recorded}, is gone "

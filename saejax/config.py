@@ -362,4 +362,3 @@ def check_own_knobs(arch: str, given, saved: bool = False) -> None:
         + (f"The run resumed is {arch} (its config.json says so): leave "
            f"{', '.join('--' + a.replace('_', '-') for a in others)} out." if saved else
            "Pass --arch to pick the architecture."))
-

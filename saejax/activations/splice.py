@@ -123,6 +123,12 @@ def lm_of(data_info: dict):
     return llama.load(path, act.get("model_dtype", "float32")), act
 
 
+def rows_per_context(act: dict) -> int:
+    """The rows a context gives, as the activations were cached: its tokens but the BOS, unless
+    the BOS was kept."""
+    return act["context"] - 1 + int(act["bos_kept"])
+
+
 class Held:
     """Held-out text prepared for one language model: ``lm``, ``act`` (the activations'
     record), ``contexts`` (n, T) and ``text`` (its description)."""
@@ -130,6 +136,7 @@ class Held:
     def __init__(self, lm, act, contexts, text):
         self.lm, self.act, self.contexts, self.text = lm, act, contexts, text
         self.kept = bool(act["bos_kept"])
+        self.rows_per_context = rows_per_context(act)
         self.mask = np.ones(act["context"], np.float32)
         self.mask[0] = float(self.kept)
 
@@ -139,9 +146,8 @@ def prepare(data_info: dict, text: str | Path, tokens: int = 16_384) -> Held:
     contexts of held-out ``text`` that fill at least ``tokens`` rows."""
     lm, act = lm_of(data_info)
     docs, info = text_mod.documents(text)
-    per = act["context"] - 1 + int(act["bos_kept"])
     contexts = cache.contexts_of(lm.tokenizer, docs, lm.bos_id, act["context"],
-                                 math.ceil(tokens / per))
+                                 math.ceil(tokens / rows_per_context(act)))
     if len(contexts) == 0:
         raise DataError(f"the text ({info['source']}) holds fewer than {act['context'] - 1} "
                         "tokens: give more held-out text.")

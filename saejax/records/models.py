@@ -14,10 +14,11 @@ a3 = sigmoid(W2 a2 + b2) (z3 itself for the linear decoder). The family (cfg.jso
 ``config.arch``: relu-l1, topk, batchtopk, jumprelu) reads the same tensors as
 pre = (x - b2) W1^T + b1, codes f = ``saejax.architectures.encode``, x_hat = f W2^T + b2,
 and adds jumprelu's ``log_threshold`` (H,) or batchtopk's inference ``threshold`` ().
-cfg.json holds arch, n_visible, n_hidden, the architecture's knobs (``schema.KNOBS``: the
-sigmoid network's rho and beta, with its penalty), lam, decoder, tied, dtype, the whole training config, the data
-description, the normalization fitted on the training data (``load_normalization``; encoding
-applies it to new data) and the final summary. Both are the layout the SAE tooling exchanges
+cfg.json holds arch, n_visible, n_hidden, the architecture's knobs and own settings
+(``schema.KNOBS``, ``schema.OWN_SETTINGS``: the sigmoid network's rho, beta and penalty), lam,
+decoder, tied, dtype, the whole training config, the data description, the normalization
+fitted on the training data (``load_normalization``; encoding applies it to new data) and the
+final summary. Both are the layout the SAE tooling exchanges
 weights in, so the model loads without saejax or JAX (NumPy: ``safetensors.numpy.load_file``;
 PyTorch: ``safetensors.torch.load_file``).
 """
@@ -34,7 +35,7 @@ from saejax.config import TrainConfig
 from saejax.records import files, rundir, saelens
 from saejax.records.checkpoints import Checkpointer, CheckpointError
 from saejax.records.sweep_record import load_member
-from saejax.schema import AXES, KNOBS
+from saejax.schema import AXES, KNOBS, OWN_SETTINGS
 
 WEIGHTS = "weights.safetensors"
 CONFIG = "cfg.json"
@@ -117,7 +118,8 @@ def export(path: str | Path, out: str | Path, member: int | None = None,
         tensors, cfg = saelens.to_saelens(config, params, normalization, record)
         return saelens.write(out, tensors, cfg)
     n_hidden, n_visible = params["W1"].shape
-    own = (*KNOBS[config.arch], "lam", *(("penalty",) if config.arch == "sigmoid" else ()))
+    own = (*KNOBS[config.arch], *(s for s, archs in OWN_SETTINGS.items() if config.arch in archs),
+           "lam")
     cfg = {"format": FORMAT, "arch": config.arch, "n_visible": int(n_visible),
            "n_hidden": int(n_hidden),
            **{k: getattr(config, k) for k in (*own, "decoder", "tied", "dtype")},

@@ -89,7 +89,9 @@ def run(
     """
     config.check_k()
     config, data, feed, info = prepared(config, data, data_info)
-    digest = None if workdir is None else fingerprint(data, feed and feed.stream.info["sha256"])
+    digest = None  # the data's fingerprint, which a resume must match: with a workdir only
+    if workdir is not None:
+        digest = fingerprint(data, feed.stream.info["sha256"] if feed else None)
     m, n_visible = info["shape"]
     compile_cache.enable()
     hyper = hyper_of(config)

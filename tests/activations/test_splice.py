@@ -37,10 +37,15 @@ def setup(request, tmp_path_factory):
     return home, weights, info, request.param
 
 
+def topk_model():
+    """A random TopK autoencoder of the tiny model's width: 20 latents, k = 3."""
+    config = TrainConfig(dataset="array", arch="topk", k=3, n_hidden=20, lam=0.0)
+    return config, architectures.init_params(jax.random.PRNGKey(0), tiny.D, 20, "topk")
+
+
 def test_losses_and_stats_equal_numpy(setup):
     home, weights, info, kept = setup
-    config = TrainConfig(dataset="array", arch="topk", k=3, n_hidden=20, lam=0.0)
-    params = architectures.init_params(jax.random.PRNGKey(0), tiny.D, 20, "topk")
+    config, params = topk_model()
     held = splice.prepare(info, home / "held.txt", tokens=60)
     got = splice.evaluate(held, config, params, {"kind": "none"}, batch_size=4)
     ctx = held.contexts
@@ -79,8 +84,7 @@ def test_losses_and_stats_equal_numpy(setup):
 
 def test_the_text_the_activations_were_cached_from_is_not_held_out(setup):
     home, _, info, _ = setup
-    config = TrainConfig(dataset="array", arch="topk", k=3, n_hidden=20, lam=0.0)
-    params = architectures.init_params(jax.random.PRNGKey(0), tiny.D, 20, "topk")
+    config, params = topk_model()
     seen = splice.prepare(info, home / "train.txt", tokens=20)
     got = splice.evaluate(seen, config, params, {"kind": "none"}, batch_size=4)
     assert got["held_out"] is False and got["text"] == str(home / "train.txt")

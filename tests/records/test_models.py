@@ -238,6 +238,10 @@ def test_codes_of_a_loaded_family_model_are_its_architectures(tmp_path, arch, kn
     (knob, value), = knobs.items()
     assert (cfg["arch"], cfg[knob], cfg["lam"]) == (arch, value, settings.lam)
     assert not {"rho", "beta", "penalty"} & set(cfg)
+    from saejax.schema import OWN_SETTINGS  # and its own settings: jumprelu's bandwidth, ...
+
+    own = [s for s, archs in OWN_SETTINGS.items() if arch in archs]
+    assert own and all(cfg[s] == getattr(settings, s) for s in own)
     if arch != "topk":  # the sigmoid network's encode would give sigmoid(W1 x + b1)
         leaf = "log_threshold" if arch == "jumprelu" else "threshold"
         with pytest.raises(ValueError, match=rf"'{leaf}'.*a {arch} model's.*"
