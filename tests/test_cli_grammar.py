@@ -112,3 +112,15 @@ def test_saejax_alone_lists_its_commands_and_version_prints_the_installed_ones(c
     assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out == (f"saejax {version('saejax')} (jax {version('jax')}, "
                                        f"jaxlib {version('jaxlib')})\n")
+
+
+@pytest.mark.slow
+def test_python_dash_m_saejax_is_the_command():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "saejax", "--version"], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.startswith("saejax ") and "(jax " in out
+    bare = subprocess.run([sys.executable, "-m", "saejax"], capture_output=True, text=True)
+    assert bare.returncode == 2 and "usage: saejax COMMAND [flags]" in bare.stderr
