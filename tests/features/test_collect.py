@@ -139,3 +139,13 @@ def test_a_model_not_trained_on_activations_is_refused():
     config = TrainConfig(dataset="array", arch="topk", k=K, n_hidden=H, lam=0.0)
     with pytest.raises(DataError, match="saejax features` needs a model trained"):
         collect.collect(config, {}, {"kind": "none"}, {"dataset": "array"})
+
+
+@pytest.mark.parametrize("bad, message", [({"top": 0}, "top must be a positive integer"),
+                                          ({"n_contexts": -1}, "n_contexts must be a positive"),
+                                          ({"before": -2}, "before must be a whole number >= 0"),
+                                          ({"after": 1.5}, "after must be a whole number >= 0")])
+def test_counts_the_page_cannot_show_are_refused(bad, message):
+    config = TrainConfig(dataset="array", arch="topk", k=K, n_hidden=H, lam=0.0)
+    with pytest.raises(ValueError, match=message):
+        collect.collect(config, {}, {"kind": "none"}, {"dataset": "array"}, **bad)
