@@ -15,7 +15,7 @@ from saejax.flags import (
     checked,
     command,
     config_from_args,
-    fit_to_rows,
+    fit_to_data,
     to_flags,
     versions,
 )
@@ -175,7 +175,7 @@ def _train(args) -> int:
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     config, x, info = config_data(config, all_rows=base is None and args.num_examples is None)
-    config = fit_to_rows(config, x.shape[0], args)
+    config = fit_to_data(config, x, args)
     config.check_k()  # before the first line that says training began
     devices.announce()
     print(
@@ -290,7 +290,7 @@ def _sweep(args) -> int:
     grid = sweeps.make_grid(config, args.rho, args.beta, args.lam, args.lr, args.seed, mode,
                             l1=args.l1, k=args.k, l0=args.l0)
     config, x, info = config_data(config, all_rows=args.num_examples is None)
-    config = fit_to_rows(config, x.shape[0], args)
+    config = fit_to_data(config, x, args)
     labels = None
     if args.probe:
         labels = training_labels(config.dataset, config.data, config.num_examples)

@@ -97,19 +97,27 @@ def config_from_args(args, swept=(), base=None):
     return config
 
 
-def fit_to_rows(config, rows: int, args):
-    """The config fitted to the ``rows`` examples it trains on, before a word of training is
-    printed: a batch size the user left to auto (or to the preset) that exceeds the rows becomes
-    all of them, with a note (a resumed run, on the same rows, gets its saved size back). A
-    batch size given is left as it is, and refused where it exceeds the rows."""
+def fit_to_data(config, x, args):
+    """The config fitted to the examples ``x`` it trains on and checked against them, before a
+    word of training is printed: a batch size the user left to auto (or to the preset) that
+    exceeds the rows becomes all of them, with a note (a resumed run, on the same rows, gets its
+    saved size back). A batch size given is left as it is, and refused where it exceeds the rows;
+    so is data outside [0, 1] for the sigmoid decoder (``checks.check_training_data``; a stream's
+    rows are checked as the run reads them)."""
+    import numpy as np
+
+    from saejax.checks import check_training_data
     from saejax.config import AUTO
 
-    if (config.batch_size is None or config.batch_size <= rows
-            or args.batch_size not in (None, AUTO)):
-        return config
-    print(f"batch size {rows}: auto's {config.batch_size} exceeds the {rows} examples, so each "
-          "step takes all of them (--batch-size N picks another)")
-    return config.replace(batch_size=rows)
+    rows = x.shape[0]
+    if (config.batch_size is not None and config.batch_size > rows
+            and args.batch_size in (None, AUTO)):
+        print(f"batch size {rows}: auto's {config.batch_size} exceeds the {rows} examples, so "
+              "each step takes all of them (--batch-size N picks another)")
+        config = config.replace(batch_size=rows)
+    if isinstance(x, np.ndarray):
+        check_training_data(x, config)
+    return config
 
 
 def versions() -> str:

@@ -200,8 +200,11 @@ def test_auto_batch_on_fewer_rows_takes_them_all_and_a_given_one_is_refused(tmp_
     assert cli.main([*resume, "--steps", "6", "--batch-size", "auto"]) == 0
     saved = json.loads((tmp_path / "auto" / "config.json").read_text())
     assert saved["config"]["batch_size"] == 40 and len(saved["segments"]) == 3
+    capsys.readouterr()
     assert cli.main([*common, "--batch-size", "64", "--workdir", str(tmp_path / "given")]) == 2
-    assert "batch_size 64 exceeds the 40 training examples" in capsys.readouterr().err
+    captured = capsys.readouterr()  # refused before the line that says training began
+    assert "batch_size 64 exceeds the 40 training examples" in captured.err
+    assert "training" not in captured.out
     # a k beyond the latents is refused before the line that says training began
     assert cli.main([*base, "--k", "9", "--workdir", str(tmp_path / "k")]) == 2
     captured = capsys.readouterr()
@@ -223,3 +226,17 @@ def test_a_run_on_an_array_is_named_after_its_file_not_a_preset(tmp_path, monkey
     cache.mkdir()
     (cache / "activations.json").write_text("{}")
     assert data_name(str(cache)) == "acts.v2"
+
+
+@pytest.mark.parametrize("command", [["train"], ["sweep", "--rho", "0.1", "--beta", "3"]])
+def test_data_the_sigmoid_decoder_cannot_reach_is_refused_before_training_is_announced(
+        tmp_path, capsys, command):
+    np.save(tmp_path / "x.npy", np.linspace(-0.5, 2.0, 40 * 5).reshape(40, 5).astype(np.float32))
+    argv = [*command, "--data", str(tmp_path / "x.npy"), "--n-hidden", "3", "--steps", "2",
+            "--no-progress", "--workdir", str(tmp_path / "out")]
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    assert "training data range from -0.5 to 2. Use a linear decoder (--decoder linear" in (
+        captured.err)
+    assert "training" not in captured.out and "sweeping" not in captured.out
+    assert not (tmp_path / "out").exists()
