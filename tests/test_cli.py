@@ -92,7 +92,9 @@ def test_train_cli_writes_the_run_directory(tmp_path, capsys):
                      "--workdir", str(workdir), "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0
-    assert out.startswith(f"JAX {jax.__version__} on cpu: 1 device (cpu)\n")  # what it runs on
+    # what it runs on: this worker's CPU devices (two when a sweep's split_cpu ran here first)
+    n = jax.device_count()
+    assert out.startswith(f"JAX {jax.__version__} on cpu: {n} device{'s' * (n > 1)} (cpu)\n")
     assert f"filters: {workdir / 'filters.png'}" in out
     for name in ("config.json", "metrics.jsonl", "summary.json", "filters.png", "curves.png",
                  "rho_hat.png"):
