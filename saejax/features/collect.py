@@ -79,16 +79,15 @@ def collect(config, params, normalization: dict, data_info: dict, top: int = 100
       The page's data (``page.write`` draws it; features.json holds it).
 
     Raises:
-      ValueError: ``top`` or ``n_contexts`` below 1, ``before`` or ``after`` below 0.
+      ValueError: ``top`` below 1, ``n_contexts``, ``before`` or ``after`` below 0.
       DataError: a model not trained on a cache of ``saejax activations``.
     """
     from saejax.config import check_value
     from saejax.data import activation_files as af
     from saejax.model import decoder_weights
 
-    for name, value in (("top", top), ("n_contexts", n_contexts)):
-        check_value(name, value, "positive_int")  # the page shows at least one of each
-    for name, value in (("before", before), ("after", after)):
+    check_value("top", top, "positive_int")  # the page's script shows at least one latent
+    for name, value in (("n_contexts", n_contexts), ("before", before), ("after", after)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a whole number >= 0, got {value!r}.")
 

@@ -112,8 +112,8 @@ def test_one_compiled_encoder_serves_every_block_and_window(collected, monkeypat
                                    [c["activation"] for c in b["contexts"]], rtol=1e-5)
 
 
-@pytest.mark.parametrize("top, n_contexts", [(0, 5), (4, 0)])
-def test_no_latents_or_no_contexts_give_a_page_without_them(collected, top, n_contexts):
+def test_no_contexts_give_a_page_without_them(collected):
+    top, n_contexts = 4, 0
     *_, home, _ = collected
     config = TrainConfig(dataset="array", arch="topk", k=K, n_hidden=H, lam=0.0)
     params = architectures.init_params(jax.random.PRNGKey(1), tiny.D, H, "topk")
@@ -142,7 +142,7 @@ def test_a_model_not_trained_on_activations_is_refused():
 
 
 @pytest.mark.parametrize("bad, message", [({"top": 0}, "top must be a positive integer"),
-                                          ({"n_contexts": -1}, "n_contexts must be a positive"),
+                                          ({"n_contexts": -1}, "n_contexts must be a whole number >= 0"),
                                           ({"before": -2}, "before must be a whole number >= 0"),
                                           ({"after": 1.5}, "after must be a whole number >= 0")])
 def test_counts_the_page_cannot_show_are_refused(bad, message):
