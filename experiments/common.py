@@ -169,11 +169,14 @@ def module_env(env: dict | None = None) -> dict:
     return env
 
 
-def add_arguments(parser, name: str, kind: str = "run") -> None:
-    """An experiment script's ``--workdir`` (default runs/<name>-<time>) and ``--resume``."""
+def add_arguments(parser, name: str, kind: str = "run", resumes: bool = True) -> None:
+    """An experiment script's ``--workdir`` (default runs/<name>-<time>) and, for a script that
+    can continue a killed run (``resumes``), ``--resume``."""
     parser.add_argument("--workdir", help=f"run directory (default: a new runs/{name}-<time>)")
-    parser.add_argument("--resume", action="store_true", help=f"continue the {kind} in --workdir")
-    parser.set_defaults(run_name=name, run_kind=kind)
+    if resumes:
+        parser.add_argument("--resume", action="store_true",
+                            help=f"continue the {kind} in --workdir")
+    parser.set_defaults(run_name=name, run_kind=kind, resume=False)
 
 
 def workdir_of(args) -> Path:
@@ -182,11 +185,21 @@ def workdir_of(args) -> Path:
     return rundir.choose(args.workdir, args.resume, args.run_name, args.run_kind)
 
 
+def claim_workdir(args, workdir: Path) -> Path:
+    """``workdir`` created (or taken as it is, when new or empty) and locked for this process,
+    checked again under the lock: what a script that writes its own records calls before its
+    first file (``saejax.records.rundir.claim``)."""
+    return rundir.claim(workdir, args.run_kind, resume=False)
+
+
 def run_script(main) -> None:
     """Runs an experiment script's ``main()``: bad input or a taken directory prints one line
-    (no traceback) and exits with status 2, as the command line does."""
+    (no traceback), its Python arguments named as flags, and exits with status 2, as the
+    command line does."""
+    from saejax.flags import to_flags
+
     try:
         main()
     except (ValueError, checkpoints.CheckpointError, FileNotFoundError) as err:
-        print(f"{Path(sys.argv[0]).name}: error: {err}", file=sys.stderr)
+        print(f"{Path(sys.argv[0]).name}: error: {to_flags(str(err))}", file=sys.stderr)
         sys.exit(2)

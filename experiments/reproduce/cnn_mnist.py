@@ -32,7 +32,7 @@ import time
 import jax
 import numpy as np
 
-from experiments.common import add_arguments, run_script, workdir_of
+from experiments.common import add_arguments, claim_workdir, run_script, workdir_of
 from saejax import cnn, viz
 from saejax.data import load_mnist
 from saejax.records import files
@@ -45,11 +45,8 @@ def main():
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    add_arguments(parser, "cnn-mnist")
+    add_arguments(parser, "cnn-mnist", resumes=False)
     args = parser.parse_args()
-    if args.resume:
-        raise ValueError("the convolutional network trains in about a minute and does not "
-                         "resume; run it again.")
     workdir = workdir_of(args)
     x, y = load_mnist(args.data, "train")
     x_test, y_test = load_mnist(args.data, "test")
@@ -59,7 +56,7 @@ def main():
     params, costs = cnn.train_sgd(params, images, y, epochs=args.epochs, seed=args.seed)
     seconds = time.perf_counter() - t0
     accuracy = float(np.mean(cnn.predict(params, test_images) == np.asarray(y_test)))
-    workdir.mkdir(parents=True)
+    claim_workdir(args, workdir)
     files.write_json(workdir / "config.json", {
         "kind": "run", "experiment": "cnn-mnist", "epochs": args.epochs, "seed": args.seed,
         "results": {"test_accuracy": accuracy, "train_seconds": seconds,

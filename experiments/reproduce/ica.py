@@ -51,7 +51,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments.common import add_arguments, run_script, workdir_of
+from experiments.common import add_arguments, claim_workdir, run_script, workdir_of
 from saejax import ica, metrics, viz
 from saejax.data import PCA, embedded_raw_images, load_stl_patches, sample_patches
 from saejax.records import files
@@ -80,10 +80,8 @@ def main():
                                           "photographs)")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    add_arguments(parser, "ica")
+    add_arguments(parser, "ica", resumes=False)
     args = parser.parse_args()
-    if args.resume:
-        raise ValueError("orthonormal ICA does not resume; run it again.")
     workdir = workdir_of(args)
     # float64: in float32 the rounding of J (a sum of 10^6 terms) hides the decrease of the
     # last steps, and the line search then backtracks to its limit on every step
@@ -113,7 +111,7 @@ def main():
                    trace["tries"])), "orthonormality": float(np.max(np.abs(W @ W.T - np.eye(
                        features)))), "tangent_share": [float(share[0]), float(share[-1])],
                "localization": local, "kurtosis": kurt}
-    workdir.mkdir(parents=True)
+    claim_workdir(args, workdir)
     files.write_json(workdir / "config.json", {"kind": "run", "experiment": "ica",
                                                 "patches": source, "steps": args.steps,
                                                 "seed": args.seed, "results": results})

@@ -33,7 +33,7 @@ import argparse
 
 import numpy as np
 
-from experiments.common import add_arguments, run_script, workdir_of
+from experiments.common import add_arguments, claim_workdir, run_script, workdir_of
 from saejax import viz
 from saejax.data import PCA, embedded_raw_images, sample_patches, zero_mean_patches
 from saejax.records import files
@@ -94,12 +94,10 @@ def pictures(workdir, pca: PCA, x: np.ndarray, k: int, k90: int) -> None:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser, "pca-whitening")
+    add_arguments(parser, "pca-whitening", resumes=False)
     args = parser.parse_args()
-    if args.resume:
-        raise ValueError("the PCA exercise takes seconds and does not resume; run it again.")
     workdir = workdir_of(args)
-    workdir.mkdir(parents=True)
+    claim_workdir(args, workdir)
     raw = [PIXEL_SCALE * image for image in embedded_raw_images()]
     x = zero_mean_patches(sample_patches(raw, PATCHES, SIDE, seed=0))
     pca = PCA.fit(x)

@@ -65,6 +65,7 @@ from pathlib import Path
 
 from experiments.common import (
     add_arguments,
+    claim_workdir,
     module_command,
     module_env,
     run_script,
@@ -139,13 +140,11 @@ def parse_args(argv=None):
                         help="the rows that run on the embedded data, in under a minute")
     parser.add_argument("--stl", help="directory with UFLDL's stlTrainSubset.mat and "
                                       "stlTestSubset.mat (default: --data)")
-    add_arguments(parser, "reproduce-ufldl")
+    add_arguments(parser, "reproduce-ufldl", resumes=False)
     args = parser.parse_args(argv)
     if not args.fast and args.data is None:
         raise ValueError("the full table needs --data DIR (mnist/ and IMAGES_sparsenet.mat); "
                          "--fast runs the rows that need no download.")
-    if args.resume:
-        raise ValueError("the reproduction does not resume; run it again in a new directory.")
     return args
 
 
@@ -166,7 +165,7 @@ def main(argv=None):
     args = parse_args(argv)
     inputs = inputs_of(args)
     workdir = workdir_of(args)
-    workdir.mkdir(parents=True)
+    claim_workdir(args, workdir)
     files.write_json(workdir / "config.json", {"kind": "run", "experiment": "reproduce-ufldl",
                                                 "data": args.data, "fast": args.fast})
     table = Table()

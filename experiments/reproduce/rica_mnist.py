@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from experiments.common import add_arguments, run_script, workdir_of
+from experiments.common import add_arguments, claim_workdir, run_script, workdir_of
 from experiments.reproduce.stl_rica import sample_patches
 from saejax import metrics, rica, viz
 from saejax.data import load_mnist
@@ -41,10 +41,8 @@ def main():
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
     parser.add_argument("--steps", type=int, default=500, help="L-BFGS iterations (MaxIter)")
     parser.add_argument("--seed", type=int, default=0)
-    add_arguments(parser, "rica-mnist")
+    add_arguments(parser, "rica-mnist", resumes=False)
     args = parser.parse_args()
-    if args.resume:
-        raise ValueError("RICA does not resume; run it again.")
     workdir = workdir_of(args)
     x, _ = load_mnist(args.data, "train")
     images = x.reshape(-1, SIDE, SIDE).astype(np.float64)
@@ -62,7 +60,7 @@ def main():
              for name, w in (("learned", W), ("random", start))}
     kurt = {name: float(metrics.kurtosis(w, held).mean())
             for name, w in (("learned", W), ("random", start))}
-    workdir.mkdir(parents=True)
+    claim_workdir(args, workdir)
     files.write_json(workdir / "config.json", {
         "kind": "run", "experiment": "rica-mnist", "steps": args.steps, "seed": args.seed,
         "results": {"seconds": seconds, "first_cost": float(values[0]),

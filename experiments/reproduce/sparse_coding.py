@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from experiments.common import add_arguments, run_script, workdir_of
+from experiments.common import add_arguments, claim_workdir, run_script, workdir_of
 from saejax import sparse_coding, viz
 from saejax.data import embedded_images, load_images, sample_patches
 from saejax.records import files
@@ -40,10 +40,8 @@ def main():
                                           "embedded photographs)")
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
-    add_arguments(parser, "sparse-coding")
+    add_arguments(parser, "sparse-coding", resumes=False)
     args = parser.parse_args()
-    if args.resume:
-        raise ValueError("sparse coding takes about a minute and does not resume; run it again.")
     workdir = workdir_of(args)
     images = load_images(args.images) if args.images else embedded_images()
     patches = sample_patches(images, PATCHES, SIDE, args.seed)
@@ -54,7 +52,7 @@ def main():
     active = float(np.mean(S > 0.1 * S.max(axis=0, keepdims=True)))
     topo = sparse_coding.topography(A)
     last = history[-1]
-    workdir.mkdir(parents=True)
+    claim_workdir(args, workdir)
     files.write_json(workdir / "config.json", {
         "kind": "run", "experiment": "sparse-coding", "images": args.images,
         "rounds": args.rounds, "seed": args.seed,

@@ -30,35 +30,49 @@ import time
 
 import jax.numpy as jnp
 
-from experiments.common import add_arguments, run_script, workdir_of
+from experiments.common import add_arguments, claim_workdir, run_script, workdir_of
 from saejax import stacked
 from saejax.config import TrainConfig
 from saejax.data import load_mnist
-from saejax.records import files, models
+from saejax.flags import checked
+from saejax.records import files, models, rundir
 
 
-def main():
+def count(name: str):
+    """An argparse type: a positive integer, else exit status 2 naming the flag."""
+    return checked(int, "positive_int", name)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
     parser.add_argument("--ufldl", action="store_true",
                         help="UFLDL's own run: pretraining on all 60,000 images, L-BFGS "
                              "fine-tuning (400 iterations)")
-    parser.add_argument("--pretrain-examples", type=int, default=None,
+    parser.add_argument("--pretrain-examples", type=count("pretrain_examples"), default=None,
                         help="images the autoencoders train on (default 20,000; 60,000 with "
                              "--ufldl)")
-    parser.add_argument("--hidden", type=int, nargs="+", default=[200, 200],
+    parser.add_argument("--hidden", type=count("hidden"), nargs="+", default=[200, 200],
                         help="hidden units per layer (default 200 200)")
-    parser.add_argument("--pretrain-steps", type=int, default=400)
-    parser.add_argument("--softmax-steps", type=int, default=100)
+    parser.add_argument("--pretrain-steps", type=count("pretrain_steps"), default=400)
+    parser.add_argument("--softmax-steps", type=count("softmax_steps"), default=100)
     parser.add_argument("--finetune", choices=["adam", "lbfgs"], default=None,
                         help="fine-tuning optimizer (default adam; lbfgs with --ufldl)")
-    parser.add_argument("--finetune-steps", type=int, default=400, help="L-BFGS iterations")
-    parser.add_argument("--epochs", type=int, default=20, help="Adam epochs")
-    parser.add_argument("--batch-size", type=int, default=128, help="Adam minibatch")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    parser.add_argument("--finetune-lam", type=float, default=1e-4)
+    parser.add_argument("--finetune-steps", type=count("finetune_steps"), default=400,
+                        help="L-BFGS iterations")
+    parser.add_argument("--epochs", type=count("epochs"), default=20, help="Adam epochs")
+    parser.add_argument("--batch-size", type=count("batch_size"), default=128,
+                        help="Adam minibatch")
+    parser.add_argument("--lr", type=checked(float, "positive", "lr"), default=1e-3,
+                        help="Adam learning rate")
+    parser.add_argument("--finetune-lam", type=checked(float, "nonnegative", "finetune_lam"),
+                        default=1e-4)
     add_arguments(parser, "stacked-autoencoder")
-    args = parser.parse_args()
+    return parser
+
+
+def main():
+    args = build_parser().parse_args()
     workdir = workdir_of(args)
     start = time.perf_counter()
     settings = {k: v for k, v in vars(args).items() if k not in ("workdir", "resume")}
@@ -67,16 +81,22 @@ def main():
         if saved != settings:
             raise ValueError(f"cannot resume {workdir}: it was started with {saved}, not "
                              f"{settings}. Use another --workdir for other settings.")
-    else:
-        workdir.mkdir(parents=True)
-        files.write_json(workdir / "config.json", {"kind": "run", "experiment":
-                                                    "stacked-autoencoder", "settings": settings})
+        if (workdir / "result.json").exists():
+            raise ValueError(f"{workdir} holds a finished run (result.json): there is nothing "
+                             "to resume, and nothing was changed. Use another --workdir to run "
+                             "it again.")
 
     pretrain_examples = args.pretrain_examples or (60_000 if args.ufldl else 20_000)
     finetune_with = args.finetune or ("lbfgs" if args.ufldl else "adam")
     t0 = time.perf_counter()
-    x, labels = load_mnist(args.data, "train")
+    x, labels = load_mnist(args.data, "train")  # before the directory: a wrong path writes nothing
     x_test, labels_test = load_mnist(args.data, "test")
+    if args.resume:
+        rundir.hold(workdir)
+    else:
+        claim_workdir(args, workdir)
+        files.write_json(workdir / "config.json", {"kind": "run", "experiment":
+                                                    "stacked-autoencoder", "settings": settings})
     print(f"{len(x)} training and {len(x_test)} test images; data {time.perf_counter() - t0:.1f} s;"
           f" pretraining on {pretrain_examples}, fine-tuning by {finetune_with}")
 
@@ -112,12 +132,12 @@ def main():
     t_fine = time.perf_counter() - t0
     print(f"after fine-tuning: {100 * after:.2f}%  (fine-tuning {t_fine:.1f} s, J "
           f"{J_before:.4f} -> {info['final_loss']:.4f})")
-    files.write_json(workdir / "result.json", {
-        "before_finetuning": before, "after_finetuning": after, "finetune_loss": info["loss"],
-        "finetune_J": {"before": J_before, "after": info["final_loss"]}, "seconds": {"pretraining": t_pre, "softmax": t_soft,
-                                                   "finetuning": t_fine}})
     models.export_stack(tuned, workdir / "model", {
         "before_finetuning": before, "after_finetuning": after, "data": args.data})
+    files.write_json(workdir / "result.json", {  # last: the mark of a finished run
+        "before_finetuning": before, "after_finetuning": after, "finetune_loss": info["loss"],
+        "finetune_J": {"before": J_before, "after": info["final_loss"]},
+        "seconds": {"pretraining": t_pre, "softmax": t_soft, "finetuning": t_fine}})
     print(f"wall time: {time.perf_counter() - start:.1f} s (pretraining {t_pre:.1f} s)")
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import add_arguments, run_script, workdir_of
+from experiments.common import add_arguments, claim_workdir, run_script, workdir_of
 from saejax import train
 from saejax.cnn import autoencoder_features
 from saejax.config import PRESETS
@@ -56,8 +56,12 @@ def load_subset(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     from scipy.io import loadmat
 
     mat = loadmat(path)
-    images = np.moveaxis(np.asarray(mat[f"{split}Images"], np.float64), -1, 0)
-    labels = np.asarray(mat[f"{split}Labels"]).reshape(-1).astype(np.int64) - 1
+    keys = (f"{split}Images", f"{split}Labels")
+    if any(k not in mat for k in keys):
+        raise ValueError(f"{path} holds no {' and '.join(k for k in keys if k not in mat)}: it "
+                         f"is not UFLDL's {path.name} ({SUBSET_URL}).")
+    images = np.moveaxis(np.asarray(mat[keys[0]], np.float64), -1, 0)
+    labels = np.asarray(mat[keys[1]]).reshape(-1).astype(np.int64) - 1
     if images.shape[1:] != (64, 64, 3) or len(labels) != len(images):
         raise ValueError(f"{path} holds {split}Images of shape {images.shape[1:]} and "
                          f"{len(labels)} labels; the exercise's file holds 64x64x3 images.")
@@ -78,7 +82,7 @@ def main():
                                                  "stlTestSubset.mat")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--num-patches", type=int, default=PATCHES)
-    add_arguments(parser, "stl10-convolution")
+    add_arguments(parser, "stl10-convolution", resumes=False)
     args = parser.parse_args()
     missing = [n for n in SUBSET if args.stl is None or not (args.stl / n).is_file()]
     if missing:
@@ -88,7 +92,10 @@ def main():
               "regions and train a softmax (published: about 80% test accuracy).")
         return
     workdir = workdir_of(args)
-    workdir.mkdir(parents=True)
+    # the subset is read before the features train, so that a wrong file costs no training
+    train_x, train_y = load_subset(args.stl / SUBSET[0], "train")
+    test_x, test_y = load_subset(args.stl / SUBSET[1], "test")
+    claim_workdir(args, workdir)
     t0 = time.perf_counter()
     if (args.stl / PATCHES_FILE).is_file():
         raw, source = load_stl_patches(args.stl / PATCHES_FILE, args.num_patches), PATCHES_FILE
@@ -102,8 +109,6 @@ def main():
     print(f"features: 400 on {len(raw)} patches of {source}, J = "
           f"{run.summary['final_loss']:.4f}")
     W1, b1 = (np.asarray(run.state.params[k], np.float64) for k in ("W1", "b1"))
-    train_x, train_y = load_subset(args.stl / SUBSET[0], "train")
-    test_x, test_y = load_subset(args.stl / SUBSET[1], "test")
     f_train, f_test = pooled(train_x, W1, b1, zca), pooled(test_x, W1, b1, zca)
     fit = train_softmax(f_train, train_y, lam=SOFTMAX_LAMBDA, steps=SOFTMAX_STEPS)
     train_acc, test_acc = accuracy(fit, f_train, train_y), accuracy(fit, f_test, test_y)

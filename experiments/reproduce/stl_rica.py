@@ -39,7 +39,7 @@ import time
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import add_arguments, run_script, workdir_of
+from experiments.common import add_arguments, claim_workdir, run_script, workdir_of
 from saejax import rica, viz
 from saejax.data import load_mnist
 from saejax.records import files
@@ -71,10 +71,8 @@ def main():
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
     parser.add_argument("--steps", type=int, default=1000, help="RICA's L-BFGS iterations")
     parser.add_argument("--seed", type=int, default=0)
-    add_arguments(parser, "stl-rica")
+    add_arguments(parser, "stl-rica", resumes=False)
     args = parser.parse_args()
-    if args.resume:
-        raise ValueError("the self-taught pipeline does not resume; run it again.")
     workdir = workdir_of(args)
     x, y = load_mnist(args.data, "train")
     images = x.reshape(-1, SIDE, SIDE).astype(np.float64)
@@ -93,7 +91,7 @@ def main():
     split = (images[train_idx], y[train_idx], images[test_idx], y[test_idx])
     learned = classify((W @ zca).reshape(FEATURES, PATCH, PATCH), *split)
     random_ = classify((random_W @ zca).reshape(FEATURES, PATCH, PATCH), *split)
-    workdir.mkdir(parents=True)
+    claim_workdir(args, workdir)
     results = {"rica_seconds": seconds, "rica_first_cost": float(values[0]),
                "rica_last_cost": float(values[-1]), "train_accuracy": learned[0],
                "test_accuracy": learned[1], "random_train_accuracy": random_[0],

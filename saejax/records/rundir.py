@@ -4,8 +4,9 @@ One directory holds one training run (``saejax train``: config.json, metrics.jso
 checkpoints/, summary.json and figures) or one sweep (``saejax sweep``: config.json,
 results.csv, results.json, members/ and figures). Before anything is written:
 
-    claim(workdir, kind, resume)   a new run needs a directory that holds no run and no sweep;
-                                   a resumed one needs a directory of its own kind. Otherwise
+    claim(workdir, kind, resume)   a new run needs a new or empty directory (a run's files
+                                   would overwrite others of their names); a resumed one needs a
+                                   directory of its own kind. Otherwise
                                    RunDirError (exit status 2 on the command line), and the
                                    directory is left untouched. The process that claims it
                                    holds its lock (hold / release) until the run ends.
@@ -93,6 +94,12 @@ def _check(workdir: Path, kind: str, resume: bool) -> None:
                           "resume=True to continue it, or choose another workdir=.")
     if workdir.exists() and not workdir.is_dir():
         raise RunDirError(f"{workdir} is a file, not a directory: choose another workdir=.")
+    others = sorted(p.name for p in workdir.iterdir() if p.name != LOCK) if workdir.exists() else []
+    if others:  # a run writes figures and folders of its own names: it would overwrite theirs
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise RunDirError(f"{workdir} is not empty (it holds {shown}), and a new {_name(kind)} "
+                          "writes its files there; nothing was changed. Choose a new or empty "
+                          "workdir=.")
 
 
 LOCK = ".saejax.lock"

@@ -95,3 +95,47 @@ def test_the_synthetic_benchmark_scores_each_member_as_its_saved_model_scores(tm
                             "--quick", "--workdir", str(tmp_path / "b")], cwd=ROOT,
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def script(name, *args, cwd, timeout=300):
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-m", f"experiments.reproduce.{name}", *map(str, args)],
+                          cwd=cwd, env=dict(os.environ, PYTHONPATH=path), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_a_script_that_writes_its_own_records_takes_an_empty_directory_and_no_resume(tmp_path):
+    (tmp_path / "empty").mkdir()
+    done = script("pca_whitening", "--workdir", tmp_path / "empty", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "empty" / "config.json").read_text())["kind"] == "run"
+    assert (tmp_path / "empty" / "covariances.png").is_file()
+    before = snapshot(tmp_path / "empty")
+    again = script("pca_whitening", "--workdir", tmp_path / "empty", cwd=tmp_path)
+    assert again.returncode == 2 and "already holds a training run" in again.stderr
+    assert "--resume" in again.stderr and "resume=True" not in again.stderr  # the flags' names
+    refused = script("pca_whitening", "--resume", "--workdir", tmp_path / "empty", cwd=tmp_path)
+    assert refused.returncode == 2 and "unrecognized arguments: --resume" in refused.stderr
+    assert snapshot(tmp_path / "empty") == before
+
+
+def test_the_stacked_script_checks_its_input_first_and_never_reruns_a_finished_run(
+        tmp_path, shared_data):
+    tiny = ["--data", shared_data / "mnist", "--hidden", "10", "--pretrain-examples", "300",
+            "--pretrain-steps", "3", "--softmax-steps", "3", "--epochs", "1"]
+    for bad, said in ((["--hidden", "0"], "hidden must be a positive integer"),
+                      (["--finetune-lam", "-1"], "finetune_lam must be finite and >= 0")):
+        done = script("stacked_autoencoder", *tiny, *bad, "--workdir", tmp_path / "r",
+                      cwd=tmp_path)
+        assert done.returncode == 2 and said in done.stderr
+    missing = script("stacked_autoencoder", *tiny, "--data", tmp_path / "nowhere", "--workdir",
+                     tmp_path / "r", cwd=tmp_path)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert not (tmp_path / "r").exists()  # nothing written: the same directory still starts
+    assert script("stacked_autoencoder", *tiny, "--workdir", tmp_path / "r",
+                  cwd=tmp_path).returncode == 0
+    before = snapshot(tmp_path / "r")
+    again = script("stacked_autoencoder", *tiny, "--resume", "--workdir", tmp_path / "r",
+                   cwd=tmp_path)
+    assert again.returncode == 2 and "holds a finished run (result.json)" in again.stderr
+    assert snapshot(tmp_path / "r") == before

@@ -49,3 +49,23 @@ def test_a_run_on_stand_ins_reports_its_accuracy(tmp_path, monkeypatch, capsys):
     assert f"test accuracy: {100 * result['test_accuracy']:.2f}%" in said
     assert result["train_accuracy"] == 1.0  # 3,600 features separate 6 images
     assert result["patches"] == "the embedded colour photographs"
+
+
+def test_a_file_that_is_not_the_subset_is_refused_before_anything_trains(tmp_path, monkeypatch):
+    for name in stl.SUBSET:  # a .mat file of other arrays under the subset's names
+        savemat(tmp_path / name, {"IMAGES": np.zeros((4, 4, 2))})
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before the subset was read")
+
+    monkeypatch.setattr(stl.train, "run", no_training)
+    monkeypatch.setattr(sys, "argv", ["stl10", "--stl", str(tmp_path), "--workdir",
+                                      str(tmp_path / "r")])
+    with pytest.raises(ValueError, match="holds no trainImages and trainLabels: it is not "
+                                         "UFLDL's stlTrainSubset.mat"):
+        stl.main()
+    assert not (tmp_path / "r").exists()
+    monkeypatch.setattr(sys, "argv", ["stl10", "--stl", str(tmp_path), "--resume"])
+    with pytest.raises(SystemExit) as exit_:  # no --resume: the script does not continue runs
+        stl.main()
+    assert exit_.value.code == 2

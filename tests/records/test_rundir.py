@@ -41,6 +41,26 @@ def test_claim_recognises_sweeps_and_empty_directories(tmp_path):
     assert not (tmp_path / "unmade").exists()
 
 
+def test_a_directory_holding_other_files_is_refused_untouched(tmp_path, capsys):
+    home = tmp_path / "pictures"
+    home.mkdir()
+    for name in ("filters.png", "notes.txt", "a", "b"):  # a run would overwrite filters.png
+        (home / name).write_text(name)
+    before = snapshot(home)
+    with pytest.raises(rundir.RunDirError, match=r"pictures is not empty \(it holds a, b, "
+                       r"filters.png and 1 more\).*Choose a new or empty workdir="):
+        rundir.claim(home, "run", resume=False)
+    assert cli.main([*TRAIN, "--steps", "2", "--workdir", str(home)]) == 2
+    assert "is not empty (it holds a, b, filters.png and 1 more), and a new training run" in (
+        capsys.readouterr().err)
+    assert snapshot(home) == before
+    (home / rundir.LOCK).write_text("")  # a lock left by a process that ended: still empty
+    for name in ("filters.png", "notes.txt", "a", "b"):
+        (home / name).unlink()
+    assert rundir.claim(home, "sweep", resume=False) == home
+    rundir.release(home)
+
+
 def test_fresh_never_returns_an_existing_directory(tmp_path, monkeypatch):
     monkeypatch.setattr(rundir.time, "strftime", lambda fmt: "20260101-120000")  # one second
     a = rundir.fresh("x", root=tmp_path)
