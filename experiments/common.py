@@ -179,6 +179,21 @@ def add_arguments(parser, name: str, kind: str = "run", resumes: bool = True) ->
     parser.set_defaults(run_name=name, run_kind=kind, resume=False)
 
 
+def count(name: str):
+    """An argparse type for a script's count (``--steps``, ``--epochs``): a positive integer,
+    else exit status 2 naming the flag."""
+    from saejax.flags import checked
+
+    return checked(int, "positive_int", name)
+
+
+def seed_type():
+    """An argparse type for a script's ``--seed``: a whole number in [0, 2**31)."""
+    from saejax.flags import checked
+
+    return checked(int, "seed", "seed")
+
+
 def workdir_of(args) -> Path:
     """``saejax.records.rundir.choose`` for the flags ``add_arguments`` made: the directory, checked
     (nothing created), so that a taken one is refused before any data loads."""

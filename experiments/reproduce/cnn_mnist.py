@@ -32,7 +32,14 @@ import time
 import jax
 import numpy as np
 
-from experiments.common import add_arguments, claim_workdir, run_script, workdir_of
+from experiments.common import (
+    add_arguments,
+    claim_workdir,
+    count,
+    run_script,
+    seed_type,
+    workdir_of,
+)
 from saejax import cnn, viz
 from saejax.data import load_mnist
 from saejax.records import files
@@ -43,8 +50,8 @@ SIDE = 28
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=count("epochs"), default=3)
+    parser.add_argument("--seed", type=seed_type(), default=0)
     add_arguments(parser, "cnn-mnist", resumes=False)
     args = parser.parse_args()
     workdir = workdir_of(args)

@@ -51,7 +51,14 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments.common import add_arguments, claim_workdir, run_script, workdir_of
+from experiments.common import (
+    add_arguments,
+    claim_workdir,
+    count,
+    run_script,
+    seed_type,
+    workdir_of,
+)
 from saejax import ica, metrics, viz
 from saejax.data import PCA, embedded_raw_images, load_stl_patches, sample_patches
 from saejax.records import files
@@ -78,8 +85,8 @@ def main():
     parser.add_argument("--patches", help="stlSampledPatches.mat, the exercise's colour patches "
                                           "(default: grayscale patches of the embedded "
                                           "photographs)")
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=count("steps"), default=1000)
+    parser.add_argument("--seed", type=seed_type(), default=0)
     add_arguments(parser, "ica", resumes=False)
     args = parser.parse_args()
     workdir = workdir_of(args)

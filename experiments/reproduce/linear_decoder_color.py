@@ -23,7 +23,7 @@ import argparse
 
 import numpy as np
 
-from experiments.common import add_arguments, run_script, workdir_of
+from experiments.common import add_arguments, count, run_script, workdir_of
 from saejax import train, viz
 from saejax.config import PRESETS
 from saejax.data import color_patches
@@ -32,8 +32,8 @@ from saejax.metrics import spatial_energy_share
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num-patches", type=int, default=20_000)
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--num-patches", type=count("num_patches"), default=20_000)
+    parser.add_argument("--steps", type=count("steps"), default=400)
     add_arguments(parser, "linear-decoder-color")
     args = parser.parse_args()
     workdir = workdir_of(args)

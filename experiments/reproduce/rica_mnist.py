@@ -26,7 +26,14 @@ import time
 
 import numpy as np
 
-from experiments.common import add_arguments, claim_workdir, run_script, workdir_of
+from experiments.common import (
+    add_arguments,
+    claim_workdir,
+    count,
+    run_script,
+    seed_type,
+    workdir_of,
+)
 from experiments.reproduce.stl_rica import sample_patches
 from saejax import metrics, rica, viz
 from saejax.data import load_mnist
@@ -39,8 +46,8 @@ LAMBDA, EPSILON, ZCA_EPSILON = 5e-4, 1e-2, 1e-4
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
-    parser.add_argument("--steps", type=int, default=500, help="L-BFGS iterations (MaxIter)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=count("steps"), default=500, help="L-BFGS iterations (MaxIter)")
+    parser.add_argument("--seed", type=seed_type(), default=0)
     add_arguments(parser, "rica-mnist", resumes=False)
     args = parser.parse_args()
     workdir = workdir_of(args)

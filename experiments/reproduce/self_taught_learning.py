@@ -22,7 +22,7 @@ import time
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import add_arguments, run_script, workdir_of
+from experiments.common import add_arguments, count, run_script, workdir_of
 from saejax import train
 from saejax.config import TrainConfig
 from saejax.data import load_mnist
@@ -33,8 +33,8 @@ from saejax.softmax import accuracy, train_softmax
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
-    parser.add_argument("--steps", type=int, default=400, help="autoencoder L-BFGS iterations")
-    parser.add_argument("--softmax-steps", type=int, default=400)
+    parser.add_argument("--steps", type=count("steps"), default=400, help="autoencoder L-BFGS iterations")
+    parser.add_argument("--softmax-steps", type=count("softmax_steps"), default=400)
     add_arguments(parser, "self-taught-learning")
     args = parser.parse_args()
     workdir = workdir_of(args)

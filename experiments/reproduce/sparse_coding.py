@@ -26,7 +26,14 @@ import time
 
 import numpy as np
 
-from experiments.common import add_arguments, claim_workdir, run_script, workdir_of
+from experiments.common import (
+    add_arguments,
+    claim_workdir,
+    count,
+    run_script,
+    seed_type,
+    workdir_of,
+)
 from saejax import sparse_coding, viz
 from saejax.data import embedded_images, load_images, sample_patches
 from saejax.records import files
@@ -38,8 +45,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", help="IMAGES.mat or sparsenet directory (default: the "
                                           "embedded photographs)")
-    parser.add_argument("--rounds", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=count("rounds"), default=200)
+    parser.add_argument("--seed", type=seed_type(), default=0)
     add_arguments(parser, "sparse-coding", resumes=False)
     args = parser.parse_args()
     workdir = workdir_of(args)

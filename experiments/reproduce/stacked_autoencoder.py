@@ -30,17 +30,12 @@ import time
 
 import jax.numpy as jnp
 
-from experiments.common import add_arguments, claim_workdir, run_script, workdir_of
+from experiments.common import add_arguments, claim_workdir, count, run_script, workdir_of
 from saejax import stacked
 from saejax.config import TrainConfig
 from saejax.data import load_mnist
 from saejax.flags import checked
 from saejax.records import files, models, rundir
-
-
-def count(name: str):
-    """An argparse type: a positive integer, else exit status 2 naming the flag."""
-    return checked(int, "positive_int", name)
 
 
 def build_parser() -> argparse.ArgumentParser:

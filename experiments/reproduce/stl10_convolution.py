@@ -36,7 +36,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import add_arguments, claim_workdir, run_script, workdir_of
+from experiments.common import add_arguments, claim_workdir, count, run_script, workdir_of
 from saejax import train
 from saejax.cnn import autoencoder_features
 from saejax.config import PRESETS
@@ -80,8 +80,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stl", type=Path, help="the directory holding stlTrainSubset.mat and "
                                                  "stlTestSubset.mat")
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--num-patches", type=int, default=PATCHES)
+    parser.add_argument("--steps", type=count("steps"), default=400)
+    parser.add_argument("--num-patches", type=count("num_patches"), default=PATCHES)
     add_arguments(parser, "stl10-convolution", resumes=False)
     args = parser.parse_args()
     missing = [n for n in SUBSET if args.stl is None or not (args.stl / n).is_file()]

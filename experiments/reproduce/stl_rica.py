@@ -39,7 +39,14 @@ import time
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import add_arguments, claim_workdir, run_script, workdir_of
+from experiments.common import (
+    add_arguments,
+    claim_workdir,
+    count,
+    run_script,
+    seed_type,
+    workdir_of,
+)
 from saejax import rica, viz
 from saejax.data import load_mnist
 from saejax.records import files
@@ -69,8 +76,8 @@ def classify(filters, train_images, train_labels, test_images, test_labels) -> t
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
-    parser.add_argument("--steps", type=int, default=1000, help="RICA's L-BFGS iterations")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=count("steps"), default=1000, help="RICA's L-BFGS iterations")
+    parser.add_argument("--seed", type=seed_type(), default=0)
     add_arguments(parser, "stl-rica", resumes=False)
     args = parser.parse_args()
     workdir = workdir_of(args)

@@ -22,7 +22,7 @@ import argparse
 
 import numpy as np
 
-from experiments.common import add_arguments, run_script, workdir_of
+from experiments.common import add_arguments, count, run_script, workdir_of
 from saejax import sweeps
 from saejax.config import PRESETS
 from saejax.data import training_data
@@ -32,8 +32,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="IMAGES.mat or sparsenet directory (default: embedded)")
     add_arguments(parser, "sweep-rho-beta", kind="sweep")
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--chunk-size", type=int, default=64)
+    parser.add_argument("--steps", type=count("steps"), default=400)
+    parser.add_argument("--chunk-size", type=count("chunk_size"), default=64)
     args = parser.parse_args()
     workdir = workdir_of(args)
     config = PRESETS["ufldl-patches"].replace(data=args.data, steps=args.steps)

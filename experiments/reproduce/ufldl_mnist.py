@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from experiments.common import add_arguments, run_script, workdir_of
+from experiments.common import add_arguments, count, run_script, workdir_of
 from saejax import train
 from saejax.config import PRESETS
 from saejax.data import training_data
@@ -24,7 +24,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
     add_arguments(parser, "ufldl-mnist")
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=count("steps"), default=400)
     args = parser.parse_args()
     workdir = workdir_of(args)
     config = PRESETS["mnist"].replace(data=args.data, steps=args.steps)

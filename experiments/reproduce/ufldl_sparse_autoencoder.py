@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from experiments.common import add_arguments, run_script, workdir_of
+from experiments.common import add_arguments, count, run_script, workdir_of
 from saejax import train
 from saejax.config import PRESETS
 from saejax.data import training_data
@@ -25,7 +25,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="IMAGES.mat or sparsenet directory (default: embedded)")
     add_arguments(parser, "ufldl-sparse-autoencoder")
-    parser.add_argument("--steps", type=int, default=400, help="L-BFGS iterations")
+    parser.add_argument("--steps", type=count("steps"), default=400, help="L-BFGS iterations")
     args = parser.parse_args()
     workdir = workdir_of(args)
     config = PRESETS["ufldl-patches"].replace(data=args.data, steps=args.steps)
