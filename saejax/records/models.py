@@ -210,7 +210,12 @@ STACK_FORMAT = "saejax-stacked-autoencoder"
 def export_stack(stack: dict, out: str | Path, info: dict | None = None) -> Path:
     """Writes a stacked network (``saejax.stacked``) as ``out/weights.safetensors``, one tensor
     group per layer (``layers.<l>.W``, ``layers.<l>.b``, then ``softmax.W``, ``softmax.b``), and
-    ``out/cfg.json`` with the layer sizes and ``info``. Nothing is overwritten."""
+    ``out/cfg.json`` with the layer sizes and ``info`` (which may not name the keys saejax
+    writes: format, sizes, num_classes). Nothing is overwritten."""
+    taken = sorted({"format", "sizes", "num_classes"} & set(info or {}))
+    if taken:
+        raise ValueError(f"info may not hold {', '.join(taken)}: export_stack writes those "
+                         "keys itself. Rename them.")
     tensors = {f"layers.{i}.{k}": np.asarray(v) for i, layer in enumerate(stack["layers"])
                for k, v in layer.items()}
     tensors.update({f"softmax.{k}": np.asarray(v) for k, v in stack["softmax"].items()})
@@ -318,6 +323,9 @@ def _read_export(path: Path):
     if missing:
         raise ModelError(f"{path} lacks {', '.join(missing)}: an export has both files.")
     cfg = files.read_json(path / CONFIG)
+    if cfg.get("format") == STACK_FORMAT:
+        raise ModelError(f"{path} holds a stacked network, not one autoencoder: load it with "
+                         "saejax.records.models.load_stack.")
     try:
         config = TrainConfig(**cfg["config"])
     except (ValueError, KeyError, TypeError) as err:

@@ -176,6 +176,14 @@ def test_a_stack_exports_one_tensor_group_per_layer_and_loads_back(tmp_path):
     np.testing.assert_array_equal(stacked.predict(back, x), stacked.predict(net, x))
     with pytest.raises(exchange.ModelError, match="already holds"):
         exchange.export_stack(net, out)
+    # a stack is not one autoencoder: saejax.load names the loader it needs
+    with pytest.raises(ModelError, match="holds a stacked network, not one autoencoder: load it "
+                                         "with saejax.records.models.load_stack"):
+        saejax.load(out)
+    # the keys cfg.json needs cannot be replaced by info
+    with pytest.raises(ValueError, match="info may not hold format, sizes: export_stack"):
+        exchange.export_stack(net, tmp_path / "bogus", {"format": "bogus", "sizes": [1]})
+    assert not (tmp_path / "bogus").exists()
 
 
 def test_the_normalization_reaches_the_export_and_load_normalization(tmp_path):
