@@ -175,7 +175,7 @@ def _write(out: Path, tensors: dict, cfg: dict) -> Path:
     from safetensors import SafetensorError
     from safetensors.numpy import save_file
 
-    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    arrays = {k: np.asarray(v, order="C") for k, v in tensors.items()}  # a 0-d stays 0-d
     try:
         files.replace(out / WEIGHTS,
                       lambda tmp: save_file(arrays, str(tmp), metadata={"format": cfg["format"]}))

@@ -243,6 +243,10 @@ def test_codes_of_a_loaded_family_model_are_its_architectures(tmp_path, arch, kn
     np.testing.assert_allclose(np.asarray(saejax.codes(params, x, loaded)), want, atol=1e-5)
     # the export's headline: the architecture and its own knob, none of the sigmoid network's
     cfg = json.loads((saejax.export(tmp_path / "run", tmp_path / "out") / "cfg.json").read_text())
+    again, back = saejax.load(tmp_path / "out")  # the export loads back: the same codes
+    assert {k: np.shape(v) for k, v in back.items()} == {k: np.shape(v) for k, v in params.items()}
+    np.testing.assert_array_equal(np.asarray(saejax.codes(back, x, again)),
+                                  np.asarray(saejax.codes(params, x, loaded)))
     (knob, value), = knobs.items()
     assert (cfg["arch"], cfg[knob], cfg["lam"]) == (arch, value, settings.lam)
     assert not {"rho", "beta", "penalty"} & set(cfg)
