@@ -15,10 +15,13 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
         if config.schedule == "cosine":
             learning_rate = optax.cosine_decay_schedule(learning_rate, config.steps)
         elif config.schedule == "warmup_cosine":
+            # optax.warmup_cosine_decay_schedule's two parts, joined as it joins them: it asks
+            # `peak_value == 0.0` in Python, which a traced learning rate cannot answer
             warmup = max(1, config.steps // 20)
-            learning_rate = optax.warmup_cosine_decay_schedule(
-                0.0, learning_rate, warmup, config.steps
-            )
+            learning_rate = optax.join_schedules(
+                [optax.linear_schedule(0.0, learning_rate, warmup),
+                 optax.cosine_decay_schedule(learning_rate, max(1, config.steps - warmup))],
+                [warmup])
         if config.optimizer == "adam":
             return optax.adam(learning_rate)
         if config.optimizer == "momentum":

@@ -3,6 +3,7 @@ steps, and a learning rate that is a value in the state, not part of the program
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -14,15 +15,17 @@ from saejax.optim.minibatch import make_optimizer
 G = jnp.asarray([1.0, -2.0, 0.5])  # a constant gradient: sgd moves by -lr_t G at step t
 
 
-def sgd_walk(config, num_steps, lr=None):
-    """x after ``num_steps`` updates from 0 with gradient G, and the optimizer state."""
+def sgd_walk(config, num_steps, lr=None, jit=False):
+    """x after ``num_steps`` updates from 0 with gradient G, and the optimizer state; ``jit``
+    traces init and update, as training does (the learning rate then a traced value)."""
     opt = make_optimizer(config)
+    init, update = (jax.jit(opt.init), jax.jit(opt.update)) if jit else (opt.init, opt.update)
     x = jnp.zeros(3)
-    state = opt.init(x)
+    state = init(x)
     if lr is not None:
         state.hyperparams["learning_rate"] = jnp.asarray(lr)
     for _ in range(num_steps):
-        updates, state = opt.update(G, state, x)
+        updates, state = update(G, state, x)
         x = optax.apply_updates(x, updates)
     return np.asarray(x), state
 
@@ -36,14 +39,15 @@ def test_cosine_schedule_is_the_closed_form(t):
     np.testing.assert_allclose(x, -sum(rates) * np.asarray(G), rtol=1e-12)
 
 
-def test_warmup_cosine_starts_at_zero_and_peaks_after_a_twentieth():
+@pytest.mark.parametrize("jit", [False, True])
+def test_warmup_cosine_starts_at_zero_and_peaks_after_a_twentieth(jit):
     lr, total = 0.2, 40  # warmup: 40 // 20 = 2 steps, 0 -> lr, then cosine over the other 38
     config = TrainConfig(optimizer="sgd", schedule="warmup_cosine", lr=lr, steps=total,
                          dtype="float64")
     rates = [0.0, lr / 2] + [lr * 0.5 * (1 + math.cos(math.pi * (s - 2) / 38))
                              for s in range(2, 6)]
     for t in (1, 2, 6):
-        x, _ = sgd_walk(config, t)
+        x, _ = sgd_walk(config, t, jit=jit)
         np.testing.assert_allclose(x, -sum(rates[:t]) * np.asarray(G), rtol=1e-12, atol=1e-15)
 
 
