@@ -182,7 +182,8 @@ class TrainConfig:
                                   program=False, rule="step_count")
     log_every: int = setting(1, "steps between metrics.jsonl lines (the last is always written)",
                              program=False, rule="step_count")
-    checkpoint_every: int = setting(100, "steps between checkpoints (and one at the end)",
+    checkpoint_every: int = setting(100, "steps between checkpoints, each at the first chunk "
+                                    "end at or after a multiple (and one at the end)",
                                     program=False, rule="step_count")
     checkpoint_seconds: float = setting(
         60.0, "least seconds between two checkpoints before the end: a checkpoint every "

@@ -184,10 +184,11 @@ class RunRecord:
                 "checkpoints are intact. Free some space, then continue it with "
                 "resume=True.") from err
 
-    def due(self, step: int) -> bool:
-        """A checkpoint at ``step``: every ``checkpoint_every`` steps, at most once in
-        ``checkpoint_seconds``."""
-        return self.ckpt is not None and self.clock.at(step, self.config.checkpoint_every)
+    def due(self, step: int, since: int) -> bool:
+        """A checkpoint at ``step``, the end of a chunk that began at ``since``: the first
+        chunk end at or after each multiple of ``checkpoint_every``, at most once in
+        ``checkpoint_seconds`` (``SaveClock.at``)."""
+        return self.ckpt is not None and self.clock.at(step, self.config.checkpoint_every, since)
 
     def checkpoint(self, step: int, state, wait: bool = True) -> str:
         """Saves ``state`` as checkpoint ``step``; returns where (for messages). A save that

@@ -1,5 +1,5 @@
-"""When a checkpoint is due: every ``checkpoint_every`` steps, at most once in
-``checkpoint_seconds``."""
+"""When a checkpoint is due: at the first chunk end at or after each multiple of
+``checkpoint_every`` steps, at most once in ``checkpoint_seconds``."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ class SaveClock:
     def saved(self) -> None:
         self.last = self.clock()
 
-    def at(self, step: int, every: int) -> bool:
-        """A checkpoint at ``step``: a multiple of ``every`` and ``seconds`` since the last."""
-        return step % every == 0 and self.due()
+    def at(self, step: int, every: int, since: int | None = None) -> bool:
+        """A checkpoint at ``step``, a chunk's end: the chunk, which began at ``since``
+        (default ``step - 1``), passed a multiple of ``every``, and ``seconds`` have passed since
+        the last. With chunks of 100 steps and ``every`` 150, checkpoints fall at 200, 300, 500,
+        600: the first chunk end at or after each multiple."""
+        since = step - 1 if since is None else since
+        return step // every > since // every and self.due()

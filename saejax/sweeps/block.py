@@ -112,7 +112,7 @@ def train_block(run_chunk, states, hyper, data, config, shared, by_member, bar, 
             bar.update(config.steps - end)  # all have stopped
             break
         if store is not None and end < config.steps and agreed(
-                clock.at(end, config.checkpoint_every)):
+                clock.at(end, config.checkpoint_every, end - n)):
             store.save(end, block.to_tree())
             clock.saved()
     return _unpacked(block, by_member), block.diverged

@@ -243,7 +243,7 @@ def _train(state, chunks, config, record, bar, history):
         history.extend(logged)
         record.log(logged)
         last = step == config.steps or bool(stopped(state))
-        if last or record.due(step):
+        if last or record.due(step, first):
             record.checkpoint(step, state, wait=not last)
         bar.update(step - first)
         if logged:

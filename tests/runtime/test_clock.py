@@ -46,3 +46,19 @@ def test_a_checkpoint_falls_on_a_multiple_of_every_once_the_seconds_have_passed(
     assert not clock.at(20, 10)  # 4 s after the last save
     now[0] = 10.0
     assert clock.at(20, 10)
+
+
+def test_a_chunk_that_passes_a_multiple_checkpoints_at_its_end():
+    clock = SaveClock(0.0)
+    assert clock.at(200, 150, since=100) and clock.at(300, 150, since=200)  # passed 150, 300
+    assert not clock.at(400, 150, since=300)  # 301-400 holds no multiple of 150
+    assert clock.at(500, 150, since=400) and not clock.at(149, 150, since=0)
+
+
+@pytest.mark.slow
+def test_checkpoint_every_not_a_multiple_of_the_chunk_still_checkpoints_after_each_multiple(
+        tmp_path):
+    config = small_config(steps=50, steps_per_call=10, checkpoint_every=15, keep_checkpoints=10)
+    train.run(config, tiny_data(), tmp_path / "run", progress=False)
+    # chunk ends 10..50: 20 passed 15, 30 is 30, 50 passed 45 (and ends the run)
+    assert Checkpointer(tmp_path / "run" / "checkpoints").all_steps() == [20, 30, 50]
