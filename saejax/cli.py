@@ -145,7 +145,8 @@ def _add_train(sub) -> None:
     p = command(sub, "train", _train,
                  "train the sparse autoencoder (default: the UFLDL exercise on embedded images)")
     add_train_options(p)
-    p.add_argument("--workdir", help="run directory (default runs/<preset>-<time>)")
+    p.add_argument("--workdir", help="a new or empty run directory (default runs/<name>-<time>, "
+                   "<name> the preset's or --data's: an array file's stem, a directory's name)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard summaries to WORKDIR/tensorboard (needs "
@@ -175,9 +176,9 @@ def _train(args) -> int:
     if config.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     config, x, info = config_data(config, all_rows=base is None and args.num_examples is None)
+    devices.announce()  # the first line: what JAX runs on
     config = fit_to_data(config, x, args)
-    config.check_k()  # before the first line that says training began
-    devices.announce()
+    config.check_k()  # before the line that says training began
     print(
         f"training {network_name(config, x.shape[1])} on {x.shape[0]} examples "
         f"({info['source']}{streamed_note(info)}), {config.optimizer} for {config.steps} steps, {config.dtype}, "
@@ -228,7 +229,8 @@ def _add_sweep(sub) -> None:
                         "$SAEJAX_CPU_DEVICES)")
     p.add_argument("--probe", action="store_true",
                    help="add each member's linear-probe accuracy (labelled data: mnist, digits)")
-    p.add_argument("--workdir", help="output directory (default runs/sweep-<preset>-<time>)")
+    p.add_argument("--workdir", help="a new or empty output directory (default "
+                   "runs/sweep-<name>-<time>, <name> as for train)")
     p.add_argument("--resume", action="store_true",
                    help="continue the sweep in --workdir: its finished blocks are kept, the rest "
                         "trained (the same grid, settings and --chunk-size)")
@@ -290,6 +292,7 @@ def _sweep(args) -> int:
     grid = sweeps.make_grid(config, args.rho, args.beta, args.lam, args.lr, args.seed, mode,
                             l1=args.l1, k=args.k, l0=args.l0)
     config, x, info = config_data(config, all_rows=args.num_examples is None)
+    devices.announce()  # the first line: what JAX runs on
     config = fit_to_data(config, x, args)
     labels = None
     if args.probe:
@@ -297,7 +300,6 @@ def _sweep(args) -> int:
         if labels is None:
             raise ValueError(f"--probe needs labelled data (mnist or digits), not "
                              f"{config.dataset}.")
-    devices.announce()
     print(f"sweeping {len(grid)} members of {network_name(config, x.shape[1])} on "
           f"{x.shape[0]} examples ({info['source']}{streamed_note(info)}), {config.optimizer} for {config.steps} "
           f"steps -> {workdir}")

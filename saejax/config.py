@@ -124,8 +124,9 @@ class TrainConfig:
     lam: float = setting(1e-4, "weight decay lambda on W1 and W2, >= 0", program=False,
                          rule="nonnegative")
     decoder: str = setting(AUTO, "output layer of the sigmoid network: sigmoid (a3 = s(z3)) or "
-                           "linear (a3 = z3); auto: sigmoid, and linear for the other "
-                           "architectures, whose decoders are linear", program=True,
+                           "linear (a3 = z3); auto: the preset's (sigmoid; linear for "
+                           "color-patches), and linear for the other architectures, whose "
+                           "decoders are linear", program=True,
                            choices=(*DECODERS, AUTO))
     tied: bool = setting(False, "tie the weights, W2 = W1^T (sigmoid only)", program=True)
     l1: float = setting(1.0, "relu-l1: L1 coefficient of the codes, each weighted by its decoder column's norm, >= 0",

@@ -80,7 +80,7 @@ def add_train_options(p, swept=(), without=()) -> None:
 
 def config_from_args(args, swept=(), base=None):
     """The preset's TrainConfig (or ``base``) with every given flag applied (but swept ones)."""
-    from saejax.config import OWNERS, PRESETS, TrainConfig, check_own_knobs, check_preset
+    from saejax.config import AUTO, OWNERS, PRESETS, TrainConfig, check_own_knobs, check_preset
 
     fields = TrainConfig.__dataclass_fields__
     overrides = {
@@ -91,6 +91,9 @@ def config_from_args(args, swept=(), base=None):
     if base is not None:  # a flag repeating the saved value changes nothing (an --arch given
         # again must not reset the decoder, optimizer and batch size it picked)
         overrides = {k: v for k, v in overrides.items() if getattr(base, k) != v}
+    if "arch" not in overrides:  # auto keeps the preset's (or the saved run's) own choice
+        overrides = {k: v for k, v in overrides.items()
+                     if not (k in ("decoder", "optimizer") and v == AUTO)}
     config = (base or PRESETS[args.preset]).replace(**overrides)
     check_preset(args.preset, config)
     check_own_knobs(config.arch, given, saved=base is not None)

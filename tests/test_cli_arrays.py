@@ -192,6 +192,7 @@ def test_auto_batch_on_fewer_rows_takes_them_all_and_a_given_one_is_refused(tmp_
     assert cli.main([*common, "--workdir", str(tmp_path / "auto")]) == 0
     out = capsys.readouterr().out
     assert "batch size 40: auto's 256 exceeds the 40 examples" in out
+    assert out.startswith("JAX ")  # what JAX runs on comes first, before any note
     saved = json.loads((tmp_path / "auto" / "config.json").read_text())
     assert saved["config"]["batch_size"] == 40
     # the same command resumed (--arch given again, --batch-size auto too) finds the same size

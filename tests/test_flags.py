@@ -33,6 +33,20 @@ def test_flags_reach_the_config():
     assert (config.optimizer, config.momentum, config.batch_size) == ("momentum", 0.5, 256)
 
 
+def test_auto_keeps_the_presets_own_choice_and_a_new_architecture_picks_its_own():
+    parse = cli.build_parser().parse_args
+    config = cli.config_from_args(parse(["train", "--preset", "color-patches", "--decoder",
+                                         "auto", "--optimizer", "auto"]))
+    assert (config.decoder, config.optimizer) == ("linear", "lbfgs")  # the preset's, not sigmoid
+    config = cli.config_from_args(parse(["train", "--preset", "ufldl-patches", "--decoder", "auto"]))
+    assert config.decoder == "sigmoid"
+    config = cli.config_from_args(parse(["train", "--arch", "topk", "--decoder", "auto"]))
+    assert (config.decoder, config.optimizer) == ("linear", "adam")
+    saved = TrainConfig(arch="topk", k=4, n_hidden=8, lam=0.0, optimizer="sgd")
+    resumed = parse(["train", "--resume", "--workdir", "W", "--optimizer", "auto"])
+    assert cli.config_from_args(resumed, base=saved).optimizer == "sgd"  # the run's own
+
+
 def test_a_resumed_runs_architecture_is_its_own_and_another_knob_is_refused_so():
     # on --resume the architecture comes from config.json and cannot change: the advice is to
     # leave the knob out, not to pass --arch
