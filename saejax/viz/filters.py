@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -221,7 +222,10 @@ def save_filter_grid(
     n_rows, n_cols = rho.size, beta.size
     # Cells shrink as the grid grows so that the figure stays within about 12 inches.
     cell = min(1.8, 12.0 / max(n_rows, n_cols))
-    fig = new_figure(cell * n_cols + 0.9, cell * n_rows + (0.9 if title else 0.6))
+    width = cell * n_cols + 0.9
+    # a title wider than a narrow grid is wrapped, about 14 characters of 9 points an inch
+    lines = textwrap.wrap(title, max(24, int(14 * width))) if title else []
+    fig = new_figure(width, cell * n_rows + 0.6 + 0.2 * len(lines))
     ax = fig.add_subplot()
     if channels == 1:
         cmap = matplotlib.colormaps["gray"].with_extremes(bad="white")
@@ -241,6 +245,6 @@ def save_filter_grid(
         ax.set_xticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
-    if title:
-        ax.set_title(title)
+    if lines:
+        ax.set_title("\n".join(lines), fontsize=9)
     return save_png(fig, path)

@@ -225,3 +225,25 @@ def test_montage_subset_keeps_the_ends_and_spaces_the_rest():
     np.testing.assert_array_equal(viz.montage_subset(8), [0, 2, 4, 5, 7])
     np.testing.assert_array_equal(viz.montage_subset(32), [0, 8, 16, 23, 31])
     assert len(viz.montage_subset(1000)) == viz.MONTAGE_SIDE
+
+
+def test_a_long_title_over_a_narrow_grid_is_wrapped_inside_the_figure(tmp_path, monkeypatch):
+    from saejax.viz import filters as module
+
+    drawn = {}
+
+    def keep(fig, path):
+        drawn["fig"] = fig
+        fig.canvas.draw()
+        return path
+
+    monkeypatch.setattr(module, "save_png", keep)
+    title = "5 of 6 rho values x 2 of 2 beta values, evenly spaced (all in heatmaps.png)"
+    w1 = np.random.default_rng(0).normal(size=(5, 2, 4, 16))
+    module.save_filter_grid(w1, np.arange(1, 6) / 10, [1.0, 3.0], tmp_path / "g.png",
+                            title=title)
+    fig = drawn["fig"]
+    text = fig.axes[0].title
+    assert text.get_text().replace("\n", " ") == title and "\n" in text.get_text()
+    box, frame = text.get_window_extent(), fig.bbox
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and box.y1 <= frame.y1
