@@ -225,7 +225,7 @@ def save_filter_grid(
     width = cell * n_cols + 0.9
     # a title wider than a narrow grid is wrapped, about 14 characters of 9 points an inch
     lines = textwrap.wrap(title, max(24, int(14 * width))) if title else []
-    fig = new_figure(width, cell * n_rows + 0.6 + 0.2 * len(lines))
+    fig = new_figure(width, cell * n_rows + 0.6 + (0.15 + 0.15 * len(lines) if lines else 0))
     ax = fig.add_subplot()
     if channels == 1:
         cmap = matplotlib.colormaps["gray"].with_extremes(bad="white")
