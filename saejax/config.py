@@ -172,7 +172,8 @@ class TrainConfig:
         "blocked (each member over blocks of examples, vmapped), whole (each member on all "
         "examples, vmapped), folded (all members' products stacked into wide ones) or kernel "
         "(one GPU kernel per member, its temporaries on chip; interpreted elsewhere, slowly); "
-        "auto: the rule measured per platform (docs/gpu.md), recorded in config.json",
+        "auto: the rule measured per platform (docs/gpu.md), recorded in a sweep's "
+        "config.json",
         program=True, choices=(*MEMBER_EVALS, AUTO))
     dtype: str = setting("float32", "float32, or float64 (needs jax_enable_x64)", program=True,
                          choices=DTYPES)
