@@ -176,7 +176,7 @@ def add_arguments(parser, name: str, kind: str = "run", resumes: bool = True) ->
     if resumes:
         parser.add_argument("--resume", action="store_true",
                             help=f"continue the {kind} in --workdir")
-    parser.set_defaults(run_name=name, run_kind=kind, resume=False)
+    parser.set_defaults(run_name=name, run_kind=kind, run_resumes=resumes, resume=False)
 
 
 def count(name: str):
@@ -197,14 +197,15 @@ def seed_type():
 def workdir_of(args) -> Path:
     """``saejax.records.rundir.choose`` for the flags ``add_arguments`` made: the directory, checked
     (nothing created), so that a taken one is refused before any data loads."""
-    return rundir.choose(args.workdir, args.resume, args.run_name, args.run_kind)
+    return rundir.choose(args.workdir, args.resume, args.run_name, args.run_kind,
+                         resumable=args.run_resumes)
 
 
 def claim_workdir(args, workdir: Path) -> Path:
     """``workdir`` created (or taken as it is, when new or empty) and locked for this process,
     checked again under the lock: what a script that writes its own records calls before its
     first file (``saejax.records.rundir.claim``)."""
-    return rundir.claim(workdir, args.run_kind, resume=False)
+    return rundir.claim(workdir, args.run_kind, resume=False, resumable=args.run_resumes)
 
 
 def run_script(main) -> None:

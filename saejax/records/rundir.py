@@ -59,27 +59,29 @@ def _name(kind: str) -> str:
     return {"run": "training run", "sweep": "sweep"}.get(kind, "run of saejax")
 
 
-def claim(workdir: str | Path, kind: str, resume: bool, create: bool = True) -> Path:
+def claim(workdir: str | Path, kind: str, resume: bool, create: bool = True,
+          resumable: bool = True) -> Path:
     """Checks that ``workdir`` may hold a new (or resumed) ``kind``; unless ``create`` is False
     (a check only, before anything else can fail), creates it and takes its lock (``hold``),
     then checks again under the lock: of two processes started on one directory at the same
-    moment, one trains and the other is refused."""
+    moment, one trains and the other is refused. A refusal suggests resume=True only where the
+    caller can resume (``resumable``)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
     workdir = Path(workdir)
-    _check(workdir, kind, resume)
+    _check(workdir, kind, resume, resumable)
     if create:
         workdir.mkdir(parents=True, exist_ok=True)
         hold(workdir)
         try:
-            _check(workdir, kind, resume)
+            _check(workdir, kind, resume, resumable)
         except RunDirError:
             release(workdir)
             raise
     return workdir
 
 
-def _check(workdir: Path, kind: str, resume: bool) -> None:
+def _check(workdir: Path, kind: str, resume: bool, resumable: bool = True) -> None:
     found = kind_of(workdir)
     if resume:
         if found is None:
@@ -90,8 +92,9 @@ def _check(workdir: Path, kind: str, resume: bool) -> None:
                               f"{_name(kind)}.")
         return
     if found is not None:
-        raise RunDirError(f"{workdir} already holds a {_name(found)}; nothing was changed. Pass "
-                          "resume=True to continue it, or choose another workdir=.")
+        advice = "Pass resume=True to continue it, or choose" if resumable else "Choose"
+        raise RunDirError(f"{workdir} already holds a {_name(found)}; nothing was changed. "
+                          f"{advice} another workdir=.")
     if workdir.exists() and not workdir.is_dir():
         raise RunDirError(f"{workdir} is a file, not a directory: choose another workdir=.")
     others = sorted(p.name for p in workdir.iterdir() if p.name != LOCK) if workdir.exists() else []
@@ -195,11 +198,11 @@ def environment() -> dict:
 
 
 def choose(workdir: str | Path | None, resume: bool, name: str, kind: str,
-           check: bool = True) -> Path:
+           check: bool = True, resumable: bool = True) -> Path:
     """The directory a command's ``--workdir``/``--resume`` ask for: ``workdir``, or a fresh
     ``runs/<name>-<time>``; checked with ``claim`` (nothing created) unless ``check`` is False,
     so a taken directory is refused before any data loads."""
     if resume and not workdir:
         raise RunDirError("resume=True needs workdir=, the directory to continue.")
     path = Path(workdir) if workdir else fresh(name)
-    return claim(path, kind, resume, create=False) if check else path
+    return claim(path, kind, resume, create=False, resumable=resumable) if check else path
