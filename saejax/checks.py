@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from saejax import penalties
+from saejax.config import check_value
 from saejax.model import check_decoder, param_keys
 
 
@@ -178,3 +179,19 @@ def check_training_data(data, config, rows: int | None = None) -> np.ndarray:
                 "(--normalize ufldl, training_data(..., normalize='ufldl')), or scale it into "
                 "[0, 1] yourself.")
     return data
+
+
+def check_rows(x, name: str = "x") -> None:
+    """``check_x`` at x's own width: a real numeric 2-D array of at least one row, finite
+    when concrete (for data that no params fix the width of)."""
+    shape = jnp.shape(x)
+    check_x(x, shape[-1] if shape else 0, name)
+
+
+def check_count(name: str, value, rule: str = "step_count") -> int:
+    """``value`` as an int, refused by ``config.check_value`` unless it obeys ``rule`` (a count
+    rule of ``config.RULES``); NumPy integers count as Python's (a config file gives them)."""
+    if isinstance(value, np.integer):
+        value = int(value)
+    check_value(name, value, rule)
+    return value

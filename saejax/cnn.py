@@ -32,6 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from saejax import differences as diff
+from saejax.checks import check_count, check_rows
+from saejax.softmax import check_labels
 
 # minFuncSGD: momentum 0.5 until iteration MOMENTUM_INCREASE, then options.momentum
 MOMENTUM_START, MOMENTUM_INCREASE = 0.5, 10
@@ -79,10 +81,19 @@ def init_params(key, image_dim: int = 28, filter_dim: int = 9, num_filters: int 
                 pool_dim: int = 2, num_classes: int = 10, dtype=jnp.float32) -> dict:
     """cnnInitParams: Wc ~ 0.1 N(0, 1); Wd ~ U(-r, r), r = sqrt(6 / (K + hidden + 1)); zero
     biases."""
+    for name, value in (("image_dim", image_dim), ("filter_dim", filter_dim),
+                        ("num_filters", num_filters), ("pool_dim", pool_dim),
+                        ("num_classes", num_classes)):
+        check_count(name, value, "positive_int")
+    if filter_dim >= image_dim:
+        raise ValueError(f"filter_dim {filter_dim} must be below image_dim {image_dim}: the "
+                         "filter must fit inside the image with room to move (as cnnTrain's 9 "
+                         "in 28). Pass a smaller filter_dim or larger images.")
     conv = image_dim - filter_dim + 1
-    if filter_dim >= image_dim or conv % pool_dim:
-        raise ValueError(f"pool_dim {pool_dim} must divide image_dim - filter_dim + 1 = {conv} "
-                         f"(filter_dim {filter_dim} < image_dim {image_dim}).")
+    if conv % pool_dim:
+        raise ValueError(f"pool_dim {pool_dim} must divide image_dim - filter_dim + 1 = {conv}, "
+                         "the side of the convolved features: choose a pool_dim that divides it, "
+                         "or another filter_dim.")
     hidden = (conv // pool_dim) ** 2 * num_filters
     r = np.sqrt(6.0) / np.sqrt(num_classes + hidden + 1)
     kc, kd = jax.random.split(key)
@@ -164,12 +175,39 @@ def _epoch_impl(params, velocity, it0, images, labels, order, alpha, momentum, p
 _epoch = jax.jit(_epoch_impl, static_argnames=("pool", "minibatch"), donate_argnums=(0, 1))
 
 
+def _check_training_set(params, images_BxDxD, labels_B, pool: int):
+    """The images (B, D, D) and labels (B,) as NumPy arrays, checked against the network:
+    finite images whose side D gives the softmax's input width, one label in [0, K) each."""
+    images = np.asarray(images_BxDxD)
+    f, k = jnp.shape(params["Wc"])[:2]
+    num_classes, hidden = jnp.shape(params["Wd"])
+    if images.ndim != 3 or images.shape[1] != images.shape[2]:
+        raise ValueError(f"images must be a stack of square images (B, D, D), got shape "
+                         f"{images.shape}. Put a single image in a stack with image[None].")
+    conv = images.shape[1] - k + 1
+    if conv < 1 or conv % pool or (conv // pool) ** 2 * f != hidden:
+        raise ValueError(f"images of {images.shape[1]}x{images.shape[1]} do not fit the network: "
+                         f"its {f} filters of {k}x{k} pooled by {pool} must give the {hidden} "
+                         "inputs of its softmax. Pass the image_dim the params were made for "
+                         "(cnn.init_params), and the same pool_dim.")
+    flat = images.reshape(images.shape[0], images.shape[1] * images.shape[2])
+    check_rows(flat, "images")
+    return images, check_labels(flat, labels_B, int(num_classes))[1]
+
+
 def train_sgd(params, images_BxDxD, labels_B, epochs: int = 3, minibatch: int = 256,
               alpha: float = 0.1, momentum: float = 0.95, pool: int = 2, seed: int = 0):
     """minFuncSGD as cnnTrain runs it (3 epochs of minibatches of 256, alpha 0.1 halved after
     each epoch, momentum 0.95 from iteration 10). Returns (params, costs per iteration)."""
+    images, labels_B = _check_training_set(params, images_BxDxD, labels_B, pool)
+    epochs = check_count("epochs", epochs, "positive_int")
+    minibatch = check_count("minibatch", minibatch, "positive_int")
+    if minibatch > len(images):
+        raise ValueError(f"minibatch {minibatch} exceeds the {len(images)} images, so an epoch "
+                         f"would train on nothing: pass a minibatch of at most {len(images)}, "
+                         "or more images.")
     params = jax.tree.map(jnp.array, params)  # a copy: the epochs update it in place
-    images = jnp.asarray(images_BxDxD, params["Wc"].dtype)
+    images = jnp.asarray(images, params["Wc"].dtype)
     labels = jnp.asarray(labels_B, jnp.int32)
     velocity = jax.tree.map(jnp.zeros_like, params)
     rng, it, costs = np.random.default_rng(seed), jnp.zeros((), jnp.int32), []

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from saejax import differences as diff
+from saejax.checks import check_count, check_rows
 
 ALPHA, SHRINK, GROW = 0.5, 0.9, 1.1  # ICAExercise.m's alpha and its t *= 0.9, t *= 1.1
 
@@ -116,9 +117,9 @@ def train(x_MxN, num_features: int, epsilon: float = 0.02, steps: int = 1000, t0
       x_MxN: whitened patches, one per row (unit covariance: see the module docstring); in
         float32 the rounding of J can hide the last steps' decrease, and each such step then
         backtracks ``line_search``'s 100 trials without moving: float64 is the safe choice.
-      num_features: k, at most the patch dimension n.
+      num_features: k, at least 1 and at most the patch dimension n.
       epsilon: the smoothing of |a| as sqrt(a^2 + epsilon), at the patches' unit scale.
-      steps: projected gradient steps; t0: the first trial step.
+      steps: projected gradient steps, at least 1; t0: the first trial step.
       seed: the start's draw (``initial_weights``).
 
     Returns:
@@ -126,6 +127,9 @@ def train(x_MxN, num_features: int, epsilon: float = 0.02, steps: int = 1000, t0
       "t": the accepted step, "tries": trials per step, "tangent_share": ``tangent_share`` after
       each step}).
     """
+    check_rows(x_MxN)
+    num_features = check_count("num_features", num_features, "positive_int")
+    steps = check_count("steps", steps)
     x = jnp.asarray(x_MxN)
     if num_features > x.shape[1]:
         raise ValueError(f"orthonormal rows cannot outnumber the dimensions: {num_features} "

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from saejax import differences as diff
+from saejax.checks import check_count, check_rows
 from saejax.cnn import convolve
 from saejax.optim.fit import lbfgs_scan
 
@@ -94,6 +95,9 @@ def train(x_MxN, num_features: int, lam: float = 5e-4, epsilon: float = 1e-2,
     unit length) by ``steps`` L-BFGS iterations (optax's, 100 pairs as minFunc keeps, on the
     hand-written gradient). Returns (W with unit rows, J at the start of every iteration and
     after the last: ``steps + 1`` values, the last of W before its rows are scaled)."""
+    check_rows(x_MxN)
+    num_features = check_count("num_features", num_features, "positive_int")
+    steps = check_count("steps", steps)
     x = jnp.asarray(x_MxN)
     W0 = initial_weights(x.shape[1], num_features, seed, x.dtype)
     lam, epsilon = jnp.asarray(lam, x.dtype), jnp.asarray(epsilon, x.dtype)

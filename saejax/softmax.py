@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from saejax.checks import check_count, check_nonnegative, check_rows, check_x
 from saejax.optim.fit import lbfgs_scan
 
 
@@ -27,11 +28,19 @@ def softmax_loss(theta: dict, features_MxD, labels_M, lam):
     return nll + 0.5 * lam * jnp.sum(theta["W"] ** 2)
 
 
-def check_labels(features, labels) -> tuple[np.ndarray, np.ndarray, int]:
-    """Validates features (M, D) and integer labels (M,); returns them and the class count."""
+def check_labels(features, labels, num_classes: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Validates features (M, D) and integer labels (M,); returns them and the class count.
+
+    Integer or boolean features come back as floats (float64 when x64 is on, else float32), so
+    that the weights and lam are not cast to integers. With ``num_classes`` (a trained softmax's
+    K) every label must lie in [0, K), and K is the count returned; without it, the count is
+    the largest label plus one.
+    """
     features, labels = np.asarray(features), np.asarray(labels)
     if features.ndim != 2:
         raise ValueError(f"features must be 2-D (examples, features), got shape {features.shape}.")
+    check_rows(features, "features")
     if labels.ndim != 1 or len(labels) != len(features):
         raise ValueError(
             f"there are {len(features)} examples but {labels.shape} labels; pass one integer "
@@ -39,15 +48,21 @@ def check_labels(features, labels) -> tuple[np.ndarray, np.ndarray, int]:
         )
     if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
         raise ValueError("labels must be non-negative integers (class indices).")
-    if not np.all(np.isfinite(features)):
-        raise ValueError("features contain NaN or Inf; clean them first.")
+    if num_classes is not None and labels.max() >= num_classes:
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}) for a softmax of {num_classes} classes; the "
+            f"labels hold {int(labels.max())}. Pass labels numbered from 0, or a softmax with "
+            "a class for each label."
+        )
     classes = np.unique(labels)
     if len(classes) < 2:
         raise ValueError(
             f"the labels hold a single class ({classes.tolist()}): a classifier needs at least "
             "two classes to train."
         )
-    return features, labels, int(labels.max()) + 1
+    if not np.issubdtype(features.dtype, np.floating):
+        features = features.astype(np.float64 if jax.config.jax_enable_x64 else np.float32)
+    return features, labels, int(labels.max()) + 1 if num_classes is None else num_classes
 
 
 def _fit_impl(features, labels, lam, num_classes: int, steps: int):
@@ -74,8 +89,8 @@ def train_softmax(features, labels, lam: float = 1e-4, steps: int = 400) -> Soft
     Args:
       features: (M, D) inputs, finite.
       labels: (M,) integer class indices; at least two classes.
-      lam: weight decay on W (UFLDL uses 1e-4).
-      steps: L-BFGS iterations.
+      lam: weight decay on W (UFLDL uses 1e-4), finite and >= 0.
+      steps: L-BFGS iterations, at least 1.
 
     Returns:
       ``SoftmaxFit(theta, info)``: theta = {"W": (K, D), "b": (K,)} and info with J of that
@@ -83,13 +98,16 @@ def train_softmax(features, labels, lam: float = 1e-4, steps: int = 400) -> Soft
       either the fit or its theta.
 
     Raises:
-      ValueError: labels that do not match the features in count, a single class, NaN features.
+      ValueError: labels that do not match the features in count, a single class, NaN
+        features, no examples, a negative or NaN lam, fewer than one step.
     """
     features, labels, k = check_labels(features, labels)
+    check_nonnegative("lam", lam)
+    steps = check_count("steps", steps)
     x, y = jnp.asarray(features), jnp.asarray(labels, jnp.int32)
     lam = jnp.asarray(lam, features.dtype)
-    theta, _, loss = _fit(x, y, lam, k, int(steps))  # loss: J of the theta returned
-    return SoftmaxFit(theta, {"loss": float(loss), "num_classes": k, "steps": int(steps)})
+    theta, _, loss = _fit(x, y, lam, k, steps)  # loss: J of the theta returned
+    return SoftmaxFit(theta, {"loss": float(loss), "num_classes": k, "steps": steps})
 
 
 def predict(theta, features) -> np.ndarray:
@@ -100,6 +118,7 @@ def predict(theta, features) -> np.ndarray:
     if not isinstance(theta, dict) or not {"W", "b"} <= set(theta):
         raise ValueError(f"theta must be train_softmax's result or its theta dict "
                          f"{{'W': (K, D), 'b': (K,)}}, got {type(theta).__name__}.")
+    check_x(features, jnp.shape(theta["W"])[1], name="features")
     logits = jnp.asarray(features) @ theta["W"].T + theta["b"][None, :]
     return np.asarray(jnp.argmax(logits, axis=1))
 

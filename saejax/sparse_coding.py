@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from saejax import differences as diff
+from saejax.checks import check_count, check_rows
 from saejax.optim.fit import lbfgs_scan
 
 
@@ -94,6 +95,14 @@ def learn(patches_MxN, num_features: int = 121, pool: int = 3, lam: float = 5e-5
     """The exercise's alternation (sparseCodingExercise.m's STEP 3) on ``patches`` (one per row).
     A starts uniform in [0, 1) as the exercise's rand. Returns (A (n, k), the last batch's codes
     S (k, batch) and patches X (n, batch), the objective's terms after every round)."""
+    check_rows(patches_MxN, "patches")
+    for name, value in (("num_features", num_features), ("batch", batch), ("rounds", rounds),
+                        ("feature_steps", feature_steps)):
+        check_count(name, value, "positive_int")
+    if batch > len(patches_MxN):
+        raise ValueError(f"batch {batch} exceeds the {len(patches_MxN)} patches: each round "
+                         "draws a batch of distinct patches. Pass batch <= "
+                         f"{len(patches_MxN)}, or more patches.")
     side = int(round(np.sqrt(num_features)))
     if side * side != num_features:
         raise ValueError(f"num_features must be a perfect square (features on a square torus), "

@@ -36,6 +36,7 @@ import numpy as np
 import optax
 
 from saejax import gradcheck
+from saejax.checks import check_count, check_nonnegative, check_x
 from saejax.optim.fit import lbfgs_scan
 from saejax.softmax import check_labels, train_softmax
 
@@ -57,6 +58,13 @@ def forward(stack: dict, x_MxN) -> tuple[list, jax.Array]:
 def features(stack: dict, x_MxN) -> jax.Array:
     """The top layer's features a_K (M, H_K)."""
     return activations(stack["layers"], x_MxN)[-1]
+
+
+def check_data(stack: dict, x, name: str = "data") -> None:
+    """Raises unless ``x`` is a finite (M, N) array whose width N is the stack's input width
+    (the first layer's, or the softmax's when the stack has no layers)."""
+    first = stack["layers"][0] if stack["layers"] else stack["softmax"]
+    check_x(x, jnp.shape(first["W"])[1], name)
 
 
 def cost(stack: dict, x_MxN, labels_M, lam) -> jax.Array:
@@ -126,10 +134,20 @@ def pretrain(configs, data, workdir: str | Path | None = None, resume: bool = Fa
              progress: bool = True, data_info: dict | None = None) -> list:
     """Greedy layer-wise pretraining: ``configs[l]`` trains layer l's sparse autoencoder on the
     features of layer l-1 (the data for l = 0). Each layer is an ordinary ``train.run``, in
-    ``workdir/layer<l+1>`` when ``workdir`` is given. Returns the layers' ``RunResult``s."""
+    ``workdir/layer<l+1>`` when ``workdir`` is given. Returns the layers' ``RunResult``s.
+
+    Every config must train the sigmoid network (``arch="sigmoid"``): the stack computes
+    sigmoid(W1 x + b1) of each layer, which no other architecture's encoder is; a ValueError
+    names the first config that is not, before any layer trains."""
     from saejax import train
     from saejax.model import encode
 
+    for l, config in enumerate(configs):
+        if config.arch != "sigmoid":
+            raise ValueError(
+                f"configs[{l}] has arch {config.arch!r}, but a stacked autoencoder stacks the "
+                "sigmoid network's features sigmoid(W1 x + b1) (UFLDL's stackedAE): train "
+                "every layer with arch='sigmoid' (TrainConfig's default).")
     results, x = [], np.asarray(data)
     for l, config in enumerate(configs):
         layer_dir = None if workdir is None else Path(workdir) / f"layer{l + 1}"
@@ -161,14 +179,22 @@ def _finetune_impl(stack, x, labels, lam, steps: int):
 _finetune = jax.jit(_finetune_impl, static_argnames=("steps",))  # by call: mutmut reaches the body
 
 
+def _check_finetune(stack: dict, data, labels, lam) -> tuple[np.ndarray, np.ndarray]:
+    """The data and labels, checked against the stack: its input width and its class count."""
+    check_data(stack, data)
+    check_nonnegative("lam", lam)
+    return check_labels(data, labels, num_classes=jnp.shape(stack["softmax"]["W"])[0])[:2]
+
+
 def finetune(stack: dict, data, labels, lam: float = 1e-4, steps: int = 400) -> tuple[dict, dict]:
     """Fine-tunes every layer and the softmax by full-batch L-BFGS (optax, zoom line search)
     on the hand-written gradient. Returns ``(stack, info)``: J at the start of every iteration
     ("loss") and J of the stack returned ("final_loss")."""
-    data, labels, _ = check_labels(data, labels)
+    data, labels = _check_finetune(stack, data, labels, lam)
+    steps = check_count("steps", steps)
     dtype = stack["softmax"]["W"].dtype
     x, y, lam = jnp.asarray(data, dtype), jnp.asarray(labels, jnp.int32), jnp.asarray(lam, dtype)
-    stack, values, final = _finetune(stack, x, y, lam, int(steps))
+    stack, values, final = _finetune(stack, x, y, lam, steps)
     return stack, {"loss": np.asarray(values).tolist(), "final_loss": float(final)}
 
 
@@ -203,7 +229,8 @@ def finetune_adam(stack: dict, data, labels, lam: float = 1e-4, epochs: int = 20
     gradient: ``epochs`` passes over the data in a fresh random order each (the last partial
     batch of an epoch is left out). Returns ``(stack, info)``: the mean minibatch J of every
     epoch ("loss") and J of the stack returned on all the data ("final_loss")."""
-    data, labels, _ = check_labels(data, labels)
+    data, labels = _check_finetune(stack, data, labels, lam)
+    epochs = check_count("epochs", epochs)
     if not 1 <= batch_size <= len(data):
         raise ValueError(f"batch_size must lie in [1, {len(data)}], got {batch_size}.")
     dtype = stack["softmax"]["W"].dtype
@@ -215,6 +242,7 @@ def finetune_adam(stack: dict, data, labels, lam: float = 1e-4, epochs: int = 20
 
 def predict(stack: dict, x) -> np.ndarray:
     """The most probable class of each example."""
+    check_data(stack, x, "x")
     return np.asarray(jnp.argmax(forward(stack, jnp.asarray(x))[1], axis=1))
 
 
@@ -226,7 +254,13 @@ def stack_accuracy(stack: dict, x, labels) -> float:
 def softmax_on_top(layer_params: list, data, labels, lam: float = 1e-4, steps: int = 100):
     """Trains the softmax on the top features (UFLDL: lambda 1e-4, 100 iterations); returns
     ``(stack, top_features)``."""
+    if not layer_params:
+        raise ValueError("layer_params is empty: softmax_on_top trains a softmax on the top "
+                         "layer of pretrained autoencoders; pass their params (the "
+                         "state.params of stacked.pretrain's results), or train a softmax on "
+                         "the data itself with saejax.softmax.train_softmax.")
     layers = [{"W": jnp.asarray(p["W1"]), "b": jnp.asarray(p["b1"])} for p in layer_params]
+    check_x(data, jnp.shape(layers[0]["W"])[1], "data")
     top = np.asarray(activations(layers, jnp.asarray(data, layers[0]["W"].dtype))[-1])
     theta, _ = train_softmax(top, labels, lam=lam, steps=steps)
     return assemble(layer_params, theta), top

@@ -177,3 +177,27 @@ def test_sgd_is_minfuncsgd_step_for_step():
     for k in theta:
         np.testing.assert_allclose(got[k], theta[k], rtol=1e-10, atol=1e-14)
     assert not np.allclose(got["Wc"], params["Wc"])  # the caller's params are left as they were
+
+
+def test_init_refuses_a_filter_as_large_as_the_image_and_no_pooling_by_name():
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="filter_dim 12 must be below image_dim 12"):
+        cnn.init_params(key, 12, 12, 2, 1, 4)
+    with pytest.raises(ValueError, match="pool_dim must be a positive integer, got 0"):
+        cnn.init_params(key, 12, 5, 2, 0, 4)
+
+
+def test_sgd_refuses_labels_images_and_minibatches_that_do_not_fit():
+    params, x, y = problem()  # 3 images of 12x12, 4 classes
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 4\).*hold 13"):
+        cnn.train_sgd(params, x, y + 10, minibatch=3)
+    with pytest.raises(ValueError, match=r"3 examples but \(2,\) labels"):
+        cnn.train_sgd(params, x, y[:2], minibatch=2)
+    with pytest.raises(ValueError, match="minibatch 4 exceeds the 3 images"):
+        cnn.train_sgd(params, x, y, minibatch=4)
+    with pytest.raises(ValueError, match="minibatch must be a positive integer, got 0"):
+        cnn.train_sgd(params, x, y, minibatch=0)
+    with pytest.raises(ValueError, match="images contains 1 NaN"):
+        cnn.train_sgd(params, x.at[1, 2, 3].set(jnp.nan), y, minibatch=3)
+    with pytest.raises(ValueError, match="images of 10x10 do not fit the network"):
+        cnn.train_sgd(params, x[:, :10, :10], y, minibatch=3)

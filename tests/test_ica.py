@@ -185,3 +185,14 @@ def test_the_script_prints_what_the_reproduction_row_reads(tmp_path):
     assert number(r"^kurtosis: .*, random ([0-9.]+)", out) < number(
         r"^kurtosis: learned ([0-9.]+)", out)
     assert (tmp_path / "ica" / "filters.png").exists()
+
+
+def test_training_refuses_nan_patches_and_counts_below_one():
+    _, x = ica.problem()  # 20 patches of 6
+    with pytest.raises(ValueError, match="x contains 1 NaN or Inf"):
+        ica.train(x.at[3, 2].set(jnp.nan), 4, steps=2)
+    for bad in (0, -1):  # no features: an empty W, or a negative shape
+        with pytest.raises(ValueError, match=f"num_features must be a positive integer, got {bad}"):
+            ica.train(x, bad, steps=2)
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        ica.train(x, 4, steps=0)

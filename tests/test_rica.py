@@ -170,3 +170,13 @@ def test_the_self_taught_script_hands_rica_the_whitened_patches_unscaled(tmp_pat
     assert (f"test accuracy, random filters: {100 * results['random_test_accuracy']:.2f}%"
             in said)
     assert (tmp_path / "s" / "rica_filters.png").exists()
+
+
+def test_training_refuses_nan_patches_and_counts_below_one():
+    _, x = problem()  # 20 patches of 9
+    with pytest.raises(ValueError, match="x contains 1 NaN or Inf"):
+        rica.train(x.at[3, 2].set(jnp.inf), 4, steps=2)
+    with pytest.raises(ValueError, match="num_features must be a positive integer, got 0"):
+        rica.train(x, 0, steps=2)
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        rica.train(x, 4, steps=0)

@@ -90,3 +90,43 @@ def test_two_classes_are_enough_and_the_class_count_is_the_largest_label_plus_on
     assert softmax.check_labels(x, np.array([0, 2, 2, 0]))[2] == 3  # class 1 never seen
     with pytest.raises(ValueError, match="single class"):
         softmax.check_labels(x, np.array([1, 1, 1, 1]))
+
+
+def test_integer_features_train_as_floats_with_their_weight_decay():
+    # uint8 pixels (MNIST) and int64 counts: lam must not be cast to the features' integer
+    # dtype (0.05 would become 0, or overflow), and the fit is that of the same values as floats
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 40)
+    x = rng.integers(0, 4, (40, 5)) + 3 * np.eye(3, 5, dtype=np.int64)[y]
+    for dtype in (np.uint8, np.int64):
+        theta, info = softmax.train_softmax(x.astype(dtype), y, lam=0.05, steps=3)
+        assert theta["W"].dtype == jnp.float64  # x64 is on in the tests
+        assert info["loss"] == pytest.approx(np_softmax(theta, x.astype(float), y, 0.05)[0],
+                                             rel=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"lam": -1.0}, r"lam must be finite and >= 0, got -1\.0"),
+    ({"lam": float("nan")}, "lam must be finite and >= 0, got nan"),
+    ({"steps": 0}, "steps must be a positive integer"),
+])
+def test_a_negative_or_nan_lam_and_no_steps_are_refused(kwargs, match):
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [0.5, -1.0]])
+    with pytest.raises(ValueError, match=match):
+        softmax.train_softmax(x, np.array([0, 1, 1, 0]), **kwargs)
+
+
+def test_no_examples_and_a_width_mismatch_are_refused_by_name():
+    with pytest.raises(ValueError, match=r"features has no examples \(shape \(0, 4\)\)"):
+        softmax.train_softmax(np.zeros((0, 4)), np.zeros(0, int))
+    theta = {"W": jnp.zeros((3, 4)), "b": jnp.zeros(3)}
+    with pytest.raises(ValueError, match="features has 2 features per row but .*=4"):
+        softmax.predict(theta, np.zeros((5, 2)))
+
+
+def test_labels_must_lie_below_a_given_class_count():
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [0.5, -1.0]])
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\) for a softmax of 3 "
+                                         r"classes; the labels hold 3"):
+        softmax.check_labels(x, np.array([0, 3, 1, 0]), num_classes=3)
+    assert softmax.check_labels(x, np.array([0, 2, 1, 0]), num_classes=5)[2] == 5

@@ -115,3 +115,13 @@ def test_a_round_over_every_patch_takes_each_once_in_3x3_groups_and_keeps_float3
     A32, S32, X32, _ = sc.learn(x.astype(np.float32), num_features=16, batch=30, rounds=1,
                                 feature_steps=3)
     assert A32.dtype == S32.dtype == X32.dtype == jnp.float32
+
+
+def test_learning_refuses_nan_patches_a_batch_beyond_them_and_no_rounds():
+    patches = np.random.default_rng(0).uniform(size=(100, 8))
+    with pytest.raises(ValueError, match="patches contains 1 NaN or Inf"):
+        sc.learn(np.where(np.eye(100, 8) * np.arange(8) == 5, np.nan, patches), 16, batch=20)
+    with pytest.raises(ValueError, match="batch 200 exceeds the 100 patches"):
+        sc.learn(patches, 16, batch=200)
+    with pytest.raises(ValueError, match="rounds must be a positive integer, got 0"):
+        sc.learn(patches, 16, batch=20, rounds=0)

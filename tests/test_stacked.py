@@ -148,3 +148,37 @@ def test_the_softmax_on_one_float32_layer_is_float32_whatever_the_data():
     np.testing.assert_allclose(top, want, rtol=1e-5)
     assert {a.dtype for a in (*net["layers"][0].values(), *net["softmax"].values())} == {
         jnp.dtype(jnp.float32)}
+
+
+def test_pretraining_refuses_any_architecture_but_the_sigmoid_networks(tmp_path):
+    # a topk layer's features are not sigmoid(W1 x + b1), which the stack computes: refused
+    # before any layer trains (nothing is written)
+    configs = [TrainConfig(dataset="digits", n_hidden=6, steps=2),
+               TrainConfig(dataset="digits", arch="topk", k=2, n_hidden=4, steps=2)]
+    with pytest.raises(ValueError, match=r"configs\[1\] has arch 'topk'.*arch='sigmoid'"):
+        stacked.pretrain(configs, np.full((10, 9), 0.5), tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())
+
+
+def test_labels_beyond_the_softmax_and_data_of_the_wrong_width_are_refused():
+    net, x, labels = stacked.problem((8, 5), num_classes=3, m=6)
+    too_big = np.asarray(labels).copy()
+    too_big[0] = 3  # the softmax has classes 0, 1, 2: J would be NaN
+    for tune in (stacked.finetune, stacked.finetune_adam):
+        with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\).*hold 3"):
+            tune(net, x, too_big)
+        with pytest.raises(ValueError, match="data has 7 features per row but .*=8"):
+            tune(net, x[:, :7], labels)
+    with pytest.raises(ValueError, match="x has 7 features per row but .*=8"):
+        stacked.stack_accuracy(net, x[:, :7], labels)
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        stacked.finetune(net, x, labels, steps=0)
+
+
+def test_a_softmax_on_top_of_no_layers_is_refused_by_name():
+    x, labels = np.full((4, 3), 0.5), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="layer_params is empty.*train_softmax"):
+        stacked.softmax_on_top([], x, labels)
+    layer = {"W1": np.zeros((2, 5)), "b1": np.zeros(2)}
+    with pytest.raises(ValueError, match="data has 3 features per row but .*=5"):
+        stacked.softmax_on_top([layer], x, labels)

@@ -22,12 +22,20 @@ import dataclasses
 import numpy as np
 
 from saejax.data.errors import DataError, check_finite
-from saejax.data.whiten import whitening_scale
+from saejax.data.whiten import (
+    check_epsilon,
+    check_fitted_width,
+    whitening_scale,
+    zero_below_rounding,
+)
 
 
 def zero_mean_patches(x: np.ndarray) -> np.ndarray:
     """Each example (row) minus its own mean: pca_gen's Step 0b, one mean per patch."""
     x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] < 1:
+        raise DataError(f"zero_mean_patches: expected patches (num_patches, patch_dim), one per "
+                        f"row, got shape {x.shape}. Pass a single patch as patch[None, :].")
     return x - x.mean(axis=1, keepdims=True)
 
 
@@ -58,17 +66,19 @@ class PCA:
         check_finite(x, "PCA.fit data")
         s, u = np.linalg.eigh(x.T @ x / x.shape[0])
         order = np.argsort(s)[::-1]
-        s = s[order]
         # eigenvalues within rounding of 0 are 0 (the constant patch after each patch's mean
         # removal): whitening must not divide by them
-        s = np.where(s > s[0] * x.shape[1] * np.finfo(s.dtype).eps, s, 0.0)
-        return cls(U=u[:, order], s=s)
+        return cls(U=u[:, order], s=zero_below_rounding(s[order], x.shape[1]))
 
     def components_for(self, retained: float = 0.99) -> int:
         """The fewest leading components whose eigenvalues sum to at least ``retained`` of the
         total (pca_gen's Step 2: 99%)."""
         if not 0.0 < retained <= 1.0:
             raise DataError(f"retained must be a fraction in (0, 1], got {retained}.")
+        if not np.sum(self.s) > 0:
+            raise DataError("components_for: the data have no variance (every eigenvalue is "
+                            "0), so no share of it can be kept. Fit the PCA on data that vary "
+                            "(zero_mean_patches turns constant patches into zeros).")
         kept = np.cumsum(self.s) / np.sum(self.s)
         return int(np.searchsorted(kept, retained * (1 - 1e-12)) + 1)
 
@@ -81,7 +91,8 @@ class PCA:
 
     def rotate(self, x: np.ndarray, k: int | None = None) -> np.ndarray:
         """x in the basis of the components: x_rot (all n), or x_tilde (the first ``k``)."""
-        return np.asarray(x, dtype=np.float64) @ self.U[:, :self._width(k)]
+        x = check_fitted_width(x, self.s.size, "PCA.rotate")
+        return x @ self.U[:, :self._width(k)]
 
     def recover(self, x_tilde: np.ndarray) -> np.ndarray:
         """x_hat: ``x_tilde`` (m, k) back in the n-dimensional space."""
@@ -91,8 +102,7 @@ class PCA:
     def white(self, x: np.ndarray, epsilon: float, k: int | None = None) -> np.ndarray:
         """x_PCAwhite: the first ``k`` (default all) rotated components, each scaled by
         1 / sqrt(s + epsilon)."""
-        if not epsilon >= 0:
-            raise DataError(f"epsilon must be >= 0, got {epsilon}.")
+        check_epsilon(epsilon, "PCA.white")
         k = self._width(k)
         if epsilon == 0 and not np.all(self.s[:k] > 0):
             raise DataError("PCA whitening with epsilon = 0 divides by a zero eigenvalue: keep "
@@ -102,8 +112,7 @@ class PCA:
     def zca_matrix(self, epsilon: float) -> np.ndarray:
         """U diag(1 / sqrt(s + epsilon)) U^T, symmetric: ZCA whitening as one matrix (the V
         that the newer tutorial's zca2 returns, and that RICA's filters are multiplied by)."""
-        if not epsilon >= 0:
-            raise DataError(f"epsilon must be >= 0, got {epsilon}.")
+        check_epsilon(epsilon, "PCA.zca_matrix")
         if epsilon == 0 and not np.all(self.s > 0):
             raise DataError("ZCA whitening with epsilon = 0 divides by a zero eigenvalue: use "
                             "epsilon > 0.")
@@ -111,4 +120,5 @@ class PCA:
 
     def zca(self, x: np.ndarray, epsilon: float) -> np.ndarray:
         """x_ZCAwhite = U x_PCAwhite: whitened, and rotated back to the pixels' own axes."""
-        return np.asarray(x, dtype=np.float64) @ self.zca_matrix(epsilon)
+        x = check_fitted_width(x, self.s.size, "PCA.zca")
+        return x @ self.zca_matrix(epsilon)

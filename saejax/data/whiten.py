@@ -94,11 +94,41 @@ def whiten_images(
     return [w * scale for w in whitened]
 
 
+def check_epsilon(epsilon, where: str) -> None:
+    """Raises DataError unless ``epsilon``, whitening's regularizer, is a number >= 0."""
+    number = np.ndim(epsilon) == 0 and np.asarray(epsilon).dtype.kind in "iuf"
+    if not number or not epsilon >= 0:
+        raise DataError(f"{where}: epsilon must be >= 0 (added to each eigenvalue; UFLDL uses 0.1 "
+                        f"for image patches, 0 whitens exactly), got {epsilon!r}.")
+
+
+def zero_below_rounding(s: np.ndarray, n: int) -> np.ndarray:
+    """The covariance eigenvalues ``s`` of n-dimensional data, those within rounding of 0 set
+    to 0: at most n eps times the largest (eigh leaves the null directions of a singular
+    covariance, such as the constant patch after each patch's mean removal, at rounding noise,
+    which whitening with epsilon = 0 would blow up instead of refusing)."""
+    s = np.asarray(s, dtype=np.float64)
+    return np.where(s > np.max(s) * n * np.finfo(s.dtype).eps, s, 0.0)
+
+
 def whitening_scale(s: np.ndarray, epsilon: float) -> np.ndarray:
     """1 / sqrt(s + epsilon): what whitening multiplies the component of eigenvalue s by (PCA
     and ZCA whitening alike; the square root makes the whitened variance s / (s + epsilon),
     1 for epsilon = 0)."""
+    check_epsilon(epsilon, "whitening_scale")
     return 1.0 / np.sqrt(np.asarray(s, dtype=np.float64) + epsilon)
+
+
+def check_fitted_width(x, n: int, where: str) -> np.ndarray:
+    """``x`` as float64 (m, n) or (n,) data, finite, for a transform fitted on width n."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim not in (1, 2) or x.shape[-1] != n:
+        raise DataError(
+            f"{where}: data has width {x.shape[-1] if x.ndim else 'none'} (shape "
+            f"{x.shape}) but the transform was fitted on width {n}. Pass (m, {n}) data."
+        )
+    check_finite(x, f"{where} data")
+    return x
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -132,26 +162,28 @@ class ZCA:
           the fitted ZCA.
 
         Raises:
-          DataError: if `x` is not 2-D with at least one row, holds NaN/Inf, or epsilon < 0.
+          DataError: if `x` is not 2-D with at least one row, holds NaN/Inf, epsilon < 0, or
+            epsilon is 0 and the covariance is singular (an eigenvalue 0 to rounding).
         """
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
             raise DataError(
                 f"ZCA.fit: expected data of shape (num_examples, num_features), got {x.shape}."
             )
-        if not epsilon >= 0:
-            raise DataError(f"ZCA.fit: epsilon must be >= 0, got {epsilon}.")
+        check_epsilon(epsilon, "ZCA.fit")
         check_finite(x, "ZCA.fit data")
         mean = x.mean(axis=0)
         centred = x - mean
         sigma = centred.T @ centred / x.shape[0]
-        # eigh suits the symmetric sigma; rounding can leave tiny negative eigenvalues, so clip.
+        # eigh suits the symmetric sigma; rounding leaves the eigenvalues of its null
+        # directions tiny, even negative, rather than 0: PCA.fit's rule zeroes them.
         s, u = np.linalg.eigh(sigma)
-        s = np.clip(s, 0.0, None) + epsilon
+        s = zero_below_rounding(s, x.shape[1]) + epsilon
         if not np.all(s > 0):
             raise DataError(
-                "ZCA.fit: the data covariance is singular and epsilon is 0, so whitening would "
-                "divide by zero. Use epsilon > 0."
+                f"ZCA.fit: the data covariance is singular ({int(np.sum(s == 0))} of its "
+                f"{s.size} eigenvalues are 0 to rounding) and epsilon is 0, so whitening would "
+                "divide by zero. Use epsilon > 0, or drop the redundant features."
             )
         w = (u * whitening_scale(s, 0.0)) @ u.T  # epsilon is in s already
         w_inv = (u * np.sqrt(s)) @ u.T
@@ -159,15 +191,7 @@ class ZCA:
         return cls(mean=mean, W=w, W_inv=w_inv, epsilon=float(epsilon))
 
     def _check(self, x: np.ndarray, what: str) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        n = self.mean.shape[0]
-        if x.ndim not in (1, 2) or x.shape[-1] != n:
-            raise DataError(
-                f"ZCA.{what}: data has width {x.shape[-1] if x.ndim else 'none'} (shape "
-                f"{x.shape}) but the transform was fitted on width {n}. Pass (m, {n}) data."
-            )
-        check_finite(x, f"ZCA.{what} data")
-        return x
+        return check_fitted_width(x, self.mean.shape[0], f"ZCA.{what}")
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Whitens data.

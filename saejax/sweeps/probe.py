@@ -16,6 +16,7 @@ def probe(rows: list, params: dict, data, labels, steps: int, configs: list) -> 
     computes them with the member's own config (``configs``, one per row), scored on the second
     half. A diverged member scores NaN."""
     half = len(data) // 2
+    check_split(labels)
     for i, row in enumerate(rows):
         if row["diverged"]:
             row["probe_accuracy"] = float("nan")
@@ -24,3 +25,18 @@ def probe(rows: list, params: dict, data, labels, steps: int, configs: list) -> 
         features = np.asarray(codes(member, jnp.asarray(data, member["W1"].dtype), configs[i]))
         theta, _ = train_softmax(features[:half], labels[:half], lam=1e-4, steps=steps)
         row["probe_accuracy"] = accuracy(theta, features[half:], labels[half:])
+
+
+def check_split(labels) -> None:
+    """Raises unless the probe's training split, the first half of the rows, holds at least two
+    classes (a sweep can call it before it trains, next to ``softmax.check_labels``)."""
+    labels = np.asarray(labels)
+    half = len(labels) // 2
+    seen = np.unique(labels[:half])
+    if len(seen) < 2:
+        raise ValueError(
+            f"the linear probe trains on the first half of the rows (rows 0 to {half - 1}) and "
+            f"scores on the rest, but the labels of those {half} rows hold a single class "
+            f"({seen.tolist()}), while all {len(labels)} labels hold "
+            f"{len(np.unique(labels))} classes. Shuffle the rows (data and labels with the same "
+            "permutation) before the sweep, so that both halves hold every class.")

@@ -37,7 +37,7 @@ from saejax.runtime.progress import prefetch_imports, progress_bar
 from saejax.schema import AXES, HYPER
 from saejax.sweeps.block import train_block
 from saejax.sweeps.grid import Grid, make_grid
-from saejax.sweeps.probe import probe
+from saejax.sweeps.probe import check_split, probe
 from saejax.sweeps.program import jitted_programs
 from saejax.train.final import recovery_of
 from saejax.train.runner import in_memory
@@ -215,6 +215,7 @@ class _Sweep:
             from saejax.softmax import check_labels
 
             check_labels(self.data_host, self.labels)
+            check_split(self.labels)  # before any member trains, not after all of them
             self.labels = np.asarray(self.labels)
         self.n_dev = len(devices)
         self.size = self.n_dev * math.ceil(min(int(layout.chunk_size), len(grid)) / self.n_dev)

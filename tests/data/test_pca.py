@@ -161,3 +161,27 @@ def test_eigenvalues_below_rounding_of_the_largest_are_zero():
     np.testing.assert_array_equal(PCA.fit(x).s, [2.0 ** 20, 1.0, 0.0])
     x[:, 2] = hadamard[:, 2] * 2.0 ** -8  # variance 2^-16, far above rounding: kept
     np.testing.assert_array_equal(PCA.fit(x).s, [2.0 ** 20, 1.0, 2.0 ** -16])
+
+
+def test_no_variance_a_wrong_width_nan_and_a_missing_epsilon_are_refused_by_name():
+    with pytest.raises(DataError, match="no variance .*every eigenvalue is 0"):
+        PCA.fit(np.zeros((5, 4))).components_for(0.9)  # 0 / 0: no share to keep
+    pca = PCA.fit(patches(m=100, n=6))
+    with pytest.raises(DataError, match=r"^PCA\.rotate: data has width 4 .*width 6"):
+        pca.rotate(np.zeros((3, 4)))
+    with pytest.raises(DataError, match=r"^PCA\.rotate data: found 2 NaN"):
+        pca.rotate(np.where(np.eye(3, 6) == 1, np.nan, 0.0)[:2])
+    with pytest.raises(DataError, match=r"^PCA\.zca: data has width 4"):
+        pca.zca(np.zeros((3, 4)), 0.1)
+    with pytest.raises(DataError, match=r"PCA\.white: epsilon must be >= 0 .*got None"):
+        pca.white(patches(m=100, n=6), None)
+    with pytest.raises(DataError, match=r"PCA\.zca_matrix: epsilon must be >= 0 .*got nan"):
+        pca.zca_matrix(float("nan"))
+    with pytest.raises(DataError, match=r"whitening_scale: epsilon must be >= 0 .*got -2"):
+        whitening_scale(np.ones(3), -2)
+
+
+def test_zero_mean_patches_needs_patches_as_rows():
+    with pytest.raises(DataError, match=r"got shape \(5,\)\. Pass a single patch as "
+                                        r"patch\[None, :\]"):
+        zero_mean_patches(np.arange(5.0))

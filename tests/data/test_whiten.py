@@ -138,3 +138,24 @@ def test_zca_rejects_bad_input():
         ZCA.fit(np.zeros(4))
     with pytest.raises(AttributeError):
         zca.epsilon = 1.0  # frozen: a fitted transform cannot drift
+
+
+def numpy_zca(x, epsilon):
+    """ZCA written out in NumPy: the centred covariance's eigenvectors, each direction scaled
+    by 1 / sqrt(eigenvalue + epsilon)."""
+    centred = x - x.mean(axis=0)
+    s, u = np.linalg.eigh(centred.T @ centred / len(x))
+    return (u / np.sqrt(s + epsilon)) @ u.T
+
+
+def test_zca_refuses_a_singular_covariance_at_epsilon_zero_and_whitens_a_full_one():
+    # a column that is the sum of two others: rank 3 of 4. eigh leaves the null direction's
+    # eigenvalue at rounding noise, negative or positive as the draw falls (seed 4 positive:
+    # 1/sqrt of it made a W of 1e7); PCA.fit's rule zeroes it in every draw
+    for seed in range(8):
+        x = np.random.default_rng(seed).normal(size=(50, 3))
+        with pytest.raises(DataError, match=r"singular \(1 of its 4 eigenvalues .*epsilon > 0"):
+            ZCA.fit(np.c_[x, x[:, 0] + x[:, 1]], 0.0)
+    x = np.random.default_rng(0).normal(size=(50, 4)) @ np.triu(np.ones((4, 4)))  # full rank
+    np.testing.assert_allclose(ZCA.fit(x, 0.0).W, numpy_zca(x, 0.0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ZCA.fit(x, 0.1).W, numpy_zca(x, 0.1), rtol=1e-9, atol=1e-12)

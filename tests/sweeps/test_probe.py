@@ -6,7 +6,7 @@ import pytest
 from saejax import sweeps
 from saejax.config import TrainConfig
 from saejax.data import load_digits
-from saejax.sweeps.probe import probe
+from saejax.sweeps.probe import check_split, probe
 
 
 @pytest.mark.slow
@@ -73,3 +73,32 @@ def test_a_family_member_is_probed_on_its_own_codes(arch):
     rows = [{"diverged": False}]
     probe(rows, params, x, labels, steps=20, configs=[config])
     assert rows[0]["probe_accuracy"] == 1.0
+
+
+def test_a_training_split_of_one_class_is_named_as_the_splits_fault():
+    # sorted labels: the first half (rows 0 to 19, the probe's training split) is all class 0,
+    # though the labels hold two classes; the message must not say the labels hold one class
+    x, _ = two_clusters()
+    labels = np.repeat([0, 1], 20)
+    params = {"W1": np.zeros((1, 2, 2)), "b1": np.zeros((1, 2)), "W2": np.zeros((1, 2, 2)),
+              "b2": np.zeros((1, 2))}
+    with pytest.raises(ValueError, match=r"first half of the rows \(rows 0 to 19\).*single class "
+                                         r"\(\[0\]\), while all 40 labels hold 2 classes\. "
+                                         r"Shuffle the rows"):
+        probe([{"diverged": False}], params, x, labels, steps=5, configs=[TrainConfig()])
+    check_split(np.arange(40) % 2)  # alternating: both halves hold both classes
+
+
+def test_a_sweep_refuses_such_labels_before_any_member_trains(tmp_path, monkeypatch):
+    x, _ = two_clusters()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a block trained before the labels were checked")
+
+    from saejax.sweeps import runner
+
+    monkeypatch.setattr(runner, "train_block", no_training)
+    with pytest.raises(ValueError, match="Shuffle the rows"):
+        sweeps.sweep(TrainConfig(n_hidden=2, steps=2), x, rho=[0.1], beta=[3.0],
+                     labels=np.repeat([0, 1], 20), workdir=tmp_path / "s", progress=False)
+    assert not (tmp_path / "s").exists()
