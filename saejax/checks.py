@@ -79,11 +79,12 @@ def check_x(x, n_visible: int, name: str = "x"):
         )
     if shape[1] != n_visible:
         raise ValueError(
-            f"{name} has {shape[1]} features per row but params expect n_visible={n_visible}; "
-            f"got shape {shape}. Pass one example per row (transpose column-major data)."
+            f"{name} has {shape[1]} features per row but the model expects "
+            f"{n_visible} (n_visible={n_visible}); got shape {shape}. Pass one example per row "
+            "(transpose column-major data), of the width the model was trained on."
         )
     if shape[0] < 1:
-        raise ValueError(f"{name} has no examples (shape {shape}).")
+        raise ValueError(f"{name} has no examples (shape {shape}): pass at least one row.")
     value = _concrete(x)
     if value is not None and not np.all(np.isfinite(value)):
         bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))

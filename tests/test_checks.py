@@ -49,7 +49,8 @@ def test_x_wrong_rank_or_width(fn):
     params, x = make_problem()  # n_visible = 7
     with pytest.raises(ValueError, match="must be 2-D"):
         fn(params, x[0], GOOD)
-    with pytest.raises(ValueError, match="has 6 features per row but params expect n_visible=7"):
+    with pytest.raises(ValueError,
+                       match=r"has 6 features per row but the model expects 7 \(n_visible=7\)"):
         fn(params, x[:, :6], GOOD)
     with pytest.raises(ValueError, match="features per row"):
         fn(params, x.T, GOOD)
