@@ -146,7 +146,8 @@ class TrainConfig:
                                program=True, rule="positive_int")
     # --- optimization ---
     optimizer: str = setting(AUTO, "lbfgs (full batch, strong-Wolfe line search), adam, sgd or "
-                             "momentum; auto: lbfgs for sigmoid, adam for the others",
+                             "momentum; auto: the preset's (lbfgs) for sigmoid, adam for the "
+                             "others",
                              program=True, choices=(*OPTIMIZERS, AUTO))
     steps: int = setting(400, "optimizer iterations", program=True, rule="step_count")
     batch_size: int | str | None = setting(

@@ -88,13 +88,15 @@ def config_from_args(args, swept=(), base=None):
         if k in fields and v is not None and k != "dataset" and k not in swept
     }
     given = [k for k in OWNERS if k in overrides]
-    if base is not None:  # a flag repeating the saved value changes nothing (an --arch given
-        # again must not reset the decoder, optimizer and batch size it picked)
+    start = base or PRESETS[args.preset]
+    if base is not None:  # a flag repeating the saved value changes nothing
         overrides = {k: v for k, v in overrides.items() if getattr(base, k) != v}
+    if overrides.get("arch") == start.arch:  # nor does an --arch repeating the preset's or the
+        del overrides["arch"]  # run's: it must not reset the decoder and optimizer they chose
     if "arch" not in overrides:  # auto keeps the preset's (or the saved run's) own choice
         overrides = {k: v for k, v in overrides.items()
                      if not (k in ("decoder", "optimizer") and v == AUTO)}
-    config = (base or PRESETS[args.preset]).replace(**overrides)
+    config = start.replace(**overrides)
     check_preset(args.preset, config)
     check_own_knobs(config.arch, given, saved=base is not None)
     return config

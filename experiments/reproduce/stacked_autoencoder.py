@@ -66,13 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def own_settings(flags: dict) -> dict:
+    """The flags that define the run: not --workdir, --resume, nor the run_* bookkeeping that
+    experiments.common adds (which older records hold other keys of)."""
+    return {k: v for k, v in flags.items()
+            if k not in ("workdir", "resume") and not k.startswith("run_")}
+
+
 def main():
     args = build_parser().parse_args()
     workdir = workdir_of(args)
     start = time.perf_counter()
-    settings = {k: v for k, v in vars(args).items() if k not in ("workdir", "resume")}
+    settings = own_settings(vars(args))
     if args.resume:  # the layers resume from their own checkpoints; the settings must agree
-        saved = files.read_json(workdir / "config.json").get("settings")
+        saved = own_settings(files.read_json(workdir / "config.json").get("settings") or {})
         if saved != settings:
             raise ValueError(f"cannot resume {workdir}: it was started with {saved}, not "
                              f"{settings}. Use another --workdir for other settings.")

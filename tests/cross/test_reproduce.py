@@ -140,3 +140,13 @@ def test_the_stacked_script_checks_its_input_first_and_never_reruns_a_finished_r
                    cwd=tmp_path)
     assert again.returncode == 2 and "holds a finished run (result.json)" in again.stderr
     assert snapshot(tmp_path / "r") == before
+
+
+def test_the_stacked_scripts_settings_leave_out_the_bookkeeping_older_records_lack():
+    from experiments.reproduce import stacked_autoencoder as script
+
+    argv = ["--data", "d", "--hidden", "10", "--workdir", "w", "--resume"]
+    now = script.own_settings(vars(script.build_parser().parse_args(argv)))
+    older = {**now, "run_name": "stacked-autoencoder", "run_kind": "run"}  # before run_resumes
+    assert script.own_settings(older) == now and not any(k.startswith("run_") for k in now)
+    assert now["hidden"] == [10] and "workdir" not in now and "resume" not in now
