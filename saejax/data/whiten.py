@@ -95,11 +95,12 @@ def whiten_images(
 
 
 def check_epsilon(epsilon, where: str) -> None:
-    """Raises DataError unless ``epsilon``, whitening's regularizer, is a number >= 0."""
-    number = np.ndim(epsilon) == 0 and np.asarray(epsilon).dtype.kind in "iuf"
-    if not number or not epsilon >= 0:
-        raise DataError(f"{where}: epsilon must be >= 0 (added to each eigenvalue; UFLDL uses 0.1 "
-                        f"for image patches, 0 whitens exactly), got {epsilon!r}.")
+    """Raises DataError unless ``epsilon``, whitening's regularizer (a number, or one per
+    component), is finite and >= 0."""
+    value = np.asarray(epsilon if epsilon is not None else np.nan)
+    if value.dtype.kind not in "iuf" or not np.all(np.isfinite(value) & (value >= 0)):
+        raise DataError(f"{where}: epsilon must be finite and >= 0 (added to each eigenvalue; "
+                        f"UFLDL uses 0.1 for image patches, 0 whitens exactly), got {epsilon!r}.")
 
 
 def zero_below_rounding(s: np.ndarray, n: int) -> np.ndarray:

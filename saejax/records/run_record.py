@@ -5,7 +5,7 @@ TensorBoard events, written by one ``RunRecord``.
     record.begin(state, n_visible, data_info, digest)   config.json (a new run), or the resume
                                                 checked, the data's fingerprint included
                                                 and its checkpoint restored -> (state, history)
-    record.log(rows) / record.checkpoint(step, state) / record.due(step)    while training
+    record.log(rows) / record.checkpoint(step, state) / record.due(step, since)  while training
     record.finish(summary) -> final row          the final row, summary.json
 
 config.json's ``segments`` list every start and resume: the step it began at, the settings a

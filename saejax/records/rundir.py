@@ -4,8 +4,9 @@ One directory holds one training run (``saejax train``: config.json, metrics.jso
 checkpoints/, summary.json and figures) or one sweep (``saejax sweep``: config.json,
 results.csv, results.json, members/ and figures). Before anything is written:
 
-    claim(workdir, kind, resume)   a new run needs a new or empty directory (a run's files
-                                   would overwrite others of their names); a resumed one needs a
+    claim(workdir, kind, resume)   a new run needs a new or empty directory (hidden files
+                                   aside: a run's files would overwrite others of their
+                                   names); a resumed one needs a
                                    directory of its own kind. Otherwise
                                    RunDirError (exit status 2 on the command line), and the
                                    directory is left untouched. The process that claims it
@@ -97,8 +98,11 @@ def _check(workdir: Path, kind: str, resume: bool, resumable: bool = True) -> No
                           f"{advice} another workdir=.")
     if workdir.exists() and not workdir.is_dir():
         raise RunDirError(f"{workdir} is a file, not a directory: choose another workdir=.")
-    others = sorted(p.name for p in workdir.iterdir() if p.name != LOCK) if workdir.exists() else []
-    if others:  # a run writes figures and folders of its own names: it would overwrite theirs
+    # a run writes figures and folders of its own names (none hidden but the lock): it would
+    # overwrite theirs; hidden files (.DS_Store, .gitkeep) are left alone
+    others = (sorted(p.name for p in workdir.iterdir() if not p.name.startswith("."))
+              if workdir.exists() else [])
+    if others:
         shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         raise RunDirError(f"{workdir} is not empty (it holds {shown}), and a new {_name(kind)} "
                           "writes its files there; nothing was changed. Choose a new or empty "

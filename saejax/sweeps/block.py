@@ -86,8 +86,8 @@ def train_block(run_chunk, states, hyper, data, config, shared, by_member, bar, 
       by_member: the sharding of the member axis.
       bar, label: the progress bar and this block's name on it.
       after_first: called once the first chunk has run (imports that overlap training).
-      store: ``BlockCheckpoints``; the block is saved at chunk ends that are multiples of
-        ``config.checkpoint_every``, at most once in ``config.checkpoint_seconds`` (process
+      store: ``BlockCheckpoints``; the block is saved at the first chunk end at or after each
+        multiple of ``config.checkpoint_every``, at most once in ``config.checkpoint_seconds`` (process
         0's clock decides for every process), and a saved one is continued from.
     """
     size = len(hyper.rho)

@@ -122,7 +122,7 @@ def sweep(config: TrainConfig, data, rho=None, beta=None, lam=None, lr=None, see
         network sweeps rho and beta, relu-l1 l1, topk and batchtopk k, jumprelu l0.
       chunk_size, num_devices: the ``Layout``.
       workdir: where to write config.json, results.csv/json, members/ (orbax), heatmaps.png and
-        filters_grid.png; None keeps everything in memory. It must hold no run or sweep
+        filters_grid.png; None keeps everything in memory. It must be new or empty
         (``rundir.claim``). Each finished block appends its rows to results.csv/json
         (atomically) and saves its members' params, so partial results survive a kill.
       progress: show a tqdm bar over member chunks and steps.

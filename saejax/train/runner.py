@@ -71,7 +71,7 @@ def run(
         read a minibatch at a time (``data.ActivationStream``; minibatch optimizers only), its
         J and summary taken on its evaluation rows.
       workdir: run directory for config.json, metrics.jsonl, summary.json, checkpoints/ and the
-        figures; None trains in memory only.
+        figures, new or empty (``rundir.claim``); None trains in memory only.
       resume: continue from the latest checkpoint in ``workdir/checkpoints``.
       progress: show a tqdm bar with the loss and mean rho_hat.
       data_info: a description of the data, stored in config.json; None for an array made in

@@ -107,7 +107,7 @@ def test_bad_input_is_refused_by_name():
     assert pca.components_for(1.0) == 15  # all of it: the 16th eigenvalue is 0
     with pytest.raises(DataError, match="k must be"):
         pca.rotate(patches(), 17)
-    with pytest.raises(DataError, match="epsilon must be >= 0"):
+    with pytest.raises(DataError, match="epsilon must be finite and >= 0"):
         pca.white(patches(), -1.0)
     # zero-meaned patches lose one direction: whitening all of it with epsilon 0 divides by 0
     with pytest.raises(DataError, match="zero eigenvalue"):
@@ -173,12 +173,15 @@ def test_no_variance_a_wrong_width_nan_and_a_missing_epsilon_are_refused_by_name
         pca.rotate(np.where(np.eye(3, 6) == 1, np.nan, 0.0)[:2])
     with pytest.raises(DataError, match=r"^PCA\.zca: data has width 4"):
         pca.zca(np.zeros((3, 4)), 0.1)
-    with pytest.raises(DataError, match=r"PCA\.white: epsilon must be >= 0 .*got None"):
+    rule = "epsilon must be finite and >= 0"
+    with pytest.raises(DataError, match=rf"PCA\.white: {rule} .*got None"):
         pca.white(patches(m=100, n=6), None)
-    with pytest.raises(DataError, match=r"PCA\.zca_matrix: epsilon must be >= 0 .*got nan"):
-        pca.zca_matrix(float("nan"))
-    with pytest.raises(DataError, match=r"whitening_scale: epsilon must be >= 0 .*got -2"):
+    for bad in (float("nan"), float("inf")):  # inf would whiten everything to 0
+        with pytest.raises(DataError, match=rf"PCA\.zca_matrix: {rule} .*got {bad}"):
+            pca.zca_matrix(bad)
+    with pytest.raises(DataError, match=rf"whitening_scale: {rule} .*got -2"):
         whitening_scale(np.ones(3), -2)
+    np.testing.assert_allclose(whitening_scale(np.ones(2), np.array([0.0, 3.0])), [1.0, 0.5])
 
 
 def test_zero_mean_patches_needs_patches_as_rows():

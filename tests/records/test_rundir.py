@@ -55,6 +55,7 @@ def test_a_directory_holding_other_files_is_refused_untouched(tmp_path, capsys):
         capsys.readouterr().err)
     assert snapshot(home) == before
     (home / rundir.LOCK).write_text("")  # a lock left by a process that ended: still empty
+    (home / ".DS_Store").write_text("")  # and hidden files: a run writes none of its own
     for name in ("filters.png", "notes.txt", "a", "b"):
         (home / name).unlink()
     assert rundir.claim(home, "sweep", resume=False) == home
