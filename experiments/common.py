@@ -172,7 +172,8 @@ def module_env(env: dict | None = None) -> dict:
 def add_arguments(parser, name: str, kind: str = "run", resumes: bool = True) -> None:
     """An experiment script's ``--workdir`` (default runs/<name>-<time>) and, for a script that
     can continue a killed run (``resumes``), ``--resume``."""
-    parser.add_argument("--workdir", help=f"run directory (default: a new runs/{name}-<time>)")
+    parser.add_argument("--workdir",
+                        help=f"a new or empty run directory (default: runs/{name}-<time>)")
     if resumes:
         parser.add_argument("--resume", action="store_true",
                             help=f"continue the {kind} in --workdir")
@@ -180,11 +181,15 @@ def add_arguments(parser, name: str, kind: str = "run", resumes: bool = True) ->
 
 
 def count(name: str):
-    """An argparse type for a script's count (``--steps``, ``--epochs``): a positive integer,
-    else exit status 2 naming the flag."""
+    """An argparse type for a script's count (``--steps``, ``--epochs``): the rule of the
+    ``TrainConfig`` field of that name (steps below 2**31), else a positive integer; exit
+    status 2 naming the flag."""
+    from saejax.config import TrainConfig
     from saejax.flags import checked
 
-    return checked(int, "positive_int", name)
+    field = TrainConfig.__dataclass_fields__.get(name)
+    rule = field.metadata.get("rule") if field is not None else None
+    return checked(int, rule if rule in ("step_count", "positive_int") else "positive_int", name)
 
 
 def seed_type():

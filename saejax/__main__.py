@@ -1,4 +1,4 @@
-"""``python -m saejax``: the ``saejax`` command, exiting the usual way (as ``python -m saejax.cli``)."""
+"""``python -m saejax``: the ``saejax`` command, ending as ``python -m saejax.cli`` does."""
 
 import sys
 

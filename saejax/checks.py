@@ -186,7 +186,9 @@ def check_rows(x, name: str = "x") -> None:
     """``check_x`` at x's own width: a real numeric 2-D array of at least one row, finite
     when concrete (for data that no params fix the width of)."""
     shape = jnp.shape(x)
-    check_x(x, shape[-1] if shape else 0, name)
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be 2-D, one example per row; got shape {shape}.")
+    check_x(x, shape[-1], name)
 
 
 def check_count(name: str, value, rule: str = "step_count") -> int:

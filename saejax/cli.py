@@ -300,6 +300,9 @@ def _sweep(args) -> int:
         if labels is None:
             raise ValueError(f"--probe needs labelled data (mnist or digits), not "
                              f"{config.dataset}.")
+        from saejax.sweeps.probe import check_split
+
+        check_split(labels)  # before the line that says the sweep began
     print(f"sweeping {len(grid)} members of {network_name(config, x.shape[1])} on "
           f"{x.shape[0]} examples ({info['source']}{streamed_note(info)}), {config.optimizer} for {config.steps} "
           f"steps -> {workdir}")

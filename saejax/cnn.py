@@ -199,6 +199,7 @@ def train_sgd(params, images_BxDxD, labels_B, epochs: int = 3, minibatch: int = 
               alpha: float = 0.1, momentum: float = 0.95, pool: int = 2, seed: int = 0):
     """minFuncSGD as cnnTrain runs it (3 epochs of minibatches of 256, alpha 0.1 halved after
     each epoch, momentum 0.95 from iteration 10). Returns (params, costs per iteration)."""
+    pool = check_count("pool", pool, "positive_int")
     images, labels_B = _check_training_set(params, images_BxDxD, labels_B, pool)
     epochs = check_count("epochs", epochs, "positive_int")
     minibatch = check_count("minibatch", minibatch, "positive_int")

@@ -57,6 +57,8 @@ RULES = {
     "positive": (lambda v: _is_number(v) and math.isfinite(v) and v > 0, "must be finite and > 0"),
     "positive_int": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
                      "must be a positive integer"),
+    "whole": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+              "must be a whole number >= 0"),
     "batch_size": (lambda v: v is None or v == AUTO or (
         isinstance(v, int) and not isinstance(v, bool) and v >= 1),
         "must be a positive integer or auto (full batch: None)"),

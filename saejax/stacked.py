@@ -230,7 +230,7 @@ def finetune_adam(stack: dict, data, labels, lam: float = 1e-4, epochs: int = 20
     batch of an epoch is left out). Returns ``(stack, info)``: the mean minibatch J of every
     epoch ("loss") and J of the stack returned on all the data ("final_loss")."""
     data, labels = _check_finetune(stack, data, labels, lam)
-    epochs = check_count("epochs", epochs)
+    epochs = check_count("epochs", epochs, "positive_int")
     if not 1 <= batch_size <= len(data):
         raise ValueError(f"batch_size must lie in [1, {len(data)}], got {batch_size}.")
     dtype = stack["softmax"]["W"].dtype

@@ -41,7 +41,8 @@ def test_auto_keeps_the_presets_own_choice_and_a_new_architecture_picks_its_own(
     config = cli.config_from_args(parse(["train", "--preset", "color-patches", "--arch",
                                          "sigmoid", "--decoder", "auto"]))
     assert config.decoder == "linear"  # the preset's own architecture, named: still its choice
-    config = cli.config_from_args(parse(["train", "--preset", "ufldl-patches", "--decoder", "auto"]))
+    config = cli.config_from_args(parse(["train", "--preset", "ufldl-patches", "--decoder",
+                                         "auto"]))
     assert config.decoder == "sigmoid"
     config = cli.config_from_args(parse(["train", "--arch", "topk", "--decoder", "auto"]))
     assert (config.decoder, config.optimizer) == ("linear", "adam")

@@ -46,7 +46,8 @@ LAMBDA, EPSILON, ZCA_EPSILON = 5e-4, 1e-2, 1e-4
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
-    parser.add_argument("--steps", type=count("steps"), default=500, help="L-BFGS iterations (MaxIter)")
+    parser.add_argument("--steps", type=count("steps"), default=500,
+                        help="L-BFGS iterations (MaxIter)")
     parser.add_argument("--seed", type=seed_type(), default=0)
     add_arguments(parser, "rica-mnist", resumes=False)
     args = parser.parse_args()

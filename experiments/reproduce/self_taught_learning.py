@@ -33,7 +33,8 @@ from saejax.softmax import accuracy, train_softmax
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
-    parser.add_argument("--steps", type=count("steps"), default=400, help="autoencoder L-BFGS iterations")
+    parser.add_argument("--steps", type=count("steps"), default=400,
+                        help="autoencoder L-BFGS iterations")
     parser.add_argument("--softmax-steps", type=count("softmax_steps"), default=400)
     add_arguments(parser, "self-taught-learning")
     args = parser.parse_args()

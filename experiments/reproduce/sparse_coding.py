@@ -6,8 +6,9 @@ Command:   .venv/bin/python -m experiments.reproduce.sparse_coding [--images IMA
 Run time:  about a minute on 2 CPU cores.
 Expected:  the objective's terms after the last round, "topography: neighbours' mean |cosine|
            X against Y for the others" (reproduce_ufldl's row passes when neighbours are at least
-           1.5 times as alike as the others; measured 0.223 against 0.103), "codes: N% of the coefficients above a tenth of their patch's
-           largest", and bases.png, the bases in their places on the torus.
+           1.5 times as alike as the others; measured 0.223 against 0.103), "codes: N% of the
+           coefficients above a tenth of their patch's largest", and bases.png, the bases in
+           their places on the torus.
 
 Settings, from the exercise (UFLDL wiki "Exercise:Sparse Coding", sparseCodingExercise.m):
 20,000 patches of 8x8 from the whitened images (IMAGES.mat; without --images the embedded

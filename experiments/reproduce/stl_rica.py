@@ -76,7 +76,8 @@ def classify(filters, train_images, train_labels, test_images, test_labels) -> t
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="directory of the MNIST idx files")
-    parser.add_argument("--steps", type=count("steps"), default=1000, help="RICA's L-BFGS iterations")
+    parser.add_argument("--steps", type=count("steps"), default=1000,
+                        help="RICA's L-BFGS iterations")
     parser.add_argument("--seed", type=seed_type(), default=0)
     add_arguments(parser, "stl-rica", resumes=False)
     args = parser.parse_args()

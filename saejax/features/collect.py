@@ -24,6 +24,16 @@ BLOCK = 1024  # rows encoded at a time (TopK's selection runs over (BLOCK, H) ar
 BINS = 24  # histogram bins of a latent's nonzero activations
 
 
+def _counts(top, n_contexts, before, after) -> tuple[int, int, int, int]:
+    """The page's counts as ints, checked: at least one latent (the page's script shows one),
+    and any number of contexts and of tokens around them."""
+    from saejax.checks import check_count
+
+    return (check_count("top", top, "positive_int"),
+            *(check_count(name, value, "whole") for name, value in
+              (("n_contexts", n_contexts), ("before", before), ("after", after))))
+
+
 def _encoder(config, params, normalization):
     import jax
     import jax.numpy as jnp
@@ -82,14 +92,10 @@ def collect(config, params, normalization: dict, data_info: dict, top: int = 100
       ValueError: ``top`` below 1, ``n_contexts``, ``before`` or ``after`` below 0.
       DataError: a model not trained on a cache of ``saejax activations``.
     """
-    from saejax.config import check_value
     from saejax.data import activation_files as af
     from saejax.model import decoder_weights
 
-    check_value("top", top, "positive_int")  # the page's script shows at least one latent
-    for name, value in (("n_contexts", n_contexts), ("before", before), ("after", after)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be a whole number >= 0, got {value!r}.")
+    top, n_contexts, before, after = _counts(top, n_contexts, before, after)
 
     act = data_info.get("activations")
     if not act:

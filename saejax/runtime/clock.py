@@ -25,10 +25,9 @@ class SaveClock:
     def saved(self) -> None:
         self.last = self.clock()
 
-    def at(self, step: int, every: int, since: int | None = None) -> bool:
-        """A checkpoint at ``step``, a chunk's end: the chunk, which began at ``since``
-        (default ``step - 1``), passed a multiple of ``every``, and ``seconds`` have passed since
-        the last. With chunks of 100 steps and ``every`` 150, checkpoints fall at 200, 300, 500,
-        600: the first chunk end at or after each multiple."""
-        since = step - 1 if since is None else since
+    def at(self, step: int, every: int, since: int) -> bool:
+        """A checkpoint at ``step``, a chunk's end: the chunk, which began at ``since``, passed
+        a multiple of ``every``, and ``seconds`` have passed since the last. With chunks of 100
+        steps and ``every`` 150, checkpoints fall at 200, 300, 500, 600: the first chunk end at
+        or after each multiple."""
         return step // every > since // every and self.due()

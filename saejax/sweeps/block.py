@@ -87,8 +87,8 @@ def train_block(run_chunk, states, hyper, data, config, shared, by_member, bar, 
       bar, label: the progress bar and this block's name on it.
       after_first: called once the first chunk has run (imports that overlap training).
       store: ``BlockCheckpoints``; the block is saved at the first chunk end at or after each
-        multiple of ``config.checkpoint_every``, at most once in ``config.checkpoint_seconds`` (process
-        0's clock decides for every process), and a saved one is continued from.
+        multiple of ``config.checkpoint_every``, at most once in ``config.checkpoint_seconds``
+        (process 0's clock decides for every process), and a saved one is continued from.
     """
     size = len(hyper.rho)
     n_dev = by_member.mesh.devices.size

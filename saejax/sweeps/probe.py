@@ -32,11 +32,11 @@ def check_split(labels) -> None:
     classes (a sweep can call it before it trains, next to ``softmax.check_labels``)."""
     labels = np.asarray(labels)
     half = len(labels) // 2
-    seen = np.unique(labels[:half])
-    if len(seen) < 2:
+    seen, every = np.unique(labels[:half]), np.unique(labels)
+    if len(seen) < 2 <= len(every):  # a single class in all the labels: check_labels says so
         raise ValueError(
             f"the linear probe trains on the first half of the rows (rows 0 to {half - 1}) and "
             f"scores on the rest, but the labels of those {half} rows hold a single class "
-            f"({seen.tolist()}), while all {len(labels)} labels hold "
-            f"{len(np.unique(labels))} classes. Shuffle the rows (data and labels with the same "
-            "permutation) before the sweep, so that both halves hold every class.")
+            f"({seen.tolist()}), while all {len(labels)} labels hold {len(every)} classes. "
+            "Shuffle the rows (data and labels with the same permutation) before the sweep, so "
+            "that both halves hold every class.")

@@ -142,7 +142,7 @@ def test_a_model_not_trained_on_activations_is_refused():
 
 
 @pytest.mark.parametrize("bad, message", [({"top": 0}, "top must be a positive integer"),
-                                          ({"n_contexts": -1}, "n_contexts must be a whole number >= 0"),
+                                          ({"n_contexts": -1}, "n_contexts must be a whole"),
                                           ({"before": -2}, "before must be a whole number >= 0"),
                                           ({"after": 1.5}, "after must be a whole number >= 0")])
 def test_counts_the_page_cannot_show_are_refused(bad, message):

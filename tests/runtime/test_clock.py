@@ -37,15 +37,15 @@ def test_checkpoint_seconds_leaves_out_checkpoints_not_the_result(tmp_path):
 def test_a_checkpoint_falls_on_a_multiple_of_every_once_the_seconds_have_passed():
     now = [0.0]
     clock = SaveClock(5.0, clock=lambda: now[0])
-    assert not clock.at(10, 10)  # a multiple, but too soon after the start
+    assert not clock.at(10, 10, 9)  # a multiple, but too soon after the start
     now[0] = 5.0
-    assert clock.at(10, 10) and clock.at(20, 10)
-    assert not clock.at(15, 10) and not clock.at(7, 10)  # due, but not a multiple
+    assert clock.at(10, 10, 9) and clock.at(20, 10, 19)
+    assert not clock.at(15, 10, 14) and not clock.at(7, 10, 6)  # due, but not a multiple
     clock.saved()
     now[0] = 9.0
-    assert not clock.at(20, 10)  # 4 s after the last save
+    assert not clock.at(20, 10, 19)  # 4 s after the last save
     now[0] = 10.0
-    assert clock.at(20, 10)
+    assert clock.at(20, 10, 19)
 
 
 def test_a_chunk_that_passes_a_multiple_checkpoints_at_its_end():
