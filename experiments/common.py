@@ -149,14 +149,21 @@ def module_command(module: str, *args) -> list[str]:
     return [sys.executable, "-m", module, *map(str, args)]
 
 
+class ChildError(RuntimeError):
+    """A child process of a script failed; the message ends with the end of its stderr."""
+
+
 def timed_process(cmd, env=None) -> tuple[float, str]:
     """``(wall seconds, stdout)`` of ``cmd`` run to its exit, as a user would time it;
-    RuntimeError with the end of its stderr when it fails."""
+    ``ChildError`` with the end of its stderr when it fails."""
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"{cmd} failed:\n{proc.stderr[-3000:]}")
+        shown = " ".join(map(str, cmd))
+        shown = shown if len(shown) < 300 else shown[:300] + " ..."
+        raise ChildError(f"{shown} failed (exit status {proc.returncode}):\n"
+                         f"{proc.stderr[-3000:].strip()}")
     return wall, proc.stdout
 
 
@@ -214,13 +221,13 @@ def claim_workdir(args, workdir: Path) -> Path:
 
 
 def run_script(main) -> None:
-    """Runs an experiment script's ``main()``: bad input or a taken directory prints one line
-    (no traceback), its Python arguments named as flags, and exits with status 2, as the
-    command line does."""
+    """Runs an experiment script's ``main()``: bad input, a taken directory or a failed child
+    process prints its message (no traceback), its Python arguments named as flags, and exits
+    with status 2, as the command line does."""
     from saejax.flags import to_flags
 
     try:
         main()
-    except (ValueError, checkpoints.CheckpointError, FileNotFoundError) as err:
+    except (ValueError, checkpoints.CheckpointError, FileNotFoundError, ChildError) as err:
         print(f"{Path(sys.argv[0]).name}: error: {to_flags(str(err))}", file=sys.stderr)
         sys.exit(2)

@@ -40,9 +40,11 @@ import numpy as np
 from experiments.common import (
     J_LINE,
     add_out_argument,
+    count,
     module_command,
     module_env,
     results_dir,
+    run_script,
     save_results,
     timed_process,
 )
@@ -52,7 +54,7 @@ from experiments.extras import require
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="IMAGES.mat (UFLDL layout); default: the embedded images")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=count("repeats"), default=3)
     parser.add_argument("--quick", action="store_true", help="4 x 4 members, 100 steps, 1 repeat")
     add_out_argument(parser, quick=True)
     args = parser.parse_args()
@@ -126,4 +128,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,11 +27,14 @@ from pathlib import Path
 
 from experiments.common import (
     add_out_argument,
+    count,
     measured_at,
     measured_label,
     module_env,
     results_dir,
+    run_script,
     save_results,
+    timed_process,
 )
 from saejax import train
 from saejax.config import PRESETS
@@ -96,8 +98,8 @@ def processes_with_and_without(repeats: int) -> dict:
         for rep in range(repeats + 1):
             for variant in walls:
                 t0 = time.perf_counter()
-                subprocess.run([sys.executable, "-c", PROCESS, variant, f"{d}/{variant}{rep}"],
-                               env=module_env(), check=True, capture_output=True)
+                timed_process([sys.executable, "-c", PROCESS, variant, f"{d}/{variant}{rep}"],
+                              module_env())
                 if rep:
                     walls[variant].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in walls.items()}
@@ -105,7 +107,7 @@ def processes_with_and_without(repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=count("repeats"), default=7)
     parser.add_argument("--quick", action="store_true", help="2 repeats, results to runs/quick")
     add_out_argument(parser, quick=True)
     args = parser.parse_args()
@@ -134,4 +136,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

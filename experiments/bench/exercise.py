@@ -4,7 +4,7 @@ Command:   .venv/bin/python -m experiments.bench.exercise --data ../shared/data/
            [--repeats 5] [--no-scipy]
 Needs:     PyTorch for the PyTorch peer (pip install -e '.[bench]'); it is skipped when absent.
 Run time:  about 2 minutes on 2 CPU cores (the SciPy peer is most of it).
-Expected:  the README's exercise table (experiments/results/bench_exercise.md).
+Expected:  docs/benchmarks.md's exercise table (experiments/results/bench_exercise.md).
 
 Each implementation runs as its own process, timed from start to exit as a user would time it:
 - ``saejax train --data IMAGES.mat`` (the exercise preset: 10,000 patches, 64-25-64, float32,
@@ -23,30 +23,28 @@ import importlib.util
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from experiments.common import (
     J_LINE,
     add_out_argument,
+    count,
     module_command,
     module_env,
     results_dir,
+    run_script,
     save_results,
+    timed_process,
 )
 
 
-def timed_process(cmd, env=None) -> dict:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd} failed:\n{proc.stderr[-3000:]}")
-    found = J_LINE.search(proc.stdout)
-    line = next((ln for ln in proc.stdout.splitlines() if J_LINE.search(ln)), "")
+def timed_run(cmd, env=None) -> dict:
+    """A whole process's wall time and the J it printed."""
+    wall, stdout = timed_process(cmd, env)
+    found = J_LINE.search(stdout)
+    line = next((ln for ln in stdout.splitlines() if J_LINE.search(ln)), "")
     return {"seconds": wall, "J": float(found.group(1)) if found else None,
             "out": line.strip()[:160]}
 
@@ -54,7 +52,7 @@ def timed_process(cmd, env=None) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="IMAGES.mat (UFLDL layout)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=count("repeats"), default=5)
     parser.add_argument("--no-scipy", action="store_true", help="skip the slow SciPy peer")
     add_out_argument(parser)
     args = parser.parse_args()
@@ -69,16 +67,16 @@ def main():
             return [saejax_bin, "train", "--data", data, "--workdir",
                     str(Path(tmp) / f"run{next(runs)}"), "--no-progress"]
 
-        cold = timed_process(saejax_cmd(), env)
+        cold = timed_run(saejax_cmd(), env)
         results = {"saejax": [], "torch": [], "scipy": []}
         for i in range(args.repeats):
-            results["saejax"].append(timed_process(saejax_cmd(), env))
+            results["saejax"].append(timed_run(saejax_cmd(), env))
             if have_torch:
-                results["torch"].append(timed_process(
+                results["torch"].append(timed_run(
                     module_command("experiments.peers.torch_exercise", "--data", data),
                     module_env()))
             if not args.no_scipy and i == 0:
-                results["scipy"].append(timed_process(
+                results["scipy"].append(timed_run(
                     module_command("experiments.peers.scipy_exercise", "--data", data),
                     module_env()))
     import jax
@@ -105,4 +103,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -6,7 +6,8 @@ Command:   .venv/bin/python -m experiments.bench.family_sweep [--arch relu-l1 to
 Needs:     PyTorch for the peer (pip install -e '.[bench]'; a CPU build suffices).
 Run time:  on 2 CPU cores, relu-l1 about 5 minutes (one cold saejax process, then 3 rounds of
            saejax and PyTorch, about 35 and 45 s each); topk about 8 minutes with --steps 100
-           --repeats 1 (saejax's sort-based top-k: docs/benchmarks.md), over 20 at the defaults;
+           --repeats 1 with the sort-based top-k of before; at the defaults, with the bisection,
+           about 50 s a process (docs/benchmarks.md);
            --quick: about 2 minutes (8 members, 50 steps, 10,000 examples, 1 round).
 Expected:  a table per architecture of wall seconds, mean final FVU and L0
            (bench_family_sweep.md and .json in --out, default experiments/results; runs/quick
@@ -49,12 +50,14 @@ import numpy as np
 
 from experiments.common import (
     add_out_argument,
+    count,
     load_results,
     measured_at,
     measured_label,
     module_command,
     module_env,
     results_dir,
+    run_script,
     save_results,
     timed_process,
 )
@@ -159,8 +162,8 @@ def table_of(part: dict, machine: str) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", nargs="+", choices=ARCHS, default=list(ARCHS))
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=count("steps"), default=300)
+    parser.add_argument("--repeats", type=count("repeats"), default=3)
     parser.add_argument("--quick", action="store_true",
                         help="8 members, 50 steps, 10,000 examples, 1 round")
     add_out_argument(parser, quick=True)
@@ -189,4 +192,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

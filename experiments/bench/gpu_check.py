@@ -61,10 +61,12 @@ import jax
 from experiments.bench import gpu_parts, gpu_sweeps, lbfgs_memory
 from experiments.common import (
     add_out_argument,
+    count,
     load_results,
     measured_at,
     measured_label,
     results_dir,
+    run_script,
     save_results,
 )
 from saejax import kernel
@@ -252,19 +254,20 @@ def parse_args(argv=None):
     parser.add_argument("--only", nargs="+", choices=CHECKS, default=DEFAULT_CHECKS,
                         help="run these checks alone (members needs exercise, the mnist ones "
                              "need matmul)")
-    parser.add_argument("--mnist-chunk", type=int, default=128,
+    parser.add_argument("--mnist-chunk", type=count("mnist_chunk"), default=128,
                         help="members trained at once in the MNIST sweep (default 128: the "
                              "L-BFGS memory of 256 members at 784-196, history 100, is 63 GB)")
-    parser.add_argument("--mnist-side", type=int, default=16,
+    parser.add_argument("--mnist-side", type=count("mnist_side"), default=16,
                         help="the MNIST sweep's grid is side x side (default 16: 256 members)")
     parser.add_argument("--member-evals", nargs="+", choices=MEMBER_EVALS,
                         default=list(MEMBER_EVALS),
                         help="the exercise sweep and the evals check run with each of these")
-    parser.add_argument("--mnist-memory", type=int, nargs="+", default=[100, 10],
+    parser.add_argument("--mnist-memory", type=count("mnist_memory"), nargs="+", default=[100, 10],
                         help="L-BFGS pairs of the MNIST sweeps (default 100, minFunc's, and 10)")
-    parser.add_argument("--memory-study", type=int, nargs="+", default=[5, 10, 20, 50, 100],
+    parser.add_argument("--memory-study", type=count("memory_study"), nargs="+",
+                        default=[5, 10, 20, 50, 100],
                         help="L-BFGS pairs of the lbfgs-memory check's runs")
-    parser.add_argument("--tick-members", type=int, nargs="+", default=[16, 64],
+    parser.add_argument("--tick-members", type=count("tick_members"), nargs="+", default=[16, 64],
                         help="members of the mnist-tick check's blocks (default 16 64)")
     parser.add_argument("--precision", choices=["default", "high", "highest"], default="default",
                         help="jax_default_matmul_precision (GPU default: TF32 for float32)")
@@ -283,4 +286,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

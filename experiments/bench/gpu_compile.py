@@ -42,7 +42,7 @@ def h100():
         topology = topologies.get_topology_desc(platform="cuda", target_config=H100,
                                                 topology="1x1x1")
     except NotImplementedError as error:
-        raise SystemExit("jax's CUDA plugin is not installed, or JAX_PLATFORMS is not cpu: "
+        raise ValueError("jax's CUDA plugin is not installed, or JAX_PLATFORMS is not cpu: "
                          "see experiments/bench/gpu_compile.py's Needs line.") from error
     return topology.devices[0]
 

@@ -30,7 +30,14 @@ import jax
 import jax.numpy as jnp
 
 from experiments.bench.gpu_compile import h100, ptxas
-from experiments.common import add_out_argument, measured_at, results_dir, save_results
+from experiments.common import (
+    add_out_argument,
+    count,
+    measured_at,
+    results_dir,
+    run_script,
+    save_results,
+)
 from saejax import kernel
 from saejax.losses import Hyper
 
@@ -120,8 +127,8 @@ def table(rows) -> str:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=SIZES)
-    parser.add_argument("--blocks", nargs="+", type=int, default=[16, 32, 64])
-    parser.add_argument("--warps", nargs="+", type=int, default=[4, 8])
+    parser.add_argument("--blocks", nargs="+", type=count("blocks"), default=[16, 32, 64])
+    parser.add_argument("--warps", nargs="+", type=count("warps"), default=[4, 8])
     parser.add_argument("--dtype", default="float32")
     add_out_argument(parser)
     args = parser.parse_args(argv)
@@ -141,4 +148,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

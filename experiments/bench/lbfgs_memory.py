@@ -28,9 +28,11 @@ import numpy as np
 
 from experiments.common import (
     add_out_argument,
+    count,
     measured_at,
     measured_label,
     results_dir,
+    run_script,
     save_results,
 )
 from saejax import train
@@ -95,9 +97,9 @@ def table(rows: list, machine: str, m: int, steps: int, when: dict) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mnist", required=True, help="directory of the MNIST idx files")
-    parser.add_argument("--memory", type=int, nargs="+", default=[5, 10, 20, 50, 100])
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--examples", type=int, default=10_000)
+    parser.add_argument("--memory", type=count("memory"), nargs="+", default=[5, 10, 20, 50, 100])
+    parser.add_argument("--steps", type=count("steps"), default=300)
+    parser.add_argument("--examples", type=count("examples"), default=10_000)
     parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke test")
     add_out_argument(parser, quick=True)
     args = parser.parse_args()
@@ -114,4 +116,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -5,7 +5,7 @@ Command:   .venv/bin/python -m experiments.bench.lbfgs_sweep --data ../shared/da
            The 8 x 8 grid of experiments.reproduce.sweep_rho_beta: --grid-8x8 --repeats 1
            (about 12 minutes)
 Run time:  about 3 minutes on 2 CPU cores for the default 4 x 4 grid.
-Expected:  the README's L-BFGS sweep tables (bench_lbfgs_sweep.md in --out, default
+Expected:  docs/benchmarks.md's L-BFGS sweep tables (bench_lbfgs_sweep.md in --out, default
            experiments/results). The file keeps the latest run of each grid, one section per
            grid, each labelled with its date and commit; a run replaces its own grid's section.
 
@@ -33,7 +33,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 
@@ -45,13 +44,16 @@ from jax.sharding import PartitionSpec as P
 
 from experiments.common import (
     add_out_argument,
+    count,
     load_results,
     measured_at,
     measured_label,
     module_command,
     module_env,
     results_dir,
+    run_script,
     save_results,
+    timed_process,
 )
 from saejax import sweeps, train
 from saejax.config import PRESETS
@@ -110,8 +112,8 @@ def parse_args(argv=None):
     parser.add_argument("--data", help="IMAGES.mat (default: the embedded images)")
     parser.add_argument("--rho", type=float, nargs="+", default=[0.005, 0.01, 0.03, 0.1])
     parser.add_argument("--beta", type=float, nargs="+", default=[0.3, 1.0, 3.0, 10.0])
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=count("steps"), default=400)
+    parser.add_argument("--repeats", type=count("repeats"), default=3)
     add_out_argument(parser)
     parser.add_argument("--grid-8x8", action="store_true",
                         help="experiments.reproduce.sweep_rho_beta's grid: rho "
@@ -165,11 +167,10 @@ def main(argv=None):
     members = [(r, b) for r in args.rho for b in args.beta]
     # The sweep in a process of its own, split into one device per core as `saejax sweep` is;
     # the loop here.
-    child = subprocess.run(
+    _, stdout = timed_process(
         module_command("experiments.bench.lbfgs_sweep", *(sys.argv[1:] if argv is None else argv),
-                       "--sweep-side"),
-        capture_output=True, text=True, check=True, env=module_env())
-    side = json.loads(child.stdout.strip().splitlines()[-1])
+                       "--sweep-side"), module_env())
+    side = json.loads(stdout.strip().splitlines()[-1])
     loop_s, alone, single = loop_side(config, x, members, args.repeats)
     n = len(members)
     ev = {"members": n, "batched_s": side["batched_s"], "single_s": single,
@@ -235,4 +236,4 @@ def save_grid(out, result, table):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -38,12 +38,14 @@ import numpy as np
 
 from experiments.common import (
     add_out_argument,
+    count,
     interleaved_medians,
     measured_at,
     measured_label,
     module_command,
     module_env,
     results_dir,
+    run_script,
     save_results,
     timed_process,
 )
@@ -54,12 +56,13 @@ LAYER, BATCH, CONTEXT = 6, 8, 128
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=count("repeats"), default=7)
     parser.add_argument("--quick", action="store_true",
                         help="3 repeats; 1 round of 10,000 tokens")
-    parser.add_argument("--tokens", type=int, default=100_000,
+    parser.add_argument("--tokens", type=count("tokens"), default=100_000,
                         help="tokens each whole process caches (default 100,000)")
-    parser.add_argument("--rounds", type=int, default=3, help="whole-process rounds (default 3)")
+    parser.add_argument("--rounds", type=count("rounds"), default=3,
+                        help="whole-process rounds (default 3)")
     add_out_argument(parser, quick=True)
     return parser.parse_args(argv)
 
@@ -199,4 +202,4 @@ def whole_processes(tokens: int, rounds: int) -> tuple[dict, tuple]:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

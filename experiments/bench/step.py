@@ -51,9 +51,11 @@ import numpy as np
 
 from experiments.common import (
     add_out_argument,
+    count,
     interleaved_medians,
     matmul_peak_gflops,
     results_dir,
+    run_script,
     save_results,
 )
 from experiments.extras import import_torch
@@ -97,7 +99,7 @@ def torch_step(loss_fn, params, x, hyper):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--repeats", type=count("repeats"), default=50)
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     parser.add_argument("--quick", action="store_true", help="5 repeats, no torch.compile")
     add_out_argument(parser, quick=True)
@@ -174,4 +176,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

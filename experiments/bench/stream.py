@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -34,10 +33,13 @@ import numpy as np
 
 from experiments.common import (
     add_out_argument,
+    count,
     measured_at,
     measured_label,
     results_dir,
+    run_script,
     save_results,
+    timed_process,
 )
 from saejax.data.stream import EVAL_ROWS
 
@@ -74,18 +76,18 @@ print(json.dumps({"wall": time.perf_counter() - t0,
 def one(way: str, args, out: Path) -> dict:
     argv = [sys.executable, "-c", CHILD, way, str(args.data), str(args.steps),
             str(args.n_hidden), str(args.k), str(args.batch_size), str(out)]
-    done = subprocess.run(argv, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    _, stdout = timed_process(argv)
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, type=Path, help="an activations cache directory")
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--n-hidden", type=int, default=4608)
-    p.add_argument("--k", type=int, default=32)
-    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--steps", type=count("steps"), default=100)
+    p.add_argument("--rounds", type=count("rounds"), default=3)
+    p.add_argument("--n-hidden", type=count("n_hidden"), default=4608)
+    p.add_argument("--k", type=count("k"), default=32)
+    p.add_argument("--batch-size", type=count("batch_size"), default=1024)
     add_out_argument(p)
     args = p.parse_args()
     record = json.loads((args.data / "activations.json").read_text())
@@ -129,4 +131,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

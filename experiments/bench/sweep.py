@@ -4,7 +4,7 @@ L-BFGS sweeps have a benchmark of their own: experiments.bench.lbfgs_sweep.
 
 Command:   .venv/bin/python -m experiments.bench.sweep [--quick]
 Run time:  about 6 minutes on 2 CPU cores (--quick: about 1 minute, smaller settings).
-Expected:  see the README's sweep benchmark table, which this script regenerates
+Expected:  see docs/benchmarks.md's sweep benchmark table, which this script regenerates
            (bench_sweep.md and .json in --out, default experiments/results; runs/quick with
            --quick).
 
@@ -27,8 +27,8 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 from functools import partial
 
@@ -36,7 +36,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import add_out_argument, matmul_gflops, results_dir, save_results
+from experiments.common import (
+    add_out_argument,
+    matmul_gflops,
+    results_dir,
+    run_script,
+    save_results,
+    timed_process,
+)
 from saejax import sweeps, train
 from saejax.config import TrainConfig
 from saejax.data import training_data
@@ -113,19 +120,17 @@ def peak_rss(members, steps):
     side = int(np.sqrt(members))
     rho = " ".join(f"{v:.6g}" for v in np.geomspace(0.005, 0.2, side))
     beta = " ".join(f"{v:.6g}" for v in np.geomspace(0.1, 10, members // side))
-    code = (
-        "import resource, sys; from saejax import cli; "
-        f"rc = cli.main('sweep --optimizer adam --batch-size 256 --steps {steps} "
-        f"--steps-per-call {steps} --chunk-size 64 --rho {rho} --beta {beta} "
-        "--workdir runs/bench-sweep-rss --no-progress'.split()); "
-        "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)"
-    )
-    t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    kb = [int(line.split()[1]) for line in out.stdout.splitlines() if line.startswith("MAXRSS_KB")]
-    if out.returncode != 0 or not kb:
-        raise RuntimeError(out.stderr[-2000:])
+    with tempfile.TemporaryDirectory() as home:  # a new sweep directory every run
+        code = (
+            "import resource, sys; from saejax import cli; "
+            f"rc = cli.main('sweep --optimizer adam --batch-size 256 --steps {steps} "
+            f"--steps-per-call {steps} --chunk-size 64 --rho {rho} --beta {beta} "
+            f"--workdir {home}/sweep --no-progress'.split()); "
+            "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); "
+            "sys.exit(rc)"
+        )
+        wall, stdout = timed_process([sys.executable, "-c", code])
+    kb = [int(line.split()[1]) for line in stdout.splitlines() if line.startswith("MAXRSS_KB")]
     return {"members": members, "steps": steps, "peak_rss_gib": kb[0] / 2**20, "wall_s": wall}
 
 
@@ -170,4 +175,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

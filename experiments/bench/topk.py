@@ -48,10 +48,12 @@ import optax
 from experiments.common import (
     add_out_argument,
     compile_seconds,
+    count,
     interleaved_medians,
     measured_at,
     measured_label,
     results_dir,
+    run_script,
     save_results,
 )
 from saejax import architectures
@@ -274,7 +276,7 @@ def render(result: dict) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--repeats", type=count("repeats"), default=21)
     parser.add_argument("--quick", action="store_true", help="5 repeats")
     add_out_argument(parser, quick=True)
     args = parser.parse_args(argv)
@@ -292,4 +294,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -1,5 +1,6 @@
 """The experiment scripts' counts and seeds: a value out of range is refused by the flag's own
-rule (exit status 2, the flag named) before any work, not by a traceback from deep inside."""
+rule (exit status 2, the flag named) before any work, not by a traceback from deep inside; and
+bad input found later is one line and exit status 2 (``experiments.common.run_script``)."""
 
 import importlib
 import sys
@@ -19,14 +20,40 @@ CASES = [
     ("ufldl_mnist", ["--data", "d", "--steps", str(2**31)], "steps must be a positive integer "
                                                            "below 2**31"),
     ("stl10_convolution", ["--num-patches", "0"], "num_patches must be a positive integer"),
+    ("bench.compare_gradients", ["--repeats", "0"], "repeats must be a positive integer"),
+    ("bench.topk", ["--repeats", "-3"], "repeats must be a positive integer"),
+    ("bench.lbfgs_memory", ["--memory", "5", "0"], "memory must be a positive integer"),
 ]
 
 
 @pytest.mark.parametrize("name, argv, said", CASES)
 def test_a_count_out_of_range_is_refused_by_its_flag(name, argv, said, monkeypatch, capsys):
-    script = importlib.import_module(f"experiments.reproduce.{name}")
+    module = name if name.startswith("bench.") else f"reproduce.{name}"
+    script = importlib.import_module(f"experiments.{module}")
     monkeypatch.setattr(sys, "argv", [name, *argv])
     with pytest.raises(SystemExit) as exit_:
         script.main()
     assert exit_.value.code == 2
     assert said in capsys.readouterr().err
+
+
+def test_a_missing_file_found_after_parsing_is_one_line_and_status_2(tmp_path, monkeypatch,
+                                                                      capsys):
+    from experiments.bench import ufldl
+    from experiments.common import run_script
+
+    monkeypatch.setattr(sys, "argv", ["ufldl.py", "--data", str(tmp_path / "IMAGES.mat"),
+                                      "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as exit_:
+        run_script(ufldl.main)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ufldl.py: error: ") and "IMAGES.mat: does not exist" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_child_process_shows_its_own_error():
+    from experiments.common import ChildError, timed_process
+
+    with pytest.raises(ChildError, match=r"failed \(exit status 1\):\nrho must lie in \(0, 1\)"):
+        timed_process([sys.executable, "-c", "import sys; sys.exit('rho must lie in (0, 1)')"])
