@@ -75,7 +75,7 @@ def test_without_a_workdir_nothing_is_written_and_nothing_is_due():
     record = run_record.RunRecord.claim(None, config)
     assert record.begin("state", 16, {}) == ("state", [])
     record.log([{"step": 0, "loss": 1.0}])
-    assert not record.due(5) and record.checkpoint(5, "state") == ""
+    assert not record.due(5, 0) and record.checkpoint(5, "state") == ""
     summary = {"steps": 4, "final_loss": 0.5, "reconstruction": 0.25, "weight_decay": 0.125,
                "sparsity": 0.125, "rho_hat_mean": 0.1, "mean_l0": 2.0, "fvu": 0.5}
     assert record.finish(summary) == run_record.final_row(summary)
