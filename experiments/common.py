@@ -199,6 +199,18 @@ def count(name: str):
     return checked(int, rule if rule in ("step_count", "positive_int") else "positive_int", name)
 
 
+def directory(text: str) -> Path:
+    """An argparse type for a directory that must exist (``--mnist``), else exit status 2
+    naming the flag."""
+    import argparse
+
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a directory: give the directory that "
+                                         "holds the files (MNIST's train-images-idx3-ubyte[.gz], "
+                                         "...)")
+    return Path(text)
+
+
 def seed_type():
     """An argparse type for a script's ``--seed``: a whole number in [0, 2**31)."""
     from saejax.flags import checked

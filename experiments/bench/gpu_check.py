@@ -62,6 +62,7 @@ from experiments.bench import gpu_parts, gpu_sweeps, lbfgs_memory
 from experiments.common import (
     add_out_argument,
     count,
+    directory,
     load_results,
     measured_at,
     measured_label,
@@ -248,7 +249,8 @@ def part_checks(report: Report, p: gpu_sweeps.Problems, args) -> None:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", help="IMAGES.mat (default: the embedded images)")
-    parser.add_argument("--mnist", required=True, help="directory of the MNIST idx files")
+    parser.add_argument("--mnist", required=True, type=directory,
+                        help="directory of the MNIST idx files")
     parser.add_argument("--quick", action="store_true", help="tiny settings: a CPU smoke test")
     add_out_argument(parser, quick=True)
     parser.add_argument("--only", nargs="+", choices=CHECKS, default=DEFAULT_CHECKS,

@@ -29,6 +29,7 @@ import numpy as np
 from experiments.common import (
     add_out_argument,
     count,
+    directory,
     measured_at,
     measured_label,
     results_dir,
@@ -96,7 +97,8 @@ def table(rows: list, machine: str, m: int, steps: int, when: dict) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mnist", required=True, help="directory of the MNIST idx files")
+    parser.add_argument("--mnist", required=True, type=directory,
+                        help="directory of the MNIST idx files")
     parser.add_argument("--memory", type=count("memory"), nargs="+", default=[5, 10, 20, 50, 100])
     parser.add_argument("--steps", type=count("steps"), default=300)
     parser.add_argument("--examples", type=count("examples"), default=10_000)

@@ -23,6 +23,8 @@ CASES = [
     ("bench.compare_gradients", ["--repeats", "0"], "repeats must be a positive integer"),
     ("bench.topk", ["--repeats", "-3"], "repeats must be a positive integer"),
     ("bench.lbfgs_memory", ["--memory", "5", "0"], "memory must be a positive integer"),
+    ("bench.lbfgs_memory", ["--mnist", "/nowhere/mnist"], "argument --mnist: /nowhere/mnist is "
+                                                          "not a directory"),
 ]
 
 
