@@ -199,16 +199,16 @@ def count(name: str):
     return checked(int, rule if rule in ("step_count", "positive_int") else "positive_int", name)
 
 
-def directory(text: str) -> Path:
+def directory(text: str) -> str:
     """An argparse type for a directory that must exist (``--mnist``), else exit status 2
-    naming the flag."""
+    naming the flag; the path as given (a string, as a config's ``data`` holds it)."""
     import argparse
 
     if not Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text} is not a directory: give the directory that "
                                          "holds the files (MNIST's train-images-idx3-ubyte[.gz], "
                                          "...)")
-    return Path(text)
+    return text
 
 
 def seed_type():
