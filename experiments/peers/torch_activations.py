@@ -31,17 +31,17 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.extras import require, require_model
+from experiments.extras import positive, require, require_model, whole
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layer", type=int, default=6)
-    parser.add_argument("--tokens", type=int, default=100_000)
+    parser.add_argument("--layer", type=whole, default=6)
+    parser.add_argument("--tokens", type=positive, default=100_000)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--context", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--shard-tokens", type=int, default=65_536)
+    parser.add_argument("--context", type=positive, default=128)
+    parser.add_argument("--batch-size", type=positive, default=16)
+    parser.add_argument("--shard-tokens", type=positive, default=65_536)
     args = parser.parse_args(argv)
     require("lm-reference", "torch", "transformers", "accelerate")
     require_model()

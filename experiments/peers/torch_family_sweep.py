@@ -44,7 +44,7 @@ import time
 
 import numpy as np
 
-from experiments.extras import import_torch
+from experiments.extras import import_torch, positive, whole
 
 torch = import_torch()
 grad, vmap = torch.func.grad, torch.func.vmap
@@ -160,12 +160,12 @@ def main():
     parser.add_argument("--data", required=True, help="an (M, N) float array, FILE.npy")
     parser.add_argument("--arch", choices=("relu-l1", "topk"), required=True)
     parser.add_argument("--l1", type=float, nargs="+", help="relu-l1: L1 coefficients")
-    parser.add_argument("--k", type=int, nargs="+", help="topk: latents kept per example")
-    parser.add_argument("--seed", type=int, nargs="+", default=[0],
+    parser.add_argument("--k", type=positive, nargs="+", help="topk: latents kept per example")
+    parser.add_argument("--seed", type=whole, nargs="+", default=[0],
                         help="seeds of the initialization and the minibatches")
-    parser.add_argument("--n-hidden", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--n-hidden", type=positive, default=256)
+    parser.add_argument("--steps", type=positive, default=2000)
+    parser.add_argument("--batch-size", type=positive, default=256)
     parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args()
     knob_values = args.l1 if args.arch == "relu-l1" else args.k

@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from experiments.extras import import_torch
+from experiments.extras import import_torch, positive, whole
 from experiments.peers.exercise_setup import LAM, N_HIDDEN, exercise_data
 
 torch = import_torch()
@@ -60,10 +60,10 @@ def main():
     parser.add_argument("--rho", type=float, nargs="+", required=True)
     parser.add_argument("--beta", type=float, nargs="+", required=True)
     parser.add_argument("--lam", type=float, default=LAM)
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--steps", type=positive, default=2000)
+    parser.add_argument("--batch-size", type=positive, default=256)
     parser.add_argument("--lr", type=float, default=1e-2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=whole, default=0)
     args = parser.parse_args()
     t0 = time.perf_counter()
     torch.manual_seed(args.seed)

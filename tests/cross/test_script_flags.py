@@ -25,12 +25,14 @@ CASES = [
     ("bench.lbfgs_memory", ["--memory", "5", "0"], "memory must be a positive integer"),
     ("bench.lbfgs_memory", ["--mnist", "/nowhere/mnist"], "argument --mnist: /nowhere/mnist is "
                                                           "not a directory"),
+    ("peers.scipy_exercise", ["--data", "d", "--steps", "0"], "argument --steps: expected a "
+                                                              "positive integer, got 0"),
 ]
 
 
 @pytest.mark.parametrize("name, argv, said", CASES)
 def test_a_count_out_of_range_is_refused_by_its_flag(name, argv, said, monkeypatch, capsys):
-    module = name if name.startswith("bench.") else f"reproduce.{name}"
+    module = name if name.startswith(("bench.", "peers.")) else f"reproduce.{name}"
     script = importlib.import_module(f"experiments.{module}")
     monkeypatch.setattr(sys, "argv", [name, *argv])
     with pytest.raises(SystemExit) as exit_:
