@@ -64,3 +64,14 @@ def positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def existing_file(text: str) -> str:
+    """An argparse type for a peer's input file: the path as given, refused by its flag when
+    no file is there (rather than a traceback from the loader)."""
+    import argparse
+
+    if not Path(text).is_file():
+        what = "is a directory, not a file" if Path(text).is_dir() else "no such file"
+        raise argparse.ArgumentTypeError(f"{text}: {what}; pass the path of an existing file")
+    return text

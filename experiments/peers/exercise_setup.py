@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 import scipy.io
 
-from experiments.extras import positive, whole
+from experiments.extras import existing_file, positive, whole
 
 N_VISIBLE, N_HIDDEN, RHO, BETA, LAM = 64, 25, 0.01, 3.0, 1e-4
 
@@ -35,7 +35,8 @@ def sample_patches(images: np.ndarray, m: int, side: int, rng) -> np.ndarray:
 
 def parse_args(description: str):
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--data", required=True, help="IMAGES.mat (UFLDL layout)")
+    parser.add_argument("--data", type=existing_file, required=True,
+                        help="IMAGES.mat (UFLDL layout)")
     parser.add_argument("--steps", type=positive, default=400)
     parser.add_argument("--seed", type=whole, default=0)
     return parser.parse_args()

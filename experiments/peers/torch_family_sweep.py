@@ -44,7 +44,7 @@ import time
 
 import numpy as np
 
-from experiments.extras import import_torch, positive, whole
+from experiments.extras import existing_file, import_torch, positive, whole
 
 torch = import_torch()
 grad, vmap = torch.func.grad, torch.func.vmap
@@ -157,7 +157,8 @@ def make_groups(arch, knob_values, seeds, n, h, x_mean) -> list[Group]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="an (M, N) float array, FILE.npy")
+    parser.add_argument("--data", type=existing_file, required=True,
+                        help="an (M, N) float array, FILE.npy")
     parser.add_argument("--arch", choices=("relu-l1", "topk"), required=True)
     parser.add_argument("--l1", type=float, nargs="+", help="relu-l1: L1 coefficients")
     parser.add_argument("--k", type=positive, nargs="+", help="topk: latents kept per example")

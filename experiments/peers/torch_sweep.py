@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from experiments.extras import import_torch, positive, whole
+from experiments.extras import existing_file, import_torch, positive, whole
 from experiments.peers.exercise_setup import LAM, N_HIDDEN, exercise_data
 
 torch = import_torch()
@@ -56,7 +56,8 @@ ensemble_grad = vmap(grad(member_loss, argnums=(0, 1, 2, 3)), in_dims=MEMBERS)
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="IMAGES.mat (UFLDL layout) or patches .npy")
+    parser.add_argument("--data", type=existing_file, required=True,
+                        help="IMAGES.mat (UFLDL layout) or patches .npy")
     parser.add_argument("--rho", type=float, nargs="+", required=True)
     parser.add_argument("--beta", type=float, nargs="+", required=True)
     parser.add_argument("--lam", type=float, default=LAM)

@@ -25,8 +25,11 @@ CASES = [
     ("bench.lbfgs_memory", ["--memory", "5", "0"], "memory must be a positive integer"),
     ("bench.lbfgs_memory", ["--mnist", "/nowhere/mnist"], "argument --mnist: /nowhere/mnist is "
                                                           "not a directory"),
-    ("peers.scipy_exercise", ["--data", "d", "--steps", "0"], "argument --steps: expected a "
-                                                              "positive integer, got 0"),
+    ("peers.scipy_exercise", ["--data", __file__, "--steps", "0"], "argument --steps: expected "
+                                                                   "a positive integer, got 0"),
+    ("peers.scipy_exercise", ["--data", "/nowhere/IMAGES.mat"],
+     "argument --data: /nowhere/IMAGES.mat: no such file; pass the path of an existing file"),
+    ("peers.scipy_exercise", ["--data", "/tmp"], "argument --data: /tmp: is a directory"),
 ]
 
 
