@@ -71,7 +71,8 @@ def existing_file(text: str) -> str:
     no file is there (rather than a traceback from the loader)."""
     import argparse
 
-    if not Path(text).is_file():
-        what = "is a directory, not a file" if Path(text).is_dir() else "no such file"
+    path = Path(text)
+    if not path.is_file():
+        what = "is a directory, not a file" if path.is_dir() else "no such file"
         raise argparse.ArgumentTypeError(f"{text}: {what}; pass the path of an existing file")
     return text

@@ -1,12 +1,14 @@
-"""The experiment scripts' counts and seeds: a value out of range is refused by the flag's own
+"""The experiment scripts' counts, seeds and input paths: a bad value is refused by the flag's own
 rule (exit status 2, the flag named) before any work, not by a traceback from deep inside; and
 bad input found later is one line and exit status 2 (``experiments.common.run_script``)."""
 
 import importlib
+import os
 import sys
 
 import pytest
 
+HERE = os.path.dirname(__file__)
 CASES = [
     ("ica", ["--steps", "0"], "steps must be a positive integer below 2**31 (steps are "
                               "counted in int32), got 0"),
@@ -29,12 +31,12 @@ CASES = [
                                                                    "a positive integer, got 0"),
     ("peers.scipy_exercise", ["--data", "/nowhere/IMAGES.mat"],
      "argument --data: /nowhere/IMAGES.mat: no such file; pass the path of an existing file"),
-    ("peers.scipy_exercise", ["--data", "/tmp"], "argument --data: /tmp: is a directory"),
+    ("peers.scipy_exercise", ["--data", HERE], f"argument --data: {HERE}: is a directory"),
 ]
 
 
 @pytest.mark.parametrize("name, argv, said", CASES)
-def test_a_count_out_of_range_is_refused_by_its_flag(name, argv, said, monkeypatch, capsys):
+def test_a_bad_value_is_refused_by_its_flag(name, argv, said, monkeypatch, capsys):
     module = name if name.startswith(("bench.", "peers.")) else f"reproduce.{name}"
     script = importlib.import_module(f"experiments.{module}")
     monkeypatch.setattr(sys, "argv", [name, *argv])
